@@ -1,0 +1,19 @@
+//! The wire contract between the three programs of claw.free that never share memory:
+//! the Worker (in Cloudflare), the agent (on the user's VM) and the Google simulator
+//! (in tests). Each format here is written by one side and read by another, so it is
+//! defined once and both directions are tested together.
+//!
+//! - [`guest`]: the `openclaw/` guest attributes the agent publishes and the Worker reads.
+//! - [`metadata`]: the instance metadata keys the Worker sets and the agent reads.
+//! - [`labels`]: the labels that mark a VM as a claw.free bot.
+//! - [`provider`]: the LLM providers a bot can start with.
+//! - [`google`]: Google's JSON error envelopes, as the simulator writes them and the
+//!   Worker parses them.
+//! - [`names`]: Google Compute Engine's resource-name rule.
+
+pub mod google;
+pub mod guest;
+pub mod labels;
+pub mod metadata;
+pub mod names;
+pub mod provider;
