@@ -1,0 +1,47 @@
+//! The Worker's four windows on the outside world, as small traits: a key-value store,
+//! an HTTP client, a clock and randomness. The wasm edge implements them with Workers KV,
+//! `fetch`, `Date.now` and Web Crypto; [`crate::testing`] implements them in memory so
+//! every flow runs natively in unit tests.
+
+use crate::http::{OutboundRequest, OutboundResponse};
+
+/// A failure of the platform itself (KV or the network), not of the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Workers KV: eventually consistent, no atomic increment, TTLs of at least 60 s.
+#[allow(async_fn_in_trait)]
+pub trait KvStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError>;
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), PortError>;
+    async fn delete(&self, key: &str) -> Result<(), PortError>;
+}
+
+/// Outbound HTTP (Google and Telegram).
+#[allow(async_fn_in_trait)]
+pub trait HttpClient {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, PortError>;
+}
+
+/// Wall-clock time.
+pub trait Clock {
+    fn now_ms(&self) -> u64;
+    fn now_secs(&self) -> u64 {
+        self.now_ms() / 1000
+    }
+}
+
+/// Cryptographically secure randomness.
+pub trait Random {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError>;
+}
+
+/// Everything a request handler may touch besides its request.
+pub trait Platform: KvStore + HttpClient + Clock + Random {}
+impl<T: KvStore + HttpClient + Clock + Random> Platform for T {}
