@@ -1,0 +1,133 @@
+// bots.js: the bot list (GET /api/deploy/existing): one row per bot with its
+// status (a coloured dot and words, never colour alone), machine type, zone,
+// IP and age, and the actions each status allows: logs, a new Telegram token
+// for a running bot, delete for a stopped one.
+
+import * as api from './api.js';
+import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
+import { formatAge } from './format.js';
+import { openDeleteDialog, openLogsDialog, openRotateDialog } from './bot-actions.js';
+import { showView } from './views.js';
+
+const STOPPED = new Set(['STOPPED', 'TERMINATED']);
+const STARTING = new Set(['PROVISIONING', 'STAGING', 'REPAIRING']);
+
+let loadSequence = 0;
+
+export function initBots({ onNewBot }) {
+  byId('bots-refresh').addEventListener('click', () => loadBots());
+  byId('bots-new').addEventListener('click', onNewBot);
+  byId('bots-empty-new').addEventListener('click', onNewBot);
+}
+
+/** Shows the list; `preloaded` is an answer of GET /api/deploy/existing already in hand. */
+export function showBots(preloaded = null) {
+  showView('bots');
+  if (preloaded) render(preloaded);
+  else loadBots();
+}
+
+export async function loadBots() {
+  const sequence = ++loadSequence;
+  show(byId('bots-loading'));
+  setMessage(byId('bots-error'), '');
+  byId('bots-refresh').disabled = true;
+  try {
+    const answer = await api.listBots();
+    if (sequence === loadSequence) render(answer);
+  } catch (error) {
+    if (sequence !== loadSequence) return;
+    hide(byId('bots-loading'));
+    if (error.status !== 401) setMessage(byId('bots-error'), `Could not load your bots: ${error.message}`);
+  } finally {
+    if (sequence === loadSequence) byId('bots-refresh').disabled = false;
+  }
+}
+
+function render({ vms = [], errors = [] }) {
+  hide(byId('bots-loading'));
+  renderProjectErrors(errors);
+  setVisible(byId('bots-empty'), vms.length === 0);
+  setVisible(byId('bots-table'), vms.length > 0);
+  const rows = [...vms].sort(byNewestFirst).map(botRow);
+  byId('bots-rows').replaceChildren(...rows);
+}
+
+function byNewestFirst(a, b) {
+  return (Date.parse(b.createdAt) || 0) - (Date.parse(a.createdAt) || 0);
+}
+
+function renderProjectErrors(errors) {
+  const list = byId('bots-project-errors');
+  list.replaceChildren(...errors.map((e) =>
+    el('li', {}, el('strong', {}, e.projectId), `: ${e.error}`)));
+  setVisible(list, errors.length > 0);
+}
+
+/** What a bot's dot means, in words: the text the row shows beside the colour. */
+export function statusWords(bot) {
+  if (STOPPED.has(bot.status)) return 'Stopped';
+  if (bot.status === 'STOPPING') return 'Stopping';
+  if (bot.status === 'SUSPENDED' || bot.status === 'SUSPENDING') return 'Suspended';
+  if (STARTING.has(bot.status)) return 'Starting';
+  if (bot.health === 'green') return 'Healthy';
+  if (bot.health === 'red') return 'Not healthy';
+  if (bot.setup && bot.setup !== 'ready') return 'Setting up';
+  return 'Status unknown';
+}
+
+function dotColour(bot) {
+  return bot.health === 'green' || bot.health === 'red' ? bot.health : 'grey';
+}
+
+/** "e2-micro" from either "e2-micro" or a full machine-type URL. */
+function machineTypeName(machineType) {
+  return typeof machineType === 'string' && machineType ? machineType.split('/').pop() : 'unknown';
+}
+
+function cell(label, ...children) {
+  return el('td', { 'data-label': label }, ...children);
+}
+
+function botRow(bot) {
+  const detail = bot.healthDetail ? el('span', { className: 'detail' }, bot.healthDetail) : null;
+  return el('tr', { 'data-vm': bot.vmName },
+    el('th', { scope: 'row', className: 'bot-name' },
+      el('span', {}, bot.botName || bot.vmName),
+      el('span', { className: 'detail' }, el('code', {}, bot.vmName), ` in ${bot.projectId}`)),
+    cell('Status',
+      el('span', { className: `dot dot-${dotColour(bot)}`, 'aria-hidden': 'true' }),
+      el('span', { className: 'status-words' }, statusWords(bot)),
+      detail),
+    cell('Machine', machineTypeName(bot.machineType)),
+    cell('Zone', bot.zone),
+    cell('IP', bot.ip || '—'),
+    cell('Age', el('time', { dateTime: bot.createdAt || '' }, formatAge(bot.createdAt))),
+    cell('Actions', actionsFor(bot)));
+}
+
+function actionsFor(bot) {
+  const name = bot.botName || bot.vmName;
+  const actions = el('div', { className: 'row-actions' },
+    el('button', { type: 'button', className: 'secondary small', 'aria-label': `Logs of ${name}`,
+      onclick: () => openLogsDialog(bot) }, 'Logs'));
+  if (bot.status === 'RUNNING') {
+    actions.append(el('button', { type: 'button', className: 'secondary small', 'aria-label': `New Telegram token for ${name}`,
+      onclick: () => openRotateDialog(bot) }, 'New token'));
+  }
+  if (STOPPED.has(bot.status)) {
+    actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Delete ${name}`,
+      onclick: () => openDeleteDialog(bot, () => removeRow(bot)) }, 'Delete'));
+  }
+  return actions;
+}
+
+function removeRow(bot) {
+  const row = byId('bots-rows').querySelector(`tr[data-vm="${CSS.escape(bot.vmName)}"]`);
+  if (row) row.remove();
+  const remaining = byId('bots-rows').children.length;
+  setVisible(byId('bots-table'), remaining > 0);
+  setVisible(byId('bots-empty'), remaining === 0);
+  byId('bots-live').textContent = `${bot.botName || bot.vmName} was deleted.`;
+  byId('bots-heading').focus();
+}

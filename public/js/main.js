@@ -1,0 +1,137 @@
+// main.js: the page's entry point. Wires the steps together and decides where
+// a visitor lands: the choices and sign-in when signed out (with the reason,
+// if sign-in failed or the session expired); a deploy this tab was watching;
+// the bot list for a returning visitor who has bots; else the setup step.
+
+import * as api from './api.js';
+import { hideAccount, showAccount } from './account.js';
+import { initBotActions } from './bot-actions.js';
+import { initBots, showBots } from './bots.js';
+import { initChoose, showChoose } from './choose.js';
+import { byId, whileBusy, wireRevealButtons } from './dom.js';
+import { initDone, showDone } from './done.js';
+import { initProgress, savedRun, startProgress, stopProgress } from './progress.js';
+import { initSetup, showSetup } from './setup.js';
+import { clearNotice, closeDialogs, showNotice } from './views.js';
+
+const SESSION_EXPIRED = 'Your session expired. Sign in again to continue.';
+
+/** The signed-in session (GET /api/deploy/session), or null when signed out. */
+let session = null;
+/** The provider of the deploy being watched, for the done step's words. */
+let deployingProvider = null;
+
+/** Back to step 1, keeping the choices made so far (from `choices` or the lost session). */
+function backToSignIn(message, kind = 'error', choices = null) {
+  stopProgress();
+  closeDialogs();
+  const previous = choices || session || {};
+  session = null;
+  hideAccount();
+  showChoose(previous);
+  showNotice(message || '', kind);
+}
+
+function toSetup() {
+  clearNotice();
+  showSetup(session);
+}
+
+function toBots() {
+  clearNotice();
+  showBots();
+}
+
+async function signOut(button) {
+  await whileBusy(button, async () => {
+    try {
+      await api.signOut();
+      sessionStorage.clear();
+      backToSignIn('You are signed out.', 'info');
+    } catch (error) {
+      showNotice(`Could not sign out: ${error.message}`);
+    }
+  });
+}
+
+function wire() {
+  wireRevealButtons();
+  initChoose();
+  initSetup({
+    onStarted: (deployment, token) => {
+      deployingProvider = deployment.provider;
+      clearNotice();
+      startProgress(deployment, token);
+    },
+  });
+  initProgress({
+    onDone: (status) => showDone(status, deployingProvider || session?.provider),
+    onBackToSetup: toSetup,
+  });
+  initDone({ onShowBots: toBots });
+  initBots({ onNewBot: toSetup });
+  initBotActions();
+  byId('nav-bots').addEventListener('click', toBots);
+  byId('sign-out').addEventListener('click', (event) => signOut(event.currentTarget));
+  api.onSessionLost(() => {
+    if (session) backToSignIn(SESSION_EXPIRED);
+  });
+}
+
+/** Reads what the Worker's redirect put in the URL, then removes it from the address bar. */
+function takeLandingParams() {
+  const params = new URLSearchParams(window.location.search);
+  const landing = {
+    authError: params.get('authError'),
+    justSignedIn: params.has('provider'),
+    provider: params.get('provider'),
+    region: params.get('region'),
+  };
+  if (window.location.search) window.history.replaceState(null, '', window.location.pathname);
+  return landing;
+}
+
+/** Where a signed-in visitor starts: a deploy in progress, their bots, or a new bot. */
+async function landSignedIn(landing) {
+  const running = savedRun();
+  if (running) {
+    startProgress(running, null);
+    return;
+  }
+  if (!landing.justSignedIn) {
+    try {
+      const existing = await api.listBots();
+      if (existing.vms && existing.vms.length > 0) {
+        showBots(existing);
+        return;
+      }
+    } catch (error) {
+      if (error.status === 401) return;
+      // The list is unavailable; the setup step still works, and the list says why later.
+    }
+  }
+  showSetup(session);
+}
+
+/** Why a visitor who is not signed in sees step 1; '' for a plain first visit. */
+function signedOutMessage(error, landing) {
+  if (landing.authError) return landing.authError;
+  if (error.status === 401) return '';
+  if (error.status === 404) return SESSION_EXPIRED;
+  return `We could not check whether you are signed in: ${error.message}`;
+}
+
+async function start() {
+  wire();
+  const landing = takeLandingParams();
+  try {
+    session = await api.getSession();
+  } catch (error) {
+    backToSignIn(signedOutMessage(error, landing), 'error', landing);
+    return;
+  }
+  showAccount(session);
+  await landSignedIn(landing);
+}
+
+start();
