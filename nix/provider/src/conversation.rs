@@ -1,0 +1,857 @@
+//! The setup conversation as a pure state machine: the current stage and one event
+//! (the user's latest message, or the outcome of an action) give the reply, the next
+//! stage and at most one action for the edge to run. Nothing here touches a process,
+//! a file or the clock, so every path is unit-tested.
+//!
+//! The edge ([`crate::setup`]) runs the action and feeds its outcome back as the next
+//! event, until no action is left; the replies of that chain form the answer.
+
+use claw_free_protocol::provider::Provider;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{self, Credential, Secret};
+
+/// Where the conversation stands. Persisted, so a restart resumes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "stage", rename_all = "kebab-case")]
+pub enum Stage {
+    /// Nothing said yet.
+    #[default]
+    Welcome,
+    /// Asked which provider to connect.
+    ChooseProvider,
+    /// Asked how to connect `provider`: subscription sign-in or API key.
+    ChooseMethod { provider: Provider },
+    /// A subscription sign-in is running; `url` and `code` are what the user was shown.
+    LoggingIn {
+        provider: Provider,
+        url: Option<String>,
+        code: Option<String>,
+    },
+    /// Asked for an API key.
+    AwaitingKey { provider: Provider },
+    /// Asked whether to add another provider as a backup.
+    AddAnother,
+    /// OpenClaw was switched to the connected providers.
+    Finished,
+}
+
+impl Stage {
+    /// The stage's name, as `GET /health` reports it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Welcome => "welcome",
+            Self::ChooseProvider => "choose-provider",
+            Self::ChooseMethod { .. } => "choose-method",
+            Self::LoggingIn { .. } => "logging-in",
+            Self::AwaitingKey { .. } => "awaiting-key",
+            Self::AddAnother => "add-another",
+            Self::Finished => "finished",
+        }
+    }
+
+    fn provider(&self) -> Option<Provider> {
+        match self {
+            Self::ChooseMethod { provider }
+            | Self::LoggingIn { provider, .. }
+            | Self::AwaitingKey { provider } => Some(*provider),
+            _ => None,
+        }
+    }
+}
+
+/// Everything the conversation remembers. Holds no secret, so it can live on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Session {
+    #[serde(flatten)]
+    pub stage: Stage,
+    /// Providers connected so far; the first becomes the primary model.
+    #[serde(default)]
+    pub connected: Vec<Provider>,
+}
+
+/// What the conversation knows about its surroundings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context {
+    /// The provider the user picked on claw.free (instance metadata), offered first.
+    pub preferred: Option<Provider>,
+}
+
+/// One input to the state machine.
+#[derive(Debug)]
+pub enum Event {
+    /// The latest user message.
+    User(String),
+    /// The sign-in printed what the user must open (and, for a device login, type).
+    LoginStarted { url: String, code: Option<String> },
+    /// The sign-in command could not be started or printed no link.
+    LoginNotStarted { reason: String },
+    /// A device sign-in is still waiting for the user.
+    LoginPending,
+    /// The sign-in finished. `credential` is what OpenClaw still has to receive; none
+    /// when the CLI keeps its own login (Codex).
+    LoginSucceeded { credential: Option<Credential> },
+    /// The sign-in ended without a credential.
+    LoginFailed { reason: String },
+    /// No sign-in is running although the stage says one is (we were restarted).
+    LoginLost,
+    /// OpenClaw stored the credential.
+    CredentialSaved,
+    /// OpenClaw refused the credential.
+    CredentialRefused { reason: String },
+    /// OpenClaw's configuration now uses the connected providers.
+    Finished,
+    /// Switching OpenClaw over failed.
+    FinishFailed { reason: String },
+}
+
+/// Work for the edge. Each produces the event that is stepped next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start (or restart) the subscription sign-in of a provider.
+    StartLogin(Provider),
+    /// Hand the code the user pasted to the running sign-in.
+    SendLoginCode(Secret),
+    /// Look whether the running device sign-in has completed.
+    CheckLogin,
+    /// Stop the running sign-in, if any. Produces no event.
+    CancelLogin,
+    /// Give OpenClaw a credential, stopping any sign-in that is still running.
+    SaveCredential(Credential),
+    /// Point OpenClaw at the connected providers and restart it.
+    Finish {
+        primary: Provider,
+        alternatives: Vec<Provider>,
+    },
+}
+
+/// The result of one step.
+#[derive(Debug, Default)]
+pub struct Step {
+    pub reply: String,
+    pub action: Option<Action>,
+}
+
+impl Step {
+    fn say(reply: impl Into<String>) -> Self {
+        Self {
+            reply: reply.into(),
+            action: None,
+        }
+    }
+
+    fn then(mut self, action: Action) -> Self {
+        self.action = Some(action);
+        self
+    }
+}
+
+/// Advances the conversation by one event.
+pub fn step(session: &mut Session, context: Context, event: Event) -> Step {
+    match event {
+        Event::User(message) => on_user(session, context, &message),
+        outcome => on_outcome(session, outcome),
+    }
+}
+
+fn on_user(session: &mut Session, context: Context, message: &str) -> Step {
+    let words = Words::of(message);
+
+    if keys::looks_like_key(message) && session.stage != Stage::Finished {
+        return on_pasted_key(session, message);
+    }
+    if words.is_any(&["start over", "restart setup", "reset"]) {
+        let cancel = matches!(session.stage, Stage::LoggingIn { .. });
+        *session = Session::default();
+        let reply = ask_provider(session, context, "Let's start over.");
+        return with_cancel(reply, cancel);
+    }
+    if words.is_any(&["cancel", "back", "stop"]) {
+        if let Some(provider) = session.stage.provider() {
+            let cancel = matches!(session.stage, Stage::LoggingIn { .. });
+            let reply = if provider == Provider::Kimi {
+                ask_provider(session, context, "Okay, cancelled.")
+            } else {
+                ask_method(session, provider, "Okay, cancelled.")
+            };
+            return with_cancel(reply, cancel);
+        }
+    }
+
+    match session.stage.clone() {
+        Stage::Welcome => {
+            let hello = "Hi! I'm the claw.free setup assistant. Before your bot can think for itself, it needs an AI model. Let's connect one; it takes about a minute.";
+            match context.preferred {
+                Some(provider) if provider != Provider::Kimi => ask_method(
+                    session,
+                    provider,
+                    &format!(
+                        "{hello}\n\nYou picked {} on claw.free.",
+                        provider.display_name()
+                    ),
+                ),
+                Some(provider) => ask_key(session, provider, hello),
+                None => ask_provider(session, context, hello),
+            }
+        }
+        Stage::ChooseProvider => match words.provider(&remaining(session)) {
+            Some(Provider::Kimi) => ask_key(session, Provider::Kimi, ""),
+            Some(provider) => ask_method(session, provider, ""),
+            None => ask_provider(session, context, "Sorry, I didn't get that."),
+        },
+        Stage::ChooseMethod { provider } => {
+            if words.is_any(&["1", "subscription", "sign in", "signin", "login", "log in"]) {
+                session.stage = Stage::LoggingIn {
+                    provider,
+                    url: None,
+                    code: None,
+                };
+                Step::default().then(Action::StartLogin(provider))
+            } else if words.is_any(&["2", "key", "api key", "apikey", "api"]) {
+                ask_key(session, provider, "")
+            } else {
+                ask_method(session, provider, "Sorry, I didn't get that.")
+            }
+        }
+        Stage::LoggingIn { provider, .. } => {
+            if words.is_any(&["retry", "again", "new link", "try again"]) {
+                return Step::say("Starting a new sign-in.").then(Action::StartLogin(provider));
+            }
+            match provider {
+                Provider::Claude => {
+                    let code = message.trim();
+                    if code.is_empty() || code.len() > 1024 || code.contains(char::is_whitespace) {
+                        Step::say("Please paste just the code that Claude showed you after signing in (or say `retry` for a new link, `cancel` to choose again).")
+                    } else {
+                        Step::default().then(Action::SendLoginCode(Secret::new(code.to_string())))
+                    }
+                }
+                _ => Step::default().then(Action::CheckLogin),
+            }
+        }
+        Stage::AwaitingKey { .. } => on_pasted_key(session, message),
+        Stage::AddAnother => {
+            if let Some(provider) = words.provider(&remaining(session)) {
+                return match provider {
+                    Provider::Kimi => ask_key(session, provider, ""),
+                    _ => ask_method(session, provider, ""),
+                };
+            }
+            if words.is_any(&["yes", "y", "yeah", "sure", "ok", "add", "another"]) {
+                ask_provider(session, context, "")
+            } else if words.is_any(&[
+                "no",
+                "n",
+                "nope",
+                "done",
+                "finish",
+                "that's all",
+                "thats all",
+            ]) {
+                finish(session)
+            } else {
+                Step::say(ask_another_text(session))
+            }
+        }
+        Stage::Finished => Step::say(finished_text(session)),
+    }
+}
+
+fn on_pasted_key(session: &mut Session, message: &str) -> Step {
+    let target = session.stage.provider();
+    let owner = [Provider::Claude, Provider::Openai, Provider::Kimi]
+        .into_iter()
+        .find(|p| keys::parse_pasted(*p, message).is_ok());
+    let provider = match (target, owner) {
+        (Some(target), _) => target,
+        (None, Some(owner)) => owner,
+        (None, None) => return Step::default(),
+    };
+    match keys::parse_pasted(provider, message) {
+        Ok(credential) => {
+            // A sign-in still running for this provider is moot once a key arrives; the
+            // edge stops it before it saves the credential.
+            session.stage = Stage::AwaitingKey { provider };
+            Step::default().then(Action::SaveCredential(credential))
+        }
+        Err(error) => Step::say(format!(
+            "{} Paste it again, or say `back`.",
+            error.explain(provider)
+        )),
+    }
+}
+
+fn on_outcome(session: &mut Session, event: Event) -> Step {
+    let provider = session.stage.provider();
+    match (event, provider) {
+        (Event::LoginStarted { url, code }, Some(provider)) => {
+            session.stage = Stage::LoggingIn {
+                provider,
+                url: Some(url.clone()),
+                code: code.clone(),
+            };
+            Step::say(login_instructions(provider, &url, code.as_deref()))
+        }
+        (Event::LoginNotStarted { reason }, Some(provider)) => ask_method(
+            session,
+            provider,
+            &format!("I couldn't start the sign-in: {reason}."),
+        ),
+        (Event::LoginPending, Some(provider)) => {
+            let Stage::LoggingIn { url, code, .. } = &session.stage else {
+                return Step::default();
+            };
+            let again = match url {
+                Some(url) => login_instructions(provider, url, code.as_deref()),
+                None => String::new(),
+            };
+            Step::say(format!(
+                "I'm still waiting for the sign-in to complete. {again}"
+            ))
+        }
+        (Event::LoginLost, Some(provider)) => Step::say(
+            "The sign-in was interrupted (the setup service restarted), so here is a fresh one.",
+        )
+        .then(Action::StartLogin(provider)),
+        (
+            Event::LoginSucceeded {
+                credential: Some(credential),
+            },
+            Some(_),
+        ) => Step::default().then(Action::SaveCredential(credential)),
+        (Event::LoginSucceeded { credential: None }, Some(provider)) => {
+            connected(session, provider)
+        }
+        (Event::LoginFailed { reason }, Some(provider)) => ask_method(
+            session,
+            provider,
+            &format!("The sign-in didn't work: {reason}."),
+        ),
+        (Event::CredentialSaved, Some(provider)) => connected(session, provider),
+        (Event::CredentialRefused { reason }, Some(provider)) => ask_method(
+            session,
+            provider,
+            &format!("OpenClaw couldn't store that credential: {reason}."),
+        ),
+        (Event::Finished, _) => {
+            session.stage = Stage::Finished;
+            Step::say(format!(
+                "All set! {} Your bot restarts now to switch over: give it a minute, then just write to it as usual.",
+                models_sentence(session)
+            ))
+        }
+        (Event::FinishFailed { reason }, _) => Step::say(format!(
+            "I couldn't switch OpenClaw over: {reason}. Say `finish` to try again."
+        )),
+        // An outcome that does not fit the stage (for example a login result after the
+        // user cancelled): nothing to say.
+        _ => Step::default(),
+    }
+}
+
+fn with_cancel(step: Step, cancel: bool) -> Step {
+    match (cancel, step.action) {
+        (true, None) => Step {
+            reply: step.reply,
+            action: Some(Action::CancelLogin),
+        },
+        (_, action) => Step {
+            reply: step.reply,
+            action,
+        },
+    }
+}
+
+fn connected(session: &mut Session, provider: Provider) -> Step {
+    if !session.connected.contains(&provider) {
+        session.connected.push(provider);
+    }
+    session.stage = Stage::AddAnother;
+    if remaining(session).is_empty() {
+        return finish(session);
+    }
+    Step::say(format!(
+        "{} is connected. {}",
+        provider.display_name(),
+        ask_another_text(session)
+    ))
+}
+
+fn finish(session: &mut Session) -> Step {
+    let Some((primary, alternatives)) = session.connected.split_first() else {
+        session.stage = Stage::ChooseProvider;
+        return Step::say("No provider is connected yet, so there is nothing to switch to. Which one shall we connect?");
+    };
+    session.stage = Stage::AddAnother;
+    Step::default().then(Action::Finish {
+        primary: *primary,
+        alternatives: alternatives.to_vec(),
+    })
+}
+
+fn remaining(session: &Session) -> Vec<Provider> {
+    Provider::ALL
+        .into_iter()
+        .filter(|p| !session.connected.contains(p))
+        .collect()
+}
+
+fn ask_provider(session: &mut Session, context: Context, preface: &str) -> Step {
+    session.stage = Stage::ChooseProvider;
+    let mut options = remaining(session);
+    if let Some(preferred) = context.preferred {
+        options.sort_by_key(|p| *p != preferred);
+    }
+    let list: Vec<String> = options
+        .iter()
+        .map(|p| format!("- {}: {}", p.as_str(), provider_blurb(*p)))
+        .collect();
+    Step::say(join(
+        preface,
+        &format!(
+            "Which provider shall we connect? Reply with its name:\n{}",
+            list.join("\n")
+        ),
+    ))
+}
+
+fn ask_method(session: &mut Session, provider: Provider, preface: &str) -> Step {
+    session.stage = Stage::ChooseMethod { provider };
+    let (plan, prefix) = match provider {
+        Provider::Claude => ("your Claude subscription (Pro or Max)", "sk-ant-"),
+        Provider::Openai => ("your ChatGPT subscription (Plus or Pro)", "sk-"),
+        Provider::Kimi => return ask_key(session, provider, preface),
+    };
+    Step::say(join(
+        preface,
+        &format!(
+            "How do you want to connect {}?\n1. Sign in with {plan}\n2. Paste an API key (it starts with `{prefix}`)\nReply 1 or 2.",
+            provider.display_name()
+        ),
+    ))
+}
+
+fn ask_key(session: &mut Session, provider: Provider, preface: &str) -> Step {
+    session.stage = Stage::AwaitingKey { provider };
+    let (where_, extra) = match provider {
+        Provider::Kimi => (
+            "https://build.nvidia.com/settings/api-keys",
+            " Kimi K2.5 runs on NVIDIA's API, free of charge.",
+        ),
+        Provider::Claude => ("https://console.anthropic.com/settings/keys", ""),
+        Provider::Openai => ("https://platform.openai.com/api-keys", ""),
+    };
+    Step::say(join(
+        preface,
+        &format!(
+            "Paste your {} API key here (it starts with `{}`; create one at {where_}).{extra} It is stored only on your VM and I will never show it again.",
+            provider.display_name(),
+            keys::expected_prefix(provider)
+        ),
+    ))
+}
+
+fn login_instructions(provider: Provider, url: &str, code: Option<&str>) -> String {
+    match (provider, code) {
+        (_, Some(code)) => format!(
+            "Open {url} , sign in, and enter this code: {code}\nWhen the page says you're done, send me any message (for example `done`)."
+        ),
+        (_, None) => format!(
+            "Open {url} , sign in, and paste here the code you get at the end."
+        ),
+    }
+}
+
+fn ask_another_text(session: &Session) -> String {
+    let names: Vec<&str> = remaining(session).iter().map(|p| p.as_str()).collect();
+    format!(
+        "Do you want to add another provider as a backup, for when this one is busy or out of quota ({})? Reply yes or no.",
+        names.join(", ")
+    )
+}
+
+fn models_sentence(session: &Session) -> String {
+    match session.connected.split_first() {
+        Some((primary, [])) => format!("Your bot now uses {}.", primary.display_name()),
+        Some((primary, rest)) => {
+            let backups: Vec<&str> = rest.iter().map(|p| p.display_name()).collect();
+            format!(
+                "Your bot now uses {}, with {} as backup.",
+                primary.display_name(),
+                backups.join(" and ")
+            )
+        }
+        None => String::new(),
+    }
+}
+
+fn finished_text(session: &Session) -> String {
+    format!(
+        "Setup is complete. {} If you still see this message, the bot is restarting: wait a minute and write again.",
+        models_sentence(session)
+    )
+}
+
+fn provider_blurb(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Kimi => "Kimi K2.5 through NVIDIA, free with an NVIDIA API key",
+        Provider::Claude => "Anthropic's Claude, with a Claude subscription or an API key",
+        Provider::Openai => "OpenAI's GPT, with a ChatGPT subscription or an API key",
+    }
+}
+
+fn join(preface: &str, text: &str) -> String {
+    if preface.is_empty() {
+        text.to_string()
+    } else {
+        format!("{preface}\n\n{text}")
+    }
+}
+
+/// A user message, normalised for matching short answers.
+struct Words(String);
+
+impl Words {
+    fn of(message: &str) -> Self {
+        let lowered = message.trim().to_lowercase();
+        let cleaned: String = lowered
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '\'' {
+                    c
+                } else {
+                    ' '
+                }
+            })
+            .collect();
+        Self(cleaned.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// True when the whole message is one of `answers`, or starts with one of the
+    /// longer ones (so "yes please" is a yes, but "no" inside a sentence is not).
+    fn is_any(&self, answers: &[&str]) -> bool {
+        answers
+            .iter()
+            .any(|a| self.0 == *a || (a.len() > 1 && self.0.starts_with(&format!("{a} "))))
+    }
+
+    /// The provider named in the message, among `options` (by name, alias or number
+    /// in the list as it was shown).
+    fn provider(&self, options: &[Provider]) -> Option<Provider> {
+        let aliases = |p: Provider| -> &'static [&'static str] {
+            match p {
+                Provider::Kimi => &["kimi", "nvidia", "moonshot"],
+                Provider::Claude => &["claude", "anthropic"],
+                Provider::Openai => &["openai", "chatgpt", "gpt", "codex", "open ai"],
+            }
+        };
+        options.iter().copied().find(|p| {
+            self.0.split(' ').any(|w| aliases(*p).contains(&w))
+                || aliases(*p).contains(&self.0.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::CredentialKind;
+
+    const NV_KEY: &str = "nvapi-abcdefghijklmnopqrstuvwxyz0123";
+    const ANT_KEY: &str = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123";
+
+    fn user(session: &mut Session, context: Context, text: &str) -> Step {
+        step(session, context, Event::User(text.to_string()))
+    }
+
+    fn claude() -> Context {
+        Context {
+            preferred: Some(Provider::Claude),
+        }
+    }
+
+    #[test]
+    fn welcome_offers_the_provider_picked_on_the_site() {
+        let mut s = Session::default();
+        let out = user(&mut s, claude(), "hi");
+        assert!(out.reply.contains("Claude"), "{}", out.reply);
+        assert_eq!(
+            s.stage,
+            Stage::ChooseMethod {
+                provider: Provider::Claude
+            }
+        );
+        assert!(out.action.is_none());
+    }
+
+    #[test]
+    fn kimi_goes_straight_to_the_key() {
+        let mut s = Session::default();
+        let out = user(
+            &mut s,
+            Context {
+                preferred: Some(Provider::Kimi),
+            },
+            "hello",
+        );
+        assert_eq!(
+            s.stage,
+            Stage::AwaitingKey {
+                provider: Provider::Kimi
+            }
+        );
+        assert!(out.reply.contains("nvapi-"));
+        assert!(out.reply.contains("build.nvidia.com"));
+    }
+
+    #[test]
+    fn without_a_preference_it_asks_which_provider() {
+        let mut s = Session::default();
+        user(&mut s, Context::default(), "hi");
+        assert_eq!(s.stage, Stage::ChooseProvider);
+        user(&mut s, Context::default(), "OpenAI please");
+        assert_eq!(
+            s.stage,
+            Stage::ChooseMethod {
+                provider: Provider::Openai
+            }
+        );
+    }
+
+    #[test]
+    fn subscription_login_for_claude_shows_the_url_then_sends_the_code() {
+        let mut s = Session::default();
+        user(&mut s, claude(), "hi");
+        let out = user(&mut s, claude(), "1");
+        assert_eq!(out.action, Some(Action::StartLogin(Provider::Claude)));
+        let out = step(
+            &mut s,
+            claude(),
+            Event::LoginStarted {
+                url: "https://claude.ai/oauth?x=1".into(),
+                code: None,
+            },
+        );
+        assert!(out.reply.contains("https://claude.ai/oauth?x=1"));
+        let out = user(&mut s, claude(), "  abc123#state  ");
+        assert_eq!(
+            out.action,
+            Some(Action::SendLoginCode(Secret::new("abc123#state".into())))
+        );
+        let token =
+            crate::keys::parse_pasted(Provider::Claude, "sk-ant-oat01-abcdefghijklmnopqrstuvwxyz")
+                .unwrap();
+        let out = step(
+            &mut s,
+            claude(),
+            Event::LoginSucceeded {
+                credential: Some(token.clone()),
+            },
+        );
+        assert_eq!(out.action, Some(Action::SaveCredential(token)));
+        let out = step(&mut s, claude(), Event::CredentialSaved);
+        assert_eq!(s.stage, Stage::AddAnother);
+        assert_eq!(s.connected, vec![Provider::Claude]);
+        assert!(out.reply.contains("backup"));
+    }
+
+    #[test]
+    fn device_login_waits_for_completion_and_repeats_the_code() {
+        let ctx = Context {
+            preferred: Some(Provider::Openai),
+        };
+        let mut s = Session::default();
+        user(&mut s, ctx, "hi");
+        user(&mut s, ctx, "sign in");
+        let out = step(
+            &mut s,
+            ctx,
+            Event::LoginStarted {
+                url: "https://auth.openai.com/codex/device".into(),
+                code: Some("ABCD-1234".into()),
+            },
+        );
+        assert!(out.reply.contains("ABCD-1234"));
+        let out = user(&mut s, ctx, "done");
+        assert_eq!(out.action, Some(Action::CheckLogin));
+        let out = step(&mut s, ctx, Event::LoginPending);
+        assert!(out.reply.contains("ABCD-1234") && out.reply.contains("still waiting"));
+        let out = step(&mut s, ctx, Event::LoginSucceeded { credential: None });
+        assert_eq!(s.connected, vec![Provider::Openai]);
+        assert!(out.reply.contains("OpenAI is connected"));
+    }
+
+    #[test]
+    fn a_failed_login_offers_the_api_key_fallback() {
+        let mut s = Session::default();
+        user(&mut s, claude(), "hi");
+        user(&mut s, claude(), "1");
+        let out = step(
+            &mut s,
+            claude(),
+            Event::LoginFailed {
+                reason: "the code was refused".into(),
+            },
+        );
+        assert_eq!(
+            s.stage,
+            Stage::ChooseMethod {
+                provider: Provider::Claude
+            }
+        );
+        assert!(out.reply.contains("the code was refused") && out.reply.contains("API key"));
+        user(&mut s, claude(), "2");
+        let out = user(&mut s, claude(), ANT_KEY);
+        match out.action {
+            Some(Action::SaveCredential(c)) => {
+                assert_eq!(
+                    (c.provider, c.kind),
+                    (Provider::Claude, CredentialKind::ApiKey)
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_is_refused_without_echo() {
+        let mut s = Session::default();
+        user(
+            &mut s,
+            Context {
+                preferred: Some(Provider::Kimi),
+            },
+            "hi",
+        );
+        let out = user(&mut s, Context::default(), ANT_KEY);
+        assert!(out.action.is_none());
+        assert!(out.reply.contains("Claude") && out.reply.contains("Kimi"));
+        assert!(!out.reply.contains(ANT_KEY));
+        let out = user(&mut s, Context::default(), "nvapi-short");
+        assert!(out.action.is_none() && !out.reply.contains("nvapi-short"));
+    }
+
+    #[test]
+    fn a_key_pasted_while_signing_in_is_taken_for_the_provider_being_connected() {
+        let mut s = Session::default();
+        user(&mut s, claude(), "hi");
+        user(&mut s, claude(), "1");
+        let out = user(&mut s, claude(), ANT_KEY);
+        assert!(matches!(out.action, Some(Action::SaveCredential(_))));
+        assert_eq!(
+            s.stage,
+            Stage::AwaitingKey {
+                provider: Provider::Claude
+            }
+        );
+    }
+
+    #[test]
+    fn add_another_then_finish_with_primary_and_alternatives() {
+        let mut s = Session {
+            stage: Stage::AddAnother,
+            connected: vec![Provider::Claude],
+        };
+        user(&mut s, claude(), "yes");
+        assert_eq!(s.stage, Stage::ChooseProvider);
+        user(&mut s, claude(), "kimi");
+        let out = user(&mut s, claude(), NV_KEY);
+        assert!(matches!(out.action, Some(Action::SaveCredential(_))));
+        step(&mut s, claude(), Event::CredentialSaved);
+        let out = user(&mut s, claude(), "no thanks");
+        assert_eq!(
+            out.action,
+            Some(Action::Finish {
+                primary: Provider::Claude,
+                alternatives: vec![Provider::Kimi]
+            })
+        );
+        let out = step(&mut s, claude(), Event::Finished);
+        assert_eq!(s.stage, Stage::Finished);
+        assert!(out.reply.contains("Claude") && out.reply.contains("Kimi"));
+        let out = user(&mut s, claude(), "hello?");
+        assert!(out.reply.contains("Setup is complete"));
+        assert!(out.action.is_none());
+    }
+
+    #[test]
+    fn connecting_all_three_finishes_without_asking() {
+        let mut s = Session {
+            stage: Stage::AwaitingKey {
+                provider: Provider::Kimi,
+            },
+            connected: vec![Provider::Claude, Provider::Openai],
+        };
+        let out = step(&mut s, claude(), Event::CredentialSaved);
+        assert_eq!(
+            out.action,
+            Some(Action::Finish {
+                primary: Provider::Claude,
+                alternatives: vec![Provider::Openai, Provider::Kimi]
+            })
+        );
+    }
+
+    #[test]
+    fn cancel_stops_the_login_and_goes_back() {
+        let mut s = Session::default();
+        user(&mut s, claude(), "hi");
+        user(&mut s, claude(), "1");
+        let out = user(&mut s, claude(), "cancel");
+        assert_eq!(out.action, Some(Action::CancelLogin));
+        assert_eq!(
+            s.stage,
+            Stage::ChooseMethod {
+                provider: Provider::Claude
+            }
+        );
+    }
+
+    #[test]
+    fn a_lost_login_after_restart_is_started_again() {
+        let mut s = Session {
+            stage: Stage::LoggingIn {
+                provider: Provider::Claude,
+                url: Some("u".into()),
+                code: None,
+            },
+            connected: vec![],
+        };
+        let out = step(&mut s, claude(), Event::LoginLost);
+        assert_eq!(out.action, Some(Action::StartLogin(Provider::Claude)));
+    }
+
+    #[test]
+    fn finish_failure_keeps_the_answer_retryable() {
+        let mut s = Session {
+            stage: Stage::AddAnother,
+            connected: vec![Provider::Kimi],
+        };
+        user(&mut s, claude(), "no");
+        let out = step(
+            &mut s,
+            claude(),
+            Event::FinishFailed {
+                reason: "disk full".into(),
+            },
+        );
+        assert!(out.reply.contains("disk full"));
+        let out = user(&mut s, claude(), "finish");
+        assert!(matches!(out.action, Some(Action::Finish { .. })));
+    }
+
+    #[test]
+    fn the_session_round_trips_through_json_without_secrets() {
+        let s = Session {
+            stage: Stage::LoggingIn {
+                provider: Provider::Openai,
+                url: Some("https://x".into()),
+                code: Some("C".into()),
+            },
+            connected: vec![Provider::Kimi],
+        };
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"stage\":\"logging-in\""), "{json}");
+        assert_eq!(serde_json::from_str::<Session>(&json).unwrap(), s);
+    }
+}

@@ -1,0 +1,246 @@
+//! Subscription sign-ins through the providers' own CLIs: `claude setup-token` (prints
+//! a link, reads the code the user pastes back, prints a long-lived token) and
+//! `codex login --device-auth` (prints a link and a one-time code, exits once the user
+//! has entered the code; Codex keeps the login itself). Turns their output into the
+//! conversation's events; the link and code parsers are pure and unit-tested.
+
+use std::path::Path;
+use std::time::Duration;
+
+use claw_free_protocol::provider::Provider;
+
+use crate::children::{last_line, strip_ansi, Child};
+use crate::conversation::Event;
+use crate::keys::{self, Credential, CredentialKind, Secret};
+
+/// Paths and waits for a sign-in.
+#[derive(Debug, Clone)]
+pub struct LoginSettings<'a> {
+    pub claude: &'a Path,
+    pub codex: &'a Path,
+    /// The sign-in's whole lifetime; its processes are killed after it.
+    pub timeout: Duration,
+    /// How long to wait for the link.
+    pub output_wait: Duration,
+    /// How long `claude setup-token` may take after receiving the code.
+    pub code_wait: Duration,
+}
+
+/// A running sign-in.
+pub struct Login {
+    provider: Provider,
+    child: Child,
+}
+
+impl Login {
+    /// Starts the sign-in of `provider` and waits for its link. Returns the login and
+    /// the event to step (`LoginStarted`, or `LoginNotStarted` with no login).
+    pub fn start(provider: Provider, settings: &LoginSettings<'_>) -> (Option<Self>, Event) {
+        let (program, args): (&Path, &[&str]) = match provider {
+            Provider::Claude => (settings.claude, &["setup-token"]),
+            Provider::Openai => (settings.codex, &["login", "--device-auth"]),
+            Provider::Kimi => {
+                return (
+                    None,
+                    Event::LoginNotStarted {
+                        reason: "Kimi has no subscription sign-in; it uses an NVIDIA API key"
+                            .into(),
+                    },
+                )
+            }
+        };
+        let child = match Child::spawn(program, args, settings.timeout) {
+            Ok(child) => child,
+            Err(e) => {
+                return (
+                    None,
+                    Event::LoginNotStarted {
+                        reason: format!("{} could not be run ({e})", program.display()),
+                    },
+                )
+            }
+        };
+        let wants_code = provider == Provider::Openai;
+        let found = child.wait_for_output(settings.output_wait, |text| {
+            let url = find_url(text)?;
+            if wants_code {
+                Some((url, Some(find_device_code(text)?)))
+            } else {
+                Some((url, None))
+            }
+        });
+        match found {
+            Some((url, code)) => (
+                Some(Self { provider, child }),
+                Event::LoginStarted { url, code },
+            ),
+            None => {
+                let output = child.output();
+                let reason = match last_line(&output) {
+                    line if line.is_empty() => "it printed no sign-in link".to_string(),
+                    line => format!("it printed no sign-in link ({line})"),
+                };
+                (None, Event::LoginNotStarted { reason })
+            }
+        }
+    }
+
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    pub fn is_expired(&self) -> bool {
+        self.child.is_expired()
+    }
+
+    /// Hands the pasted code to `claude setup-token` and waits for its token.
+    pub fn send_code(&mut self, code: &Secret, wait: Duration) -> Event {
+        let before = self.child.output().len();
+        let mut line = code.expose().as_bytes().to_vec();
+        line.push(b'\n');
+        if self.child.write_stdin(&line).is_err() {
+            return self.ended_without_token();
+        }
+        let token = self.child.wait_for_output(wait, |text| {
+            keys::find_setup_token(text.get(before..).unwrap_or(text))
+        });
+        match token {
+            Some(token) => {
+                self.child.kill();
+                Event::LoginSucceeded {
+                    credential: Some(Credential {
+                        provider: Provider::Claude,
+                        kind: CredentialKind::Token,
+                        secret: token,
+                    }),
+                }
+            }
+            None => self.ended_without_token(),
+        }
+    }
+
+    /// Looks, for up to `wait`, whether the device sign-in has completed.
+    pub fn check(&mut self, wait: Duration) -> Event {
+        match self.child.wait_exit(wait) {
+            None => Event::LoginPending,
+            Some(status) if status.success() => Event::LoginSucceeded { credential: None },
+            Some(_) => self.failure(),
+        }
+    }
+
+    fn ended_without_token(&mut self) -> Event {
+        self.child.wait_exit(Duration::from_millis(500));
+        self.child.kill();
+        self.failure()
+    }
+
+    fn failure(&self) -> Event {
+        let line = last_line(&self.child.output());
+        let reason = if line.is_empty() {
+            "the sign-in ended without a result".to_string()
+        } else {
+            format!("the sign-in ended with \"{line}\"")
+        };
+        Event::LoginFailed { reason }
+    }
+
+    /// Stops the sign-in and every process it started.
+    pub fn cancel(mut self) {
+        self.child.kill();
+    }
+}
+
+fn is_url_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~:/?#[]@!$&'()*+,;=%".contains(c)
+}
+
+/// The first https link in CLI output. A long link that the CLI wrapped over several
+/// lines is joined back together.
+pub fn find_url(output: &str) -> Option<String> {
+    let text = strip_ansi(output);
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(start) = line.find("https://") else {
+            continue;
+        };
+        let mut url: String = line[start..]
+            .chars()
+            .take_while(|c| is_url_char(*c))
+            .collect();
+        let fills_line = line[start..].trim_end().len() == url.len();
+        if fills_line {
+            // Continuation lines are pure URL characters with no spaces.
+            for next in &lines[i + 1..] {
+                let next = next.trim_end();
+                if next.is_empty() || !next.chars().all(is_url_char) || next.contains("://") {
+                    break;
+                }
+                url.push_str(next);
+            }
+        }
+        let url = url.trim_end_matches(['.', ',', ')', '\'']).to_string();
+        if url.len() > "https://".len() {
+            return Some(url);
+        }
+    }
+    None
+}
+
+/// The one-time code of a device sign-in: two groups of capitals or digits joined by
+/// a dash, such as `ABCD-12345`.
+pub fn find_device_code(output: &str) -> Option<String> {
+    strip_ansi(output)
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '`' || c == ':')
+        .find(|word| {
+            let Some((a, b)) = word.split_once('-') else {
+                return false;
+            };
+            let part = |p: &str| {
+                (3..=8).contains(&p.len())
+                    && p.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            };
+            part(a) && part(b)
+        })
+        .map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_device_link_and_code() {
+        let out = "Welcome to Codex\n\nFollow these steps to sign in:\n1. Open this link\n   \u{1b}[94mhttps://auth.openai.com/codex/device\u{1b}[0m\n2. Enter this one-time code (expires in 15 minutes)\n   \u{1b}[94mQX7P-4KD2M\u{1b}[0m\n";
+        assert_eq!(
+            find_url(out).as_deref(),
+            Some("https://auth.openai.com/codex/device")
+        );
+        assert_eq!(find_device_code(out).as_deref(), Some("QX7P-4KD2M"));
+    }
+
+    #[test]
+    fn joins_a_wrapped_link() {
+        let out = "Browser didn't open? Use the url below to sign in:\n\nhttps://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9\n-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz\n\nPaste code here if prompted >";
+        assert_eq!(
+            find_url(out).as_deref(),
+            Some("https://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz")
+        );
+    }
+
+    #[test]
+    fn does_not_join_prose_after_a_link() {
+        let out = "Visit https://example.com/a. Then come back.\nnext line";
+        assert_eq!(find_url(out).as_deref(), Some("https://example.com/a"));
+        assert_eq!(find_url("no link here"), None);
+    }
+
+    #[test]
+    fn device_codes_are_not_confused_with_words() {
+        assert_eq!(find_device_code("sign-in with ChatGPT on e2-micro"), None);
+    }
+}
