@@ -1,1 +1,78 @@
-fn main() {}
+//! `clawfree-agent`: the claw.free agent on the bot's VM. It turns instance metadata
+//! into OpenClaw's configuration, receives secrets encrypted to the VM's host key,
+//! and reports readiness and health through guest attributes (see docs/CONTRACTS.md §3).
+
+mod app;
+mod cli;
+mod context;
+mod fault;
+mod fsutil;
+mod health;
+mod host_key;
+mod log;
+mod metadata;
+mod openclaw_config;
+mod paths;
+mod secrets;
+mod setup;
+mod watcher;
+
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc};
+use std::thread;
+
+use cli::{Command, Invocation};
+use context::Context;
+
+fn main() -> ExitCode {
+    let (command, options) = match cli::parse(std::env::args().skip(1)) {
+        Ok(Invocation::Run(command, options)) => (command, options),
+        Ok(Invocation::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("clawfree-agent: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let ctx = Context::new(*options);
+    let result = match command {
+        Command::Setup => setup::run(&ctx),
+        Command::WatchSecrets => watcher::run(&ctx),
+        Command::Health => health::run(&ctx),
+        Command::Run => run_all(ctx),
+        Command::SetSecret(name) => {
+            secrets::set_locally(&ctx.paths, &ctx.app, &name, std::io::stdin().lock())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            log::event("agent", &format!("stopped: {message}"));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Setup, then the watcher and the health reporter side by side. Both run forever;
+/// whichever stops first stops the agent, so its supervisor starts it again.
+fn run_all(ctx: Context) -> Result<(), String> {
+    setup::run(&ctx)?;
+    let ctx = Arc::new(ctx);
+    let (done, first_to_stop) = mpsc::channel();
+    for part in [
+        watcher::run as fn(&Context) -> Result<(), String>,
+        health::run,
+    ] {
+        let (ctx, done) = (Arc::clone(&ctx), done.clone());
+        thread::spawn(move || {
+            let _ = done.send(part(&ctx));
+        });
+    }
+    match first_to_stop.recv() {
+        Ok(Err(message)) => Err(message),
+        Ok(Ok(())) => Err("a worker stopped unexpectedly".to_string()),
+        Err(_) => Err("a worker thread panicked".to_string()),
+    }
+}

@@ -1,0 +1,262 @@
+//! The command line: which subcommand to run and the flags every part reads.
+//!
+//! Every path, URL and command comes from here, so tests run the agent unprivileged in a
+//! temporary root against a local metadata server.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use claw_free_protocol::metadata::SecretName;
+
+pub const USAGE: &str = "\
+usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME> [flags]
+
+  setup           first boot: configuration, recipient, setup state (once; idempotent)
+  watch-secrets   apply encrypted secrets from instance metadata as they change
+  health          probe the app, publish its health, restart it when it keeps failing
+  run             setup, then watch-secrets and health together
+  set-secret NAME read a secret's value from stdin, store it, restart the app (local only)
+
+flags:
+  --metadata-url URL          default http://metadata.google.internal
+  --root DIR                  prefix for every path below; default /
+  --state-dir DIR             default /var/lib/openclaw
+  --host-key PATH             default /etc/ssh/ssh_host_ed25519_key (its .pub beside it)
+  --health-url URL            default http://127.0.0.1:18789/health
+  --restart-cmd CMD           default \"systemctl restart openclaw-gateway.service\"
+  --health-interval-secs N    default 60
+  --health-failures N         failed probes in a row before a restart; default 3
+  --restart-backoff-secs N    least time between two restarts, doubled after each; default 60
+  --metadata-timeout-secs N   per-request timeout for the metadata server; default 10
+";
+
+/// What to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Setup,
+    WatchSecrets,
+    Health,
+    Run,
+    SetSecret(SecretName),
+}
+
+/// Everything the agent reads from outside, with the production defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The metadata server's base URL, without `/computeMetadata/v1`.
+    pub metadata_url: String,
+    pub root: PathBuf,
+    pub state_dir: PathBuf,
+    pub host_key: PathBuf,
+    pub health_url: String,
+    pub restart_cmd: String,
+    pub health_interval: Duration,
+    pub health_failures: u32,
+    pub restart_backoff: Duration,
+    pub metadata_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            metadata_url: "http://metadata.google.internal".into(),
+            root: PathBuf::from("/"),
+            state_dir: PathBuf::from("/var/lib/openclaw"),
+            host_key: PathBuf::from("/etc/ssh/ssh_host_ed25519_key"),
+            health_url: "http://127.0.0.1:18789/health".into(),
+            restart_cmd: "systemctl restart openclaw-gateway.service".into(),
+            health_interval: Duration::from_secs(60),
+            health_failures: 3,
+            restart_backoff: Duration::from_secs(60),
+            metadata_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    Help,
+    Run(Command, Box<Options>),
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, String> {
+    let mut args = args.into_iter();
+    let mut options = Options::default();
+    let mut command = None;
+    while let Some(arg) = args.next() {
+        if arg == "-h" || arg == "--help" || arg == "help" {
+            return Ok(Invocation::Help);
+        }
+        if let Some(flag) = arg.strip_prefix("--") {
+            let (name, inline) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (flag.to_string(), None),
+            };
+            let value = match inline {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value"))?,
+            };
+            set_flag(&mut options, &name, value)?;
+            continue;
+        }
+        if command.is_some() {
+            return Err(format!("unexpected argument {arg:?}"));
+        }
+        command = Some(match arg.as_str() {
+            "setup" => Command::Setup,
+            "watch-secrets" => Command::WatchSecrets,
+            "health" => Command::Health,
+            "run" => Command::Run,
+            "set-secret" => {
+                let name = args
+                    .next()
+                    .ok_or("set-secret needs the secret's NAME (the value is read from stdin)")?;
+                Command::SetSecret(SecretName::parse(&name)?)
+            }
+            other => return Err(format!("unknown command {other:?}")),
+        });
+    }
+    let command = command.ok_or("no command given")?;
+    Ok(Invocation::Run(command, Box::new(options)))
+}
+
+fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), String> {
+    match name {
+        "metadata-url" => options.metadata_url = http_url(name, &value)?,
+        "root" => options.root = PathBuf::from(non_empty(name, value)?),
+        "state-dir" => options.state_dir = absolute(name, value)?,
+        "host-key" => options.host_key = absolute(name, value)?,
+        "health-url" => options.health_url = http_url(name, &value)?,
+        "restart-cmd" => options.restart_cmd = non_empty(name, value)?,
+        "health-interval-secs" => options.health_interval = seconds(name, &value)?,
+        "health-failures" => options.health_failures = positive(name, &value)? as u32,
+        "restart-backoff-secs" => options.restart_backoff = seconds(name, &value)?,
+        "metadata-timeout-secs" => options.metadata_timeout = seconds(name, &value)?,
+        _ => return Err(format!("unknown flag --{name}")),
+    }
+    Ok(())
+}
+
+fn non_empty(name: &str, value: String) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("--{name} must not be empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn absolute(name: &str, value: String) -> Result<PathBuf, String> {
+    let path = PathBuf::from(non_empty(name, value)?);
+    if path.is_absolute() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "--{name} must be an absolute path (it is placed under --root)"
+        ))
+    }
+}
+
+/// The VM's endpoints are plain HTTP on the machine itself; the agent carries no TLS.
+fn http_url(name: &str, value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("--{name} must be an http:// URL"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("--{name} has no host"));
+    }
+    Ok(value.trim_end_matches('/').to_string())
+}
+
+fn positive(name: &str, value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(n) if (1..=u64::from(u32::MAX)).contains(&n) => Ok(n),
+        _ => Err(format!("--{name} must be a whole number of at least 1")),
+    }
+}
+
+fn seconds(name: &str, value: &str) -> Result<Duration, String> {
+    positive(name, value).map(Duration::from_secs)
+}
+
+/// `path` placed under `root`: `/var/lib/openclaw` under `/tmp/t` is `/tmp/t/var/lib/openclaw`.
+pub fn rooted(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_strs(args: &[&str]) -> Result<Invocation, String> {
+        parse(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn defaults_are_the_production_values() {
+        let Invocation::Run(Command::Run, options) = parse_strs(&["run"]).unwrap() else {
+            panic!("expected run")
+        };
+        assert_eq!(*options, Options::default());
+        assert_eq!(options.health_failures, 3);
+        assert_eq!(options.health_interval, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn flags_in_both_spellings() {
+        let Invocation::Run(command, o) = parse_strs(&[
+            "--root",
+            "/tmp/r",
+            "set-secret",
+            "telegram-token",
+            "--metadata-url=http://127.0.0.1:9/_vm/p/z/i/",
+            "--health-interval-secs",
+            "2",
+            "--health-failures=5",
+        ])
+        .unwrap() else {
+            panic!("expected a command")
+        };
+        assert_eq!(command, Command::SetSecret(SecretName::telegram_token()));
+        assert_eq!(o.root, PathBuf::from("/tmp/r"));
+        assert_eq!(o.metadata_url, "http://127.0.0.1:9/_vm/p/z/i");
+        assert_eq!(o.health_interval, Duration::from_secs(2));
+        assert_eq!(o.health_failures, 5);
+    }
+
+    #[test]
+    fn bad_input_is_a_clear_error() {
+        for (args, expected) in [
+            (vec![], "no command"),
+            (vec!["launch"], "unknown command"),
+            (vec!["run", "--colour", "x"], "unknown flag"),
+            (vec!["run", "--root"], "needs a value"),
+            (vec!["run", "--state-dir", "var/lib"], "absolute"),
+            (vec!["run", "--metadata-url", "https://x"], "http://"),
+            (vec!["run", "--health-failures", "0"], "at least 1"),
+            (vec!["run", "--health-interval-secs", "soon"], "at least 1"),
+            (vec!["set-secret"], "NAME"),
+            (vec!["set-secret", "../etc/passwd"], "secret names"),
+            (vec!["run", "health"], "unexpected argument"),
+        ] {
+            let err = parse_strs(&args).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+        assert_eq!(parse_strs(&["--help"]).unwrap(), Invocation::Help);
+    }
+
+    #[test]
+    fn paths_go_under_the_root() {
+        assert_eq!(
+            rooted(Path::new("/tmp/t"), Path::new("/var/lib/openclaw")),
+            PathBuf::from("/tmp/t/var/lib/openclaw")
+        );
+        assert_eq!(
+            rooted(Path::new("/"), Path::new("/etc/ssh/k")),
+            PathBuf::from("/etc/ssh/k")
+        );
+    }
+}

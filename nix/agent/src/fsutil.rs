@@ -1,0 +1,119 @@
+//! Crash-safe file operations: private folders, and files replaced atomically
+//! (temporary file, fsync, rename, fsync of the folder), so a reader or a crash never
+//! sees half a file.
+
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Mode of a folder only its owner may enter.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// Mode of a file only its owner may read.
+pub const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates `path` (and missing parents) and leaves it with exactly `mode`, whatever the
+/// umask or a previous run left.
+pub fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
+    if !path.is_dir() {
+        // Parents get the usual mode; only the folder itself is private.
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        match DirBuilder::new().mode(mode).create(path) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+    }
+    fs::set_permissions(path, Permissions::from_mode(mode))
+}
+
+/// Replaces `path` with `contents`, readable only as `mode` allows, atomically.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent(path)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // The mode given to open() is reduced by the umask; set it exactly.
+        file.set_permissions(Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes the renames and creations inside `dir` durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes `path` and everything under it; a missing path is not an error.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// The folder that holds `path`.
+pub fn parent(path: &Path) -> io::Result<&Path> {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent folder"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_with_exact_mode_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("p");
+        ensure_dir(&private, PRIVATE_DIR).unwrap();
+        fs::set_permissions(&private, Permissions::from_mode(0o755)).unwrap();
+        ensure_dir(&private, PRIVATE_DIR).unwrap();
+        assert_eq!(
+            fs::metadata(&private).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+
+        let file = private.join("f");
+        write_atomic(&file, b"one", PRIVATE_FILE).unwrap();
+        write_atomic(&file, b"two", PRIVATE_FILE).unwrap();
+        assert_eq!(fs::read(&file).unwrap(), b"two");
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = fs::read_dir(&private)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+    }
+
+    #[test]
+    fn write_into_a_missing_folder_fails_cleanly() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(write_atomic(&dir.path().join("nope/f"), b"x", PRIVATE_FILE).is_err());
+        remove_tree(&dir.path().join("nope")).unwrap();
+    }
+}

@@ -1,0 +1,61 @@
+//! Where the agent keeps things on the VM, all under `--root`.
+
+use std::path::{Path, PathBuf};
+
+use claw_free_protocol::metadata::SecretName;
+
+use crate::cli::{rooted, Options};
+
+/// OpenClaw's configuration file, inside the state folder.
+pub const OPENCLAW_CONFIG: &str = "openclaw.json";
+/// The wizard's choices for claw.free's own programs (the bootstrap provider).
+pub const CLAW_FREE_CONFIG: &str = "claw-free.json";
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub state_dir: PathBuf,
+    pub secrets_dir: PathBuf,
+    pub openclaw_config: PathBuf,
+    /// Written last by setup: its presence means setup finished.
+    pub setup_marker: PathBuf,
+    /// Where setup builds a fresh configuration before moving it into place.
+    pub staging_dir: PathBuf,
+    /// The version of the last secret set applied, so a reboot does not re-apply it.
+    pub applied_secret_version: PathBuf,
+    pub host_key: PathBuf,
+    pub host_key_pub: PathBuf,
+}
+
+impl Paths {
+    pub fn new(options: &Options) -> Self {
+        let state_dir = rooted(&options.root, &options.state_dir);
+        let host_key = rooted(&options.root, &options.host_key);
+        let mut host_key_pub = host_key.clone().into_os_string();
+        host_key_pub.push(".pub");
+        Self {
+            secrets_dir: state_dir.join("secrets"),
+            openclaw_config: state_dir.join(OPENCLAW_CONFIG),
+            setup_marker: state_dir.join(".setup-complete"),
+            staging_dir: state_dir.join(".setup-staging"),
+            applied_secret_version: state_dir.join(".secret-version"),
+            state_dir,
+            host_key,
+            host_key_pub: PathBuf::from(host_key_pub),
+        }
+    }
+
+    /// The file that holds one secret.
+    pub fn secret(&self, name: &SecretName) -> PathBuf {
+        secret_in(&self.secrets_dir, name)
+    }
+
+    pub fn setup_complete(&self) -> bool {
+        self.setup_marker.is_file()
+    }
+}
+
+/// The file of secret `name` inside a secrets folder (the live one or the staged one).
+pub fn secret_in(secrets_dir: &Path, name: &SecretName) -> PathBuf {
+    // SecretName admits only [a-z0-9-], so this never leaves the folder.
+    secrets_dir.join(name.as_str())
+}

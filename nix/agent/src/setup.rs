@@ -1,0 +1,290 @@
+//! First boot: from instance metadata to OpenClaw's configuration, once.
+//!
+//! Everything is built in a staging folder inside the state folder (same filesystem, so
+//! renames are atomic), moved into place, and the completion marker is written last.
+//! A crash at any step leaves no marker; the next run throws the staging folder away and
+//! starts again, so it converges instead of tripping over half-done work. With the
+//! marker present, setup never rewrites the configuration (the bootstrap provider edits
+//! it later), it only republishes the recipient and the setup state.
+
+use std::fs;
+
+use claw_free_protocol::guest::{self, SetupState};
+use claw_free_protocol::metadata::{self as keys, SecretName};
+use claw_free_protocol::provider::Provider;
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::fault::crash_point;
+use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
+use crate::host_key::HostKey;
+use crate::log;
+use crate::metadata::{Attributes, Persistence};
+use crate::openclaw_config::{self, ClawFreeConfig};
+use crate::paths::{secret_in, CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
+
+/// The longest bot name accepted from metadata (the Worker allows far less).
+const MAX_BOT_NAME: usize = 100;
+
+/// The steps of a first setup, in order; each is a crash point for the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Metadata,
+    Recipient,
+    Staging,
+    Config,
+    InstallSecrets,
+    InstallConfig,
+    Marker,
+}
+
+impl Step {
+    #[cfg(test)]
+    pub const ALL: [Step; 7] = [
+        Step::Metadata,
+        Step::Recipient,
+        Step::Staging,
+        Step::Config,
+        Step::InstallSecrets,
+        Step::InstallConfig,
+        Step::Marker,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Metadata => "metadata",
+            Step::Recipient => "recipient",
+            Step::Staging => "staging",
+            Step::Config => "config",
+            Step::InstallSecrets => "install-secrets",
+            Step::InstallConfig => "install-config",
+            Step::Marker => "marker",
+        }
+    }
+
+    fn enter(self) {
+        crash_point(self.name());
+    }
+}
+
+/// What the Worker put in metadata for this VM, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotSettings {
+    pub provider: Provider,
+    pub bot_name: String,
+}
+
+impl BotSettings {
+    pub fn from_attributes(attributes: &Attributes) -> Result<Self, String> {
+        let provider = attributes
+            .get(keys::LLM_PROVIDER)
+            .ok_or("instance metadata has no LLM_PROVIDER")
+            .and_then(|p| {
+                Provider::parse(p.trim()).map_err(|_| "LLM_PROVIDER is not kimi, claude or openai")
+            })?;
+        let bot_name = attributes
+            .get(keys::BOT_NAME)
+            .map(|n| n.trim())
+            .filter(|n| !n.is_empty())
+            .ok_or("instance metadata has no BOT_NAME")?;
+        if bot_name.chars().count() > MAX_BOT_NAME || bot_name.chars().any(char::is_control) {
+            return Err("BOT_NAME is too long or has control characters".to_string());
+        }
+        Ok(Self {
+            provider,
+            bot_name: bot_name.to_string(),
+        })
+    }
+}
+
+/// What the completion marker records.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Marker<'a> {
+    provider: Provider,
+    bot_name: &'a str,
+}
+
+/// Runs setup. On a failure a person must fix, publishes `setup=failed:<reason>`.
+pub fn run(ctx: &Context) -> Result<(), String> {
+    let result = if ctx.paths.setup_complete() {
+        log::event(
+            "setup",
+            "already complete; republishing the recipient and state",
+        );
+        publish_recipient(ctx)
+    } else {
+        first_setup(ctx)
+    };
+    match result {
+        Ok(()) => {
+            let state = if ctx.paths.secret(&SecretName::telegram_token()).is_file() {
+                SetupState::Starting
+            } else {
+                SetupState::WaitingSecret
+            };
+            publish_state(ctx, &state)
+        }
+        Err(reason) => {
+            log::event("setup", &format!("failed: {reason}"));
+            let _ = ctx.metadata.publish(
+                guest::SETUP,
+                &SetupState::Failed(reason.clone()).to_string(),
+                Persistence::Attempts(5),
+            );
+            Err(reason)
+        }
+    }
+}
+
+fn first_setup(ctx: &Context) -> Result<(), String> {
+    let paths = &ctx.paths;
+    Step::Metadata.enter();
+    let (attributes, _) = ctx.metadata.attributes();
+    let settings = BotSettings::from_attributes(&attributes)?;
+    publish_state(ctx, &SetupState::Configuring)?;
+
+    Step::Recipient.enter();
+    publish_recipient(ctx)?;
+
+    Step::Staging.enter();
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| format!("{what}: {}", e.kind())
+    };
+    fsutil::ensure_dir(&paths.state_dir, PRIVATE_DIR)
+        .map_err(io("cannot create the state folder"))?;
+    // Whatever a crashed run left here is incomplete by definition: start over.
+    fsutil::remove_tree(&paths.staging_dir).map_err(io("cannot clear the staging folder"))?;
+    let staged_secrets = paths.staging_dir.join("secrets");
+    fsutil::ensure_dir(&paths.staging_dir, PRIVATE_DIR)
+        .map_err(io("cannot create the staging folder"))?;
+    fsutil::ensure_dir(&staged_secrets, PRIVATE_DIR)
+        .map_err(io("cannot create the secrets folder"))?;
+
+    Step::Config.enter();
+    // The configuration names the live token file, where the secret will be.
+    let token_file = secret_in(&paths.secrets_dir, &SecretName::telegram_token());
+    let openclaw =
+        openclaw_config::render(&openclaw_config::bootstrap(&settings.bot_name, &token_file));
+    let claw_free = openclaw_config::render(&ClawFreeConfig {
+        provider: settings.provider,
+        bot_name: &settings.bot_name,
+    });
+    fsutil::write_atomic(
+        &paths.staging_dir.join(OPENCLAW_CONFIG),
+        &openclaw,
+        PRIVATE_FILE,
+    )
+    .map_err(io("cannot write openclaw.json"))?;
+    fsutil::write_atomic(
+        &paths.staging_dir.join(CLAW_FREE_CONFIG),
+        &claw_free,
+        PRIVATE_FILE,
+    )
+    .map_err(io("cannot write claw-free.json"))?;
+
+    Step::InstallSecrets.enter();
+    if paths.secrets_dir.is_dir() {
+        // A secret set locally (or a previous run) may already be there: keep it.
+        fsutil::ensure_dir(&paths.secrets_dir, PRIVATE_DIR)
+            .map_err(io("cannot fix the secrets folder"))?;
+    } else {
+        fs::rename(&staged_secrets, &paths.secrets_dir)
+            .map_err(io("cannot install the secrets folder"))?;
+    }
+
+    Step::InstallConfig.enter();
+    for name in [CLAW_FREE_CONFIG, OPENCLAW_CONFIG] {
+        fs::rename(paths.staging_dir.join(name), paths.state_dir.join(name))
+            .map_err(io("cannot install the configuration"))?;
+    }
+    if paths.secret(&SecretName::telegram_token()).is_file() {
+        log::event("setup", "a Telegram token is already stored");
+    }
+    fsutil::sync_dir(&paths.state_dir).map_err(io("cannot sync the state folder"))?;
+    fsutil::remove_tree(&paths.staging_dir).map_err(io("cannot remove the staging folder"))?;
+
+    Step::Marker.enter();
+    let marker = openclaw_config::render(&Marker {
+        provider: settings.provider,
+        bot_name: &settings.bot_name,
+    });
+    fsutil::write_atomic(&paths.setup_marker, &marker, PRIVATE_FILE)
+        .map_err(io("cannot write the setup marker"))?;
+    log::event(
+        "setup",
+        &format!(
+            "configured for provider {} (bootstrap model first)",
+            settings.provider
+        ),
+    );
+    Ok(())
+}
+
+fn publish_recipient(ctx: &Context) -> Result<(), String> {
+    let key = HostKey::load(&ctx.paths.host_key, &ctx.paths.host_key_pub)?;
+    ctx.metadata
+        .publish(
+            guest::RECIPIENT,
+            key.recipient(),
+            Persistence::UntilAnswered,
+        )
+        .map_err(|e| e.to_string())
+}
+
+pub fn publish_state(ctx: &Context, state: &SetupState) -> Result<(), String> {
+    log::event("setup", &format!("state {state}"));
+    ctx.metadata
+        .publish(guest::SETUP, &state.to_string(), Persistence::UntilAnswered)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_are_checked_where_they_enter() {
+        let ok = BotSettings::from_attributes(&attrs(&[
+            ("LLM_PROVIDER", "claude"),
+            ("BOT_NAME", " Ada "),
+        ]))
+        .unwrap();
+        assert_eq!(ok.provider, Provider::Claude);
+        assert_eq!(ok.bot_name, "Ada");
+        for (pairs, expected) in [
+            (vec![("BOT_NAME", "Ada")], "no LLM_PROVIDER"),
+            (
+                vec![("LLM_PROVIDER", "gpt"), ("BOT_NAME", "Ada")],
+                "not kimi",
+            ),
+            (
+                vec![("LLM_PROVIDER", "kimi"), ("BOT_NAME", "  ")],
+                "no BOT_NAME",
+            ),
+            (
+                vec![("LLM_PROVIDER", "kimi"), ("BOT_NAME", "a\u{7}b")],
+                "control",
+            ),
+        ] {
+            let err = BotSettings::from_attributes(&attrs(&pairs)).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn step_names_are_distinct() {
+        let mut names: Vec<_> = Step::ALL.iter().map(|s| s.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Step::ALL.len());
+    }
+}
