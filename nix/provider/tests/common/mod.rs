@@ -1,0 +1,353 @@
+//! Shared by the integration tests: a provider process on a free port with stand-in
+//! CLIs, in its own temporary folder, killed when the test ends (also on panic), and a
+//! small chat client that keeps the transcript like OpenClaw does.
+
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const SETUP_TOKEN: &str = "sk-ant-oat01-FIXTURE_SETUP_TOKEN_0123456789abcdef";
+pub const NVIDIA_KEY: &str = "nvapi-FIXTURE_NVIDIA_KEY_0123456789abcdef";
+pub const OPENAI_KEY: &str = "sk-proj-FIXTURE_OPENAI_KEY_0123456789abcdef";
+pub const ANTHROPIC_KEY: &str = "sk-ant-api03-FIXTURE_ANTHROPIC_KEY_0123456789";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A fresh temporary folder, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "claw-free-provider-{name}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The OpenClaw configuration the agent writes at first boot, in miniature.
+pub fn initial_openclaw_config() -> Value {
+    json!({
+        "gateway": { "port": 18789 },
+        "channels": { "telegram": { "enabled": true } },
+        "models": { "providers": { "claw-free": {
+            "baseUrl": "http://127.0.0.1:3456/v1", "api": "openai-completions",
+            "models": [{ "id": "setup", "name": "claw.free Setup" }]
+        } } },
+        "agents": { "defaults": { "model": { "primary": "claw-free/setup" } } }
+    })
+}
+
+/// A running provider with stand-in CLIs.
+pub struct Provider {
+    pub dir: TempDir,
+    pub address: String,
+    process: Option<Child>,
+    extra_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+pub struct Options {
+    pub provider: Option<&'static str>,
+    pub login_timeout_secs: u64,
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            provider: None,
+            login_timeout_secs: 600,
+            extra_args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+impl Provider {
+    pub fn start(name: &str, options: Options) -> Self {
+        let dir = TempDir::new(name);
+        fs::create_dir_all(dir.path("codex")).unwrap();
+        fs::write(
+            dir.path("openclaw.json"),
+            serde_json::to_vec_pretty(&initial_openclaw_config()).unwrap(),
+        )
+        .unwrap();
+        let f = fixtures();
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--state-dir".into(),
+            dir.path("state").display().to_string(),
+            "--claude".into(),
+            f.join("claude").display().to_string(),
+            "--codex".into(),
+            f.join("codex").display().to_string(),
+            "--openclaw".into(),
+            f.join("openclaw").display().to_string(),
+            "--openclaw-config".into(),
+            dir.path("openclaw.json").display().to_string(),
+            "--restart-gateway".into(),
+            f.join("restart-gateway").display().to_string(),
+            "--login-timeout-secs".into(),
+            options.login_timeout_secs.to_string(),
+            "--output-wait-secs".into(),
+            "5".into(),
+            "--code-wait-secs".into(),
+            "5".into(),
+            "--device-wait-secs".into(),
+            "1".into(),
+            "--restart-delay-ms".into(),
+            "0".into(),
+        ];
+        if let Some(p) = options.provider {
+            args.extend(["--provider".into(), p.into()]);
+        }
+        args.extend(options.extra_args);
+        let mut env = vec![
+            (
+                "OPENCLAW_FIXTURE_LOG".to_string(),
+                dir.path("openclaw.log").display().to_string(),
+            ),
+            (
+                "GATEWAY_FIXTURE_LOG".to_string(),
+                dir.path("gateway.log").display().to_string(),
+            ),
+            (
+                "CODEX_FIXTURE_DIR".to_string(),
+                dir.path("codex").display().to_string(),
+            ),
+            (
+                "CLAUDE_FIXTURE_PIDS".to_string(),
+                dir.path("claude.pids").display().to_string(),
+            ),
+        ];
+        env.extend(options.env);
+        let mut provider = Self {
+            dir,
+            address: String::new(),
+            process: None,
+            extra_args: args,
+            env,
+        };
+        provider.spawn();
+        provider
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path("provider.log"))
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_claw-free-provider"))
+            .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env_remove("CLAWFREE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", self.log()))
+            .to_string();
+        self.address = address;
+        self.process = Some(child);
+    }
+
+    /// Stops the provider as systemd would (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            // SAFETY: plain syscall on our own child.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                if child.try_wait().unwrap().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the provider did not stop on SIGTERM");
+        }
+    }
+
+    /// Stops and starts the provider on the same state folder.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path("provider.log")).unwrap_or_default()
+    }
+
+    pub fn openclaw_log(&self) -> String {
+        fs::read_to_string(self.dir.path("openclaw.log")).unwrap_or_default()
+    }
+
+    pub fn openclaw_config(&self) -> Value {
+        serde_json::from_slice(&fs::read(self.dir.path("openclaw.json")).unwrap()).unwrap()
+    }
+
+    pub fn health(&self) -> Value {
+        request(&self.address, "GET", "/health", None).1
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// True while `pid` runs (a zombie counts as dead).
+pub fn alive(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// One HTTP/1.1 request; returns the status and the body as JSON (or a string).
+pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+    let (status, raw) = request_raw(address, method, path, body);
+    let value = serde_json::from_str(&raw).unwrap_or(Value::String(raw));
+    (status, value)
+}
+
+pub fn request_raw(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let host = address.strip_prefix("http://").unwrap();
+    let mut stream = TcpStream::connect(host).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+/// A chat like OpenClaw holds it: the whole transcript goes with every request.
+pub struct Chat<'a> {
+    pub provider: &'a Provider,
+    pub messages: Vec<Value>,
+}
+
+impl<'a> Chat<'a> {
+    pub fn new(provider: &'a Provider) -> Self {
+        Self {
+            provider,
+            messages: vec![json!({"role": "system", "content": "You are a helpful bot."})],
+        }
+    }
+
+    /// Sends a user message and returns the Setup model's answer.
+    pub fn say(&mut self, text: &str) -> String {
+        self.messages.push(json!({"role": "user", "content": text}));
+        let body = json!({"model": "setup", "messages": self.messages}).to_string();
+        let (status, reply) = request(
+            &self.provider.address,
+            "POST",
+            "/v1/chat/completions",
+            Some(&body),
+        );
+        assert_eq!(status, 200, "{reply}");
+        let content = reply["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        self.messages
+            .push(json!({"role": "assistant", "content": content}));
+        content
+    }
+}
+
+/// Everything a test can read back that must never contain a secret: the provider's
+/// log, its state folder, and the answers it gave.
+pub fn assert_nowhere(provider: &Provider, chat: &Chat<'_>, secret: &str) {
+    assert!(
+        !provider.log().contains(secret),
+        "the secret is in the provider's log"
+    );
+    for entry in fs::read_dir(provider.dir.path("state")).unwrap() {
+        let content = fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(
+            !content.contains(secret),
+            "the secret is in the state folder"
+        );
+    }
+    for message in &chat.messages {
+        if message["role"] == "assistant" {
+            assert!(
+                !message["content"].as_str().unwrap().contains(secret),
+                "an answer echoes the secret"
+            );
+        }
+    }
+    assert!(
+        !provider.openclaw_config().to_string().contains(secret),
+        "the secret is in OpenClaw's config"
+    );
+}

@@ -1,0 +1,335 @@
+//! The setup conversation end to end: the real provider binary, driven over HTTP like
+//! OpenClaw drives it, with stand-in `claude`, `codex` and `openclaw` executables.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn claude_pids(provider: &Provider) -> Vec<i32> {
+    fs::read_to_string(provider.dir.path("claude.pids"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+fn gateway_restarted(provider: &Provider) -> bool {
+    fs::read_to_string(provider.dir.path("gateway.log")).is_ok_and(|l| l.contains("restarted"))
+}
+
+#[test]
+fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
+    let provider = Provider::start(
+        "claude-ok",
+        Options {
+            provider: Some("claude"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+
+    let hello = chat.say("hi");
+    assert!(
+        hello.contains("Claude") && hello.contains("1.") && hello.contains("2."),
+        "{hello}"
+    );
+    let link = chat.say("1");
+    assert!(
+        link.contains("https://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-88ed-5944d1962f5e&response_type=code&state=fixture"),
+        "the wrapped link is shown whole: {link}"
+    );
+    assert_eq!(provider.health()["stage"], "logging-in");
+    let pids = claude_pids(&provider);
+
+    let done = chat.say("good-code");
+    assert!(done.contains("Claude is connected"), "{done}");
+    assert_eq!(
+        provider.openclaw_log(),
+        format!("argv=models auth paste-token --provider anthropic stdin={SETUP_TOKEN}\n")
+    );
+    for pid in pids {
+        wait_until(
+            "the sign-in's processes to end",
+            Duration::from_secs(5),
+            || !alive(pid),
+        );
+    }
+
+    let finished = chat.say("no");
+    assert!(
+        finished.contains("All set") && finished.contains("Claude"),
+        "{finished}"
+    );
+    let config = provider.openclaw_config();
+    assert_eq!(
+        config["agents"]["defaults"]["model"]["primary"],
+        "anthropic/claude-opus-5"
+    );
+    assert!(
+        config["models"]["providers"].get("claw-free").is_none(),
+        "{config}"
+    );
+    assert_eq!(
+        config["gateway"]["port"], 18789,
+        "keys we do not own are kept"
+    );
+    wait_until("the gateway restart", Duration::from_secs(5), || {
+        gateway_restarted(&provider)
+    });
+    assert_eq!(provider.health()["stage"], "finished");
+    assert!(chat.say("are you there?").contains("Setup is complete"));
+    assert_nowhere(&provider, &chat, SETUP_TOKEN);
+}
+
+#[test]
+fn a_refused_code_falls_back_to_an_api_key() {
+    let provider = Provider::start(
+        "claude-bad",
+        Options {
+            provider: Some("claude"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hello");
+    chat.say("1");
+    let failed = chat.say("wrong-code");
+    assert!(
+        failed.contains("didn't work") && failed.contains("Invalid code"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("API key"),
+        "the fallback is offered: {failed}"
+    );
+    assert_eq!(provider.health()["stage"], "choose-method");
+
+    chat.say("2");
+    let wrong = chat.say(NVIDIA_KEY);
+    assert!(
+        wrong.contains("NVIDIA") && !wrong.contains(NVIDIA_KEY),
+        "{wrong}"
+    );
+    let saved = chat.say(ANTHROPIC_KEY);
+    assert!(saved.contains("Claude is connected"), "{saved}");
+    assert_eq!(
+        provider.openclaw_log(),
+        format!("argv=models auth paste-api-key --provider anthropic stdin={ANTHROPIC_KEY}\n")
+    );
+    assert_nowhere(&provider, &chat, ANTHROPIC_KEY);
+    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+}
+
+#[test]
+fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
+    let provider = Provider::start(
+        "codex",
+        Options {
+            provider: Some("openai"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    let link = chat.say("1");
+    assert!(
+        link.contains("https://auth.openai.com/codex/device") && link.contains("FXT7-2QK9M"),
+        "{link}"
+    );
+
+    let waiting = chat.say("done");
+    assert!(
+        waiting.contains("still waiting") && waiting.contains("FXT7-2QK9M"),
+        "{waiting}"
+    );
+    fs::write(provider.dir.path("codex/approved"), "").unwrap();
+    let connected = chat.say("done now");
+    assert!(connected.contains("OpenAI is connected"), "{connected}");
+    assert_eq!(provider.openclaw_log(), "", "Codex keeps its own login");
+
+    let which = chat.say("yes");
+    assert!(
+        which.contains("kimi") && which.contains("claude") && !which.contains("- openai"),
+        "{which}"
+    );
+    let ask_key = chat.say("kimi");
+    assert!(ask_key.contains("nvapi-"), "{ask_key}");
+    let wrong = chat.say(OPENAI_KEY);
+    assert!(
+        wrong.contains("OpenAI key") && !wrong.contains(OPENAI_KEY),
+        "{wrong}"
+    );
+    let saved = chat.say(NVIDIA_KEY);
+    assert!(saved.contains("is connected"), "{saved}");
+    assert_eq!(
+        provider.openclaw_log(),
+        format!("argv=models auth paste-api-key --provider nvidia stdin={NVIDIA_KEY}\n")
+    );
+    chat.say("no");
+    let config = provider.openclaw_config();
+    assert_eq!(
+        config["agents"]["defaults"]["model"],
+        json!({"primary": "openai/gpt-5.5", "fallbacks": ["openai/gpt-5.4-mini", "nvidia/moonshotai/kimi-k2.5"]})
+    );
+    assert_eq!(
+        config["models"]["providers"]["nvidia"]["baseUrl"],
+        "https://integrate.api.nvidia.com/v1"
+    );
+    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+    assert_nowhere(&provider, &chat, OPENAI_KEY);
+}
+
+#[test]
+fn a_denied_device_sign_in_is_reported() {
+    let provider = Provider::start(
+        "codex-denied",
+        Options {
+            provider: Some("openai"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    chat.say("1");
+    fs::write(provider.dir.path("codex/denied"), "").unwrap();
+    let failed = chat.say("done");
+    assert!(
+        failed.contains("didn't work") && failed.contains("access denied"),
+        "{failed}"
+    );
+    assert_eq!(provider.health()["stage"], "choose-method");
+}
+
+#[test]
+fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
+    let provider = Provider::start(
+        "timeout",
+        Options {
+            provider: Some("claude"),
+            login_timeout_secs: 1,
+            env: vec![("CLAUDE_FIXTURE_MODE".into(), "hang".into())],
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    assert!(chat.say("1").contains("https://claude.ai/"));
+    let pids = claude_pids(&provider);
+    assert_eq!(pids.len(), 2);
+    for pid in &pids {
+        assert!(alive(*pid));
+    }
+    for pid in pids {
+        wait_until(
+            "the timed-out sign-in to be killed",
+            Duration::from_secs(5),
+            || !alive(pid),
+        );
+    }
+    assert!(provider.log().contains("timed out"), "{}", provider.log());
+    let reply = chat.say("some-code");
+    assert!(reply.contains("timed out"), "{reply}");
+    assert_eq!(provider.health()["stage"], "choose-method");
+}
+
+#[test]
+fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
+    let provider = Provider::start(
+        "nolink",
+        Options {
+            provider: Some("claude"),
+            env: vec![("CLAUDE_FIXTURE_MODE".into(), "nolink".into())],
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    let reply = chat.say("1");
+    assert!(
+        reply.contains("couldn't start") && reply.contains("could not reach claude.ai"),
+        "{reply}"
+    );
+    assert!(reply.contains("API key"), "{reply}");
+}
+
+#[test]
+fn a_credential_openclaw_refuses_is_reported_without_the_key() {
+    let provider = Provider::start(
+        "refused",
+        Options {
+            provider: Some("kimi"),
+            env: vec![("OPENCLAW_FIXTURE_FAIL".into(), "1".into())],
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    assert!(chat.say("hi").contains("nvapi-"));
+    let reply = chat.say(NVIDIA_KEY);
+    assert!(
+        reply.contains("couldn't store") && reply.contains("credential rejected"),
+        "{reply}"
+    );
+    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+}
+
+#[test]
+fn shutting_down_kills_a_running_sign_in() {
+    let mut provider = Provider::start(
+        "shutdown",
+        Options {
+            provider: Some("claude"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    chat.say("1");
+    let pids = claude_pids(&provider);
+    drop(chat);
+    provider.stop();
+    for pid in pids {
+        wait_until(
+            "the sign-in to die with the provider",
+            Duration::from_secs(5),
+            || !alive(pid),
+        );
+    }
+}
+
+#[test]
+fn a_retried_request_is_answered_again_not_taken_twice() {
+    let provider = Provider::start(
+        "retry",
+        Options {
+            provider: Some("claude"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    chat.messages.push(json!({"role": "user", "content": "2"}));
+    let body = json!({"model": "setup", "messages": chat.messages}).to_string();
+    let first = request(
+        &provider.address,
+        "POST",
+        "/v1/chat/completions",
+        Some(&body),
+    )
+    .1;
+    let second = request(
+        &provider.address,
+        "POST",
+        "/v1/chat/completions",
+        Some(&body),
+    )
+    .1;
+    assert_eq!(
+        first["choices"][0]["message"]["content"],
+        second["choices"][0]["message"]["content"]
+    );
+    assert_eq!(provider.health()["stage"], "awaiting-key");
+}

@@ -1,0 +1,69 @@
+//! A restart of the provider in the middle of the conversation resumes it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn a_restart_while_waiting_for_the_key_resumes_there() {
+    let mut provider = Provider::start(
+        "restart-key",
+        Options {
+            provider: Some("kimi"),
+            ..Default::default()
+        },
+    );
+    {
+        let mut chat = Chat::new(&provider);
+        assert!(chat.say("hi").contains("nvapi-"));
+    }
+    provider.restart();
+    assert_eq!(provider.health()["stage"], "awaiting-key");
+    let mut chat = Chat::new(&provider);
+    let saved = chat.say(NVIDIA_KEY);
+    assert!(saved.contains("Kimi (via NVIDIA) is connected"), "{saved}");
+    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+}
+
+#[test]
+fn a_restart_during_a_sign_in_starts_a_fresh_one_and_kills_the_old() {
+    let mut provider = Provider::start(
+        "restart-login",
+        Options {
+            provider: Some("claude"),
+            ..Default::default()
+        },
+    );
+    let mut chat = Chat::new(&provider);
+    chat.say("hi");
+    assert!(chat.say("1").contains("https://claude.ai/"));
+    let old: Vec<i32> = std::fs::read_to_string(provider.dir.path("claude.pids"))
+        .unwrap()
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+
+    let messages = chat.messages.clone();
+    drop(chat);
+    provider.restart();
+    for pid in old {
+        wait_until("the old sign-in to be gone", Duration::from_secs(5), || {
+            !alive(pid)
+        });
+    }
+    assert_eq!(provider.health()["stage"], "logging-in");
+    let mut chat = Chat {
+        provider: &provider,
+        messages,
+    };
+    let fresh = chat.say("good-code");
+    assert!(
+        fresh.contains("interrupted") && fresh.contains("https://claude.ai/"),
+        "{fresh}"
+    );
+    let done = chat.say("good-code");
+    assert!(done.contains("Claude is connected"), "{done}");
+    assert_nowhere(&provider, &chat, SETUP_TOKEN);
+}
