@@ -56,7 +56,7 @@ export function randomSuffix() {
 }
 
 // What @BotFather hands out: the bot's numeric id, a colon, and a secret.
-const TELEGRAM_TOKEN = /^\d{3,}:[A-Za-z0-9_-]{20,}$/;
+const TELEGRAM_TOKEN = /^\d{5,16}:[A-Za-z0-9_-]{30,64}$/;
 
 /** Why a Telegram token looks wrong, or '' when it has the right shape. */
 export function telegramTokenProblem(token) {

@@ -1,0 +1,155 @@
+// The whole journey in a real browser on a phone-sized screen: choices, sign-in
+// on the simulator's consent page, project, bot name with its live preview,
+// Telegram token and user-id helper, deploy to done (the first token delivered
+// without retyping), the bot list with a green dot, a confirmed token
+// rotation, and deleting the bot once it is stopped.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  PHONE, assertPageWasClean, focusedId, openBrowser, unlabelledControls, waitForView,
+} from './browser.mjs';
+import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
+import { startStack } from './stack.mjs';
+
+const FIRST_TOKEN = telegramToken(7000000001, 'f');
+const ROTATED_TOKEN = telegramToken(7000000001, 'r');
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack();
+  await stack.admin.reset();
+  await stack.admin.config(FAST_GOOGLE);
+  await stack.admin.telegramBot({
+    token: FIRST_TOKEN,
+    username: 'ada_claw_bot',
+    updates: [{ fromId: 424242, firstName: 'Ada', username: 'ada', text: 'hello' }],
+  });
+  await stack.admin.telegramBot({ token: ROTATED_TOKEN, username: 'ada_claw_bot', updates: [] });
+  browser = await openBrowser({ site: stack.site, testName: 'deploy-journey', viewport: PHONE, timezoneId: 'Europe/Paris' });
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+test('a person deploys a bot, rotates its token and deletes it once stopped', async () => {
+  const { page, watch } = browser;
+  await page.goto(stack.site);
+
+  // Step 1: the choices, with the region guessed from the time zone (Paris: us-east1).
+  await waitForView(page, 'choose');
+  assert.equal(await page.getByLabel('Region').inputValue(), 'us-east1');
+  assert.deepEqual(await unlabelledControls(page), []);
+  await signIn(browser, { provider: 'claude' });
+
+  // Step 2: signed in, with the choices carried through Google and out of the URL.
+  assert.equal(new URL(page.url()).search, '', 'the landing query stays in the address bar');
+  await assert.doesNotReject(page.getByText('Ada Lovelace').waitFor());
+  const setup = page.locator('#view-setup');
+  assert.equal(await setup.getByLabel('AI provider').inputValue(), 'claude');
+  assert.equal(await setup.getByLabel('Region').inputValue(), 'us-east1');
+  const projects = await setup.getByLabel('Project', { exact: true }).locator('option').allTextContents();
+  assert.ok(projects.some((p) => p.includes('claw-demo')), `projects offered: ${projects}`);
+  await browser.shot('setup');
+
+  // The live preview refuses a name with its reason, then shows the VM name.
+  await setup.getByLabel('Bot name').fill('!!');
+  await page.locator('#vm-name-preview.bad').waitFor();
+  assert.match(await page.locator('#vm-name-preview').textContent(), /at least 3/);
+  await browser.shot('bot-name-refused');
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'Ada helper', token: FIRST_TOKEN });
+  assert.match(await page.locator('#vm-name-preview').textContent(), /ada-helper/);
+
+  // The token field is masked until shown, and masked again.
+  const tokenField = setup.getByLabel('Telegram bot token', { exact: true });
+  assert.equal(await tokenField.getAttribute('type'), 'password');
+  await setup.getByRole('button', { name: 'Show' }).click();
+  assert.equal(await tokenField.getAttribute('type'), 'text');
+  await setup.getByRole('button', { name: 'Hide' }).click();
+  assert.equal(await tokenField.getAttribute('type'), 'password');
+
+  // The user-id helper reads the bot's last message.
+  await page.getByRole('button', { name: 'Find my Telegram user id' }).click();
+  await page.getByText('Your Telegram user id is 424242 (Ada, @ada).').waitFor();
+  await browser.shot('token-and-user-id');
+
+  // Deploy, pressed twice in a row: one attempt, one VM.
+  const deployButton = page.getByRole('button', { name: 'Deploy' });
+  const [started] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/deploy/start')),
+    deployButton.dblclick(),
+  ]);
+  assert.equal(started.status(), 200, await started.text());
+  const { deploymentId } = await started.json();
+  await waitForView(page, 'progress');
+  assert.equal(await focusedId(page), 'progress-heading', 'focus moves to the progress heading');
+  const startCalls = watch.apiCalls.filter((c) => c.url.endsWith('/api/deploy/start'));
+  const keys = new Set(startCalls.map((c) => c.headers['idempotency-key']));
+  assert.equal(keys.size, 1, 'every start request of one attempt carries the same Idempotency-Key');
+  assert.match([...keys][0], /^[0-9a-f-]{36}$/);
+  assert.equal(await tokenField.inputValue(), '', 'the token left the form once the deploy started');
+  assert.equal(await page.locator('#progress-live').getAttribute('aria-live'), 'polite');
+  assert.match(await page.locator('#progress-limit').textContent(), /5:00/);
+  await browser.shot('progress');
+
+  // Progress to done, the first token sent for the person exactly once.
+  await page.locator('#progress-steps .step-done').first().waitFor();
+  await browser.shot('progress-step-done');
+  await waitForView(page, 'done', 120_000);
+  assert.equal(await focusedId(page), 'done-heading');
+  const secretPosts = watch.apiCalls.filter((c) => c.method === 'POST' && c.url.endsWith(`/api/deploy/${deploymentId}/secret`));
+  assert.equal(secretPosts.filter((c) => c.status === 200).length, 1, 'the first token is delivered once');
+  await assert.doesNotReject(page.getByText('Open Telegram').waitFor());
+  await browser.shot('done');
+  const counters = await stack.admin.counters();
+  assert.equal(counters['compute.instances.insert'], 1, 'one VM for one deploy attempt');
+
+  // The bot list: one row, green, with its machine type as text.
+  await page.getByRole('button', { name: 'See your bots' }).click();
+  await waitForView(page, 'bots');
+  const row = page.locator('#bots-rows tr', { hasText: 'Ada helper' });
+  await row.locator('.dot-green').waitFor({ timeout: 60_000 });
+  assert.match(await row.textContent(), /Healthy/);
+  assert.match(await row.textContent(), /e2-micro/);
+  assert.match(await row.textContent(), /us-east1-/);
+  assert.equal(await row.getByRole('button', { name: /Delete/ }).count(), 0, 'no delete for a running bot');
+  await browser.shot('bot-list');
+
+  // Rotate the Telegram token: confirmed once the VM applied it.
+  await row.getByRole('button', { name: 'New Telegram token for Ada helper' }).click();
+  const dialog = page.locator('#rotate-dialog');
+  await dialog.getByLabel('New Telegram bot token').fill(ROTATED_TOKEN);
+  await dialog.getByRole('button', { name: 'Send the new token' }).click();
+  await dialog.getByText(/^Confirmed/).waitFor({ timeout: 60_000 });
+  await browser.shot('rotate-confirmed');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  // Stopped in Google's console, the bot can be deleted after a confirmation.
+  const [vm] = (await stack.admin.vms()).vms ?? (await stack.admin.vms());
+  await stack.admin.stopVm({ project: 'claw-demo', zone: vm.zone, instance: vm.name ?? vm.instance });
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await row.getByText('Stopped').waitFor({ timeout: 30_000 });
+  await row.getByRole('button', { name: 'Delete Ada helper' }).click();
+  const confirm = page.locator('#delete-dialog');
+  await confirm.waitFor();
+  await browser.shot('delete-confirmation');
+  await confirm.getByRole('button', { name: 'Delete the bot' }).click();
+  await page.locator('#bots-empty').waitFor();
+  await page.getByText('Ada helper was deleted.').waitFor();
+  assert.equal((await stack.admin.counters())['compute.instances.delete'], 1);
+  await browser.shot('deleted');
+
+  // Sign out: back at the choices, signed out for real.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await waitForView(page, 'choose');
+  await page.getByText('You are signed out.').waitFor();
+  const session = await page.evaluate(async () => (await fetch('/api/deploy/session')).status);
+  assert.equal(session, 401);
+  await browser.shot('signed-out');
+
+  assertPageWasClean(watch);
+});

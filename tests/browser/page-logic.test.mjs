@@ -1,0 +1,85 @@
+// The page's pure modules (no DOM), tested in node directly: the region guess,
+// durations and ages, project ids, the Telegram token's shape, secret versions.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { guessRegion, DEFAULT_REGION, isProvider, isRegion } from '../../public/js/choices.js';
+import {
+  formatAge, formatDuration, projectIdProblem, secretVersionReached, suggestProjectId,
+  telegramTokenProblem,
+} from '../../public/js/format.js';
+
+test('the region guess follows the time zone to the nearest free-tier region', () => {
+  assert.equal(guessRegion('America/Los_Angeles'), 'us-west1');
+  assert.equal(guessRegion('Asia/Tokyo'), 'us-west1');
+  assert.equal(guessRegion('Pacific/Honolulu'), 'us-west1');
+  assert.equal(guessRegion('America/Chicago'), 'us-central1');
+  assert.equal(guessRegion('America/Denver'), 'us-central1');
+  assert.equal(guessRegion('America/New_York'), 'us-east1');
+  assert.equal(guessRegion('America/Indiana/Indianapolis'), 'us-east1');
+  assert.equal(guessRegion('Europe/Paris'), 'us-east1');
+  assert.equal(guessRegion('America/Sao_Paulo'), 'us-east1');
+  assert.equal(guessRegion('Africa/Lagos'), 'us-east1');
+  assert.equal(guessRegion(''), DEFAULT_REGION);
+  assert.equal(guessRegion(undefined), DEFAULT_REGION);
+  assert.equal(guessRegion('Etc/UTC'), DEFAULT_REGION);
+});
+
+test('only the listed providers and regions are accepted', () => {
+  assert.ok(isProvider('kimi') && isProvider('claude') && isProvider('openai'));
+  assert.ok(!isProvider('gemini') && !isProvider('toString') && !isProvider(undefined));
+  assert.ok(isRegion('us-east1') && !isRegion('europe-west1') && !isRegion('constructor'));
+});
+
+test('durations read as m:ss or h:mm:ss and never go negative', () => {
+  assert.equal(formatDuration(0), '0:00');
+  assert.equal(formatDuration(75.9), '1:15');
+  assert.equal(formatDuration(300), '5:00');
+  assert.equal(formatDuration(3725), '1:02:05');
+  assert.equal(formatDuration(-12), '0:00');
+});
+
+test('ages are in words a person reads at a glance', () => {
+  const now = Date.parse('2026-11-25T12:00:00Z');
+  assert.equal(formatAge('2026-11-25T11:59:30Z', now), 'just now');
+  assert.equal(formatAge('2026-11-25T11:55:00Z', now), '5 min');
+  assert.equal(formatAge('2026-11-25T09:00:00Z', now), '3 h');
+  assert.equal(formatAge('2026-11-20T12:00:00Z', now), '5 days');
+  assert.equal(formatAge('not a date', now), 'unknown');
+});
+
+test('project ids follow Google rule, with a reason when refused', () => {
+  assert.equal(projectIdProblem('claw-bot-1a2b3c'), '');
+  assert.match(projectIdProblem(''), /Enter/);
+  assert.match(projectIdProblem('short'), /6 to 30/);
+  assert.match(projectIdProblem('1claw-bot'), /starts with a lowercase letter/);
+  assert.match(projectIdProblem('claw-bot-'), /hyphen/);
+  assert.match(projectIdProblem('Claw_Bot_1'), /starts with a lowercase letter|lowercase/);
+  assert.match(projectIdProblem('claw_bot_1'), /lowercase letters, digits and hyphens/);
+});
+
+test('a suggested project id is always acceptable', () => {
+  for (const name of ['My claw bot', '  ', '123 go!', 'Ünïcödé bøt', 'a'.repeat(80), '--x--']) {
+    const id = suggestProjectId(name, 'x1y2z3');
+    assert.equal(projectIdProblem(id), '', `${JSON.stringify(name)} gave ${id}`);
+    assert.ok(id.endsWith('-x1y2z3'));
+  }
+});
+
+test('telegram tokens must look like what @BotFather hands out', () => {
+  assert.equal(telegramTokenProblem('123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0'), '');
+  assert.match(telegramTokenProblem(''), /Paste/);
+  assert.match(telegramTokenProblem('AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0'), /does not look like/);
+  assert.match(telegramTokenProblem('123456789:short'), /does not look like/);
+  assert.match(telegramTokenProblem('123456789:AAHfiqksKZ8WmR2zSjiQ7 v4TMAKdiHm9T0'), /does not look like/);
+});
+
+test('a rotation is confirmed once the applied secret version reaches the sent one', () => {
+  assert.ok(secretVersionReached(3, 3));
+  assert.ok(secretVersionReached('4', 3));
+  assert.ok(!secretVersionReached(2, 3));
+  assert.ok(!secretVersionReached(null, 1));
+  assert.ok(!secretVersionReached('', 1));
+  assert.ok(secretVersionReached('v-abc', 'v-abc'));
+  assert.ok(!secretVersionReached('v-abc', 'v-abd'));
+});
