@@ -1,0 +1,321 @@
+# What the image must be, as named checks over evaluated configurations.
+#
+# Owns: the assertions on the bot image (memory caps, OOM order, the
+# Phase 4.5 sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
+# defaults and types, the Rust packages) and on the example user flake.
+# `nix/checks/run` evaluates this file and fails on any check that fails.
+# `extraModules` lets the negative self-tests add a broken fixture.
+{
+  extraModules ? [ ],
+}:
+let
+  image = import ./evaluate.nix { inherit extraModules; };
+  user = import ./evaluate.nix {
+    host = ../examples/user-flake/bot.nix;
+    inherit extraModules;
+  };
+  inherit (image) config lib;
+  svc = config.systemd.services;
+  sc = name: svc.${name}.serviceConfig;
+
+  check = name: ok: detail: { inherit name ok detail; };
+  expectEq =
+    name: actual: expected:
+    check name (actual == expected) "expected ${builtins.toJSON expected}, got ${builtins.toJSON actual}";
+  expectHas =
+    name: list: item:
+    check name (lib.elem item list) "expected ${builtins.toJSON item} in ${builtins.toJSON list}";
+  contains = needle: haystack: builtins.match ".*${lib.replaceStrings [ "." "+" "*" "?" "(" ")" "[" "]" "$" "^" "|" ] [ "\\." "\\+" "\\*" "\\?" "\\(" "\\)" "\\[" "\\]" "\\$" "\\^" "\\|" ] needle}.*" haystack != null;
+  expectContains =
+    name: haystack: needle:
+    check name (contains needle haystack) "expected ${builtins.toJSON needle} in ${builtins.toJSON haystack}";
+
+  # Sizes like "400M" in MiB, to add caps up.
+  mib =
+    size:
+    let
+      m = builtins.match "([0-9]+)([KMG])" size;
+      n = lib.toIntBase10 (builtins.elemAt m 0);
+      unit = builtins.elemAt m 1;
+    in
+    if unit == "G" then n * 1024 else if unit == "M" then n else n / 1024;
+
+  ours = [
+    "openclaw-gateway"
+    "claw-free-provider"
+    "clawfree-setup"
+    "clawfree-watch-secrets"
+    "clawfree-health"
+  ];
+  caps = {
+    openclaw-gateway = [
+      "350M"
+      "400M"
+      (-500)
+    ];
+    claw-free-provider = [
+      "150M"
+      "200M"
+      (-300)
+    ];
+    clawfree-setup = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+    clawfree-watch-secrets = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+    clawfree-health = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+  };
+
+  # Units NixOS and systemd always have, besides every service configured.
+  builtinTargets = [
+    "multi-user.target"
+    "network-online.target"
+    "network.target"
+  ];
+  knownUnits = builtinTargets ++ map (n: "${n}.service") (builtins.attrNames svc);
+  references =
+    name:
+    let
+      s = svc.${name};
+    in
+    s.after ++ s.before ++ s.requires ++ s.wants ++ s.wantedBy ++ s.partOf ++ s.bindsTo;
+
+  failedAssertions = c: map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+  clis = config.openclaw.aiClis.wrapped;
+  userGateway = user.config.systemd.services.openclaw-gateway;
+
+  serviceChecks = builtins.concatMap (
+    name:
+    let
+      want = caps.${name};
+    in
+    [
+      (expectEq "${name}: MemoryHigh" (sc name).MemoryHigh (builtins.elemAt want 0))
+      (expectEq "${name}: MemoryMax" (sc name).MemoryMax (builtins.elemAt want 1))
+      (expectEq "${name}: OOMScoreAdjust" (sc name).OOMScoreAdjust (builtins.elemAt want 2))
+      (expectEq "${name}: Restart" (sc name).Restart "on-failure")
+      (expectEq "${name}: RestartSec" (sc name).RestartSec 5)
+      (check "${name}: a start limit" (
+        svc.${name}.startLimitBurst != null && svc.${name}.startLimitIntervalSec != null
+      ) "startLimitBurst/startLimitIntervalSec unset")
+      (check "${name}: ordered only against units that exist" (
+        builtins.all (u: lib.elem u knownUnits) (references name)
+      ) "unknown: ${builtins.toJSON (builtins.filter (u: !(lib.elem u knownUnits)) (references name))}")
+      (expectEq "${name}: started at boot" svc.${name}.wantedBy [ "multi-user.target" ])
+    ]
+  ) ours;
+in
+{
+  units = image.units;
+  userUnits = user.units;
+  scripts =
+    lib.mapAttrs (_: drv: drv.text) config.openclaw.internal.scripts
+    // lib.mapAttrs' (n: drv: lib.nameValuePair "user-${n}" drv.text) user.config.openclaw.internal.scripts;
+
+  checks = [
+    (expectEq "no definition of an undeclared option (image)" image.undeclared [ ])
+    (expectEq "no definition of an undeclared option (user flake)" user.undeclared [ ])
+    (expectEq "every NixOS assertion holds (image)" (failedAssertions config) [ ])
+    (expectEq "every NixOS assertion holds (user flake)" (failedAssertions user.config) [ ])
+  ]
+  ++ serviceChecks
+  ++ [
+    # Memory: the hard caps leave room for the kernel, sshd, journald and
+    # Google's guest agent on a 1024 MiB VM.
+    (check "hard caps of all services leave at least 256 MiB of 1024" (
+      builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours <= 768
+    ) "sum of MemoryMax: ${toString (builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours)} MiB")
+    (expectContains "gateway: 256 MB V8 heap" svc.openclaw-gateway.environment.NODE_OPTIONS
+      "--max-old-space-size=256"
+    )
+    # OOM order: CLIs first, then agent, provider, and the gateway last.
+    (check "OOM order: CLIs > agent > provider > gateway" (
+      (sc "clawfree-health").OOMScoreAdjust > (sc "claw-free-provider").OOMScoreAdjust
+      && (sc "claw-free-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
+    ) "scores: ${builtins.toJSON (map (n: (sc n).OOMScoreAdjust) ours)}")
+    (expectEq "the five AI CLIs are wrapped" (builtins.attrNames clis) [
+      "aider"
+      "claude"
+      "codex"
+      "gemini"
+      "gh"
+    ])
+    (check "every AI CLI runs at OOM score 1000" (builtins.all (
+      drv: contains "choom -n 1000 -- " drv.text
+    ) (builtins.attrValues clis)) "a wrapper without choom -n 1000")
+    (check "the AI CLIs are installed" (builtins.all (
+      drv: lib.elem drv config.environment.systemPackages
+    ) (builtins.attrValues clis)) "a wrapped CLI is missing from environment.systemPackages")
+
+    # Ordering through real units.
+    (expectHas "setup runs before the gateway" svc.clawfree-setup.before "openclaw-gateway.service")
+    (expectHas "the gateway requires setup" svc.openclaw-gateway.requires "clawfree-setup.service")
+    (expectHas "the gateway starts after setup" svc.openclaw-gateway.after "clawfree-setup.service")
+    (expectHas "setup waits for the SSH host key" svc.clawfree-setup.after "sshd-keygen.service")
+    (expectHas "the watcher requires setup" svc.clawfree-watch-secrets.requires "clawfree-setup.service")
+    (expectHas "the health reporter requires setup" svc.clawfree-health.requires "clawfree-setup.service")
+    (expectEq "setup is a oneshot that stays active" [
+      (sc "clawfree-setup").Type
+      (sc "clawfree-setup").RemainAfterExit
+    ] [ "oneshot" true ])
+    (expectContains "the health reporter restarts the gateway" (sc "clawfree-health").ExecStart
+      "systemctl restart openclaw-gateway.service"
+    )
+    (expectContains "the provider listens on 127.0.0.1:3456" (sc "claw-free-provider").ExecStart
+      "\"--listen\" \"127.0.0.1:3456\""
+    )
+    (expectEq "the gateway waits for its token" svc.openclaw-gateway.unitConfig.ConditionPathExists
+      "/var/lib/openclaw/secrets/telegram-token"
+    )
+    (expectEq "the gateway reads its token as a credential" (sc "openclaw-gateway").LoadCredential [
+      "telegram-token:/var/lib/openclaw/secrets/telegram-token"
+    ])
+    (expectEq "the gateway runs unprivileged" (sc "openclaw-gateway").User "openclaw")
+
+    # Phase 4.5.
+    (expectEq "zram: zstd, 50 %, priority 100" {
+      inherit (config.zramSwap)
+        enable
+        algorithm
+        memoryPercent
+        priority
+        ;
+    } {
+      enable = true;
+      algorithm = "zstd";
+      memoryPercent = 50;
+      priority = 100;
+    })
+    (expectEq "no disk swap" config.swapDevices [ ])
+    (expectEq "sysctls" config.boot.kernel.sysctl {
+      "vm.swappiness" = 150;
+      "vm.overcommit_memory" = 1;
+      "vm.min_free_kbytes" = 8192;
+      "vm.vfs_cache_pressure" = 200;
+      "net.core.somaxconn" = 1024;
+      "net.ipv4.tcp_fastopen" = 3;
+      "net.ipv4.tcp_keepalive_time" = 300;
+      "net.ipv4.tcp_keepalive_intvl" = 30;
+      "net.ipv4.tcp_keepalive_probes" = 5;
+    })
+    (expectHas "transparent hugepages off" config.boot.kernelParams "transparent_hugepage=never")
+    (expectEq "journald volatile" config.services.journald.storage "volatile")
+    (expectContains "journald size cap" config.services.journald.extraConfig "RuntimeMaxUse=32M")
+    (expectContains "journald age cap" config.services.journald.extraConfig "MaxRetentionSec=2day")
+    (expectEq "/tmp on a 100 MB tmpfs" [ config.boot.tmp.useTmpfs config.boot.tmp.tmpfsSize ] [ true "100M" ])
+    (expectEq "resolved without DNSSEC" [
+      config.services.resolved.enable
+      config.services.resolved.settings.Resolve.DNSSEC
+    ] [ true "false" ])
+    (expectEq "documentation, udisks2, X and sound off" [
+      config.documentation.enable
+      config.documentation.man.enable
+      config.documentation.nixos.enable
+      config.services.udisks2.enable
+      config.services.xserver.enable
+      config.services.pulseaudio.enable
+      config.services.pipewire.enable
+    ] [ false false false false false false false ])
+    (expectEq "only the en_US locale" config.i18n.supportedLocales [ "en_US.UTF-8/UTF-8" ])
+    (expectEq "no fonts" [ config.fonts.fontconfig.enable config.fonts.enableDefaultPackages ] [ false false ])
+    (expectEq "Nix: flakes, optimised store, nothing kept" {
+      inherit (config.nix.settings)
+        experimental-features
+        auto-optimise-store
+        keep-outputs
+        keep-derivations
+        ;
+    } {
+      experimental-features = [
+        "nix-command"
+        "flakes"
+      ];
+      auto-optimise-store = true;
+      keep-outputs = false;
+      keep-derivations = false;
+    })
+    (expectEq "Nix: daily GC of generations older than 3 days" {
+      inherit (config.nix.gc) automatic dates options;
+    } {
+      automatic = true;
+      dates = "daily";
+      options = "--delete-older-than 3d";
+    })
+    (expectEq "Nix daemon at idle CPU and IO priority" [
+      config.nix.daemonCPUSchedPolicy
+      config.nix.daemonIOSchedClass
+    ] [ "idle" "idle" ])
+    (expectEq "SSH: keys only, no root, OS Login" [
+      config.services.openssh.settings.PasswordAuthentication
+      config.services.openssh.settings.KbdInteractiveAuthentication
+      config.services.openssh.settings.PermitRootLogin
+      config.security.googleOsLogin.enable
+    ] [ false false "no" true ])
+    (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
+
+    # Option defaults and types.
+    (expectEq "default gateway port" config.openclaw.gateway.port 18789)
+    (expectEq "default provider comes from metadata" config.openclaw.provider null)
+    (expectEq "default token file is where the agent writes it" config.openclaw.telegramTokenFile
+      "/var/lib/openclaw/secrets/telegram-token"
+    )
+    (expectEq "provider is one of kimi, claude, openai"
+      image.options.openclaw.provider.type.name
+      "null or one of [\"kimi\",\"claude\",\"openai\"]"
+    )
+    (expectEq "metadata URL defaults to GCE's" config.openclaw.agent.metadataUrl "http://metadata.google.internal")
+
+    # Packages built from the workspace.
+    (expectEq "agent: crate, program, lock file" {
+      inherit (config.openclaw.agent.package.rustArgs) pname cargoBuildFlags;
+      program = config.openclaw.agent.package.meta.mainProgram;
+      lock = builtins.pathExists config.openclaw.agent.package.rustArgs.cargoLock.lockFile;
+    } {
+      pname = "claw-free-agent";
+      cargoBuildFlags = [
+        "--package"
+        "claw-free-agent"
+      ];
+      program = "clawfree-agent";
+      lock = true;
+    })
+    (expectEq "provider: crate, program" {
+      inherit (config.openclaw.bootstrapProvider.package.rustArgs) pname;
+      program = config.openclaw.bootstrapProvider.package.meta.mainProgram;
+    } {
+      pname = "claw-free-provider";
+      program = "claw-free-provider";
+    })
+
+    # The example user flake (agenix, GitHub mode).
+    (expectEq "user flake: token from agenix" userGateway.serviceConfig.LoadCredential [
+      "telegram-token:/run/agenix/telegram-token"
+      "provider-key:/run/agenix/anthropic-api-key"
+    ])
+    (expectContains "user flake: the Anthropic key reaches OpenClaw"
+      user.config.openclaw.internal.scripts.gateway-start.text
+      "export ANTHROPIC_API_KEY"
+    )
+    (check "user flake: read-only rendered configuration" (
+      lib.hasPrefix "/nix/store/" userGateway.environment.OPENCLAW_CONFIG_PATH
+      && !(userGateway.serviceConfig ? ExecStartPre && userGateway.serviceConfig.ExecStartPre != [ ])
+    ) "OPENCLAW_CONFIG_PATH=${userGateway.environment.OPENCLAW_CONFIG_PATH}")
+    (check "user flake: no bootstrap provider" (
+      !(user.config.systemd.services ? claw-free-provider)
+      && !(lib.elem "claw-free-provider.service" userGateway.after)
+    ) "the provider is still configured")
+    (expectEq "user flake: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
+    (expectContains "user flake: its skill is loaded" (
+      builtins.toJSON user.config.openclaw.internal.renderedSettings.skills.load.extraDirs
+    ) "skills/weather")
+  ];
+}

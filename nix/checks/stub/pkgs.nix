@@ -1,0 +1,105 @@
+# A stand-in for the pinned nixpkgs package set: fake derivations with the
+# names, main programs and builder arguments our modules and packages use.
+#
+# Owns: nothing that builds. Every package is an attribute set with a fake
+# store path, so evaluation can render units and scripts; the builders keep
+# their arguments (a script's text, buildRustPackage's inputs) for the checks.
+{ lib }:
+let
+  fakeDrv =
+    name: extra:
+    {
+      type = "derivation";
+      inherit name;
+      pname = extra.pname or name;
+      outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
+      meta = extra.meta or { };
+    }
+    // removeAttrs extra [ "meta" ];
+
+  cli = pname: mainProgram: fakeDrv pname { meta.mainProgram = mainProgram; };
+
+  pkgs = {
+    inherit lib;
+
+    callPackage =
+      fn: overrides:
+      let
+        f = if builtins.isFunction fn then fn else import fn;
+      in
+      f (builtins.intersectAttrs (builtins.functionArgs f) pkgs // overrides);
+
+    writeText =
+      name: text:
+      fakeDrv name {
+        inherit text;
+      };
+    writeShellScript =
+      name: text:
+      fakeDrv name {
+        inherit text;
+        scriptPath = "";
+      };
+    writeShellScriptBin =
+      name: text:
+      fakeDrv name {
+        inherit text;
+        scriptPath = "/bin/${name}";
+        meta.mainProgram = name;
+      };
+    runCommand =
+      name: _env: buildScript:
+      fakeDrv name {
+        inherit buildScript;
+      };
+    rustPlatform.buildRustPackage =
+      args:
+      fakeDrv "${args.pname}-${args.version}" {
+        inherit (args) pname meta;
+        rustArgs = args;
+      };
+
+    openclaw = cli "openclaw" "openclaw";
+    claude-code = cli "claude-code" "claude";
+    codex = cli "codex" "codex";
+    gemini-cli = cli "gemini-cli" "gemini";
+    aider-chat = cli "aider-chat" "aider";
+    gh = cli "gh" "gh";
+    util-linux = cli "util-linux" "mount";
+    systemd = cli "systemd" "systemctl";
+    coreutils = cli "coreutils" "coreutils";
+    git = cli "git" "git";
+    jq = cli "jq" "jq";
+    curl = cli "curl" "curl";
+    wget = cli "wget" "wget";
+    htop = cli "htop" "htop";
+    tmux = cli "tmux" "tmux";
+    neovim = cli "neovim" "nvim";
+    nodejs_22 = cli "nodejs" "node";
+    python312 = cli "python3" "python3" // {
+      withPackages =
+        select:
+        fakeDrv "python3-env" {
+          packages = select {
+            pip = cli "pip" "pip";
+            requests = fakeDrv "requests" { };
+            httpx = fakeDrv "httpx" { };
+          };
+        };
+    };
+    gcc = cli "gcc" "gcc";
+    gnumake = cli "gnumake" "make";
+    pkg-config = cli "pkg-config" "pkg-config";
+    openssl = cli "openssl" "openssl";
+    sqlite = cli "sqlite" "sqlite3";
+    redis = cli "redis" "redis-server";
+    ripgrep = cli "ripgrep" "rg";
+    fd = cli "fd" "fd";
+    tree = cli "tree" "tree";
+    unzip = cli "unzip" "unzip";
+    zip = cli "zip" "zip";
+    openssh = cli "openssh" "sshd";
+    google-guest-agent = cli "google-guest-agent" "google_guest_agent";
+  };
+in
+pkgs

@@ -1,0 +1,124 @@
+# Pure helpers shared by the claw.free NixOS modules and packages.
+#
+# Owns: the one way a claw.free service is capped and restarted
+# (`mkCappedService`), how an argument vector becomes a systemd `ExecStart=`
+# line, and the text of the wrapper that makes an interactive CLI the OOM
+# killer's first choice. Takes nothing but `lib`, so the offline checks can
+# evaluate it against their stand-in.
+{ lib }:
+let
+  # systemd splits ExecStart= on whitespace, honours double quotes and expands
+  # `%` specifiers and `$VAR`: quote every argument and escape those.
+  quoteExecArg =
+    arg:
+    let
+      escaped = lib.replaceStrings [ "\\" "\"" "%" "$" ] [ "\\\\" "\\\"" "%%" "$$" ] (toString arg);
+    in
+    "\"${escaped}\"";
+in
+rec {
+  /**
+    One systemd `ExecStart=` value from an argument list, every argument
+    quoted, so a path or flag with a space or `%` in it survives.
+  */
+  execArgs = args: lib.concatMapStringsSep " " quoteExecArg args;
+
+  /**
+    The systemd service every claw.free program runs as: memory-capped
+    (`MemoryHigh` throttles and reclaims, `MemoryMax` is the hard ceiling
+    the kernel enforces with the cgroup OOM killer), with its OOM score,
+    restarted on failure after `restartSec` seconds, and stopped for good
+    after `startLimitBurst` failed starts within `startLimitIntervalSec`, so a
+    crash loop cannot eat the quarter vCPU.
+
+    Arguments:
+    - description, execStart (a list of arguments)
+    - memoryHigh, memoryMax: systemd sizes such as "350M"
+    - oomScoreAdjust: -1000..1000; lower survives longer
+    - type (default "simple"); oneshot services get RemainAfterExit
+    - after, requires, wants, before, wantedBy: unit names
+    - environment: attrset of variables; path: packages on its PATH
+    - restart (default "on-failure"), restartSec (default 5)
+    - startLimitBurst (default 5), startLimitIntervalSec (default 300)
+    - serviceConfig, unitConfig: extra keys merged last
+  */
+  mkCappedService =
+    {
+      description,
+      execStart,
+      memoryHigh,
+      memoryMax,
+      oomScoreAdjust,
+      type ? "simple",
+      after ? [ ],
+      requires ? [ ],
+      wants ? [ ],
+      before ? [ ],
+      wantedBy ? [ "multi-user.target" ],
+      environment ? { },
+      path ? [ ],
+      restart ? "on-failure",
+      restartSec ? 5,
+      startLimitBurst ? 5,
+      startLimitIntervalSec ? 300,
+      serviceConfig ? { },
+      unitConfig ? { },
+    }:
+    {
+      inherit
+        description
+        after
+        requires
+        wants
+        before
+        wantedBy
+        environment
+        path
+        startLimitBurst
+        startLimitIntervalSec
+        unitConfig
+        ;
+      serviceConfig = {
+        Type = type;
+        ExecStart = execArgs execStart;
+        MemoryAccounting = true;
+        MemoryHigh = memoryHigh;
+        MemoryMax = memoryMax;
+        OOMScoreAdjust = oomScoreAdjust;
+        Restart = restart;
+        RestartSec = restartSec;
+      }
+      // lib.optionalAttrs (type == "oneshot") { RemainAfterExit = true; }
+      // serviceConfig;
+    };
+
+  /**
+    Sandboxing shared by the claw.free services: they need the network
+    and their state folder, nothing else of the system.
+  */
+  hardening = {
+    NoNewPrivileges = true;
+    PrivateTmp = true;
+    ProtectHome = true;
+    ProtectSystem = "strict";
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectControlGroups = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+  };
+
+  /**
+    The body of the shell script (its shebang comes from
+    `writeShellScriptBin`) that runs `exe` with the highest OOM score (1000), so that
+    when memory runs out the kernel kills an interactive CLI before the
+    gateway, the provider or the agent. Raising one's own score needs no
+    privilege, and children inherit it.
+  */
+  oomFirstScript =
+    { choom, exe }:
+    ''
+      # Interactive CLIs are the first thing the OOM killer may take.
+      exec ${choom} -n 1000 -- ${exe} "$@"
+    '';
+}

@@ -1,0 +1,150 @@
+# The OpenClaw gateway as a capped systemd service.
+#
+# Owns: the `openclaw` system user, the rendered OpenClaw configuration, the
+# gateway's start script (which turns systemd credentials into the
+# environment OpenClaw reads) and `openclaw-gateway.service`.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.openclaw;
+  clawLib = import ../lib { inherit lib; };
+
+  gatewayStateDir = "${cfg.stateDir}/gateway";
+  mutableConfigPath = "${gatewayStateDir}/openclaw.json";
+
+  # OpenClaw reads each provider's key from its own variable.
+  providerKeyVariable = {
+    claude = "ANTHROPIC_API_KEY";
+    openai = "OPENAI_API_KEY";
+    kimi = "NVIDIA_API_KEY";
+  };
+
+  skillDirs = [ "${pkgs.callPackage ../pkgs/clawfree-skill.nix { }}/share/openclaw/skills" ] ++ map toString cfg.skills;
+
+  renderedSettings = lib.recursiveUpdate (
+    {
+      gateway = {
+        mode = "local";
+        bind = "loopback";
+        inherit (cfg.gateway) port;
+      };
+      channels.telegram.enabled = true;
+      skills.load.extraDirs = skillDirs;
+    }
+    // lib.optionalAttrs cfg.bootstrapProvider.enable {
+      models.providers.claw-free = {
+        baseUrl = "http://127.0.0.1:${toString cfg.bootstrapProvider.port}/v1";
+        api = "openai-completions";
+        models = [
+          {
+            id = "setup";
+            name = "claw.free Setup";
+          }
+        ];
+      };
+      agents.defaults.model.primary = "claw-free/setup";
+    }
+  ) cfg.settings;
+
+  renderedConfig = pkgs.writeText "openclaw.json" (builtins.toJSON renderedSettings);
+
+  configPath = if cfg.mutableConfig then mutableConfigPath else renderedConfig;
+
+  startScript = pkgs.writeShellScript "openclaw-gateway-start" (
+    ''
+      set -euo pipefail
+      credentials="''${CREDENTIALS_DIRECTORY:?started without systemd credentials}"
+      TELEGRAM_BOT_TOKEN="$(< "$credentials/telegram-token")"
+      export TELEGRAM_BOT_TOKEN
+    ''
+    # (A key without a provider is refused by the assertion below.)
+    + lib.optionalString (cfg.providerKeyFile != null && cfg.provider != null) ''
+      ${providerKeyVariable.${cfg.provider}}="$(< "$credentials/provider-key")"
+      export ${providerKeyVariable.${cfg.provider}}
+    ''
+    + ''
+      exec ${lib.getExe cfg.package} gateway --port ${toString cfg.gateway.port}
+    ''
+  );
+
+  # The agent or the bootstrap provider may already have written the
+  # configuration; the rendered one only fills an empty state folder.
+  seedScript = pkgs.writeShellScript "openclaw-seed-config" ''
+    set -euo pipefail
+    if [[ ! -e ${lib.escapeShellArg mutableConfigPath} ]]; then
+      ${pkgs.coreutils}/bin/install -m 0600 ${renderedConfig} ${lib.escapeShellArg mutableConfigPath}
+    fi
+  '';
+in
+{
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = cfg.providerKeyFile == null || cfg.provider != null;
+        message = "openclaw.providerKeyFile needs openclaw.provider: which provider is the key for?";
+      }
+      {
+        # systemd's StateDirectory= only creates folders below /var/lib.
+        assertion = lib.hasPrefix "/var/lib/" cfg.stateDir;
+        message = "openclaw.stateDir must be below /var/lib/, got ${cfg.stateDir}";
+      }
+    ];
+
+    openclaw.internal = {
+      renderedSettings = renderedSettings;
+      scripts = {
+        gateway-start = startScript;
+      }
+      // lib.optionalAttrs cfg.mutableConfig { seed-config = seedScript; };
+    };
+
+    users.users.openclaw = {
+      isSystemUser = true;
+      group = "openclaw";
+      home = gatewayStateDir;
+      description = "OpenClaw gateway";
+    };
+    users.groups.openclaw = { };
+
+    systemd.services.openclaw-gateway = clawLib.mkCappedService {
+      description = "OpenClaw gateway";
+      execStart = [ startScript ];
+      inherit (cfg.gateway.caps) memoryHigh memoryMax oomScoreAdjust;
+      after = [
+        "network-online.target"
+        "clawfree-setup.service"
+      ]
+      ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+      wants = [ "network-online.target" ] ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+      requires = [ "clawfree-setup.service" ];
+      environment = {
+        NODE_OPTIONS = "--max-old-space-size=${toString cfg.gateway.heapMiB}";
+        OPENCLAW_NIX_MODE = "1";
+        OPENCLAW_STATE_DIR = gatewayStateDir;
+        OPENCLAW_CONFIG_PATH = toString configPath;
+        HOME = gatewayStateDir;
+      };
+      # Without its token OpenClaw cannot start: skip (not fail) until the
+      # agent has written it; the agent then restarts this unit.
+      unitConfig.ConditionPathExists = cfg.telegramTokenFile;
+      serviceConfig = clawLib.hardening // {
+        User = "openclaw";
+        Group = "openclaw";
+        StateDirectory = lib.removePrefix "/var/lib/" gatewayStateDir;
+        StateDirectoryMode = "0700";
+        WorkingDirectory = gatewayStateDir;
+        LoadCredential = [
+          "telegram-token:${cfg.telegramTokenFile}"
+        ]
+        ++ lib.optional (cfg.providerKeyFile != null) "provider-key:${cfg.providerKeyFile}";
+        ExecStartPre = lib.optional cfg.mutableConfig (clawLib.execArgs [ seedScript ]);
+      };
+      # The bot's own agent runs the tools a user expects on the VM.
+      path = [ "/run/current-system/sw" ];
+    };
+  };
+}

@@ -1,0 +1,47 @@
+# What users of the bot expect to find on its VM.
+#
+# Owns: the system packages of the design's Phase 2 list (version control,
+# editors, Node.js 22, Python 3.12 with requests and httpx, a C toolchain,
+# search tools). Baked into the image; nothing is installed at boot.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+{
+  options.openclaw.toolbox.enable = lib.mkOption {
+    type = lib.types.bool;
+    default = true;
+    description = "Whether to install the everyday tools the bot's own agent and its user expect on the VM.";
+  };
+
+  config = lib.mkIf (config.openclaw.enable && config.openclaw.toolbox.enable) {
+    environment.systemPackages = with pkgs; [
+      git
+      jq
+      curl
+      wget
+      htop
+      tmux
+      neovim
+      nodejs_22
+      (python312.withPackages (ps: [
+        ps.pip
+        ps.requests
+        ps.httpx
+      ]))
+      gcc
+      gnumake
+      pkg-config
+      openssl
+      sqlite
+      redis
+      ripgrep
+      fd
+      tree
+      unzip
+      zip
+    ];
+  };
+}
