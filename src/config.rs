@@ -90,12 +90,20 @@ pub const DEVELOPMENT_SESSION_KEY: &str = "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgb
 impl Config {
     /// Reads the configuration through `lookup` (vars and secrets by name).
     pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let var = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let required = |name: &str| var(name).ok_or_else(|| format!("{name} is not configured"));
         let environment = match var("ENVIRONMENT").as_deref() {
             None | Some("production") => Environment::Production,
             Some("development") => Environment::Development,
-            Some(other) => return Err(format!("ENVIRONMENT must be production or development, not {other}")),
+            Some(other) => {
+                return Err(format!(
+                    "ENVIRONMENT must be production or development, not {other}"
+                ))
+            }
         };
         let url = |name: &str, default: &str| -> Result<String, String> {
             let value = var(name).unwrap_or_else(|| default.to_string());
@@ -125,7 +133,9 @@ impl Config {
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match var(name) {
                 None => Ok(default),
-                Some(v) => v.parse().map_err(|_| format!("{name} must be a whole number")),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| format!("{name} must be a whole number")),
             }
         };
         let image_project = var("IMAGE_PROJECT").unwrap_or_else(|| "claw-free-images".into());
@@ -134,7 +144,12 @@ impl Config {
             environment,
             site_origin,
             cors_origins: var("CORS_ORIGINS")
-                .map(|v| v.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_string())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             client_id: required("GOOGLE_CLIENT_ID")?,
             client_secret: required("GOOGLE_CLIENT_SECRET")?,
@@ -177,7 +192,9 @@ fn check_endpoint(name: &str, value: &str, environment: Environment) -> Result<(
     if allowed {
         Ok(())
     } else {
-        Err(format!("{name} must be a Google endpoint over https in production, not {value}"))
+        Err(format!(
+            "{name} must be a Google endpoint over https in production, not {value}"
+        ))
     }
 }
 
@@ -222,7 +239,10 @@ pub(crate) mod tests {
     fn development_config_points_at_the_simulator() {
         let config = development_config();
         assert_eq!(config.endpoints.compute_api, "http://sim.test");
-        assert_eq!(config.redirect_uri(), "http://127.0.0.1:8787/api/auth/callback/google");
+        assert_eq!(
+            config.redirect_uri(),
+            "http://127.0.0.1:8787/api/auth/callback/google"
+        );
         assert!(!config.secure_cookies());
         assert_eq!(config.limits.ready_timeout_secs, 300);
     }
@@ -243,12 +263,21 @@ pub(crate) mod tests {
         let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
         assert!(err.contains("development key"), "{err}");
 
-        vars.insert("COMPUTE_API".into(), "https://compute.googleapis.com.evil.test".into());
-        vars.insert("SESSION_KEY".into(), "c2VjcmV0LWtleS1mb3ItdGVzdHMtMzItYnl0ZXMhISE=".into());
+        vars.insert(
+            "COMPUTE_API".into(),
+            "https://compute.googleapis.com.evil.test".into(),
+        );
+        vars.insert(
+            "SESSION_KEY".into(),
+            "c2VjcmV0LWtleS1mb3ItdGVzdHMtMzItYnl0ZXMhISE=".into(),
+        );
         assert!(Config::parse(|k| vars.get(k).cloned()).is_err());
         vars.remove("COMPUTE_API");
         let config = Config::parse(|k| vars.get(k).cloned()).unwrap();
         assert_eq!(config.endpoints.compute_api, google_defaults::COMPUTE_API);
-        assert_eq!(config.image, "projects/claw-free-images/global/images/family/nixos-openclaw");
+        assert_eq!(
+            config.image,
+            "projects/claw-free-images/global/images/family/nixos-openclaw"
+        );
     }
 }

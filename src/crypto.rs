@@ -67,7 +67,10 @@ pub fn seal(
         .map_err(|_| PortError("sealing failed".into()))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&ciphertext);
-    Ok(Sealed(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(out))))
+    Ok(Sealed(format!(
+        "{SEALED_PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(out)
+    )))
 }
 
 pub fn open(key: &SealingKey, context: &str, sealed: &Sealed) -> Result<String, OpenError> {
@@ -136,8 +139,9 @@ pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Result<String, String> 
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&*recipient as _))
         .map_err(|_| "the VM's key cannot be encrypted to".to_string())?;
     let mut armored = Vec::new();
-    let armor = age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
-        .map_err(|e| e.to_string())?;
+    let armor =
+        age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
+            .map_err(|e| e.to_string())?;
     let mut writer = encryptor.wrap_output(armor).map_err(|e| e.to_string())?;
     writer.write_all(plaintext).map_err(|e| e.to_string())?;
     writer
@@ -161,7 +165,10 @@ mod tests {
         let random = SeededRandom::new(1);
         let sealed = seal(&key(), &random, "session:alice", "ya29.token").unwrap();
         assert!(!sealed.0.contains("ya29"));
-        assert_eq!(open(&key(), "session:alice", &sealed).unwrap(), "ya29.token");
+        assert_eq!(
+            open(&key(), "session:alice", &sealed).unwrap(),
+            "ya29.token"
+        );
         assert_eq!(open(&key(), "session:mallory", &sealed), Err(OpenError));
         let other_key = SealingKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
         assert_eq!(open(&other_key, "session:alice", &sealed), Err(OpenError));

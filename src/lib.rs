@@ -2,16 +2,36 @@
 //! an OpenClaw VM in their own project, follows its first boot through guest
 //! attributes, hands it secrets encrypted to its own key, and lists and manages bots.
 //!
-//! The core below is plain Rust, compiled and tested natively; it reaches the world
-//! only through [`ports`]. The wasm-only [`edge`] binds those ports to Workers KV and
-//! `fetch` and is the entry point.
+//! The core is plain Rust, compiled and tested natively; it reaches the world only
+//! through [`ports`]. The wasm-only `edge` module binds those ports to Workers KV,
+//! `fetch`, `Date.now` and Web Crypto, and is the entry point.
+//!
+//! - request handling: [`app`] (entry), [`router`], [`security`], [`error`], [`http`]
+//! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`telegram`], [`health`]
+//! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
+//! - foundations: [`config`], [`crypto`], [`store`] (KV records), [`limits`], [`types`], [`ports`]
 
+pub mod app;
+pub mod auth;
+pub mod bots;
 pub mod config;
 pub mod crypto;
+pub mod deploys;
 pub mod error;
+pub mod google;
+pub mod health;
 pub mod http;
+pub mod limits;
 pub mod ports;
+pub mod router;
+pub mod security;
+pub mod sessions;
+pub mod store;
+pub mod telegram;
 pub mod types;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -142,7 +142,12 @@ impl Region {
     pub fn zones(self) -> &'static [&'static str] {
         match self {
             Self::UsWest1 => &["us-west1-b", "us-west1-a", "us-west1-c"],
-            Self::UsCentral1 => &["us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f"],
+            Self::UsCentral1 => &[
+                "us-central1-a",
+                "us-central1-b",
+                "us-central1-c",
+                "us-central1-f",
+            ],
             Self::UsEast1 => &["us-east1-b", "us-east1-c", "us-east1-d"],
         }
     }
@@ -182,7 +187,9 @@ impl Zone {
         if Region::ALL.iter().any(|r| r.zones().contains(&value)) {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request("That is not a zone claw.free deploys to."))
+            Err(ApiError::bad_request(
+                "That is not a zone claw.free deploys to.",
+            ))
         }
     }
 
@@ -291,7 +298,9 @@ fn slugify(input: &str) -> String {
 /// Latin letters with accents become their base letter, so "Café" gives "cafe".
 fn fold_to_ascii(c: char) -> impl Iterator<Item = char> {
     let folded: &str = match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => "a",
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å' => {
+            "a"
+        }
         'æ' | 'Æ' => "ae",
         'ç' | 'Ç' | 'č' | 'Č' => "c",
         'è' | 'é' | 'ê' | 'ë' | 'ē' | 'È' | 'É' | 'Ê' | 'Ë' => "e",
@@ -407,13 +416,20 @@ impl Choices {
         let provider = Provider::parse(provider.unwrap_or("kimi")).map_err(ApiError::BadRequest)?;
         let channel = channel.unwrap_or("telegram");
         if channel != "telegram" {
-            return Err(ApiError::bad_request("Telegram is the only channel for now."));
+            return Err(ApiError::bad_request(
+                "Telegram is the only channel for now.",
+            ));
         }
         let cloud = cloud.unwrap_or("gcp");
         if cloud != "gcp" {
-            return Err(ApiError::bad_request("Google Cloud is the only cloud for now."));
+            return Err(ApiError::bad_request(
+                "Google Cloud is the only cloud for now.",
+            ));
         }
-        let region = region.filter(|r| !r.is_empty()).map(Region::parse).transpose()?;
+        let region = region
+            .filter(|r| !r.is_empty())
+            .map(Region::parse)
+            .transpose()?;
         Ok(Self {
             provider,
             channel: channel.to_string(),
@@ -460,7 +476,17 @@ mod tests {
 
     #[test]
     fn names_that_cannot_give_three_characters_are_refused_with_a_reason() {
-        for bad in ["", "   ", "ab", "🤖🤖🤖", "!!!", "123", "12ab", "日本語のボット", "a-"] {
+        for bad in [
+            "",
+            "   ",
+            "ab",
+            "🤖🤖🤖",
+            "!!!",
+            "123",
+            "12ab",
+            "日本語のボット",
+            "a-",
+        ] {
             let err = slug(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad:?}");
         }
@@ -480,7 +506,12 @@ mod tests {
     #[test]
     fn vm_names_always_match_the_gce_rule() {
         let inputs = [
-            "My Bot", "x".repeat(64).as_str(), "Zoë's 🤖 helper #1", "a1-b", "Ünïcödé bot", "bot 2026",
+            "My Bot",
+            "x".repeat(64).as_str(),
+            "Zoë's 🤖 helper #1",
+            "a1-b",
+            "Ünïcödé bot",
+            "bot 2026",
         ]
         .map(String::from);
         for input in inputs {
@@ -492,7 +523,10 @@ mod tests {
             }
         }
         assert_eq!(
-            BotName::parse("My Bot").unwrap().vm_name([0x1a, 0x2b, 0x3c]).as_str(),
+            BotName::parse("My Bot")
+                .unwrap()
+                .vm_name([0x1a, 0x2b, 0x3c])
+                .as_str(),
             "my-bot-1a2b3c"
         );
     }
@@ -501,7 +535,16 @@ mod tests {
     fn project_ids() {
         assert!(ProjectId::parse("claw-demo").is_ok());
         assert!(ProjectId::parse("example.com:claw-demo").is_ok());
-        for bad in ["short", "Claw-demo", "1claw-demo", "claw-demo-", "claw demo", "x".repeat(31).as_str(), "a:b:claw-demo", "../../etc"] {
+        for bad in [
+            "short",
+            "Claw-demo",
+            "1claw-demo",
+            "claw-demo-",
+            "claw demo",
+            "x".repeat(31).as_str(),
+            "a:b:claw-demo",
+            "../../etc",
+        ] {
             assert!(ProjectId::parse(bad).is_err(), "{bad}");
         }
         assert!(ProjectId::parse_new("example.com:claw-demo").is_err());
@@ -528,8 +571,17 @@ mod tests {
     fn telegram_tokens() {
         let token = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
         assert!(TelegramToken::parse(token).is_ok());
-        assert_eq!(format!("{:?}", TelegramToken::parse(token).unwrap()), "TelegramToken(..)");
-        for bad in ["", "123456789", "abc:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0", "123456789:short", "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0\"}"] {
+        assert_eq!(
+            format!("{:?}", TelegramToken::parse(token).unwrap()),
+            "TelegramToken(..)"
+        );
+        for bad in [
+            "",
+            "123456789",
+            "abc:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0",
+            "123456789:short",
+            "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0\"}",
+        ] {
             assert!(TelegramToken::parse(bad).is_err(), "{bad}");
         }
     }
@@ -537,7 +589,10 @@ mod tests {
     #[test]
     fn choices_default_and_round_trip() {
         let c = Choices::parse(Some("claude"), None, None, Some("us-west1")).unwrap();
-        assert_eq!(c.to_query(), "provider=claude&channel=telegram&cloud=gcp&region=us-west1");
+        assert_eq!(
+            c.to_query(),
+            "provider=claude&channel=telegram&cloud=gcp&region=us-west1"
+        );
         assert!(Choices::parse(Some("gpt"), None, None, None).is_err());
         assert!(Choices::parse(None, Some("discord"), None, None).is_err());
         assert!(Choices::parse(None, None, Some("aws"), None).is_err());

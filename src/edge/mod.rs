@@ -1,0 +1,121 @@
+//! The Workers edge (wasm32 only): the fetch entry point and the ports bound to
+//! Workers KV, `fetch`, `Date.now` and Web Crypto. Kept thin: it converts requests
+//! and responses and delegates everything to [`crate::app::App`].
+
+mod platform;
+
+use crate::app::{self, App};
+use crate::config::Config;
+use crate::http::{Method, Request, Response, MAX_BODY_BYTES};
+use crate::security;
+use platform::WorkerPlatform;
+use worker::{event, Context, Env};
+
+#[event(fetch)]
+async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+    console_error_panic_hook::set_once();
+    let config = Config::parse(|name| {
+        env.var(name)
+            .map(|v| v.to_string())
+            .or_else(|_| env.secret(name).map(|v| v.to_string()))
+            .ok()
+    });
+    let config = match config {
+        Ok(config) => config,
+        Err(problem) => {
+            worker::console_error!("configuration: {problem}");
+            return into_worker(app::misconfigured());
+        }
+    };
+    let path = req.path();
+    if !path.starts_with("/api/") && path != "/api" {
+        // Static assets, served by Workers static assets, with our headers added.
+        let assets = env.assets("ASSETS")?.fetch_request(req).await?;
+        return with_headers(assets, &config);
+    }
+    let platform = WorkerPlatform::new(&env)?;
+    let response = match into_core(req).await {
+        Ok(request) => App::new(&platform, &config).handle(request).await,
+        Err(refusal) => security::add_security_headers(refusal.into_response(), &config),
+    };
+    into_worker(response)
+}
+
+/// Reads a Workers request into the core's, refusing oversized bodies before reading them.
+async fn into_core(mut req: worker::Request) -> Result<Request, crate::error::ApiError> {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let declared = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    if declared > MAX_BODY_BYTES {
+        return Err(crate::error::ApiError::PayloadTooLarge);
+    }
+    let method = Method::parse(&req.method().to_string());
+    let url = req
+        .url()
+        .map_err(|_| crate::error::ApiError::bad_request("The URL is malformed."))?;
+    let body = if matches!(method, Method::Get | Method::Head) {
+        Vec::new()
+    } else {
+        req.bytes().await.unwrap_or_default()
+    };
+    if body.len() > MAX_BODY_BYTES {
+        return Err(crate::error::ApiError::PayloadTooLarge);
+    }
+    let client_ip = headers
+        .iter()
+        .find(|(k, _)| k == "cf-connecting-ip")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "unknown".into());
+    Ok(Request {
+        method,
+        path: url.path().to_string(),
+        query: url.query().unwrap_or("").to_string(),
+        headers,
+        body,
+        client_ip,
+    })
+}
+
+fn into_worker(response: Response) -> worker::Result<worker::Response> {
+    let headers = worker::Headers::new();
+    for (name, value) in &response.headers {
+        headers.append(name, value)?;
+    }
+    let body = if response.body.is_empty() {
+        None
+    } else {
+        Some(response.body)
+    };
+    let out = match body {
+        Some(bytes) => worker::Response::from_bytes(bytes)?,
+        None => worker::Response::empty()?,
+    };
+    Ok(out.with_status(response.status).with_headers(headers))
+}
+
+fn with_headers(asset: worker::Response, config: &Config) -> worker::Result<worker::Response> {
+    // A fetched response's headers are immutable: copy them into a new set.
+    let headers = worker::Headers::new();
+    for (name, value) in asset.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    let wanted = security::add_security_headers(
+        Response {
+            status: asset.status_code(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        },
+        config,
+    );
+    for (name, value) in wanted.headers {
+        headers.set(&name, &value)?;
+    }
+    Ok(asset.with_headers(headers))
+}

@@ -1,0 +1,82 @@
+//! The ports on Workers: KV through the `KV` binding, HTTP through `fetch`, time from
+//! `Date.now`, randomness from Web Crypto (getrandom's wasm backend).
+
+use crate::http::{Method, OutboundRequest, OutboundResponse};
+use crate::ports::{Clock, HttpClient, KvStore, PortError, Random};
+use worker::{Env, Fetch, Headers, RequestInit};
+
+pub struct WorkerPlatform {
+    kv: worker::kv::KvStore,
+}
+
+impl WorkerPlatform {
+    pub fn new(env: &Env) -> worker::Result<Self> {
+        Ok(Self { kv: env.kv("KV")? })
+    }
+}
+
+fn port_error(context: &str) -> impl Fn(worker::kv::KvError) -> PortError + '_ {
+    move |e| PortError(format!("{context}: {e}"))
+}
+
+impl KvStore for WorkerPlatform {
+    async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        self.kv.get(key).text().await.map_err(port_error("kv get"))
+    }
+
+    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), PortError> {
+        self.kv
+            .put(key, value)
+            .map_err(port_error("kv put"))?
+            .expiration_ttl(ttl_secs.max(60))
+            .execute()
+            .await
+            .map_err(port_error("kv put"))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.kv.delete(key).await.map_err(port_error("kv delete"))
+    }
+}
+
+impl HttpClient for WorkerPlatform {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, PortError> {
+        let fail = |e: worker::Error| PortError(format!("fetch: {e}"));
+        let headers = Headers::new();
+        for (name, value) in &request.headers {
+            headers.append(name, value).map_err(fail)?;
+        }
+        headers.set("user-agent", "claw.free").map_err(fail)?;
+        let method = match request.method {
+            Method::Get => worker::Method::Get,
+            Method::Post => worker::Method::Post,
+            Method::Put => worker::Method::Put,
+            Method::Patch => worker::Method::Patch,
+            Method::Delete => worker::Method::Delete,
+            Method::Head => worker::Method::Head,
+            Method::Options | Method::Other => worker::Method::Options,
+        };
+        let mut init = RequestInit::new();
+        init.with_method(method).with_headers(headers);
+        if let Some(body) = request.body {
+            init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        }
+        let outbound = worker::Request::new_with_init(&request.url, &init).map_err(fail)?;
+        let mut response = Fetch::Request(outbound).send().await.map_err(fail)?;
+        let status = response.status_code();
+        let body = response.bytes().await.map_err(fail)?;
+        Ok(OutboundResponse { status, body })
+    }
+}
+
+impl Clock for WorkerPlatform {
+    fn now_ms(&self) -> u64 {
+        js_sys::Date::now() as u64
+    }
+}
+
+impl Random for WorkerPlatform {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
+        getrandom::fill(buf).map_err(|e| PortError(format!("randomness: {e}")))
+    }
+}

@@ -1,0 +1,524 @@
+//! Compute Engine v1: the bot's instance (create, read, delete, list by label), its
+//! zone operations, its guest attributes (how the VM talks back), its metadata (how
+//! encrypted secrets reach it) and its serial output (how a person sees why it failed).
+
+use super::{call, AccessToken, GoogleFailure};
+use crate::config::Config;
+use crate::http::{encode, OutboundRequest};
+use crate::ports::HttpClient;
+use crate::types::{BotName, ProjectId, Provider, VmName, Zone};
+use claw_free_protocol::google::OperationError;
+use claw_free_protocol::{guest, labels, metadata};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The free-tier machine type.
+pub const MACHINE_TYPE: &str = "e2-micro";
+/// The boot disk: 30 GB is the free tier's standard persistent disk allowance.
+pub const DISK_SIZE_GB: u32 = 30;
+pub const DISK_TYPE: &str = "pd-standard";
+
+/// Everything that names one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRef {
+    pub project: ProjectId,
+    pub zone: Zone,
+    pub name: VmName,
+}
+
+impl InstanceRef {
+    fn url(&self, config: &Config) -> String {
+        format!(
+            "{}/compute/v1/projects/{}/zones/{}/instances/{}",
+            config.endpoints.compute_api,
+            encode(self.project.as_str()),
+            self.zone.as_str(),
+            self.name.as_str()
+        )
+    }
+
+    /// The serial console in Google's Cloud console, for the "View logs" link.
+    pub fn console_url(&self, config: &Config) -> String {
+        format!(
+            "{}/compute/instancesDetail/zones/{}/instances/{}/console?port=1&project={}",
+            config.endpoints.console_url,
+            self.zone.as_str(),
+            self.name.as_str(),
+            encode(self.project.as_str())
+        )
+    }
+}
+
+/// The body of `instances.insert` for a new bot: an e2-micro booting claw.free's NixOS
+/// image, with an external address, labels that mark it as a bot, and metadata that
+/// carries no secret and no startup script.
+pub fn instance_body(
+    config: &Config,
+    instance: &InstanceRef,
+    bot: &BotName,
+    provider: Provider,
+) -> Value {
+    let zone = instance.zone.as_str();
+    json!({
+        "name": instance.name.as_str(),
+        "description": "An OpenClaw bot deployed by claw.free",
+        "machineType": format!("zones/{zone}/machineTypes/{MACHINE_TYPE}"),
+        "labels": {
+            labels::MANAGED: labels::MANAGED_VALUE,
+            labels::BOT: bot.slug(),
+        },
+        "disks": [{
+            "boot": true,
+            "autoDelete": true,
+            "type": "PERSISTENT",
+            "initializeParams": {
+                "sourceImage": config.image,
+                "diskSizeGb": DISK_SIZE_GB.to_string(),
+                "diskType": format!("zones/{zone}/diskTypes/{DISK_TYPE}"),
+            },
+        }],
+        "networkInterfaces": [{
+            "network": "global/networks/default",
+            "accessConfigs": [{"type": "ONE_TO_ONE_NAT", "name": "External NAT", "networkTier": "STANDARD"}],
+        }],
+        "metadata": {"items": [
+            {"key": metadata::LLM_PROVIDER, "value": provider.as_str()},
+            {"key": metadata::BOT_NAME, "value": bot.display()},
+            {"key": metadata::ENABLE_GUEST_ATTRIBUTES, "value": "TRUE"},
+            {"key": metadata::ENABLE_OSLOGIN, "value": "TRUE"},
+        ]},
+        "scheduling": {"automaticRestart": true, "onHostMaintenance": "MIGRATE"},
+        "shieldedInstanceConfig": {"enableSecureBoot": false, "enableVtpm": true, "enableIntegrityMonitoring": true},
+    })
+}
+
+/// A zone operation.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub error: Option<OperationError>,
+}
+
+impl Operation {
+    pub fn is_done(&self) -> bool {
+        self.status == "DONE"
+    }
+}
+
+/// The parts of an instance claw.free reads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    pub name: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub zone: String,
+    #[serde(default)]
+    pub machine_type: String,
+    #[serde(default)]
+    pub creation_timestamp: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub network_interfaces: Vec<NetworkInterface>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default)]
+    pub access_configs: Vec<AccessConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessConfig {
+    #[serde(default, rename = "natIP")]
+    pub nat_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    #[serde(default)]
+    pub fingerprint: String,
+    #[serde(default)]
+    pub items: Vec<MetadataItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataItem {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Instance {
+    pub fn external_ip(&self) -> Option<String> {
+        self.network_interfaces
+            .iter()
+            .flat_map(|n| &n.access_configs)
+            .find_map(|a| a.nat_ip.clone())
+    }
+
+    /// `e2-micro` from the machine type URL.
+    pub fn machine_type_name(&self) -> &str {
+        last_segment(&self.machine_type)
+    }
+
+    /// `us-central1-a` from the zone URL.
+    pub fn zone_name(&self) -> &str {
+        last_segment(&self.zone)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status == "RUNNING"
+    }
+
+    /// Stopped VMs can be deleted from the bot list; running ones cannot.
+    pub fn is_stopped(&self) -> bool {
+        matches!(self.status.as_str(), "STOPPED" | "TERMINATED" | "SUSPENDED")
+    }
+}
+
+fn last_segment(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+/// The `openclaw/` guest attributes, by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestAttributes(pub BTreeMap<String, String>);
+
+impl GuestAttributes {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    pub fn setup(&self) -> Option<guest::SetupState> {
+        self.get(guest::SETUP).and_then(guest::SetupState::parse)
+    }
+
+    pub fn health(&self) -> Option<guest::Health> {
+        self.get(guest::HEALTH).and_then(guest::Health::parse)
+    }
+
+    pub fn recipient(&self) -> Option<&str> {
+        self.get(guest::RECIPIENT)
+            .filter(|r| r.starts_with("ssh-ed25519 ") || r.starts_with("age1"))
+    }
+
+    pub fn secret_version(&self) -> Option<u64> {
+        self.get(guest::SECRET_VERSION)
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    pub fn secret_error(&self) -> Option<guest::SecretError> {
+        self.get(guest::SECRET_ERROR)
+            .and_then(guest::SecretError::parse)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GuestAttributesResponse {
+    #[serde(default)]
+    query_value: Option<QueryValue>,
+}
+
+#[derive(Deserialize)]
+struct QueryValue {
+    #[serde(default)]
+    items: Vec<GuestAttributeItem>,
+}
+
+#[derive(Deserialize)]
+struct GuestAttributeItem {
+    #[serde(default)]
+    namespace: String,
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+pub async fn insert(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    body: &Value,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!(
+        "{}/compute/v1/projects/{}/zones/{}/instances",
+        config.endpoints.compute_api,
+        encode(instance.project.as_str()),
+        instance.zone.as_str()
+    );
+    call(
+        http,
+        OutboundRequest::post_json(url, body).bearer(token.expose()),
+    )
+    .await
+}
+
+pub async fn get(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<Instance, GoogleFailure> {
+    call(
+        http,
+        OutboundRequest::get(instance.url(config)).bearer(token.expose()),
+    )
+    .await
+}
+
+pub async fn delete(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<Operation, GoogleFailure> {
+    call(
+        http,
+        OutboundRequest::delete(instance.url(config)).bearer(token.expose()),
+    )
+    .await
+}
+
+pub async fn get_operation(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    project: &ProjectId,
+    zone: &Zone,
+    operation: &str,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!(
+        "{}/compute/v1/projects/{}/zones/{}/operations/{}",
+        config.endpoints.compute_api,
+        encode(project.as_str()),
+        zone.as_str(),
+        encode(operation)
+    );
+    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+}
+
+/// The `openclaw/` guest attributes; none yet (Google answers 404) is an empty set.
+pub async fn guest_attributes(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<GuestAttributes, GoogleFailure> {
+    let url = format!(
+        "{}/getGuestAttributes?queryPath={}",
+        instance.url(config),
+        encode(guest::QUERY_PATH)
+    );
+    match call::<GuestAttributesResponse>(http, OutboundRequest::get(url).bearer(token.expose()))
+        .await
+    {
+        Ok(response) => Ok(GuestAttributes(
+            response
+                .query_value
+                .map(|q| q.items)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|item| item.namespace.is_empty() || item.namespace == guest::NAMESPACE)
+                .map(|item| (item.key, item.value))
+                .collect(),
+        )),
+        Err(GoogleFailure::NotFound(_)) => Ok(GuestAttributes::default()),
+        Err(other) => Err(other),
+    }
+}
+
+/// Replaces the instance's metadata; Google refuses (412) when `fingerprint` is stale.
+pub async fn set_metadata(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    metadata: &Metadata,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!("{}/setMetadata", instance.url(config));
+    let body = serde_json::to_value(metadata).unwrap_or_default();
+    call(
+        http,
+        OutboundRequest::post_json(url, &body).bearer(token.expose()),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct SerialOutput {
+    #[serde(default)]
+    contents: String,
+}
+
+/// The most serial output a response carries.
+pub const SERIAL_TAIL_BYTES: usize = 32 * 1024;
+
+/// The tail of serial port 1.
+pub async fn serial_tail(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<String, GoogleFailure> {
+    let url = format!("{}/serialPort?port=1", instance.url(config));
+    let output: SerialOutput = call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+    let contents = output.contents;
+    let cut = contents.len().saturating_sub(SERIAL_TAIL_BYTES);
+    let start = (cut..=contents.len())
+        .find(|i| contents.is_char_boundary(*i))
+        .unwrap_or(contents.len());
+    Ok(contents[start..].to_string())
+}
+
+#[derive(Deserialize)]
+struct AggregatedList {
+    #[serde(default)]
+    items: BTreeMap<String, ScopedList>,
+    #[serde(default, rename = "nextPageToken")]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ScopedList {
+    #[serde(default)]
+    instances: Vec<Instance>,
+}
+
+/// Every claw.free bot in a project (by label), across zones.
+pub async fn list_bots(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    project: &ProjectId,
+) -> Result<Vec<Instance>, GoogleFailure> {
+    let mut bots = Vec::new();
+    let mut page_token: Option<String> = None;
+    for _ in 0..5 {
+        let mut url = format!(
+            "{}/compute/v1/projects/{}/aggregated/instances?filter={}&maxResults=100",
+            config.endpoints.compute_api,
+            encode(project.as_str()),
+            encode(&labels::managed_filter())
+        );
+        if let Some(page) = &page_token {
+            url.push_str(&format!("&pageToken={}", encode(page)));
+        }
+        let list: AggregatedList =
+            call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+        bots.extend(
+            list.items
+                .into_values()
+                .flat_map(|scope| scope.instances)
+                .filter(|i| {
+                    i.labels.get(labels::MANAGED).map(String::as_str) == Some(labels::MANAGED_VALUE)
+                }),
+        );
+        page_token = list.next_page_token.filter(|t| !t.is_empty());
+        if page_token.is_none() {
+            break;
+        }
+    }
+    Ok(bots)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::development_config;
+
+    #[test]
+    fn the_instance_body_is_a_free_tier_bot_without_secrets() {
+        let config = development_config();
+        let bot = BotName::parse("My Bot").unwrap();
+        let instance = InstanceRef {
+            project: ProjectId::parse("claw-demo").unwrap(),
+            zone: Zone::parse("us-central1-a").unwrap(),
+            name: bot.vm_name([1, 2, 3]),
+        };
+        let body = instance_body(&config, &instance, &bot, Provider::Claude);
+        assert_eq!(body["name"], "my-bot-010203");
+        assert_eq!(
+            body["machineType"],
+            "zones/us-central1-a/machineTypes/e2-micro"
+        );
+        let disk = &body["disks"][0]["initializeParams"];
+        assert_eq!(
+            disk["sourceImage"],
+            "projects/claw-free-images/global/images/family/nixos-openclaw"
+        );
+        assert_eq!(disk["diskSizeGb"], "30");
+        assert_eq!(
+            disk["diskType"],
+            "zones/us-central1-a/diskTypes/pd-standard"
+        );
+        assert_eq!(
+            body["networkInterfaces"][0]["accessConfigs"][0]["type"],
+            "ONE_TO_ONE_NAT"
+        );
+        assert_eq!(body["labels"]["claw-free"], "bot");
+        assert_eq!(body["labels"]["claw-free-bot"], "my-bot");
+        let items: BTreeMap<String, String> = body["metadata"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["key"].as_str().unwrap().into(),
+                    i["value"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            items.get("LLM_PROVIDER").map(String::as_str),
+            Some("claude")
+        );
+        assert_eq!(items.get("BOT_NAME").map(String::as_str), Some("My Bot"));
+        assert_eq!(
+            items.get("enable-guest-attributes").map(String::as_str),
+            Some("TRUE")
+        );
+        assert_eq!(
+            items.get("enable-oslogin").map(String::as_str),
+            Some("TRUE")
+        );
+        assert_eq!(
+            items.len(),
+            4,
+            "no startup script and no secret in metadata"
+        );
+        let text = body.to_string();
+        assert!(!text.contains("startup-script") && !text.contains("18789"));
+    }
+
+    #[test]
+    fn reads_instances_as_google_returns_them() {
+        let instance: Instance = serde_json::from_value(json!({
+            "name": "my-bot-010203",
+            "status": "RUNNING",
+            "zone": "https://www.googleapis.com/compute/v1/projects/claw-demo/zones/us-central1-a",
+            "machineType": "https://www.googleapis.com/compute/v1/projects/claw-demo/zones/us-central1-a/machineTypes/e2-micro",
+            "networkInterfaces": [{"accessConfigs": [{"natIP": "34.1.2.3"}]}],
+            "metadata": {"fingerprint": "abc=", "items": [{"key": "BOT_NAME", "value": "My Bot"}]},
+        }))
+        .unwrap();
+        assert_eq!(instance.external_ip().as_deref(), Some("34.1.2.3"));
+        assert_eq!(instance.machine_type_name(), "e2-micro");
+        assert_eq!(instance.zone_name(), "us-central1-a");
+        assert!(instance.is_running() && !instance.is_stopped());
+    }
+}

@@ -1,0 +1,129 @@
+//! Cloud Resource Manager v3: the person's active projects, and creating a project.
+
+use super::{call, AccessToken, GoogleFailure};
+use crate::config::Config;
+use crate::http::{encode, OutboundRequest};
+use crate::ports::HttpClient;
+use crate::types::{ProjectDisplayName, ProjectId};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A project as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectSummary {
+    pub project_id: String,
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Project {
+    project_id: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    state: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchResponse {
+    #[serde(default)]
+    projects: Vec<Project>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+/// Most projects the session keeps (the page shows a picker, not an inventory).
+pub const MAX_PROJECTS: usize = 200;
+
+/// The person's ACTIVE projects, across pages, up to [`MAX_PROJECTS`].
+pub async fn active_projects(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+) -> Result<Vec<ProjectSummary>, GoogleFailure> {
+    let mut projects = Vec::new();
+    let mut page_token: Option<String> = None;
+    for _ in 0..4 {
+        let mut url = format!(
+            "{}/v3/projects:search?query={}&pageSize=100",
+            config.endpoints.crm_api,
+            encode("state:ACTIVE")
+        );
+        if let Some(page) = &page_token {
+            url.push_str(&format!("&pageToken={}", encode(page)));
+        }
+        let page: SearchResponse =
+            call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+        projects.extend(
+            page.projects
+                .into_iter()
+                .filter(|p| p.state == "ACTIVE")
+                .map(|p| ProjectSummary {
+                    name: if p.display_name.is_empty() {
+                        p.project_id.clone()
+                    } else {
+                        p.display_name
+                    },
+                    project_id: p.project_id,
+                }),
+        );
+        page_token = page.next_page_token.filter(|t| !t.is_empty());
+        if page_token.is_none() || projects.len() >= MAX_PROJECTS {
+            break;
+        }
+    }
+    projects.truncate(MAX_PROJECTS);
+    Ok(projects)
+}
+
+/// A Resource Manager long-running operation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Operation {
+    pub name: String,
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub error: Option<OperationStatus>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OperationStatus {
+    #[serde(default)]
+    pub code: i32,
+    #[serde(default)]
+    pub message: String,
+}
+
+pub async fn create_project(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    project_id: &ProjectId,
+    display_name: &ProjectDisplayName,
+) -> Result<Operation, GoogleFailure> {
+    let body = json!({"projectId": project_id.as_str(), "displayName": display_name.as_str()});
+    call(
+        http,
+        OutboundRequest::post_json(format!("{}/v3/projects", config.endpoints.crm_api), &body)
+            .bearer(token.expose()),
+    )
+    .await
+}
+
+pub async fn get_operation(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    name: &str,
+) -> Result<Operation, GoogleFailure> {
+    let name = name.strip_prefix("operations/").unwrap_or(name);
+    let url = format!(
+        "{}/v3/operations/{}",
+        config.endpoints.crm_api,
+        encode(name)
+    );
+    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+}

@@ -1,0 +1,151 @@
+//! Google OAuth 2.0 for a web server with PKCE: the consent URL, the code exchange,
+//! the OpenID profile, and revocation. No offline access is ever requested, so Google
+//! never issues a refresh token and none is ever stored.
+
+use super::{call, AccessToken, GoogleFailure};
+use crate::config::Config;
+use crate::http::{query_string, OutboundRequest};
+use crate::ports::HttpClient;
+use serde::{Deserialize, Serialize};
+
+/// What claw.free asks for: who you are, and your Cloud projects.
+pub const SCOPES: &str = "openid email profile https://www.googleapis.com/auth/cloud-platform";
+
+/// The consent page URL for a sign-in.
+pub fn consent_url(config: &Config, state: &str, code_challenge: &str) -> String {
+    let query = query_string(&[
+        ("client_id", &config.client_id),
+        ("redirect_uri", &config.redirect_uri()),
+        ("response_type", "code"),
+        ("scope", SCOPES),
+        ("state", state),
+        ("code_challenge", code_challenge),
+        ("code_challenge_method", "S256"),
+        ("access_type", "online"),
+        ("include_granted_scopes", "true"),
+        ("prompt", "select_account"),
+    ]);
+    format!("{}?{query}", config.endpoints.auth_url)
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    expires_in: Option<u64>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// A fresh access token and how long it lives.
+#[derive(Debug)]
+pub struct Grant {
+    pub access_token: AccessToken,
+    pub expires_in: u64,
+    /// Whether the person granted the Cloud scope (they may untick it on the consent page).
+    pub has_cloud_scope: bool,
+}
+
+pub async fn exchange_code(
+    http: &impl HttpClient,
+    config: &Config,
+    code: &str,
+    verifier: &str,
+) -> Result<Grant, GoogleFailure> {
+    let redirect_uri = config.redirect_uri();
+    let request = OutboundRequest::post_form(
+        &config.endpoints.token_url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", verifier),
+            ("client_id", &config.client_id),
+            ("client_secret", &config.client_secret),
+            ("redirect_uri", &redirect_uri),
+        ],
+    );
+    let token: TokenResponse = call(http, request).await.map_err(|failure| match failure {
+        // The token endpoint answers 400 invalid_grant for a used or expired code.
+        GoogleFailure::Invalid(_) | GoogleFailure::Other { .. } => GoogleFailure::Invalid(
+            "the sign-in code was refused (it may have expired or been used already)".into(),
+        ),
+        other => other,
+    })?;
+    Ok(Grant {
+        has_cloud_scope: token.scope.as_deref().is_none_or(|s| {
+            s.split(' ')
+                .any(|s| s == "https://www.googleapis.com/auth/cloud-platform")
+        }),
+        access_token: AccessToken::new(token.access_token),
+        expires_in: token.expires_in.unwrap_or(3600),
+    })
+}
+
+/// The OpenID profile of the signed-in person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoogleUser {
+    pub sub: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub picture: String,
+}
+
+pub async fn userinfo(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+) -> Result<GoogleUser, GoogleFailure> {
+    let mut user: GoogleUser = call(
+        http,
+        OutboundRequest::get(&config.endpoints.userinfo_url).bearer(token.expose()),
+    )
+    .await?;
+    if user.sub.is_empty() || user.sub.len() > 255 {
+        return Err(GoogleFailure::Invalid(
+            "Google returned no account id".into(),
+        ));
+    }
+    // Only an https picture (or the simulator's http one in development) is shown.
+    let allowed_picture = user.picture.starts_with("https://")
+        || (config.environment == crate::config::Environment::Development
+            && user.picture.starts_with("http://"));
+    if !allowed_picture {
+        user.picture.clear();
+    }
+    Ok(user)
+}
+
+/// Revokes a token at sign-out. Best effort: an already expired token is fine.
+pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) {
+    let request =
+        OutboundRequest::post_form(&config.endpoints.revoke_url, &[("token", token.expose())]);
+    let _ = http.send(request).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::development_config;
+
+    #[test]
+    fn consent_url_asks_for_pkce_and_no_offline_access() {
+        let url = consent_url(&development_config(), "st4te", "ch4llenge");
+        assert!(url.starts_with("http://sim.test/o/oauth2/v2/auth?"));
+        for part in [
+            "client_id=claw-free-local",
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A8787%2Fapi%2Fauth%2Fcallback%2Fgoogle",
+            "response_type=code",
+            "scope=openid+email+profile+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform",
+            "state=st4te",
+            "code_challenge=ch4llenge",
+            "code_challenge_method=S256",
+            "access_type=online",
+        ] {
+            assert!(url.contains(part), "{part} missing from {url}");
+        }
+        assert!(!url.contains("offline"));
+    }
+}

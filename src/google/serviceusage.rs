@@ -1,0 +1,78 @@
+//! Service Usage v1: whether the Compute Engine API is on in a project, and turning it on.
+
+use super::{call, AccessToken, GoogleFailure};
+use crate::config::Config;
+use crate::http::{encode, OutboundRequest};
+use crate::ports::HttpClient;
+use crate::types::ProjectId;
+use serde::Deserialize;
+
+pub const COMPUTE_SERVICE: &str = "compute.googleapis.com";
+
+#[derive(Deserialize)]
+struct Service {
+    #[serde(default)]
+    state: String,
+}
+
+/// A Service Usage long-running operation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Operation {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub error: Option<super::crm::OperationStatus>,
+}
+
+fn service_url(config: &Config, project: &ProjectId) -> String {
+    format!(
+        "{}/v1/projects/{}/services/{COMPUTE_SERVICE}",
+        config.endpoints.serviceusage_api,
+        encode(project.as_str())
+    )
+}
+
+pub async fn compute_enabled(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    project: &ProjectId,
+) -> Result<bool, GoogleFailure> {
+    let service: Service = call(
+        http,
+        OutboundRequest::get(service_url(config, project)).bearer(token.expose()),
+    )
+    .await?;
+    Ok(service.state == "ENABLED")
+}
+
+pub async fn enable_compute(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    project: &ProjectId,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!("{}:enable", service_url(config, project));
+    call(
+        http,
+        OutboundRequest::post_json(url, &serde_json::json!({})).bearer(token.expose()),
+    )
+    .await
+}
+
+pub async fn get_operation(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    name: &str,
+) -> Result<Operation, GoogleFailure> {
+    let name = name.strip_prefix("operations/").unwrap_or(name);
+    let url = format!(
+        "{}/v1/operations/{}",
+        config.endpoints.serviceusage_api,
+        encode(name)
+    );
+    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+}
