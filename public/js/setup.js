@@ -15,6 +15,7 @@ import { initProjects, renderProjects, selectedProjectId } from './projects.js';
 import { showView } from './views.js';
 
 const PREVIEW_DELAY_MS = 350;
+const EMPTY_NAME_HINT = 'Its VM gets a name made from it; you will see it here.';
 
 /** The state of the bot-name check; `pending` is the request in flight, if any. */
 const nameCheck = { name: '', ok: false, pending: null, sequence: 0 };
@@ -49,6 +50,7 @@ export function showSetup(session) {
   if (isProvider(session.provider)) byId('setup-provider').value = session.provider;
   if (isRegion(session.region)) byId('setup-region').value = session.region;
   setMessage(byId('setup-error'), '');
+  if (!byId('setup-bot-name').value.trim()) setPreview(EMPTY_NAME_HINT, 'muted');
   showView('setup');
 }
 
@@ -68,7 +70,7 @@ function checkBotName(name) {
   nameCheck.name = name;
   nameCheck.ok = false;
   if (!name) {
-    setPreview('', '');
+    setPreview(EMPTY_NAME_HINT, 'muted');
     nameCheck.pending = null;
     return Promise.resolve(false);
   }

@@ -55,7 +55,7 @@ for (const [screen, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     await shot('setup');
 
     // Each new step puts focus on its heading.
-    await page.getByRole('button', { name: 'Your bots' }).click();
+    await page.getByRole('button', { name: 'Your bots', exact: true }).click();
     await waitForView(page, 'bots');
     assert.equal(await focusedId(page), 'bots-heading');
     await page.locator('#bots-empty').waitFor();
@@ -66,7 +66,7 @@ for (const [screen, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     assert.equal(await focusedId(page), 'setup-heading');
 
     // Deploy without filling the form: the reason is said, and the cursor goes to the fix.
-    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.getByRole('button', { name: 'Deploy', exact: true }).click();
     await page.getByText('Give your bot a name.').waitFor();
     assert.equal(await focusedId(page), 'setup-bot-name');
     await shot('form-refused');

@@ -56,6 +56,17 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   assert.ok(projects.some((p) => p.includes('claw-demo')), `projects offered: ${projects}`);
   await browser.shot('setup');
 
+  // A new project can be made in place; it is then the chosen one.
+  const projectPicker = setup.getByLabel('Project', { exact: true });
+  await projectPicker.selectOption({ label: 'Create a new project…' });
+  await setup.getByLabel("New project's name").fill('Ada bots');
+  const newProjectId = await setup.getByLabel('Project ID').inputValue();
+  assert.match(newProjectId, /^ada-bots-[a-z0-9]{6}$/, 'a project id is suggested from the name');
+  await setup.getByRole('button', { name: 'Create project' }).click();
+  await page.getByText(`Project ${newProjectId} created and selected.`).waitFor({ timeout: 30_000 });
+  assert.equal(await projectPicker.inputValue(), newProjectId);
+  await browser.shot('project-created');
+
   // The live preview refuses a name with its reason, then shows the VM name.
   await setup.getByLabel('Bot name').fill('!!');
   await page.locator('#vm-name-preview.bad').waitFor();
@@ -78,7 +89,7 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await browser.shot('token-and-user-id');
 
   // Deploy, pressed twice in a row: one attempt, one VM.
-  const deployButton = page.getByRole('button', { name: 'Deploy' });
+  const deployButton = page.getByRole('button', { name: 'Deploy', exact: true });
   const [started] = await Promise.all([
     page.waitForResponse((r) => r.url().endsWith('/api/deploy/start')),
     deployButton.dblclick(),

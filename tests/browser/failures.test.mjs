@@ -131,7 +131,7 @@ test('too many requests: the 429 message says when to try again', async () => {
 test('an expired Google sign-in sends the person back to sign in, saying why', async () => {
   const { page, watch, shot } = await openSignedIn('expired-session');
   await stack.admin.expireTokens({ email: ADA });
-  await page.getByRole('button', { name: 'Your bots' }).click();
+  await page.getByRole('button', { name: 'Your bots', exact: true }).click();
   await waitForView(page, 'choose');
   await page.getByText('Your session expired. Sign in again to continue.').waitFor();
   assert.equal(await focusedId(page), 'choose-heading');

@@ -38,7 +38,7 @@ export async function fillSetup(page, { projectId, botName, token }) {
 /** Presses Deploy and resolves to the Worker's answer {deploymentId, vmName}. */
 export async function deploy(page) {
   const started = page.waitForResponse((r) => r.url().endsWith('/api/deploy/start'));
-  await page.getByRole('button', { name: 'Deploy' }).click();
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
   const response = await started;
   assert.equal(response.status(), 200, `deploy start answered ${response.status()}: ${await response.text()}`);
   await waitForView(page, 'progress');
