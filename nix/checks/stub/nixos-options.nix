@@ -203,6 +203,7 @@ in
     sshd-keygen = {
       description = "SSH Host Keys Generation";
       serviceConfig.Type = "oneshot";
+      serviceConfig.ExecStart = "${pkgs.openssh}/bin/ssh-keygen -A";
     };
   };
 }

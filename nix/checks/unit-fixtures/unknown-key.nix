@@ -1,0 +1,5 @@
+# A misspelt systemd key in the gateway's unit; systemd-analyze verify must
+# report it (nix/checks/run, step 5).
+_: {
+  systemd.services.openclaw-gateway.serviceConfig.MemoryMaxx = "400M";
+}
