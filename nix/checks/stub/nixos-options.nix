@@ -191,6 +191,7 @@ in
     system.stateVersion = opt types.str "26.05";
     # nixos/modules/misc/nixpkgs.nix
     nixpkgs.config = opt types.attrs { };
+    nixpkgs.hostPlatform = opt (types.either types.str types.attrs) "x86_64-linux";
     # nixos/modules/tasks/network-interfaces.nix
     networking.hostName = opt types.str "nixos";
     # nixos/modules/services/ttys/getty.nix
