@@ -29,12 +29,14 @@ pub trait HttpClient {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, PortError>;
 }
 
-/// Wall-clock time.
+/// Wall-clock time, and waiting (for a bounded poll of a Google operation).
+#[allow(async_fn_in_trait)]
 pub trait Clock {
     fn now_ms(&self) -> u64;
     fn now_secs(&self) -> u64 {
         self.now_ms() / 1000
     }
+    async fn sleep_ms(&self, ms: u64);
 }
 
 /// Cryptographically secure randomness.

@@ -99,6 +99,11 @@ impl Clock for TestPlatform {
     fn now_ms(&self) -> u64 {
         self.now_ms.get()
     }
+
+    /// Time passes at once in tests.
+    async fn sleep_ms(&self, ms: u64) {
+        self.now_ms.set(self.now_ms.get() + ms);
+    }
 }
 
 impl Random for TestPlatform {

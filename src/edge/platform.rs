@@ -73,6 +73,10 @@ impl Clock for WorkerPlatform {
     fn now_ms(&self) -> u64 {
         js_sys::Date::now() as u64
     }
+
+    async fn sleep_ms(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 impl Random for WorkerPlatform {
