@@ -155,17 +155,20 @@ impl Config {
     }
 
     /// Reads the file named by `--config`, `$CLAWFREE_CONFIG` or the default path, then
-    /// applies the remaining flags. Returns the config and the arguments that are not
-    /// flags (a subcommand and its operands).
+    /// applies the other leading flags. Returns the config and the arguments from the
+    /// first operand on (a subcommand and its own options).
     pub fn from_args(args: &[String]) -> Result<(Self, Vec<String>), String> {
         let mut file: Option<PathBuf> = std::env::var_os("CLAWFREE_CONFIG").map(PathBuf::from);
         let mut flags = Vec::new();
         let mut rest = Vec::new();
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
+            // Flags come first; from the first operand on, everything belongs to the
+            // subcommand (`clawfree logs gateway --lines 50`).
             let Some(name) = arg.strip_prefix("--") else {
                 rest.push(arg.clone());
-                continue;
+                rest.extend(iter.cloned());
+                break;
             };
             let (name, inline) = match name.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -267,18 +270,20 @@ mod tests {
         )
         .unwrap();
         let (c, rest) = Config::from_args(&args(&[
-            "logs",
             "--config",
             file.to_str().unwrap(),
             "--listen=127.0.0.1:2",
+            "logs",
             "gateway",
+            "--lines",
+            "5",
         ]))
         .unwrap();
         assert_eq!(c.listen, "127.0.0.1:2");
         assert_eq!(c.provider, Some(Provider::Kimi));
         assert_eq!(c.models_for(Provider::Kimi).primary, "nvidia/x");
         assert_eq!(c.models_for(Provider::Openai).primary, "openai/gpt-5.5");
-        assert_eq!(rest, args(&["logs", "gateway"]));
+        assert_eq!(rest, args(&["logs", "gateway", "--lines", "5"]));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

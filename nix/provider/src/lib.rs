@@ -16,5 +16,7 @@ pub mod local_http;
 pub mod login;
 pub mod openclaw;
 pub mod setup;
+pub mod skill;
 pub mod sse;
 pub mod store;
+pub mod system;

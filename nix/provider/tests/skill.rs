@@ -1,0 +1,291 @@
+//! The `clawfree` command of the skill, with stand-in systemctl, journalctl, nix-env
+//! and VM agent, against a real provider for the health and switch-llm parts.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+struct Vm<'a> {
+    provider: &'a Provider,
+    root: PathBuf,
+}
+
+impl<'a> Vm<'a> {
+    /// A fake system layout: generations 1 (a) and 2 (b, running), and c pushed by CI.
+    fn new(provider: &'a Provider) -> Self {
+        let root = provider.dir.path("vm");
+        for name in ["store/a", "store/b", "store/c/bin", "profiles", "secrets"] {
+            fs::create_dir_all(root.join(name)).unwrap();
+        }
+        let switch = root.join("store/c/bin/switch-to-configuration");
+        fs::write(
+            &switch,
+            format!(
+                "#!/bin/sh\necho \"switch-to-configuration $*\" >>{}\n",
+                root.join("log").display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&switch, fs::Permissions::from_mode(0o755)).unwrap();
+        symlink(root.join("store/a"), root.join("profiles/system-1-link")).unwrap();
+        symlink(root.join("store/b"), root.join("profiles/system-2-link")).unwrap();
+        symlink("system-2-link", root.join("profiles/system")).unwrap();
+        symlink(root.join("store/b"), root.join("current-system")).unwrap();
+        symlink(root.join("store/c"), root.join("pushed-system")).unwrap();
+        Self { provider, root }
+    }
+
+    fn clawfree(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+        let f = fixtures();
+        let p = |name: &str| self.root.join(name).display().to_string();
+        let fixture = |name: &str| f.join(name).display().to_string();
+        let host = self
+            .provider
+            .address
+            .strip_prefix("http://")
+            .unwrap()
+            .to_string();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_clawfree"));
+        command
+            .args(["--listen", &host])
+            .args([
+                "--state-dir",
+                &self.provider.dir.path("state").display().to_string(),
+            ])
+            .args([
+                "--openclaw-config",
+                &self
+                    .provider
+                    .dir
+                    .path("openclaw.json")
+                    .display()
+                    .to_string(),
+            ])
+            .args([
+                "--systemctl",
+                &fixture("systemctl"),
+                "--journalctl",
+                &fixture("journalctl"),
+            ])
+            .args([
+                "--agent",
+                &fixture("clawfree-agent"),
+                "--nix-env",
+                &fixture("nix-env"),
+            ])
+            .args([
+                "--current-system",
+                &p("current-system"),
+                "--pushed-system",
+                &p("pushed-system"),
+            ])
+            .args(["--system-profile", &p("profiles/system")])
+            .args(["--health-url", &format!("{}/health", self.provider.address)])
+            .args(args)
+            .env_remove("CLAWFREE_CONFIG")
+            .env("SKILL_FIXTURE_LOG", p("log"))
+            .env("SKILL_FIXTURE_SECRETS", p("secrets"))
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        // A command refused before it reads stdin closes the pipe early; that is fine.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.root.join("log")).unwrap_or_default()
+    }
+}
+
+#[test]
+fn status_reports_services_memory_disk_generation_update_and_health() {
+    let provider = Provider::start(
+        "skill-status",
+        Options {
+            provider: Some("kimi"),
+            ..Default::default()
+        },
+    );
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(&["status"], "", &[]);
+    assert!(ok, "{err}");
+    for expected in [
+        "openclaw-gateway.service",
+        "active",
+        "memory: ",
+        "disk /: ",
+        "system: generation 2 (",
+        "a newer system was pushed",
+        "gateway health: ok (HTTP 200)",
+        "setup model: running, stage welcome",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(vm
+        .log()
+        .contains("systemctl is-active openclaw-gateway.service"));
+}
+
+#[test]
+fn update_switches_to_the_pushed_system_once() {
+    let provider = Provider::start("skill-update", Options::default());
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(&["update"], "", &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Switched to"), "{out}");
+    let c = vm.root.join("store/c").display().to_string();
+    let profile = vm.root.join("profiles/system").display().to_string();
+    assert!(
+        vm.log()
+            .contains(&format!("nix-env --profile {profile} --set {c}")),
+        "{}",
+        vm.log()
+    );
+    assert!(vm.log().contains("switch-to-configuration switch"));
+
+    // Once the pushed system runs, there is nothing to do.
+    fs::remove_file(vm.root.join("current-system")).unwrap();
+    symlink(vm.root.join("store/c"), vm.root.join("current-system")).unwrap();
+    let (ok, out, _) = vm.clawfree(&["update"], "", &[]);
+    assert!(ok && out.contains("Already running"), "{out}");
+}
+
+#[test]
+fn logs_and_restart_accept_only_known_services() {
+    let provider = Provider::start("skill-logs", Options::default());
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(&["logs", "gateway", "--lines", "5"], "", &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("gateway listening"), "{out}");
+    assert!(vm
+        .log()
+        .contains("journalctl --unit openclaw-gateway.service --lines 5 --no-pager"));
+
+    let (ok, _, err) = vm.clawfree(&["logs", "sshd; rm -rf /"], "", &[]);
+    assert!(!ok && err.contains("unknown service"), "{err}");
+    let (ok, _, err) = vm.clawfree(&["logs", "gateway", "--lines", "0"], "", &[]);
+    assert!(!ok && err.contains("lines"), "{err}");
+
+    let (ok, out, _) = vm.clawfree(&["restart"], "", &[]);
+    assert!(ok && out.contains("openclaw-gateway.service"));
+    assert!(vm
+        .log()
+        .contains("systemctl restart --no-block openclaw-gateway.service"));
+    let (ok, _, _) = vm.clawfree(&["restart", "claw-free-provider"], "", &[]);
+    assert!(ok);
+    assert!(vm
+        .log()
+        .contains("systemctl restart --no-block claw-free-provider.service"));
+}
+
+#[test]
+fn secret_set_hands_stdin_to_the_agent_and_never_prints_it() {
+    let provider = Provider::start("skill-secret", Options::default());
+    let vm = Vm::new(&provider);
+    let value = "123456:FIXTURE-telegram-token-value";
+    let (ok, out, err) = vm.clawfree(
+        &["secret", "set", "telegram-token"],
+        &format!("{value}\n"),
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("Secret telegram-token saved"), "{out}");
+    assert_eq!(
+        fs::read_to_string(vm.root.join("secrets/telegram-token")).unwrap(),
+        value
+    );
+    assert!(!out.contains(value) && !err.contains(value) && !vm.log().contains(value));
+    assert!(vm
+        .log()
+        .contains("clawfree-agent set-secret telegram-token"));
+
+    let (ok, out, err) = vm.clawfree(
+        &["secret", "set", "telegram-token"],
+        value,
+        &[("AGENT_FIXTURE_FAIL", "1")],
+    );
+    assert!(!ok && err.contains("could not save"), "{err}");
+    assert!(
+        !out.contains(value) && !err.contains(value),
+        "the failure is redacted: {err}"
+    );
+
+    let (ok, _, err) = vm.clawfree(&["secret", "set", "Bad/Name"], value, &[]);
+    assert!(!ok && err.contains("secret names"), "{err}");
+    let (ok, _, err) = vm.clawfree(&["secret", "set", "empty"], "", &[]);
+    assert!(!ok && err.contains("no secret on stdin"), "{err}");
+}
+
+#[test]
+fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
+    let mut provider = Provider::start(
+        "skill-switch",
+        Options {
+            provider: Some("kimi"),
+            ..Default::default()
+        },
+    );
+    {
+        let mut chat = Chat::new(&provider);
+        chat.say("hi");
+        chat.say(NVIDIA_KEY);
+        assert!(chat.say("no").contains("All set"));
+    }
+    assert_eq!(
+        provider.openclaw_config()["agents"]["defaults"]["model"]["primary"],
+        "nvidia/moonshotai/kimi-k2.5"
+    );
+
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(&["switch-llm"], "", &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("Setup model is back on"), "{out}");
+    let config = provider.openclaw_config();
+    assert_eq!(
+        config["agents"]["defaults"]["model"]["primary"],
+        "claw-free/setup"
+    );
+    assert_eq!(
+        config["models"]["providers"]["claw-free"]["baseUrl"],
+        format!("{}/v1", provider.address)
+    );
+    assert!(vm
+        .log()
+        .contains("systemctl restart claw-free-provider.service"));
+    assert!(vm
+        .log()
+        .contains("systemctl restart --no-block openclaw-gateway.service"));
+
+    // What systemd does on `restart claw-free-provider.service`:
+    provider.restart();
+    assert_eq!(provider.health()["stage"], "welcome");
+    let mut chat = Chat::new(&provider);
+    assert!(chat.say("hi").contains("nvapi-"));
+}
+
+#[test]
+fn bad_usage_is_explained() {
+    let provider = Provider::start("skill-usage", Options::default());
+    let vm = Vm::new(&provider);
+    let (ok, _, err) = vm.clawfree(&["frobnicate"], "", &[]);
+    assert!(
+        !ok && err.contains("unknown command") && err.contains("usage"),
+        "{err}"
+    );
+    let (ok, out, _) = vm.clawfree(&["help"], "", &[]);
+    assert!(ok && out.contains("switch-llm"));
+}
