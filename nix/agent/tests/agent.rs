@@ -1,0 +1,550 @@
+//! The real `clawfree-agent` binary in a temporary root against the simulator's
+//! metadata server: first boot, secrets, crashes, faults and health.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+const TOKEN_1: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
+const TOKEN_2: &str = "7000000002:AASecondTokenSecondTokenSecondTokenX";
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn wait_guest(sim: &Sim, vm: &str, key: &str, wanted: &str) {
+    wait_for(&format!("openclaw/{key} = {wanted}"), WAIT, || {
+        (sim.guest(vm, key).as_deref() == Some(wanted)).then_some(())
+    });
+}
+
+/// Delivers a secret set as the Worker does: ciphertext plus version, in one change.
+fn deliver(sim: &Sim, vm: &str, version: u64, ciphertext: &str) {
+    sim.set_metadata(
+        vm,
+        json!({
+            "openclaw-secret-telegram-token": ciphertext,
+            "openclaw-secret-version": version.to_string(),
+        }),
+    );
+}
+
+/// A VM whose agent runs `run`, waiting for its first secret.
+struct Bot {
+    sim: Sim,
+    root: Root,
+    app: FakeApp,
+    vm: String,
+    agent: Agent,
+}
+
+impl Bot {
+    fn boot(test: &str, extra: &[&str]) -> Self {
+        let sim = Sim::start();
+        let root = Root::new();
+        let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
+        let vm = instance_name(test);
+        sim.create_vm(&vm, bot_metadata());
+        let mut args = root.agent_args(&sim, &vm, &app.url);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let agent = Agent::spawn(&root, "run", &args);
+        wait_guest(&sim, &vm, "setup", "waiting-secret");
+        Self {
+            sim,
+            root,
+            app,
+            vm,
+            agent,
+        }
+    }
+
+    fn recipient(&self) -> String {
+        self.sim
+            .guest(&self.vm, "recipient")
+            .expect("a published recipient")
+    }
+
+    fn guest(&self, key: &str) -> Option<String> {
+        self.sim.guest(&self.vm, key)
+    }
+
+    fn token_on_disk(&self) -> String {
+        fs::read_to_string(self.root.secret("telegram-token")).unwrap()
+    }
+
+    fn deliver_token(&self, version: u64, token: &str) {
+        deliver(
+            &self.sim,
+            &self.vm,
+            version,
+            &encrypt_with_crate(&self.recipient(), token.as_bytes()),
+        );
+        wait_guest(&self.sim, &self.vm, "secret-version", &version.to_string());
+    }
+
+    /// Nothing secret may reach the console: no token, no ciphertext.
+    fn assert_log_is_clean(&self, secrets: &[&str]) {
+        let log = self.root.log_text();
+        assert!(!log.is_empty(), "the agent logged nothing");
+        for secret in secrets {
+            assert!(!log.contains(secret), "a secret reached the log");
+        }
+        assert!(
+            !log.contains("AGE ENCRYPTED"),
+            "a ciphertext reached the log"
+        );
+        assert!(
+            log.lines().all(|l| l.starts_with("clawfree-agent ")),
+            "{log}"
+        );
+    }
+}
+
+#[test]
+fn first_boot_first_secret_then_ready_then_rotation() {
+    let mut bot = Bot::boot("first-boot", &[]);
+    let root = &bot.root;
+
+    // The recipient is the host key without its comment.
+    let public = root.host_public_key();
+    let expected: Vec<&str> = public.split_whitespace().take(2).collect();
+    assert_eq!(bot.recipient(), expected.join(" "));
+
+    // OpenClaw's configuration: bootstrap model first, Telegram reading the secret file.
+    let config: Value =
+        serde_json::from_slice(&fs::read(root.state().join("openclaw.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["agents"]["defaults"]["model"]["primary"],
+        "claw-free/setup"
+    );
+    assert_eq!(
+        config["models"]["providers"]["claw-free"]["baseUrl"],
+        "http://localhost:3456/v1"
+    );
+    assert_eq!(
+        config["channels"]["telegram"]["tokenFile"],
+        root.secret("telegram-token").display().to_string()
+    );
+    assert_eq!(
+        config["agents"]["list"][0]["identity"]["name"],
+        "Test \"Bot\""
+    );
+    let choices: Value =
+        serde_json::from_slice(&fs::read(root.state().join("claw-free.json")).unwrap()).unwrap();
+    assert_eq!(
+        choices,
+        json!({"provider": "claude", "botName": "Test \"Bot\""})
+    );
+    assert!(!root.state().join(".setup-staging").exists());
+    assert_eq!(bot.guest("setup").as_deref(), Some("waiting-secret"));
+
+    // Without its token the app is not ready, and is not restarted for it.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(bot.guest("setup").as_deref(), Some("waiting-secret"));
+    assert!(bot.guest("health").unwrap().starts_with("failing "));
+    assert_eq!(root.restarts(), 0);
+
+    // The first token, encrypted by the age command-line tool: plain age interoperates.
+    let ciphertext = encrypt_with_cli(&bot.recipient(), TOKEN_1.as_bytes(), root.path());
+    deliver(&bot.sim, &bot.vm, 1, &ciphertext);
+    wait_guest(&bot.sim, &bot.vm, "secret-version", "1");
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    assert_eq!(root.restarts(), 1);
+    wait_guest(&bot.sim, &bot.vm, "setup", "ready");
+    let health = bot.guest("health").unwrap();
+    assert!(health.starts_with("ok "), "{health}");
+    let at: u64 = health[3..].parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        now.abs_diff(at) < 30,
+        "health timestamp {at} is not now ({now})"
+    );
+
+    // Root-only files, owned by the user the agent runs as.
+    let me = fs::metadata(root.path()).unwrap().uid();
+    let token_file = root.secret("telegram-token");
+    assert_eq!(mode(&root.state().join("secrets")), 0o700);
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(mode(&root.state()), 0o700);
+    assert_eq!(mode(&root.state().join("openclaw.json")), 0o600);
+    for path in [
+        root.state(),
+        root.state().join("secrets"),
+        token_file.clone(),
+    ] {
+        assert_eq!(fs::metadata(&path).unwrap().uid(), me, "{}", path.display());
+    }
+    let leftovers: Vec<_> = fs::read_dir(root.state().join("secrets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(leftovers, vec!["telegram-token"]);
+
+    // Rotation: a new version replaces the token and restarts the app once more.
+    bot.deliver_token(2, TOKEN_2);
+    assert_eq!(bot.token_on_disk(), TOKEN_2);
+    assert_eq!(mode(&token_file), 0o600);
+    assert_eq!(root.restarts(), 2);
+    // Unrelated metadata changes wake the watcher but re-apply nothing.
+    bot.sim.set_metadata(&bot.vm, json!({"unrelated": "x"}));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(root.restarts(), 2);
+    assert!(bot.agent.still_running());
+    bot.assert_log_is_clean(&[TOKEN_1, TOKEN_2]);
+}
+
+#[test]
+fn a_restarted_agent_does_not_reapply_and_republishes_its_version() {
+    let bot = Bot::boot("reboot", &[]);
+    bot.deliver_token(1, TOKEN_1);
+    wait_guest(&bot.sim, &bot.vm, "setup", "ready");
+    let Bot {
+        sim,
+        root,
+        app,
+        vm,
+        agent,
+    } = bot;
+    drop(agent);
+    let restarts = root.restarts();
+    // The next boot: setup is complete, the secret already applied.
+    let _agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
+    wait_for("the agent to republish after its restart", WAIT, || {
+        root.log_text().contains("already complete").then_some(())
+    });
+    wait_guest(&sim, &vm, "setup", "ready");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        root.restarts(),
+        restarts,
+        "an applied secret set was applied again"
+    );
+    assert_eq!(sim.guest(&vm, "secret-version").as_deref(), Some("1"));
+}
+
+#[test]
+fn setup_converges_after_a_crash_at_each_step() {
+    let sim = Sim::start();
+    for step in [
+        "metadata",
+        "recipient",
+        "staging",
+        "config",
+        "install-secrets",
+        "install-config",
+        "marker",
+    ] {
+        let root = Root::new();
+        let vm = instance_name("crash");
+        sim.create_vm(&vm, bot_metadata());
+        let args = root.agent_args(&sim, &vm, "http://127.0.0.1:9/health");
+
+        let mut crashing = Agent::command(&root, "setup", &args);
+        crashing.env("CLAWFREE_AGENT_CRASH_AT", step);
+        let status = Agent::run_to_end(crashing);
+        assert_eq!(
+            status.signal(),
+            Some(SIGABRT),
+            "{step}: expected an abort, got {status}"
+        );
+        assert!(
+            !root.state().join(".setup-complete").exists(),
+            "{step}: marker after a crash"
+        );
+
+        let status = Agent::run_to_end(Agent::command(&root, "setup", &args));
+        assert!(
+            status.success(),
+            "{step}: rerun failed: {}",
+            root.log_text()
+        );
+        assert!(root.state().join(".setup-complete").is_file(), "{step}");
+        assert!(
+            !root.state().join(".setup-staging").exists(),
+            "{step}: staging left behind"
+        );
+        let config: Value =
+            serde_json::from_slice(&fs::read(root.state().join("openclaw.json")).unwrap()).unwrap();
+        assert_eq!(
+            config["agents"]["defaults"]["model"]["primary"], "claw-free/setup",
+            "{step}"
+        );
+        assert_eq!(mode(&root.state().join("secrets")), 0o700, "{step}");
+        assert_eq!(
+            sim.guest(&vm, "setup").as_deref(),
+            Some("waiting-secret"),
+            "{step}"
+        );
+        assert!(
+            sim.guest(&vm, "recipient")
+                .unwrap()
+                .starts_with("ssh-ed25519 "),
+            "{step}"
+        );
+
+        // Once complete, setup never rewrites a configuration someone has changed since.
+        let edited = b"{\"edited\": true}\n";
+        fs::write(root.state().join("openclaw.json"), edited).unwrap();
+        assert!(Agent::run_to_end(Agent::command(&root, "setup", &args)).success());
+        assert_eq!(
+            fs::read(root.state().join("openclaw.json")).unwrap(),
+            edited,
+            "{step}"
+        );
+    }
+}
+
+/// SIGABRT on Linux: what `std::process::abort` ends the process with.
+const SIGABRT: i32 = 6;
+
+#[test]
+fn setup_with_bad_metadata_fails_with_a_reason() {
+    let sim = Sim::start();
+    let root = Root::new();
+    let vm = instance_name("bad-metadata");
+    sim.create_vm(&vm, json!({"LLM_PROVIDER": "gpt-9", "BOT_NAME": "x"}));
+    let status = Agent::run_to_end(Agent::command(
+        &root,
+        "setup",
+        &root.agent_args(&sim, &vm, "http://127.0.0.1:9/"),
+    ));
+    assert_eq!(status.code(), Some(1));
+    let setup = sim.guest(&vm, "setup").unwrap();
+    assert!(
+        setup.starts_with("failed:") && setup.contains("LLM_PROVIDER"),
+        "{setup}"
+    );
+    assert!(!root.state().join(".setup-complete").exists());
+}
+
+#[test]
+fn a_bad_ciphertext_is_reported_and_the_working_secret_kept() {
+    let bot = Bot::boot("bad-ciphertext", &[]);
+    bot.deliver_token(1, TOKEN_1);
+    let restarts = bot.root.restarts();
+
+    // Encrypted to another VM's key.
+    let other = bot.root.path().join("other_key");
+    ssh_keygen(&other);
+    let stranger = fs::read_to_string(other.with_extension("pub")).unwrap();
+    deliver(
+        &bot.sim,
+        &bot.vm,
+        2,
+        &encrypt_with_crate(&stranger, TOKEN_2.as_bytes()),
+    );
+    wait_guest(
+        &bot.sim,
+        &bot.vm,
+        "secret-error",
+        "2 telegram-token: the secret is not encrypted to this VM's key",
+    );
+
+    // Not age at all.
+    deliver(
+        &bot.sim,
+        &bot.vm,
+        3,
+        "-----BEGIN AGE ENCRYPTED FILE-----\nbm90IGFnZQ==\n-----END AGE ENCRYPTED FILE-----\n",
+    );
+    wait_guest(
+        &bot.sim,
+        &bot.vm,
+        "secret-error",
+        "3 telegram-token: the secret is not a valid age ciphertext",
+    );
+
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    assert_eq!(bot.guest("secret-version").as_deref(), Some("1"));
+    assert_eq!(
+        bot.root.restarts(),
+        restarts,
+        "a failed set restarted the app"
+    );
+
+    // The next good set goes through.
+    bot.deliver_token(4, TOKEN_2);
+    assert_eq!(bot.token_on_disk(), TOKEN_2);
+    bot.assert_log_is_clean(&[TOKEN_1, TOKEN_2]);
+}
+
+#[test]
+fn a_first_token_that_fails_to_decrypt_leaves_the_vm_waiting() {
+    let bot = Bot::boot("bad-first", &[]);
+    deliver(&bot.sim, &bot.vm, 1, "garbage");
+    wait_guest(
+        &bot.sim,
+        &bot.vm,
+        "secret-error",
+        "1 telegram-token: the secret is not a valid age ciphertext",
+    );
+    wait_guest(&bot.sim, &bot.vm, "setup", "waiting-secret");
+    assert!(!bot.root.secret("telegram-token").exists());
+    assert_eq!(bot.root.restarts(), 0);
+}
+
+#[test]
+fn the_metadata_server_down_or_slow_then_back() {
+    let sim = Sim::start();
+    let root = Root::new();
+    let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
+    let vm = instance_name("flaky-metadata");
+    sim.create_vm(&vm, bot_metadata());
+
+    // Down at boot: setup waits it out instead of failing.
+    sim.metadata_server(true, 0);
+    let mut agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(agent.still_running());
+    assert_eq!(sim.guest(&vm, "setup"), None);
+    sim.metadata_server(false, 0);
+    wait_guest(&sim, &vm, "setup", "waiting-secret");
+
+    // Slower than the agent's timeout (1 s) while a secret arrives: nothing half-done.
+    let recipient = sim.guest(&vm, "recipient").unwrap();
+    sim.metadata_server(false, 2500);
+    deliver(
+        &sim,
+        &vm,
+        1,
+        &encrypt_with_crate(&recipient, TOKEN_1.as_bytes()),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    sim.metadata_server(false, 0);
+    wait_guest(&sim, &vm, "secret-version", "1");
+    assert_eq!(
+        fs::read_to_string(root.secret("telegram-token")).unwrap(),
+        TOKEN_1
+    );
+
+    // Down while the watcher long-polls: the rotation lands once it is back.
+    sim.metadata_server(true, 0);
+    std::thread::sleep(Duration::from_millis(500));
+    deliver(
+        &sim,
+        &vm,
+        2,
+        &encrypt_with_crate(&recipient, TOKEN_2.as_bytes()),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        fs::read_to_string(root.secret("telegram-token")).unwrap(),
+        TOKEN_1
+    );
+    sim.metadata_server(false, 0);
+    wait_guest(&sim, &vm, "secret-version", "2");
+    assert_eq!(
+        fs::read_to_string(root.secret("telegram-token")).unwrap(),
+        TOKEN_2
+    );
+    wait_guest(&sim, &vm, "setup", "ready");
+    assert!(agent.still_running());
+}
+
+#[test]
+fn health_flapping_restarts_with_back_off_and_ready_needs_a_healthy_answer() {
+    let bot = Bot::boot(
+        "flapping",
+        &["--health-failures", "2", "--restart-backoff-secs", "2"],
+    );
+    bot.app.set(Health::Status(503));
+    bot.deliver_token(1, TOKEN_1);
+    let after_secret = bot.root.restarts();
+    assert_eq!(after_secret, 1);
+
+    // Failing with its token: restarted after 2 failures in a row, never `ready`.
+    wait_for("a restart of the failing app", WAIT, || {
+        (bot.root.restarts() > after_secret).then_some(())
+    });
+    assert_eq!(bot.guest("setup").as_deref(), Some("starting"));
+    assert!(bot.guest("health").unwrap().contains("HTTP 503"));
+
+    // Back-off: over 6 s of failing at one probe a second, restarts are spaced 2, 4 s...
+    let before = bot.root.restarts();
+    std::thread::sleep(Duration::from_secs(6));
+    let during = bot.root.restarts() - before;
+    assert!(
+        (1..=2).contains(&during),
+        "{during} restarts in 6 s: no back-off"
+    );
+
+    // The first healthy answer makes it ready.
+    bot.app.set(Health::Status(200));
+    wait_guest(&bot.sim, &bot.vm, "setup", "ready");
+    wait_for("health ok", WAIT, || {
+        bot.guest("health").filter(|h| h.starts_with("ok "))
+    });
+
+    // Failing again: restarted again (the back-off was reset by the healthy answer).
+    let before = bot.root.restarts();
+    bot.app.set(Health::Status(500));
+    wait_for(
+        "a restart after the app failed again",
+        Duration::from_secs(6),
+        || (bot.root.restarts() > before).then_some(()),
+    );
+    bot.app.set(Health::Status(200));
+    wait_for("health ok again", WAIT, || {
+        bot.guest("health").filter(|h| h.starts_with("ok "))
+    });
+    assert!(bot.app.probes() > 10);
+}
+
+#[test]
+fn set_secret_locally_reads_stdin_and_sends_nothing() {
+    let bot = Bot::boot("local-secret", &[]);
+    let args = bot.root.agent_args(&bot.sim, &bot.vm, &bot.app.url);
+    let run = |input: &str| {
+        let mut command = std::process::Command::new("/bin/sh");
+        // umask 000: the file is 0600 however permissive the caller is.
+        command
+            .arg("-c")
+            .arg(format!("umask 000; printf '%s' \"$SECRET\" | exec '{AGENT}' set-secret telegram-token \"$@\""))
+            .arg("sh")
+            .args(&args)
+            .env("SECRET", input)
+            .stderr(fs::OpenOptions::new().append(true).open(bot.root.agent_log()).unwrap());
+        command.status().unwrap()
+    };
+
+    assert!(!run("").success(), "an empty secret was accepted");
+    assert!(!bot.root.secret("telegram-token").exists());
+
+    assert!(run(&format!("{TOKEN_1}\n")).success());
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    assert_eq!(mode(&bot.root.secret("telegram-token")), 0o600);
+    assert_eq!(mode(&bot.root.state().join("secrets")), 0o700);
+    assert_eq!(bot.root.restarts(), 1);
+    // Local mode: nothing published, no version, the metadata holds no secret.
+    wait_guest(&bot.sim, &bot.vm, "setup", "ready");
+    assert_eq!(bot.guest("secret-version"), None);
+    let config: Value =
+        serde_json::from_slice(&fs::read(bot.root.state().join("openclaw.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["channels"]["telegram"]["tokenFile"],
+        bot.root.secret("telegram-token").display().to_string()
+    );
+
+    assert!(run(TOKEN_2).success());
+    assert_eq!(bot.token_on_disk(), TOKEN_2);
+    assert_eq!(bot.root.restarts(), 2);
+    bot.assert_log_is_clean(&[TOKEN_1, TOKEN_2]);
+
+    let refused = Agent::run_to_end(Agent::command(
+        &bot.root,
+        "set-secret",
+        &["../../etc/passwd".to_string()],
+    ));
+    assert_eq!(refused.code(), Some(2));
+}

@@ -1,0 +1,492 @@
+//! The harness for the agent's process tests: the project's Google simulator (its
+//! metadata server and admin API), a stand-in app with a controllable health endpoint,
+//! a temporary root with an SSH host key, and the real `clawfree-agent` binary.
+//! Everything started here is stopped on drop, also when a test panics.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const AGENT: &str = env!("CARGO_BIN_EXE_clawfree-agent");
+pub const PROJECT: &str = "agent-tests";
+pub const ZONE: &str = "us-central1-a";
+
+/// Polls `check` until it returns `Some`, or fails the test with `what` after `timeout`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn http() -> &'static ureq::Agent {
+    static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .proxy(None)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build(),
+        )
+    })
+}
+
+/// The simulator binary, built once per test process so it is never stale.
+/// `CLAWFREE_SIM_BIN` points at a prebuilt one instead.
+fn sim_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("CLAWFREE_SIM_BIN") {
+            return PathBuf::from(bin);
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "claw-free-sim",
+                "--bin",
+                "claw-free-sim",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo to build the simulator");
+        assert!(status.success(), "building claw-free-sim failed");
+        // Same profile, same target folder: beside the agent binary.
+        Path::new(AGENT).with_file_name("claw-free-sim")
+    })
+    .clone()
+}
+
+/// A running simulator on a free loopback port.
+pub struct Sim {
+    child: Child,
+    pub base: String,
+}
+
+impl Sim {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut child = Command::new(sim_binary())
+            .args(["--port", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the simulator");
+        let stdout = child.stdout.take().expect("simulator stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.trim().strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the simulator did not print its address");
+            }
+        };
+        Self { child, base }
+    }
+
+    pub fn admin(&self, path: &str, body: Value) -> Value {
+        let mut response = http()
+            .post(&format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A `RUNNING` VM with `metadata`, whose agent the test runs itself.
+    pub fn create_vm(&self, instance: &str, metadata: Value) {
+        self.admin(
+            "/_admin/vms",
+            json!({"project": PROJECT, "zone": ZONE, "instance": instance, "metadata": metadata, "runAgent": false}),
+        );
+    }
+
+    /// Changes instance metadata as `setMetadata` would (`null` deletes a key).
+    pub fn set_metadata(&self, instance: &str, items: Value) {
+        self.admin(
+            "/_admin/vms/metadata",
+            json!({"project": PROJECT, "zone": ZONE, "instance": instance, "items": items}),
+        );
+    }
+
+    pub fn metadata_server(&self, down: bool, delay_ms: u64) {
+        self.admin(
+            "/_admin/metadata-server",
+            json!({"down": down, "delayMs": delay_ms}),
+        );
+    }
+
+    /// The URL the agent uses as `--metadata-url` for `instance`.
+    pub fn metadata_url(&self, instance: &str) -> String {
+        format!("{}/_vm/{PROJECT}/{ZONE}/{instance}", self.base)
+    }
+
+    /// Every guest attribute of `instance`, keyed `namespace/key`.
+    pub fn guest_attributes(&self, instance: &str) -> BTreeMap<String, String> {
+        let mut response = http()
+            .get(&format!("{}/_admin/vms", self.base))
+            .call()
+            .expect("GET /_admin/vms");
+        let listing: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap())
+            .expect("/_admin/vms answers JSON");
+        let vms = listing
+            .get("vms")
+            .unwrap_or(&listing)
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let vm = vms
+            .iter()
+            .find(|vm| {
+                ["instance", "name", "vmName"]
+                    .iter()
+                    .any(|k| vm.get(k).and_then(Value::as_str) == Some(instance))
+            })
+            .unwrap_or_else(|| panic!("no VM {instance} in /_admin/vms"));
+        let attributes = vm
+            .as_object()
+            .and_then(|o| o.iter().find(|(k, _)| k.to_lowercase().contains("guest")))
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Null);
+        flatten_guest_attributes(&attributes)
+    }
+
+    pub fn guest(&self, instance: &str, key: &str) -> Option<String> {
+        self.guest_attributes(instance)
+            .remove(&format!("openclaw/{key}"))
+    }
+}
+
+/// Accepts `{"ns/key": v}`, `{"ns": {"key": v}}` and `[{namespace, key, value}]`.
+fn flatten_guest_attributes(value: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    Value::Object(inner) => {
+                        for (ik, iv) in inner {
+                            if let Some(s) = iv.as_str() {
+                                out.insert(format!("{k}/{ik}"), s.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                let key = item.get("key").and_then(Value::as_str).unwrap_or_default();
+                let value = item
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let full = match item.get("namespace").and_then(Value::as_str) {
+                    Some(ns) if !key.contains('/') => format!("{ns}/{key}"),
+                    _ => key.to_string(),
+                };
+                out.insert(full, value.to_string());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the stand-in app's health endpoint answers.
+#[derive(Debug, Clone)]
+pub enum Health {
+    /// 200 once this file exists, 503 before (OpenClaw cannot start without its token).
+    WhenFileExists(PathBuf),
+    Status(u16),
+}
+
+/// A stand-in for OpenClaw's health endpoint.
+pub struct FakeApp {
+    pub url: String,
+    mode: Arc<Mutex<Health>>,
+    probes: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    port: u16,
+}
+
+impl FakeApp {
+    pub fn start(mode: Health) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake app");
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(mode));
+        let probes = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, p, s) = (mode.clone(), probes.clone(), stop.clone());
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    p.fetch_add(1, Ordering::SeqCst);
+                    let status = match &*m.lock().unwrap() {
+                        Health::WhenFileExists(path) if path.is_file() => 200,
+                        Health::WhenFileExists(_) => 503,
+                        Health::Status(code) => *code,
+                    };
+                    answer(stream, status);
+                }
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/health"),
+            mode,
+            probes,
+            stop,
+            port,
+        }
+    }
+
+    pub fn set(&self, mode: Health) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    pub fn probes(&self) -> usize {
+        self.probes.load(Ordering::SeqCst)
+    }
+}
+
+fn answer(mut stream: TcpStream, status: u16) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
+        head.push(byte[0]);
+    }
+    let body = if status == 200 { "ok" } else { "unavailable" };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+impl Drop for FakeApp {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A temporary root with an SSH host key, as a VM's disk would have.
+pub struct Root {
+    pub dir: tempfile::TempDir,
+}
+
+impl Root {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary root");
+        let ssh = dir.path().join("etc/ssh");
+        fs::create_dir_all(&ssh).unwrap();
+        ssh_keygen(&ssh.join("ssh_host_ed25519_key"));
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.path().join("var/lib/openclaw")
+    }
+
+    pub fn secret(&self, name: &str) -> PathBuf {
+        self.state().join("secrets").join(name)
+    }
+
+    pub fn host_public_key(&self) -> String {
+        fs::read_to_string(self.path().join("etc/ssh/ssh_host_ed25519_key.pub")).unwrap()
+    }
+
+    /// Where the restart command of [`Root::agent_args`] appends a line per restart.
+    pub fn restart_log(&self) -> PathBuf {
+        self.path().join("restarts.log")
+    }
+
+    pub fn restarts(&self) -> usize {
+        fs::read_to_string(self.restart_log())
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    }
+
+    pub fn agent_log(&self) -> PathBuf {
+        self.path().join("agent.log")
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.agent_log()).unwrap_or_default()
+    }
+
+    /// Flags that put every path under this root and point at `sim` and `app`.
+    pub fn agent_args(&self, sim: &Sim, instance: &str, app_url: &str) -> Vec<String> {
+        vec![
+            "--root".into(),
+            self.path().display().to_string(),
+            "--metadata-url".into(),
+            sim.metadata_url(instance),
+            "--health-url".into(),
+            app_url.to_string(),
+            "--restart-cmd".into(),
+            format!("echo restarted >> '{}'", self.restart_log().display()),
+            "--health-interval-secs".into(),
+            "1".into(),
+            "--metadata-timeout-secs".into(),
+            "1".into(),
+        ]
+    }
+}
+
+/// Generates an unencrypted ed25519 key pair at `path` and `path.pub`.
+pub fn ssh_keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "root@test-vm", "-f"])
+        .arg(path)
+        .stdout(Stdio::null())
+        .status()
+        .expect("ssh-keygen (Debian package openssh-client)");
+    assert!(status.success());
+}
+
+/// The agent binary, its stderr captured in the root's `agent.log`.
+pub struct Agent {
+    child: Child,
+}
+
+impl Agent {
+    pub fn command(root: &Root, subcommand: &str, args: &[String]) -> Command {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(root.agent_log())
+            .unwrap();
+        let mut command = Command::new(AGENT);
+        command
+            .arg(subcommand)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .env_remove("CLAWFREE_AGENT_CRASH_AT");
+        command
+    }
+
+    pub fn spawn(root: &Root, subcommand: &str, args: &[String]) -> Self {
+        let child = Self::command(root, subcommand, args)
+            .spawn()
+            .expect("start the agent");
+        Self { child }
+    }
+
+    pub fn run_to_end(mut command: Command) -> ExitStatus {
+        let mut child = command.spawn().expect("start the agent");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the agent did not finish");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn still_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Armored age ciphertext for `recipient`, made by the `age` crate.
+pub fn encrypt_with_crate(recipient: &str, plaintext: &[u8]) -> String {
+    let recipient = age::ssh::Recipient::from_str(recipient.trim()).expect("an ssh recipient");
+    age::encrypt_and_armor(&recipient, plaintext).expect("encrypt")
+}
+
+/// Armored age ciphertext for `recipient`, made by the `age` command-line tool.
+pub fn encrypt_with_cli(recipient: &str, plaintext: &[u8], scratch: &Path) -> String {
+    let recipients = scratch.join("recipient.pub");
+    fs::write(&recipients, format!("{}\n", recipient.trim())).unwrap();
+    let mut child = Command::new("age")
+        .arg("-R")
+        .arg(&recipients)
+        .arg("-a")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the age CLI (Debian package age)");
+    child.stdin.take().unwrap().write_all(plaintext).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "age failed");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// A process-unique instance name, so tests sharing nothing still read clearly.
+pub fn instance_name(test: &str) -> String {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    format!("{test}-{}", NEXT.fetch_add(1, Ordering::SeqCst))
+}
+
+/// The default metadata of a new bot.
+pub fn bot_metadata() -> Value {
+    json!({
+        "LLM_PROVIDER": "claude",
+        "BOT_NAME": "Test \"Bot\"",
+        "enable-guest-attributes": "TRUE",
+        "enable-oslogin": "TRUE",
+    })
+}
