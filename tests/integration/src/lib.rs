@@ -1,1 +1,492 @@
-//! Integration-test harness.
+//! The local stack, for integration tests, browser tests and the README's run command:
+//! the Google simulator and the built Worker under `wrangler dev` (real workerd, real
+//! local KV), each on a free loopback port, each in its own process group, stopped
+//! together when the [`Stack`] is dropped (also when a test panics).
+//!
+//! [`Client`] speaks to the Worker like the page does: a cookie jar, the site's
+//! `Origin` on state-changing requests, no automatic redirects (tests look at them),
+//! and a [`Client::sign_in`] that goes through the simulator's consent flow.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+/// The workspace root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Builds the simulator and the agent once per process (a no-op when fresh).
+fn ensure_native_binaries() -> &'static (PathBuf, PathBuf) {
+    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        let root = repo_root();
+        let status = Command::new(cargo())
+            .args(["build", "--quiet", "-p", "claw-free-sim", "-p", "claw-free-agent"])
+            .current_dir(&root)
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the simulator and the agent failed");
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        (target.join("debug/claw-free-sim"), target.join("debug/clawfree-agent"))
+    })
+}
+
+/// The newest modification time of the files under `dir` with one of `extensions`.
+fn newest(dir: &Path, extensions: &[&str]) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let Ok(entries) = std::fs::read_dir(dir) else { return newest };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let modified = if path.is_dir() {
+            newest_in(&path, extensions)
+        } else if extensions.iter().any(|e| path.extension().is_some_and(|x| x == *e)) {
+            entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+        } else {
+            SystemTime::UNIX_EPOCH
+        };
+        newest = newest.max(modified);
+    }
+    newest
+}
+
+fn newest_in(dir: &Path, extensions: &[&str]) -> SystemTime {
+    newest(dir, extensions)
+}
+
+/// Builds the Worker bundle once per process unless `build/` is newer than its sources.
+pub fn ensure_worker_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = repo_root();
+        let bundle = root.join("build/index_bg.wasm");
+        let built_at = std::fs::metadata(&bundle).and_then(|m| m.modified()).ok();
+        let sources = newest(&root.join("src"), &["rs"])
+            .max(newest(&root.join("protocol/src"), &["rs"]))
+            .max(std::fs::metadata(root.join("Cargo.toml")).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH));
+        if built_at.is_some_and(|t| t >= sources) {
+            return;
+        }
+        let status = Command::new("bash")
+            .arg(root.join("scripts/build-worker"))
+            .env("CLAW_FREE_FAST_BUILD", std::env::var("CLAW_FREE_FAST_BUILD").unwrap_or_else(|_| "1".into()))
+            .current_dir(&root)
+            .status()
+            .expect("run scripts/build-worker");
+        assert!(status.success(), "building the Worker failed");
+    });
+}
+
+/// A free loopback port (bound then released; a tiny race is acceptable in tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// How to start a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// 0 picks a free port.
+    pub site_port: u16,
+    pub sim_port: u16,
+    /// Worker `[vars]` to override (`READY_TIMEOUT_SECS`, limits...).
+    pub vars: BTreeMap<String, String>,
+    /// Extra simulator flags.
+    pub sim_args: Vec<String>,
+    /// Where KV, the simulator's VMs and logs live; a fresh folder under target/ by default.
+    pub state_dir: Option<PathBuf>,
+    /// Run the real VM agent for each simulated VM (otherwise the simulator's stand-in).
+    pub real_agent: bool,
+    /// Show the children's output on this process's stderr.
+    pub verbose: bool,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            site_port: 0,
+            sim_port: 0,
+            vars: BTreeMap::new(),
+            sim_args: vec!["--auto-approve".into(), "--operation-step-ms".into(), "300".into(), "--boot-step-ms".into(), "300".into()],
+            state_dir: None,
+            real_agent: true,
+            verbose: false,
+        }
+    }
+}
+
+impl StackOptions {
+    pub fn var(mut self, name: &str, value: impl ToString) -> Self {
+        self.vars.insert(name.into(), value.to_string());
+        self
+    }
+}
+
+/// A running simulator + Worker.
+pub struct Stack {
+    pub site: String,
+    pub sim: String,
+    pub state_dir: PathBuf,
+    children: Vec<Child>,
+}
+
+/// The development configuration of the Worker, pointing every Google URL at `sim`.
+pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
+    let mut vars: BTreeMap<String, String> = [
+        ("ENVIRONMENT", "development".to_string()),
+        ("SITE_ORIGIN", site.to_string()),
+        ("GOOGLE_CLIENT_ID", "claw-free-local".into()),
+        ("GOOGLE_CLIENT_SECRET", "local-secret".into()),
+        // The development key; the Worker refuses it in production.
+        ("SESSION_KEY", "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=".into()),
+        ("GOOGLE_AUTH_URL", format!("{sim}/o/oauth2/v2/auth")),
+        ("GOOGLE_TOKEN_URL", format!("{sim}/token")),
+        ("GOOGLE_USERINFO_URL", format!("{sim}/v1/userinfo")),
+        ("GOOGLE_REVOKE_URL", format!("{sim}/revoke")),
+        ("CRM_API", sim.to_string()),
+        ("SERVICEUSAGE_API", sim.to_string()),
+        ("COMPUTE_API", sim.to_string()),
+        ("TELEGRAM_API", sim.to_string()),
+        ("CONSOLE_URL", format!("{sim}/console")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    vars.insert("IMAGE_PROJECT".into(), "claw-free-images".into());
+    vars
+}
+
+fn toml_string(value: &str) -> String {
+    serde_json::to_string(value).expect("string")
+}
+
+impl Stack {
+    pub fn start(options: StackOptions) -> Stack {
+        ensure_worker_built();
+        let (sim_bin, agent_bin) = ensure_native_binaries().clone();
+        let root = repo_root();
+        let state_dir = options.state_dir.clone().unwrap_or_else(|| {
+            static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            root.join(format!("target/it-state/{}-{n}", std::process::id()))
+        });
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir).expect("state dir");
+        let mut stack = Stack { site: String::new(), sim: String::new(), state_dir: state_dir.clone(), children: Vec::new() };
+
+        // The simulator prints its URL once it listens.
+        let mut sim = Command::new(&sim_bin);
+        sim.args(["--port", &options.sim_port.to_string(), "--state-dir"])
+            .arg(state_dir.join("sim"))
+            .args(&options.sim_args)
+            .stdout(Stdio::piped())
+            .stderr(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "sim.log")) })
+            .process_group(0);
+        if options.real_agent {
+            sim.arg("--agent").arg(&agent_bin);
+        }
+        let mut sim_child = sim.spawn().expect("start the simulator");
+        let mut first_line = String::new();
+        BufReader::new(sim_child.stdout.take().expect("sim stdout")).read_line(&mut first_line).expect("sim output");
+        stack.children.push(sim_child);
+        stack.sim = first_line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the simulator did not start: {first_line:?} (see {}/sim.log)", state_dir.display()))
+            .to_string();
+
+        let site_port = if options.site_port == 0 { free_port() } else { options.site_port };
+        stack.site = format!("http://127.0.0.1:{site_port}");
+        let mut vars = development_vars(&stack.site, &stack.sim);
+        vars.extend(options.vars.clone());
+        let vars_toml: String = vars.iter().map(|(k, v)| format!("{k} = {}\n", toml_string(v))).collect();
+        let config = format!(
+            "name = \"claw-free-local\"\nmain = {}\ncompatibility_date = \"2026-04-01\"\n\n[assets]\ndirectory = {}\nbinding = \"ASSETS\"\nrun_worker_first = true\n\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"local\"\n\n[vars]\n{vars_toml}",
+            toml_string(&root.join("build/index.js").to_string_lossy()),
+            toml_string(&root.join("public").to_string_lossy()),
+        );
+        let config_path = state_dir.join("wrangler.toml");
+        std::fs::write(&config_path, config).expect("write wrangler config");
+        let wrangler = Command::new(root.join("node_modules/.bin/wrangler"))
+            .args(["dev", "--config"])
+            .arg(&config_path)
+            .args(["--ip", "127.0.0.1", "--port", &site_port.to_string(), "--persist-to"])
+            .arg(state_dir.join("kv"))
+            .args(["--show-interactive-dev-session=false", "--log-level", "warn"])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("XDG_CONFIG_HOME", state_dir.join("xdg"))
+            .current_dir(&state_dir)
+            .stdin(Stdio::null())
+            .stdout(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "wrangler.log")) })
+            .stderr(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "wrangler.log")) })
+            .process_group(0)
+            .spawn()
+            .expect("start wrangler dev");
+        stack.children.push(wrangler);
+        stack.wait_until_ready();
+        stack
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let client = Client::new(&self.site);
+        loop {
+            if let Ok(reply) = client.try_get("/api/health") {
+                if reply.status == 200 {
+                    return;
+                }
+            }
+            if let Some(exited) = self.children.iter_mut().find_map(|c| c.try_wait().ok().flatten()) {
+                panic!("a stack process exited early ({exited}); see {}", self.state_dir.display());
+            }
+            assert!(Instant::now() < deadline, "wrangler dev did not answer in 90 s; see {}/wrangler.log", self.state_dir.display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// A client of the Worker.
+    pub fn client(&self) -> Client {
+        Client::new(&self.site)
+    }
+
+    /// `POST` to the simulator's admin API.
+    pub fn admin(&self, path: &str, body: Value) -> Value {
+        let reply = Client::new(&self.sim).send("POST", &format!("/_admin/{path}"), Some(body), &[]);
+        assert!(reply.status < 300, "admin {path}: {} {}", reply.status, reply.text);
+        reply.json
+    }
+
+    /// `GET` from the simulator's admin API.
+    pub fn admin_get(&self, path: &str) -> Value {
+        Client::new(&self.sim).get(&format!("/_admin/{path}")).json
+    }
+
+    /// The simulator's request counters.
+    pub fn counters(&self) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.admin_get("counters")).unwrap_or_default()
+    }
+
+    /// Every value in the Worker's local KV, as stored on disk by wrangler.
+    pub fn kv_contents(&self) -> String {
+        let mut all = String::new();
+        collect_files(&self.state_dir.join("kv"), &mut all);
+        all
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if let Ok(mut file) = std::fs::File::open(&path) {
+            let mut bytes = Vec::new();
+            let _ = file.read_to_end(&mut bytes);
+            out.push_str(&String::from_utf8_lossy(&bytes));
+            out.push('\n');
+        }
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).expect("log file")
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            // Each child leads its own process group: stop workerd and esbuild too.
+            let group = child.id() as i32;
+            unsafe {
+                libc::kill(-group, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for child in &mut self.children {
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One answer from the Worker or the simulator.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The `error` sentence of an error reply.
+    pub fn error(&self) -> &str {
+        self.json["error"].as_str().unwrap_or("")
+    }
+}
+
+/// A browser-like client: cookie jar, `Origin` on state-changing requests, no redirects.
+pub struct Client {
+    base: String,
+    agent: ureq::Agent,
+    cookies: std::cell::RefCell<BTreeMap<String, String>>,
+    pub origin: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Self { base: base.trim_end_matches('/').to_string(), agent, cookies: Default::default(), origin: Some(base.trim_end_matches('/').to_string()) }
+    }
+
+    /// The cookie jar as a `Cookie` header.
+    pub fn cookie_header(&self) -> String {
+        self.cookies.borrow().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.borrow().get(name).cloned()
+    }
+
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies.borrow_mut().insert(name.into(), value.into());
+    }
+
+    pub fn clear_cookies(&self) {
+        self.cookies.borrow_mut().clear();
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        self.request("GET", path, None, &[])
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Reply {
+        self.send("POST", path, Some(body), &[])
+    }
+
+    pub fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None, &[])
+    }
+
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
+        self.request(method, path, body.map(|b| b.to_string().into_bytes()), headers)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// A raw request: any body bytes, any headers (`content-type` defaults to JSON).
+    pub fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<Reply, ureq::Error> {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        let cookies = self.cookie_header();
+        if !cookies.is_empty() {
+            builder = builder.header("cookie", cookies);
+        }
+        if method != "GET" && method != "HEAD" {
+            if let Some(origin) = &self.origin {
+                if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin")) {
+                    builder = builder.header("origin", origin);
+                }
+            }
+            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                builder = builder.header("content-type", "application/json");
+            }
+        }
+        for (k, v) in headers {
+            builder = builder.header(*k, *v);
+        }
+        let request = builder.body(body.unwrap_or_default()).expect("request");
+        let mut response = self.agent.run(request)?;
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        for (name, value) in headers.iter().filter(|(k, _)| k == "set-cookie") {
+            let pair = value.split(';').next().unwrap_or("");
+            if let Some((k, v)) = pair.split_once('=') {
+                let expired = value.contains("Max-Age=0");
+                if expired || v.is_empty() {
+                    self.cookies.borrow_mut().remove(k.trim());
+                } else {
+                    self.cookies.borrow_mut().insert(k.trim().to_string(), v.to_string());
+                }
+            }
+            let _ = name;
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(Reply { status, headers, text, json })
+    }
+
+    /// Signs in through the simulator (which must auto-approve): returns the final redirect.
+    pub fn sign_in(&self, query: &str) -> Reply {
+        let start = self.get(&format!("/api/auth/google?{query}"));
+        assert_eq!(start.status, 302, "sign-in start: {}", start.text);
+        let consent = start.header("location").expect("consent location").to_string();
+        let outsider = Client { base: String::new(), agent: self.agent.clone(), cookies: Default::default(), origin: None };
+        let approved = outsider.get(&consent);
+        assert_eq!(approved.status, 302, "consent: {}", approved.text);
+        let callback = approved.header("location").expect("callback location").to_string();
+        assert!(callback.starts_with(&self.base), "Google sends the person back to the site: {callback}");
+        self.get(&callback)
+    }
+
+    /// Signs in with the default choices and asserts it worked.
+    pub fn signed_in(self) -> Self {
+        let done = self.sign_in("provider=kimi&channel=telegram&cloud=gcp");
+        assert_eq!(done.status, 302);
+        assert!(self.cookie("session").is_some(), "no session after sign-in: {:?}", done.header("location"));
+        self
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A Telegram token shaped like @BotFather's.
+pub const TELEGRAM_TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
+
+/// Default JSON for a bot start.
+pub fn start_body(project: &str, bot: &str) -> Value {
+    json!({"projectId": project, "region": "us-central1", "provider": "kimi", "botName": bot})
+}
