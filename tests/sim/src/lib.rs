@@ -1,0 +1,494 @@
+//! claw-free-sim: a faithful local stand-in for the Google services claw.free uses
+//! (OAuth, Cloud Resource Manager, Service Usage, Compute Engine and each VM's metadata
+//! server) and for the Telegram Bot API, all on one loopback port under Google's own
+//! paths. See docs/CONTRACTS.md section 2.
+//!
+//! [`start`] runs it inside a tokio runtime; [`Background`] runs it on its own thread
+//! (for blocking tests); the `claw-free-sim` binary is a thin shell around [`start`].
+
+pub mod admin;
+pub mod clock;
+pub mod compute;
+pub mod crm;
+pub mod errors;
+pub mod faults;
+pub mod filter;
+pub mod http;
+pub mod metadata_server;
+pub mod oauth;
+pub mod operations;
+pub mod serviceusage;
+pub mod state;
+pub mod telegram;
+pub mod vm;
+
+use crate::errors::ApiResult;
+use crate::faults::FaultEffect;
+use crate::http::{text, Req};
+use crate::state::{Config, VmKey, World};
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use claw_free_protocol::google::ApiError;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
+
+/// The largest request body the simulator reads (Google's metadata limit is 512 KB).
+const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// How the simulator is started (the binary's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// The real VM agent to run for each VM; the built-in stand-in otherwise.
+    pub agent: Option<PathBuf>,
+    /// Where VMs' root folders live (`<state-dir>/vms/<project>/<zone>/<instance>/`).
+    pub state_dir: PathBuf,
+    pub client_id: String,
+    pub client_secret: String,
+    /// The configuration at start and after every reset.
+    pub config: Config,
+}
+
+impl Options {
+    pub fn new(state_dir: PathBuf) -> Self {
+        Self {
+            port: 0,
+            agent: None,
+            state_dir,
+            client_id: "claw-free-local".into(),
+            client_secret: "local-secret".into(),
+            config: Config::default(),
+        }
+    }
+}
+
+/// The running simulator's shared state.
+pub struct Sim {
+    pub opts: Options,
+    /// `http://127.0.0.1:PORT`.
+    pub base_url: String,
+    world: Mutex<World>,
+    /// Woken whenever instances, metadata or guest attributes change.
+    pub changed: Notify,
+    /// Woken when Telegram updates arrive.
+    pub telegram_changed: Notify,
+    runners: Mutex<HashMap<VmKey, vm::Runner>>,
+}
+
+impl Sim {
+    /// The world, locked. A panic while it was held cannot leave it half-written in a
+    /// way that matters for a test double, so a poisoned lock is taken over.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn runners(&self) -> MutexGuard<'_, HashMap<VmKey, vm::Runner>> {
+        self.runners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets everything and re-seeds the default user and projects.
+    pub fn reset(&self) {
+        self.halt_all();
+        *self.world() = World::seeded(self.opts.config.clone(), &self.base_url);
+        let vms = self.opts.state_dir.join("vms");
+        if vms.exists() {
+            let _ = std::fs::remove_dir_all(&vms);
+        }
+        self.changed.notify_waiters();
+        self.telegram_changed.notify_waiters();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.halt_all();
+    }
+}
+
+/// A started simulator.
+pub struct Server {
+    pub sim: Arc<Sim>,
+    pub port: u16,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        self.sim.base_url.clone()
+    }
+
+    /// Stops serving and kills every agent.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+        self.sim.halt_all();
+    }
+}
+
+/// Binds 127.0.0.1:`opts.port` and serves until [`Server::shutdown`].
+pub async fn start(opts: Options) -> std::io::Result<Server> {
+    std::fs::create_dir_all(&opts.state_dir)?;
+    if let Some(agent) = &opts.agent {
+        if !agent.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("--agent {}: no such file", agent.display()),
+            ));
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+    let port = listener.local_addr()?.port();
+    let base_url = format!("http://127.0.0.1:{port}");
+    let sim = Arc::new(Sim {
+        world: Mutex::new(World::seeded(opts.config.clone(), &base_url)),
+        opts,
+        base_url,
+        changed: Notify::new(),
+        telegram_changed: Notify::new(),
+        runners: Mutex::new(HashMap::new()),
+    });
+    let ticker = tokio::spawn(tick(Arc::downgrade(&sim)));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(Arc::clone(&sim));
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        ticker.abort();
+    });
+    Ok(Server {
+        sim,
+        port,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+/// Moves time forward: due instance transitions, then their effects (boots, disk removal).
+async fn tick(sim: std::sync::Weak<Sim>) {
+    let mut interval = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        interval.tick().await;
+        let Some(sim) = sim.upgrade() else { return };
+        let effects = compute::advance(&mut sim.world(), clock::now_ms());
+        if effects.is_empty() {
+            continue;
+        }
+        for effect in effects {
+            match effect {
+                compute::Effect::Boot(key, boot_id) => sim.boot(key, boot_id),
+                compute::Effect::Destroyed(key) => {
+                    sim.halt(&key);
+                    let root = World::vm_root(&sim.opts.state_dir, &key);
+                    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(root));
+                }
+            }
+        }
+        sim.changed.notify_waiters();
+    }
+}
+
+/// A simulator on its own thread and runtime, for blocking code (tests); dropping it
+/// stops the simulator and its agents.
+pub struct Background {
+    pub url: String,
+    pub sim: Arc<Sim>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    pub fn start(opts: Options) -> std::io::Result<Self> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match start(opts).await {
+                    Ok(server) => {
+                        let _ = ready_tx.send(Ok((server.url(), Arc::clone(&server.sim))));
+                        let _ = stop_rx.await;
+                        server.shutdown().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        });
+        let (url, sim) = ready_rx.recv().map_err(|_| {
+            std::io::Error::other("the simulator thread ended before it was ready")
+        })??;
+        Ok(Self {
+            url,
+            sim,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.sim.halt_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The one entry point: parse, count, inject faults, dispatch.
+async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return errors::GoogleError::from(ApiError::new(
+                413,
+                "payloadTooLarge",
+                "The request body is too large.",
+            ))
+            .into_response()
+        }
+    };
+    let req = Req::new(
+        parts.method,
+        parts.uri.path(),
+        parts.uri.query(),
+        parts.headers,
+        body,
+    );
+    let segments: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+
+    // Routes that are not Google's: admin, static files, the VMs' app health.
+    match segments.as_slice() {
+        ["_admin", rest @ ..] => {
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            return admin::handle(&sim, &req, &rest).await;
+        }
+        ["_static", "avatar.svg"] => return avatar(),
+        [""] if req.method == Method::GET => {
+            return text(
+                StatusCode::OK,
+                "claw-free-sim: a local Google Cloud and Telegram simulator\n",
+            )
+        }
+        ["_vm", p, z, i, "app", "health"] => {
+            let key = VmKey {
+                project: p.to_string(),
+                zone: z.to_string(),
+                instance: i.to_string(),
+            };
+            return vm::app_health(&sim, &req, &key);
+        }
+        ["o", "oauth2", "v2", "auth", "consent"] if req.method == Method::POST => {
+            return oauth::consent(&sim, &req)
+        }
+        _ => {}
+    }
+
+    let Some(endpoint) = endpoint_of(&req.method, &segments) else {
+        return unknown_route(&req);
+    };
+    let (latency, effect) = {
+        let mut world = sim.world();
+        world.count(endpoint);
+        faults::strike(&mut world.faults, endpoint)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if let Some(FaultEffect::Respond { status, body }) = &effect {
+        return fault_response(endpoint, *status, body.clone());
+    }
+    dispatch(&sim, &req, &segments, effect).await
+}
+
+/// The counter name of a Google or Telegram route.
+fn endpoint_of(method: &Method, s: &[&str]) -> Option<&'static str> {
+    let get = method == Method::GET;
+    let post = method == Method::POST;
+    Some(match s {
+        ["o", "oauth2", "v2", "auth"] if get => "oauth.authorize",
+        ["token"] if post => "oauth.token",
+        ["v1", "userinfo"] | ["oauth2", "v3", "userinfo"] if get || post => "oauth.userinfo",
+        ["revoke"] | ["o", "oauth2", "revoke"] if post => "oauth.revoke",
+        ["v3", "projects:search"] if get => "crm.projects.search",
+        ["v3", "projects"] if post => "crm.projects.create",
+        ["v3", "projects", _] if get => "crm.projects.get",
+        ["v3", "operations", _] if get => "crm.operations.get",
+        ["v1", "projects", _, "services", s] if post && s.ends_with(":enable") => {
+            "serviceusage.services.enable"
+        }
+        ["v1", "projects", _, "services", _] if get => "serviceusage.services.get",
+        ["v1", "operations", _] if get => "serviceusage.operations.get",
+        ["compute", "v1", "projects", _, rest @ ..] => match rest {
+            ["zones", _, "instances"] if post => "compute.instances.insert",
+            ["zones", _, "instances", _] if get => "compute.instances.get",
+            ["zones", _, "instances", _] if method == Method::DELETE => "compute.instances.delete",
+            ["zones", _, "instances", _, "setMetadata"] if post => "compute.instances.setMetadata",
+            ["zones", _, "instances", _, "getGuestAttributes"] if get => {
+                "compute.instances.getGuestAttributes"
+            }
+            ["zones", _, "instances", _, "serialPort"] if get => {
+                "compute.instances.getSerialPortOutput"
+            }
+            ["zones", _, "instances", _, "stop"] if post => "compute.instances.stop",
+            ["zones", _, "instances", _, "start"] if post => "compute.instances.start",
+            ["zones", _, "operations", _] if get => "compute.zoneOperations.get",
+            ["aggregated", "instances"] if get => "compute.instances.aggregatedList",
+            _ => return None,
+        },
+        [bot, "getMe"] if bot.starts_with("bot") => "telegram.getMe",
+        [bot, "getUpdates"] if bot.starts_with("bot") && (get || post) => "telegram.getUpdates",
+        ["_vm", _, _, _, "computeMetadata", "v1", ..] if method == Method::PUT => {
+            "metadata.guestAttributes.put"
+        }
+        ["_vm", _, _, _, "computeMetadata", "v1", ..] if get => "metadata.get",
+        _ => return None,
+    })
+}
+
+async fn dispatch(sim: &Arc<Sim>, req: &Req, s: &[&str], effect: Option<FaultEffect>) -> Response {
+    let result: ApiResult = match s {
+        ["o", "oauth2", "v2", "auth"] => return oauth::authorize(sim, req),
+        ["token"] => return oauth::token(sim, req),
+        ["v1", "userinfo"] | ["oauth2", "v3", "userinfo"] => return oauth::userinfo(sim, req),
+        ["revoke"] | ["o", "oauth2", "revoke"] => return oauth::revoke(sim, req),
+        ["v3", "projects:search"] => crm::search(sim, req),
+        ["v3", "projects"] => crm::create(sim, req),
+        ["v3", "projects", id] => crm::get(sim, req, id),
+        ["v3", "operations", id] => crm::get_operation(sim, req, id),
+        ["v1", "projects", p, "services", svc] => match svc.strip_suffix(":enable") {
+            Some(svc) => serviceusage::enable(sim, req, p, svc),
+            None => serviceusage::get(sim, req, p, svc),
+        },
+        ["v1", "operations", id] => serviceusage::get_operation(sim, req, id),
+        ["compute", "v1", "projects", p, "zones", z, "instances"] => {
+            compute::insert(sim, req, p, z, effect)
+        }
+        ["compute", "v1", "projects", p, "zones", z, "instances", i] => match req.method {
+            Method::DELETE => compute::delete(sim, req, p, z, i),
+            _ => compute::get(sim, req, p, z, i),
+        },
+        ["compute", "v1", "projects", p, "zones", z, "instances", i, action] => match *action {
+            "setMetadata" => compute::set_metadata(sim, req, p, z, i),
+            "getGuestAttributes" => compute::get_guest_attributes(sim, req, p, z, i),
+            "serialPort" => compute::serial_port(sim, req, p, z, i),
+            "stop" => compute::stop(sim, req, p, z, i),
+            _ => compute::start(sim, req, p, z, i),
+        },
+        ["compute", "v1", "projects", p, "zones", z, "operations", op] => {
+            compute::zone_operation(sim, req, p, z, op)
+        }
+        ["compute", "v1", "projects", p, "aggregated", "instances"] => {
+            compute::aggregated_list(sim, req, p)
+        }
+        [bot, method] if bot.starts_with("bot") => {
+            return telegram::handle(sim, req, &bot["bot".len()..], method).await
+        }
+        ["_vm", p, z, i, "computeMetadata", "v1", rest @ ..] => {
+            let key = VmKey {
+                project: p.to_string(),
+                zone: z.to_string(),
+                instance: i.to_string(),
+            };
+            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
+            let base = format!("/_vm/{p}/{z}/{i}/computeMetadata/v1");
+            return metadata_server::handle(sim, req, key, &rest, &base).await;
+        }
+        _ => return unknown_route(req),
+    };
+    result.unwrap_or_else(|e| e.into_response())
+}
+
+fn unknown_route(req: &Req) -> Response {
+    let path = format!("/{}", req.segments.join("/"));
+    errors::GoogleError::from(ApiError::new(
+        404,
+        "notFound",
+        format!(
+            "The requested URL {path} was not found on this server (method {}).",
+            req.method
+        ),
+    ))
+    .into_response()
+}
+
+/// An injected HTTP error, in the format of the endpoint's family unless a body was given.
+fn fault_response(endpoint: &str, status: u16, body: Option<serde_json::Value>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(body) = body {
+        return http::json(code, &body);
+    }
+    let family = endpoint.split('.').next().unwrap_or("");
+    match family {
+        "telegram" => {
+            let description = match status {
+                429 => "Too Many Requests: retry after 5",
+                401 => "Unauthorized",
+                404 => "Not Found",
+                _ => "Internal Server Error",
+            };
+            let mut r = telegram::error(status, description);
+            *r.status_mut() = code;
+            r
+        }
+        "oauth" => {
+            let error = if status >= 500 {
+                "temporarily_unavailable"
+            } else {
+                "invalid_request"
+            };
+            errors::oauth(code, error, "Injected fault")
+        }
+        "metadata" => text(code, format!("metadata server error {status}")),
+        _ => {
+            let reason = match status {
+                429 => "rateLimitExceeded",
+                403 => "forbidden",
+                404 => "notFound",
+                409 => "conflict",
+                400 => "badRequest",
+                _ => "backendError",
+            };
+            let message = match status {
+                429 => "Rate Limit Exceeded",
+                503 => "The service is currently unavailable.",
+                s if s >= 500 => "Internal error encountered.",
+                _ => "Injected fault.",
+            };
+            errors::GoogleError::from(ApiError::new(status, reason, message)).into_response()
+        }
+    }
+}
+
+fn avatar() -> Response {
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96" role="img" aria-label="Avatar"><circle cx="48" cy="48" r="48" fill="#7b1fa2"/><text x="48" y="62" font-family="sans-serif" font-size="44" fill="#fff" text-anchor="middle">A</text></svg>"##;
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
+}

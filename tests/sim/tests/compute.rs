@@ -1,0 +1,431 @@
+//! Compute Engine: insert checks, operations over time, instance states, lists with
+//! label filters, setMetadata fingerprints, guest attributes, serial output, stop and
+//! delete, and injected zone/quota failures.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
+
+#[test]
+fn insert_moves_through_operation_and_instance_states() {
+    let sim = sim_with(|o| {
+        // The insert operation finishes (300 ms) before the VM runs (800 ms), as on Google.
+        o.config.operation_step_ms = 150;
+        o.config.boot_step_ms = 400;
+    });
+    let token = sim.token();
+    let op = sim.post(&format!("{ZONE}/instances"), &token, vm_body("bot-one"));
+    assert_eq!(op.status, 200, "{}", op.body);
+    let op = op.json();
+    assert_eq!(op["kind"], "compute#operation");
+    assert_eq!(op["status"], "PENDING");
+    assert_eq!(op["operationType"], "insert");
+    assert_eq!(op["targetLink"], "https://www.googleapis.com/compute/v1/projects/claw-demo/zones/us-central1-a/instances/bot-one");
+    let op_path = format!("{ZONE}/operations/{}", op["name"].as_str().unwrap());
+    assert!(op["selfLink"]
+        .as_str()
+        .unwrap()
+        .ends_with(&op_path[1..].replace("compute/v1/", "")));
+
+    let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+    assert_eq!(vm["status"], "PROVISIONING");
+    assert!(
+        vm["networkInterfaces"][0]["accessConfigs"][0]
+            .get("natIP")
+            .is_none(),
+        "no IP before it runs"
+    );
+
+    let mut seen = Vec::new();
+    let done = sim.wait_for(10, || {
+        let op = sim.get(&op_path, &token).json();
+        let status = op["status"].as_str().unwrap().to_string();
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+        }
+        (status == "DONE").then_some(op)
+    });
+    assert_eq!(seen.first().map(String::as_str), Some("PENDING"));
+    assert!(seen.contains(&"RUNNING".to_string()), "{seen:?}");
+    assert_eq!(done["progress"], 100);
+    assert!(done.get("error").is_none());
+
+    let mut states = Vec::new();
+    let vm = sim.wait_for(10, || {
+        let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+        let status = vm["status"].as_str().unwrap().to_string();
+        if states.last() != Some(&status) {
+            states.push(status.clone());
+        }
+        (status == "RUNNING").then_some(vm)
+    });
+    assert!(states.contains(&"STAGING".to_string()), "{states:?}");
+    assert_eq!(vm["kind"], "compute#instance");
+    assert!(vm["machineType"]
+        .as_str()
+        .unwrap()
+        .ends_with("/zones/us-central1-a/machineTypes/e2-micro"));
+    assert!(vm["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
+        .as_str()
+        .unwrap()
+        .starts_with("34."));
+    assert_eq!(vm["labels"]["claw-free"], "bot");
+    assert!(vm["creationTimestamp"]
+        .as_str()
+        .unwrap()
+        .ends_with("-08:00"));
+    assert_eq!(vm["metadata"]["items"][1]["value"], "My bot");
+}
+
+fn insert_error(sim: &TestSim, token: &str, body: Value) -> Value {
+    let r = sim.post(&format!("{ZONE}/instances"), token, body);
+    assert_eq!(r.status, 400, "{}", r.body);
+    let error = r.json();
+    assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
+    error
+}
+
+#[test]
+fn insert_checks_the_body_like_google() {
+    let sim = sim();
+    let token = sim.token();
+    let mut bad_name = vm_body("Bad_Name");
+    let e = insert_error(&sim, &token, bad_name.take());
+    assert!(e["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("resource.name"));
+
+    let mut body = vm_body("ok-name");
+    body["machineType"] = json!("e2-micro");
+    assert!(insert_error(&sim, &token, body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("machineType"));
+    let mut body = vm_body("ok-name");
+    body["machineType"] = json!("zones/us-east1-b/machineTypes/e2-micro");
+    insert_error(&sim, &token, body);
+    let mut body = vm_body("ok-name");
+    body["machineType"] = json!("zones/us-central1-a/machineTypes/e2-gigantic");
+    insert_error(&sim, &token, body);
+
+    let mut body = vm_body("ok-name");
+    body["disks"][0]["initializeParams"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sourceImage");
+    assert!(insert_error(&sim, &token, body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("sourceImage"));
+    let mut body = vm_body("ok-name");
+    body["disks"][0]["initializeParams"]["sourceImage"] = json!("debian-12");
+    insert_error(&sim, &token, body);
+
+    let mut body = vm_body("ok-name");
+    body["metadata"]["items"] = json!([{ "key": "a b", "value": "x" }]);
+    insert_error(&sim, &token, body);
+    let mut body = vm_body("ok-name");
+    body["labels"] = json!({ "claw-free": "Not Valid" });
+    insert_error(&sim, &token, body);
+    let mut body = vm_body("ok-name");
+    body["networkInterfaces"] = json!([{ "network": "global/networks/other" }]);
+    assert_eq!(
+        sim.post(&format!("{ZONE}/instances"), &token, body).status,
+        404
+    );
+    let mut body = vm_body("ok-name");
+    body["favouriteColour"] = json!("blue");
+    assert!(insert_error(&sim, &token, body)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown name"));
+    let malformed = sim
+        .request("POST", &format!("{ZONE}/instances"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Content-Type", "application/json")
+        .send_string("{not json");
+    assert_eq!(
+        malformed.unwrap_err().into_response().unwrap().status(),
+        400
+    );
+
+    assert_eq!(
+        sim.post(&format!("{ZONE}/instances"), &token, vm_body("ok-name"))
+            .status,
+        200
+    );
+    let again = sim.post(&format!("{ZONE}/instances"), &token, vm_body("ok-name"));
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.json()["error"]["errors"][0]["reason"],
+        "alreadyExists"
+    );
+    assert_eq!(
+        sim.get(&format!("{ZONE}/instances/missing"), &token).status,
+        404
+    );
+}
+
+#[test]
+fn zone_exhausted_and_quota_are_reported_in_the_operation() {
+    let sim = sim();
+    let token = sim.token();
+    for code in ["ZONE_RESOURCE_POOL_EXHAUSTED", "QUOTA_EXCEEDED"] {
+        sim.admin("faults", json!({ "endpoint": "compute.instances.insert", "operationError": { "code": code }, "times": 1 }));
+        let name = format!("vm-{}", code.to_lowercase().replace('_', "-"));
+        let op = sim
+            .post(&format!("{ZONE}/instances"), &token, vm_body(&name))
+            .json();
+        let done = wait_op(
+            &sim,
+            &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
+            &token,
+        );
+        assert_eq!(done["error"]["errors"][0]["code"], code);
+        assert!(done["httpErrorStatusCode"].as_u64().unwrap() >= 400);
+        assert_eq!(
+            sim.get(&format!("{ZONE}/instances/{name}"), &token).status,
+            404
+        );
+    }
+    // The fault was used up: the next insert works.
+    let op = sim
+        .post(&format!("{ZONE}/instances"), &token, vm_body("fine-now"))
+        .json();
+    let done = wait_op(
+        &sim,
+        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
+        &token,
+    );
+    assert!(done.get("error").is_none());
+}
+
+#[test]
+fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
+    let sim = sim();
+    let token = sim.token();
+    sim.post(&format!("{ZONE}/instances"), &token, vm_body("bot-a"));
+    let mut other = vm_body("web-server");
+    other["labels"] = json!({ "team": "web" });
+    sim.post(&format!("{ZONE}/instances"), &token, other);
+    let filter = claw_free_sim::http::percent_encode(&claw_free_protocol::labels::managed_filter());
+    let list = sim
+        .get(
+            &format!("/compute/v1/projects/claw-demo/aggregated/instances?filter={filter}"),
+            &token,
+        )
+        .json();
+    assert_eq!(list["kind"], "compute#instanceAggregatedList");
+    let zone = &list["items"]["zones/us-central1-a"];
+    let names: Vec<&str> = zone["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bot-a"]);
+    assert_eq!(
+        list["items"]["zones/us-east1-b"]["warning"]["code"],
+        "NO_RESULTS_ON_PAGE"
+    );
+    let all = sim
+        .get(
+            "/compute/v1/projects/claw-demo/aggregated/instances",
+            &token,
+        )
+        .json();
+    assert_eq!(
+        all["items"]["zones/us-central1-a"]["instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let bad = sim.get(
+        "/compute/v1/projects/claw-demo/aggregated/instances?filter=labels.a%3D1%20OR%20b%3D2",
+        &token,
+    );
+    assert_eq!(bad.status, 400);
+}
+
+#[test]
+fn set_metadata_checks_the_fingerprint() {
+    let sim = sim();
+    let token = sim.token();
+    let vm = sim.insert_vm(&token, "meta-vm");
+    let fingerprint = vm["metadata"]["fingerprint"].as_str().unwrap().to_string();
+    let mut items = vm["metadata"]["items"].as_array().unwrap().clone();
+    items.push(json!({ "key": "openclaw-secret-version", "value": "1" }));
+    let path = format!("{ZONE}/instances/meta-vm/setMetadata");
+    let stale = sim.post(
+        &path,
+        &token,
+        json!({ "fingerprint": "c3RhbGU=", "items": items }),
+    );
+    assert_eq!(stale.status, 412);
+    assert_eq!(
+        stale.json()["error"]["errors"][0]["reason"],
+        "conditionNotMet"
+    );
+    let op = sim.post(
+        &path,
+        &token,
+        json!({ "fingerprint": fingerprint, "items": items }),
+    );
+    assert_eq!(op.status, 200, "{}", op.body);
+    assert_eq!(op.json()["operationType"], "setMetadata");
+    let after = sim.get(&format!("{ZONE}/instances/meta-vm"), &token).json();
+    assert_ne!(after["metadata"]["fingerprint"], fingerprint.as_str());
+    assert_eq!(after["metadata"]["items"].as_array().unwrap().len(), 5);
+    // The old fingerprint is now stale too.
+    assert_eq!(
+        sim.post(
+            &path,
+            &token,
+            json!({ "fingerprint": fingerprint, "items": [] })
+        )
+        .status,
+        412
+    );
+}
+
+#[test]
+fn guest_attributes_written_on_the_vm_are_read_through_the_api() {
+    let sim = sim_with(|o| o.config.agent_boot_delay_ms = 60_000);
+    let token = sim.token();
+    sim.insert_vm(&token, "guest-vm");
+    let path = format!("{ZONE}/instances/guest-vm/getGuestAttributes?queryPath=openclaw/");
+    let none = sim.get(&path, &token);
+    assert_eq!(none.status, 404);
+    let put = sim
+        .request("PUT", "/_vm/claw-demo/us-central1-a/guest-vm/computeMetadata/v1/instance/guest-attributes/openclaw/setup")
+        .set("Metadata-Flavor", "Google")
+        .send_string("waiting-secret")
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let found = sim.get(&path, &token).json();
+    assert_eq!(found["kind"], "compute#guestAttributes");
+    assert_eq!(found["queryPath"], "openclaw/");
+    assert_eq!(
+        found["queryValue"]["items"][0],
+        json!({ "namespace": "openclaw", "key": "setup", "value": "waiting-secret" })
+    );
+    let one = sim
+        .get(
+            &format!("{ZONE}/instances/guest-vm/getGuestAttributes?variableKey=openclaw/setup"),
+            &token,
+        )
+        .json();
+    assert_eq!(one["variableValue"], "waiting-secret");
+    let read_back = sim.metadata(
+        "claw-demo/us-central1-a/guest-vm",
+        "instance/guest-attributes/openclaw/setup",
+    );
+    assert_eq!(read_back.body, "waiting-secret");
+    let too_long = sim
+        .request("PUT", "/_vm/claw-demo/us-central1-a/guest-vm/computeMetadata/v1/instance/guest-attributes/openclaw/setup")
+        .set("Metadata-Flavor", "Google")
+        .send_string(&"x".repeat(300));
+    assert_eq!(too_long.unwrap_err().into_response().unwrap().status(), 400);
+}
+
+#[test]
+fn serial_output_has_the_boot_log_and_pages_with_start() {
+    let sim = sim();
+    let token = sim.token();
+    sim.insert_vm(&token, "serial-vm");
+    let out = sim.wait_for(5, || {
+        let out = sim
+            .get(
+                &format!("{ZONE}/instances/serial-vm/serialPort?port=1"),
+                &token,
+            )
+            .json();
+        out["contents"]
+            .as_str()
+            .unwrap()
+            .contains("clawfree-agent")
+            .then_some(out)
+    });
+    assert_eq!(out["kind"], "compute#serialPortOutput");
+    assert!(out["contents"]
+        .as_str()
+        .unwrap()
+        .contains("Welcome to NixOS"));
+    assert_eq!(out["start"], "0");
+    let next = out["next"].as_str().unwrap();
+    let tail = sim
+        .get(
+            &format!("{ZONE}/instances/serial-vm/serialPort?port=1&start={next}"),
+            &token,
+        )
+        .json();
+    assert_eq!(tail["start"], next);
+    assert!(tail["contents"].as_str().unwrap().len() < out["contents"].as_str().unwrap().len());
+    assert_eq!(
+        sim.get(
+            &format!("{ZONE}/instances/serial-vm/serialPort?port=9"),
+            &token
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn stop_then_delete() {
+    let sim = sim();
+    let token = sim.token();
+    sim.insert_vm(&token, "doomed");
+    let op = sim
+        .post(&format!("{ZONE}/instances/doomed/stop"), &token, json!({}))
+        .json();
+    assert_eq!(
+        sim.get(&format!("{ZONE}/instances/doomed"), &token).json()["status"],
+        "STOPPING"
+    );
+    wait_op(
+        &sim,
+        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
+        &token,
+    );
+    let stopped = sim.get(&format!("{ZONE}/instances/doomed"), &token).json();
+    assert_eq!(stopped["status"], "TERMINATED");
+    assert!(
+        stopped["networkInterfaces"][0]["accessConfigs"][0]
+            .get("natIP")
+            .is_none(),
+        "the ephemeral IP is released"
+    );
+    let op = sim
+        .send(
+            "DELETE",
+            &format!("{ZONE}/instances/doomed"),
+            Some(&token),
+            None,
+        )
+        .json();
+    assert_eq!(op["operationType"], "delete");
+    wait_op(
+        &sim,
+        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
+        &token,
+    );
+    assert_eq!(
+        sim.get(&format!("{ZONE}/instances/doomed"), &token).status,
+        404
+    );
+    assert_eq!(
+        sim.send(
+            "DELETE",
+            &format!("{ZONE}/instances/doomed"),
+            Some(&token),
+            None
+        )
+        .status,
+        404
+    );
+}

@@ -1,0 +1,159 @@
+//! Resource Manager and Service Usage: search, create, operations, enabling Compute.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn search_lists_only_the_callers_active_projects() {
+    let sim = sim();
+    sim.admin("projects", json!({ "projectId": "old-project", "name": "Old", "ownerEmail": "ada@example.com", "state": "DELETE_REQUESTED" }));
+    sim.admin(
+        "projects",
+        json!({ "projectId": "someone-else", "ownerEmail": "bob@example.com" }),
+    );
+    let token = sim.token();
+    let found = sim.get("/v3/projects:search", &token).json();
+    let ids: Vec<&str> = found["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["projectId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["claw-demo", "claw-fresh"]);
+    let demo = &found["projects"][0];
+    assert_eq!(demo["state"], "ACTIVE");
+    assert!(demo["name"].as_str().unwrap().starts_with("projects/"));
+    assert_eq!(demo["displayName"], "Claw demo");
+    assert!(demo["createTime"].as_str().unwrap().ends_with('Z'));
+
+    let bad = sim.get("/v3/projects:search?query=color:blue", &token);
+    assert_eq!(bad.status, 400);
+    let other = sim.get("/v3/projects/someone-else", &token);
+    assert_eq!(other.status, 403);
+    assert_eq!(other.json()["error"]["status"], "PERMISSION_DENIED");
+}
+
+#[test]
+fn create_returns_an_operation_and_a_taken_id_is_409() {
+    let sim = sim();
+    let token = sim.token();
+    let op = sim.post(
+        "/v3/projects",
+        &token,
+        json!({ "projectId": "my-new-bot", "displayName": "My new bot" }),
+    );
+    assert_eq!(op.status, 200, "{}", op.body);
+    let op = op.json();
+    assert!(
+        op.get("done").is_none(),
+        "a fresh operation is not done: {op}"
+    );
+    let name = op["name"].as_str().unwrap();
+    assert!(name.starts_with("operations/cp."));
+    let done = wait_op(&sim, &format!("/v3/{name}"), &token);
+    assert_eq!(done["response"]["projectId"], "my-new-bot");
+    assert_eq!(done["response"]["state"], "ACTIVE");
+    let ids = sim.get("/v3/projects:search", &token).body;
+    assert!(ids.contains("my-new-bot"));
+
+    let taken = sim.post(
+        "/v3/projects",
+        &token,
+        json!({ "projectId": "claw-demo", "displayName": "Again" }),
+    );
+    assert_eq!(taken.status, 409);
+    assert_eq!(taken.json()["error"]["status"], "ALREADY_EXISTS");
+    let invalid = sim.post(
+        "/v3/projects",
+        &token,
+        json!({ "projectId": "Bad_ID", "displayName": "Bad one" }),
+    );
+    assert_eq!(invalid.status, 400);
+    assert_eq!(invalid.json()["error"]["status"], "INVALID_ARGUMENT");
+    let unknown_field = sim.post(
+        "/v3/projects",
+        &token,
+        json!({ "projectId": "fine-id-1", "colour": "red" }),
+    );
+    assert_eq!(unknown_field.status, 400);
+}
+
+#[test]
+fn compute_is_service_disabled_until_enabled() {
+    let sim = sim();
+    let token = sim.token();
+    let list = "/compute/v1/projects/claw-fresh/aggregated/instances";
+    let refused = sim.get(list, &token);
+    assert_eq!(refused.status, 403);
+    let error = claw_free_protocol::google::ApiError::parse(&refused.body).unwrap();
+    assert_eq!(error.reason(), Some("SERVICE_DISABLED"));
+    assert!(error
+        .info_metadata("activationUrl")
+        .unwrap()
+        .contains("compute.googleapis.com"));
+
+    let state = sim
+        .get(
+            "/v1/projects/claw-fresh/services/compute.googleapis.com",
+            &token,
+        )
+        .json();
+    assert_eq!(state["state"], "DISABLED");
+    let op = sim.post(
+        "/v1/projects/claw-fresh/services/compute.googleapis.com:enable",
+        &token,
+        json!({}),
+    );
+    assert_eq!(op.status, 200, "{}", op.body);
+    let name = op.json()["name"].as_str().unwrap().to_string();
+    assert!(op.json().get("done").is_none());
+    let done = wait_op(&sim, &format!("/v1/{name}"), &token);
+    assert_eq!(done["response"]["service"]["state"], "ENABLED");
+    assert_eq!(sim.get(list, &token).status, 200);
+    assert_eq!(
+        sim.get(
+            "/v1/projects/claw-fresh/services/compute.googleapis.com",
+            &token
+        )
+        .json()["state"],
+        "ENABLED"
+    );
+}
+
+#[test]
+fn enabling_compute_without_billing_fails_like_google() {
+    let sim = sim();
+    sim.admin("projects", json!({ "projectId": "no-billing", "ownerEmail": "ada@example.com", "computeEnabled": false, "billingEnabled": false }));
+    let token = sim.token();
+    let r = sim.post(
+        "/v1/projects/no-billing/services/compute.googleapis.com:enable",
+        &token,
+        json!({}),
+    );
+    assert_eq!(r.status, 400);
+    let error = claw_free_protocol::google::ApiError::parse(&r.body).unwrap();
+    assert_eq!(error.error.status.as_deref(), Some("FAILED_PRECONDITION"));
+    assert_eq!(error.reason(), Some("UREQ_PROJECT_BILLING_NOT_FOUND"));
+}
+
+#[test]
+fn another_users_project_is_forbidden() {
+    let sim = sim();
+    sim.admin(
+        "projects",
+        json!({ "projectId": "bobs-project", "ownerEmail": "bob@example.com" }),
+    );
+    let token = sim.token();
+    let r = sim.get(
+        "/compute/v1/projects/bobs-project/aggregated/instances",
+        &token,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["error"]["status"], "PERMISSION_DENIED");
+    let r = sim.get(
+        "/compute/v1/projects/nobody-has-it/aggregated/instances",
+        &token,
+    );
+    assert_eq!(r.status, 404);
+}
