@@ -79,6 +79,7 @@
                 shellcheck
                 systemd
                 jq
+                (python3.withPackages (ps: [ ps.pyyaml ]))
                 findutils
                 gnused
                 gnugrep
@@ -88,6 +89,7 @@
                 fileset = lib.fileset.unions [
                   ./.
                   ../Cargo.lock
+                  ../.github/workflows
                 ];
               };
             }

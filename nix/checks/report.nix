@@ -314,8 +314,13 @@ in
       && !(lib.elem "claw-free-provider.service" userGateway.after)
     ) "the provider is still configured")
     (expectEq "user flake: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
-    (expectContains "user flake: its skill is loaded" (
-      builtins.toJSON user.config.openclaw.internal.renderedSettings.skills.load.extraDirs
-    ) "skills/weather")
+    (
+      let
+        dirs = user.config.openclaw.internal.renderedSettings.skills.load.extraDirs;
+      in
+      check "user flake: its skill is copied to the store and loaded" (
+        builtins.all (lib.hasPrefix "/nix/store/") dirs && builtins.any (d: contains "-weather" d) dirs
+      ) "skills.load.extraDirs = ${builtins.toJSON dirs}"
+    )
   ];
 }

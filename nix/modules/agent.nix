@@ -60,6 +60,9 @@ let
         # Declarative flakes may fix what the metadata would otherwise say.
         LLM_PROVIDER = cfg.provider;
         BOT_NAME = cfg.botName;
+        # What the options render (port, skills, Setup model): the base the
+        # agent writes OpenClaw's configuration over.
+        CLAWFREE_BASE_CONFIG = "${cfg.internal.renderedConfig}";
       };
       # Root: it reads the SSH host key and writes root-only secrets, but it
       # may write nowhere else.

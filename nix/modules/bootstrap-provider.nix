@@ -48,6 +48,7 @@ in
         HOME = gatewayStateDir;
         OPENCLAW_STATE_DIR = gatewayStateDir;
         OPENCLAW_CONFIG_PATH = "${gatewayStateDir}/openclaw.json";
+        CLAWFREE_BASE_CONFIG = "${cfg.internal.renderedConfig}";
       };
       serviceConfig = clawLib.hardening // {
         StateDirectory = lib.removePrefix "/var/lib/" "${cfg.stateDir}/provider";

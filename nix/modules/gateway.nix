@@ -23,7 +23,8 @@ let
     kimi = "NVIDIA_API_KEY";
   };
 
-  skillDirs = [ "${pkgs.callPackage ../pkgs/clawfree-skill.nix { }}/share/openclaw/skills" ] ++ map toString cfg.skills;
+  # Interpolation copies a skill folder of the user's flake into the store.
+  skillDirs = [ "${pkgs.callPackage ../pkgs/clawfree-skill.nix { }}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
 
   renderedSettings = lib.recursiveUpdate (
     {
@@ -95,7 +96,7 @@ in
     ];
 
     openclaw.internal = {
-      renderedSettings = renderedSettings;
+      inherit renderedSettings renderedConfig;
       scripts = {
         gateway-start = startScript;
       }

@@ -245,6 +245,12 @@ in
         internal = true;
         description = "The OpenClaw configuration rendered from these options.";
       };
+      renderedConfig = mkOption {
+        type = types.package;
+        readOnly = true;
+        internal = true;
+        description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      };
     };
 
     binaryCache = {
