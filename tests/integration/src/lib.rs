@@ -219,7 +219,9 @@ impl Stack {
         let wrangler = Command::new(root.join("node_modules/.bin/wrangler"))
             .args(["dev", "--config"])
             .arg(&config_path)
-            .args(["--ip", "127.0.0.1", "--port", &site_port.to_string(), "--persist-to"])
+            .args(["--ip", "127.0.0.1", "--port", &site_port.to_string()])
+            // Stacks run side by side: each needs its own inspector port (default 9229).
+            .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
             .arg(state_dir.join("kv"))
             .args(["--show-interactive-dev-session=false", "--log-level", "warn"])
             .env("WRANGLER_SEND_METRICS", "false")

@@ -25,12 +25,7 @@ fn a_full_sign_in_then_logout() {
     // The session's KV value holds the token sealed, never in plaintext.
     let kv = stack.kv_contents();
     assert!(kv.contains("userEmail") || kv.contains("ada@example.com"), "the session is in KV");
-    let vms = stack.admin_get("tokens");
-    if let Some(tokens) = vms.as_array() {
-        for token in tokens.iter().filter_map(|t| t.as_str()) {
-            assert!(!kv.contains(token), "a plaintext access token in KV");
-        }
-    }
+    // The simulator's access tokens, like Google's, start with "ya29.".
     assert!(!kv.contains("ya29."), "no access token in KV");
 
     let old_cookie = client.cookie("session").unwrap();
