@@ -117,6 +117,32 @@ impl Child {
         }
     }
 
+    /// Waits until the child has printed nothing new for `quiet` (or closed its output,
+    /// or `max` passed), so that a line that arrives in pieces is read whole.
+    pub fn wait_for_quiet(&self, quiet: Duration, max: Duration) {
+        let until = Instant::now() + max;
+        let mut captured = self.output.lock();
+        loop {
+            let seen = captured.text.len();
+            let now = Instant::now();
+            if captured.open_streams == 0 || now >= until {
+                return;
+            }
+            let wait = quiet.min(until - now);
+            let (next, timeout) = self
+                .output
+                .changed
+                .wait_timeout_while(captured, wait, |c| {
+                    c.text.len() == seen && c.open_streams > 0
+                })
+                .unwrap_or_else(|p| p.into_inner());
+            captured = next;
+            if timeout.timed_out() {
+                return;
+            }
+        }
+    }
+
     /// Writes to the child's stdin (a code, a token) and flushes it.
     pub fn write_stdin(&mut self, bytes: &[u8]) -> io::Result<()> {
         let stdin = self

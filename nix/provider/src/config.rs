@@ -5,6 +5,7 @@
 //! enter, with a message naming the key.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,6 +144,22 @@ fn default_models() -> HashMap<Provider, Models> {
 }
 
 impl Config {
+    /// The listen address, which must be on loopback: the Setup model has no
+    /// authentication and must never be reachable from outside the VM.
+    pub fn listen_address(&self) -> Result<SocketAddr, String> {
+        let address: SocketAddr = self
+            .listen
+            .parse()
+            .map_err(|_| format!("listen must be IP:PORT, got {:?}", self.listen))?;
+        if address.ip().is_loopback() {
+            Ok(address)
+        } else {
+            Err(format!(
+                "listen must be a loopback address (127.0.0.1 or ::1), got {address}"
+            ))
+        }
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_secs(self.login_timeout_secs)
     }
@@ -294,5 +311,9 @@ mod tests {
         assert!(Config::from_args(&args(&["--provider", "gemini"])).is_err());
         assert!(Config::from_args(&args(&["--frobnicate", "1"])).is_err());
         assert!(Config::from_args(&args(&["--listen"])).is_err());
+        let (public, _) = Config::from_args(&args(&["--listen", "0.0.0.0:3456"])).unwrap();
+        assert!(public.listen_address().unwrap_err().contains("loopback"));
+        let (local, _) = Config::from_args(&args(&["--listen", "127.0.0.1:0"])).unwrap();
+        assert!(local.listen_address().is_ok());
     }
 }

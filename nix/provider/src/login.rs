@@ -13,6 +13,9 @@ use crate::children::{last_line, strip_ansi, Child};
 use crate::conversation::Event;
 use crate::keys::{self, Credential, CredentialKind, Secret};
 
+/// How long the output must stay unchanged before a found link is taken as whole.
+const SETTLE: Duration = Duration::from_millis(300);
+
 /// Paths and waits for a sign-in.
 #[derive(Debug, Clone)]
 pub struct LoginSettings<'a> {
@@ -61,14 +64,22 @@ impl Login {
             }
         };
         let wants_code = provider == Provider::Openai;
-        let found = child.wait_for_output(settings.output_wait, |text| {
+        let parse = |text: &str| {
             let url = find_url(text)?;
             if wants_code {
                 Some((url, Some(find_device_code(text)?)))
             } else {
                 Some((url, None))
             }
-        });
+        };
+        // Once the link appears, let the output settle: a long link may arrive wrapped
+        // over several lines, in several writes.
+        let found = child
+            .wait_for_output(settings.output_wait, parse)
+            .and_then(|_| {
+                child.wait_for_quiet(SETTLE, settings.output_wait);
+                parse(&child.output())
+            });
         match found {
             Some((url, code)) => (
                 Some(Self { provider, child }),

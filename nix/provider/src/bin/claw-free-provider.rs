@@ -76,12 +76,13 @@ fn run() -> Result<(), String> {
     if let Some(extra) = rest.first() {
         return Err(format!("unexpected argument {extra:?}"));
     }
+    let listen = config.listen_address()?;
     let config = Arc::new(config);
     install_signal_handlers();
     let preferred = preferred_provider(&config);
     let setup = Setup::open(Arc::clone(&config), preferred)?;
-    let server = tiny_http::Server::http(config.listen.as_str())
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let server =
+        tiny_http::Server::http(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = server
         .server_addr()
         .to_ip()
