@@ -137,6 +137,8 @@ fn plain(status: StatusCode, body: impl Into<String>) -> Response {
 struct View {
     recursive: bool,
     alt: Alt,
+    /// Under `attributes/`: the keys are the user's and keep their spelling.
+    user_keys: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -156,7 +158,7 @@ fn render(node: &Value, view: &View, dir_request: bool) -> (String, &'static str
             flatten(node, "", &mut lines);
             return (lines.join("\n"), text_type);
         }
-        return (camel_case(node, false).to_string(), json_type);
+        return (camel_case(node, view.user_keys).to_string(), json_type);
     }
     if container {
         let names: Vec<String> = match node {
@@ -332,6 +334,9 @@ pub async fn handle(
     };
     let view = View {
         recursive,
+        user_keys: path
+            .iter()
+            .any(|p| p == "attributes" || p == "guest-attributes"),
         alt: if recursive && alt == Alt::Default {
             Alt::Json
         } else {
@@ -503,11 +508,13 @@ mod tests {
         let view = View {
             recursive: false,
             alt: Alt::Default,
+            user_keys: false,
         };
         assert_eq!(render(&v, &view, true).0, "a\nb/");
         let flat = View {
             recursive: true,
             alt: Alt::Text,
+            user_keys: false,
         };
         assert_eq!(render(&v, &flat, true).0, "a 1\nb/c 2");
     }

@@ -1,0 +1,72 @@
+//! The `claw-free-sim` binary: flags, the ready line, clear errors.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_claw-free-sim");
+
+#[test]
+fn prints_its_address_and_serves() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--client-id",
+            "my-client",
+            "--auto-approve",
+            "--boot-step-ms",
+            "200",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("ready line")
+            .to_string();
+        assert!(url.starts_with("http://127.0.0.1:"));
+        let config: serde_json::Value = ureq::get(&format!("{url}/_admin/config"))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        assert_eq!(config["autoApprove"], true);
+        assert_eq!(config["bootStepMs"], 200);
+        // The configured client id is the one the consent endpoint accepts.
+        let page = ureq::AgentBuilder::new().redirects(0).build()
+            .get(&format!("{url}/o/oauth2/v2/auth?client_id=my-client&redirect_uri=http://x/cb&response_type=code&scope=openid"))
+            .call()
+            .unwrap();
+        assert_eq!(page.status(), 302);
+    });
+    // SAFETY: SIGTERM to our own child, which then stops cleanly.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    result.unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn refuses_unknown_flags_clearly() {
+    let out = Command::new(BIN).args(["--prot", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown flag \"--prot\"") && err.contains("usage:"),
+        "{err}"
+    );
+    let out = Command::new(BIN).args(["--port", "lots"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--port must be a whole number"));
+    let out = Command::new(BIN)
+        .args(["--agent", "/nonexistent/agent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/agent"));
+}
