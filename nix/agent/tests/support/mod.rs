@@ -79,6 +79,8 @@ fn sim_binary() -> PathBuf {
 pub struct Sim {
     child: Child,
     pub base: String,
+    /// The simulator's own state, removed with it.
+    _state: tempfile::TempDir,
 }
 
 impl Sim {
@@ -87,8 +89,11 @@ impl Sim {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
+        let state = tempfile::tempdir().expect("simulator state folder");
         let mut child = Command::new(sim_binary())
             .args(["--port", &port.to_string()])
+            .arg("--state-dir")
+            .arg(state.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -110,7 +115,11 @@ impl Sim {
                 panic!("the simulator did not print its address");
             }
         };
-        Self { child, base }
+        Self {
+            child,
+            base,
+            _state: state,
+        }
     }
 
     pub fn admin(&self, path: &str, body: Value) -> Value {
