@@ -5,7 +5,7 @@
 mod platform;
 
 use crate::app::{self, App};
-use crate::config::Config;
+use crate::config::{Config, Environment};
 use crate::http::{Method, Request, Response, MAX_BODY_BYTES};
 use crate::security;
 use platform::WorkerPlatform;
@@ -34,10 +34,15 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
         return with_headers(assets, &config);
     }
     let platform = WorkerPlatform::new(&env)?;
-    let response = match into_core(req).await {
+    let mut response = match into_core(req).await {
         Ok(request) => App::new(&platform, &config).handle(request).await,
         Err(refusal) => security::add_security_headers(refusal.into_response(), &config),
     };
+    if config.environment == Environment::Development {
+        // The bench counts KV operations per request through real workerd.
+        let (reads, writes) = platform.kv_operations();
+        response.headers.push(("x-claw-free-kv".into(), format!("reads={reads} writes={writes}")));
+    }
     into_worker(response)
 }
 

@@ -3,15 +3,23 @@
 
 use crate::http::{Method, OutboundRequest, OutboundResponse};
 use crate::ports::{Clock, HttpClient, KvStore, PortError, Random};
+use std::cell::Cell;
 use worker::{Env, Fetch, Headers, RequestInit};
 
 pub struct WorkerPlatform {
     kv: worker::kv::KvStore,
+    kv_reads: Cell<u32>,
+    kv_writes: Cell<u32>,
 }
 
 impl WorkerPlatform {
     pub fn new(env: &Env) -> worker::Result<Self> {
-        Ok(Self { kv: env.kv("KV")? })
+        Ok(Self { kv: env.kv("KV")?, kv_reads: Cell::new(0), kv_writes: Cell::new(0) })
+    }
+
+    /// KV reads and writes (puts and deletes) made for this request, for the bench.
+    pub fn kv_operations(&self) -> (u32, u32) {
+        (self.kv_reads.get(), self.kv_writes.get())
     }
 }
 
@@ -21,10 +29,12 @@ fn port_error(context: &str) -> impl Fn(worker::kv::KvError) -> PortError + '_ {
 
 impl KvStore for WorkerPlatform {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        self.kv_reads.set(self.kv_reads.get() + 1);
         self.kv.get(key).text().await.map_err(port_error("kv get"))
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), PortError> {
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv
             .put(key, value)
             .map_err(port_error("kv put"))?
@@ -35,6 +45,7 @@ impl KvStore for WorkerPlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv.delete(key).await.map_err(port_error("kv delete"))
     }
 }
