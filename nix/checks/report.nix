@@ -25,7 +25,11 @@ let
   expectHas =
     name: list: item:
     check name (lib.elem item list) "expected ${builtins.toJSON item} in ${builtins.toJSON list}";
-  contains = needle: haystack: builtins.match ".*${lib.replaceStrings [ "." "+" "*" "?" "(" ")" "[" "]" "$" "^" "|" ] [ "\\." "\\+" "\\*" "\\?" "\\(" "\\)" "\\[" "\\]" "\\$" "\\^" "\\|" ] needle}.*" haystack != null;
+  # Substring test without regular expressions (needles hold brackets).
+  contains =
+    needle: haystack:
+    builtins.stringLength (builtins.replaceStrings [ needle ] [ "" ] haystack)
+    != builtins.stringLength haystack;
   expectContains =
     name: haystack: needle:
     check name (contains needle haystack) "expected ${builtins.toJSON needle} in ${builtins.toJSON haystack}";
@@ -88,6 +92,19 @@ let
       s = svc.${name};
     in
     s.after ++ s.before ++ s.requires ++ s.wants ++ s.wantedBy ++ s.partOf ++ s.bindsTo;
+
+  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".text;
+  # The fields of `pub struct Config` in the provider's source: its file
+  # refuses unknown keys, so ours must be among them.
+  providerConfigKeys =
+    let
+      source = builtins.readFile ../provider/src/config.rs;
+      afterStruct = builtins.elemAt (builtins.split "pub struct Config \\{" source) 2;
+      body = builtins.head (builtins.split "\n}" afterStruct);
+      lines = builtins.filter builtins.isString (builtins.split "\n" body);
+      fields = map (builtins.match " *pub ([a-z_]+):.*") lines;
+    in
+    map builtins.head (builtins.filter (m: m != null) fields);
 
   failedAssertions = c: map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
   clis = config.openclaw.aiClis.wrapped;
@@ -170,15 +187,46 @@ in
     (expectContains "the health reporter restarts the gateway" (sc "clawfree-health").ExecStart
       "systemctl restart openclaw-gateway.service"
     )
-    (expectContains "the provider listens on 127.0.0.1:3456" (sc "claw-free-provider").ExecStart
-      "\"--listen\" \"127.0.0.1:3456\""
+    (expectEq "the provider listens on 127.0.0.1:3456 only" providerSettings.listen "127.0.0.1:3456")
+    (expectContains "the provider reads the configuration file" (sc "claw-free-provider").ExecStart
+      "\"--config\" \"/etc/claw-free/config.json\""
     )
-    (expectEq "the gateway waits for its token" svc.openclaw-gateway.unitConfig.ConditionPathExists
-      "/var/lib/openclaw/secrets/telegram-token"
+    (expectEq "the gateway waits for its token and the agent's configuration"
+      svc.openclaw-gateway.unitConfig.ConditionPathExists
+      [
+        "/var/lib/openclaw/secrets/telegram-token"
+        "/var/lib/openclaw/openclaw.json"
+      ]
     )
-    (expectEq "the gateway reads its token as a credential" (sc "openclaw-gateway").LoadCredential [
-      "telegram-token:/var/lib/openclaw/secrets/telegram-token"
+    (expectEq "the gateway reads token and configuration as credentials" (sc "openclaw-gateway").LoadCredential
+      [
+        "telegram-token:/var/lib/openclaw/secrets/telegram-token"
+        "openclaw.json:/var/lib/openclaw/openclaw.json"
+      ]
+    )
+    (expectContains "the gateway reads the configuration's copy"
+      config.openclaw.internal.scripts.gateway-start.text
+      "export OPENCLAW_CONFIG_PATH=\"$credentials/openclaw.json\""
+    )
+    (check "the provider's configuration has only keys nix/provider/src/config.rs knows" (
+      builtins.all (k: lib.elem k providerConfigKeys) (builtins.attrNames providerSettings)
+      && providerConfigKeys != [ ]
+    ) "unknown: ${builtins.toJSON (builtins.filter (k: !(lib.elem k providerConfigKeys)) (builtins.attrNames providerSettings))}")
+    (expectEq "the provider and the clawfree command name our units" providerSettings.services [
+      "openclaw-gateway.service"
+      "clawfree-setup.service"
+      "clawfree-watch-secrets.service"
+      "clawfree-health.service"
+      "claw-free-provider.service"
     ])
+    (expectEq "the provider edits the configuration the agent writes" providerSettings.openclaw_config
+      "/var/lib/openclaw/openclaw.json"
+    )
+    (check "polkit lets user openclaw manage exactly claw.free's units" (
+      config.security.polkit.enable
+      && contains "subject.user == \"openclaw\"" config.security.polkit.extraConfig
+      && contains (builtins.toJSON providerSettings.services) config.security.polkit.extraConfig
+    ) config.security.polkit.extraConfig)
     (expectEq "the gateway runs unprivileged" (sc "openclaw-gateway").User "openclaw")
 
     # Phase 4.5.

@@ -38,6 +38,7 @@ rec {
     - type (default "simple"); oneshot services get RemainAfterExit
     - after, requires, wants, before, wantedBy: unit names
     - environment: attrset of variables; path: packages on its PATH
+    - restartTriggers: values whose change restarts it on a switch
     - restart (default "on-failure"), restartSec (default 5)
     - startLimitBurst (default 5), startLimitIntervalSec (default 300)
     - serviceConfig, unitConfig: extra keys merged last
@@ -57,6 +58,7 @@ rec {
       wantedBy ? [ "multi-user.target" ],
       environment ? { },
       path ? [ ],
+      restartTriggers ? [ ],
       restart ? "on-failure",
       restartSec ? 5,
       startLimitBurst ? 5,
@@ -74,6 +76,7 @@ rec {
         wantedBy
         environment
         path
+        restartTriggers
         startLimitBurst
         startLimitIntervalSec
         unitConfig

@@ -1,8 +1,8 @@
 # The OpenClaw gateway as a capped systemd service.
 #
-# Owns: the `openclaw` system user, the rendered OpenClaw configuration, the
-# gateway's start script (which turns systemd credentials into the
-# environment OpenClaw reads) and `openclaw-gateway.service`.
+# Owns: the `openclaw` system user, the OpenClaw configuration rendered from
+# the options, the gateway's start script (which turns systemd credentials
+# into what OpenClaw reads) and `openclaw-gateway.service`.
 {
   config,
   lib,
@@ -14,7 +14,9 @@ let
   clawLib = import ../lib { inherit lib; };
 
   gatewayStateDir = "${cfg.stateDir}/gateway";
-  mutableConfigPath = "${gatewayStateDir}/openclaw.json";
+  # Written (root-only: it holds the token) by the VM agent and the bootstrap
+  # provider; the gateway gets a read-only copy as a credential at each start.
+  mutableConfigPath = "${cfg.stateDir}/openclaw.json";
 
   # OpenClaw reads each provider's key from its own variable.
   providerKeyVariable = {
@@ -53,14 +55,15 @@ let
 
   renderedConfig = pkgs.writeText "openclaw.json" (builtins.toJSON renderedSettings);
 
-  configPath = if cfg.mutableConfig then mutableConfigPath else renderedConfig;
-
   startScript = pkgs.writeShellScript "openclaw-gateway-start" (
     ''
       set -euo pipefail
       credentials="''${CREDENTIALS_DIRECTORY:?started without systemd credentials}"
       TELEGRAM_BOT_TOKEN="$(< "$credentials/telegram-token")"
       export TELEGRAM_BOT_TOKEN
+    ''
+    + lib.optionalString cfg.mutableConfig ''
+      export OPENCLAW_CONFIG_PATH="$credentials/openclaw.json"
     ''
     # (A key without a provider is refused by the assertion below.)
     + lib.optionalString (cfg.providerKeyFile != null && cfg.provider != null) ''
@@ -71,15 +74,6 @@ let
       exec ${lib.getExe cfg.package} gateway --port ${toString cfg.gateway.port}
     ''
   );
-
-  # The agent or the bootstrap provider may already have written the
-  # configuration; the rendered one only fills an empty state folder.
-  seedScript = pkgs.writeShellScript "openclaw-seed-config" ''
-    set -euo pipefail
-    if [[ ! -e ${lib.escapeShellArg mutableConfigPath} ]]; then
-      ${pkgs.coreutils}/bin/install -m 0600 ${renderedConfig} ${lib.escapeShellArg mutableConfigPath}
-    fi
-  '';
 in
 {
   config = lib.mkIf cfg.enable {
@@ -97,10 +91,7 @@ in
 
     openclaw.internal = {
       inherit renderedSettings renderedConfig;
-      scripts = {
-        gateway-start = startScript;
-      }
-      // lib.optionalAttrs cfg.mutableConfig { seed-config = seedScript; };
+      scripts.gateway-start = startScript;
     };
 
     users.users.openclaw = {
@@ -126,12 +117,16 @@ in
         NODE_OPTIONS = "--max-old-space-size=${toString cfg.gateway.heapMiB}";
         OPENCLAW_NIX_MODE = "1";
         OPENCLAW_STATE_DIR = gatewayStateDir;
-        OPENCLAW_CONFIG_PATH = toString configPath;
         HOME = gatewayStateDir;
-      };
-      # Without its token OpenClaw cannot start: skip (not fail) until the
-      # agent has written it; the agent then restarts this unit.
-      unitConfig.ConditionPathExists = cfg.telegramTokenFile;
+      }
+      // lib.optionalAttrs (!cfg.mutableConfig) { OPENCLAW_CONFIG_PATH = "${renderedConfig}"; };
+      # Without its token (and, in the image, the configuration the agent
+      # writes) OpenClaw cannot start: skip, not fail, until they exist; the
+      # agent then restarts this unit.
+      unitConfig.ConditionPathExists = [
+        cfg.telegramTokenFile
+      ]
+      ++ lib.optional cfg.mutableConfig mutableConfigPath;
       serviceConfig = clawLib.hardening // {
         User = "openclaw";
         Group = "openclaw";
@@ -141,8 +136,8 @@ in
         LoadCredential = [
           "telegram-token:${cfg.telegramTokenFile}"
         ]
+        ++ lib.optional cfg.mutableConfig "openclaw.json:${mutableConfigPath}"
         ++ lib.optional (cfg.providerKeyFile != null) "provider-key:${cfg.providerKeyFile}";
-        ExecStartPre = lib.optional cfg.mutableConfig (clawLib.execArgs [ seedScript ]);
       };
       # The bot's own agent runs the tools a user expects on the VM.
       path = [ "/run/current-system/sw" ];

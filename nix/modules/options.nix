@@ -135,10 +135,11 @@ in
       type = types.bool;
       default = true;
       description = ''
-        Whether OpenClaw's configuration lives in the state folder, where the
-        VM agent and the bootstrap provider rewrite it (the image's mode; the
-        rendered configuration only seeds it on first start), or is the
-        read-only file rendered from these options (a declarative flake).
+        Whether OpenClaw's configuration is the root-only file in the state
+        folder that the VM agent writes over the rendered one and the
+        bootstrap provider updates (the image's mode; the gateway reads a
+        copy passed as a systemd credential), or the read-only file rendered
+        from these options (a declarative flake).
       '';
     };
 

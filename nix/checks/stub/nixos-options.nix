@@ -80,6 +80,18 @@ in
 
     # nixos/modules/config/system-path.nix
     environment.systemPackages = opt (types.listOf types.package) [ ];
+    # nixos/modules/system/etc/etc.nix
+    environment.etc = opt (types.attrsOf (
+      types.submodule {
+        text = opt (types.nullOr types.lines) null;
+        mode = opt types.str "symlink";
+      }
+    )) { };
+    # nixos/modules/security/polkit.nix
+    security.polkit = {
+      enable = enable;
+      extraConfig = opt types.lines "";
+    };
 
     # nixos/modules/config/zram.nix
     zramSwap = {
@@ -169,6 +181,7 @@ in
     # nixos/modules/config/nix.nix, nixos/modules/services/system/nix-daemon.nix,
     # nixos/modules/services/misc/nix-gc.nix
     nix = {
+      package = opt types.package pkgs.nix;
       settings = opt (types.submodule {
         experimental-features = opt (types.listOf types.str) [ ];
         auto-optimise-store = enable;

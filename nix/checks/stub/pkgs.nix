@@ -99,6 +99,7 @@ let
     unzip = cli "unzip" "unzip";
     zip = cli "zip" "zip";
     openssh = cli "openssh" "sshd";
+    nix = cli "nix" "nix";
     google-guest-agent = cli "google-guest-agent" "google_guest_agent";
   };
 in
