@@ -35,6 +35,42 @@ impl Output {
     }
 }
 
+/// The user a child runs as (the gateway's, so that the logins and auth profiles it
+/// writes belong to OpenClaw and not to root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl RunAs {
+    /// Looks a user up by name in the system's user database.
+    pub fn user(name: &str) -> Result<Self, String> {
+        let c_name = std::ffi::CString::new(name).map_err(|_| format!("bad user name {name:?}"))?;
+        let mut buf = vec![0 as libc::c_char; 16 * 1024];
+        // SAFETY: getpwnam_r writes into `pwd` and `buf`, both ours and large enough
+        // (it reports ERANGE otherwise); `result` points into them or is null.
+        unsafe {
+            let mut pwd: libc::passwd = std::mem::zeroed();
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            let rc = libc::getpwnam_r(
+                c_name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            );
+            if rc != 0 || result.is_null() {
+                return Err(format!("no user named {name:?} on this system"));
+            }
+            Ok(Self {
+                uid: pwd.pw_uid,
+                gid: pwd.pw_gid,
+            })
+        }
+    }
+}
+
 pub struct Child {
     process: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
@@ -46,7 +82,21 @@ pub struct Child {
 impl Child {
     /// Starts `program args...` in a new process group, with piped stdio.
     pub fn spawn(program: &Path, args: &[&str], timeout: Duration) -> io::Result<Self> {
+        Self::spawn_as(program, args, timeout, None)
+    }
+
+    /// Like [`Child::spawn`], as another user when `run_as` is given.
+    pub fn spawn_as(
+        program: &Path,
+        args: &[&str],
+        timeout: Duration,
+        run_as: Option<RunAs>,
+    ) -> io::Result<Self> {
         let mut command = Command::new(program);
+        if let Some(user) = run_as {
+            // std also drops root's supplementary groups when it switches users.
+            command.uid(user.uid).gid(user.gid);
+        }
         command
             .args(args)
             .stdin(Stdio::piped())
@@ -256,9 +306,20 @@ pub fn run(
     input: &[u8],
     timeout: Duration,
 ) -> Result<Finished, String> {
+    run_as(program, args, input, timeout, None)
+}
+
+/// Like [`run`], as another user when `user` is given.
+pub fn run_as(
+    program: &Path,
+    args: &[&str],
+    input: &[u8],
+    timeout: Duration,
+    user: Option<RunAs>,
+) -> Result<Finished, String> {
     let name = program.display();
-    let mut child =
-        Child::spawn(program, args, timeout).map_err(|e| format!("cannot run {name}: {e}"))?;
+    let mut child = Child::spawn_as(program, args, timeout, user)
+        .map_err(|e| format!("cannot run {name}: {e}"))?;
     if !input.is_empty() {
         // A command that exits without reading its input is judged by its status.
         let _ = child.write_stdin(input);
@@ -419,6 +480,26 @@ mod tests {
             Duration::from_secs(1)
         )
         .is_err());
+    }
+
+    #[test]
+    fn runs_as_another_user() {
+        let nobody = RunAs::user("nobody").expect("the nobody user exists");
+        let result = run_as(
+            Path::new("/usr/bin/id"),
+            &["-u"],
+            b"",
+            Duration::from_secs(5),
+            Some(nobody),
+        );
+        // SAFETY: plain getter.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(result.unwrap().output.trim(), nobody.uid.to_string());
+        } else {
+            // Only root may switch users: the refusal is an error, not a panic.
+            assert!(result.is_err());
+        }
+        assert!(RunAs::user("no-such-user-here").is_err());
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Config {
     pub claude: PathBuf,
     pub codex: PathBuf,
     pub openclaw: PathBuf,
+    /// The user `claude`, `codex` and `openclaw` run as (the gateway's), so that the
+    /// logins they write belong to OpenClaw; unset runs them as ourselves.
+    pub cli_user: Option<String>,
     /// The VM agent (`clawfree-agent`), which owns the root-only secrets.
     pub agent: PathBuf,
     /// OpenClaw's JSON configuration.
@@ -92,6 +95,7 @@ impl Default for Config {
             claude: "claude".into(),
             codex: "codex".into(),
             openclaw: "openclaw".into(),
+            cli_user: None,
             agent: "clawfree-agent".into(),
             openclaw_config: "/var/lib/openclaw/.openclaw/openclaw.json".into(),
             restart_gateway: ["systemctl", "restart", "openclaw-gateway.service"]
@@ -239,6 +243,7 @@ impl Config {
             "codex" => self.codex = value.into(),
             "openclaw" => self.openclaw = value.into(),
             "agent" => self.agent = value.into(),
+            "cli-user" => self.cli_user = Some(value),
             "openclaw-config" => self.openclaw_config = value.into(),
             "restart-gateway" => {
                 self.restart_gateway = value.split_whitespace().map(String::from).collect();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use claw_free_protocol::provider::Provider;
 
-use crate::children::{last_line, strip_ansi, Child};
+use crate::children::{last_line, strip_ansi, Child, RunAs};
 use crate::conversation::Event;
 use crate::keys::{self, Credential, CredentialKind, Secret};
 
@@ -21,6 +21,8 @@ const SETTLE: Duration = Duration::from_millis(300);
 pub struct LoginSettings<'a> {
     pub claude: &'a Path,
     pub codex: &'a Path,
+    /// The user the CLIs run as.
+    pub run_as: Option<RunAs>,
     /// The sign-in's whole lifetime; its processes are killed after it.
     pub timeout: Duration,
     /// How long to wait for the link.
@@ -52,7 +54,7 @@ impl Login {
                 )
             }
         };
-        let child = match Child::spawn(program, args, settings.timeout) {
+        let child = match Child::spawn_as(program, args, settings.timeout, settings.run_as) {
             Ok(child) => child,
             Err(e) => {
                 return (

@@ -6,13 +6,14 @@
 //! The configuration edits are pure functions on `serde_json::Value`; the file is
 //! rewritten atomically and keeps every key we do not own.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::Duration;
 
 use claw_free_protocol::provider::Provider;
 use serde_json::{json, Map, Value};
 
-use crate::children;
+use crate::children::{self, RunAs};
 use crate::keys::{Credential, CredentialKind};
 
 /// The provider id of the Setup model in OpenClaw's configuration.
@@ -31,11 +32,12 @@ pub fn openclaw_provider_id(provider: Provider) -> &'static str {
     }
 }
 
-/// Gives OpenClaw a credential through its own command.
+/// Gives OpenClaw a credential through its own command, run as `user`.
 pub fn hand_credential(
     openclaw: &Path,
     credential: &Credential,
     timeout: Duration,
+    user: Option<RunAs>,
 ) -> Result<(), String> {
     let subcommand = match credential.kind {
         CredentialKind::Token => "paste-token",
@@ -45,8 +47,9 @@ pub fn hand_credential(
     let args = ["models", "auth", subcommand, "--provider", provider];
     let mut input = credential.secret.expose().as_bytes().to_vec();
     input.push(b'\n');
-    let done = children::run(openclaw, &args, &input, timeout)?;
+    let done = children::run_as(openclaw, &args, &input, timeout, user);
     input.fill(0);
+    let done = done?;
     if done.status.success() {
         Ok(())
     } else {
@@ -100,11 +103,17 @@ pub fn read_config(path: &Path) -> Result<Value, String> {
     }
 }
 
-/// Writes OpenClaw's configuration atomically, readable only by its owner.
+/// Writes OpenClaw's configuration atomically. An existing file keeps its owner and
+/// mode (we may run as root while the gateway runs as its own user); a new one is
+/// readable only by its owner.
 pub fn write_config(path: &Path, config: &Value) -> Result<(), String> {
     let mut bytes = serde_json::to_vec_pretty(config).map_err(|e| e.to_string())?;
     bytes.push(b'\n');
-    crate::store::write_atomically(path, &bytes, 0o600)
+    let (mode, owner) = match std::fs::metadata(path) {
+        Ok(meta) => (meta.mode() & 0o7777, Some((meta.uid(), meta.gid()))),
+        Err(_) => (0o600, None),
+    };
+    crate::store::write_atomically(path, &bytes, mode, owner)
 }
 
 /// Applies `edit` to the configuration file.
@@ -248,6 +257,34 @@ mod tests {
             config["models"]["providers"]["claw-free"]["models"][0]["id"],
             "setup"
         );
+    }
+
+    #[test]
+    fn rewriting_keeps_the_files_owner_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cfp-openclaw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("openclaw.json");
+        std::fs::write(&path, agent_written().to_string()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        // As root (the provider's case on the VM), hand the file to another user first.
+        // SAFETY: plain getter.
+        let owner = if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+            (65534, 65534)
+        } else {
+            let meta = std::fs::metadata(&path).unwrap();
+            (meta.uid(), meta.gid())
+        };
+        edit_config(&path, |c| use_models(c, "openai/gpt-5.5", &[], false)).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o640);
+        assert_eq!((meta.uid(), meta.gid()), owner);
+        assert_eq!(
+            read_config(&path).unwrap()["agents"]["defaults"]["model"]["primary"],
+            "openai/gpt-5.5"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

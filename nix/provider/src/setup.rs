@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use claw_free_protocol::provider::Provider;
 
+use crate::children::RunAs;
 use crate::config::Config;
 use crate::conversation::{self, Action, Context, Event, Session};
 use crate::login::{Login, LoginSettings};
@@ -29,6 +30,7 @@ struct Inner {
 
 pub struct Setup {
     config: Arc<Config>,
+    run_as: Option<RunAs>,
     context: Context,
     store: StageStore,
     inner: Mutex<Inner>,
@@ -39,11 +41,13 @@ pub struct Setup {
 impl Setup {
     /// Loads the saved stage, so that a restart resumes the conversation.
     pub fn open(config: Arc<Config>, preferred: Option<Provider>) -> Result<Self, String> {
+        let run_as = config.cli_user.as_deref().map(RunAs::user).transpose()?;
         let store = StageStore::open(&config.state_dir)?;
         let session = store.load()?;
         let name = session.stage.name();
         Ok(Self {
             config,
+            run_as,
             context: Context { preferred },
             store,
             inner: Mutex::new(Inner {
@@ -120,6 +124,7 @@ impl Setup {
         LoginSettings {
             claude: &self.config.claude,
             codex: &self.config.codex,
+            run_as: self.run_as,
             timeout: self.config.timeout(),
             output_wait: Duration::from_secs(self.config.output_wait_secs),
             code_wait: Duration::from_secs(self.config.code_wait_secs),
@@ -172,7 +177,12 @@ impl Setup {
                 }
                 let timeout = Duration::from_secs(self.config.command_timeout_secs);
                 Some(
-                    match openclaw::hand_credential(&self.config.openclaw, &credential, timeout) {
+                    match openclaw::hand_credential(
+                        &self.config.openclaw,
+                        &credential,
+                        timeout,
+                        self.run_as,
+                    ) {
                         Ok(()) => Event::CredentialSaved,
                         Err(reason) => {
                             eprintln!("setup: OpenClaw refused the credential: {reason}");

@@ -5,7 +5,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::conversation::Session;
@@ -55,7 +55,7 @@ impl StageStore {
 
     pub fn save(&self, session: &Session) -> Result<(), String> {
         let json = serde_json::to_vec_pretty(session).map_err(|e| e.to_string())?;
-        write_atomically(&self.path, &json, 0o600)
+        write_atomically(&self.path, &json, 0o600, None)
     }
 
     /// Forgets the conversation (used by `clawfree switch-llm`).
@@ -65,8 +65,14 @@ impl StageStore {
 }
 
 /// Replaces `path` with `bytes` so that readers see the old or the new content, never
-/// a mix, even across a crash.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+/// a mix, even across a crash. The new file gets `mode` and, when given, the owner
+/// `(uid, gid)` before it is renamed into place.
+pub fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<(), String> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -88,6 +94,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Stri
         .open(&tmp)
         .map_err(|e| fail("create", e))?;
     file.write_all(bytes).map_err(|e| fail("write", e))?;
+    // The umask may have narrowed the mode at creation.
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(|e| fail("chmod", e))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid)).map_err(|e| fail("chown", e))?;
+    }
     file.sync_all().map_err(|e| fail("sync", e))?;
     drop(file);
     fs::rename(&tmp, path).map_err(|e| {
