@@ -65,7 +65,7 @@ function wire() {
     },
   });
   initProgress({
-    onDone: (status) => showDone(status, deployingProvider || session?.provider),
+    onDone: (status) => showDone(status, status.provider || deployingProvider || session?.provider),
     onBackToSetup: toSetup,
   });
   initDone({ onShowBots: toBots });

@@ -209,9 +209,18 @@ function limitText(deadlineSeconds, secondsLeft = null) {
   return `Must be ready within ${limit} of the VM starting: ${formatDuration(secondsLeft)} left`;
 }
 
-/** Sends the first Telegram token once, when the VM has published its key. */
+/**
+ * Sends the first Telegram token once, when the VM has published its key. If the
+ * VM says it could not read the token it got (secretError), the token is already
+ * forgotten, so the person is asked for it again.
+ */
 async function deliverTokenIfAsked(current, status) {
-  const waiting = Boolean(status.waitingForSecret);
+  if (status.secretError && current.secretState === 'sent' && !current.token) {
+    current.secretState = 'unsent';
+    saveRun(current);
+    askForToken(status.secretError);
+  }
+  const waiting = Boolean(status.waitingForSecret || status.secretError);
   setVisible(byId('progress-secret-form'), waiting && !current.token && current.secretState === 'unsent');
   if (!waiting || !current.token || current.secretState !== 'unsent') return;
   current.secretState = 'sending';
@@ -284,8 +293,11 @@ function fail(current, status) {
   if (hasAction) action.textContent = status.errorAction.label || 'Fix it';
   setSafeLink(action, hasAction ? status.errorAction.url : '');
   setSafeLink(byId('progress-console'), status.consoleUrl);
-  byId('progress-view-logs').dataset.logsUrl = status.logsUrl || `/api/deploy/${encodeURIComponent(current.deploymentId)}/logs`;
-  byId('progress-view-logs').dataset.consoleUrl = status.consoleUrl || '';
+  // The Worker gives a logs URL only when a VM exists to have written any.
+  const viewLogs = byId('progress-view-logs');
+  viewLogs.dataset.logsUrl = status.logsUrl || '';
+  viewLogs.dataset.consoleUrl = status.consoleUrl || '';
+  setVisible(viewLogs, Boolean(status.logsUrl));
   setVisible(byId('progress-error'), true);
   // The error box is an alert; the live line would only repeat it.
   byId('progress-live').textContent = '';

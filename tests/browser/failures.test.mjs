@@ -100,7 +100,7 @@ test('Compute Engine cannot be turned on: the error links to where it can be', a
   const action = errorBox.getByRole('link', { name: 'Enable the Compute Engine API' });
   assert.equal(await action.getAttribute('href'), activationUrl);
   assert.equal(await page.locator('.step-failed').count(), 1, 'the failed step is marked');
-  await assert.doesNotReject(errorBox.getByRole('button', { name: 'View logs' }).waitFor());
+  assert.equal(await errorBox.getByRole('button', { name: 'View logs' }).count(), 0, 'no logs before a VM exists');
   await shot('activation-link');
   assertPageWasClean(watch);
 });

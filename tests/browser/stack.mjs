@@ -9,8 +9,11 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
 export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const STACK_BINARY = fileURLToPath(new URL('../../target/debug/claw-free-stack', import.meta.url));
-const READY_TIMEOUT_MS = 120_000;
+// CLAW_FREE_STACK points at another build of the same program (a release build, say).
+const STACK_BINARY = process.env.CLAW_FREE_STACK
+  || fileURLToPath(new URL('../../target/debug/claw-free-stack', import.meta.url));
+// The stack rebuilds the Worker, simulator and agent first when their sources changed.
+const READY_TIMEOUT_MS = 600_000;
 const STOP_GRACE_MS = 5_000;
 
 /**

@@ -1,0 +1,78 @@
+// A VM whose bot never answers healthy: the page shows the readiness limit
+// counting down, then the error with the serial output and the console link.
+// The Worker's limit is shortened to READY_TIMEOUT_SECS for this stack only.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
+import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
+import { sleep, startStack } from './stack.mjs';
+
+const READY_TIMEOUT_SECS = 20;
+const TOKEN = telegramToken(7000000003, 'n');
+
+let stack;
+let browser;
+
+before(async () => {
+  stack = await startStack(['--var', `READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS}`]);
+  await stack.admin.reset();
+  // The agent boots slowly enough for the test to mark the VM before it reports.
+  await stack.admin.config({ ...FAST_GOOGLE, agentBootDelayMs: 2000 });
+  await stack.admin.telegramBot({ token: TOKEN, username: 'never_ready_bot', updates: [] });
+  browser = await openBrowser({ site: stack.site, testName: 'readiness-timeout', viewport: DESKTOP });
+});
+
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** Marks the VM never healthy as soon as the simulator knows it. */
+async function markNeverHealthy(instance, zone) {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await stack.admin.vmFault({ project: 'claw-demo', zone, instance, neverHealthy: true });
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+test('a bot that never becomes healthy stops at the readiness limit with its logs', async () => {
+  const { page, watch, shot } = browser;
+  await page.goto(stack.site);
+  await signIn(browser, { shots: false });
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'Never ready', token: TOKEN });
+  const firstStatus = page.waitForResponse((r) => /\/api\/deploy\/[^/]+$/.test(new URL(r.url()).pathname));
+  const { vmName } = await deploy(page);
+  const { zone } = await (await firstStatus).json();
+  await markNeverHealthy(vmName, zone);
+
+  // While the VM runs, the limit counts down.
+  await page.locator('#progress-limit', { hasText: /left$/ }).waitFor({ timeout: 60_000 });
+  assert.match(await page.locator('#progress-limit').textContent(), /within 0:20 of the VM starting: \d+:\d\d left/);
+  await shot('counting-down');
+
+  const errorBox = page.locator('#progress-error');
+  await errorBox.waitFor({ timeout: 90_000 });
+  assert.match(await page.locator('#progress-error-message').textContent(), /not ready/);
+  assert.equal(await page.locator('.step-failed').count(), 1);
+  const consoleLink = errorBox.getByRole('link', { name: 'Open the serial console' });
+  assert.match(await consoleLink.getAttribute('href'), /^https:\/\/console\.cloud\.google\.com\//);
+  await shot('timed-out');
+
+  await errorBox.getByRole('button', { name: 'View logs' }).click();
+  const output = page.locator('#progress-logs-output');
+  await page.locator('#progress-logs-status', { hasText: /serial port|no serial output/ }).waitFor();
+  assert.ok((await output.textContent()).trim().length > 0, 'the serial output is shown');
+  await shot('serial-output');
+
+  // Back to the setup keeps the choices; a new attempt is possible.
+  await errorBox.getByRole('button', { name: 'Back to the setup' }).click();
+  await waitForView(page, 'setup');
+  assert.equal(await page.locator('#setup-bot-name').inputValue(), 'Never ready');
+  assertPageWasClean(watch);
+});
