@@ -24,6 +24,7 @@ pub mod http;
 pub mod limits;
 pub mod ports;
 pub mod router;
+pub mod secrets;
 pub mod security;
 pub mod sessions;
 pub mod store;

@@ -1,36 +1,114 @@
-//! HTTP handlers for deploys. Being written.
+//! HTTP handlers for deploys: parse the request into types, call [`super::flow`], and
+//! shape the JSON of docs/CONTRACTS.md section 1.
+
+use super::flow::{self, StartRequest};
+use super::model::IdempotencyKey;
 use crate::app::App;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::ports::Platform;
+use crate::security::json_body;
+use crate::sessions;
+use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken};
+use serde::Deserialize;
+use serde_json::json;
 
-fn todo() -> ApiError {
-    ApiError::NotFound("not implemented yet".into())
+/// The suffix of the preview's example VM name (a real deploy draws six random hex).
+const EXAMPLE_SUFFIX: [u8; 3] = [0x7f, 0x3a, 0x9c];
+
+/// Parses one field of a request body, naming the field when it is missing or wrong.
+pub fn field<T>(
+    name: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let value = value.ok_or_else(|| ApiError::bad_request(format!("{name} is required.")))?;
+    parse(&value).map_err(|e| ApiError::bad_request(format!("{name}: {}", e.message())))
 }
-pub fn vm_name_preview(_r: &Request) -> Result<Response, ApiError> {
-    Err(todo())
+
+/// `GET /api/deploy/vm-name?botName=..`: the VM name a bot name gives, or why it is refused.
+pub fn vm_name_preview(request: &Request) -> Result<Response, ApiError> {
+    let name = BotName::parse(&request.query_param("botName").unwrap_or_default())?;
+    Ok(Response::json(
+        200,
+        &json!({"slug": name.slug(), "vmNameExample": name.vm_name(EXAMPLE_SUFFIX).as_str()}),
+    ))
 }
-pub async fn start<P: Platform>(_a: &App<'_, P>, _r: &Request) -> Result<Response, ApiError> {
-    Err(todo())
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StartBody {
+    project_id: Option<String>,
+    region: Option<String>,
+    provider: Option<String>,
+    bot_name: Option<String>,
 }
+
+/// `POST /api/deploy/start`.
+pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
+    let session = sessions::require(app, request).await?;
+    let body: StartBody = json_body(request)?;
+    let start = StartRequest {
+        project: field("projectId", body.project_id, ProjectId::parse)?,
+        region: field("region", body.region, Region::parse)?,
+        provider: field("provider", body.provider, |p| {
+            Provider::parse(p).map_err(ApiError::BadRequest)
+        })?,
+        bot_name: field("botName", body.bot_name, BotName::parse)?,
+    };
+    let idempotency = request
+        .header("idempotency-key")
+        .map(IdempotencyKey::parse)
+        .transpose()?;
+    let started = flow::start(app, &session, &request.client_ip, start, idempotency).await?;
+    Ok(Response::json(
+        200,
+        &json!({"deploymentId": started.deployment_id, "vmName": started.vm_name.as_str()}),
+    ))
+}
+
+/// `GET /api/deploy/:id`.
 pub async fn status<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _id: &str,
+    app: &App<'_, P>,
+    request: &Request,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let view = flow::status(app, request, id).await?;
+    Ok(Response::json(200, &view))
 }
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SecretBody {
+    pub telegram_token: Option<String>,
+}
+
+/// Parses `{telegramToken}`.
+pub(crate) fn telegram_token(request: &Request) -> Result<TelegramToken, ApiError> {
+    let body: SecretBody = json_body(request)?;
+    field("telegramToken", body.telegram_token, TelegramToken::parse)
+}
+
+/// `POST /api/deploy/:id/secret`.
 pub async fn deliver_secret<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _id: &str,
+    app: &App<'_, P>,
+    request: &Request,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let token = telegram_token(request)?;
+    let version = flow::deliver_secret(app, request, id, &token).await?;
+    Ok(Response::json(
+        200,
+        &json!({"ok": true, "secretVersion": version}),
+    ))
 }
+
+/// `GET /api/deploy/:id/logs`.
 pub async fn logs<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _id: &str,
+    app: &App<'_, P>,
+    request: &Request,
+    id: &str,
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let logs = flow::logs(app, request, id).await?;
+    Ok(Response::json(200, &logs))
 }

@@ -1,0 +1,475 @@
+//! A small in-memory Google (Service Usage and Compute) for native tests of the deploy
+//! and bot flows: it answers with Google's JSON shapes, keeps instances, operations
+//! and guest attributes, and fails on request.
+
+use crate::http::{Method, OutboundRequest, OutboundResponse};
+use crate::testing::{reply, TestPlatform};
+use claw_free_protocol::google::ApiError as GoogleError;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+pub const TEST_TOKEN: &str = "ya29.test-access-token-0123456789";
+
+#[derive(Debug, Clone)]
+pub struct FakeVm {
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    pub created: String,
+    pub metadata: Vec<(String, String)>,
+    pub fingerprint: u32,
+    pub guest: BTreeMap<String, String>,
+    pub serial: String,
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    /// Projects where Compute is off until enabled.
+    pub disabled: BTreeSet<String>,
+    /// How many `operations.get` an enable takes.
+    pub enable_polls: u32,
+    pub enable_ops: BTreeMap<String, u32>,
+    /// Zones with no e2-micro left (insert refused at once).
+    pub exhausted_at_insert: BTreeSet<String>,
+    /// Zones whose insert operation ends in ZONE_RESOURCE_POOL_EXHAUSTED.
+    pub exhausted_in_operation: BTreeSet<String>,
+    /// An error code every insert operation ends with.
+    pub operation_error: Option<String>,
+    /// How many `zoneOperations.get` an insert takes.
+    pub insert_polls: u32,
+    /// operation name → (polls left, error code, project/zone/instance).
+    pub zone_ops: BTreeMap<String, (u32, Option<String>, String)>,
+    /// "project/zone/name" → VM.
+    pub vms: BTreeMap<String, FakeVm>,
+    /// One-off failures: (URL fragment, HTTP status, reason), first match used once.
+    pub faults: Vec<(String, u16, String)>,
+    /// Projects whose aggregated list always fails.
+    pub broken_projects: BTreeSet<String>,
+    pub token_expired: bool,
+    pub counter: u32,
+}
+
+impl FakeVm {
+    pub fn bot(status: &str) -> Self {
+        Self {
+            status: status.into(),
+            labels: [("claw-free", "bot"), ("claw-free-bot", "my-bot")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            created: "2025-11-24T08:00:00.000-08:00".into(),
+            metadata: vec![("BOT_NAME".into(), "My Bot".into())],
+            fingerprint: 0,
+            guest: BTreeMap::new(),
+            serial: "NixOS booting\nclawfree-agent: setup done\n".into(),
+        }
+    }
+}
+
+pub type Google = Rc<RefCell<State>>;
+
+/// Installs the fake as `p`'s HTTP responder.
+pub fn install(p: &TestPlatform) -> Google {
+    let google: Google = Rc::new(RefCell::new(State {
+        insert_polls: 1,
+        enable_polls: 1,
+        ..State::default()
+    }));
+    let handle = google.clone();
+    p.respond(move |req| answer(&mut handle.borrow_mut(), req));
+    google
+}
+
+fn error(status: u16, reason: &str, message: &str) -> OutboundResponse {
+    reply(
+        status,
+        serde_json::to_value(GoogleError::new(status, reason, message)).unwrap(),
+    )
+}
+
+fn render_vm(key: &str, vm: &FakeVm) -> Value {
+    let parts: Vec<&str> = key.split('/').collect();
+    let (project, zone, name) = (parts[0], parts[1], parts[2]);
+    let base = format!("https://www.googleapis.com/compute/v1/projects/{project}/zones/{zone}");
+    json!({
+        "kind": "compute#instance",
+        "name": name,
+        "status": vm.status,
+        "zone": base,
+        "machineType": format!("{base}/machineTypes/e2-micro"),
+        "creationTimestamp": vm.created,
+        "labels": vm.labels,
+        "networkInterfaces": [{"accessConfigs": [{"type": "ONE_TO_ONE_NAT", "natIP": "34.1.2.3"}]}],
+        "metadata": {
+            "fingerprint": format!("fp-{}", vm.fingerprint),
+            "items": vm.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        },
+    })
+}
+
+fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
+    let auth = req
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == &format!("Bearer {TEST_TOKEN}"));
+    if !auth || s.token_expired {
+        return error(
+            401,
+            "authError",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    if let Some(at) = s
+        .faults
+        .iter()
+        .position(|(f, _, _)| req.url.contains(f.as_str()))
+    {
+        let (_, status, reason) = s.faults.remove(at);
+        return error(status, &reason, "injected failure");
+    }
+    let path = req
+        .url
+        .strip_prefix("http://sim.test")
+        .unwrap_or(&req.url)
+        .to_string();
+    let (path, _query) = path.split_once('?').unwrap_or((&path, ""));
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    s.counter += 1;
+    match (req.method, seg.as_slice()) {
+        (Method::Post, ["v1", "projects", project, "services", service])
+            if service.ends_with(":enable") =>
+        {
+            let name = format!("operations/acf.p2-{}", s.counter);
+            s.enable_ops.insert(name.clone(), s.enable_polls);
+            s.disabled.remove(*project);
+            reply(200, json!({"name": name, "metadata": {}}))
+        }
+        (Method::Get, ["v1", "operations", name]) => {
+            let name = format!("operations/{name}");
+            let Some(left) = s.enable_ops.get_mut(&name) else {
+                return error(404, "notFound", "no such operation");
+            };
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                reply(200, json!({"name": name, "done": true, "response": {}}))
+            } else {
+                reply(200, json!({"name": name, "metadata": {}}))
+            }
+        }
+        (Method::Post, ["compute", "v1", "projects", project, "zones", zone, "instances"]) => {
+            if s.disabled.contains(*project) {
+                return reply(
+                    403,
+                    serde_json::to_value(GoogleError::service_disabled(
+                        "123",
+                        "compute.googleapis.com",
+                    ))
+                    .unwrap(),
+                );
+            }
+            if s.exhausted_at_insert.contains(*zone) {
+                return error(
+                    503,
+                    "ZONE_RESOURCE_POOL_EXHAUSTED",
+                    "The zone does not have enough resources.",
+                );
+            }
+            let body: Value =
+                serde_json::from_slice(req.body.as_deref().unwrap_or_default()).unwrap();
+            let name = body["name"].as_str().unwrap().to_string();
+            let key = format!("{project}/{zone}/{name}");
+            if s.vms.contains_key(&key) {
+                return error(
+                    409,
+                    "alreadyExists",
+                    &format!("The resource '{name}' already exists"),
+                );
+            }
+            let op = format!("operation-{}", s.counter);
+            let error_code = if s.exhausted_in_operation.contains(*zone) {
+                Some("ZONE_RESOURCE_POOL_EXHAUSTED".to_string())
+            } else {
+                s.operation_error.clone()
+            };
+            if error_code.is_none() {
+                let mut vm = FakeVm::bot("PROVISIONING");
+                vm.labels = serde_json::from_value(body["labels"].clone()).unwrap();
+                vm.created = "2025-11-24T08:00:00.000-08:00".into();
+                vm.metadata = body["metadata"]["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| {
+                        (
+                            i["key"].as_str().unwrap().into(),
+                            i["value"].as_str().unwrap().into(),
+                        )
+                    })
+                    .collect();
+                s.vms.insert(key.clone(), vm);
+            }
+            s.zone_ops
+                .insert(op.clone(), (s.insert_polls, error_code, key));
+            reply(
+                200,
+                json!({"kind": "compute#operation", "name": op, "status": "PENDING"}),
+            )
+        }
+        (Method::Get, ["compute", "v1", "projects", _, "zones", _, "operations", op]) => {
+            let insert_polls = s.insert_polls;
+            let Some((left, error_code, key)) = s.zone_ops.get_mut(*op) else {
+                return error(404, "notFound", "no such operation");
+            };
+            *left = left.saturating_sub(1);
+            if *left > 0 {
+                return reply(200, json!({"name": op, "status": "RUNNING"}));
+            }
+            let _ = insert_polls;
+            let body = match error_code {
+                Some(code) => {
+                    json!({"name": op, "status": "DONE", "error": {"errors": [{"code": code, "message": "operation failed"}]}})
+                }
+                None => json!({"name": op, "status": "DONE"}),
+            };
+            if error_code.is_none() {
+                let key = key.clone();
+                if let Some(vm) = s.vms.get_mut(&key) {
+                    if vm.status == "PROVISIONING" {
+                        vm.status = "RUNNING".into();
+                    }
+                }
+            }
+            reply(200, body)
+        }
+        (Method::Get, ["compute", "v1", "projects", project, "aggregated", "instances"]) => {
+            if s.broken_projects.contains(*project) {
+                return error(
+                    403,
+                    "forbidden",
+                    "Required 'compute.instances.list' permission",
+                );
+            }
+            if s.disabled.contains(*project) {
+                return reply(
+                    403,
+                    serde_json::to_value(GoogleError::service_disabled(
+                        "123",
+                        "compute.googleapis.com",
+                    ))
+                    .unwrap(),
+                );
+            }
+            let mut items: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+            for (key, vm) in s
+                .vms
+                .iter()
+                .filter(|(k, _)| k.starts_with(&format!("{project}/")))
+            {
+                let zone = key.split('/').nth(1).unwrap();
+                items
+                    .entry(format!("zones/{zone}"))
+                    .or_default()
+                    .push(render_vm(key, vm));
+            }
+            let items: serde_json::Map<String, Value> = items
+                .into_iter()
+                .map(|(k, v)| (k, json!({"instances": v})))
+                .collect();
+            reply(200, json!({"items": items}))
+        }
+        (
+            method,
+            ["compute", "v1", "projects", project, "zones", zone, "instances", name, rest @ ..],
+        ) => {
+            let key = format!("{project}/{zone}/{name}");
+            let Some(vm) = s.vms.get_mut(&key) else {
+                return error(
+                    404,
+                    "notFound",
+                    &format!("The resource '{name}' was not found"),
+                );
+            };
+            match (method, rest) {
+                (Method::Get, []) => reply(200, render_vm(&key, vm)),
+                (Method::Delete, []) => {
+                    s.vms.remove(&key);
+                    reply(
+                        200,
+                        json!({"name": "operation-delete", "status": "RUNNING"}),
+                    )
+                }
+                (Method::Get, ["getGuestAttributes"]) => {
+                    if vm.guest.is_empty() {
+                        return error(404, "notFound", "The resource 'openclaw/' was not found");
+                    }
+                    let items: Vec<Value> = vm
+                        .guest
+                        .iter()
+                        .map(|(k, v)| json!({"namespace": "openclaw", "key": k, "value": v}))
+                        .collect();
+                    reply(
+                        200,
+                        json!({"queryPath": "openclaw/", "queryValue": {"items": items}}),
+                    )
+                }
+                (Method::Post, ["setMetadata"]) => {
+                    let body: Value =
+                        serde_json::from_slice(req.body.as_deref().unwrap_or_default()).unwrap();
+                    if body["fingerprint"] != format!("fp-{}", vm.fingerprint).as_str() {
+                        return error(
+                            412,
+                            "conditionNotMet",
+                            "Supplied fingerprint does not match current metadata fingerprint.",
+                        );
+                    }
+                    vm.fingerprint += 1;
+                    vm.metadata = body["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| {
+                            (
+                                i["key"].as_str().unwrap().into(),
+                                i["value"].as_str().unwrap().into(),
+                            )
+                        })
+                        .collect();
+                    reply(200, json!({"name": "operation-meta", "status": "RUNNING"}))
+                }
+                (Method::Get, ["serialPort"]) => reply(
+                    200,
+                    json!({"contents": vm.serial, "start": "0", "next": "100"}),
+                ),
+                _ => error(400, "invalid", "unexpected call"),
+            }
+        }
+        _ => error(400, "invalid", &format!("the fake has no {path}")),
+    }
+}
+
+/// A signed-in person, the platform, the configuration and the fake Google, with
+/// helpers that send requests through the whole [`crate::app::App`].
+pub struct Harness {
+    pub p: TestPlatform,
+    pub config: crate::config::Config,
+    pub google: Google,
+    pub cookie: String,
+}
+
+pub const SITE: &str = "http://127.0.0.1:8787";
+
+impl Harness {
+    pub fn new() -> Self {
+        let p = TestPlatform::new();
+        let google = install(&p);
+        let config = crate::config::tests::development_config();
+        let mut h = Self {
+            p,
+            config,
+            google,
+            cookie: String::new(),
+        };
+        h.cookie = h.sign_in(
+            "sub-alice",
+            &["claw-demo", "claw-fresh", "claw-other"],
+            3600,
+        );
+        h
+    }
+
+    /// A new session for `sub` with `projects`; returns its cookie secret.
+    pub fn sign_in(&self, sub: &str, projects: &[&str], lifetime: u64) -> String {
+        let app = crate::app::App::new(&self.p, &self.config);
+        let user = crate::google::oauth::GoogleUser {
+            sub: sub.into(),
+            email: format!("{sub}@example.com"),
+            name: sub.into(),
+            picture: String::new(),
+        };
+        let projects = projects
+            .iter()
+            .map(|p| crate::google::crm::ProjectSummary {
+                project_id: p.to_string(),
+                name: p.to_string(),
+            })
+            .collect();
+        let choices = crate::types::Choices::parse(None, None, None, None).unwrap();
+        crate::testing::run(crate::sessions::create(
+            &app,
+            user,
+            projects,
+            choices,
+            &crate::google::AccessToken::new(TEST_TOKEN.into()),
+            lifetime,
+        ))
+        .unwrap()
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<Value>,
+    ) -> crate::http::Request {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers = vec![("origin".to_string(), SITE.to_string())];
+        if let Some(cookie) = cookie {
+            headers.push(("cookie".into(), format!("session={cookie}")));
+        }
+        if body.is_some() {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        crate::http::Request {
+            method,
+            path: path.into(),
+            query: query.into(),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            client_ip: "203.0.113.9".into(),
+        }
+    }
+
+    pub fn send(&self, request: crate::http::Request) -> crate::http::Response {
+        let app = crate::app::App::new(&self.p, &self.config);
+        crate::testing::run(app.handle(request))
+    }
+
+    /// Sends as the signed-in person; returns the status and the JSON body.
+    pub fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let response = self.send(self.request(method, path, Some(&self.cookie), body));
+        (response.status, response.json_body())
+    }
+
+    /// Google calls made so far.
+    pub fn google_calls(&self) -> usize {
+        self.p.calls.borrow().len()
+    }
+
+    pub fn vm(&self, key: &str) -> FakeVm {
+        self.google
+            .borrow()
+            .vms
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no VM {key}"))
+    }
+
+    pub fn set_guest(&self, key: &str, pairs: &[(&str, &str)]) {
+        let mut google = self.google.borrow_mut();
+        let vm = google
+            .vms
+            .get_mut(key)
+            .unwrap_or_else(|| panic!("no VM {key}"));
+        for (k, v) in pairs {
+            vm.guest.insert(k.to_string(), v.to_string());
+        }
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}

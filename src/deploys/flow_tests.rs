@@ -1,0 +1,570 @@
+//! The deploy flows end to end through the App, against the fake Google.
+
+use super::super::fake_google::{FakeVm, Harness, TEST_TOKEN};
+use crate::http::Method;
+use crate::testing::VM_RECIPIENT;
+use serde_json::{json, Value};
+
+const TELEGRAM: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
+
+fn start_body(project: &str) -> Value {
+    json!({"projectId": project, "region": "us-central1", "provider": "claude", "botName": "My Bot"})
+}
+
+fn start(h: &Harness, project: &str) -> (String, String) {
+    let (status, body) = h.call(Method::Post, "/api/deploy/start", Some(start_body(project)));
+    assert_eq!(status, 200, "{body}");
+    (
+        body["deploymentId"].as_str().unwrap().to_string(),
+        body["vmName"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Polls once, asserting the poll's Google-call budget; returns the status body.
+fn poll(h: &Harness, id: &str) -> Value {
+    let before = h.google_calls();
+    let (status, body) = h.call(Method::Get, &format!("/api/deploy/{id}"), None);
+    assert_eq!(status, 200, "{body}");
+    let calls = h.google_calls() - before;
+    assert!(
+        calls <= super::MAX_CALLS_PER_POLL,
+        "{calls} Google calls in one poll: {:#?}",
+        &h.p.call_log()[before..]
+    );
+    body
+}
+
+fn key(vm: &str) -> String {
+    format!("claw-demo/us-central1-a/{vm}")
+}
+
+#[test]
+fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    assert!(
+        vm.starts_with("my-bot-") && vm.len() == "my-bot-".len() + 6,
+        "{vm}"
+    );
+    assert_eq!(id.len(), 32);
+    let inserts =
+        h.p.call_log()
+            .iter()
+            .filter(|l| l.starts_with("POST") && l.ends_with("/instances"))
+            .count();
+    assert_eq!(inserts, 1, "the start request sends the insert");
+
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "booting", "{body}");
+    assert_eq!(body["vmName"], vm.as_str());
+    assert_eq!(body["zone"], "us-central1-a");
+    assert_eq!(body["ip"], "34.1.2.3");
+    assert_eq!(body["runningSince"], h.p.now_ms.get() / 1000);
+    assert_eq!(body["readyDeadlineSeconds"], 300);
+    assert_eq!(body["label"], "Booting the VM");
+
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "waiting-secret"),
+            ("recipient", VM_RECIPIENT.trim()),
+        ],
+    );
+    h.p.advance_secs(5);
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "configuring");
+    assert_eq!(body["waitingForSecret"], true);
+    assert_eq!(body["elapsedSeconds"], 5);
+
+    let (status, sent) = h.call(
+        Method::Post,
+        &format!("/api/deploy/{id}/secret"),
+        Some(json!({"telegramToken": TELEGRAM})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(sent["ok"], true);
+    let version = sent["secretVersion"].as_u64().unwrap();
+    let metadata = h.vm(&key(&vm)).metadata;
+    let value = |k: &str| {
+        metadata
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert!(value("openclaw-secret-telegram-token")
+        .unwrap()
+        .starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
+    assert_eq!(value("openclaw-secret-version"), Some(version.to_string()));
+
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "starting"),
+            ("secret-version", &version.to_string()),
+        ],
+    );
+    assert_eq!(poll(&h, &id)["status"], "starting");
+    h.set_guest(
+        &key(&vm),
+        &[("setup", "ready"), ("health", "ok 1764000010")],
+    );
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "done");
+    assert_eq!(body["label"], "Ready");
+    assert_eq!(body["secretVersion"], version);
+
+    // Finished: no more Google calls and no KV writes.
+    let (calls, writes) = (h.google_calls(), h.p.kv_writes.get());
+    assert_eq!(poll(&h, &id)["status"], "done");
+    assert_eq!((h.google_calls(), h.p.kv_writes.get()), (calls, writes));
+
+    let kv = h.p.kv_dump();
+    assert!(
+        !kv.contains(TEST_TOKEN) && !kv.contains("ya29."),
+        "plaintext access token in KV"
+    );
+    assert!(
+        !kv.contains("AAHfiqksKZ8WmR2zSjiQ7"),
+        "plaintext Telegram token in KV"
+    );
+    assert!(kv.contains(&format!("deploy:{id}=")));
+}
+
+#[test]
+fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failures() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    poll(&h, &id);
+    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    assert_eq!(poll(&h, &id)["status"], "starting");
+    let writes = h.p.kv_writes.get();
+    let body = poll(&h, &id);
+    assert_eq!(
+        (body["status"].as_str(), body["retrying"].as_bool()),
+        (Some("starting"), Some(false))
+    );
+    assert_eq!(
+        h.p.kv_writes.get(),
+        writes,
+        "an unchanged poll writes nothing"
+    );
+
+    for (status, reason) in [
+        (503, "backendError"),
+        (429, "rateLimitExceeded"),
+        (500, "internalError"),
+    ] {
+        h.google
+            .borrow_mut()
+            .faults
+            .push(("getGuestAttributes".into(), status, reason.into()));
+        let body = poll(&h, &id);
+        assert_eq!(body["status"], "starting");
+        assert_eq!(body["retrying"], true, "{status}");
+        assert_eq!(h.p.kv_writes.get(), writes);
+    }
+    assert_eq!(poll(&h, &id)["retrying"], false);
+}
+
+#[test]
+fn compute_is_enabled_when_the_api_is_off() {
+    let h = Harness::new();
+    h.google.borrow_mut().disabled.insert("claw-fresh".into());
+    h.google.borrow_mut().enable_polls = 2;
+    let (id, vm) = start(&h, "claw-fresh");
+    let log = h.p.call_log();
+    assert!(
+        log[0].starts_with("POST") && log[0].ends_with("/instances"),
+        "{log:#?}"
+    );
+    assert!(
+        log[1].ends_with("compute.googleapis.com:enable"),
+        "{log:#?}"
+    );
+    assert_eq!(
+        log.len(),
+        2,
+        "the start request does not wait for the operation"
+    );
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "enabling");
+    assert_eq!(body["label"], "Turning on the Compute Engine API");
+    let body = poll(&h, &id);
+    assert_eq!(
+        body["status"], "creating",
+        "the enable is done: the insert goes out in the same poll"
+    );
+    assert!(h.vm(&format!("claw-fresh/us-central1-a/{vm}")).status == "PROVISIONING");
+    assert_eq!(poll(&h, &id)["status"], "booting");
+}
+
+#[test]
+fn an_operation_that_ends_in_error_is_shown_with_its_action() {
+    let h = Harness::new();
+    h.google.borrow_mut().operation_error = Some("QUOTA_EXCEEDED".into());
+    let (id, _) = start(&h, "claw-demo");
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "error");
+    assert!(body["error"].as_str().unwrap().contains("quota"));
+    assert!(body["errorAction"]["url"]
+        .as_str()
+        .unwrap()
+        .contains("iam-admin/quotas"));
+    assert_eq!(body["logsUrl"], Value::Null, "no VM, no logs");
+}
+
+#[test]
+fn an_exhausted_zone_moves_to_the_next() {
+    let h = Harness::new();
+    h.google
+        .borrow_mut()
+        .exhausted_at_insert
+        .insert("us-central1-a".into());
+    h.google
+        .borrow_mut()
+        .exhausted_in_operation
+        .insert("us-central1-b".into());
+    let (id, vm) = start(&h, "claw-demo");
+    let body = poll(&h, &id);
+    // a: refused at insert (start), b: inside the operation (this poll), then c.
+    assert_eq!(body["zone"], "us-central1-c", "{body}");
+    assert_eq!(body["status"], "creating");
+    assert!(h
+        .google
+        .borrow()
+        .vms
+        .contains_key(&format!("claw-demo/us-central1-c/{vm}")));
+
+    let h = Harness::new();
+    h.google.borrow_mut().exhausted_at_insert.extend(
+        [
+            "us-central1-a",
+            "us-central1-b",
+            "us-central1-c",
+            "us-central1-f",
+        ]
+        .map(String::from),
+    );
+    let (id, _) = start(&h, "claw-demo");
+    let mut body = poll(&h, &id);
+    for _ in 0..3 {
+        if body["status"] == "error" {
+            break;
+        }
+        body = poll(&h, &id);
+    }
+    assert_eq!(body["status"], "error");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no free e2-micro capacity"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_name_taken_by_another_vm_gets_a_new_suffix() {
+    // The same seed draws the same name: learn it on a twin first.
+    let twin = Harness::new();
+    let (_, name) = start(&twin, "claw-demo");
+    let h = Harness::new();
+    let mut foreign = FakeVm::bot("RUNNING");
+    foreign.labels.clear();
+    h.google.borrow_mut().vms.insert(key(&name), foreign);
+    let (id, renamed) = start(&h, "claw-demo");
+    // The start request found the name taken and looked: someone else's VM.
+    assert_ne!(renamed, name);
+    let body = poll(&h, &id);
+    assert_eq!(body["vmName"], renamed.as_str());
+    assert_eq!(body["status"], "creating");
+    assert!(renamed.starts_with("my-bot-"));
+    assert!(h.google.borrow().vms.contains_key(&key(&renamed)));
+    assert!(
+        h.vm(&key(&name)).labels.is_empty(),
+        "the other VM is untouched"
+    );
+}
+
+#[test]
+fn the_same_idempotency_key_never_creates_a_second_vm() {
+    let h = Harness::new();
+    let send = |key: &str| {
+        let mut request = h.request(
+            Method::Post,
+            "/api/deploy/start",
+            Some(&h.cookie),
+            Some(start_body("claw-demo")),
+        );
+        request.headers.push(("idempotency-key".into(), key.into()));
+        let response = h.send(request);
+        (response.status, response.json_body())
+    };
+    let (s1, first) = send("attempt-1");
+    let (s2, second) = send("attempt-1");
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(first, second);
+    assert_eq!(h.google.borrow().vms.len(), 1);
+    let (_, third) = send("attempt-2");
+    assert_ne!(third["deploymentId"], first["deploymentId"]);
+    assert_eq!(h.google.borrow().vms.len(), 2);
+    assert!(
+        !h.p.kv_dump().contains("attempt-1"),
+        "keys are stored hashed"
+    );
+    for bad in ["", &"k".repeat(201)] {
+        let (status, body) = send(bad);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["error"].as_str().unwrap().contains("Idempotency-Key"));
+    }
+}
+
+#[test]
+fn deploys_are_limited_per_session() {
+    let h = Harness::new();
+    for _ in 0..h.config.limits.deploys_per_session {
+        start(&h, "claw-demo");
+    }
+    let response = h.send(h.request(
+        Method::Post,
+        "/api/deploy/start",
+        Some(&h.cookie),
+        Some(start_body("claw-demo")),
+    ));
+    assert_eq!(response.status, 429);
+    assert!(response.header("retry-after").is_some());
+    let inserts =
+        h.p.call_log()
+            .iter()
+            .filter(|l| l.starts_with("POST"))
+            .count();
+    assert_eq!(inserts as u32, h.config.limits.deploys_per_session);
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_field() {
+    let h = Harness::new();
+    let cases = [
+        (
+            json!({"projectId": "X", "region": "us-central1", "provider": "kimi", "botName": "My Bot"}),
+            "projectId",
+        ),
+        (
+            json!({"projectId": "claw-demo", "region": "europe-west1", "provider": "kimi", "botName": "My Bot"}),
+            "region",
+        ),
+        (
+            json!({"projectId": "claw-demo", "region": "us-central1", "provider": "gpt", "botName": "My Bot"}),
+            "provider",
+        ),
+        (
+            json!({"projectId": "claw-demo", "region": "us-central1", "provider": "kimi", "botName": "🤖"}),
+            "botName",
+        ),
+        (
+            json!({"projectId": "claw-demo", "region": "us-central1", "provider": "kimi"}),
+            "botName",
+        ),
+        (
+            json!({"projectId": 7, "region": "us-central1", "provider": "kimi", "botName": "My Bot"}),
+            "wrongly typed",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = h.call(Method::Post, "/api/deploy/start", Some(body.clone()));
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            answer["error"].as_str().unwrap().contains(field),
+            "{answer}"
+        );
+    }
+    let (status, _) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(start_body("someone-elses")),
+    );
+    assert_eq!(status, 404, "a project outside the session");
+    let response = h.send(h.request(
+        Method::Post,
+        "/api/deploy/start",
+        None,
+        Some(start_body("claw-demo")),
+    ));
+    assert_eq!(response.status, 401);
+    assert_eq!(h.google_calls(), 0);
+}
+
+#[test]
+fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
+    let h = Harness::new();
+    let short = h.sign_in("sub-alice", &["claw-demo"], 600);
+    let (status, body) = {
+        let response = h.send(h.request(
+            Method::Post,
+            "/api/deploy/start",
+            Some(&short),
+            Some(start_body("claw-demo")),
+        ));
+        (response.status, response.json_body())
+    };
+    assert_eq!(status, 200);
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let path = format!("/api/deploy/{id}");
+
+    let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
+    let stranger = h.send(h.request(Method::Get, &path, Some(&mallory), None));
+    let missing = h.send(h.request(
+        Method::Get,
+        &format!("/api/deploy/{}", "0".repeat(32)),
+        Some(&mallory),
+        None,
+    ));
+    assert_eq!((stranger.status, missing.status), (404, 404));
+    assert_eq!(
+        stranger.json_body(),
+        missing.json_body(),
+        "the same answer as for a missing id"
+    );
+    assert_eq!(
+        h.send(h.request(Method::Get, &path, Some(&mallory), None))
+            .status,
+        404
+    );
+    assert_eq!(
+        h.send(h.request(
+            Method::Post,
+            &format!("{path}/secret"),
+            Some(&mallory),
+            Some(json!({"telegramToken": TELEGRAM}))
+        ))
+        .status,
+        404
+    );
+    assert_eq!(
+        h.send(h.request(Method::Get, &path, None, None)).status,
+        401
+    );
+    assert_eq!(
+        h.send(h.request(Method::Get, "/api/deploy/not-an-id", Some(&mallory), None))
+            .status,
+        404
+    );
+
+    // The session that started it expires; the same browser keeps polling.
+    h.p.advance_secs(601);
+    let expired = h.send(h.request(
+        Method::Post,
+        "/api/deploy/start",
+        Some(&short),
+        Some(start_body("claw-demo")),
+    ));
+    assert_eq!(expired.status, 404, "the session itself is gone");
+    let response = h.send(h.request(Method::Get, &path, Some(&short), None));
+    assert_eq!(response.status, 200, "{:?}", response.json_body());
+    assert_eq!(response.json_body()["status"], "booting");
+    // And the owner signed in again sees it too.
+    let again = h.sign_in("sub-alice", &["claw-demo"], 3600);
+    assert_eq!(
+        h.send(h.request(Method::Get, &path, Some(&again), None))
+            .status,
+        200
+    );
+}
+
+#[test]
+fn not_ready_in_time_is_an_error_with_the_logs() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    poll(&h, &id);
+    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    h.p.advance_secs(300);
+    assert_eq!(poll(&h, &id)["status"], "starting");
+    h.p.advance_secs(1);
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "error");
+    assert!(
+        body["error"].as_str().unwrap().contains("5 minutes"),
+        "{body}"
+    );
+    assert_eq!(body["logsUrl"], format!("/api/deploy/{id}/logs"));
+    assert!(body["consoleUrl"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("instances/{vm}/console")));
+    let (status, logs) = h.call(Method::Get, &format!("/api/deploy/{id}/logs"), None);
+    assert_eq!(status, 200);
+    assert!(logs["output"].as_str().unwrap().contains("clawfree-agent"));
+    assert_eq!(logs["consoleUrl"], body["consoleUrl"]);
+}
+
+#[test]
+fn an_expired_google_token_asks_to_sign_in_again() {
+    let h = Harness::new();
+    let (id, _) = start(&h, "claw-demo");
+    h.google.borrow_mut().token_expired = true;
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "error");
+    assert!(body["error"].as_str().unwrap().contains("Sign in again"));
+    assert_eq!(body["errorAction"]["label"], "Sign in again");
+}
+
+#[test]
+fn the_secret_waits_for_the_vm_key() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    let path = format!("/api/deploy/{id}/secret");
+    let (status, body) = h.call(
+        Method::Post,
+        &path,
+        Some(json!({"telegramToken": TELEGRAM})),
+    );
+    assert_eq!(status, 409, "the VM is being created: {body}");
+    poll(&h, &id);
+    let (status, body) = h.call(
+        Method::Post,
+        &path,
+        Some(json!({"telegramToken": TELEGRAM})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("encryption key"));
+    let (status, body) = h.call(
+        Method::Post,
+        &path,
+        Some(json!({"telegramToken": "not a token"})),
+    );
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("telegramToken"));
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "waiting-secret"),
+            ("recipient", VM_RECIPIENT.trim()),
+        ],
+    );
+    let (status, _) = h.call(
+        Method::Post,
+        &path,
+        Some(json!({"telegramToken": TELEGRAM})),
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn vm_name_preview() {
+    let h = Harness::new();
+    let (status, body) = h.call(
+        Method::Get,
+        "/api/deploy/vm-name?botName=Caf%C3%A9%20Bot",
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["slug"], "cafe-bot");
+    assert_eq!(body["vmNameExample"], "cafe-bot-7f3a9c");
+    let (status, body) = h.call(
+        Method::Get,
+        "/api/deploy/vm-name?botName=%F0%9F%A4%96",
+        None,
+    );
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("at least 3"));
+}

@@ -1,0 +1,274 @@
+//! The deploy record kept in KV (`deploy:<id>`) and the status view the page polls.
+//!
+//! The record holds everything the state machine needs to take the next step without
+//! the session: where the VM is, which Google operation is running, and the owner's
+//! access token sealed to this record (context `deploy:<id>`). It never holds a
+//! plaintext token or secret.
+
+use crate::config::Config;
+use crate::crypto::Sealed;
+use crate::error::{Action, ApiError};
+use crate::google::compute::InstanceRef;
+use crate::types::{BotName, ProjectId, Provider, Region, VmName, Zone};
+use serde::{Deserialize, Serialize};
+
+/// Where a deploy is. Each phase names what the next status poll asks Google.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "camelCase")]
+pub enum Phase {
+    /// The Compute Engine API is off in the project and is being turned on.
+    Enabling { step: EnableStep },
+    /// The instance insert is to be sent, at the record's zone and VM name.
+    Inserting,
+    /// An insert answered that the VM name exists: an earlier attempt of this deploy
+    /// may have created it, or another VM holds the name. The next poll looks.
+    CheckingName,
+    /// The insert's zone operation is running.
+    Creating { operation: String },
+    /// The VM exists; waiting for it to run and for the agent's first report.
+    Booting,
+    /// The agent is configuring; `waiting_for_secret` while it waits for the first token.
+    Configuring { waiting_for_secret: bool },
+    /// OpenClaw was started; waiting for its first healthy answer.
+    Starting,
+    /// The VM published `setup=ready`.
+    Done,
+    /// The deploy stopped. `logs` when the VM exists and its serial output may say why.
+    Failed {
+        message: String,
+        action: Option<Action>,
+        logs: bool,
+    },
+}
+
+impl Phase {
+    /// The `status` the page knows (docs/CONTRACTS.md section 1).
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Enabling { .. } => "enabling",
+            Self::Inserting | Self::CheckingName | Self::Creating { .. } => "creating",
+            Self::Booting => "booting",
+            Self::Configuring { .. } => "configuring",
+            Self::Starting => "starting",
+            Self::Done => "done",
+            Self::Failed { .. } => "error",
+        }
+    }
+
+    /// The step as a person reads it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Enabling { .. } => "Turning on the Compute Engine API",
+            Self::Inserting | Self::CheckingName | Self::Creating { .. } => "Creating the VM",
+            Self::Booting => "Booting the VM",
+            Self::Configuring {
+                waiting_for_secret: true,
+            } => "Waiting for the Telegram token",
+            Self::Configuring { .. } => "Receiving the Telegram token",
+            Self::Starting => "Starting OpenClaw",
+            Self::Done => "Ready",
+            Self::Failed { .. } => "The deploy stopped",
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Done | Self::Failed { .. })
+    }
+}
+
+/// How far turning on the Compute Engine API has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EnableStep {
+    /// Service Usage is to be asked.
+    Request,
+    /// Service Usage's operation is running.
+    Operation(String),
+    /// Service Usage is done; Compute may take a moment to notice.
+    Propagating,
+}
+
+/// `deploy:<id>` in KV.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeployRecord {
+    pub id: String,
+    /// The owner's Google `sub`.
+    pub owner: String,
+    /// SHA-256 of the session cookie that started the deploy: that browser keeps
+    /// seeing its deploy after the session itself expired.
+    pub session_digest: String,
+    pub project: ProjectId,
+    pub region: Region,
+    pub zone: Zone,
+    pub vm_name: VmName,
+    pub bot_name: BotName,
+    pub provider: Provider,
+    pub phase: Phase,
+    /// The owner's Google access token, sealed with context `deploy:<id>`.
+    pub token: Sealed,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// When the current phase began (bounds how long Compute may take to switch on).
+    pub phase_since: u64,
+    /// When the VM was first seen `RUNNING`; the readiness deadline counts from here.
+    pub running_since: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub ip: Option<String>,
+    /// The last secret version this deploy delivered.
+    pub secret_version: Option<u64>,
+    /// Why the VM could not apply a secret, as it reported it.
+    pub secret_error: Option<String>,
+}
+
+/// An `Idempotency-Key` header: the page's one key per deploy attempt. Only its
+/// digest is kept (`idem:<owner>:<sha256>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    digest: String,
+}
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
+
+impl IdempotencyKey {
+    pub fn parse(value: &str) -> Result<Self, ApiError> {
+        let value = value.trim();
+        if value.is_empty() || value.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(ApiError::bad_request(format!(
+                "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+            )));
+        }
+        Ok(Self {
+            digest: crate::crypto::sha256_hex(value),
+        })
+    }
+
+    pub fn store_key(&self, owner: &str) -> crate::store::Key {
+        crate::store::Key::Idempotency {
+            owner: owner.to_string(),
+            digest: self.digest.clone(),
+        }
+    }
+}
+
+/// A deployment id: 128 random bits as 32 lowercase hex characters.
+pub fn is_deployment_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The sealing context of a deploy record's token.
+pub fn token_context(id: &str) -> String {
+    format!("deploy:{id}")
+}
+
+impl DeployRecord {
+    pub fn instance(&self) -> InstanceRef {
+        InstanceRef {
+            project: self.project.clone(),
+            zone: self.zone.clone(),
+            name: self.vm_name.clone(),
+        }
+    }
+
+    /// Moves to `phase`, keeping the timestamps that depend on it right.
+    pub fn enter(&mut self, phase: Phase, now: u64) {
+        if phase != self.phase {
+            if std::mem::discriminant(&phase) != std::mem::discriminant(&self.phase) {
+                self.phase_since = now;
+            }
+            if phase.is_finished() {
+                self.finished_at = Some(now);
+            }
+            self.phase = phase;
+        }
+    }
+
+    /// The status view (docs/CONTRACTS.md section 1); `retrying` when this poll met a
+    /// transient Google failure.
+    pub fn view(&self, config: &Config, now: u64, retrying: bool) -> StatusView {
+        let end = self.finished_at.unwrap_or(now);
+        let (error, error_action, logs) = match &self.phase {
+            Phase::Failed {
+                message,
+                action,
+                logs,
+            } => (Some(message.clone()), action.clone(), *logs),
+            _ => (None, None, false),
+        };
+        let vm_may_exist = !matches!(
+            self.phase,
+            Phase::Enabling { .. } | Phase::Inserting | Phase::CheckingName
+        );
+        StatusView {
+            status: self.phase.status(),
+            label: self.phase.label(),
+            deployment_id: self.id.clone(),
+            project_id: self.project.to_string(),
+            region: self.region.as_str(),
+            zone: self.zone.to_string(),
+            vm_name: self.vm_name.to_string(),
+            bot_name: self.bot_name.display().to_string(),
+            provider: self.provider.as_str(),
+            ip: self.ip.clone(),
+            waiting_for_secret: matches!(
+                self.phase,
+                Phase::Configuring {
+                    waiting_for_secret: true
+                }
+            ),
+            secret_version: self.secret_version,
+            secret_error: self.secret_error.clone(),
+            retrying: retrying && !self.phase.is_finished(),
+            started_at: self.created_at,
+            elapsed_seconds: end.saturating_sub(self.created_at),
+            ready_deadline_seconds: config.limits.ready_timeout_secs,
+            running_since: self.running_since,
+            error,
+            error_action,
+            logs_url: (logs || (vm_may_exist && !self.phase.is_finished()))
+                .then(|| format!("/api/deploy/{}/logs", self.id)),
+            console_url: vm_may_exist.then(|| self.instance().console_url(config)),
+        }
+    }
+}
+
+/// `GET /api/deploy/:id`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub status: &'static str,
+    pub label: &'static str,
+    pub deployment_id: String,
+    pub project_id: String,
+    pub region: &'static str,
+    pub zone: String,
+    pub vm_name: String,
+    pub bot_name: String,
+    pub provider: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    pub waiting_for_secret: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_version: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_error: Option<String>,
+    pub retrying: bool,
+    pub started_at: u64,
+    pub elapsed_seconds: u64,
+    pub ready_deadline_seconds: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub running_since: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_action: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+}
