@@ -231,15 +231,8 @@ fn on_user(session: &mut Session, context: Context, message: &str) -> Step {
         }
         Stage::AwaitingKey { .. } => on_pasted_key(session, message),
         Stage::AddAnother => {
-            if let Some(provider) = words.provider(&remaining(session)) {
-                return match provider {
-                    Provider::Kimi => ask_key(session, provider, ""),
-                    _ => ask_method(session, provider, ""),
-                };
-            }
-            if words.is_any(&["yes", "y", "yeah", "sure", "ok", "add", "another"]) {
-                ask_provider(session, context, "")
-            } else if words.is_any(&[
+            // "No" first: "no, not openai" must not start connecting OpenAI.
+            let no = [
                 "no",
                 "n",
                 "nope",
@@ -247,10 +240,17 @@ fn on_user(session: &mut Session, context: Context, message: &str) -> Step {
                 "finish",
                 "that's all",
                 "thats all",
-            ]) {
-                finish(session)
-            } else {
-                Step::say(ask_another_text(session))
+            ];
+            if words.is_any(&no) {
+                return finish(session);
+            }
+            match words.provider(&remaining(session)) {
+                Some(Provider::Kimi) => ask_key(session, Provider::Kimi, ""),
+                Some(provider) => ask_method(session, provider, ""),
+                None if words.is_any(&["yes", "y", "yeah", "sure", "ok", "add", "another"]) => {
+                    ask_provider(session, context, "")
+                }
+                None => Step::say(ask_another_text(session)),
             }
         }
         Stage::Finished => Step::say(finished_text(session)),
@@ -772,6 +772,27 @@ mod tests {
         let out = user(&mut s, claude(), "hello?");
         assert!(out.reply.contains("Setup is complete"));
         assert!(out.action.is_none());
+    }
+
+    #[test]
+    fn no_wins_over_a_provider_named_in_the_same_answer() {
+        let mut s = Session {
+            stage: Stage::AddAnother,
+            connected: vec![Provider::Kimi],
+        };
+        let out = user(&mut s, claude(), "no, not openai");
+        assert!(matches!(out.action, Some(Action::Finish { .. })));
+        let mut s = Session {
+            stage: Stage::AddAnother,
+            connected: vec![Provider::Kimi],
+        };
+        user(&mut s, claude(), "yes, openai");
+        assert_eq!(
+            s.stage,
+            Stage::ChooseMethod {
+                provider: Provider::Openai
+            }
+        );
     }
 
     #[test]
