@@ -123,13 +123,20 @@ impl Server {
         self.sim.base_url.clone()
     }
 
-    /// Stops serving and kills every agent.
+    /// Kills every agent and stops serving.
     pub async fn shutdown(mut self) {
+        self.sim.halt_all();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = (&mut self.task).await;
-        self.sim.halt_all();
+        // Long polls (wait_for_change without a timeout, getUpdates) would hold a
+        // graceful shutdown open for ever: give them a moment, then stop anyway.
+        if tokio::time::timeout(Duration::from_secs(1), &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
     }
 }
 

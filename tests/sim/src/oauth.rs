@@ -312,7 +312,13 @@ fn exchange_code(
         );
         token
     });
-    issue(world, &grant.user_sub, grant.scopes, refresh_token)
+    issue(
+        world,
+        &grant.user_sub,
+        grant.scopes,
+        refresh_token,
+        Handout::New,
+    )
 }
 
 fn refresh(world: &mut World, client_id: &str, token: Option<&str>) -> Response {
@@ -326,7 +332,13 @@ fn refresh(world: &mut World, client_id: &str, token: Option<&str>) -> Response 
     match world.refresh_tokens.get(token) {
         Some(entry) if entry.client_id == client_id => {
             let (sub, scopes) = (entry.user_sub.clone(), entry.scopes.clone());
-            issue(world, &sub, scopes, None)
+            issue(
+                world,
+                &sub,
+                scopes,
+                Some(token.to_string()),
+                Handout::Existing,
+            )
         }
         _ => errors::oauth(
             StatusCode::BAD_REQUEST,
@@ -336,12 +348,22 @@ fn refresh(world: &mut World, client_id: &str, token: Option<&str>) -> Response 
     }
 }
 
-/// Mints an access token and answers with Google's token response.
+/// Whether the refresh token behind an access token is new (and so is sent) or the
+/// one the client already holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handout {
+    New,
+    Existing,
+}
+
+/// Mints an access token (tied to its refresh token, so revoking that one revokes it)
+/// and answers with Google's token response.
 fn issue(
     world: &mut World,
     sub: &str,
     scopes: Vec<String>,
     refresh_token: Option<String>,
+    handout: Handout,
 ) -> Response {
     let ttl = world.config.token_ttl_secs;
     let access = format!("ya29.{}", random_token(48));
@@ -361,7 +383,7 @@ fn issue(
         "scope": scope,
         "token_type": "Bearer",
     });
-    if let Some(refresh) = refresh_token {
+    if let Some(refresh) = refresh_token.filter(|_| handout == Handout::New) {
         body["refresh_token"] = Value::String(refresh);
         body["refresh_token_expires_in"] = json!(604_799);
     }

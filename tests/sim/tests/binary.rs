@@ -44,11 +44,27 @@ fn prints_its_address_and_serves() {
             .call()
             .unwrap();
         assert_eq!(page.status(), 302);
+        // A long poll with no timeout must not keep the simulator from stopping.
+        ureq::post(&format!("{url}/_admin/vms"))
+            .send_json(serde_json::json!({ "project": "claw-demo", "zone": "us-central1-a", "instance": "held" }))
+            .unwrap();
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let _ = ureq::get(&format!("{url}/_vm/claw-demo/us-central1-a/held/computeMetadata/v1/instance/attributes/?wait_for_change=true"))
+                .set("Metadata-Flavor", "Google")
+                .call();
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
     });
     // SAFETY: SIGTERM to our own child, which then stops cleanly.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let started = std::time::Instant::now();
     let status = child.wait().unwrap();
     result.unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "stopped promptly"
+    );
     assert!(status.success(), "{status}");
 }
 
