@@ -1,40 +1,70 @@
-//! HTTP handlers for bots. Being written.
+//! HTTP handlers for the bot list and bot management: session, typed route values,
+//! then [`super::service`].
+
+use super::service;
 use crate::app::App;
+use crate::deploys::api::telegram_token;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::ports::Platform;
+use crate::sessions;
+use serde_json::json;
 
-fn todo() -> ApiError {
-    ApiError::NotFound("not implemented yet".into())
+/// `GET /api/deploy/existing`: `{vms, errors}`.
+pub async fn list<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
+    let session = sessions::require(app, request).await?;
+    let list = service::list(app, &session).await?;
+    Ok(Response::json(200, &list))
 }
-pub async fn list<P: Platform>(_a: &App<'_, P>, _r: &Request) -> Result<Response, ApiError> {
-    Err(todo())
-}
+
+/// `GET /api/bots/:project/:zone/:vm`.
 pub async fn get<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _t: (&str, &str, &str),
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    let bot = service::get(app, &session, &target).await?;
+    Ok(Response::json(200, &bot))
 }
+
+/// `DELETE /api/bots/:project/:zone/:vm`.
 pub async fn delete<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _t: (&str, &str, &str),
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    service::delete(app, &session, &target).await?;
+    Ok(Response::json(200, &json!({"ok": true})))
 }
+
+/// `POST /api/bots/:project/:zone/:vm/secret` with `{telegramToken}`.
 pub async fn rotate_secret<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _t: (&str, &str, &str),
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    let token = telegram_token(request)?;
+    let version = service::rotate(app, &session, &target, &token).await?;
+    Ok(Response::json(
+        200,
+        &json!({"ok": true, "secretVersion": version}),
+    ))
 }
+
+/// `GET /api/bots/:project/:zone/:vm/logs`: `{output, consoleUrl}`.
 pub async fn logs<P: Platform>(
-    _a: &App<'_, P>,
-    _r: &Request,
-    _t: (&str, &str, &str),
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    Err(todo())
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    let logs = service::logs(app, &session, &target).await?;
+    Ok(Response::json(200, &logs))
 }
