@@ -1,6 +1,7 @@
 //! The OpenAI-compatible HTTP API of the Setup model: `GET /v1/models`,
-//! `GET /v1/models/setup`, `POST /v1/chat/completions` (plain and streaming) and
-//! `GET /health`. A request is checked where it enters; anything malformed gets
+//! `GET /v1/models/setup`, `POST /v1/chat/completions` (plain and streaming),
+//! `GET /health`, and `POST /setup/reset` (used by `clawfree switch-llm`, which runs
+//! as the gateway's user and cannot write our state folder). A request is checked where it enters; anything malformed gets
 //! OpenAI's error envelope `{"error": {"message", "type", "param", "code"}}`.
 //!
 //! Request bodies are never logged: they carry the user's messages, keys included.
@@ -224,6 +225,16 @@ fn handle(setup: &Setup, mut request: Request) {
             json_response(200, &json!({ "object": "list", "data": [model_object()] }))
         }
         (Method::Get, "/v1/models/setup") => json_response(200, &model_object()),
+        (Method::Post, "/setup/reset") => match setup.reset() {
+            Ok(stage) => json_response(200, &json!({ "ok": true, "stage": stage })),
+            Err(message) => error_response(&ApiError {
+                status: 500,
+                message,
+                kind: "server_error",
+                param: None,
+                code: None,
+            }),
+        },
         (Method::Post, "/v1/chat/completions") => {
             let mut body = Vec::new();
             let read = request
@@ -273,15 +284,16 @@ fn handle(setup: &Setup, mut request: Request) {
                 }
             }
         }
-        (_, "/health" | "/v1/models" | "/v1/models/setup" | "/v1/chat/completions") => {
-            error_response(&ApiError {
-                status: 405,
-                message: format!("{method} is not allowed on {path}"),
-                kind: "invalid_request_error",
-                param: None,
-                code: Some("method_not_allowed"),
-            })
-        }
+        (
+            _,
+            "/health" | "/v1/models" | "/v1/models/setup" | "/v1/chat/completions" | "/setup/reset",
+        ) => error_response(&ApiError {
+            status: 405,
+            message: format!("{method} is not allowed on {path}"),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some("method_not_allowed"),
+        }),
         _ => error_response(&ApiError {
             status: 404,
             message: format!(

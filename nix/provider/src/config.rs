@@ -81,6 +81,10 @@ pub struct Config {
     /// The system profile `clawfree update` adds a generation to.
     pub system_profile: PathBuf,
     pub nix_env: PathBuf,
+    /// A root unit that runs `clawfree update --in-place`. When set, `clawfree update`
+    /// starts it instead of switching itself, because the gateway's user (who runs
+    /// the skill) may not change the system profile.
+    pub update_service: Option<String>,
     /// The file system whose free space `clawfree status` reports.
     pub disk_path: PathBuf,
 }
@@ -126,6 +130,7 @@ impl Default for Config {
             pushed_system: "/nix/var/nix/profiles/clawfree-pushed".into(),
             system_profile: "/nix/var/nix/profiles/system".into(),
             nix_env: "nix-env".into(),
+            update_service: None,
             disk_path: "/".into(),
         }
     }
@@ -266,6 +271,7 @@ impl Config {
             "pushed-system" => self.pushed_system = value.into(),
             "system-profile" => self.system_profile = value.into(),
             "nix-env" => self.nix_env = value.into(),
+            "update-service" => self.update_service = Some(value),
             "disk-path" => self.disk_path = value.into(),
             _ => return Err(format!("unknown option --{flag}")),
         }

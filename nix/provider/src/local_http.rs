@@ -1,5 +1,6 @@
-//! A minimal blocking HTTP/1.1 GET for the plain-http endpoints on the VM itself
-//! (OpenClaw's health URL) and the GCE metadata server. Neither speaks TLS, so a full
+//! A minimal blocking HTTP/1.1 client (GET, and POST without a body) for the
+//! plain-http endpoints on the VM itself (OpenClaw's health URL, the Setup model) and
+//! the GCE metadata server. Neither speaks TLS, so a full
 //! HTTP client would only cost memory.
 
 use std::io::{Read, Write};
@@ -17,6 +18,20 @@ const MAX_REPLY: u64 = 256 * 1024;
 
 /// GETs an `http://host[:port]/path` URL with extra headers.
 pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, String> {
+    request("GET", url, headers, timeout)
+}
+
+/// POSTs to an `http://host[:port]/path` URL with an empty body.
+pub fn post_empty(url: &str, timeout: Duration) -> Result<Reply, String> {
+    request("POST", url, &[("Content-Length", "0")], timeout)
+}
+
+fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<Reply, String> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("only http:// URLs are supported, got {url:?}"))?;
@@ -42,7 +57,8 @@ pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Rep
     stream
         .set_write_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -251,6 +251,23 @@ impl Setup {
         }
     }
 
+    /// Forgets the conversation (for `clawfree switch-llm`): the next message is
+    /// welcomed again. Returns the new stage's name.
+    pub fn reset(&self) -> Result<&'static str, String> {
+        let mut inner = self.lock();
+        if let Some(login) = inner.login.take() {
+            login.cancel();
+        }
+        inner.session = Session::default();
+        inner.timed_out = None;
+        inner.last_turn = None;
+        self.store.save(&inner.session)?;
+        let name = inner.session.stage.name();
+        *self.stage_name.lock().unwrap_or_else(|p| p.into_inner()) = name;
+        eprintln!("setup: the conversation was reset");
+        Ok(name)
+    }
+
     /// Stops the running sign-in, if any (on shutdown).
     pub fn shutdown(&self) {
         if let Some(login) = self.lock().login.take() {

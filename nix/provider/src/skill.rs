@@ -14,7 +14,6 @@ use crate::children;
 use crate::config::Config;
 use crate::local_http;
 use crate::openclaw;
-use crate::store::StageStore;
 use crate::system;
 
 /// The largest secret `clawfree secret set` accepts on stdin.
@@ -39,11 +38,21 @@ services: gateway, provider, or a unit name listed by `clawfree status`";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Status,
-    Logs { unit: String, lines: u32 },
-    Restart { unit: String },
+    Logs {
+        unit: String,
+        lines: u32,
+    },
+    Restart {
+        unit: String,
+    },
     SwitchLlm,
-    SecretSet { name: SecretName },
-    Update,
+    SecretSet {
+        name: SecretName,
+    },
+    /// `in_place`: switch here and now rather than through `update_service`.
+    Update {
+        in_place: bool,
+    },
     Help,
 }
 
@@ -101,7 +110,8 @@ pub fn parse(config: &Config, args: &[String]) -> Result<Command, String> {
             name: SecretName::parse(name)?,
         }),
         ["secret", ..] => Err("usage: clawfree secret set NAME  (the value on stdin)".into()),
-        ["update"] => Ok(Command::Update),
+        ["update"] => Ok(Command::Update { in_place: false }),
+        ["update", "--in-place"] => Ok(Command::Update { in_place: true }),
         [other, ..] => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
 }
@@ -127,6 +137,8 @@ fn run_tool(
 }
 
 const QUICK: Duration = Duration::from_secs(30);
+/// How long `switch-llm` waits for the restarted Setup model to answer.
+const PROVIDER_START_WAIT: Duration = Duration::from_secs(20);
 
 /// Runs a command; returns what to print.
 pub fn run(config: &Config, command: Command, stdin: &mut dyn Read) -> Result<String, String> {
@@ -160,7 +172,19 @@ pub fn run(config: &Config, command: Command, stdin: &mut dyn Read) -> Result<St
         }
         Command::SwitchLlm => switch_llm(config),
         Command::SecretSet { name } => secret_set(config, &name, stdin),
-        Command::Update => update(config),
+        Command::Update { in_place: false } if config.update_service.is_some() => {
+            let unit = config.update_service.as_deref().unwrap_or_default();
+            run_tool(
+                &config.systemctl,
+                &["start", "--no-block", unit],
+                b"",
+                QUICK,
+            )?;
+            Ok(format!(
+                "The update is running as {unit}. If the new system changes the bot, it restarts; `clawfree logs {unit}` shows how it went."
+            ))
+        }
+        Command::Update { .. } => update(config),
     }
 }
 
@@ -244,17 +268,35 @@ fn probe(url: &str) -> String {
 }
 
 fn switch_llm(config: &Config) -> Result<String, String> {
-    StageStore::open(&config.state_dir)?.reset()?;
     let base_url = format!("http://{}/v1", config.listen);
     openclaw::edit_config(&config.openclaw_config, |c| {
         openclaw::use_setup(c, &base_url)
     })?;
+    // The provider owns its stage (its state folder is root-only): make sure it runs,
+    // then ask it to start the conversation over.
     run_tool(
         &config.systemctl,
         &["restart", &config.provider_service],
         b"",
         QUICK,
     )?;
+    let reset = format!("http://{}/setup/reset", config.listen);
+    let deadline = std::time::Instant::now() + PROVIDER_START_WAIT;
+    loop {
+        match local_http::post_empty(&reset, Duration::from_secs(5)) {
+            Ok(reply) if reply.status == 200 => break,
+            Ok(reply) => {
+                return Err(format!(
+                    "the Setup model refused to reset (HTTP {}): {}",
+                    reply.status, reply.body
+                ))
+            }
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(format!("the Setup model did not come up: {e}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
     run_tool(
         &config.systemctl,
         &["restart", "--no-block", &config.gateway_service],

@@ -165,6 +165,40 @@ fn update_switches_to_the_pushed_system_once() {
 }
 
 #[test]
+fn update_can_run_through_a_root_unit() {
+    let provider = Provider::start("skill-update-unit", Options::default());
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(
+        &["--update-service", "clawfree-update.service", "update"],
+        "",
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("clawfree-update.service"), "{out}");
+    assert!(vm
+        .log()
+        .contains("systemctl start --no-block clawfree-update.service"));
+    assert!(
+        !vm.log().contains("nix-env"),
+        "the unit, not this command, switches"
+    );
+
+    // The unit itself runs `clawfree update --in-place`.
+    let (ok, out, err) = vm.clawfree(
+        &[
+            "--update-service",
+            "clawfree-update.service",
+            "update",
+            "--in-place",
+        ],
+        "",
+        &[],
+    );
+    assert!(ok && out.contains("Switched to"), "{out}{err}");
+    assert!(vm.log().contains("switch-to-configuration switch"));
+}
+
+#[test]
 fn logs_and_restart_accept_only_known_services() {
     let provider = Provider::start("skill-logs", Options::default());
     let vm = Vm::new(&provider);
@@ -232,7 +266,7 @@ fn secret_set_hands_stdin_to_the_agent_and_never_prints_it() {
 
 #[test]
 fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
-    let mut provider = Provider::start(
+    let provider = Provider::start(
         "skill-switch",
         Options {
             provider: Some("kimi"),
@@ -270,9 +304,9 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
         .log()
         .contains("systemctl restart --no-block openclaw-gateway.service"));
 
-    // What systemd does on `restart claw-free-provider.service`:
-    provider.restart();
+    // The provider (not `clawfree`, which runs as the gateway's user) reset its stage.
     assert_eq!(provider.health()["stage"], "welcome");
+    assert!(provider.log().contains("the conversation was reset"));
     let mut chat = Chat::new(&provider);
     assert!(chat.say("hi").contains("nvapi-"));
 }
