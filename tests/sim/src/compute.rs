@@ -13,7 +13,7 @@ use crate::http::{ok_json, Req};
 use crate::oauth::{authenticate, SCOPE_COMPUTE};
 use crate::operations::{get_compute, render_compute};
 use crate::state::{
-    ComputeOpKind, ComputeOperation, Instance, InstanceStatus, Metadata, OperationFailure, Project,
+    ComputeOpKind, ComputeOperation, Instance, InstanceStatus, Metadata, OperationFailure,
     SerialLog, Transition, User, VmKey, World,
 };
 use crate::Sim;
@@ -494,53 +494,32 @@ fn parse_disks(
     for (index, disk) in disks.iter().enumerate() {
         let field = format!("disks[{index}]");
         let boot = disk.get("boot") == Some(&json!(true)) || (boot_count == 0 && index == 0);
-        let params = disk.get("initializeParams");
-        let source_image = params.and_then(|p| p.get("sourceImage"));
-        let source = disk.get("source");
-        let (image, size_gb, disk_type, disk_name) = match (source_image, source) {
-            (Some(image), None) => {
-                let image_text = as_str(image, &format!("{field}.initializeParams.sourceImage"))?;
-                check_image(project, image_text).map_err(|why| field_error(&format!("{field}.initializeParams.sourceImage"), image, why))?;
-                let size = match params.and_then(|p| p.get("diskSizeGb")) {
-                    None | Some(Value::Null) => 10,
-                    Some(v) => v
-                        .as_u64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                        .filter(|n| (10..=65_536).contains(n))
-                        .ok_or_else(|| field_error(&format!("{field}.initializeParams.diskSizeGb"), v, "Disk size must be a whole number of GB from 10 to 65536."))?,
-                };
-                let disk_type = match params.and_then(|p| p.get("diskType")) {
-                    None | Some(Value::Null) => "pd-standard".to_string(),
-                    Some(v) => {
-                        let (_, rest) = resource_path(as_str(v, &format!("{field}.initializeParams.diskType"))?);
-                        let parts: Vec<&str> = rest.split('/').collect();
-                        match parts.as_slice() {
-                            ["zones", z, "diskTypes", t] if *z == zone && DISK_TYPES.contains(t) => t.to_string(),
-                            _ => return Err(field_error(&format!("{field}.initializeParams.diskType"), v, &format!("Must be a disk type of zone {zone}, such as zones/{zone}/diskTypes/pd-balanced."))),
-                        }
-                    }
-                };
-                let disk_name = match params.and_then(|p| p.get("diskName")).and_then(Value::as_str) {
-                    Some(n) if is_valid_resource_name(n) => n.to_string(),
-                    Some(n) => return Err(field_error(&format!("{field}.initializeParams.diskName"), &json!(n), "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")),
-                    None if index == 0 => instance.to_string(),
-                    None => format!("{instance}-{index}"),
-                };
-                (image_text.to_string(), size, disk_type, disk_name)
+        let params = disk.get("initializeParams").unwrap_or(&Value::Null);
+        let image = match (params.get("sourceImage"), disk.get("source")) {
+            (Some(image), None) => image,
+            (Some(_), Some(_)) => {
+                return Err(invalid(format!(
+                    "Invalid value for field 'resource.{field}': ''. Source and initializeParams.sourceImage cannot both be specified."
+                )))
             }
             (None, Some(_)) => {
-                return Err(invalid(format!("Invalid value for field 'resource.{field}.source': ''. The simulator only creates new disks: use initializeParams.sourceImage.")))
-            }
-            (Some(_), Some(_)) => {
-                return Err(invalid(format!("Invalid value for field 'resource.{field}': ''. Source and initializeParams.sourceImage cannot both be specified.")))
-            }
-            (None, None) if boot => {
-                return Err(invalid(format!("Invalid value for field 'resource.{field}.initializeParams.sourceImage': ''. Source image must be specified.")))
+                return Err(invalid(format!(
+                    "Invalid value for field 'resource.{field}.source': ''. The simulator only creates new disks: use initializeParams.sourceImage."
+                )))
             }
             (None, None) => {
-                return Err(invalid(format!("Invalid value for field 'resource.{field}': ''. A disk needs initializeParams.sourceImage.")))
+                let what = if boot { "Source image must be specified." } else { "A disk needs initializeParams.sourceImage." };
+                return Err(invalid(format!(
+                    "Invalid value for field 'resource.{field}.initializeParams.sourceImage': ''. {what}"
+                )));
             }
         };
+        let image_field = format!("{field}.initializeParams.sourceImage");
+        let image_text = as_str(image, &image_field)?;
+        check_image(image_text).map_err(|why| field_error(&image_field, image, why))?;
+        let size_gb = disk_size(params, &field)?;
+        check_disk_type(params, &field, zone)?;
+        let disk_name = disk_name(params, &field, instance, index)?;
         rendered.push(json!({
             "kind": "compute#attachedDisk",
             "type": "PERSISTENT",
@@ -553,11 +532,67 @@ fn parse_disks(
             "interface": "SCSI",
             "diskSizeGb": size_gb.to_string(),
             "architecture": "X86_64",
-            "licenses": [image_license(project, &image)],
+            "licenses": [image_license(project, image_text)],
         }));
-        let _ = disk_type;
     }
     Ok(rendered)
+}
+
+/// `diskSizeGb`: a number or a numeric string, 10 GB by default.
+fn disk_size(params: &Value, field: &str) -> Result<u64, GoogleError> {
+    match params.get("diskSizeGb") {
+        None | Some(Value::Null) => Ok(10),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .filter(|n| (10..=65_536).contains(n))
+            .ok_or_else(|| {
+                field_error(
+                    &format!("{field}.initializeParams.diskSizeGb"),
+                    v,
+                    "Disk size must be a whole number of GB from 10 to 65536.",
+                )
+            }),
+    }
+}
+
+/// `diskType`: a disk type of the instance's own zone.
+fn check_disk_type(params: &Value, field: &str, zone: &str) -> Result<(), GoogleError> {
+    let Some(v) = params.get("diskType").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let type_field = format!("{field}.initializeParams.diskType");
+    let (_, rest) = resource_path(as_str(v, &type_field)?);
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["zones", z, "diskTypes", t] if *z == zone && DISK_TYPES.contains(t) => Ok(()),
+        _ => Err(field_error(
+            &type_field,
+            v,
+            &format!(
+                "Must be a disk type of zone {zone}, such as zones/{zone}/diskTypes/pd-balanced."
+            ),
+        )),
+    }
+}
+
+/// `diskName`, or Google's default: the instance's name (with `-N` for extra disks).
+fn disk_name(
+    params: &Value,
+    field: &str,
+    instance: &str,
+    index: usize,
+) -> Result<String, GoogleError> {
+    match params.get("diskName").and_then(Value::as_str) {
+        Some(n) if is_valid_resource_name(n) => Ok(n.to_string()),
+        Some(n) => Err(field_error(
+            &format!("{field}.initializeParams.diskName"),
+            &json!(n),
+            "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
+        )),
+        None if index == 0 => Ok(instance.to_string()),
+        None => Ok(format!("{instance}-{index}")),
+    }
 }
 
 /// The license link Google shows for a disk made from `image` (the image's project).
@@ -568,9 +603,8 @@ fn image_license(project: &str, image: &str) -> String {
 }
 
 /// A source image: `projects/{p}/global/images/{name}` or `.../images/family/{family}`.
-fn check_image(project: &str, text: &str) -> Result<(), &'static str> {
-    let (named, rest) = resource_path(text);
-    let _ = named.unwrap_or(project);
+fn check_image(text: &str) -> Result<(), &'static str> {
+    let (_, rest) = resource_path(text);
     let name = rest
         .strip_prefix("global/images/family/")
         .or_else(|| rest.strip_prefix("global/images/"))
@@ -747,10 +781,18 @@ pub fn insert(
     let mut world = sim.world();
     let user = access(&world, req, project, "compute.instances.create", &resource)?;
     known_zone(zone)?;
-    let unknown =
-        req.unknown_params(&["requestId", "sourceInstanceTemplate", "sourceMachineImage"]);
-    if !unknown.is_empty() {
-        return Err(invalid(format!("Invalid parameter: {}", unknown[0])));
+    let request_id = req.param("requestId").map(parse_request_id).transpose()?;
+    if let Some(id) = &request_id {
+        // A retried insert with the same requestId gets the first one's operation.
+        let earlier = world
+            .request_ids
+            .get(&(project.to_string(), id.clone()))
+            .cloned();
+        if let Some(op_key) = earlier {
+            if let Some(op) = world.compute_ops.get(&op_key) {
+                return Ok(ok_json(&render_compute(op, now_ms())));
+            }
+        }
     }
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let new = parse_insert(project, zone, &body)?;
@@ -822,9 +864,31 @@ pub fn insert(
         0,
         failure,
     );
+    if let (Some(request_id), Some(name)) = (request_id, op["name"].as_str()) {
+        world.request_ids.insert(
+            (project.to_string(), request_id),
+            (project.to_string(), zone.to_string(), name.to_string()),
+        );
+    }
     drop(world);
     sim.changed.notify_waiters();
     Ok(ok_json(&op))
+}
+
+/// `requestId`: a non-zero UUID, as Google requires.
+fn parse_request_id(value: &str) -> Result<String, GoogleError> {
+    let groups: Vec<&str> = value.split('-').collect();
+    let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if shaped && value.bytes().any(|b| b.is_ascii_hexdigit() && b != b'0') {
+        Ok(value.to_ascii_lowercase())
+    } else {
+        Err(invalid(format!(
+            "Invalid value for field 'requestId': '{value}'. The request id must be a valid UUID with the exception that zero UUID is not supported."
+        )))
+    }
 }
 
 /// `GET .../instances/{i}`.
@@ -1069,10 +1133,6 @@ pub fn get_guest_attributes(
         "compute.instances.getGuestAttributes",
         &k.to_string(),
     )?;
-    let unknown = req.unknown_params(&["queryPath", "variableKey"]);
-    if !unknown.is_empty() {
-        return Err(invalid(format!("Invalid parameter: {}", unknown[0])));
-    }
     let inst = instance_ref(&world, &k)?;
     let self_link = format!(
         "{}/instances/{instance}/getGuestAttributes",
@@ -1134,10 +1194,6 @@ pub fn serial_port(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &s
         "compute.instances.getSerialPortOutput",
         &k.to_string(),
     )?;
-    let unknown = req.unknown_params(&["port", "start"]);
-    if !unknown.is_empty() {
-        return Err(invalid(format!("Invalid parameter: {}", unknown[0])));
-    }
     let port: u8 = match req.param("port") {
         None => 1,
         Some(p) => p
@@ -1191,18 +1247,6 @@ pub fn aggregated_list(sim: &Sim, req: &Req, project: &str) -> ApiResult {
         "compute.instances.list",
         &format!("projects/{project}"),
     )?;
-    let unknown = req.unknown_params(&[
-        "filter",
-        "maxResults",
-        "pageToken",
-        "orderBy",
-        "returnPartialSuccess",
-        "includeAllScopes",
-        "serviceProjectNumber",
-    ]);
-    if !unknown.is_empty() {
-        return Err(invalid(format!("Invalid parameter: {}", unknown[0])));
-    }
     let filter = match req.param("filter") {
         None | Some("") => None,
         Some(text) => Some(Filter::parse(text).map_err(|why| {
@@ -1339,9 +1383,4 @@ pub fn advance(world: &mut World, now: u64) -> Vec<Effect> {
         effects.push(Effect::Destroyed(k));
     }
     effects
-}
-
-/// The project for a key, for the metadata server's `project/` tree.
-pub fn project_of<'w>(world: &'w World, project: &str) -> Option<&'w Project> {
-    world.projects.get(project)
 }

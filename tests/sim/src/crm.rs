@@ -71,13 +71,6 @@ fn invalid_query(query: &str) -> GoogleError {
 
 /// `GET /v3/projects:search`.
 pub fn search(sim: &Sim, req: &Req) -> ApiResult {
-    let unknown = req.unknown_params(&["query", "pageSize", "pageToken"]);
-    if !unknown.is_empty() {
-        return Err(bad_json(format!(
-            "Unknown name {:?}: Cannot bind query parameter.",
-            unknown[0]
-        )));
-    }
     let query = SearchQuery::parse(req.param("query").unwrap_or(""))?;
     let page_size: usize = match req.param("pageSize") {
         None => 500,

@@ -167,3 +167,31 @@ pub fn oauth(status: StatusCode, error: &str, description: &str) -> Response {
     }
     response
 }
+
+/// Parameters every Google API accepts on every method.
+const STANDARD_PARAMS: &[&str] = &[
+    "$.xgafv",
+    "access_token",
+    "alt",
+    "callback",
+    "fields",
+    "key",
+    "oauth_token",
+    "prettyPrint",
+    "quotaUser",
+    "upload_protocol",
+    "uploadType",
+    "userIp",
+];
+
+/// Refuses query parameters the method does not know, in Google's words.
+pub fn check_params(req: &crate::http::Req, known: &[&str]) -> Result<(), GoogleError> {
+    let mut allowed: Vec<&str> = STANDARD_PARAMS.to_vec();
+    allowed.extend_from_slice(known);
+    match req.unknown_params(&allowed).first() {
+        None => Ok(()),
+        Some(name) => Err(bad_json(format!(
+            "Unknown name {name:?}: Cannot bind query parameter. Field {name:?} could not be found in request message."
+        ))),
+    }
+}

@@ -52,14 +52,17 @@ impl Req {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The bearer token of the `Authorization` header, if any.
+    /// The bearer token of the `Authorization` header, or of the `access_token`
+    /// parameter Google also accepts.
     pub fn bearer(&self) -> Option<&str> {
-        let value = self.header("authorization")?;
-        let (scheme, token) = value.split_once(' ')?;
-        scheme
-            .eq_ignore_ascii_case("bearer")
-            .then(|| token.trim())
-            .filter(|t| !t.is_empty())
+        let from_header = self.header("authorization").and_then(|value| {
+            let (scheme, token) = value.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim())
+                .filter(|t| !t.is_empty())
+        });
+        from_header.or_else(|| self.param("access_token").filter(|t| !t.is_empty()))
     }
 
     /// Query parameters this endpoint does not know, so they can be refused clearly.

@@ -333,6 +333,11 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     if let Some(FaultEffect::Respond { status, body }) = &effect {
         return fault_response(endpoint, *status, body.clone());
     }
+    if let Some(known) = known_params(endpoint) {
+        if let Err(e) = errors::check_params(&req, known) {
+            return e.into_response();
+        }
+    }
     dispatch(&sim, &req, &segments, effect).await
 }
 
@@ -377,6 +382,37 @@ fn endpoint_of(method: &Method, s: &[&str]) -> Option<&'static str> {
             "metadata.guestAttributes.put"
         }
         ["_vm", _, _, _, "computeMetadata", "v1", ..] if get => "metadata.get",
+        _ => return None,
+    })
+}
+
+/// The query parameters a Cloud API method takes (besides Google's standard ones);
+/// `None` for endpoints that are not Cloud APIs.
+fn known_params(endpoint: &str) -> Option<&'static [&'static str]> {
+    Some(match endpoint {
+        "crm.projects.search" => &["query", "pageSize", "pageToken"],
+        "compute.instances.insert"
+        | "compute.instances.delete"
+        | "compute.instances.setMetadata"
+        | "compute.instances.start" => &["requestId"],
+        "compute.instances.stop" => &["requestId", "discardLocalSsd"],
+        "compute.instances.getGuestAttributes" => &["queryPath", "variableKey"],
+        "compute.instances.getSerialPortOutput" => &["port", "start"],
+        "compute.instances.aggregatedList" => &[
+            "filter",
+            "maxResults",
+            "pageToken",
+            "orderBy",
+            "returnPartialSuccess",
+            "includeAllScopes",
+            "serviceProjectNumber",
+        ],
+        e if e.starts_with("crm.")
+            || e.starts_with("serviceusage.")
+            || e.starts_with("compute.") =>
+        {
+            &[]
+        }
         _ => return None,
     })
 }
@@ -466,6 +502,11 @@ fn fault_response(endpoint: &str, status: u16, body: Option<serde_json::Value>) 
             *r.status_mut() = code;
             r
         }
+        "oauth" if endpoint == "oauth.authorize" => oauth::error_page(
+            code,
+            "server_error",
+            "Something went wrong. Please try again later.",
+        ),
         "oauth" => {
             let error = if status >= 500 {
                 "temporarily_unavailable"

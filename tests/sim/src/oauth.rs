@@ -572,7 +572,8 @@ fn with_params(uri: &str, params: &[(&str, &str)], state: Option<&str>) -> Strin
     out
 }
 
-fn error_page(status: StatusCode, error: &str, detail: &str) -> Response {
+/// Google's error page for a sign-in request it refuses (the browser sees it).
+pub fn error_page(status: StatusCode, error: &str, detail: &str) -> Response {
     html(
         status,
         format!(

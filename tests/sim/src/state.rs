@@ -372,6 +372,8 @@ pub struct World {
     pub instances: BTreeMap<VmKey, Instance>,
     /// Keyed by (project, zone, operation name).
     pub compute_ops: HashMap<(String, String, String), ComputeOperation>,
+    /// Insert `requestId`s seen, per project, with the operation they started.
+    pub request_ids: HashMap<(String, String), (String, String, String)>,
     pub faults: Vec<Fault>,
     pub counters: BTreeMap<String, u64>,
     pub telegram: HashMap<String, TelegramBot>,

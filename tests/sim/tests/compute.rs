@@ -429,3 +429,37 @@ fn stop_then_delete() {
         404
     );
 }
+
+#[test]
+fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
+    let sim = sim();
+    let token = sim.token();
+    let path = format!("{ZONE}/instances?requestId=0b8f6d3e-2c1a-4e7b-9a55-6f1d2e3c4b5a");
+    let first = sim.post(&path, &token, vm_body("retried"));
+    let second = sim.post(&path, &token, vm_body("retried"));
+    assert_eq!(second.status, 200, "not 409: {}", second.body);
+    assert_eq!(first.json()["name"], second.json()["name"]);
+    assert_eq!(
+        sim.post(
+            &format!("{ZONE}/instances?requestId=not-a-uuid"),
+            &token,
+            vm_body("other")
+        )
+        .status,
+        400
+    );
+}
+
+#[test]
+fn standard_parameters_are_accepted_and_unknown_ones_refused() {
+    let sim = sim();
+    let token = sim.token();
+    let ok = sim.send("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"), None, None);
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let bad = sim.get(&format!("{ZONE}/instances/x?colour=blue"), &token);
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+}
