@@ -194,7 +194,10 @@ fn on_user(session: &mut Session, context: Context, message: &str) -> Step {
                 None => ask_provider(session, context, hello),
             }
         }
-        Stage::ChooseProvider => match words.provider(&remaining(session)) {
+        Stage::ChooseProvider => match words
+            .numbered_choice(&provider_options(session, context))
+            .or_else(|| words.provider(&remaining(session)))
+        {
             Some(Provider::Kimi) => ask_key(session, Provider::Kimi, ""),
             Some(provider) => ask_method(session, provider, ""),
             None => ask_provider(session, context, "Sorry, I didn't get that."),
@@ -396,20 +399,27 @@ fn remaining(session: &Session) -> Vec<Provider> {
         .collect()
 }
 
-fn ask_provider(session: &mut Session, context: Context, preface: &str) -> Step {
-    session.stage = Stage::ChooseProvider;
+/// The providers still to connect, in the order they are offered (the one picked on
+/// claw.free first).
+fn provider_options(session: &Session, context: Context) -> Vec<Provider> {
     let mut options = remaining(session);
     if let Some(preferred) = context.preferred {
         options.sort_by_key(|p| *p != preferred);
     }
-    let list: Vec<String> = options
+    options
+}
+
+fn ask_provider(session: &mut Session, context: Context, preface: &str) -> Step {
+    session.stage = Stage::ChooseProvider;
+    let list: Vec<String> = provider_options(session, context)
         .iter()
-        .map(|p| format!("- {}: {}", p.as_str(), provider_blurb(*p)))
+        .enumerate()
+        .map(|(i, p)| format!("{}. {}: {}", i + 1, p.as_str(), provider_blurb(*p)))
         .collect();
     Step::say(join(
         preface,
         &format!(
-            "Which provider shall we connect? Reply with its name:\n{}",
+            "Which provider shall we connect? Reply with its number or name:\n{}",
             list.join("\n")
         ),
     ))
@@ -535,8 +545,13 @@ impl Words {
             .any(|a| self.0 == *a || (a.len() > 1 && self.0.starts_with(&format!("{a} "))))
     }
 
-    /// The provider named in the message, among `options` (by name, alias or number
-    /// in the list as it was shown).
+    /// The provider at the number the message is, in `options` as they were listed.
+    fn numbered_choice(&self, options: &[Provider]) -> Option<Provider> {
+        let index: usize = self.0.parse().ok()?;
+        options.get(index.checked_sub(1)?).copied()
+    }
+
+    /// The provider named in the message (by name or alias), among `options`.
     fn provider(&self, options: &[Provider]) -> Option<Provider> {
         let aliases = |p: Provider| -> &'static [&'static str] {
             match p {

@@ -153,7 +153,7 @@ fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
 
     let which = chat.say("yes");
     assert!(
-        which.contains("kimi") && which.contains("claude") && !which.contains("- openai"),
+        which.contains("kimi") && which.contains("claude") && !which.contains(". openai:"),
         "{which}"
     );
     let ask_key = chat.say("kimi");
