@@ -2,7 +2,7 @@
 //! shape the JSON of docs/CONTRACTS.md section 1.
 
 use super::flow::{self, StartRequest};
-use super::model::IdempotencyKey;
+use super::model::{viewer_cookie, IdempotencyKey};
 use crate::app::App;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
@@ -61,10 +61,16 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         .map(IdempotencyKey::parse)
         .transpose()?;
     let started = flow::start(app, &session, &request.client_ip, start, idempotency).await?;
+    let cookie = viewer_cookie(
+        &started.deployment_id,
+        &started.viewer_secret,
+        app.config.secure_cookies(),
+    );
     Ok(Response::json(
         200,
         &json!({"deploymentId": started.deployment_id, "vmName": started.vm_name.as_str()}),
-    ))
+    )
+    .with_header("set-cookie", cookie))
 }
 
 /// `GET /api/deploy/:id`.

@@ -35,6 +35,8 @@ pub struct StartRequest {
 pub struct Started {
     pub deployment_id: String,
     pub vm_name: VmName,
+    /// The `deploy` cookie's secret for this browser.
+    pub viewer_secret: String,
 }
 
 /// "5 minutes", "1 minute" or "45 seconds".
@@ -88,10 +90,17 @@ pub async fn start<P: Platform>(
     .await?;
 
     let id = crypto::random_hex(app.platform, 16)?;
+    let viewer_secret = crypto::random_hex(app.platform, 16)?;
     let now = app.now();
     let mut record = DeployRecord {
         owner: session.owner().to_string(),
         session_digest: session.limit_subject().to_string(),
+        viewer: crypto::seal(
+            &app.config.sealing_key,
+            app.platform,
+            &model::viewer_context(&id),
+            &viewer_secret,
+        )?,
         project: request.project,
         region: request.region,
         zone: request.region.first_zone(),
@@ -130,6 +139,7 @@ pub async fn start<P: Platform>(
     Ok(Started {
         deployment_id: record.id,
         vm_name: record.vm_name,
+        viewer_secret,
     })
 }
 
@@ -143,12 +153,22 @@ async fn earlier_attempt<P: Platform>(
         return Ok(None);
     };
     let record: Option<DeployRecord> = store::load(app.platform, &Key::Deploy(id)).await?;
-    Ok(record
-        .filter(|r| r.owner == session.owner())
-        .map(|r| Started {
+    Ok(record.filter(|r| r.owner == session.owner()).and_then(|r| {
+        Some(Started {
+            viewer_secret: open_viewer(app, &r)?,
             deployment_id: r.id,
             vm_name: r.vm_name,
-        }))
+        })
+    }))
+}
+
+fn open_viewer<P: Platform>(app: &App<'_, P>, record: &DeployRecord) -> Option<String> {
+    crypto::open(
+        &app.config.sealing_key,
+        &model::viewer_context(&record.id),
+        &record.viewer,
+    )
+    .ok()
 }
 
 fn suffix(random: &impl Random) -> Result<[u8; 3], ApiError> {
@@ -243,19 +263,17 @@ fn unknown_deploy() -> ApiError {
     )
 }
 
-/// The deploy `id`, if the caller owns it: a signed-in session of the owner, or the
-/// browser whose session started it (its session may have expired since). Anyone
-/// else gets the same 404 as for an id that does not exist.
+/// The deploy `id`, if the caller may see it: the owner signed in, or the browser
+/// that started it (its `deploy` cookie), whose session may have expired since.
+/// Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
 ) -> Result<DeployRecord, ApiError> {
     let session = sessions::require(app, request).await;
-    let cookie_digest = request
-        .cookie(sessions::COOKIE)
-        .map(|secret| crypto::sha256_hex(&secret));
-    if let (Err(error), None) = (&session, &cookie_digest) {
+    let viewer = request.cookie(model::VIEWER_COOKIE);
+    if let (Err(error), None) = (&session, &viewer) {
         return Err(error.clone());
     }
     if !model::is_deployment_id(id) {
@@ -264,11 +282,12 @@ async fn load_owned<P: Platform>(
     let record: DeployRecord = store::load(app.platform, &Key::Deploy(id.to_string()))
         .await?
         .ok_or_else(unknown_deploy)?;
-    let owner = match &session {
-        Ok(session) => session.owner() == record.owner,
-        Err(_) => cookie_digest.as_deref() == Some(record.session_digest.as_str()),
-    };
-    if owner {
+    let is_owner = session.is_ok_and(|s| s.owner() == record.owner);
+    let is_viewer = viewer.is_some_and(|secret| {
+        open_viewer(app, &record)
+            .is_some_and(|expected| crypto::sha256_hex(&expected) == crypto::sha256_hex(&secret))
+    });
+    if is_owner || is_viewer {
         Ok(record)
     } else {
         Err(unknown_deploy())

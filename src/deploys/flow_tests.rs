@@ -298,12 +298,16 @@ fn the_same_idempotency_key_never_creates_a_second_vm() {
         );
         request.headers.push(("idempotency-key".into(), key.into()));
         let response = h.send(request);
-        (response.status, response.json_body())
+        let mut body = response.json_body();
+        if let Some(cookie) = response.header("set-cookie") {
+            body["cookie"] = cookie.into();
+        }
+        (response.status, body)
     };
     let (s1, first) = send("attempt-1");
     let (s2, second) = send("attempt-1");
     assert_eq!((s1, s2), (200, 200));
-    assert_eq!(first, second);
+    assert_eq!(first, second, "the same deployment, VM name and viewer cookie");
     assert_eq!(h.google.borrow().vms.len(), 1);
     let (_, third) = send("attempt-2");
     assert_ne!(third["deploymentId"], first["deploymentId"]);
@@ -394,63 +398,85 @@ fn bad_input_is_refused_naming_the_field() {
     assert_eq!(h.google_calls(), 0);
 }
 
+/// A GET of `path` with exactly these cookies.
+fn get_with(h: &Harness, path: &str, cookies: &str) -> crate::http::Response {
+    let mut request = h.request(Method::Get, path, None, None);
+    if !cookies.is_empty() {
+        request.headers.push(("cookie".into(), cookies.into()));
+    }
+    h.send(request)
+}
+
 #[test]
 fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
     let h = Harness::new();
     let short = h.sign_in("sub-alice", &["claw-demo"], 600);
-    let (status, body) = {
-        let response = h.send(h.request(
-            Method::Post,
-            "/api/deploy/start",
-            Some(&short),
-            Some(start_body("claw-demo")),
-        ));
-        (response.status, response.json_body())
-    };
-    assert_eq!(status, 200);
-    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let started = h.send(h.request(
+        Method::Post,
+        "/api/deploy/start",
+        Some(&short),
+        Some(start_body("claw-demo")),
+    ));
+    assert_eq!(started.status, 200);
+    let id = started.json_body()["deploymentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let path = format!("/api/deploy/{id}");
+    let set_cookie = started.header("set-cookie").unwrap().to_string();
+    assert!(set_cookie.starts_with("deploy="), "{set_cookie}");
+    for part in [
+        "HttpOnly",
+        "SameSite=Lax",
+        &format!("Path={path};"),
+        "Max-Age=3600",
+    ] {
+        assert!(set_cookie.contains(part), "{part} in {set_cookie}");
+    }
+    let viewer = set_cookie.split(';').next().unwrap().to_string();
+    assert!(
+        !h.p.kv_dump().contains(viewer.trim_start_matches("deploy=")),
+        "the viewer secret is sealed in KV"
+    );
 
     let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
-    let stranger = h.send(h.request(Method::Get, &path, Some(&mallory), None));
-    let missing = h.send(h.request(
-        Method::Get,
+    let stranger = get_with(&h, &path, &format!("session={mallory}"));
+    let missing = get_with(
+        &h,
         &format!("/api/deploy/{}", "0".repeat(32)),
-        Some(&mallory),
-        None,
-    ));
+        &format!("session={mallory}"),
+    );
     assert_eq!((stranger.status, missing.status), (404, 404));
     assert_eq!(
         stranger.json_body(),
         missing.json_body(),
         "the same answer as for a missing id"
     );
+    let forged = get_with(
+        &h,
+        &path,
+        &format!("session={mallory}; deploy={}", "0".repeat(32)),
+    );
+    assert_eq!(forged.status, 404);
+    let secret = h.send(h.request(
+        Method::Post,
+        &format!("{path}/secret"),
+        Some(&mallory),
+        Some(json!({"telegramToken": TELEGRAM})),
+    ));
+    assert_eq!(secret.status, 404);
     assert_eq!(
-        h.send(h.request(Method::Get, &path, Some(&mallory), None))
-            .status,
+        get_with(&h, &format!("{path}/logs"), &format!("session={mallory}")).status,
         404
     );
+    assert_eq!(get_with(&h, &path, "").status, 401);
     assert_eq!(
-        h.send(h.request(
-            Method::Post,
-            &format!("{path}/secret"),
-            Some(&mallory),
-            Some(json!({"telegramToken": TELEGRAM}))
-        ))
-        .status,
-        404
-    );
-    assert_eq!(
-        h.send(h.request(Method::Get, &path, None, None)).status,
-        401
-    );
-    assert_eq!(
-        h.send(h.request(Method::Get, "/api/deploy/not-an-id", Some(&mallory), None))
-            .status,
+        get_with(&h, "/api/deploy/not-an-id", &format!("session={mallory}")).status,
         404
     );
 
-    // The session that started it expires; the same browser keeps polling.
+    // The session that started it expires, or its cookie is deleted: the browser
+    // that started the deploy keeps following it.
     h.p.advance_secs(601);
     let expired = h.send(h.request(
         Method::Post,
@@ -459,16 +485,20 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         Some(start_body("claw-demo")),
     ));
     assert_eq!(expired.status, 404, "the session itself is gone");
-    let response = h.send(h.request(Method::Get, &path, Some(&short), None));
-    assert_eq!(response.status, 200, "{:?}", response.json_body());
-    assert_eq!(response.json_body()["status"], "booting");
-    // And the owner signed in again sees it too.
+    for cookies in [format!("session={short}; {viewer}"), viewer.clone()] {
+        let response = get_with(&h, &path, &cookies);
+        assert_eq!(
+            response.status,
+            200,
+            "{cookies}: {:?}",
+            response.json_body()
+        );
+        assert_eq!(response.json_body()["status"], "booting");
+    }
+    assert_eq!(get_with(&h, &path, &format!("session={short}")).status, 404);
+    // And the owner, signed in again, sees it too.
     let again = h.sign_in("sub-alice", &["claw-demo"], 3600);
-    assert_eq!(
-        h.send(h.request(Method::Get, &path, Some(&again), None))
-            .status,
-        200
-    );
+    assert_eq!(get_with(&h, &path, &format!("session={again}")).status, 200);
 }
 
 #[test]

@@ -423,6 +423,7 @@ mod tests {
             id: "d".repeat(32),
             owner: "sub-1".into(),
             session_digest: "s".repeat(64),
+            viewer: serde_json::from_value(json!("v1.viewer")).unwrap(),
             project: ProjectId::parse("claw-demo").unwrap(),
             region: Region::UsCentral1,
             zone: Region::UsCentral1.first_zone(),

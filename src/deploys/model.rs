@@ -95,9 +95,12 @@ pub struct DeployRecord {
     pub id: String,
     /// The owner's Google `sub`.
     pub owner: String,
-    /// SHA-256 of the session cookie that started the deploy: that browser keeps
-    /// seeing its deploy after the session itself expired.
+    /// The starting session's non-secret id, for limits on what is done with the deploy.
     pub session_digest: String,
+    /// The secret of the `deploy` cookie (path `/api/deploy/<id>`) given to the browser
+    /// that started the deploy, sealed with context `deploy-viewer:<id>`: that browser
+    /// keeps following its deploy when its session is gone.
+    pub viewer: Sealed,
     pub project: ProjectId,
     pub region: Region,
     pub zone: Zone,
@@ -159,6 +162,23 @@ pub fn is_deployment_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The cookie that lets the starting browser follow its deploy without a session.
+pub const VIEWER_COOKIE: &str = "deploy";
+
+/// The sealing context of a deploy record's viewer secret.
+pub fn viewer_context(id: &str) -> String {
+    format!("deploy-viewer:{id}")
+}
+
+/// The `Set-Cookie` value of the viewer cookie: sent only to this deploy's routes.
+pub fn viewer_cookie(id: &str, secret: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{VIEWER_COOKIE}={secret}; HttpOnly{secure}; SameSite=Lax; Path=/api/deploy/{id}; Max-Age={}",
+        crate::store::DEPLOY_TTL
+    )
 }
 
 /// The sealing context of a deploy record's token.
