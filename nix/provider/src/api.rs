@@ -318,7 +318,17 @@ pub fn serve(server: &Server, setup: &Setup, stop: &AtomicBool) {
             scope.spawn(|| {
                 while !stop.load(Ordering::SeqCst) {
                     match server.recv() {
-                        Ok(request) => handle(setup, request),
+                        Ok(request) => {
+                            // A bug must cost one request (tiny_http answers 500 for a
+                            // dropped request), not a worker.
+                            let handled =
+                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    handle(setup, request)
+                                }));
+                            if handled.is_err() {
+                                eprintln!("http: a request handler panicked");
+                            }
+                        }
                         Err(e) => {
                             if !stop.load(Ordering::SeqCst) {
                                 eprintln!("http: {e}");
