@@ -245,10 +245,7 @@ struct NewInstance {
     machine_type: String,
     description: String,
     disks: Vec<Value>,
-    network: String,
-    subnetwork: String,
-    has_external_ip: bool,
-    network_tier: String,
+    nic: NetworkInterface,
     metadata: Vec<(String, String)>,
     labels: BTreeMap<String, String>,
     tags: Value,
@@ -256,6 +253,9 @@ struct NewInstance {
     scheduling: Value,
     shielded: Value,
 }
+
+/// How Google states its resource-name rule in errors.
+const NAME_RULE: &str = "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'";
 
 fn field_error(field: &str, value: &Value, why: &str) -> GoogleError {
     let shown = match value {
@@ -304,20 +304,15 @@ fn parse_insert(project: &str, zone: &str, body: &Value) -> Result<NewInstance, 
 
     let name = get("name");
     if name.is_null() {
-        return Err(invalid("Invalid value for field 'resource.name': ''. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'"));
+        return Err(field_error("name", name, NAME_RULE));
     }
     let name_str = as_str(name, "name")?;
     if !is_valid_resource_name(name_str) {
-        return Err(field_error(
-            "name",
-            name,
-            "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
-        ));
+        return Err(field_error("name", name, NAME_RULE));
     }
 
     let machine_type = parse_machine_type(project, zone, get("machineType"))?;
-    let (network, subnetwork, has_external_ip, network_tier) =
-        parse_network(project, zone, get("networkInterfaces"))?;
+    let nic = parse_network(project, zone, get("networkInterfaces"))?;
     let disks = parse_disks(project, zone, name_str, get("disks"))?;
     let metadata = parse_metadata(get("metadata"))?;
     let labels = parse_labels(get("labels"))?;
@@ -348,10 +343,7 @@ fn parse_insert(project: &str, zone: &str, body: &Value) -> Result<NewInstance, 
         machine_type,
         description,
         disks,
-        network,
-        subnetwork,
-        has_external_ip,
-        network_tier,
+        nic,
         metadata,
         labels,
         tags,
@@ -363,8 +355,10 @@ fn parse_insert(project: &str, zone: &str, body: &Value) -> Result<NewInstance, 
 
 fn parse_machine_type(project: &str, zone: &str, value: &Value) -> Result<String, GoogleError> {
     if value.is_null() {
-        return Err(invalid(
-            "Invalid value for field 'resource.machineType': ''. Machine type must be specified.",
+        return Err(field_error(
+            "machineType",
+            value,
+            "Machine type must be specified.",
         ));
     }
     let text = as_str(value, "machineType")?;
@@ -373,103 +367,154 @@ fn parse_machine_type(project: &str, zone: &str, value: &Value) -> Result<String
     match parts.as_slice() {
         ["zones", z, "machineTypes", machine] if named_project.is_none_or(|p| p == project) => {
             if *z != zone {
-                return Err(field_error("machineType", value, &format!("Machine type zone '{z}' does not match the instance zone '{zone}'.")));
+                let why =
+                    format!("Machine type zone '{z}' does not match the instance zone '{zone}'.");
+                return Err(field_error("machineType", value, &why));
             }
             if !MACHINE_TYPES.contains(machine) {
-                return Err(field_error("machineType", value, &format!("Machine type with name '{machine}' does not exist in zone '{zone}'.")));
+                let why =
+                    format!("Machine type with name '{machine}' does not exist in zone '{zone}'.");
+                return Err(field_error("machineType", value, &why));
             }
             Ok(machine.to_string())
         }
         _ => Err(field_error(
             "machineType",
             value,
-            "Must be a URL to a machine type resource, such as zones/us-central1-a/machineTypes/e2-micro.",
+            "Must be a URL to a machine type, such as zones/us-central1-a/machineTypes/e2-micro.",
         )),
     }
 }
+
+/// The one network interface of an insert body.
+struct NetworkInterface {
+    network: String,
+    subnetwork: String,
+    /// The external IP's network tier, when the interface has one.
+    external_tier: Option<String>,
+}
+
+const NIC: &str = "networkInterfaces[0]";
 
 fn parse_network(
     project: &str,
     zone: &str,
     value: &Value,
-) -> Result<(String, String, bool, String), GoogleError> {
+) -> Result<NetworkInterface, GoogleError> {
     let nics = value.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
-        invalid("Invalid value for field 'resource.networkInterfaces': ''. At least one network interface is required.")
+        field_error(
+            "networkInterfaces",
+            value,
+            "At least one network interface is required.",
+        )
     })?;
     if nics.len() > 1 {
-        return Err(invalid("Invalid value for field 'resource.networkInterfaces': ''. The simulator's projects have one network; use one interface."));
+        return Err(field_error(
+            "networkInterfaces",
+            &Value::Null,
+            "The simulator's projects have one network; use one interface.",
+        ));
     }
     let nic = &nics[0];
-    let network = match nic.get("network") {
-        None | Some(Value::Null) => "default".to_string(),
-        Some(v) => {
-            let (p, rest) = resource_path(as_str(v, "networkInterfaces[0].network")?);
-            match rest.strip_prefix("global/networks/") {
-                Some(name) if p.is_none_or(|p| p == project) => {
-                    if name != "default" {
-                        return Err(not_found(&format!(
-                            "projects/{project}/global/networks/{name}"
-                        )));
-                    }
-                    name.to_string()
-                }
-                _ => {
-                    return Err(field_error(
-                        "networkInterfaces[0].network",
-                        v,
-                        "Must be a URL to a network, such as global/networks/default.",
-                    ))
-                }
-            }
-        }
+    Ok(NetworkInterface {
+        network: parse_network_ref(project, nic.get("network"))?,
+        subnetwork: parse_subnetwork_ref(project, zone, nic.get("subnetwork"))?,
+        external_tier: parse_access_configs(nic.get("accessConfigs"))?,
+    })
+}
+
+/// `network`: the project's `default` network (the only one it has).
+fn parse_network_ref(project: &str, value: Option<&Value>) -> Result<String, GoogleError> {
+    let Some(v) = value.filter(|v| !v.is_null()) else {
+        return Ok("default".into());
     };
-    let subnetwork = match nic.get("subnetwork") {
-        None | Some(Value::Null) => "default".to_string(),
-        Some(v) => {
-            let (_, rest) = resource_path(as_str(v, "networkInterfaces[0].subnetwork")?);
-            let parts: Vec<&str> = rest.split('/').collect();
-            match parts.as_slice() {
-                ["regions", region, "subnetworks", name] => {
-                    if *region != region_of(zone) {
-                        return Err(field_error("networkInterfaces[0].subnetwork", v, &format!("Subnetwork region '{region}' does not match the instance region '{}'.", region_of(zone))));
-                    }
-                    if *name != "default" {
-                        return Err(not_found(&format!("projects/{project}/regions/{region}/subnetworks/{name}")));
-                    }
-                    name.to_string()
-                }
-                _ => return Err(field_error("networkInterfaces[0].subnetwork", v, "Must be a URL to a subnetwork, such as regions/us-central1/subnetworks/default.")),
-            }
-        }
-    };
-    let mut has_external_ip = false;
-    let mut tier = "PREMIUM".to_string();
-    if let Some(configs) = nic.get("accessConfigs") {
-        let configs = configs.as_array().ok_or_else(|| {
-            bad_json(
-                "Invalid value at 'resource.networkInterfaces[0].accessConfigs', expected a list",
-            )
-        })?;
-        if configs.len() > 1 {
-            return Err(invalid("Invalid value for field 'resource.networkInterfaces[0].accessConfigs': ''. At most one access config is allowed."));
-        }
-        for config in configs {
-            match config.get("type").and_then(Value::as_str) {
-                None | Some("ONE_TO_ONE_NAT") => {}
-                Some(other) => {
-                    return Err(invalid(format!("Invalid value for field 'resource.networkInterfaces[0].accessConfigs[0].type': '{other}'. Only ONE_TO_ONE_NAT is supported.")))
-                }
-            }
-            if let Some(t) = config.get("networkTier").and_then(Value::as_str) {
-                if t != "PREMIUM" && t != "STANDARD" {
-                    return Err(invalid(format!("Invalid value for field 'resource.networkInterfaces[0].accessConfigs[0].networkTier': '{t}'.")));
-                }
-                tier = t.to_string();
-            }
-            has_external_ip = true;
-        }
+    let field = format!("{NIC}.network");
+    let (named_project, rest) = resource_path(as_str(v, &field)?);
+    match rest.strip_prefix("global/networks/") {
+        Some("default") if named_project.is_none_or(|p| p == project) => Ok("default".into()),
+        Some(name) if named_project.is_none_or(|p| p == project) => Err(not_found(&format!(
+            "projects/{project}/global/networks/{name}"
+        ))),
+        _ => Err(field_error(
+            &field,
+            v,
+            "Must be a URL to a network, such as global/networks/default.",
+        )),
     }
-    Ok((network, subnetwork, has_external_ip, tier))
+}
+
+/// `subnetwork`: the `default` subnetwork of the zone's region.
+fn parse_subnetwork_ref(
+    project: &str,
+    zone: &str,
+    value: Option<&Value>,
+) -> Result<String, GoogleError> {
+    let Some(v) = value.filter(|v| !v.is_null()) else {
+        return Ok("default".into());
+    };
+    let field = format!("{NIC}.subnetwork");
+    let (_, rest) = resource_path(as_str(v, &field)?);
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        ["regions", region, "subnetworks", name] => {
+            let own_region = region_of(zone);
+            if *region != own_region {
+                let why = format!("Subnetwork region '{region}' does not match the instance region '{own_region}'.");
+                return Err(field_error(&field, v, &why));
+            }
+            if *name != "default" {
+                return Err(not_found(&format!(
+                    "projects/{project}/regions/{region}/subnetworks/{name}"
+                )));
+            }
+            Ok((*name).to_string())
+        }
+        _ => Err(field_error(
+            &field,
+            v,
+            "Must be a URL to a subnetwork, such as regions/us-central1/subnetworks/default.",
+        )),
+    }
+}
+
+/// `accessConfigs`: at most one `ONE_TO_ONE_NAT`; returns its network tier.
+fn parse_access_configs(value: Option<&Value>) -> Result<Option<String>, GoogleError> {
+    let Some(v) = value.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let field = format!("{NIC}.accessConfigs");
+    let configs = v.as_array().ok_or_else(|| {
+        bad_json(format!(
+            "Invalid value at 'resource.{field}', expected a list"
+        ))
+    })?;
+    match configs.as_slice() {
+        [] => Ok(None),
+        [config] => {
+            let kind = config.get("type").unwrap_or(&Value::Null);
+            if !kind.is_null() && kind.as_str() != Some("ONE_TO_ONE_NAT") {
+                return Err(field_error(
+                    &format!("{field}[0].type"),
+                    kind,
+                    "Only ONE_TO_ONE_NAT is supported.",
+                ));
+            }
+            match config.get("networkTier") {
+                None | Some(Value::Null) => Ok(Some("PREMIUM".into())),
+                Some(Value::String(t)) if t == "PREMIUM" || t == "STANDARD" => Ok(Some(t.clone())),
+                Some(other) => Err(field_error(
+                    &format!("{field}[0].networkTier"),
+                    other,
+                    "The network tier is PREMIUM or STANDARD.",
+                )),
+            }
+        }
+        _ => Err(field_error(
+            &field,
+            &Value::Null,
+            "At most one access config is allowed.",
+        )),
+    }
 }
 
 fn parse_disks(
@@ -588,7 +633,7 @@ fn disk_name(
         Some(n) => Err(field_error(
             &format!("{field}.initializeParams.diskName"),
             &json!(n),
-            "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'",
+            NAME_RULE,
         )),
         None if index == 0 => Ok(instance.to_string()),
         None => Ok(format!("{instance}-{index}")),
@@ -831,10 +876,10 @@ pub fn insert(
                 machine_type: new.machine_type,
                 description: new.description,
                 disks: new.disks,
-                network: new.network,
-                subnetwork: new.subnetwork,
-                has_external_ip: new.has_external_ip,
-                network_tier: new.network_tier,
+                network: new.nic.network,
+                subnetwork: new.nic.subnetwork,
+                has_external_ip: new.nic.external_tier.is_some(),
+                network_tier: new.nic.external_tier.unwrap_or_default(),
                 internal_ip,
                 external_ip: None,
                 labels: new.labels,
@@ -940,7 +985,7 @@ pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -
         &k,
         &id,
         &user.email,
-        gone_at - now,
+        gone_at.saturating_sub(now),
         None,
     );
     drop(world);
