@@ -132,10 +132,6 @@ impl Child {
         })
     }
 
-    pub fn pid(&self) -> u32 {
-        self.process.id()
-    }
-
     /// Everything the child printed so far (stdout and stderr interleaved).
     pub fn output(&self) -> String {
         self.output.lock().text.clone()

@@ -102,10 +102,6 @@ impl Login {
         self.provider
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.pid()
-    }
-
     pub fn is_expired(&self) -> bool {
         self.child.is_expired()
     }

@@ -68,11 +68,6 @@ impl Setup {
         *self.stage_name.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The pid of the running sign-in's main process, if any (for tests and logs).
-    pub fn login_pid(&self) -> Option<u32> {
-        self.lock().login.as_ref().map(Login::pid)
-    }
-
     /// Answers the latest user message. `fingerprint` identifies the turn (the message
     /// and its position), so a retried request gets the same answer.
     pub fn answer(&self, message: &str, fingerprint: u64) -> String {
