@@ -105,12 +105,12 @@ impl MetadataClient {
     fn read_attributes(&self, path: &str, timeout: Duration) -> (Attributes, Option<String>) {
         let mut backoff = Backoff::default();
         loop {
-            let result =
-                self.send("GET", path, None, timeout)
-                    .and_then(|answer| match answer.status {
-                        200 => Ok((parse_attributes(&answer.body)?, answer.etag)),
-                        status => Err(classify(status)),
-                    });
+            let result = self
+                .send(path, None, timeout)
+                .and_then(|answer| match answer.status {
+                    200 => Ok((parse_attributes(&answer.body)?, answer.etag)),
+                    status => Err(classify(status)),
+                });
             match result {
                 Ok(answer) => {
                     backoff.recovered("read instance attributes");
@@ -134,12 +134,12 @@ impl MetadataClient {
         let what = format!("publish {}/{key}", guest::NAMESPACE);
         let mut backoff = Backoff::default();
         loop {
-            let result = self
-                .send("PUT", &path, Some(value), self.timeout)
-                .and_then(|answer| match answer.status {
-                    200..=299 => Ok(()),
-                    status => Err(classify(status)),
-                });
+            let result =
+                self.send(&path, Some(value), self.timeout)
+                    .and_then(|answer| match answer.status {
+                        200..=299 => Ok(()),
+                        status => Err(classify(status)),
+                    });
             match result {
                 Ok(()) => {
                     backoff.recovered(&what);
@@ -162,15 +162,15 @@ impl MetadataClient {
         }
     }
 
+    /// One request: a GET, or a PUT of `put_body`.
     fn send(
         &self,
-        method: &str,
         path: &str,
-        body: Option<&str>,
+        put_body: Option<&str>,
         timeout: Duration,
     ) -> Result<Answer, MetadataError> {
         let url = format!("{}/{path}", self.base);
-        let result = match body {
+        let result = match put_body {
             None => self
                 .http
                 .get(&url)
@@ -179,16 +179,14 @@ impl MetadataClient {
                 .timeout_global(Some(timeout))
                 .build()
                 .call(),
-            Some(body) => {
-                debug_assert_eq!(method, "PUT");
-                self.http
-                    .put(&url)
-                    .header("Metadata-Flavor", "Google")
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build()
-                    .send(body)
-            }
+            Some(body) => self
+                .http
+                .put(&url)
+                .header("Metadata-Flavor", "Google")
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
+                .send(body),
         };
         let mut response = result.map_err(|e| MetadataError::Unavailable(transport_reason(&e)))?;
         let status = response.status().as_u16();

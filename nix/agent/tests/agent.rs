@@ -152,8 +152,9 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     assert!(bot.guest("health").unwrap().starts_with("failing "));
     assert_eq!(root.restarts(), 0);
 
-    // The first token, encrypted by the age command-line tool: plain age interoperates.
-    let ciphertext = encrypt_with_cli(&bot.recipient(), TOKEN_1.as_bytes(), root.path());
+    // The first token, encrypted by the age command-line tool to the host key's .pub
+    // (`age -R ssh_host_ed25519_key.pub -a`): plain age interoperates.
+    let ciphertext = encrypt_with_cli(&root.host_public_key_file(), TOKEN_1.as_bytes());
     deliver(&bot.sim, &bot.vm, 1, &ciphertext);
     wait_guest(&bot.sim, &bot.vm, "secret-version", "1");
     assert_eq!(bot.token_on_disk(), TOKEN_1);

@@ -350,8 +350,12 @@ impl Root {
         self.state().join("secrets").join(name)
     }
 
+    pub fn host_public_key_file(&self) -> PathBuf {
+        self.path().join("etc/ssh/ssh_host_ed25519_key.pub")
+    }
+
     pub fn host_public_key(&self) -> String {
-        fs::read_to_string(self.path().join("etc/ssh/ssh_host_ed25519_key.pub")).unwrap()
+        fs::read_to_string(self.host_public_key_file()).unwrap()
     }
 
     /// Where the restart command of [`Root::agent_args`] appends a line per restart.
@@ -466,13 +470,12 @@ pub fn encrypt_with_crate(recipient: &str, plaintext: &[u8]) -> String {
     age::encrypt_and_armor(&recipient, plaintext).expect("encrypt")
 }
 
-/// Armored age ciphertext for `recipient`, made by the `age` command-line tool.
-pub fn encrypt_with_cli(recipient: &str, plaintext: &[u8], scratch: &Path) -> String {
-    let recipients = scratch.join("recipient.pub");
-    fs::write(&recipients, format!("{}\n", recipient.trim())).unwrap();
+/// Armored age ciphertext for the recipients in `recipients_file` (an SSH `.pub` works
+/// as it is), made by the `age` command-line tool: `age -R FILE -a`.
+pub fn encrypt_with_cli(recipients_file: &Path, plaintext: &[u8]) -> String {
     let mut child = Command::new("age")
         .arg("-R")
-        .arg(&recipients)
+        .arg(recipients_file)
         .arg("-a")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
