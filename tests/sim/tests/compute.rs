@@ -463,3 +463,32 @@ fn standard_parameters_are_accepted_and_unknown_ones_refused() {
         .unwrap()
         .contains("colour"));
 }
+
+#[test]
+fn aggregated_list_pages_with_max_results() {
+    let sim = sim();
+    let token = sim.token();
+    for name in ["page-a", "page-b", "page-c"] {
+        assert_eq!(
+            sim.post(&format!("{ZONE}/instances"), &token, vm_body(name))
+                .status,
+            200
+        );
+    }
+    let list = "/compute/v1/projects/claw-demo/aggregated/instances?maxResults=2";
+    let first = sim.get(list, &token).json();
+    assert_eq!(
+        first["items"]["zones/us-central1-a"]["instances"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let next = first["nextPageToken"].as_str().unwrap();
+    let second = sim.get(&format!("{list}&pageToken={next}"), &token).json();
+    assert_eq!(
+        second["items"]["zones/us-central1-a"]["instances"][0]["name"],
+        "page-c"
+    );
+    assert!(second.get("nextPageToken").is_none());
+}

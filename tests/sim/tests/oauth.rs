@@ -256,3 +256,30 @@ fn tokens_without_cloud_scope_cannot_call_apis() {
         "ACCESS_TOKEN_SCOPE_INSUFFICIENT"
     );
 }
+
+#[test]
+fn the_consent_page_signs_in_as_the_last_user_added_unless_hinted() {
+    let sim = sim();
+    sim.admin("users", json!({ "sub": "100000000000000000002", "email": "bob@example.com", "name": "Bob Builder", "picture": format!("{}/_static/avatar.svg", sim.url) }));
+    let page = sim.authorize(SCOPES, &challenge(&pkce_verifier()), "s");
+    assert!(page.body.contains("bob@example.com") && !page.body.contains("ada@example.com"));
+    let hinted = sim
+        .request("GET", "/o/oauth2/v2/auth")
+        .query("client_id", CLIENT_ID)
+        .query("redirect_uri", REDIRECT)
+        .query("response_type", "code")
+        .query("scope", SCOPES)
+        .query("login_hint", "ada@example.com")
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(hinted.contains("ada@example.com") && !hinted.contains("bob@example.com"));
+    let bad = sim.send(
+        "POST",
+        "/_admin/users",
+        None,
+        Some(json!({ "sub": "", "email": "nobody" })),
+    );
+    assert_eq!(bad.status, 400);
+}
