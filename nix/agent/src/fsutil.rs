@@ -59,6 +59,26 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// Removes the temporary files a crashed [`write_atomic`] left in `dir` (never those of
+/// a write in progress in this process). A missing folder has none.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<()> {
+    let own = format!(".tmp-{}", std::process::id());
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.contains(".tmp-") && !name.ends_with(&own) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// Makes the renames and creations inside `dir` durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -108,6 +128,20 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed_and_real_files_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".telegram-token.tmp-1"), b"half").unwrap();
+        fs::write(dir.path().join("telegram-token"), b"whole").unwrap();
+        remove_stale_temporaries(dir.path()).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("telegram-token")]);
+        remove_stale_temporaries(&dir.path().join("missing")).unwrap();
     }
 
     #[test]

@@ -123,6 +123,50 @@ pub fn parse_recipient(public_key_line: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    fn keygen(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let private = dir.join(name);
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
+            .arg(&private)
+            .status()
+            .expect("ssh-keygen");
+        assert!(status.success());
+        let public = private.with_extension("pub");
+        (private, public)
+    }
+
+    #[test]
+    fn decrypts_its_own_secrets_and_names_what_is_wrong_with_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let (private, public) = keygen(dir.path(), "host");
+        let key = HostKey::load(&private, &public).unwrap();
+        let to_me = age::ssh::Recipient::from_str(key.recipient()).unwrap();
+        let armored = age::encrypt_and_armor(&to_me, b"123:abc").unwrap();
+        assert_eq!(key.decrypt(armored.as_bytes()).unwrap(), b"123:abc");
+        let empty = age::encrypt_and_armor(&to_me, b"").unwrap();
+        assert_eq!(key.decrypt(empty.as_bytes()), Err(DecryptFailure::Empty));
+        assert_eq!(key.decrypt(b"not age"), Err(DecryptFailure::Malformed));
+
+        let (_, other_public) = keygen(dir.path(), "other");
+        let other = parse_recipient(&fs::read_to_string(&other_public).unwrap()).unwrap();
+        let to_other = age::ssh::Recipient::from_str(&other).unwrap();
+        let foreign = age::encrypt_and_armor(&to_other, b"123:abc").unwrap();
+        assert_eq!(
+            key.decrypt(foreign.as_bytes()),
+            Err(DecryptFailure::NotForThisVm)
+        );
+
+        // A .pub that is not the private key's half is refused before it is published.
+        let err = HostKey::load(&private, &other_public).err().unwrap();
+        assert!(err.contains("do not belong together"), "{err}");
+        let err = HostKey::load(&dir.path().join("missing"), &public)
+            .err()
+            .unwrap();
+        assert!(err.contains("cannot read the host key"), "{err}");
+    }
 
     #[test]
     fn recipient_drops_the_comment_and_refuses_other_types() {

@@ -107,6 +107,19 @@ struct Marker<'a> {
 
 /// Runs setup. On a failure a person must fix, publishes `setup=failed:<reason>`.
 pub fn run(ctx: &Context) -> Result<(), String> {
+    // A write cut short by a crash leaves a private temporary; nothing else needs it.
+    for dir in [&ctx.paths.state_dir, &ctx.paths.secrets_dir] {
+        if let Err(e) = fsutil::remove_stale_temporaries(dir) {
+            log::event(
+                "setup",
+                &format!(
+                    "cannot clear temporaries in {}: {}",
+                    dir.display(),
+                    e.kind()
+                ),
+            );
+        }
+    }
     let result = if ctx.paths.setup_complete() {
         log::event(
             "setup",
