@@ -219,10 +219,10 @@ impl Sim {
                 Ok(Err(e)) => {
                     return sim.serial(
                         &key,
-                        &format!("ssh-keygen: cannot create the host key: {e}"),
+                        &format!("sshd-keygen.service: cannot create the host key: {e}"),
                     )
                 }
-                Err(e) => return sim.serial(&key, &format!("ssh-keygen: {e}")),
+                Err(e) => return sim.serial(&key, &format!("sshd-keygen.service: {e}")),
             };
             let runner = match &sim.opts.agent {
                 Some(path) => sim.spawn_agent(path, &key, &root, boot_id),
