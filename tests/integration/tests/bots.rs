@@ -17,21 +17,39 @@ fn bot_path(project: &str, zone: &str, vm: &str) -> String {
 
 /// A VM in the user's project that claw.free did not create (no claw.free label).
 fn add_other_vm(stack: &Stack, project: &str, name: &str) {
-    stack.admin("vms", json!({"project": project, "zone": "us-central1-a", "instance": name, "metadata": {}}));
+    stack.admin(
+        "vms",
+        json!({"project": project, "zone": "us-central1-a", "instance": name, "metadata": {}}),
+    );
 }
 
 fn names(list: &Value) -> Vec<String> {
-    list["vms"].as_array().unwrap().iter().map(|v| v["vmName"].as_str().unwrap().to_string()).collect()
+    list["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["vmName"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
 fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
     let stack = Stack::start(StackOptions::default());
-    stack.admin("projects", json!({"projectId": "claw-second", "name": "Second", "ownerEmail": "ada@example.com"}));
+    stack.admin(
+        "projects",
+        json!({"projectId": "claw-second", "name": "Second", "ownerEmail": "ada@example.com"}),
+    );
     let client = stack.client().signed_in();
     let (_, demo_vm, _) = deploy_to_done(&stack, &client, "claw-demo", "Demo Bot");
     let (second_id, second_vm) = started(&client, "claw-second", "Second Bot");
-    follow(&stack, &client, &second_id, None, &["configuring"], Duration::from_secs(30));
+    follow(
+        &stack,
+        &client,
+        &second_id,
+        None,
+        &["configuring"],
+        Duration::from_secs(30),
+    );
     add_other_vm(&stack, "claw-demo", "web-server");
 
     let list = client.get("/api/deploy/existing");
@@ -41,8 +59,17 @@ fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
     let mut expected = vec![demo_vm.clone(), second_vm.clone()];
     expected.sort();
     assert_eq!(listed, expected, "both bots, and not the other VM");
-    assert_eq!(list.json["errors"], json!([]), "claw-fresh has Compute off: no bots, no error");
-    let demo = list.json["vms"].as_array().unwrap().iter().find(|v| v["vmName"] == demo_vm.as_str()).unwrap();
+    assert_eq!(
+        list.json["errors"],
+        json!([]),
+        "claw-fresh has Compute off: no bots, no error"
+    );
+    let demo = list.json["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vmName"] == demo_vm.as_str())
+        .unwrap();
     assert_eq!(demo["health"], "green", "{demo}");
     assert_eq!(demo["botName"], "Demo Bot");
     assert_eq!(demo["machineType"], "e2-micro");
@@ -52,7 +79,10 @@ fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
     assert!(demo["ip"].is_string());
 
     // One project's listing fails: it is reported, the other is still listed.
-    stack.admin("faults", json!({"endpoint": "compute.instances.aggregatedList", "status": 503, "times": 1}));
+    stack.admin(
+        "faults",
+        json!({"endpoint": "compute.instances.aggregatedList", "status": 503, "times": 1}),
+    );
     let list = client.get("/api/deploy/existing");
     assert_eq!(list.status, 200, "{}", list.text);
     let errors = list.json["errors"].as_array().unwrap();
@@ -61,7 +91,12 @@ fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
     assert!(!errors[0]["error"].as_str().unwrap().is_empty());
     let listed = names(&list.json);
     for (project, vm) in [("claw-demo", &demo_vm), ("claw-second", &second_vm)] {
-        assert_eq!(listed.contains(vm), project != failed, "{project}: {}", list.json);
+        assert_eq!(
+            listed.contains(vm),
+            project != failed,
+            "{project}: {}",
+            list.json
+        );
     }
 }
 
@@ -70,7 +105,14 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Delete Bot");
-    let followed = follow(&stack, &client, &id, None, &["configuring"], Duration::from_secs(30));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        None,
+        &["configuring"],
+        Duration::from_secs(30),
+    );
     let zone = followed.last["zone"].as_str().unwrap().to_string();
     let path = bot_path("claw-demo", &zone, &vm);
 
@@ -78,7 +120,10 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
     assert_eq!(running.status, 409, "{}", running.text);
     assert!(running.error().contains("stopped"));
 
-    stack.admin("vms/stop", json!({"project": "claw-demo", "zone": zone, "instance": vm}));
+    stack.admin(
+        "vms/stop",
+        json!({"project": "claw-demo", "zone": zone, "instance": vm}),
+    );
     wait_for("the VM to stop", Duration::from_secs(20), || {
         let bot = client.get(&path);
         matches!(bot.json["status"].as_str(), Some("STOPPED" | "TERMINATED")).then_some(())
@@ -89,19 +134,45 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
     assert_eq!(deleted.status, 200, "{}", deleted.text);
     assert_eq!(deleted.json, json!({"ok": true}));
     assert_eq!(counter(&stack, "compute.instances.delete"), 1);
-    wait_for("the VM to be gone", Duration::from_secs(20), || (client.get(&path).status == 404).then_some(()));
+    wait_for("the VM to be gone", Duration::from_secs(20), || {
+        (client.get(&path).status == 404).then_some(())
+    });
 
     // Someone's other VM, even stopped, is not claw.free's to delete.
     add_other_vm(&stack, "claw-demo", "web-server");
-    stack.admin("vms/stop", json!({"project": "claw-demo", "zone": "us-central1-a", "instance": "web-server"}));
+    stack.admin(
+        "vms/stop",
+        json!({"project": "claw-demo", "zone": "us-central1-a", "instance": "web-server"}),
+    );
     let other = client.delete(&bot_path("claw-demo", "us-central1-a", "web-server"));
     assert_eq!(other.status, 404, "{}", other.text);
-    assert_eq!(client.get(&bot_path("claw-demo", "us-central1-a", "web-server")).status, 404);
-    assert_eq!(client.get(&format!("{}/logs", bot_path("claw-demo", "us-central1-a", "web-server"))).status, 404);
+    assert_eq!(
+        client
+            .get(&bot_path("claw-demo", "us-central1-a", "web-server"))
+            .status,
+        404
+    );
+    assert_eq!(
+        client
+            .get(&format!(
+                "{}/logs",
+                bot_path("claw-demo", "us-central1-a", "web-server")
+            ))
+            .status,
+        404
+    );
     // Nor anything in a project outside the session.
-    assert_eq!(client.delete(&bot_path("someone-elses", "us-central1-a", "web-server")).status, 404);
+    assert_eq!(
+        client
+            .delete(&bot_path("someone-elses", "us-central1-a", "web-server"))
+            .status,
+        404
+    );
     assert_eq!(counter(&stack, "compute.instances.delete"), 1);
-    assert!(sim_vm(&stack, "claw-demo", "web-server")["status"].is_string(), "the other VM still exists");
+    assert!(
+        sim_vm(&stack, "claw-demo", "web-server")["status"].is_string(),
+        "the other VM still exists"
+    );
 }
 
 #[test]
@@ -113,26 +184,39 @@ fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
     let path = bot_path("claw-demo", &zone, &vm);
     let first_version = followed.secret_version.unwrap();
 
-    let rotated = client.post(&format!("{path}/secret"), json!({"telegramToken": NEW_TOKEN}));
+    let rotated = client.post(
+        &format!("{path}/secret"),
+        json!({"telegramToken": NEW_TOKEN}),
+    );
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     assert_eq!(rotated.json["ok"], true);
     let version = rotated.json["secretVersion"].as_u64().unwrap();
     assert!(version > first_version);
-    let confirmed = wait_for("the bot to apply the new token", Duration::from_secs(30), || {
-        let bot = client.get(&path);
-        (bot.json["secretVersion"].as_u64() == Some(version)).then_some(bot.json)
-    });
+    let confirmed = wait_for(
+        "the bot to apply the new token",
+        Duration::from_secs(30),
+        || {
+            let bot = client.get(&path);
+            (bot.json["secretVersion"].as_u64() == Some(version)).then_some(bot.json)
+        },
+    );
     assert_eq!(confirmed["vmName"], vm.as_str());
 
     // The new token is in the VM's secret file, and in no KV value and no metadata.
     let sim = sim_vm(&stack, "claw-demo", &vm);
     let root = std::path::PathBuf::from(sim["root"].as_str().unwrap());
-    assert_eq!(files_named(&root, "telegram-token"), vec![NEW_TOKEN.to_string()]);
+    assert_eq!(
+        files_named(&root, "telegram-token"),
+        vec![NEW_TOKEN.to_string()]
+    );
     let secret = NEW_TOKEN.split(':').nth(1).unwrap();
     assert!(!sim["metadata"].to_string().contains(secret));
     assert!(!stack.kv_contents().contains(secret));
 
-    let refused = client.post(&format!("{path}/secret"), json!({"telegramToken": "12:nope"}));
+    let refused = client.post(
+        &format!("{path}/secret"),
+        json!({"telegramToken": "12:nope"}),
+    );
     assert_eq!(refused.status, 400);
     assert!(refused.error().contains("telegramToken"));
 
@@ -147,12 +231,23 @@ fn bot_actions_are_limited_per_session() {
     let stack = Stack::start(StackOptions::default().var("LIMIT_BOT_ACTIONS_PER_SESSION", 2));
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Busy Bot");
-    let followed = follow(&stack, &client, &id, None, &["configuring"], Duration::from_secs(30));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        None,
+        &["configuring"],
+        Duration::from_secs(30),
+    );
     let path = bot_path("claw-demo", followed.last["zone"].as_str().unwrap(), &vm);
     assert_eq!(client.get(&format!("{path}/logs")).status, 200);
     assert_eq!(client.delete(&path).status, 409);
     let limited = client.get(&format!("{path}/logs"));
     assert_eq!(limited.status, 429, "{}", limited.text);
     assert!(limited.header("retry-after").is_some());
-    assert_eq!(client.get(&path).status, 200, "reading a bot is not an action");
+    assert_eq!(
+        client.get(&path).status,
+        200,
+        "reading a bot is not an action"
+    );
 }

@@ -18,10 +18,29 @@ fn a_deploy_reaches_done_with_its_first_secret_and_no_plaintext_anywhere() {
     let client = stack.client().signed_in();
     let (id, vm, followed) = deploy_to_done(&stack, &client, "claw-demo", "My Bot");
     assert!(vm.starts_with("my-bot-") && vm.len() == 13, "{vm}");
-    assert_eq!(followed.statuses.first().map(String::as_str), Some("creating"));
-    assert!(followed.statuses.contains(&"configuring".to_string()), "{:?}", followed.statuses);
+    assert_eq!(
+        followed.statuses.first().map(String::as_str),
+        Some("creating")
+    );
+    assert!(
+        followed.statuses.contains(&"configuring".to_string()),
+        "{:?}",
+        followed.statuses
+    );
     let done = &followed.last;
-    for field in ["label", "deploymentId", "projectId", "zone", "vmName", "botName", "ip", "startedAt", "elapsedSeconds", "readyDeadlineSeconds", "runningSince"] {
+    for field in [
+        "label",
+        "deploymentId",
+        "projectId",
+        "zone",
+        "vmName",
+        "botName",
+        "ip",
+        "startedAt",
+        "elapsedSeconds",
+        "readyDeadlineSeconds",
+        "runningSince",
+    ] {
         assert!(!done[field].is_null(), "{field} in {done}");
     }
     assert_eq!(done["deploymentId"], id.as_str());
@@ -32,23 +51,42 @@ fn a_deploy_reaches_done_with_its_first_secret_and_no_plaintext_anywhere() {
     assert_eq!(counter(&stack, "compute.instances.insert"), 1);
 
     // The VM got ciphertext only, and the agent applied the version it was sent.
-    let version = followed.secret_version.expect("the first token was delivered");
+    let version = followed
+        .secret_version
+        .expect("the first token was delivered");
     let sim = sim_vm(&stack, "claw-demo", &vm);
-    let ciphertext = sim["metadata"]["openclaw-secret-telegram-token"].as_str().expect("secret in metadata");
+    let ciphertext = sim["metadata"]["openclaw-secret-telegram-token"]
+        .as_str()
+        .expect("secret in metadata");
     assert!(ciphertext.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     assert!(!sim["metadata"].to_string().contains(TOKEN_SECRET));
-    assert_eq!(sim["metadata"]["openclaw-secret-version"], version.to_string());
-    assert_eq!(sim["guestAttributes"]["openclaw/secret-version"], version.to_string());
+    assert_eq!(
+        sim["metadata"]["openclaw-secret-version"],
+        version.to_string()
+    );
+    assert_eq!(
+        sim["guestAttributes"]["openclaw/secret-version"],
+        version.to_string()
+    );
     let root = std::path::PathBuf::from(sim["root"].as_str().unwrap());
-    assert_eq!(files_named(&root, "telegram-token"), vec![TELEGRAM_TOKEN.to_string()]);
+    assert_eq!(
+        files_named(&root, "telegram-token"),
+        vec![TELEGRAM_TOKEN.to_string()]
+    );
 
     // A finished deploy costs Google nothing more.
     let before = google_calls(&stack);
-    assert_eq!(client.get(&format!("/api/deploy/{id}")).json["status"], "done");
+    assert_eq!(
+        client.get(&format!("/api/deploy/{id}")).json["status"],
+        "done"
+    );
     assert_eq!(google_calls(&stack), before);
 
     let kv = stack.kv_contents();
-    assert!(kv.contains(&format!("deploy:{id}")) || kv.contains(&vm), "the deploy record is in KV");
+    assert!(
+        kv.contains(&format!("deploy:{id}")) || kv.contains(&vm),
+        "the deploy record is in KV"
+    );
     assert!(!kv.contains("ya29."), "no access token in KV");
     assert!(!kv.contains(TOKEN_SECRET), "no Telegram token in KV");
 }
@@ -58,11 +96,27 @@ fn compute_is_enabled_first_when_the_api_is_off() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
     let (id, _) = started(&client, "claw-fresh", "Fresh Bot");
-    let followed = follow(&stack, &client, &id, Some(TELEGRAM_TOKEN), &["done"], Duration::from_secs(90));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        Some(TELEGRAM_TOKEN),
+        &["done"],
+        Duration::from_secs(90),
+    );
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
-    assert_eq!(followed.statuses.first().map(String::as_str), Some("enabling"), "{:?}", followed.statuses);
+    assert_eq!(
+        followed.statuses.first().map(String::as_str),
+        Some("enabling"),
+        "{:?}",
+        followed.statuses
+    );
     assert_eq!(counter(&stack, "serviceusage.services.enable"), 1);
-    assert_eq!(counter(&stack, "compute.instances.insert"), 2, "refused while disabled, then created");
+    assert_eq!(
+        counter(&stack, "compute.instances.insert"),
+        2,
+        "refused while disabled, then created"
+    );
 }
 
 #[test]
@@ -75,7 +129,13 @@ fn an_operation_that_ends_in_error_is_explained() {
     let last = followed.last;
     assert_eq!(last["status"], "error");
     assert!(last["error"].as_str().unwrap().contains("quota"), "{last}");
-    assert!(last["errorAction"]["url"].as_str().unwrap().contains("iam-admin/quotas"), "{last}");
+    assert!(
+        last["errorAction"]["url"]
+            .as_str()
+            .unwrap()
+            .contains("iam-admin/quotas"),
+        "{last}"
+    );
 }
 
 #[test]
@@ -84,7 +144,14 @@ fn an_exhausted_zone_moves_to_the_next_and_none_left_is_an_error() {
     stack.admin("faults", json!({"endpoint": "compute.instances.insert", "operationError": {"code": "ZONE_RESOURCE_POOL_EXHAUSTED"}, "times": 1}));
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Zone Bot");
-    let followed = follow(&stack, &client, &id, None, &["booting", "configuring"], Duration::from_secs(30));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        None,
+        &["booting", "configuring"],
+        Duration::from_secs(30),
+    );
     assert_eq!(followed.last["zone"], "us-central1-b", "{}", followed.last);
     assert_eq!(sim_vm(&stack, "claw-demo", &vm)["zone"], "us-central1-b");
 
@@ -92,7 +159,14 @@ fn an_exhausted_zone_moves_to_the_next_and_none_left_is_an_error() {
     let (id, _) = started(&client, "claw-demo", "Zone Bot");
     let followed = follow(&stack, &client, &id, None, &[], Duration::from_secs(30));
     assert_eq!(followed.last["status"], "error");
-    assert!(followed.last["error"].as_str().unwrap().contains("no free e2-micro capacity"), "{}", followed.last);
+    assert!(
+        followed.last["error"]
+            .as_str()
+            .unwrap()
+            .contains("no free e2-micro capacity"),
+        "{}",
+        followed.last
+    );
 }
 
 #[test]
@@ -101,11 +175,27 @@ fn a_bot_not_ready_in_time_ends_with_its_logs() {
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Slow Bot");
     stack.admin("vm-faults", json!({"project": "claw-demo", "zone": "us-central1-a", "instance": vm, "neverHealthy": true}));
-    let followed = follow(&stack, &client, &id, Some(TELEGRAM_TOKEN), &[], Duration::from_secs(40));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        Some(TELEGRAM_TOKEN),
+        &[],
+        Duration::from_secs(40),
+    );
     let last = &followed.last;
     assert_eq!(last["status"], "error", "{last}");
-    assert!(last["error"].as_str().unwrap().contains("not ready 8 seconds after"), "{last}");
-    assert!(followed.secret_version.is_some(), "the token was delivered; the app still never answered");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("not ready 8 seconds after"),
+        "{last}"
+    );
+    assert!(
+        followed.secret_version.is_some(),
+        "the token was delivered; the app still never answered"
+    );
     assert_eq!(last["readyDeadlineSeconds"], 8);
     assert_eq!(last["logsUrl"], format!("/api/deploy/{id}/logs"));
     assert!(last["consoleUrl"].as_str().unwrap().contains(&vm));
@@ -120,14 +210,24 @@ fn another_users_deployment_is_not_found() {
     let stack = Stack::start(StackOptions::default());
     let alice = stack.client().signed_in();
     let (id, _) = started(&alice, "claw-demo", "Alice Bot");
-    stack.admin("users", json!({"sub": "bob-sub", "email": "bob@example.com", "name": "Bob", "picture": ""}));
+    stack.admin(
+        "users",
+        json!({"sub": "bob-sub", "email": "bob@example.com", "name": "Bob", "picture": ""}),
+    );
     let bob = stack.client().signed_in();
     let theirs = bob.get(&format!("/api/deploy/{id}"));
     let missing = bob.get(&format!("/api/deploy/{}", "0".repeat(32)));
     assert_eq!((theirs.status, missing.status), (404, 404));
-    assert_eq!(theirs.error(), missing.error(), "a stranger cannot tell it exists");
+    assert_eq!(
+        theirs.error(),
+        missing.error(),
+        "a stranger cannot tell it exists"
+    );
     assert_eq!(bob.get(&format!("/api/deploy/{id}/logs")).status, 404);
-    let secret = bob.post(&format!("/api/deploy/{id}/secret"), json!({"telegramToken": TELEGRAM_TOKEN}));
+    let secret = bob.post(
+        &format!("/api/deploy/{id}/secret"),
+        json!({"telegramToken": TELEGRAM_TOKEN}),
+    );
     assert_eq!(secret.status, 404);
     assert_eq!(alice.get(&format!("/api/deploy/{id}")).status, 200);
 }
@@ -138,14 +238,23 @@ fn the_same_idempotency_key_twice_creates_one_vm() {
     let client = stack.client().signed_in();
     let first = start(&client, "claw-demo", "Twice Bot", Some("attempt-7f1c"));
     let second = start(&client, "claw-demo", "Twice Bot", Some("attempt-7f1c"));
-    assert_eq!((first.status, second.status), (200, 200), "{} {}", first.text, second.text);
+    assert_eq!(
+        (first.status, second.status),
+        (200, 200),
+        "{} {}",
+        first.text,
+        second.text
+    );
     assert_eq!(first.json, second.json);
     assert_eq!(counter(&stack, "compute.instances.insert"), 1);
     let other = start(&client, "claw-demo", "Twice Bot", Some("attempt-2b9e"));
     assert_ne!(other.json["deploymentId"], first.json["deploymentId"]);
     assert_eq!(counter(&stack, "compute.instances.insert"), 2);
     let too_long = "k".repeat(201);
-    assert_eq!(start(&client, "claw-demo", "Twice Bot", Some(&too_long)).status, 400);
+    assert_eq!(
+        start(&client, "claw-demo", "Twice Bot", Some(&too_long)).status,
+        400
+    );
 }
 
 #[test]
@@ -156,7 +265,11 @@ fn deploys_past_the_limit_are_refused_with_retry_after() {
     started(&client, "claw-demo", "Limit Bot");
     let refused = start(&client, "claw-demo", "Limit Bot", None);
     assert_eq!(refused.status, 429, "{}", refused.text);
-    let retry_after: u64 = refused.header("retry-after").expect("Retry-After").parse().unwrap();
+    let retry_after: u64 = refused
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!((1..=3600).contains(&retry_after));
     assert!(!refused.error().is_empty());
     assert_eq!(counter(&stack, "compute.instances.insert"), 2);
@@ -172,7 +285,14 @@ fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
     client.clear_cookies();
     assert_eq!(client.get("/api/deploy/session").status, 401);
     client.set_cookie("deploy", &viewer);
-    let followed = follow(&stack, &client, &id, Some(TELEGRAM_TOKEN), &["done"], Duration::from_secs(60));
+    let followed = follow(
+        &stack,
+        &client,
+        &id,
+        Some(TELEGRAM_TOKEN),
+        &["done"],
+        Duration::from_secs(60),
+    );
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
     assert!(followed.secret_version.is_some());
 
@@ -182,7 +302,14 @@ fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
     stack.admin("tokens/expire", json!({}));
     let followed = follow(&stack, &client, &id, None, &[], Duration::from_secs(30));
     assert_eq!(followed.last["status"], "error");
-    assert!(followed.last["error"].as_str().unwrap().contains("Sign in again"), "{}", followed.last);
+    assert!(
+        followed.last["error"]
+            .as_str()
+            .unwrap()
+            .contains("Sign in again"),
+        "{}",
+        followed.last
+    );
     assert!(!stack.kv_contents().contains("ya29."));
 }
 
@@ -191,9 +318,18 @@ fn bad_start_requests_name_the_field() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
     for (body, field) in [
-        (json!({"projectId": "claw-demo", "region": "mars-east1", "provider": "kimi", "botName": "My Bot"}), "region"),
-        (json!({"projectId": "claw-demo", "region": "us-east1", "provider": "kimi", "botName": "!!"}), "botName"),
-        (json!({"region": "us-east1", "provider": "kimi", "botName": "My Bot"}), "projectId"),
+        (
+            json!({"projectId": "claw-demo", "region": "mars-east1", "provider": "kimi", "botName": "My Bot"}),
+            "region",
+        ),
+        (
+            json!({"projectId": "claw-demo", "region": "us-east1", "provider": "kimi", "botName": "!!"}),
+            "botName",
+        ),
+        (
+            json!({"region": "us-east1", "provider": "kimi", "botName": "My Bot"}),
+            "projectId",
+        ),
     ] {
         let reply = client.post("/api/deploy/start", body);
         assert_eq!(reply.status, 400);
@@ -201,6 +337,11 @@ fn bad_start_requests_name_the_field() {
     }
     let preview = client.get("/api/deploy/vm-name?botName=Caf%C3%A9%20Bot");
     assert_eq!(preview.json["slug"], "cafe-bot");
-    assert_eq!(client.get("/api/deploy/vm-name?botName=%F0%9F%A4%96").status, 400);
+    assert_eq!(
+        client
+            .get("/api/deploy/vm-name?botName=%F0%9F%A4%96")
+            .status,
+        400
+    );
     assert_eq!(counter(&stack, "compute.instances.insert"), 0);
 }

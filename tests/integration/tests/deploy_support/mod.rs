@@ -28,7 +28,12 @@ pub fn counter(stack: &Stack, name: &str) -> u64 {
 /// `POST /api/deploy/start`, optionally with an `Idempotency-Key`.
 pub fn start(client: &Client, project: &str, bot: &str, key: Option<&str>) -> Reply {
     let headers: Vec<(&str, &str)> = key.map(|k| ("idempotency-key", k)).into_iter().collect();
-    client.send("POST", "/api/deploy/start", Some(start_body(project, bot)), &headers)
+    client.send(
+        "POST",
+        "/api/deploy/start",
+        Some(start_body(project, bot)),
+        &headers,
+    )
 }
 
 /// Starts a deploy that must be accepted; returns its id and VM name.
@@ -36,7 +41,10 @@ pub fn started(client: &Client, project: &str, bot: &str) -> (String, String) {
     let reply = start(client, project, bot, None);
     assert_eq!(reply.status, 200, "start: {}", reply.text);
     (
-        reply.json["deploymentId"].as_str().expect("deploymentId").to_string(),
+        reply.json["deploymentId"]
+            .as_str()
+            .expect("deploymentId")
+            .to_string(),
         reply.json["vmName"].as_str().expect("vmName").to_string(),
     )
 }
@@ -54,15 +62,30 @@ pub struct Followed {
 
 /// Polls the deploy until its status is one of `until` (or `done`/`error`), delivering
 /// `token` once when the VM waits for it, and checking every poll's Google calls.
-pub fn follow(stack: &Stack, client: &Client, id: &str, token: Option<&str>, until: &[&str], timeout: Duration) -> Followed {
+pub fn follow(
+    stack: &Stack,
+    client: &Client,
+    id: &str,
+    token: Option<&str>,
+    until: &[&str],
+    timeout: Duration,
+) -> Followed {
     let deadline = Instant::now() + timeout;
-    let mut followed = Followed { last: Value::Null, statuses: Vec::new(), secret_version: None, polls: 0 };
+    let mut followed = Followed {
+        last: Value::Null,
+        statuses: Vec::new(),
+        secret_version: None,
+        polls: 0,
+    };
     loop {
         let before = google_calls(stack);
         let reply = client.get(&format!("/api/deploy/{id}"));
         let calls = google_calls(stack) - before;
         assert_eq!(reply.status, 200, "status: {}", reply.text);
-        assert!(calls <= MAX_CALLS_PER_POLL, "{calls} Google calls in one poll");
+        assert!(
+            calls <= MAX_CALLS_PER_POLL,
+            "{calls} Google calls in one poll"
+        );
         followed.polls += 1;
         let status = reply.json["status"].as_str().unwrap_or("").to_string();
         if followed.statuses.last() != Some(&status) {
@@ -74,7 +97,10 @@ pub fn follow(stack: &Stack, client: &Client, id: &str, token: Option<&str>, unt
         }
         if reply.json["waitingForSecret"] == true && followed.secret_version.is_none() {
             if let Some(token) = token {
-                let sent = client.post(&format!("/api/deploy/{id}/secret"), serde_json::json!({"telegramToken": token}));
+                let sent = client.post(
+                    &format!("/api/deploy/{id}/secret"),
+                    serde_json::json!({"telegramToken": token}),
+                );
                 if sent.status == 200 {
                     followed.secret_version = sent.json["secretVersion"].as_u64();
                 } else {
@@ -82,15 +108,31 @@ pub fn follow(stack: &Stack, client: &Client, id: &str, token: Option<&str>, unt
                 }
             }
         }
-        assert!(Instant::now() < deadline, "the deploy did not reach {until:?} in {timeout:?}; last: {}", reply.json);
+        assert!(
+            Instant::now() < deadline,
+            "the deploy did not reach {until:?} in {timeout:?}; last: {}",
+            reply.json
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
 }
 
 /// A deploy followed to `done` with the standard token.
-pub fn deploy_to_done(stack: &Stack, client: &Client, project: &str, bot: &str) -> (String, String, Followed) {
+pub fn deploy_to_done(
+    stack: &Stack,
+    client: &Client,
+    project: &str,
+    bot: &str,
+) -> (String, String, Followed) {
     let (id, vm) = started(client, project, bot);
-    let followed = follow(stack, client, &id, Some(TELEGRAM_TOKEN), &["done"], Duration::from_secs(60));
+    let followed = follow(
+        stack,
+        client,
+        &id,
+        Some(TELEGRAM_TOKEN),
+        &["done"],
+        Duration::from_secs(60),
+    );
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
     (id, vm, followed)
 }
@@ -109,7 +151,9 @@ pub fn sim_vm(stack: &Stack, project: &str, instance: &str) -> Value {
 /// The files under `dir` whose name is `name`, with their contents.
 pub fn files_named(dir: &std::path::Path, name: &str) -> Vec<String> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
