@@ -7,12 +7,16 @@ import * as api from './api.js';
 import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
 import { formatAge } from './format.js';
 import { openDeleteDialog, openLogsDialog, openRotateDialog } from './bot-actions.js';
-import { showView } from './views.js';
+import { currentViewName, showView } from './views.js';
 
 const STOPPED = new Set(['STOPPED', 'TERMINATED']);
 const STARTING = new Set(['PROVISIONING', 'STAGING', 'REPAIRING']);
+const CHANGING = new Set([...STARTING, 'STOPPING', 'SUSPENDING']);
+// While a bot is between states, the list refreshes itself this often.
+const AUTO_REFRESH_MS = 5000;
 
 let loadSequence = 0;
+let refreshTimer = null;
 
 export function initBots({ onNewBot }) {
   byId('bots-refresh').addEventListener('click', () => loadBots());
@@ -29,7 +33,10 @@ export function showBots(preloaded = null) {
 
 export async function loadBots() {
   const sequence = ++loadSequence;
-  show(byId('bots-loading'));
+  clearTimeout(refreshTimer);
+  // "Loading" only fills an empty list; a refresh keeps the rows where they are.
+  const listShown = !byId('bots-table').hidden || !byId('bots-empty').hidden;
+  if (!listShown) show(byId('bots-loading'));
   setMessage(byId('bots-error'), '');
   byId('bots-refresh').disabled = true;
   try {
@@ -45,12 +52,22 @@ export async function loadBots() {
 }
 
 function render({ vms = [], errors = [] }) {
+  clearTimeout(refreshTimer);
   hide(byId('bots-loading'));
   renderProjectErrors(errors);
   setVisible(byId('bots-empty'), vms.length === 0);
   setVisible(byId('bots-table'), vms.length > 0);
   const rows = [...vms].sort(byNewestFirst).map(botRow);
   byId('bots-rows').replaceChildren(...rows);
+  if (vms.some(isChanging)) refreshTimer = setTimeout(refreshIfStillShown, AUTO_REFRESH_MS);
+}
+
+function isChanging(bot) {
+  return CHANGING.has(bot.status) || (bot.status === 'RUNNING' && Boolean(bot.setup) && bot.setup !== 'ready');
+}
+
+function refreshIfStillShown() {
+  if (currentViewName() === 'bots') loadBots();
 }
 
 function byNewestFirst(a, b) {

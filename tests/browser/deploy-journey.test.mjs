@@ -42,7 +42,7 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
 
   // Step 1: the choices, with the region guessed from the time zone (Paris: us-east1).
   await waitForView(page, 'choose');
-  assert.equal(await page.getByLabel('Region').inputValue(), 'us-east1');
+  assert.equal(await page.locator('#view-choose').getByLabel('Region').inputValue(), 'us-east1');
   assert.deepEqual(await unlabelledControls(page), []);
   await signIn(browser, { provider: 'claude' });
 
@@ -143,7 +143,8 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   const [vm] = (await stack.admin.vms()).vms ?? (await stack.admin.vms());
   await stack.admin.stopVm({ project: 'claw-demo', zone: vm.zone, instance: vm.name ?? vm.instance });
   await page.getByRole('button', { name: 'Refresh' }).click();
-  await row.getByText('Stopped').waitFor({ timeout: 30_000 });
+  // The list refreshes itself while the VM is stopping.
+  await row.getByText('Stopped', { exact: true }).waitFor({ timeout: 30_000 });
   await row.getByRole('button', { name: 'Delete Ada helper' }).click();
   const confirm = page.locator('#delete-dialog');
   await confirm.waitFor();
