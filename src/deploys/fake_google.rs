@@ -217,7 +217,6 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
             )
         }
         (Method::Get, ["compute", "v1", "projects", _, "zones", _, "operations", op]) => {
-            let insert_polls = s.insert_polls;
             let Some((left, error_code, key)) = s.zone_ops.get_mut(*op) else {
                 return error(404, "notFound", "no such operation");
             };
@@ -225,7 +224,6 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
             if *left > 0 {
                 return reply(200, json!({"name": op, "status": "RUNNING"}));
             }
-            let _ = insert_polls;
             let body = match error_code {
                 Some(code) => {
                     json!({"name": op, "status": "DONE", "error": {"errors": [{"code": code, "message": "operation failed"}]}})

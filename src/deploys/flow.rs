@@ -39,15 +39,6 @@ pub struct Started {
     pub viewer_secret: String,
 }
 
-/// "5 minutes", "1 minute" or "45 seconds".
-pub fn minutes(secs: u64) -> String {
-    match (secs / 60, secs % 60) {
-        (1, 0) => "1 minute".into(),
-        (n, 0) => format!("{n} minutes"),
-        _ => format!("{secs} seconds"),
-    }
-}
-
 /// Starts a deploy: checks the project and limits, stores the record, and sends the
 /// instance insert (or asks for the Compute API) within this request; the status poll
 /// does the rest.

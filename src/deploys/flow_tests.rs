@@ -307,7 +307,10 @@ fn the_same_idempotency_key_never_creates_a_second_vm() {
     let (s1, first) = send("attempt-1");
     let (s2, second) = send("attempt-1");
     assert_eq!((s1, s2), (200, 200));
-    assert_eq!(first, second, "the same deployment, VM name and viewer cookie");
+    assert_eq!(
+        first, second,
+        "the same deployment, VM name and viewer cookie"
+    );
     assert_eq!(h.google.borrow().vms.len(), 1);
     let (_, third) = send("attempt-2");
     assert_ne!(third["deploymentId"], first["deploymentId"]);

@@ -342,12 +342,21 @@ fn observe_guest(record: &mut DeployRecord, attributes: &GuestAttributes, ctx: &
             record,
             &format!(
                 "The bot was not ready {} after its VM started. Its serial output may say why; you can also delete the VM and deploy again.",
-                crate::deploys::flow::minutes(timeout)
+                minutes(timeout)
             ),
             None,
             true,
             ctx,
         );
+    }
+}
+
+/// "5 minutes", "1 minute" or "45 seconds".
+fn minutes(secs: u64) -> String {
+    match (secs / 60, secs % 60) {
+        (1, 0) => "1 minute".into(),
+        (n, 0) if n > 1 => format!("{n} minutes"),
+        _ => format!("{secs} seconds"),
     }
 }
 
