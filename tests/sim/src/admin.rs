@@ -7,8 +7,8 @@ use crate::compute::{begin_stop, ZONES};
 use crate::faults::{Fault, FaultRequest};
 use crate::http::{json, ok_json, Req};
 use crate::state::{
-    Instance, InstanceStatus, Metadata, ProjectState, SerialLog, TelegramBot, TelegramUpdate, User,
-    VmKey, World,
+    Instance, InstanceStatus, Metadata, ProjectSpec, ProjectState, SerialLog, TelegramBot,
+    TelegramUpdate, User, VmKey, World,
 };
 use crate::Sim;
 use axum::http::{Method, StatusCode};
@@ -264,15 +264,15 @@ fn project(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     };
     let mut world = sim.world();
     let name = p.name.unwrap_or_else(|| p.project_id.clone());
-    let project = world.add_project(
-        &p.project_id,
-        &name,
-        &p.owner_email,
-        p.compute_enabled.unwrap_or(true),
-        p.billing_enabled.unwrap_or(true),
+    let project = world.add_project(ProjectSpec {
+        project_id: &p.project_id,
+        display_name: &name,
+        owner_email: &p.owner_email,
+        compute_enabled: p.compute_enabled.unwrap_or(true),
+        billing_enabled: p.billing_enabled.unwrap_or(true),
         state,
-        0,
-    );
+        ready_at: 0,
+    });
     Ok(ok_json(
         &j!({ "ok": true, "projectNumber": project.number }),
     ))
@@ -375,15 +375,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
                 .first()
                 .map(|u| u.email.clone())
                 .unwrap_or_default();
-            world.add_project(
-                &v.project,
-                &v.project,
-                &owner,
-                true,
-                true,
-                ProjectState::Active,
-                0,
-            );
+            world.add_project(ProjectSpec::ready(&v.project, &v.project, &owner, true));
         }
         let mut items: Vec<(String, String)> = v.metadata.into_iter().collect();
         if !items.iter().any(|(k, _)| k == ENABLE_GUEST_ATTRIBUTES) {

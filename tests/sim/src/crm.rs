@@ -7,7 +7,7 @@ use crate::errors::{bad_json, ApiResult, GoogleError};
 use crate::http::{ok_json, Req};
 use crate::oauth::{authenticate, SCOPE_PROJECTS};
 use crate::operations::{get_lro, render_lro};
-use crate::state::{LongRunningOperation, Project, ProjectState};
+use crate::state::{LongRunningOperation, Project, ProjectSpec, ProjectState};
 use crate::Sim;
 use claw_free_protocol::google::ApiError;
 use serde::Deserialize;
@@ -125,10 +125,11 @@ pub fn search(sim: &Sim, req: &Req) -> ApiResult {
 struct CreateProject {
     project_id: Option<String>,
     display_name: Option<String>,
-    #[allow(dead_code)]
-    parent: Option<String>,
-    #[allow(dead_code)]
-    labels: Option<Value>,
+    /// Accepted as Google does; the simulator has no organizations or project labels.
+    #[serde(rename = "parent")]
+    _parent: Option<String>,
+    #[serde(rename = "labels")]
+    _labels: Option<Value>,
 }
 
 /// Google's rule for project ids: 6 to 30 characters, a letter first, no trailing hyphen.
@@ -199,15 +200,15 @@ pub fn create(sim: &Sim, req: &Req) -> ApiResult {
     let now = now_ms();
     let done_at = now + 2 * world.config.operation_step_ms;
     let billing = world.config.billing_for_new_projects;
-    let project = render_project(world.add_project(
-        &project_id,
-        &display_name,
-        &user.email,
-        false,
-        billing,
-        ProjectState::Active,
-        done_at,
-    ));
+    let project = render_project(world.add_project(ProjectSpec {
+        project_id: &project_id,
+        display_name: &display_name,
+        owner_email: &user.email,
+        compute_enabled: false,
+        billing_enabled: billing,
+        state: ProjectState::Active,
+        ready_at: done_at,
+    }));
     let name = format!("operations/cp.{}", random_digits(19));
     let mut response = project;
     response["@type"] = json!("type.googleapis.com/google.cloud.resourcemanager.v3.Project");

@@ -356,15 +356,15 @@ pub async fn handle(
             .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
             .collect::<Vec<_>>()
             .join("&");
-        let location = format!(
-            "{base_path}/{}/{}",
-            path.join("/"),
-            if query.is_empty() {
-                String::new()
-            } else {
-                format!("?{query}")
-            }
-        );
+        let mut location = format!("{base_path}/");
+        for part in &path {
+            location.push_str(part);
+            location.push('/');
+        }
+        if !query.is_empty() {
+            location.push('?');
+            location.push_str(&query);
+        }
         let mut r = crate::http::redirect(&location);
         *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
         r.headers_mut()

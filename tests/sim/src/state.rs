@@ -137,6 +137,38 @@ impl Project {
     }
 }
 
+/// What a new project looks like.
+pub struct ProjectSpec<'a> {
+    pub project_id: &'a str,
+    pub display_name: &'a str,
+    pub owner_email: &'a str,
+    pub compute_enabled: bool,
+    pub billing_enabled: bool,
+    pub state: ProjectState,
+    /// Until then it is still being created and invisible.
+    pub ready_at: u64,
+}
+
+impl<'a> ProjectSpec<'a> {
+    /// An active project with billing, usable at once.
+    pub fn ready(
+        project_id: &'a str,
+        display_name: &'a str,
+        owner_email: &'a str,
+        compute_enabled: bool,
+    ) -> Self {
+        Self {
+            project_id,
+            display_name,
+            owner_email,
+            compute_enabled,
+            billing_enabled: true,
+            state: ProjectState::Active,
+            ready_at: 0,
+        }
+    }
+}
+
 /// A Resource Manager or Service Usage long-running operation.
 #[derive(Debug, Clone)]
 pub struct LongRunningOperation {
@@ -401,60 +433,38 @@ impl World {
         let ada = default_user(base_url);
         let email = ada.email.clone();
         world.users.push(ada);
-        let now = now_ms();
-        world.add_project(
-            "claw-demo",
-            "Claw demo",
-            &email,
-            true,
-            true,
-            ProjectState::Active,
-            now,
-        );
-        world.add_project(
+        world.add_project(ProjectSpec::ready("claw-demo", "Claw demo", &email, true));
+        world.add_project(ProjectSpec::ready(
             "claw-fresh",
             "Claw fresh",
             &email,
             false,
-            true,
-            ProjectState::Active,
-            now,
-        );
+        ));
         world
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn add_project(
-        &mut self,
-        project_id: &str,
-        display_name: &str,
-        owner_email: &str,
-        compute_enabled: bool,
-        billing_enabled: bool,
-        state: ProjectState,
-        ready_at: u64,
-    ) -> &Project {
+    /// Adds a project, or replaces the one with the same id (keeping its number).
+    pub fn add_project(&mut self, spec: ProjectSpec<'_>) -> &Project {
         let number = self
             .projects
-            .get(project_id)
+            .get(spec.project_id)
             .map(|p| p.number.clone())
             .unwrap_or_else(|| random_digits(12));
-        let now = now_ms();
         self.projects.insert(
-            project_id.to_string(),
+            spec.project_id.to_string(),
             Project {
-                project_id: project_id.to_string(),
+                project_id: spec.project_id.to_string(),
                 number,
-                display_name: display_name.to_string(),
-                owner_email: owner_email.to_string(),
-                state,
-                billing_enabled,
-                compute_enabled_at: compute_enabled.then_some(0),
-                created_ms: now,
-                ready_at,
+                display_name: spec.display_name.to_string(),
+                owner_email: spec.owner_email.to_string(),
+                state: spec.state,
+                billing_enabled: spec.billing_enabled,
+                compute_enabled_at: spec.compute_enabled.then_some(0),
+                created_ms: now_ms(),
+                ready_at: spec.ready_at,
             },
         );
-        &self.projects[project_id]
+        &self.projects[spec.project_id]
     }
 
     pub fn user_by_sub(&self, sub: &str) -> Option<&User> {
