@@ -142,7 +142,6 @@ impl Server {
 
 /// Binds 127.0.0.1:`opts.port` and serves until [`Server::shutdown`].
 pub async fn start(opts: Options) -> std::io::Result<Server> {
-    std::fs::create_dir_all(&opts.state_dir)?;
     if let Some(agent) = &opts.agent {
         if !agent.is_file() {
             return Err(std::io::Error::new(
@@ -152,6 +151,7 @@ pub async fn start(opts: Options) -> std::io::Result<Server> {
         }
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
+    std::fs::create_dir_all(&opts.state_dir)?;
     let port = listener.local_addr()?.port();
     let base_url = format!("http://127.0.0.1:{port}");
     let sim = Arc::new(Sim {

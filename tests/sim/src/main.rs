@@ -74,6 +74,9 @@ async fn main() {
         Ok(server) => server,
         Err(e) => {
             eprintln!("claw-free-sim: cannot start: {e}");
+            if temporary {
+                let _ = std::fs::remove_dir_all(&state_dir);
+            }
             std::process::exit(1);
         }
     };

@@ -168,9 +168,8 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn with_an_agent_each_vm_runs_it_until_the_vm_stops() {
-    let dir = std::env::temp_dir().join(format!("claw-free-sim-agent-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let agent = fake_agent(&dir);
+    let dir = TempDir(temp_dir());
+    let agent = fake_agent(&dir.0);
     let sim = sim_with(|o| o.agent = Some(agent));
     let token = sim.token();
     sim.insert_vm(&token, "real-agent-vm");
@@ -237,7 +236,6 @@ fn with_an_agent_each_vm_runs_it_until_the_vm_stops() {
     drop(sim);
     std::thread::sleep(Duration::from_millis(100));
     assert!(!alive(second), "no agent outlives the simulator");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn zombie(pid: i32) -> bool {

@@ -17,18 +17,29 @@ pub const SCOPES: &str = "openid email profile https://www.googleapis.com/auth/c
 
 pub struct TestSim {
     pub url: String,
-    pub bg: Background,
+    /// Always `Some` until dropped: the simulator stops before its folder is removed.
+    bg: Option<Background>,
     pub agent: ureq::Agent,
     pub dir: PathBuf,
 }
 
 impl Drop for TestSim {
     fn drop(&mut self) {
+        drop(self.bg.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-fn temp_dir() -> PathBuf {
+/// A folder removed when dropped, also when a test panics.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "claw-free-sim-test-{}-{}",
         std::process::id(),
@@ -57,7 +68,7 @@ pub fn sim_with(change: impl FnOnce(&mut Options)) -> TestSim {
         .build();
     TestSim {
         url: bg.url.clone(),
-        bg,
+        bg: Some(bg),
         agent,
         dir,
     }
