@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
+import { FAST_GOOGLE, deploy, fillSetup, nextDeployStatus, signIn, telegramToken } from './journeys.mjs';
 import { sleep, startStack } from './stack.mjs';
 
 const READY_TIMEOUT_SECS = 20;
@@ -46,9 +46,8 @@ test('a bot that never becomes healthy stops at the readiness limit with its log
   await page.goto(stack.site);
   await signIn(browser, { shots: false });
   await fillSetup(page, { projectId: 'claw-demo', botName: 'Never ready', token: TOKEN });
-  const firstStatus = page.waitForResponse((r) => /\/api\/deploy\/[^/]+$/.test(new URL(r.url()).pathname));
-  const { vmName } = await deploy(page);
-  const { zone } = await (await firstStatus).json();
+  const { deploymentId, vmName } = await deploy(page);
+  const { zone } = await nextDeployStatus(page, deploymentId);
   await markNeverHealthy(vmName, zone);
 
   // While the VM runs, the limit counts down.
@@ -61,7 +60,8 @@ test('a bot that never becomes healthy stops at the readiness limit with its log
   assert.match(await page.locator('#progress-error-message').textContent(), /not ready/);
   assert.equal(await page.locator('.step-failed').count(), 1);
   const consoleLink = errorBox.getByRole('link', { name: 'Open the serial console' });
-  assert.match(await consoleLink.getAttribute('href'), /^https:\/\/console\.cloud\.google\.com\//);
+  const consoleUrl = await consoleLink.getAttribute('href');
+  assert.ok(consoleUrl.includes(`/instances/${vmName}/console`), `console link: ${consoleUrl}`);
   await shot('timed-out');
 
   await errorBox.getByRole('button', { name: 'View logs' }).click();
