@@ -41,7 +41,10 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     if config.environment == Environment::Development {
         // The bench counts KV operations per request through real workerd.
         let (reads, writes) = platform.kv_operations();
-        response.headers.push(("x-claw-free-kv".into(), format!("reads={reads} writes={writes}")));
+        response.headers.push((
+            "x-claw-free-kv".into(),
+            format!("reads={reads} writes={writes}"),
+        ));
     }
     into_worker(response)
 }
@@ -61,7 +64,7 @@ async fn into_core(mut req: worker::Request) -> Result<Request, crate::error::Ap
     if declared > MAX_BODY_BYTES {
         return Err(crate::error::ApiError::PayloadTooLarge);
     }
-    let method = Method::parse(&req.method().to_string());
+    let method = Method::parse(req.method().as_ref());
     let url = req
         .url()
         .map_err(|_| crate::error::ApiError::bad_request("The URL is malformed."))?;

@@ -14,7 +14,11 @@ pub struct WorkerPlatform {
 
 impl WorkerPlatform {
     pub fn new(env: &Env) -> worker::Result<Self> {
-        Ok(Self { kv: env.kv("KV")?, kv_reads: Cell::new(0), kv_writes: Cell::new(0) })
+        Ok(Self {
+            kv: env.kv("KV")?,
+            kv_reads: Cell::new(0),
+            kv_writes: Cell::new(0),
+        })
     }
 
     /// KV reads and writes (puts and deletes) made for this request, for the bench.

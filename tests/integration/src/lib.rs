@@ -19,7 +19,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// The workspace root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 fn cargo() -> String {
@@ -32,26 +35,49 @@ fn ensure_native_binaries() -> &'static (PathBuf, PathBuf) {
     BINARIES.get_or_init(|| {
         let root = repo_root();
         let status = Command::new(cargo())
-            .args(["build", "--quiet", "-p", "claw-free-sim", "-p", "claw-free-agent"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "claw-free-sim",
+                "-p",
+                "claw-free-agent",
+            ])
             .current_dir(&root)
             .status()
             .expect("run cargo build");
-        assert!(status.success(), "building the simulator and the agent failed");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
-        (target.join("debug/claw-free-sim"), target.join("debug/clawfree-agent"))
+        assert!(
+            status.success(),
+            "building the simulator and the agent failed"
+        );
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("target"));
+        (
+            target.join("debug/claw-free-sim"),
+            target.join("debug/clawfree-agent"),
+        )
     })
 }
 
 /// The newest modification time of the files under `dir` with one of `extensions`.
 fn newest(dir: &Path, extensions: &[&str]) -> SystemTime {
     let mut newest = SystemTime::UNIX_EPOCH;
-    let Ok(entries) = std::fs::read_dir(dir) else { return newest };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return newest;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let modified = if path.is_dir() {
             newest_in(&path, extensions)
-        } else if extensions.iter().any(|e| path.extension().is_some_and(|x| x == *e)) {
-            entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+        } else if extensions
+            .iter()
+            .any(|e| path.extension().is_some_and(|x| x == *e))
+        {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH)
         } else {
             SystemTime::UNIX_EPOCH
         };
@@ -73,13 +99,20 @@ pub fn ensure_worker_built() {
         let built_at = std::fs::metadata(&bundle).and_then(|m| m.modified()).ok();
         let sources = newest(&root.join("src"), &["rs"])
             .max(newest(&root.join("protocol/src"), &["rs"]))
-            .max(std::fs::metadata(root.join("Cargo.toml")).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH));
+            .max(
+                std::fs::metadata(root.join("Cargo.toml"))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::UNIX_EPOCH),
+            );
         if built_at.is_some_and(|t| t >= sources) {
             return;
         }
         let status = Command::new("bash")
             .arg(root.join("scripts/build-worker"))
-            .env("CLAW_FREE_FAST_BUILD", std::env::var("CLAW_FREE_FAST_BUILD").unwrap_or_else(|_| "1".into()))
+            .env(
+                "CLAW_FREE_FAST_BUILD",
+                std::env::var("CLAW_FREE_FAST_BUILD").unwrap_or_else(|_| "1".into()),
+            )
             .current_dir(&root)
             .status()
             .expect("run scripts/build-worker");
@@ -89,7 +122,10 @@ pub fn ensure_worker_built() {
 
 /// A free loopback port (bound then released; a tiny race is acceptable in tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// How to start a stack.
@@ -116,7 +152,13 @@ impl Default for StackOptions {
             site_port: 0,
             sim_port: 0,
             vars: BTreeMap::new(),
-            sim_args: vec!["--auto-approve".into(), "--operation-step-ms".into(), "300".into(), "--boot-step-ms".into(), "300".into()],
+            sim_args: vec![
+                "--auto-approve".into(),
+                "--operation-step-ms".into(),
+                "300".into(),
+                "--boot-step-ms".into(),
+                "300".into(),
+            ],
             state_dir: None,
             real_agent: true,
             verbose: false,
@@ -147,7 +189,10 @@ pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
         ("GOOGLE_CLIENT_ID", "claw-free-local".into()),
         ("GOOGLE_CLIENT_SECRET", "local-secret".into()),
         // The development key; the Worker refuses it in production.
-        ("SESSION_KEY", "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=".into()),
+        (
+            "SESSION_KEY",
+            "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=".into(),
+        ),
         ("GOOGLE_AUTH_URL", format!("{sim}/o/oauth2/v2/auth")),
         ("GOOGLE_TOKEN_URL", format!("{sim}/token")),
         ("GOOGLE_USERINFO_URL", format!("{sim}/v1/userinfo")),
@@ -181,7 +226,12 @@ impl Stack {
         });
         let _ = std::fs::remove_dir_all(&state_dir);
         std::fs::create_dir_all(&state_dir).expect("state dir");
-        let mut stack = Stack { site: String::new(), sim: String::new(), state_dir: state_dir.clone(), children: Vec::new() };
+        let mut stack = Stack {
+            site: String::new(),
+            sim: String::new(),
+            state_dir: state_dir.clone(),
+            children: Vec::new(),
+        };
 
         // The simulator prints its URL once it listens.
         let mut sim = Command::new(&sim_bin);
@@ -189,26 +239,44 @@ impl Stack {
             .arg(state_dir.join("sim"))
             .args(&options.sim_args)
             .stdout(Stdio::piped())
-            .stderr(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "sim.log")) })
+            .stderr(if options.verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::from(log_file(&state_dir, "sim.log"))
+            })
             .process_group(0);
         if options.real_agent {
             sim.arg("--agent").arg(&agent_bin);
         }
         let mut sim_child = sim.spawn().expect("start the simulator");
         let mut first_line = String::new();
-        BufReader::new(sim_child.stdout.take().expect("sim stdout")).read_line(&mut first_line).expect("sim output");
+        BufReader::new(sim_child.stdout.take().expect("sim stdout"))
+            .read_line(&mut first_line)
+            .expect("sim output");
         stack.children.push(sim_child);
         stack.sim = first_line
             .trim()
             .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("the simulator did not start: {first_line:?} (see {}/sim.log)", state_dir.display()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "the simulator did not start: {first_line:?} (see {}/sim.log)",
+                    state_dir.display()
+                )
+            })
             .to_string();
 
-        let site_port = if options.site_port == 0 { free_port() } else { options.site_port };
+        let site_port = if options.site_port == 0 {
+            free_port()
+        } else {
+            options.site_port
+        };
         stack.site = format!("http://127.0.0.1:{site_port}");
         let mut vars = development_vars(&stack.site, &stack.sim);
         vars.extend(options.vars.clone());
-        let vars_toml: String = vars.iter().map(|(k, v)| format!("{k} = {}\n", toml_string(v))).collect();
+        let vars_toml: String = vars
+            .iter()
+            .map(|(k, v)| format!("{k} = {}\n", toml_string(v)))
+            .collect();
         let config = format!(
             "name = \"claw-free-local\"\nmain = {}\ncompatibility_date = \"2026-04-01\"\n\n[assets]\ndirectory = {}\nbinding = \"ASSETS\"\nrun_worker_first = true\n\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"local\"\n\n[vars]\n{vars_toml}",
             toml_string(&root.join("build/index.js").to_string_lossy()),
@@ -223,15 +291,27 @@ impl Stack {
             // Stacks run side by side: each needs its own inspector port (default 9229).
             .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
             .arg(state_dir.join("kv"))
-            .args(["--show-interactive-dev-session=false", "--log-level", "warn"])
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "warn",
+            ])
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("XDG_CONFIG_HOME", state_dir.join("xdg"))
             .current_dir(&state_dir)
             .stdin(Stdio::null())
-            .stdout(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "wrangler.log")) })
-            .stderr(if options.verbose { Stdio::inherit() } else { Stdio::from(log_file(&state_dir, "wrangler.log")) })
+            .stdout(if options.verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::from(log_file(&state_dir, "wrangler.log"))
+            })
+            .stderr(if options.verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::from(log_file(&state_dir, "wrangler.log"))
+            })
             .process_group(0)
             .spawn()
             .expect("start wrangler dev");
@@ -249,10 +329,21 @@ impl Stack {
                     return;
                 }
             }
-            if let Some(exited) = self.children.iter_mut().find_map(|c| c.try_wait().ok().flatten()) {
-                panic!("a stack process exited early ({exited}); see {}", self.state_dir.display());
+            if let Some(exited) = self
+                .children
+                .iter_mut()
+                .find_map(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "a stack process exited early ({exited}); see {}",
+                    self.state_dir.display()
+                );
             }
-            assert!(Instant::now() < deadline, "wrangler dev did not answer in 90 s; see {}/wrangler.log", self.state_dir.display());
+            assert!(
+                Instant::now() < deadline,
+                "wrangler dev did not answer in 90 s; see {}/wrangler.log",
+                self.state_dir.display()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -264,8 +355,14 @@ impl Stack {
 
     /// `POST` to the simulator's admin API.
     pub fn admin(&self, path: &str, body: Value) -> Value {
-        let reply = Client::new(&self.sim).send("POST", &format!("/_admin/{path}"), Some(body), &[]);
-        assert!(reply.status < 300, "admin {path}: {} {}", reply.status, reply.text);
+        let reply =
+            Client::new(&self.sim).send("POST", &format!("/_admin/{path}"), Some(body), &[]);
+        assert!(
+            reply.status < 300,
+            "admin {path}: {} {}",
+            reply.status,
+            reply.text
+        );
         reply.json
     }
 
@@ -288,7 +385,9 @@ impl Stack {
 }
 
 fn collect_files(dir: &Path, out: &mut String) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -303,7 +402,11 @@ fn collect_files(dir: &Path, out: &mut String) {
 }
 
 fn log_file(dir: &Path, name: &str) -> std::fs::File {
-    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(name)).expect("log file")
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .expect("log file")
 }
 
 impl Drop for Stack {
@@ -339,7 +442,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The `error` sentence of an error reply.
@@ -364,12 +470,22 @@ impl Client {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .into();
-        Self { base: base.trim_end_matches('/').to_string(), agent, cookies: Default::default(), origin: Some(base.trim_end_matches('/').to_string()) }
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+            cookies: Default::default(),
+            origin: Some(base.trim_end_matches('/').to_string()),
+        }
     }
 
     /// The cookie jar as a `Cookie` header.
     pub fn cookie_header(&self) -> String {
-        self.cookies.borrow().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -385,7 +501,8 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        self.try_get(path).unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        self.try_get(path)
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     pub fn try_get(&self, path: &str) -> Result<Reply, ureq::Error> {
@@ -400,14 +517,35 @@ impl Client {
         self.send("DELETE", path, None, &[])
     }
 
-    pub fn send(&self, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> Reply {
-        self.request(method, path, body.map(|b| b.to_string().into_bytes()), headers)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.request(
+            method,
+            path,
+            body.map(|b| b.to_string().into_bytes()),
+            headers,
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
     /// A raw request: any body bytes, any headers (`content-type` defaults to JSON).
-    pub fn request(&self, method: &str, path: &str, body: Option<Vec<u8>>, headers: &[(&str, &str)]) -> Result<Reply, ureq::Error> {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Reply, ureq::Error> {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         let cookies = self.cookie_header();
         if !cookies.is_empty() {
@@ -415,11 +553,17 @@ impl Client {
         }
         if method != "GET" && method != "HEAD" {
             if let Some(origin) = &self.origin {
-                if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("origin")) {
+                if !headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("origin"))
+                {
                     builder = builder.header("origin", origin);
                 }
             }
-            if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
                 builder = builder.header("content-type", "application/json");
             }
         }
@@ -441,26 +585,47 @@ impl Client {
                 if expired || v.is_empty() {
                     self.cookies.borrow_mut().remove(k.trim());
                 } else {
-                    self.cookies.borrow_mut().insert(k.trim().to_string(), v.to_string());
+                    self.cookies
+                        .borrow_mut()
+                        .insert(k.trim().to_string(), v.to_string());
                 }
             }
             let _ = name;
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Reply { status, headers, text, json })
+        Ok(Reply {
+            status,
+            headers,
+            text,
+            json,
+        })
     }
 
     /// Signs in through the simulator (which must auto-approve): returns the final redirect.
     pub fn sign_in(&self, query: &str) -> Reply {
         let start = self.get(&format!("/api/auth/google?{query}"));
         assert_eq!(start.status, 302, "sign-in start: {}", start.text);
-        let consent = start.header("location").expect("consent location").to_string();
-        let outsider = Client { base: String::new(), agent: self.agent.clone(), cookies: Default::default(), origin: None };
+        let consent = start
+            .header("location")
+            .expect("consent location")
+            .to_string();
+        let outsider = Client {
+            base: String::new(),
+            agent: self.agent.clone(),
+            cookies: Default::default(),
+            origin: None,
+        };
         let approved = outsider.get(&consent);
         assert_eq!(approved.status, 302, "consent: {}", approved.text);
-        let callback = approved.header("location").expect("callback location").to_string();
-        assert!(callback.starts_with(&self.base), "Google sends the person back to the site: {callback}");
+        let callback = approved
+            .header("location")
+            .expect("callback location")
+            .to_string();
+        assert!(
+            callback.starts_with(&self.base),
+            "Google sends the person back to the site: {callback}"
+        );
         self.get(&callback)
     }
 
@@ -468,7 +633,11 @@ impl Client {
     pub fn signed_in(self) -> Self {
         let done = self.sign_in("provider=kimi&channel=telegram&cloud=gcp");
         assert_eq!(done.status, 302);
-        assert!(self.cookie("session").is_some(), "no session after sign-in: {:?}", done.header("location"));
+        assert!(
+            self.cookie("session").is_some(),
+            "no session after sign-in: {:?}",
+            done.header("location")
+        );
         self
     }
 }

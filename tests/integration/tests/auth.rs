@@ -9,8 +9,15 @@ fn a_full_sign_in_then_logout() {
     let client = stack.client();
     let done = client.sign_in("provider=claude&channel=telegram&cloud=gcp&region=us-east1");
     assert_eq!(done.status, 302);
-    assert_eq!(done.header("location"), Some("/?provider=claude&channel=telegram&cloud=gcp&region=us-east1"));
-    let cookie_line = done.headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("session=")).expect("session cookie");
+    assert_eq!(
+        done.header("location"),
+        Some("/?provider=claude&channel=telegram&cloud=gcp&region=us-east1")
+    );
+    let cookie_line = done
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("session="))
+        .expect("session cookie");
     for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
         assert!(cookie_line.1.contains(part), "{part} in {}", cookie_line.1);
     }
@@ -19,12 +26,20 @@ fn a_full_sign_in_then_logout() {
     assert_eq!(session.json["provider"], "claude");
     assert_eq!(session.json["region"], "us-east1");
     assert_eq!(session.json["userEmail"], "ada@example.com");
-    let projects: Vec<&str> = session.json["projects"].as_array().unwrap().iter().map(|p| p["projectId"].as_str().unwrap()).collect();
+    let projects: Vec<&str> = session.json["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["projectId"].as_str().unwrap())
+        .collect();
     assert!(projects.contains(&"claw-demo"), "{projects:?}");
 
     // The session's KV value holds the token sealed, never in plaintext.
     let kv = stack.kv_contents();
-    assert!(kv.contains("userEmail") || kv.contains("ada@example.com"), "the session is in KV");
+    assert!(
+        kv.contains("userEmail") || kv.contains("ada@example.com"),
+        "the session is in KV"
+    );
     // The simulator's access tokens, like Google's, start with "ya29.".
     assert!(!kv.contains("ya29."), "no access token in KV");
 
@@ -34,8 +49,15 @@ fn a_full_sign_in_then_logout() {
     assert!(client.cookie("session").is_none(), "the cookie is cleared");
     assert_eq!(stack.counters().get("oauth.revoke").copied(), Some(1));
     client.set_cookie("session", &old_cookie);
-    assert_eq!(client.get("/api/deploy/session").status, 404, "the old cookie no longer works");
-    assert_eq!(Client::new(&stack.site).get("/api/deploy/session").status, 401);
+    assert_eq!(
+        client.get("/api/deploy/session").status,
+        404,
+        "the old cookie no longer works"
+    );
+    assert_eq!(
+        Client::new(&stack.site).get("/api/deploy/session").status,
+        401
+    );
 }
 
 #[test]
@@ -47,14 +69,33 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     // Deny on the consent page: Google redirects with error=access_denied.
     let start = client.get("/api/auth/google?provider=kimi");
     let consent = start.header("location").unwrap().to_string();
-    let state = consent.split("state=").nth(1).unwrap().split('&').next().unwrap().to_string();
-    let denied = client.get(&format!("/api/auth/callback/google?error=access_denied&state={state}"));
-    assert!(denied.header("location").unwrap().starts_with("/?authError=You+cancelled"), "{:?}", denied.header("location"));
+    let state = consent
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    let denied = client.get(&format!(
+        "/api/auth/callback/google?error=access_denied&state={state}"
+    ));
+    assert!(
+        denied
+            .header("location")
+            .unwrap()
+            .starts_with("/?authError=You+cancelled"),
+        "{:?}",
+        denied.header("location")
+    );
     assert!(client.cookie("session").is_none());
 
     // A forged state, and a real state from another browser.
     let forged = client.get("/api/auth/callback/google?code=x&state=forged");
-    assert!(forged.header("location").unwrap().starts_with("/?authError="));
+    assert!(forged
+        .header("location")
+        .unwrap()
+        .starts_with("/?authError="));
     stack.admin("config", json!({"autoApprove": true}));
     let victim = stack.client();
     let start = victim.get("/api/auth/google?provider=kimi");
@@ -62,15 +103,37 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     let callback = approved.header("location").unwrap().to_string();
     let attacker = stack.client();
     let stolen = attacker.get(&callback);
-    assert!(stolen.header("location").unwrap().starts_with("/?authError="));
-    assert!(attacker.cookie("session").is_none(), "a state works only in the browser that started it");
+    assert!(stolen
+        .header("location")
+        .unwrap()
+        .starts_with("/?authError="));
+    assert!(
+        attacker.cookie("session").is_none(),
+        "a state works only in the browser that started it"
+    );
     // The rightful browser can still finish, once; a replay fails.
     let ok = victim.get(&callback);
-    assert!(victim.cookie("session").is_some(), "{:?}", ok.header("location"));
+    assert!(
+        victim.cookie("session").is_some(),
+        "{:?}",
+        ok.header("location")
+    );
     let replay_client = stack.client();
-    replay_client.set_cookie("signin_state", callback.split("state=").nth(1).unwrap().split('&').next().unwrap());
+    replay_client.set_cookie(
+        "signin_state",
+        callback
+            .split("state=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap(),
+    );
     let replay = replay_client.get(&callback);
-    assert!(replay.header("location").unwrap().starts_with("/?authError="));
+    assert!(replay
+        .header("location")
+        .unwrap()
+        .starts_with("/?authError="));
     assert!(replay_client.cookie("session").is_none());
 }
 
@@ -83,7 +146,10 @@ fn sign_in_starts_are_limited_per_address() {
     }
     let limited = client.get("/api/auth/google?provider=kimi");
     assert_eq!(limited.status, 429);
-    assert!(limited.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s > 0));
+    assert!(limited
+        .header("retry-after")
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|s| s > 0));
     assert!(!limited.error().is_empty());
 }
 
@@ -91,8 +157,14 @@ fn sign_in_starts_are_limited_per_address() {
 fn telegram_user_detection() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
-    stack.admin("telegram/bots", json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": []}));
-    let none = client.post("/api/telegram/detect-user", json!({"token": TELEGRAM_TOKEN}));
+    stack.admin(
+        "telegram/bots",
+        json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": []}),
+    );
+    let none = client.post(
+        "/api/telegram/detect-user",
+        json!({"token": TELEGRAM_TOKEN}),
+    );
     assert_eq!(none.status, 404);
     assert!(none.error().contains("no messages yet"), "{}", none.text);
     stack.admin(
@@ -101,11 +173,17 @@ fn telegram_user_detection() {
             {"fromId": 111, "firstName": "Old", "username": "old", "text": "first"},
             {"fromId": 424242, "firstName": "Ada", "username": "ada", "text": "hi"}]}),
     );
-    let found = client.post("/api/telegram/detect-user", json!({"token": TELEGRAM_TOKEN}));
+    let found = client.post(
+        "/api/telegram/detect-user",
+        json!({"token": TELEGRAM_TOKEN}),
+    );
     assert_eq!(found.status, 200, "{}", found.text);
     assert_eq!(found.json["userId"], "424242");
     assert!(!found.text.contains(TELEGRAM_TOKEN));
-    let unknown = client.post("/api/telegram/detect-user", json!({"token": "987654321:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"}));
+    let unknown = client.post(
+        "/api/telegram/detect-user",
+        json!({"token": "987654321:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"}),
+    );
     assert_eq!(unknown.status, 400);
     assert!(unknown.error().contains("does not know this bot token"));
     let malformed = client.post("/api/telegram/detect-user", json!({"token": "not a token"}));
@@ -116,16 +194,33 @@ fn telegram_user_detection() {
 fn creating_a_project_checks_the_id_first_and_adds_it_to_the_session() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
-    let bad = client.post("/api/deploy/create-project", json!({"projectId": "Bad_Id", "displayName": "My bots"}));
+    let bad = client.post(
+        "/api/deploy/create-project",
+        json!({"projectId": "Bad_Id", "displayName": "My bots"}),
+    );
     assert_eq!(bad.status, 400);
-    assert_eq!(stack.counters().get("crm.projects.create").copied().unwrap_or(0), 0, "Google is not called for a bad id");
-    let created = client.post("/api/deploy/create-project", json!({"projectId": "ada-bots-2026", "displayName": "Ada bots"}));
+    assert_eq!(
+        stack
+            .counters()
+            .get("crm.projects.create")
+            .copied()
+            .unwrap_or(0),
+        0,
+        "Google is not called for a bad id"
+    );
+    let created = client.post(
+        "/api/deploy/create-project",
+        json!({"projectId": "ada-bots-2026", "displayName": "Ada bots"}),
+    );
     assert_eq!(created.status, 200, "{}", created.text);
     assert_eq!(created.json["projectId"], "ada-bots-2026");
     assert_eq!(created.json["name"], "Ada bots");
     let session = client.get("/api/deploy/session");
     assert!(session.text.contains("ada-bots-2026"));
-    let taken = client.post("/api/deploy/create-project", json!({"projectId": "claw-demo", "displayName": "Again"}));
+    let taken = client.post(
+        "/api/deploy/create-project",
+        json!({"projectId": "claw-demo", "displayName": "Again"}),
+    );
     assert_eq!(taken.status, 409, "{}", taken.text);
     assert!(taken.error().contains("already taken"));
 }

@@ -20,7 +20,11 @@ fn main() {
 }
 
 fn gzip_size(path: &std::path::Path) -> u64 {
-    let out = Command::new("gzip").args(["-9", "-c"]).arg(path).output().expect("gzip");
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .expect("gzip");
     out.stdout.len() as u64
 }
 
@@ -30,9 +34,16 @@ fn bundle() {
     for file in ["index_bg.wasm", "index.js"] {
         let path = build.join(file);
         let raw = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        println!("{file:>16}: {:>8.1} KB raw, {:>7.1} KB gzip", raw as f64 / 1024.0, gzip_size(&path) as f64 / 1024.0);
+        println!(
+            "{file:>16}: {:>8.1} KB raw, {:>7.1} KB gzip",
+            raw as f64 / 1024.0,
+            gzip_size(&path) as f64 / 1024.0
+        );
     }
-    println!("{:>16}: 3072 KB gzip (free plan), 10240 KB (paid)", "Cloudflare limit");
+    println!(
+        "{:>16}: 3072 KB gzip (free plan), 10240 KB (paid)",
+        "Cloudflare limit"
+    );
 }
 
 /// KV reads and writes a reply reports (development only header).
@@ -78,10 +89,18 @@ fn deploy(stack: &Stack) -> (Client, String) {
 
     let before_deploy = stack.counters();
     let started_at = Instant::now();
-    let start = client.send("POST", "/api/deploy/start", Some(start_body("claw-demo", "Bench bot")), &[("idempotency-key", "bench-1")]);
+    let start = client.send(
+        "POST",
+        "/api/deploy/start",
+        Some(start_body("claw-demo", "Bench bot")),
+        &[("idempotency-key", "bench-1")],
+    );
     assert_eq!(start.status, 200, "deploy start: {}", start.text);
     add(&start);
-    let id = start.json["deploymentId"].as_str().expect("deploymentId").to_string();
+    let id = start.json["deploymentId"]
+        .as_str()
+        .expect("deploymentId")
+        .to_string();
     let mut polls = 0u64;
     let mut secret_sent = false;
     let mut poll_kv = (0u64, 0u64);
@@ -98,17 +117,29 @@ fn deploy(stack: &Stack) -> (Client, String) {
             _ => {}
         }
         if status.json["waitingForSecret"] == true && !secret_sent {
-            let sent = client.post(&format!("/api/deploy/{id}/secret"), json!({"telegramToken": TELEGRAM_TOKEN}));
+            let sent = client.post(
+                &format!("/api/deploy/{id}/secret"),
+                json!({"telegramToken": TELEGRAM_TOKEN}),
+            );
             assert_eq!(sent.status, 200, "secret: {}", sent.text);
             add(&sent);
             secret_sent = true;
         }
-        assert!(started_at.elapsed() < Duration::from_secs(180), "the deploy did not finish in 3 minutes");
+        assert!(
+            started_at.elapsed() < Duration::from_secs(180),
+            "the deploy did not finish in 3 minutes"
+        );
         std::thread::sleep(Duration::from_millis(1000));
     }
     let deploy_calls = diff(&stack.counters(), &before_deploy);
     let total = |m: &BTreeMap<String, u64>| m.values().sum::<u64>();
-    println!("sign-in: {} Google calls {:?}; KV {} reads, {} writes", total(&sign_in_calls), sign_in_calls, sign_in_kv.0, sign_in_kv.1);
+    println!(
+        "sign-in: {} Google calls {:?}; KV {} reads, {} writes",
+        total(&sign_in_calls),
+        sign_in_calls,
+        sign_in_kv.0,
+        sign_in_kv.1
+    );
     println!(
         "deploy:  {} Google calls over {polls} status polls (1 s apart), done in {:.1} s",
         total(&deploy_calls),
@@ -125,8 +156,15 @@ fn deploy(stack: &Stack) -> (Client, String) {
         poll_kv.0 as f64 / polls as f64,
         poll_kv.1 as f64 / polls as f64
     );
-    let google_polls = deploy_calls.iter().filter(|(k, _)| k.starts_with("compute.") || k.starts_with("serviceusage.")).map(|(_, v)| v).sum::<u64>();
-    println!("Google calls per status poll (deploy calls / polls): {:.2}", google_polls as f64 / polls as f64);
+    let google_polls = deploy_calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("compute.") || k.starts_with("serviceusage."))
+        .map(|(_, v)| v)
+        .sum::<u64>();
+    println!(
+        "Google calls per status poll (deploy calls / polls): {:.2}",
+        google_polls as f64 / polls as f64
+    );
     (client, id)
 }
 
@@ -146,7 +184,11 @@ fn latency(stack: &Stack, client: &Client, id: &str) {
         assert!(reply.status < 500);
     }
     samples.sort();
-    println!("sequential, 200 polls: p50 {:.1} ms, p99 {:.1} ms", percentile(&samples, 0.5), percentile(&samples, 0.99));
+    println!(
+        "sequential, 200 polls: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99)
+    );
     let cookie = client.cookie("session").unwrap_or_default();
     let started = Instant::now();
     let threads: Vec<_> = (0..4)
@@ -166,5 +208,8 @@ fn latency(stack: &Stack, client: &Client, id: &str) {
     for t in threads {
         t.join().expect("load thread");
     }
-    println!("4 concurrent clients x 100 polls: {:.0} requests/s", 400.0 / started.elapsed().as_secs_f64());
+    println!(
+        "4 concurrent clients x 100 polls: {:.0} requests/s",
+        400.0 / started.elapsed().as_secs_f64()
+    );
 }

@@ -16,18 +16,33 @@ fn main() {
     let mut json = std::env::args().any(|a| a == "--json");
     if !json {
         // A person clicks through the simulator's consent page, at a pace they can follow.
-        options.sim_args = ["--operation-step-ms", "1000", "--boot-step-ms", "1500"].map(String::from).to_vec();
+        options.sim_args = ["--operation-step-ms", "1000", "--boot-step-ms", "1500"]
+            .map(String::from)
+            .to_vec();
     }
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = |flag: &str| args.next().unwrap_or_else(|| fail(&format!("{flag} needs a value")));
+        let mut value = |flag: &str| {
+            args.next()
+                .unwrap_or_else(|| fail(&format!("{flag} needs a value")))
+        };
         match arg.as_str() {
-            "--site-port" => options.site_port = value("--site-port").parse().unwrap_or_else(|_| fail("--site-port must be a port")),
-            "--sim-port" => options.sim_port = value("--sim-port").parse().unwrap_or_else(|_| fail("--sim-port must be a port")),
+            "--site-port" => {
+                options.site_port = value("--site-port")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--site-port must be a port"))
+            }
+            "--sim-port" => {
+                options.sim_port = value("--sim-port")
+                    .parse()
+                    .unwrap_or_else(|_| fail("--sim-port must be a port"))
+            }
             "--state-dir" => options.state_dir = Some(value("--state-dir").into()),
             "--var" => {
                 let pair = value("--var");
-                let (name, v) = pair.split_once('=').unwrap_or_else(|| fail("--var takes NAME=VALUE"));
+                let (name, v) = pair
+                    .split_once('=')
+                    .unwrap_or_else(|| fail("--var takes NAME=VALUE"));
                 options.vars.insert(name.into(), v.into());
             }
             "--sim-arg" => {
@@ -52,7 +67,10 @@ fn main() {
     .unwrap_or_else(|e| fail(&format!("cannot watch signals: {e}")));
     let stack = Stack::start(options);
     if json {
-        println!("{}", serde_json::json!({"site": stack.site, "sim": stack.sim, "stateDir": stack.state_dir}));
+        println!(
+            "{}",
+            serde_json::json!({"site": stack.site, "sim": stack.sim, "stateDir": stack.state_dir})
+        );
         std::thread::spawn(move || {
             let mut sink = Vec::new();
             let _ = std::io::stdin().read_to_end(&mut sink);
