@@ -43,6 +43,13 @@ for (const [screen, viewport] of [['phone', PHONE], ['desktop', DESKTOP]]) {
     assert.deepEqual(await unlabelledControls(page), [], 'controls without a label');
     assert.ok(await fitsTheScreen(page), 'the choices step is wider than the screen');
 
+    // The whole page (HTML, CSS, scripts, icon) weighs a few tens of KB.
+    const bytes = await page.evaluate(() =>
+      [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]
+        .filter((entry) => !entry.name.includes('/api/'))
+        .reduce((sum, entry) => sum + entry.decodedBodySize, 0));
+    assert.ok(bytes > 10_000 && bytes < 100_000, `the page weighs ${bytes} bytes`);
+
     // The first Tab reaches the skip link, and focus is visible.
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate(() => document.activeElement.className), 'skip-link');

@@ -139,6 +139,12 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await browser.shot('rotate-confirmed');
   await dialog.getByRole('button', { name: 'Close' }).click();
 
+  // A returning visitor who is signed in lands on the list.
+  await page.reload();
+  await waitForView(page, 'bots');
+  await row.locator('.dot-green').waitFor();
+  await browser.shot('returning-visitor');
+
   // Stopped in Google's console, the bot can be deleted after a confirmation.
   const [vm] = (await stack.admin.vms()).vms ?? (await stack.admin.vms());
   await stack.admin.stopVm({ project: 'claw-demo', zone: vm.zone, instance: vm.name ?? vm.instance });
