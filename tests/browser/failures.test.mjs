@@ -1,8 +1,9 @@
 // Failures a person can meet, in a real browser on a desktop-sized screen: a
 // project whose Compute Engine API is off (turned on for them), an API that
-// cannot be turned on (the activation link), a VM that never becomes ready
-// (the readiness limit), too many requests (the 429 message), and an expired
-// or refused sign-in (back to the sign-in step with the reason).
+// cannot be turned on (the activation link), too many requests (the 429
+// message), a reload in the middle of a deploy, and an expired or refused
+// sign-in (back to the sign-in step with the reason). The readiness limit has
+// its own file: it needs a stack with a shorter limit.
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
@@ -16,8 +17,11 @@ const ADA = 'ada@example.com';
 let stack;
 let browser;
 
+// One deploy per session, so the second one meets the Worker's rate limit.
+const DEPLOYS_PER_SESSION = 1;
+
 before(async () => {
-  stack = await startStack();
+  stack = await startStack(['--var', `LIMIT_DEPLOYS_PER_SESSION=${DEPLOYS_PER_SESSION}`]);
 });
 
 after(async () => {
@@ -105,8 +109,29 @@ test('Compute Engine cannot be turned on: the error links to where it can be', a
   assertPageWasClean(watch);
 });
 
-test('too many requests: the 429 message says when to try again', async () => {
-  const { page, watch, shot } = await openSignedIn('rate-limit');
+test('one deploy too many: the 429 message says when to try again', async () => {
+  const { page, watch, shot } = await openSignedIn('rate-limit-deploy');
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'First bot', token: TOKEN });
+  await deploy(page);
+  await page.getByRole('button', { name: 'Your bots', exact: true }).click();
+  await waitForView(page, 'bots');
+  await page.getByRole('button', { name: 'Deploy a new bot' }).click();
+  await waitForView(page, 'setup');
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'Second bot', token: TOKEN });
+  const refused = page.waitForResponse((r) => r.url().endsWith('/api/deploy/start'));
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  assert.equal((await refused).status(), 429);
+  const message = page.locator('#setup-error');
+  await message.waitFor();
+  assert.match(await message.textContent(), /several deploys/);
+  assert.match(await message.textContent(), /try again in \d+ (seconds|minutes)/);
+  assert.equal(await page.locator('#view-setup').isVisible(), true, 'the person stays on the form');
+  await shot('deploy-refused');
+  assertPageWasClean(watch);
+});
+
+test('too many Telegram look-ups: the 429 message says when to try again', async () => {
+  const { page, watch, shot } = await openSignedIn('rate-limit-telegram');
   // Use up the Telegram look-ups allowed from this address.
   const refusedAfter = await page.evaluate(async (token) => {
     for (let i = 1; i <= 200; i += 1) {
@@ -125,6 +150,26 @@ test('too many requests: the 429 message says when to try again', async () => {
   assert.match(await result.textContent(), /Too many/);
   assert.match(await result.textContent(), /try again in \d+ (seconds|minutes)/);
   await shot('rate-limited');
+  assertPageWasClean(watch);
+});
+
+test('a reload during a deploy picks it up again and asks for the token it forgot', async () => {
+  await stack.admin.config({ ...FAST_GOOGLE, agentBootDelayMs: 3000 });
+  const { page, watch, shot } = await openSignedIn('reload-during-deploy');
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'Reloaded bot', token: TOKEN });
+  const { deploymentId } = await deploy(page);
+  await page.reload();
+  await waitForView(page, 'progress');
+  assert.match(await page.locator('#progress-heading').textContent(), /Reloaded bot/);
+  const form = page.locator('#progress-secret-form');
+  await form.waitFor({ timeout: 60_000 });
+  await shot('token-asked-again');
+  await form.getByLabel('Telegram bot token').fill(TOKEN);
+  const sent = page.waitForResponse((r) => r.url().endsWith(`/api/deploy/${deploymentId}/secret`));
+  await form.getByRole('button', { name: 'Send the token' }).click();
+  assert.equal((await sent).status(), 200);
+  await waitForView(page, 'done', 120_000);
+  await shot('done');
   assertPageWasClean(watch);
 });
 
