@@ -95,12 +95,12 @@ async function request(method, path, { body, headers = {}, sessionCheck = false 
   throw error;
 }
 
-export const get = (path, options) => request('GET', path, options);
-export const post = (path, body, options = {}) => request('POST', path, { ...options, body });
-export const del = (path, options) => request('DELETE', path, options);
+const get = (path, options) => request('GET', path, options);
+const post = (path, body, options = {}) => request('POST', path, { ...options, body });
+const del = (path, options) => request('DELETE', path, options);
 
 /** The path of one bot's route: /api/bots/:project/:zone/:vm[/suffix]. */
-export function botPath(bot, suffix = '') {
+function botPath(bot, suffix = '') {
   const parts = [bot.projectId, bot.zone, bot.vmName].map(encodeURIComponent);
   return `/api/bots/${parts.join('/')}${suffix}`;
 }

@@ -31,7 +31,7 @@ export function showBots(preloaded = null) {
   else loadBots();
 }
 
-export async function loadBots() {
+async function loadBots() {
   const sequence = ++loadSequence;
   clearTimeout(refreshTimer);
   // "Loading" only fills an empty list; a refresh keeps the rows where they are.
@@ -82,7 +82,7 @@ function renderProjectErrors(errors) {
 }
 
 /** What a bot's dot means, in words: the text the row shows beside the colour. */
-export function statusWords(bot) {
+function statusWords(bot) {
   if (STOPPED.has(bot.status)) return 'Stopped';
   if (bot.status === 'STOPPING') return 'Stopping';
   if (bot.status === 'SUSPENDED' || bot.status === 'SUSPENDING') return 'Suspended';

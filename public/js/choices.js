@@ -8,7 +8,7 @@ export const PROVIDERS = {
 };
 
 /** Google's free-tier e2-micro regions. */
-export const REGIONS = {
+const REGIONS = {
   'us-west1': 'Oregon',
   'us-central1': 'Iowa',
   'us-east1': 'South Carolina',

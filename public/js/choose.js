@@ -36,7 +36,7 @@ function readChoices(form) {
 }
 
 /** /api/auth/google?provider=..&channel=telegram&cloud=gcp&region=.. */
-export function signInUrl(choices) {
+function signInUrl(choices) {
   const query = new URLSearchParams(choices);
   return `/api/auth/google?${query}`;
 }

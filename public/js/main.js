@@ -11,7 +11,7 @@ import { initChoose, showChoose } from './choose.js';
 import { byId, whileBusy, wireRevealButtons } from './dom.js';
 import { initDone, showDone } from './done.js';
 import { initProgress, savedRun, startProgress, stopProgress } from './progress.js';
-import { initSetup, showSetup } from './setup.js';
+import { forgetFinishedBot, initSetup, showSetup } from './setup.js';
 import { clearNotice, closeDialogs, showNotice } from './views.js';
 
 const SESSION_EXPIRED = 'Your session expired. Sign in again to continue.';
@@ -46,11 +46,15 @@ async function signOut(button) {
   await whileBusy(button, async () => {
     try {
       await api.signOut();
-      sessionStorage.clear();
-      backToSignIn('You are signed out.', 'info');
     } catch (error) {
-      showNotice(`Could not sign out: ${error.message}`);
+      // A session that already ended is as signed out as it gets.
+      if (error.status !== 401) {
+        showNotice(`Could not sign out: ${error.message}`);
+        return;
+      }
     }
+    sessionStorage.clear();
+    backToSignIn('You are signed out.', 'info');
   });
 }
 
@@ -65,7 +69,10 @@ function wire() {
     },
   });
   initProgress({
-    onDone: (status) => showDone(status, status.provider || deployingProvider || session?.provider),
+    onDone: (status) => {
+      forgetFinishedBot();
+      showDone(status, status.provider || deployingProvider || session?.provider);
+    },
     onBackToSetup: toSetup,
   });
   initDone({ onShowBots: toBots });

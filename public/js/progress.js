@@ -11,7 +11,7 @@ import { formatDuration, telegramTokenProblem } from './format.js';
 import { setSafeLink, showLogs } from './logs.js';
 import { currentViewName, showNotice, showView } from './views.js';
 
-export const STEPS = [
+const STEPS = [
   { status: 'enabling', label: 'Turning on the Compute Engine API' },
   { status: 'creating', label: 'Creating the VM' },
   { status: 'booting', label: 'Booting the VM' },

@@ -54,6 +54,14 @@ export function showSetup(session) {
   showView('setup');
 }
 
+/** After a bot is ready, the next deploy starts from an empty name. */
+export function forgetFinishedBot() {
+  byId('setup-bot-name').value = '';
+  nameCheck.sequence += 1;
+  nameCheck.ok = false;
+  setPreview(EMPTY_NAME_HINT, 'muted');
+}
+
 function startNewAttempt() {
   attemptKey = null;
 }
