@@ -173,6 +173,32 @@ test('a reload during a deploy picks it up again and asks for the token it forgo
   assertPageWasClean(watch);
 });
 
+test('the answer to Deploy is lost: pressing Deploy again still makes one VM', async () => {
+  const { page, watch, shot } = await openSignedIn('lost-answer');
+  // The first start request reaches the Worker, but its answer never reaches the page.
+  await page.route('**/api/deploy/start', async (route) => {
+    await route.fetch();
+    await route.abort('connectionreset');
+  }, { times: 1 });
+  await fillSetup(page, { projectId: 'claw-demo', botName: 'Lost answer', token: TOKEN });
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  const message = page.locator('#setup-error');
+  await message.waitFor();
+  assert.match(await message.textContent(), /could not reach claw\.free/);
+  await shot('connection-lost');
+  const { deploymentId } = await deploy(page);
+  assert.ok(deploymentId);
+  const keys = watch.apiCalls
+    .filter((c) => c.url.endsWith('/api/deploy/start'))
+    .map((c) => c.headers['idempotency-key']);
+  assert.equal(keys.length, 2);
+  assert.equal(keys[0], keys[1], 'the retry repeats the same attempt');
+  await waitForView(page, 'done', 120_000);
+  assert.equal((await stack.admin.counters())['compute.instances.insert'], 1, 'one VM for one attempt');
+  assert.deepEqual(watch.pageErrors, []);
+  assert.deepEqual(watch.foreignRequests, []);
+});
+
 test('an expired Google sign-in sends the person back to sign in, saying why', async () => {
   const { page, watch, shot } = await openSignedIn('expired-session');
   await stack.admin.expireTokens({ email: ADA });
