@@ -79,23 +79,7 @@ pub async fn active_projects(
     Ok(projects)
 }
 
-/// A Resource Manager long-running operation.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Operation {
-    pub name: String,
-    #[serde(default)]
-    pub done: bool,
-    #[serde(default)]
-    pub error: Option<OperationStatus>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OperationStatus {
-    #[serde(default)]
-    pub code: i32,
-    #[serde(default)]
-    pub message: String,
-}
+pub use super::longrunning::Operation;
 
 pub async fn create_project(
     http: &impl HttpClient,
@@ -119,11 +103,5 @@ pub async fn get_operation(
     token: &AccessToken,
     name: &str,
 ) -> Result<Operation, GoogleFailure> {
-    let name = name.strip_prefix("operations/").unwrap_or(name);
-    let url = format!(
-        "{}/v3/operations/{}",
-        config.endpoints.crm_api,
-        encode(name)
-    );
-    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+    super::longrunning::get(http, &config.endpoints.crm_api, "v3", token, name).await
 }

@@ -4,10 +4,12 @@
 //! - [`oauth`]: consent URL, code exchange (PKCE), userinfo, revoke.
 //! - [`crm`]: Cloud Resource Manager v3 (list and create projects).
 //! - [`serviceusage`]: enabling the Compute Engine API.
+//! - [`longrunning`]: the operations Resource Manager and Service Usage return.
 //! - [`compute`]: instances, zone operations, guest attributes, metadata, serial output.
 
 pub mod compute;
 pub mod crm;
+pub mod longrunning;
 pub mod oauth;
 pub mod serviceusage;
 

@@ -15,16 +15,7 @@ struct Service {
     state: String,
 }
 
-/// A Service Usage long-running operation.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Operation {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub done: bool,
-    #[serde(default)]
-    pub error: Option<super::crm::OperationStatus>,
-}
+pub use super::longrunning::Operation;
 
 fn service_url(config: &Config, project: &ProjectId) -> String {
     format!(
@@ -68,11 +59,5 @@ pub async fn get_operation(
     token: &AccessToken,
     name: &str,
 ) -> Result<Operation, GoogleFailure> {
-    let name = name.strip_prefix("operations/").unwrap_or(name);
-    let url = format!(
-        "{}/v1/operations/{}",
-        config.endpoints.serviceusage_api,
-        encode(name)
-    );
-    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+    super::longrunning::get(http, &config.endpoints.serviceusage_api, "v1", token, name).await
 }
