@@ -3,6 +3,7 @@
 //! and the VM name derived from it, a Telegram token, the wizard's choices.
 
 use crate::error::ApiError;
+pub use claw_free_protocol::metadata::TelegramUserId;
 use claw_free_protocol::names::is_valid_resource_name;
 pub use claw_free_protocol::provider::Provider;
 use serde::{Deserialize, Serialize};

@@ -13,6 +13,9 @@ pub const BOT_NAME: &str = "BOT_NAME";
 pub const ENABLE_GUEST_ATTRIBUTES: &str = "enable-guest-attributes";
 /// SSH access through Google identities, not keys in metadata.
 pub const ENABLE_OSLOGIN: &str = "enable-oslogin";
+/// The Telegram user id of the bot's owner: the only person the bot answers. Not a
+/// secret (Telegram shows it to every bot the person writes to).
+pub const TELEGRAM_OWNER_ID: &str = "TELEGRAM_OWNER_ID";
 /// The prefix of every encrypted secret: `openclaw-secret-<name>`.
 pub const SECRET_PREFIX: &str = "openclaw-secret-";
 /// The version of the secret set in metadata; the agent applies a set once per version.
@@ -71,9 +74,45 @@ impl fmt::Display for SecretName {
     }
 }
 
+/// A Telegram user id: a positive whole number (Telegram's are below 2^52).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct TelegramUserId(u64);
+
+impl TelegramUserId {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        let id = (1..=16)
+            .contains(&value.len())
+            .then(|| value.parse::<u64>().ok())
+            .flatten()
+            .filter(|id| *id > 0 && *id < (1 << 52));
+        id.map(Self)
+            .ok_or_else(|| "a Telegram user id is a whole number, such as 123456789".to_string())
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TelegramUserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn telegram_user_ids() {
+        assert_eq!(TelegramUserId::parse(" 424242 ").unwrap().get(), 424242);
+        for bad in ["", "0", "-5", "12a", "1.5", "99999999999999999", "４２"] {
+            assert!(TelegramUserId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn secret_names() {

@@ -123,6 +123,7 @@ async function detectUser() {
     const who = [user.firstName, user.username && `@${user.username}`].filter(Boolean).join(', ');
     result.textContent = `Your Telegram user id is ${user.userId}${who ? ` (${who})` : ''}.`;
     result.classList.add('good');
+    byId('setup-telegram-user').value = user.userId;
   } catch (error) {
     result.textContent = error.status === 404
       ? 'Your bot has no message yet. Send it any message in Telegram, then press the button again.'
@@ -161,12 +162,19 @@ async function deploy() {
     refuse(tokenProblem, tokenInput);
     return;
   }
+  const ownerInput = byId('setup-telegram-user');
+  const telegramUserId = ownerInput.value.trim();
+  if (telegramUserId && !/^[1-9][0-9]{0,15}$/.test(telegramUserId)) {
+    refuse('A Telegram user id is a whole number, such as 123456789. Leave it empty if you do not know it.', ownerInput);
+    return;
+  }
   attemptKey ??= crypto.randomUUID();
   const choices = {
     projectId,
     region: byId('setup-region').value,
     provider: byId('setup-provider').value,
     botName,
+    ...(telegramUserId ? { telegramUserId } : {}),
   };
   try {
     const started = await api.startDeploy(choices, attemptKey);

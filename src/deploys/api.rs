@@ -9,7 +9,7 @@ use crate::http::{Request, Response};
 use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions;
-use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken};
+use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -42,6 +42,23 @@ struct StartBody {
     region: Option<String>,
     provider: Option<String>,
     bot_name: Option<String>,
+    /// Optional: the Telegram user the bot answers (a string or a number).
+    #[serde(default)]
+    telegram_user_id: Option<serde_json::Value>,
+}
+
+/// The optional `telegramUserId`: absent, null or empty means none.
+fn telegram_owner(value: Option<serde_json::Value>) -> Result<Option<TelegramUserId>, ApiError> {
+    let text = match value {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(_) => String::new(),
+    };
+    TelegramUserId::parse(&text)
+        .map(Some)
+        .map_err(|reason| ApiError::bad_request(format!("telegramUserId: {reason}.")))
 }
 
 /// `POST /api/deploy/start`.
@@ -55,6 +72,7 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
             Provider::parse(p).map_err(ApiError::BadRequest)
         })?,
         bot_name: field("botName", body.bot_name, BotName::parse)?,
+        telegram_owner: telegram_owner(body.telegram_user_id)?,
     };
     let idempotency = request
         .header("idempotency-key")

@@ -15,7 +15,7 @@ use crate::ports::{Platform, Random};
 use crate::secrets;
 use crate::sessions::{self, Session};
 use crate::store::{self, Key, DEPLOY_TTL, IDEMPOTENCY_TTL};
-use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, VmName};
+use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId, VmName};
 use claw_free_protocol::metadata::SecretName;
 
 /// The most Google calls one status poll makes.
@@ -28,6 +28,7 @@ pub struct StartRequest {
     pub region: Region,
     pub provider: Provider,
     pub bot_name: BotName,
+    pub telegram_owner: Option<TelegramUserId>,
 }
 
 /// The answer to a start: the same for a retried click with the same key.
@@ -98,6 +99,7 @@ pub async fn start<P: Platform>(
         vm_name: request.bot_name.vm_name(suffix(app.platform)?),
         bot_name: request.bot_name,
         provider: request.provider,
+        telegram_owner: request.telegram_owner,
         phase: Phase::Inserting,
         token: session.reseal_token(app, &model::token_context(&id))?,
         created_at: now,
@@ -232,7 +234,13 @@ async fn perform<P: Platform>(
             Outcome::EnableOperation(serviceusage::get_operation(http, config, token, name).await)
         }
         Call::Insert => {
-            let body = compute::instance_body(config, &instance, &record.bot_name, record.provider);
+            let body = compute::instance_body(
+                config,
+                &instance,
+                &record.bot_name,
+                record.provider,
+                record.telegram_owner,
+            );
             Outcome::Insert(compute::insert(http, config, token, &instance, &body).await)
         }
         Call::InspectName => {

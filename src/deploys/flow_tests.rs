@@ -601,3 +601,43 @@ fn vm_name_preview() {
     assert_eq!(status, 400);
     assert!(body["error"].as_str().unwrap().contains("at least 3"));
 }
+
+#[test]
+fn the_owners_telegram_id_reaches_the_vm_metadata_and_a_bad_one_is_refused() {
+    let h = Harness::new();
+    let mut body = start_body("claw-demo");
+    body["telegramUserId"] = json!("424242");
+    let (status, started) = h.call(Method::Post, "/api/deploy/start", Some(body));
+    assert_eq!(status, 200, "{started}");
+    let insert =
+        h.p.calls
+            .borrow()
+            .iter()
+            .find(|c| c.method == Method::Post && c.url.ends_with("/instances"))
+            .and_then(|c| c.body.clone())
+            .expect("an insert");
+    let insert: Value = serde_json::from_slice(&insert).unwrap();
+    let items = insert["metadata"]["items"].as_array().unwrap();
+    assert!(
+        items.contains(&json!({"key": "TELEGRAM_OWNER_ID", "value": "424242"})),
+        "{items:?}"
+    );
+
+    for bad in [json!("12ab"), json!(-1), json!({"id": 1}), json!("0")] {
+        let mut body = start_body("claw-demo");
+        body["telegramUserId"] = bad.clone();
+        let (status, answer) = h.call(Method::Post, "/api/deploy/start", Some(body));
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(
+            answer["error"].as_str().unwrap().contains("telegramUserId"),
+            "{answer}"
+        );
+    }
+    let mut body = start_body("claw-demo");
+    body["telegramUserId"] = json!("");
+    assert_eq!(
+        h.call(Method::Post, "/api/deploy/start", Some(body)).0,
+        200,
+        "empty means none"
+    );
+}

@@ -439,6 +439,7 @@ mod tests {
             vm_name: bot_name.vm_name([1, 2, 3]),
             bot_name,
             provider: Provider::Kimi,
+            telegram_owner: None,
             phase,
             token: serde_json::from_value(json!("v1.sealed")).unwrap(),
             created_at: T0,

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::crypto::Sealed;
 use crate::error::{Action, ApiError};
 use crate::google::compute::InstanceRef;
-use crate::types::{BotName, ProjectId, Provider, Region, VmName, Zone};
+use crate::types::{BotName, ProjectId, Provider, Region, TelegramUserId, VmName, Zone};
 use serde::{Deserialize, Serialize};
 
 /// Where a deploy is. Each phase names what the next status poll asks Google.
@@ -107,6 +107,9 @@ pub struct DeployRecord {
     pub vm_name: VmName,
     pub bot_name: BotName,
     pub provider: Provider,
+    /// The Telegram user the bot answers, if the person gave one.
+    #[serde(default)]
+    pub telegram_owner: Option<TelegramUserId>,
     pub phase: Phase,
     /// The owner's Google access token, sealed with context `deploy:<id>`.
     pub token: Sealed,

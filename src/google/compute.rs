@@ -6,7 +6,7 @@ use super::{call, AccessToken, GoogleFailure};
 use crate::config::Config;
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
-use crate::types::{BotName, ProjectId, Provider, VmName, Zone};
+use crate::types::{BotName, ProjectId, Provider, TelegramUserId, VmName, Zone};
 use claw_free_protocol::google::OperationError;
 use claw_free_protocol::{guest, labels, metadata};
 use serde::{Deserialize, Serialize};
@@ -52,14 +52,25 @@ impl InstanceRef {
 
 /// The body of `instances.insert` for a new bot: an e2-micro booting claw.free's NixOS
 /// image, with an external address, labels that mark it as a bot, and metadata that
-/// carries no secret and no startup script.
+/// carries no secret and no startup script. With `owner`, the bot answers only that
+/// Telegram user.
 pub fn instance_body(
     config: &Config,
     instance: &InstanceRef,
     bot: &BotName,
     provider: Provider,
+    owner: Option<TelegramUserId>,
 ) -> Value {
     let zone = instance.zone.as_str();
+    let mut items = vec![
+        json!({"key": metadata::LLM_PROVIDER, "value": provider.as_str()}),
+        json!({"key": metadata::BOT_NAME, "value": bot.display()}),
+        json!({"key": metadata::ENABLE_GUEST_ATTRIBUTES, "value": "TRUE"}),
+        json!({"key": metadata::ENABLE_OSLOGIN, "value": "TRUE"}),
+    ];
+    if let Some(owner) = owner {
+        items.push(json!({"key": metadata::TELEGRAM_OWNER_ID, "value": owner.to_string()}));
+    }
     json!({
         "name": instance.name.as_str(),
         "description": "An OpenClaw bot deployed by claw.free",
@@ -82,12 +93,7 @@ pub fn instance_body(
             "network": "global/networks/default",
             "accessConfigs": [{"type": "ONE_TO_ONE_NAT", "name": "External NAT", "networkTier": "STANDARD"}],
         }],
-        "metadata": {"items": [
-            {"key": metadata::LLM_PROVIDER, "value": provider.as_str()},
-            {"key": metadata::BOT_NAME, "value": bot.display()},
-            {"key": metadata::ENABLE_GUEST_ATTRIBUTES, "value": "TRUE"},
-            {"key": metadata::ENABLE_OSLOGIN, "value": "TRUE"},
-        ]},
+        "metadata": {"items": items},
         "scheduling": {"automaticRestart": true, "onHostMaintenance": "MIGRATE"},
         "shieldedInstanceConfig": {"enableSecureBoot": false, "enableVtpm": true, "enableIntegrityMonitoring": true},
     })
@@ -450,7 +456,7 @@ mod tests {
             zone: Zone::parse("us-central1-a").unwrap(),
             name: bot.vm_name([1, 2, 3]),
         };
-        let body = instance_body(&config, &instance, &bot, Provider::Claude);
+        let body = instance_body(&config, &instance, &bot, Provider::Claude, None);
         assert_eq!(body["name"], "my-bot-010203");
         assert_eq!(
             body["machineType"],
@@ -503,6 +509,16 @@ mod tests {
         );
         let text = body.to_string();
         assert!(!text.contains("startup-script") && !text.contains("18789"));
+
+        let owner = TelegramUserId::parse("424242").ok();
+        let body = instance_body(&config, &instance, &bot, Provider::Claude, owner);
+        let last = body["metadata"]["items"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last, json!({"key": "TELEGRAM_OWNER_ID", "value": "424242"}));
     }
 
     #[test]

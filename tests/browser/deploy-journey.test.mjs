@@ -86,6 +86,7 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   // The user-id helper reads the bot's last message.
   await page.getByRole('button', { name: 'Find my Telegram user id' }).click();
   await page.getByText('Your Telegram user id is 424242 (Ada, @ada).').waitFor();
+  assert.equal(await page.getByLabel(/Your Telegram user id/).inputValue(), '424242', 'the helper fills in the owner id');
   await browser.shot('token-and-user-id');
 
   // Deploy, pressed twice in a row: one attempt, one VM.
@@ -118,6 +119,8 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await browser.shot('done');
   const counters = await stack.admin.counters();
   assert.equal(counters['compute.instances.insert'], 1, 'one VM for one deploy attempt');
+  // The bot answers only its owner: the id went into the VM's metadata.
+  assert.match(JSON.stringify(await stack.admin.vms()), /"TELEGRAM_OWNER_ID"[^}]*"424242"|"424242"[^}]*"TELEGRAM_OWNER_ID"/);
 
   // The bot list: one row, green, with its machine type as text.
   await page.getByRole('button', { name: 'See your bots' }).click();
