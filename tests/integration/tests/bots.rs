@@ -222,8 +222,17 @@ fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
 
     let logs = client.get(&format!("{path}/logs"));
     assert_eq!(logs.status, 200, "{}", logs.text);
-    assert!(!logs.json["output"].as_str().unwrap().is_empty());
+    let output = logs.json["output"].as_str().unwrap();
+    assert!(!output.is_empty());
     assert!(logs.json["consoleUrl"].as_str().unwrap().contains(&vm));
+
+    // And in no log: not the VM's serial console (the agent's log), not the Worker's,
+    // not the simulator's.
+    assert!(!output.contains(secret), "the agent logged the token");
+    for log in ["wrangler.log", "sim.log"] {
+        let text = std::fs::read_to_string(stack.state_dir.join(log)).unwrap_or_default();
+        assert!(!text.contains(secret), "{log} holds the token");
+    }
 }
 
 #[test]
