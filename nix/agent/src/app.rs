@@ -1,6 +1,7 @@
 //! The app (OpenClaw's gateway) as the agent controls it: restarting it with the
 //! configured command.
 
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 
 use crate::log;
@@ -18,14 +19,20 @@ impl App {
     }
 
     /// Runs the restart command through `sh -c` and waits for it. The command's own
-    /// output goes to the agent's stderr (the console); it never receives a secret.
+    /// output goes to the agent's stderr (the console), never to its stdout, which for
+    /// `serve-set-secret` is the caller's socket; it never receives a secret.
     pub fn restart(&self, why: &str) -> Result<(), String> {
         log::event("app", &format!("restarting the app: {why}"));
+        let to_console = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
         let status = Command::new("/bin/sh")
             .arg("-c")
             .arg(&self.restart_cmd)
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
+            .stdout(to_console)
             .stderr(Stdio::inherit())
             .status()
             .map_err(|e| format!("cannot run the restart command: {}", e.kind()))?;

@@ -9,13 +9,16 @@ use std::time::Duration;
 use claw_free_protocol::metadata::SecretName;
 
 pub const USAGE: &str = "\
-usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME> [flags]
+usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME|serve-set-secret> [flags]
 
-  setup           first boot: configuration, recipient, setup state (once; idempotent)
-  watch-secrets   apply encrypted secrets from instance metadata as they change
-  health          probe the app, publish its health, restart it when it keeps failing
-  run             setup, then watch-secrets and health together
-  set-secret NAME read a secret's value from stdin, store it, restart the app (local only)
+  setup            first boot: configuration, recipient, setup state (once; idempotent)
+  watch-secrets    apply encrypted secrets from instance metadata as they change
+  health           probe the app, publish its health, restart it when it keeps failing
+  run              setup, then watch-secrets and health together
+  set-secret NAME  read a secret's value from stdin, store it, restart the app (local only)
+  serve-set-secret one request on stdin (NAME, a line break, the value), done as
+                   set-secret; answers `ok` or `error: REASON` on stdout (the
+                   socket-activated service the unprivileged skill connects to)
 
 flags:
   --metadata-url URL          default http://metadata.google.internal
@@ -28,6 +31,10 @@ flags:
   --health-failures N         failed probes in a row before a restart; default 3
   --restart-backoff-secs N    least time between two restarts, doubled after each; default 60
   --metadata-timeout-secs N   per-request timeout for the metadata server; default 10
+  --gateway-credentials-dir DIR
+                              where the app reads its systemd credentials (OpenClaw's
+                              telegram.tokenFile points there); default
+                              /run/credentials/openclaw-gateway.service
 ";
 
 /// What to do.
@@ -38,6 +45,7 @@ pub enum Command {
     Health,
     Run,
     SetSecret(SecretName),
+    ServeSetSecret,
 }
 
 /// Everything the agent reads from outside, with the production defaults.
@@ -54,6 +62,9 @@ pub struct Options {
     pub health_failures: u32,
     pub restart_backoff: Duration,
     pub metadata_timeout: Duration,
+    /// The gateway's systemd credentials folder. The gateway does not run as root, so
+    /// it reads its token from the copy systemd puts there, not from the secret file.
+    pub gateway_credentials_dir: PathBuf,
 }
 
 impl Default for Options {
@@ -69,6 +80,7 @@ impl Default for Options {
             health_failures: 3,
             restart_backoff: Duration::from_secs(60),
             metadata_timeout: Duration::from_secs(10),
+            gateway_credentials_dir: PathBuf::from("/run/credentials/openclaw-gateway.service"),
         }
     }
 }
@@ -117,6 +129,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
                     .ok_or("set-secret needs the secret's NAME (the value is read from stdin)")?;
                 Command::SetSecret(SecretName::parse(&name)?)
             }
+            "serve-set-secret" => Command::ServeSetSecret,
             other => return Err(format!("unknown command {other:?}")),
         });
     }
@@ -136,6 +149,7 @@ fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), Stri
         "health-failures" => options.health_failures = positive(name, &value)? as u32,
         "restart-backoff-secs" => options.restart_backoff = seconds(name, &value)?,
         "metadata-timeout-secs" => options.metadata_timeout = seconds(name, &value)?,
+        "gateway-credentials-dir" => options.gateway_credentials_dir = absolute(name, value)?,
         _ => return Err(format!("unknown flag --{name}")),
     }
     Ok(())
@@ -216,6 +230,8 @@ mod tests {
             "--health-interval-secs",
             "2",
             "--health-failures=5",
+            "--gateway-credentials-dir",
+            "/run/credentials/gw.service",
         ])
         .unwrap() else {
             panic!("expected a command")
@@ -225,6 +241,14 @@ mod tests {
         assert_eq!(o.metadata_url, "http://127.0.0.1:9/_vm/p/z/i");
         assert_eq!(o.health_interval, Duration::from_secs(2));
         assert_eq!(o.health_failures, 5);
+        assert_eq!(
+            o.gateway_credentials_dir,
+            PathBuf::from("/run/credentials/gw.service")
+        );
+        assert_eq!(
+            parse_strs(&["serve-set-secret"]).unwrap(),
+            Invocation::Run(Command::ServeSetSecret, Box::default())
+        );
     }
 
     #[test]
@@ -235,6 +259,10 @@ mod tests {
             (vec!["run", "--colour", "x"], "unknown flag"),
             (vec!["run", "--root"], "needs a value"),
             (vec!["run", "--state-dir", "var/lib"], "absolute"),
+            (
+                vec!["run", "--gateway-credentials-dir", "creds"],
+                "absolute",
+            ),
             (vec!["run", "--metadata-url", "https://x"], "http://"),
             (vec!["run", "--health-failures", "0"], "at least 1"),
             (vec!["run", "--health-interval-secs", "soon"], "at least 1"),

@@ -14,6 +14,7 @@ mod metadata;
 mod openclaw_config;
 mod paths;
 mod secrets;
+mod set_secret_request;
 mod setup;
 mod watcher;
 
@@ -45,6 +46,12 @@ fn main() -> ExitCode {
         Command::SetSecret(name) => {
             secrets::set_locally(&ctx.paths, &ctx.app, &name, std::io::stdin().lock())
         }
+        Command::ServeSetSecret => set_secret_request::serve(
+            &ctx.paths,
+            &ctx.app,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

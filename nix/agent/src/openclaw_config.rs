@@ -118,7 +118,8 @@ struct Telegram {
 }
 
 /// The first configuration: the claw.free Setup model is the primary model until the
-/// user connects a real one, and Telegram reads its token from the secret file.
+/// user connects a real one, and Telegram reads its token from `telegram_token_file`
+/// (the gateway's systemd credential, a copy of the root-only secret).
 pub fn bootstrap(bot_name: &str, telegram_token_file: &Path) -> OpenClawConfig {
     OpenClawConfig {
         gateway: Gateway {
@@ -238,7 +239,7 @@ mod tests {
     fn bootstrap_config_uses_the_setup_model_and_the_token_file() {
         let bytes = render(&bootstrap(
             "Ada \"the\" bot\n",
-            Path::new("/var/lib/openclaw/secrets/telegram-token"),
+            Path::new("/run/credentials/openclaw-gateway.service/telegram-token"),
         ));
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
@@ -251,7 +252,7 @@ mod tests {
         assert_eq!(provider["models"][0]["id"], "setup");
         assert_eq!(
             v["channels"]["telegram"]["tokenFile"],
-            "/var/lib/openclaw/secrets/telegram-token"
+            "/run/credentials/openclaw-gateway.service/telegram-token"
         );
         assert_eq!(v["channels"]["telegram"]["enabled"], true);
         assert!(v["channels"]["telegram"].get("botToken").is_none());

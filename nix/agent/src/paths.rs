@@ -24,6 +24,10 @@ pub struct Paths {
     pub applied_secret_version: PathBuf,
     pub host_key: PathBuf,
     pub host_key_pub: PathBuf,
+    /// The Telegram token as the gateway reads it: the systemd credential (named like
+    /// the secret) that systemd copies from the root-only secret file at each start.
+    /// OpenClaw's `channels.telegram.tokenFile` names this file, never the secret's.
+    pub gateway_token_file: PathBuf,
 }
 
 impl Paths {
@@ -41,6 +45,10 @@ impl Paths {
             state_dir,
             host_key,
             host_key_pub: PathBuf::from(host_key_pub),
+            gateway_token_file: secret_in(
+                &rooted(&options.root, &options.gateway_credentials_dir),
+                &SecretName::telegram_token(),
+            ),
         }
     }
 
@@ -54,8 +62,9 @@ impl Paths {
     }
 }
 
-/// The file of secret `name` inside a secrets folder (the live one or the staged one).
-pub fn secret_in(secrets_dir: &Path, name: &SecretName) -> PathBuf {
+/// The file of secret `name` inside a secrets folder (the live one, the staged one, or
+/// the gateway's credentials).
+fn secret_in(secrets_dir: &Path, name: &SecretName) -> PathBuf {
     // SecretName admits only [a-z0-9-], so this never leaves the folder.
     secrets_dir.join(name.as_str())
 }

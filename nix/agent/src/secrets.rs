@@ -18,8 +18,9 @@ use crate::metadata::Attributes;
 use crate::openclaw_config;
 use crate::paths::Paths;
 
-/// The largest secret value accepted from stdin (a token or an API key is far smaller).
-pub const MAX_SECRET_VALUE: usize = 64 * 1024;
+/// The largest secret value set locally (a token or an API key is far smaller); the
+/// same bound as the skill's `clawfree secret set`.
+pub const MAX_SECRET_VALUE: usize = 16 * 1024;
 
 /// A versioned set of encrypted secrets, as found in instance metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +93,16 @@ pub fn store(paths: &Paths, name: &SecretName, value: &[u8]) -> io::Result<()> {
     fsutil::write_atomic(&paths.secret(name), value, PRIVATE_FILE)
 }
 
-/// Makes OpenClaw's configuration read the Telegram token from its secret file. A VM
-/// whose setup has not written the configuration yet has nothing to update.
+/// Makes OpenClaw's configuration read the Telegram token from the gateway's
+/// credential (the copy of the secret file systemd hands the unprivileged gateway). A
+/// VM whose setup has not written the configuration yet has nothing to update.
 pub fn point_config_at_token(paths: &Paths) -> Result<(), String> {
     let existing = match fs::read(&paths.openclaw_config) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(format!("cannot read openclaw.json: {}", e.kind())),
     };
-    let token_file = paths.secret(&SecretName::telegram_token());
-    match openclaw_config::with_telegram_token_file(&existing, &token_file)? {
+    match openclaw_config::with_telegram_token_file(&existing, &paths.gateway_token_file)? {
         Some(updated) => fsutil::write_atomic(&paths.openclaw_config, &updated, PRIVATE_FILE)
             .map_err(|e| format!("cannot write openclaw.json: {}", e.kind())),
         None => Ok(()),
@@ -123,25 +124,31 @@ pub fn install(paths: &Paths, secrets: &[(SecretName, Vec<u8>)]) -> Result<(), S
     Ok(())
 }
 
-/// A value read from stdin: one trailing line break (from `echo` or a typed line) is
-/// not part of it; an empty or oversized value is refused.
-pub fn read_value(mut input: impl Read) -> Result<Vec<u8>, String> {
-    let mut value = Vec::new();
+/// Reads at most `limit + 1` bytes, so a caller can tell an oversized input from one
+/// that fits without holding more of it.
+pub fn read_bounded(input: impl Read, limit: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
     input
-        .by_ref()
-        .take(MAX_SECRET_VALUE as u64 + 1)
-        .read_to_end(&mut value)
-        .map_err(|e| format!("cannot read the secret from stdin: {}", e.kind()))?;
-    if value.len() > MAX_SECRET_VALUE {
-        return Err(format!(
-            "the secret is longer than {MAX_SECRET_VALUE} bytes"
-        ));
-    }
+        .take(limit as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the secret: {}", e.kind()))?;
+    Ok(bytes)
+}
+
+/// A secret's value as sent: one trailing line break (from `echo` or a typed line) is
+/// not part of it; an empty or oversized value is refused.
+pub fn value_from_bytes(mut value: Vec<u8>) -> Result<Vec<u8>, String> {
     if value.ends_with(b"\n") {
         value.pop();
         if value.ends_with(b"\r") {
             value.pop();
         }
+    }
+    if value.len() > MAX_SECRET_VALUE {
+        value.fill(0);
+        return Err(format!(
+            "the secret is longer than {MAX_SECRET_VALUE} bytes"
+        ));
     }
     if value.is_empty() {
         return Err("the secret is empty (pipe its value into stdin)".to_string());
@@ -149,18 +156,37 @@ pub fn read_value(mut input: impl Read) -> Result<Vec<u8>, String> {
     Ok(value)
 }
 
-/// Local mode: `set-secret NAME` with the value on stdin. Stores it, updates the
-/// configuration, restarts the app. Nothing is sent anywhere.
+/// A value read from stdin, checked by [`value_from_bytes`].
+pub fn read_value(input: impl Read) -> Result<Vec<u8>, String> {
+    // Room for the value and its line break ("\r\n").
+    value_from_bytes(read_bounded(input, MAX_SECRET_VALUE + 2)?)
+}
+
+/// Local mode, shared by `set-secret` and `serve-set-secret`: stores the value,
+/// updates the configuration, restarts the app. Nothing is sent anywhere.
+pub fn apply_locally(
+    paths: &Paths,
+    app: &App,
+    name: &SecretName,
+    value: Vec<u8>,
+) -> Result<(), String> {
+    let mut secrets = [(name.clone(), value)];
+    let installed = install(paths, &secrets);
+    // The value stays in memory no longer than it takes to write it.
+    secrets[0].1.fill(0);
+    installed?;
+    log::event("set-secret", &format!("stored secret {name} locally"));
+    app.restart(&format!("secret {name} was set locally"))
+}
+
+/// `set-secret NAME` with the value on stdin.
 pub fn set_locally(
     paths: &Paths,
     app: &App,
     name: &SecretName,
     input: impl Read,
 ) -> Result<(), String> {
-    let value = read_value(input)?;
-    install(paths, &[(name.clone(), value)])?;
-    log::event("set-secret", &format!("stored secret {name} locally"));
-    app.restart(&format!("secret {name} was set locally"))
+    apply_locally(paths, app, name, read_value(input)?)
 }
 
 #[cfg(test)]
@@ -208,5 +234,11 @@ mod tests {
         assert!(read_value(&vec![b'x'; MAX_SECRET_VALUE + 1][..])
             .unwrap_err()
             .contains("longer"));
+        // The largest value fits, with or without its line break.
+        let mut largest = vec![b'x'; MAX_SECRET_VALUE];
+        assert_eq!(read_value(&largest[..]).unwrap().len(), MAX_SECRET_VALUE);
+        largest.extend_from_slice(b"\r\n");
+        assert_eq!(read_value(&largest[..]).unwrap().len(), MAX_SECRET_VALUE);
+        assert!(read_value(&vec![b'x'; 10 * MAX_SECRET_VALUE][..]).is_err());
     }
 }

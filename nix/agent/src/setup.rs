@@ -5,7 +5,8 @@
 //! A crash at any step leaves no marker; the next run throws the staging folder away and
 //! starts again, so it converges instead of tripping over half-done work. With the
 //! marker present, setup never rewrites the configuration (the bootstrap provider edits
-//! it later), it only republishes the recipient and the setup state.
+//! it later), it only republishes the recipient and the setup state, and keeps the
+//! Telegram channel pointed at the gateway's token credential.
 
 use std::fs;
 
@@ -21,7 +22,8 @@ use crate::host_key::HostKey;
 use crate::log;
 use crate::metadata::{Attributes, Persistence};
 use crate::openclaw_config::{self, ClawFreeConfig};
-use crate::paths::{secret_in, CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
+use crate::paths::{CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
+use crate::secrets;
 
 /// The longest bot name accepted from metadata (the Worker allows far less).
 const MAX_BOT_NAME: usize = 100;
@@ -125,6 +127,10 @@ pub fn run(ctx: &Context) -> Result<(), String> {
             "setup",
             "already complete; republishing the recipient and state",
         );
+        // A configuration written by an older agent may name the root-only secret
+        // file, which the gateway cannot read; setup runs before the gateway at each
+        // boot, so pointing it at the credential here converges every VM.
+        secrets::point_config_at_token(&ctx.paths)?;
         publish_recipient(ctx)
     } else {
         first_setup(ctx)
@@ -176,10 +182,12 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
         .map_err(io("cannot create the secrets folder"))?;
 
     Step::Config.enter();
-    // The configuration names the live token file, where the secret will be.
-    let token_file = secret_in(&paths.secrets_dir, &SecretName::telegram_token());
-    let openclaw =
-        openclaw_config::render(&openclaw_config::bootstrap(&settings.bot_name, &token_file));
+    // The configuration names the token as the unprivileged gateway reads it: its
+    // systemd credential, a copy of the secret file made when the gateway starts.
+    let openclaw = openclaw_config::render(&openclaw_config::bootstrap(
+        &settings.bot_name,
+        &paths.gateway_token_file,
+    ));
     let claw_free = openclaw_config::render(&ClawFreeConfig {
         provider: settings.provider,
         bot_name: &settings.bot_name,

@@ -4,9 +4,11 @@
 mod support;
 
 use std::fs;
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -118,7 +120,8 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     let expected: Vec<&str> = public.split_whitespace().take(2).collect();
     assert_eq!(bot.recipient(), expected.join(" "));
 
-    // OpenClaw's configuration: bootstrap model first, Telegram reading the secret file.
+    // OpenClaw's configuration: bootstrap model first, Telegram reading the token from
+    // the gateway's credential (the gateway is not root: the secret file is not its).
     let config: Value =
         serde_json::from_slice(&fs::read(root.state().join("openclaw.json")).unwrap()).unwrap();
     assert_eq!(
@@ -131,7 +134,7 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     );
     assert_eq!(
         config["channels"]["telegram"]["tokenFile"],
-        root.secret("telegram-token").display().to_string()
+        root.gateway_token_file().display().to_string()
     );
     assert_eq!(
         config["agents"]["list"][0]["identity"]["name"],
@@ -219,12 +222,32 @@ fn a_restarted_agent_does_not_reapply_and_republishes_its_version() {
     } = bot;
     drop(agent);
     let restarts = root.restarts();
+    // An older agent pointed the gateway at the root-only secret file, and the
+    // bootstrap provider has switched models since.
+    let config_file = root.state().join("openclaw.json");
+    let mut config: Value = serde_json::from_slice(&fs::read(&config_file).unwrap()).unwrap();
+    config["channels"]["telegram"]["tokenFile"] =
+        json!(root.secret("telegram-token").display().to_string());
+    config["agents"]["defaults"]["model"]["primary"] = json!("anthropic/claude-opus-5");
+    fs::write(&config_file, serde_json::to_vec(&config).unwrap()).unwrap();
+
     // The next boot: setup is complete, the secret already applied.
     let _agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
     wait_for("the agent to republish after its restart", WAIT, || {
         root.log_text().contains("already complete").then_some(())
     });
     wait_guest(&sim, &vm, "setup", "ready");
+    let config: Value = serde_json::from_slice(&fs::read(&config_file).unwrap()).unwrap();
+    assert_eq!(
+        config["channels"]["telegram"]["tokenFile"],
+        root.gateway_token_file().display().to_string(),
+        "setup points an old configuration at the gateway's credential"
+    );
+    assert_eq!(
+        config["agents"]["defaults"]["model"]["primary"],
+        "anthropic/claude-opus-5"
+    );
+    assert_eq!(mode(&config_file), 0o600);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
         root.restarts(),
@@ -294,13 +317,21 @@ fn setup_converges_after_a_crash_at_each_step() {
             "{step}"
         );
 
-        // Once complete, setup never rewrites a configuration someone has changed since.
-        let edited = b"{\"edited\": true}\n";
-        fs::write(root.state().join("openclaw.json"), edited).unwrap();
+        // Once complete, setup never rewrites a configuration someone has changed since;
+        // it only keeps Telegram pointed at the gateway's token credential.
+        fs::write(root.state().join("openclaw.json"), b"{\"edited\": true}\n").unwrap();
         assert!(Agent::run_to_end(Agent::command(&root, "setup", &args)).success());
+        let config: Value =
+            serde_json::from_slice(&fs::read(root.state().join("openclaw.json")).unwrap()).unwrap();
         assert_eq!(
-            fs::read(root.state().join("openclaw.json")).unwrap(),
-            edited,
+            config,
+            json!({
+                "edited": true,
+                "channels": {"telegram": {
+                    "enabled": true,
+                    "tokenFile": root.gateway_token_file().display().to_string(),
+                }},
+            }),
             "{step}"
         );
     }
@@ -533,7 +564,7 @@ fn set_secret_locally_reads_stdin_and_sends_nothing() {
         serde_json::from_slice(&fs::read(bot.root.state().join("openclaw.json")).unwrap()).unwrap();
     assert_eq!(
         config["channels"]["telegram"]["tokenFile"],
-        bot.root.secret("telegram-token").display().to_string()
+        bot.root.gateway_token_file().display().to_string()
     );
 
     assert!(run(TOKEN_2).success());
@@ -547,4 +578,113 @@ fn set_secret_locally_reads_stdin_and_sends_nothing() {
         &["../../etc/passwd".to_string()],
     ));
     assert_eq!(refused.code(), Some(2));
+}
+
+/// One run of `serve-set-secret`, as systemd starts it for one connection: the request
+/// on stdin (then end of input), the answer read from stdout.
+fn serve_set_secret(bot: &Bot, request: &[u8]) -> (Option<i32>, String) {
+    let mut command = Agent::command(
+        &bot.root,
+        "serve-set-secret",
+        &bot.root.agent_args(&bot.sim, &bot.vm, &bot.app.url),
+    );
+    command.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = command.spawn().expect("start the agent");
+    // A refused request may be answered before all of it is read.
+    let _ = child.stdin.take().unwrap().write_all(request);
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn serve_set_secret_answers_one_request_like_set_secret() {
+    let bot = Bot::boot("serve-secret", &[]);
+
+    let (code, answer) = serve_set_secret(&bot, format!("telegram-token\n{TOKEN_1}\n").as_bytes());
+    assert_eq!((code, answer.as_str()), (Some(0), "ok\n"));
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    assert_eq!(mode(&bot.root.secret("telegram-token")), 0o600);
+    assert_eq!(mode(&bot.root.state().join("secrets")), 0o700);
+    assert_eq!(bot.root.restarts(), 1, "the app restarts for its new token");
+    wait_guest(&bot.sim, &bot.vm, "setup", "ready");
+    assert_eq!(bot.guest("secret-version"), None, "nothing leaves the VM");
+    let config: Value =
+        serde_json::from_slice(&fs::read(bot.root.state().join("openclaw.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["channels"]["telegram"]["tokenFile"],
+        bot.root.gateway_token_file().display().to_string()
+    );
+
+    // Another secret: stored beside the token, which stays.
+    let (code, answer) = serve_set_secret(&bot, format!("openai-key\n{TOKEN_2}").as_bytes());
+    assert_eq!((code, answer.as_str()), (Some(0), "ok\n"));
+    assert_eq!(
+        fs::read_to_string(bot.root.secret("openai-key")).unwrap(),
+        TOKEN_2
+    );
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    assert_eq!(bot.root.restarts(), 2);
+
+    // Refused: one line `error: ...`, exit 1, nothing stored or restarted.
+    let oversized = [&b"big\n"[..], &vec![b'x'; 16 * 1024 + 1]].concat();
+    for (request, expected) in [
+        (
+            format!("Bad/Name\n{TOKEN_2}").into_bytes(),
+            "not a secret name",
+        ),
+        (TOKEN_2.as_bytes().to_vec(), "secret's name on a line"),
+        (
+            format!("{TOKEN_2}\nvalue").into_bytes(),
+            "not a secret name",
+        ),
+        (oversized, "longer than 16384 bytes"),
+        (b"empty\n\n".to_vec(), "empty"),
+    ] {
+        let (code, answer) = serve_set_secret(&bot, &request);
+        assert_eq!(code, Some(1), "{answer}");
+        assert!(
+            answer.starts_with("error: ") && answer.contains(expected),
+            "{answer:?} should say {expected:?}"
+        );
+        assert_eq!(answer.lines().count(), 1, "{answer:?}");
+        assert!(!answer.contains(TOKEN_2), "the answer quotes the value");
+    }
+    assert!(!bot.root.secret("big").exists() && !bot.root.secret("empty").exists());
+    assert_eq!(bot.root.restarts(), 2);
+    assert_eq!(bot.token_on_disk(), TOKEN_1);
+    bot.assert_log_is_clean(&[TOKEN_1, TOKEN_2]);
+
+    // A restart that fails is an error too, after the secret is stored.
+    let mut args = bot.root.agent_args(&bot.sim, &bot.vm, &bot.app.url);
+    args.extend([
+        "--restart-cmd".to_string(),
+        "echo 'restart output' && false".to_string(),
+    ]);
+    let mut command = Agent::command(&bot.root, "serve-set-secret", &args);
+    command.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("telegram-token\n{TOKEN_2}").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let answer = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        answer.starts_with("error: the restart command failed"),
+        "{answer:?}"
+    );
+    assert!(
+        !answer.contains("restart output"),
+        "the restart command's output reached the caller: {answer:?}"
+    );
+    assert_eq!(bot.token_on_disk(), TOKEN_2);
+    let log = bot.root.log_text();
+    assert!(log.contains("restart output"), "its output goes to the log");
+    assert!(!log.contains(TOKEN_1) && !log.contains(TOKEN_2));
 }

@@ -350,6 +350,12 @@ impl Root {
         self.state().join("secrets").join(name)
     }
 
+    /// Where the gateway reads its token: its systemd credential, under the root.
+    pub fn gateway_token_file(&self) -> PathBuf {
+        self.path()
+            .join("run/credentials/openclaw-gateway.service/telegram-token")
+    }
+
     pub fn host_public_key_file(&self) -> PathBuf {
         self.path().join("etc/ssh/ssh_host_ed25519_key.pub")
     }
