@@ -43,6 +43,10 @@ pub struct Config {
     pub cli_user: Option<String>,
     /// The VM agent (`clawfree-agent`), which owns the root-only secrets.
     pub agent: PathBuf,
+    /// The socket of the agent's root service `serve-set-secret`. When set, `clawfree
+    /// secret set` sends the secret there instead of running `agent`, because the
+    /// gateway's user (who runs the skill) may not write the root-only secrets.
+    pub agent_socket: Option<PathBuf>,
     /// OpenClaw's JSON configuration.
     pub openclaw_config: PathBuf,
     /// The command that restarts the OpenClaw gateway, as argv.
@@ -101,6 +105,7 @@ impl Default for Config {
             openclaw: "openclaw".into(),
             cli_user: None,
             agent: "clawfree-agent".into(),
+            agent_socket: None,
             openclaw_config: "/var/lib/openclaw/.openclaw/openclaw.json".into(),
             restart_gateway: ["systemctl", "restart", "openclaw-gateway.service"]
                 .map(String::from)
@@ -115,9 +120,9 @@ impl Default for Config {
             services: [
                 "openclaw-gateway.service",
                 "claw-free-provider.service",
-                "clawfree-agent-setup.service",
-                "clawfree-agent-secrets.service",
-                "clawfree-agent-health.service",
+                "clawfree-setup.service",
+                "clawfree-watch-secrets.service",
+                "clawfree-health.service",
             ]
             .map(String::from)
             .to_vec(),
@@ -248,6 +253,7 @@ impl Config {
             "codex" => self.codex = value.into(),
             "openclaw" => self.openclaw = value.into(),
             "agent" => self.agent = value.into(),
+            "agent-socket" => self.agent_socket = Some(value.into()),
             "cli-user" => self.cli_user = Some(value),
             "openclaw-config" => self.openclaw_config = value.into(),
             "restart-gateway" => {

@@ -5,8 +5,10 @@
 //!
 //! Pure core: [`conversation`], [`keys`], [`sse`], the JSON edits of [`openclaw`].
 //! Thin edge: [`api`] (HTTP), [`setup`] (runs the conversation's actions),
-//! [`children`] and [`login`] (processes), [`store`] (disk), [`skill`] (`clawfree`).
+//! [`children`] and [`login`] (processes), [`store`] (disk), [`skill`] (`clawfree`),
+//! [`agent_link`] (secrets handed to the VM agent).
 
+pub mod agent_link;
 pub mod api;
 pub mod children;
 pub mod config;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use claw_free_protocol::metadata::SecretName;
 
+use crate::agent_link;
 use crate::children;
 use crate::config::Config;
 use crate::local_http;
@@ -322,18 +323,18 @@ fn secret_set(config: &Config, name: &SecretName, stdin: &mut dyn Read) -> Resul
     if value.is_empty() {
         return Err("no secret on stdin: pipe the value in, for example `printf %s \"$VALUE\" | clawfree secret set NAME`".into());
     }
-    let result = children::run(&config.agent, &["set-secret", name.as_str()], &value, QUICK);
+    let result = agent_link::set_secret(config, name, &value);
     let secret = String::from_utf8_lossy(&value).into_owned();
     value.fill(0);
-    let done = result?;
-    if done.status.success() {
-        Ok(format!("Secret {} saved on this VM.", name.as_str()))
-    } else {
-        let line = children::last_line(&done.output).replace(&secret, "[redacted]");
-        Err(format!(
-            "the agent could not save secret {}: {line}",
+    // The agent never repeats a value, but an error is shown to the bot: make sure.
+    let result = result.map_err(|reason| reason.replace(&secret, "[redacted]"));
+    secret.into_bytes().fill(0);
+    match result {
+        Ok(()) => Ok(format!("Secret {} saved on this VM.", name.as_str())),
+        Err(reason) => Err(format!(
+            "the agent could not save secret {}: {reason}",
             name.as_str()
-        ))
+        )),
     }
 }
 

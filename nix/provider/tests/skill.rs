@@ -5,9 +5,14 @@ mod common;
 
 use std::fs;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::PathBuf;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
 
 use common::*;
 
@@ -322,4 +327,175 @@ fn bad_usage_is_explained() {
     );
     let (ok, out, _) = vm.clawfree(&["help"], "", &[]);
     assert!(ok && out.contains("switch-llm"));
+}
+
+/// The real VM agent, built once per test process beside `clawfree` (same profile,
+/// same target folder), so it is never stale.
+fn agent_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "claw-free-agent",
+                "--bin",
+                "clawfree-agent",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo to build the agent");
+        assert!(status.success(), "building clawfree-agent failed");
+        Path::new(env!("CARGO_BIN_EXE_clawfree")).with_file_name("clawfree-agent")
+    })
+    .clone()
+}
+
+/// What systemd does with `clawfree-set-secret.socket` (`Accept=yes`,
+/// `StandardInput=socket`, `StandardOutput=socket`): each connection becomes the
+/// stdin and stdout of one run of `clawfree-agent serve-set-secret`, here as the test
+/// user, with every path under `root`. Stopped (and its socket removed) on drop.
+struct AgentSocket {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    server: Option<thread::JoinHandle<()>>,
+}
+
+impl AgentSocket {
+    fn start(root: &Path) -> Self {
+        let path = root.join("run/clawfree/set-secret.sock");
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let listener = UnixListener::bind(&path).expect("bind the agent's socket");
+        let stop = Arc::new(AtomicBool::new(false));
+        let agent = agent_binary();
+        let (root, stopping) = (root.to_path_buf(), stop.clone());
+        let server = thread::spawn(move || {
+            for connection in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(connection) = connection else { continue };
+                let stdin = OwnedFd::from(connection.try_clone().unwrap());
+                let log = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(root.join("agent.log"))
+                    .unwrap();
+                // The command (and with it our copies of the connection) is dropped
+                // once the agent runs: only the agent may hold the connection open.
+                let child = Command::new(&agent)
+                    .arg("serve-set-secret")
+                    .arg("--root")
+                    .arg(&root)
+                    .arg("--restart-cmd")
+                    .arg(format!(
+                        "test ! -e '{0}/restart-fails' && echo restarted >> '{0}/restarts.log'",
+                        root.display()
+                    ))
+                    .stdin(Stdio::from(stdin))
+                    .stdout(Stdio::from(OwnedFd::from(connection)))
+                    .stderr(log)
+                    .spawn();
+                if let Ok(mut child) = child {
+                    let _ = child.wait();
+                }
+            }
+        });
+        Self {
+            path,
+            stop,
+            server: Some(server),
+        }
+    }
+}
+
+impl Drop for AgentSocket {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = UnixStream::connect(&self.path);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[test]
+fn secret_set_through_the_agents_socket_reaches_the_real_agent() {
+    let provider = Provider::start("skill-secret-socket", Options::default());
+    let vm = Vm::new(&provider);
+    let root = vm.root.join("agent-root");
+    let socket = AgentSocket::start(&root);
+    let socket_path = socket.path.display().to_string();
+    // No agent to run: only the socket can store the secret.
+    let through_socket = [
+        "--agent-socket",
+        &socket_path,
+        "--agent",
+        "/nonexistent/clawfree-agent",
+    ];
+    let secret_file = root.join("var/lib/openclaw/secrets/telegram-token");
+    let value = "7000000009:AASocketTokenSocketTokenSocketToken";
+
+    let (ok, out, err) = vm.clawfree(
+        &[&through_socket[..], &["secret", "set", "telegram-token"]].concat(),
+        &format!("{value}\n"),
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("Secret telegram-token saved"), "{out}");
+    assert_eq!(fs::read_to_string(&secret_file).unwrap(), value);
+    assert_eq!(
+        fs::metadata(&secret_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("restarts.log")).unwrap(),
+        "restarted\n",
+        "the agent restarts the gateway for its new token"
+    );
+    assert!(
+        !vm.log().contains("clawfree-agent set-secret"),
+        "the agent was run, not reached"
+    );
+
+    // The agent's refusal comes back as the command's error.
+    fs::write(root.join("restart-fails"), "").unwrap();
+    let rotated = "7000000009:AARotatedTokenRotatedTokenRotatedTo";
+    let (ok, out, err) = vm.clawfree(
+        &[&through_socket[..], &["secret", "set", "telegram-token"]].concat(),
+        rotated,
+        &[],
+    );
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("could not save secret telegram-token: the restart command failed"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&secret_file).unwrap(), rotated);
+
+    let agent_log = fs::read_to_string(root.join("agent.log")).unwrap();
+    assert!(
+        agent_log.contains("stored secret telegram-token locally"),
+        "{agent_log}"
+    );
+    for secret in [value, rotated] {
+        assert!(!out.contains(secret) && !err.contains(secret));
+        assert!(
+            !agent_log.contains(secret),
+            "a secret reached the agent's log"
+        );
+    }
+
+    // Without the agent's socket, a clear error and nothing sent anywhere else.
+    drop(socket);
+    let (ok, _, err) = vm.clawfree(
+        &[&through_socket[..], &["secret", "set", "other"]].concat(),
+        value,
+        &[],
+    );
+    assert!(!ok && err.contains("cannot reach the agent at"), "{err}");
+    assert!(!err.contains(value));
 }
