@@ -2,7 +2,8 @@
 #
 # Owns: which modules make up a configuration under test (the declared NixOS
 # options, our modules, a host, extra modules such as a broken fixture), and
-# turning its systemd services into unit files as NixOS would write them.
+# turning its systemd services and sockets into unit files as NixOS would
+# write them.
 {
   host ? ../hosts/bot-vm.nix,
   extraModules ? [ ],
@@ -72,10 +73,26 @@ let
       [Install]
       ${listKey "WantedBy" service.wantedBy}'';
 
-  enabledServices = lib.filterAttrs (_: s: s.enable) config.systemd.services;
+  socketText = _name: socket: ''
+    [Unit]
+    Description=${socket.description}
+    ${listKey "After" socket.after}${listKey "Before" socket.before}${listKey "Requires" socket.requires}${listKey "Wants" socket.wants}${keyLines socket.unitConfig}
+    [Socket]
+    ${lib.concatMapStringsSep "" (l: "ListenStream=${l}\n") socket.listenStreams}${keyLines socket.socketConfig}
+    [Install]
+    ${listKey "WantedBy" socket.wantedBy}'';
+
+  # Unit files by file name, as NixOS names them (a service "x@" is the
+  # template x@.service).
+  unitFiles =
+    suffix: render: units:
+    lib."mapAttrs'" (name: unit: lib.nameValuePair "${name}.${suffix}" (render name unit)) (
+      lib.filterAttrs (_: u: u.enable) units
+    );
 in
 {
   inherit config lib pkgs;
   inherit (evaluated) options undeclared;
-  units = lib.mapAttrs unitText enabledServices;
+  units =
+    unitFiles "service" unitText config.systemd.services // unitFiles "socket" socketText config.systemd.sockets;
 }

@@ -79,19 +79,38 @@ let
     ];
   };
 
-  # Units NixOS and systemd always have, besides every service configured.
+  # Units NixOS and systemd always have, besides every service and socket
+  # configured.
   builtinTargets = [
     "multi-user.target"
     "network-online.target"
     "network.target"
+    "sockets.target"
   ];
-  knownUnits = builtinTargets ++ map (n: "${n}.service") (builtins.attrNames svc);
+  sockets = config.systemd.sockets;
+  knownUnits =
+    builtinTargets
+    ++ map (n: "${n}.service") (builtins.attrNames svc)
+    ++ map (n: "${n}.socket") (builtins.attrNames sockets);
   references =
     name:
     let
       s = svc.${name};
     in
     s.after ++ s.before ++ s.requires ++ s.wants ++ s.wantedBy ++ s.partOf ++ s.bindsTo;
+  unknownReferences = refs: builtins.filter (u: !(lib.elem u knownUnits)) refs;
+  expectKnownUnits =
+    name: refs: check "${name}: ordered only against units that exist" (unknownReferences refs == [ ])
+      "unknown: ${builtins.toJSON (unknownReferences refs)}";
+
+  # The local secrets socket and its per-connection service.
+  setSecretSocket = sockets.clawfree-set-secret;
+  setSecret = svc."clawfree-set-secret@";
+  setSecretConfig = setSecret.serviceConfig;
+  update = svc.clawfree-update;
+  gatewayTokenFile = "/run/credentials/openclaw-gateway.service/telegram-token";
+  # "name:path" entries of a LoadCredential= list, by name.
+  credentialNames = entries: map (e: builtins.head (builtins.split ":" e)) entries;
 
   providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".text;
   # The fields of `pub struct Config` in the provider's source: its file
@@ -124,9 +143,7 @@ let
       (check "${name}: a start limit" (
         svc.${name}.startLimitBurst != null && svc.${name}.startLimitIntervalSec != null
       ) "startLimitBurst/startLimitIntervalSec unset")
-      (check "${name}: ordered only against units that exist" (
-        builtins.all (u: lib.elem u knownUnits) (references name)
-      ) "unknown: ${builtins.toJSON (builtins.filter (u: !(lib.elem u knownUnits)) (references name))}")
+      (expectKnownUnits name (references name))
       (expectEq "${name}: started at boot" svc.${name}.wantedBy [ "multi-user.target" ])
     ]
   ) ours;
@@ -206,7 +223,7 @@ in
     )
     (expectContains "the gateway reads the configuration's copy"
       config.openclaw.internal.scripts.gateway-start.text
-      "export OPENCLAW_CONFIG_PATH=\"$credentials/openclaw.json\""
+      "export OPENCLAW_CONFIG_PATH=\"$CREDENTIALS_DIRECTORY/openclaw.json\""
     )
     (check "the provider's configuration has only keys nix/provider/src/config.rs knows" (
       builtins.all (k: lib.elem k providerConfigKeys) (builtins.attrNames providerSettings)
@@ -217,6 +234,7 @@ in
       "clawfree-setup.service"
       "clawfree-watch-secrets.service"
       "clawfree-health.service"
+      "clawfree-update.service"
       "claw-free-provider.service"
     ])
     (expectEq "the provider edits the configuration the agent writes" providerSettings.openclaw_config
@@ -228,6 +246,125 @@ in
       && contains (builtins.toJSON providerSettings.services) config.security.polkit.extraConfig
     ) config.security.polkit.extraConfig)
     (expectEq "the gateway runs unprivileged" (sc "openclaw-gateway").User "openclaw")
+    (check "polkit lets user openclaw start the update, not the set-secret service" (
+      contains "\"clawfree-update.service\"" config.security.polkit.extraConfig
+      && !(contains "clawfree-set-secret" config.security.polkit.extraConfig)
+    ) config.security.polkit.extraConfig)
+
+    # The Telegram token: root-only on disk, read by the unprivileged gateway
+    # through its systemd credential, which is where OpenClaw's configuration
+    # (the agent's and the rendered one) points.
+    (expectEq "the rendered configuration reads the token from the gateway's credential"
+      config.openclaw.internal.renderedSettings.channels.telegram.tokenFile
+      gatewayTokenFile
+    )
+    (expectContains "the agent points OpenClaw's configuration at the gateway's credential"
+      (sc "clawfree-setup").ExecStart
+      "\"--gateway-credentials-dir\" \"/run/credentials/openclaw-gateway.service\""
+    )
+    (check "the gateway's tokenFile is one of its credentials" (
+      lib.elem (builtins.baseNameOf gatewayTokenFile) (credentialNames (sc "openclaw-gateway").LoadCredential)
+    ) "LoadCredential = ${builtins.toJSON (sc "openclaw-gateway").LoadCredential}")
+    (check "the token is not put in the gateway's environment" (
+      !(contains "TELEGRAM_BOT_TOKEN" config.openclaw.internal.scripts.gateway-start.text)
+      && !(svc.openclaw-gateway.environment ? TELEGRAM_BOT_TOKEN)
+    ) config.openclaw.internal.scripts.gateway-start.text)
+
+    # `clawfree secret set`, run by the gateway's user, reaches root through a
+    # socket only that user's group may open.
+    (expectEq "the set-secret socket: root's, group openclaw only, one service per connection" {
+      inherit (setSecretSocket) listenStreams wantedBy;
+      inherit (setSecretSocket.socketConfig)
+        Accept
+        SocketUser
+        SocketGroup
+        SocketMode
+        ;
+    } {
+      listenStreams = [ "/run/clawfree/set-secret.sock" ];
+      wantedBy = [ "sockets.target" ];
+      Accept = true;
+      SocketUser = "root";
+      SocketGroup = "openclaw";
+      SocketMode = "0660";
+    })
+    (check "the set-secret socket takes a few connections at a time" (
+      setSecretSocket.socketConfig.MaxConnections >= 1 && setSecretSocket.socketConfig.MaxConnections <= 4
+    ) "MaxConnections = ${toString setSecretSocket.socketConfig.MaxConnections}")
+    (expectEq "the clawfree command connects to the set-secret socket" (providerSettings.agent_socket or null)
+      (builtins.head setSecretSocket.listenStreams)
+    )
+    (expectEq "set-secret: the connection is stdin and stdout, the log goes to the journal" [
+      setSecretConfig.StandardInput
+      setSecretConfig.StandardOutput
+      setSecretConfig.StandardError
+    ] [ "socket" "socket" "journal" ])
+    (expectContains "set-secret runs the agent's serve-set-secret" setSecretConfig.ExecStart
+      "/bin/clawfree-agent\" \"serve-set-secret\""
+    )
+    (expectEq "set-secret: root, capped like the agent, never restarted, time-limited" {
+      user = setSecretConfig.User or "root";
+      inherit (setSecretConfig)
+        MemoryHigh
+        MemoryMax
+        OOMScoreAdjust
+        Restart
+        RuntimeMaxSec
+        ;
+      inherit (setSecret) wantedBy;
+    } {
+      user = "root";
+      MemoryHigh = "24M";
+      MemoryMax = "32M";
+      OOMScoreAdjust = -200;
+      Restart = "no";
+      RuntimeMaxSec = 60;
+      wantedBy = [ ];
+    })
+    (expectEq "set-secret writes only the state folder and has no network" [
+      setSecretConfig.ProtectSystem
+      setSecretConfig.ReadWritePaths
+      setSecretConfig.PrivateNetwork
+    ] [ "strict" [ "/var/lib/openclaw" ] true ])
+    (expectHas "set-secret waits for first-boot setup" setSecret.after "clawfree-setup.service")
+    (expectHas "the gateway (which runs the skill) starts after the set-secret socket" svc.openclaw-gateway.after
+      "clawfree-set-secret.socket"
+    )
+    (expectHas "the gateway wants the set-secret socket" svc.openclaw-gateway.wants "clawfree-set-secret.socket")
+    (expectKnownUnits "clawfree-set-secret@" (references "clawfree-set-secret@"))
+    (expectKnownUnits "clawfree-set-secret.socket" (
+      setSecretSocket.after ++ setSecretSocket.before ++ setSecretSocket.wantedBy
+    ))
+
+    # `clawfree update`, run by the gateway's user, starts a root unit.
+    (expectEq "the clawfree command updates through clawfree-update.service" (providerSettings.update_service or null)
+      "clawfree-update.service"
+    )
+    (expectContains "clawfree-update switches in place" (sc "clawfree-update").ExecStart
+      "/bin/clawfree\" \"--config\" \"/etc/claw-free/config.json\" \"update\" \"--in-place\""
+    )
+    (expectEq "clawfree-update: a root oneshot that runs anew at each start, on demand only" {
+      user = (sc "clawfree-update").User or "root";
+      inherit (sc "clawfree-update") Type Restart;
+      remainAfterExit = (sc "clawfree-update").RemainAfterExit or false;
+      inherit (update) wantedBy restartIfChanged;
+    } {
+      user = "root";
+      Type = "oneshot";
+      Restart = "no";
+      remainAfterExit = false;
+      wantedBy = [ ];
+      restartIfChanged = false;
+    })
+    (expectEq "clawfree-update: caps" [
+      (sc "clawfree-update").MemoryHigh
+      (sc "clawfree-update").MemoryMax
+      (sc "clawfree-update").OOMScoreAdjust
+    ] [ "192M" "256M" (-400) ])
+    (check "OOM order: an update is taken before the gateway" (
+      (sc "clawfree-update").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
+    ) "update ${toString (sc "clawfree-update").OOMScoreAdjust}, gateway ${toString (sc "openclaw-gateway").OOMScoreAdjust}")
+    (expectKnownUnits "clawfree-update" (references "clawfree-update"))
 
     # Phase 4.5.
     (expectEq "zram: zstd, 50 %, priority 100" {
@@ -349,6 +486,10 @@ in
       "telegram-token:/run/agenix/telegram-token"
       "provider-key:/run/agenix/anthropic-api-key"
     ])
+    (expectEq "user flake: its read-only configuration reads the token's credential"
+      user.config.openclaw.internal.renderedSettings.channels.telegram.tokenFile
+      gatewayTokenFile
+    )
     (expectContains "user flake: the Anthropic key reaches OpenClaw"
       user.config.openclaw.internal.scripts.gateway-start.text
       "export ANTHROPIC_API_KEY"

@@ -1,9 +1,10 @@
 # Pure helpers shared by the claw.free NixOS modules and packages.
 #
 # Owns: the one way a claw.free service is capped and restarted
-# (`mkCappedService`), how an argument vector becomes a systemd `ExecStart=`
-# line, and the text of the wrapper that makes an interactive CLI the OOM
-# killer's first choice. Takes nothing but `lib`, so the offline checks can
+# (`mkCappedService`, and `mkCappedSocketService` for a root service an
+# unprivileged group reaches through a socket), how an argument vector
+# becomes a systemd `ExecStart=` line, and the text of the wrapper that makes
+# an interactive CLI the OOM killer's first choice. Takes nothing but `lib`, so the offline checks can
 # evaluate it against their stand-in.
 { lib }:
 let
@@ -35,7 +36,7 @@ rec {
     - description, execStart (a list of arguments)
     - memoryHigh, memoryMax: systemd sizes such as "350M"
     - oomScoreAdjust: -1000..1000; lower survives longer
-    - type (default "simple"); oneshot services get RemainAfterExit
+    - type (default "simple"); remainAfterExit (default: type is "oneshot")
     - after, requires, wants, before, wantedBy: unit names
     - environment: attrset of variables; path: packages on its PATH
     - restartTriggers: values whose change restarts it on a switch
@@ -51,6 +52,7 @@ rec {
       memoryMax,
       oomScoreAdjust,
       type ? "simple",
+      remainAfterExit ? type == "oneshot",
       after ? [ ],
       requires ? [ ],
       wants ? [ ],
@@ -91,8 +93,76 @@ rec {
         Restart = restart;
         RestartSec = restartSec;
       }
-      // lib.optionalAttrs (type == "oneshot") { RemainAfterExit = true; }
+      // lib.optionalAttrs remainAfterExit { RemainAfterExit = true; }
       // serviceConfig;
+    };
+
+  /**
+    mkCappedService's socket counterpart: a root program an unprivileged
+    group reaches through a Unix socket, one run per connection. Returns
+    `{ socket, service }`, to be set as `systemd.sockets.<name>` and
+    `systemd.services."<name>@"` (the template `Accept=yes` starts).
+
+    The socket is owned by root and read- and writable by `group` only
+    (0660), and takes at most `maxConnections` at once. Each run is capped
+    like every other service, gets the connection as its stdin and stdout
+    (its stderr goes to the journal, not to the caller), is never restarted
+    (its connection is gone), is stopped after `runtimeMaxSec` so a caller
+    that never finishes its request cannot hold a slot, and is forgotten
+    once it ends, even when it failed.
+
+    Arguments: listenStream (the socket's path), group, maxConnections
+    (default 2), runtimeMaxSec (default 60), and those of mkCappedService
+    except type, restart and wantedBy.
+  */
+  mkCappedSocketService =
+    {
+      description,
+      listenStream,
+      group,
+      maxConnections ? 2,
+      runtimeMaxSec ? 60,
+      serviceConfig ? { },
+      unitConfig ? { },
+      ...
+    }@args:
+    {
+      socket = {
+        description = "${description} (socket)";
+        wantedBy = [ "sockets.target" ];
+        listenStreams = [ listenStream ];
+        socketConfig = {
+          Accept = true;
+          SocketUser = "root";
+          SocketGroup = group;
+          SocketMode = "0660";
+          MaxConnections = maxConnections;
+          RemoveOnStop = true;
+        };
+      };
+      service = mkCappedService (
+        builtins.removeAttrs args [
+          "listenStream"
+          "group"
+          "maxConnections"
+          "runtimeMaxSec"
+        ]
+        // {
+          restart = "no";
+          wantedBy = [ ];
+          unitConfig = {
+            CollectMode = "inactive-or-failed";
+          }
+          // unitConfig;
+          serviceConfig = {
+            StandardInput = "socket";
+            StandardOutput = "socket";
+            StandardError = "journal";
+            RuntimeMaxSec = runtimeMaxSec;
+          }
+          // serviceConfig;
+        }
+      );
     };
 
   /**

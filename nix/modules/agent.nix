@@ -1,10 +1,12 @@
-# The VM agent's three systemd services.
+# The VM agent's systemd units.
 #
 # Owns: `clawfree-setup.service` (first boot: publish the VM's age recipient,
 # turn instance metadata into configuration; ordered before the gateway),
-# `clawfree-watch-secrets.service` (decrypts secrets pushed through metadata)
-# and `clawfree-health.service` (publishes the gateway's health and restarts
-# it when it stops answering), plus the root-only secrets folder.
+# `clawfree-watch-secrets.service` (decrypts secrets pushed through metadata),
+# `clawfree-health.service` (publishes the gateway's health and restarts it
+# when it stops answering), `clawfree-set-secret.socket` with its per-connection
+# `clawfree-set-secret@.service` (the local secrets the bot's own agent sets,
+# stored by root), plus the root-only secrets folder.
 {
   config,
   lib,
@@ -29,7 +31,35 @@ let
     "${config.systemd.package}/bin/systemctl restart openclaw-gateway.service"
     "--health-interval-secs"
     (toString cfg.agent.healthIntervalSecs)
+    # OpenClaw's configuration names the token where the unprivileged
+    # gateway reads it: its systemd credential.
+    "--gateway-credentials-dir"
+    cfg.internal.gatewayCredentialsDirectory
   ];
+
+  # Root only may write the secrets; the bot's own agent (the gateway's user,
+  # through `clawfree secret set`) asks through this socket, one request per
+  # connection, answered by `clawfree-agent serve-set-secret` as root.
+  setSecretSocket = "/run/clawfree/set-secret.sock";
+  setSecret = clawLib.mkCappedSocketService {
+    description = "claw.free local secrets: store a secret the bot's own agent sets";
+    listenStream = setSecretSocket;
+    group = "openclaw";
+    execStart = [
+      agent
+      "serve-set-secret"
+    ]
+    ++ commonFlags;
+    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    # A request during first boot waits for setup's configuration.
+    after = [ "clawfree-setup.service" ];
+    # It writes the secrets and restarts the gateway (systemctl, over a Unix
+    # socket): no network at all.
+    serviceConfig = clawLib.hardening // {
+      ReadWritePaths = [ cfg.stateDir ];
+      PrivateNetwork = true;
+    };
+  };
 
   agentService =
     {
@@ -73,6 +103,11 @@ let
 in
 {
   config = lib.mkIf cfg.enable {
+    openclaw.internal = { inherit setSecretSocket; };
+
+    systemd.sockets.clawfree-set-secret = setSecret.socket;
+    systemd.services."clawfree-set-secret@" = setSecret.service;
+
     systemd.tmpfiles.rules = [
       "d ${cfg.stateDir} 0755 root root -"
       "d ${cfg.stateDir}/secrets 0700 root root -"

@@ -4,8 +4,9 @@
 # on loopback that walks the user through connecting their LLM), the
 # configuration file both programs read (/etc/claw-free/config.json: every
 # command path, unit name and state path), the `clawfree` command the skill
-# calls, and the polkit rule that lets the gateway's user manage claw.free's
-# own units and nothing else.
+# calls, `clawfree-update.service` (the root unit that switches the system
+# when the bot asks), and the polkit rule that lets the gateway's user manage
+# claw.free's own units and nothing else.
 {
   config,
   lib,
@@ -19,11 +20,14 @@ let
   cli = name: lib.getExe' cfg.aiClis.wrapped.${name} name;
   systemctl = "${config.systemd.package}/bin/systemctl";
 
+  # What `clawfree status` lists and the gateway's user may start, stop and
+  # restart (polkit, below): updating included, the set-secret socket not.
   units = [
     "openclaw-gateway.service"
     "clawfree-setup.service"
     "clawfree-watch-secrets.service"
     "clawfree-health.service"
+    "clawfree-update.service"
   ]
   ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
 
@@ -39,6 +43,8 @@ let
     # Logins made by claude, codex and openclaw must belong to the gateway.
     cli_user = "openclaw";
     agent = lib.getExe cfg.agent.package;
+    # `clawfree secret set` runs as the gateway's user: root stores the secret.
+    agent_socket = cfg.internal.setSecretSocket;
     openclaw_config = "${cfg.stateDir}/openclaw.json";
     restart_gateway = [
       systemctl
@@ -55,6 +61,8 @@ let
     pushed_system = "/nix/var/nix/profiles/clawfree-pushed";
     system_profile = "/nix/var/nix/profiles/system";
     nix_env = "${config.nix.package}/bin/nix-env";
+    # `clawfree update` runs as the gateway's user: root switches.
+    update_service = "clawfree-update.service";
     disk_path = "/";
   };
   configFile = "/etc/claw-free/config.json";
@@ -66,8 +74,33 @@ in
       environment.systemPackages = [ provider ];
       environment.etc."claw-free/config.json".text = builtins.toJSON settings;
 
-      # The bot's agent may restart claw.free's units (`clawfree restart`,
-      # `clawfree switch-llm`), as user openclaw, and no other unit.
+      # The switch `clawfree update` asks for, as root.
+      systemd.services.clawfree-update =
+        clawLib.mkCappedService {
+          description = "claw.free update: switch to the newest CI-built system pushed to this VM";
+          execStart = [
+            (lib.getExe' provider "clawfree")
+            "--config"
+            configFile
+            "update"
+            "--in-place"
+          ];
+          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          type = "oneshot";
+          # Each start switches anew; a failed switch is reported, not retried.
+          remainAfterExit = false;
+          restart = "no";
+          # Started by `clawfree update`, never at boot.
+          wantedBy = [ ];
+        }
+        // {
+          # The switch it runs must not stop the unit running it.
+          restartIfChanged = false;
+        };
+
+      # The bot's agent may start, stop and restart claw.free's units
+      # (`clawfree restart`, `clawfree switch-llm`, `clawfree update`), as
+      # user openclaw, and no other unit.
       security.polkit.enable = true;
       security.polkit.extraConfig = ''
         polkit.addRule(function(action, subject) {

@@ -2,7 +2,8 @@
 #
 # Owns: the `openclaw` system user, the OpenClaw configuration rendered from
 # the options, the gateway's start script (which turns systemd credentials
-# into what OpenClaw reads) and `openclaw-gateway.service`.
+# into what OpenClaw reads), where those credentials are (OpenClaw's
+# Telegram `tokenFile` names the token's) and `openclaw-gateway.service`.
 {
   config,
   lib,
@@ -14,6 +15,11 @@ let
   clawLib = import ../lib { inherit lib; };
 
   gatewayStateDir = "${cfg.stateDir}/gateway";
+  # systemd copies each `LoadCredential=` file here (readable by the unit's
+  # user only) before the gateway starts: the root-only token and
+  # configuration reach the unprivileged gateway this way.
+  credentialsDir = "/run/credentials/openclaw-gateway.service";
+  tokenCredential = "telegram-token";
   # Written (root-only: it holds the token) by the VM agent and the bootstrap
   # provider; the gateway gets a read-only copy as a credential at each start.
   mutableConfigPath = "${cfg.stateDir}/openclaw.json";
@@ -35,7 +41,12 @@ let
         bind = "loopback";
         inherit (cfg.gateway) port;
       };
-      channels.telegram.enabled = true;
+      # The token as the gateway reads it, not the secret file it comes from
+      # (OpenClaw prefers a configured token over TELEGRAM_BOT_TOKEN).
+      channels.telegram = {
+        enabled = true;
+        tokenFile = "${credentialsDir}/${tokenCredential}";
+      };
       skills.load.extraDirs = skillDirs;
     }
     // lib.optionalAttrs cfg.bootstrapProvider.enable {
@@ -58,16 +69,20 @@ let
   startScript = pkgs.writeShellScript "openclaw-gateway-start" (
     ''
       set -euo pipefail
-      credentials="''${CREDENTIALS_DIRECTORY:?started without systemd credentials}"
-      TELEGRAM_BOT_TOKEN="$(< "$credentials/telegram-token")"
-      export TELEGRAM_BOT_TOKEN
+      : "''${CREDENTIALS_DIRECTORY:?started without systemd credentials}"
+      # OpenClaw reads its token from the credential (channels.telegram.tokenFile);
+      # it is not put in the environment, which every tool the bot runs inherits.
+      if [[ ! -r "$CREDENTIALS_DIRECTORY/${tokenCredential}" ]]; then
+        echo "openclaw-gateway: no readable Telegram token credential in $CREDENTIALS_DIRECTORY" >&2
+        exit 1
+      fi
     ''
     + lib.optionalString cfg.mutableConfig ''
-      export OPENCLAW_CONFIG_PATH="$credentials/openclaw.json"
+      export OPENCLAW_CONFIG_PATH="$CREDENTIALS_DIRECTORY/openclaw.json"
     ''
     # (A key without a provider is refused by the assertion below.)
     + lib.optionalString (cfg.providerKeyFile != null && cfg.provider != null) ''
-      ${providerKeyVariable.${cfg.provider}}="$(< "$credentials/provider-key")"
+      ${providerKeyVariable.${cfg.provider}}="$(< "$CREDENTIALS_DIRECTORY/provider-key")"
       export ${providerKeyVariable.${cfg.provider}}
     ''
     + ''
@@ -91,6 +106,7 @@ in
 
     openclaw.internal = {
       inherit renderedSettings renderedConfig;
+      gatewayCredentialsDirectory = credentialsDir;
       scripts.gateway-start = startScript;
     };
 
@@ -106,12 +122,19 @@ in
       description = "OpenClaw gateway";
       execStart = [ startScript ];
       inherit (cfg.gateway.caps) memoryHigh memoryMax oomScoreAdjust;
+      # The skill it runs (`clawfree secret set`) reaches the agent through
+      # the set-secret socket.
       after = [
         "network-online.target"
         "clawfree-setup.service"
+        "clawfree-set-secret.socket"
       ]
       ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
-      wants = [ "network-online.target" ] ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+      wants = [
+        "network-online.target"
+        "clawfree-set-secret.socket"
+      ]
+      ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
       requires = [ "clawfree-setup.service" ];
       environment = {
         NODE_OPTIONS = "--max-old-space-size=${toString cfg.gateway.heapMiB}";
@@ -134,7 +157,7 @@ in
         StateDirectoryMode = "0700";
         WorkingDirectory = gatewayStateDir;
         LoadCredential = [
-          "telegram-token:${cfg.telegramTokenFile}"
+          "${tokenCredential}:${cfg.telegramTokenFile}"
         ]
         ++ lib.optional cfg.mutableConfig "openclaw.json:${mutableConfigPath}"
         ++ lib.optional (cfg.providerKeyFile != null) "provider-key:${cfg.providerKeyFile}";

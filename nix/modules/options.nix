@@ -213,6 +213,15 @@ in
       };
     };
 
+    update.caps = capsOptions {
+      what = "`clawfree-update.service` (switches to a pushed system when the bot asks; runs only then)";
+      memoryHigh = "192M";
+      memoryMax = "256M";
+      # An update cut short leaves a half-switched system: taken after the
+      # agent and the provider, before the gateway.
+      oomScoreAdjust = -400;
+    };
+
     aiClis = {
       enable = mkOption {
         type = types.bool;
@@ -251,6 +260,18 @@ in
         readOnly = true;
         internal = true;
         description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      };
+      gatewayCredentialsDirectory = mkOption {
+        type = types.str;
+        readOnly = true;
+        internal = true;
+        description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
+      };
+      setSecretSocket = mkOption {
+        type = types.str;
+        readOnly = true;
+        internal = true;
+        description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
       };
     };
 

@@ -41,7 +41,10 @@ in
     assertions = opt (types.listOf types.attrs) [ ];
     warnings = opt (types.listOf types.str) [ ];
 
-    # nixos/modules/system/boot/systemd.nix
+    # nixos/modules/system/boot/systemd.nix (services, sockets), with their
+    # submodules from nixos/lib/systemd-unit-options.nix (serviceOptions,
+    # stage2ServiceOptions.restartIfChanged, socketOptions.listenStreams and
+    # socketConfig, commonUnitOptions)
     systemd.package = opt types.package pkgs.systemd;
     systemd.services = opt (types.attrsOf (
       types.submodule {
@@ -61,6 +64,21 @@ in
         startLimitBurst = opt (types.nullOr types.int) null;
         startLimitIntervalSec = opt (types.nullOr types.int) null;
         restartTriggers = opt (types.listOf types.unspecified) [ ];
+        restartIfChanged = opt types.bool true;
+      }
+    )) { };
+    systemd.sockets = opt (types.attrsOf (
+      types.submodule {
+        enable = opt types.bool true;
+        description = opt types.str "";
+        after = units;
+        before = units;
+        requires = units;
+        wants = units;
+        wantedBy = units;
+        listenStreams = opt (types.listOf types.str) [ ];
+        socketConfig = opt (types.attrsOf unitOption) { };
+        unitConfig = opt (types.attrsOf unitOption) { };
       }
     )) { };
     # nixos/modules/system/boot/systemd/tmpfiles.nix

@@ -1,3 +1,4 @@
+# expect-unit: openclaw-gateway.service Unknown key
 # A misspelt systemd key in the gateway's unit; systemd-analyze verify must
 # report it (nix/checks/run, step 5).
 _: {
