@@ -8,13 +8,18 @@ use std::io::Write;
 
 /// Writes `clawfree-agent <component>: <message>` as a single line.
 pub fn event(component: &str, message: &str) {
-    let one_line: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
     // A failed write to stderr has nowhere better to be reported.
     let _ = writeln!(
         std::io::stderr().lock(),
-        "clawfree-agent {component}: {one_line}"
+        "clawfree-agent {component}: {}",
+        one_line(message)
     );
+}
+
+/// `text` with every control character (line breaks included) made a space, so it
+/// cannot forge a second line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }

@@ -90,7 +90,7 @@ pub fn serve(
         Ok(()) => "ok\n".to_string(),
         Err(reason) => {
             log::event("serve-set-secret", &format!("refused: {reason}"));
-            format!("error: {}\n", one_line(reason))
+            format!("error: {}\n", log::one_line(reason))
         }
     };
     // The caller may be gone (restarting the gateway ends the skill that asked); the
@@ -105,12 +105,6 @@ pub fn serve(
         );
     }
     result
-}
-
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 #[cfg(test)]
@@ -165,10 +159,5 @@ mod tests {
         assert!(parse(&over).unwrap_err().contains("longer than"));
         let far_over = vec![b'x'; MAX_REQUEST + 1];
         assert!(parse(&far_over).unwrap_err().contains("longer than"));
-    }
-
-    #[test]
-    fn answers_are_one_line() {
-        assert_eq!(one_line("a\nb\tc"), "a b c");
     }
 }
