@@ -214,15 +214,27 @@ mod tests {
     /// uses it) decrypts it with the VM's SSH host key.
     #[test]
     fn the_age_cli_decrypts_what_the_worker_encrypts() {
-        let armored = age_encrypt(crate::testing::VM_RECIPIENT.trim(), b"123456789:token-for-the-cli").unwrap();
-        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vm_host_ed25519_key");
+        let armored = age_encrypt(
+            crate::testing::VM_RECIPIENT.trim(),
+            b"123456789:token-for-the-cli",
+        )
+        .unwrap();
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/vm_host_ed25519_key"
+        );
         let mut child = std::process::Command::new("age")
             .args(["--decrypt", "--identity", key])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the age CLI (Debian package age, installed by scripts/bootstrap)");
-        child.stdin.take().unwrap().write_all(armored.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(armored.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "age refused the ciphertext");
         assert_eq!(out.stdout, b"123456789:token-for-the-cli");
