@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use claw_free_protocol::metadata::SecretName;
 
+use crate::declared::Declared;
+
 pub const USAGE: &str = "\
 usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME|serve-set-secret> [flags]
 
@@ -35,6 +37,11 @@ flags:
                               where the app reads its systemd credentials (OpenClaw's
                               telegram.tokenFile points there); default
                               /run/credentials/openclaw-gateway.service
+
+environment (a declarative NixOS configuration; each beats instance metadata):
+  LLM_PROVIDER                kimi, claude or openai
+  BOT_NAME                    the bot's display name
+  CLAWFREE_BASE_CONFIG        a JSON file of OpenClaw settings that win over the agent's own
 ";
 
 /// What to do.
@@ -65,6 +72,8 @@ pub struct Options {
     /// The gateway's systemd credentials folder. The gateway does not run as root, so
     /// it reads its token from the copy systemd puts there, not from the secret file.
     pub gateway_credentials_dir: PathBuf,
+    /// What a declarative NixOS configuration fixes (from the environment, not flags).
+    pub declared: Declared,
 }
 
 impl Default for Options {
@@ -81,6 +90,7 @@ impl Default for Options {
             restart_backoff: Duration::from_secs(60),
             metadata_timeout: Duration::from_secs(10),
             gateway_credentials_dir: PathBuf::from("/run/credentials/openclaw-gateway.service"),
+            declared: Declared::default(),
         }
     }
 }

@@ -3,8 +3,10 @@
 //! and reports readiness and health through guest attributes (see docs/CONTRACTS.md §3).
 
 mod app;
+mod bot_settings;
 mod cli;
 mod context;
+mod declared;
 mod fault;
 mod fsutil;
 mod health;
@@ -12,6 +14,7 @@ mod host_key;
 mod log;
 mod metadata;
 mod openclaw_config;
+mod owner;
 mod paths;
 mod secrets;
 mod set_secret_request;
@@ -26,7 +29,7 @@ use cli::{Command, Invocation};
 use context::Context;
 
 fn main() -> ExitCode {
-    let (command, options) = match cli::parse(std::env::args().skip(1)) {
+    let (command, mut options) = match cli::parse(std::env::args().skip(1)) {
         Ok(Invocation::Run(command, options)) => (command, options),
         Ok(Invocation::Help) => {
             print!("{}", cli::USAGE);
@@ -34,6 +37,13 @@ fn main() -> ExitCode {
         }
         Err(message) => {
             eprintln!("clawfree-agent: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    options.declared = match declared::Declared::from_env(|name| std::env::var(name).ok()) {
+        Ok(declared) => declared,
+        Err(message) => {
+            eprintln!("clawfree-agent: {message}");
             return ExitCode::from(2);
         }
     };

@@ -4,14 +4,17 @@
 //! Field names follow OpenClaw's config schema (`src/config/types.*.ts` in
 //! openclaw/openclaw): `gateway.mode`, `models.providers.<id>.{baseUrl, api, models}`,
 //! `agents.defaults.model.primary` as `provider/model`, `agents.list[].identity.name`,
-//! and `channels.telegram.{enabled, tokenFile, dmPolicy}`. OpenClaw validates its config
-//! strictly, so only fields it knows are written here.
+//! and `channels.telegram.{enabled, tokenFile, dmPolicy, allowFrom}`. OpenClaw validates
+//! its config strictly, so only fields it knows are written here.
 
 use std::path::Path;
 
+use claw_free_protocol::metadata::TelegramUserId;
 use claw_free_protocol::provider::Provider;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+
+use crate::bot_settings::TelegramAccess;
 
 /// The bootstrap provider's id in OpenClaw and its local endpoint (nix/provider).
 pub const BOOTSTRAP_PROVIDER: &str = "claw-free";
@@ -113,14 +116,41 @@ struct Channels {
 struct Telegram {
     enabled: bool,
     token_file: String,
-    /// Strangers get a pairing code the owner approves; nobody talks to the bot unasked.
+    /// `allowlist` when the owner is known (only `allow_from` may write), else
+    /// `pairing`: strangers get a code that must be approved on the VM.
     dm_policy: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow_from: Option<[String; 1]>,
 }
+
+impl Telegram {
+    fn new(token_file: &Path, access: TelegramAccess) -> Self {
+        let owner = match access {
+            TelegramAccess::Owner(id) => Some(id),
+            // A declared policy comes with the base configuration written over this.
+            TelegramAccess::Pairing | TelegramAccess::Declared => None,
+        };
+        Self {
+            enabled: true,
+            token_file: token_file.to_string_lossy().into_owned(),
+            dm_policy: if owner.is_some() { ALLOWLIST } else { PAIRING },
+            allow_from: owner.map(|id| [id.to_string()]),
+        }
+    }
+}
+
+const ALLOWLIST: &str = "allowlist";
+const PAIRING: &str = "pairing";
 
 /// The first configuration: the claw.free Setup model is the primary model until the
 /// user connects a real one, and Telegram reads its token from `telegram_token_file`
-/// (the gateway's systemd credential, a copy of the root-only secret).
-pub fn bootstrap(bot_name: &str, telegram_token_file: &Path) -> OpenClawConfig {
+/// (the gateway's systemd credential, a copy of the root-only secret), answering whom
+/// `access` allows.
+pub fn bootstrap(
+    bot_name: &str,
+    telegram_token_file: &Path,
+    access: TelegramAccess,
+) -> OpenClawConfig {
     OpenClawConfig {
         gateway: Gateway {
             mode: "local",
@@ -168,11 +198,7 @@ pub fn bootstrap(bot_name: &str, telegram_token_file: &Path) -> OpenClawConfig {
             }],
         },
         channels: Channels {
-            telegram: Telegram {
-                enabled: true,
-                token_file: telegram_token_file.to_string_lossy().into_owned(),
-                dm_policy: "pairing",
-            },
+            telegram: Telegram::new(telegram_token_file, access),
         },
     }
 }
@@ -182,6 +208,31 @@ pub fn render<T: Serialize>(config: &T) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(config).expect("config types always serialize");
     bytes.push(b'\n');
     bytes
+}
+
+/// `config` with a declared `base` written over it: the base's values win, objects
+/// merge key by key, anything else (lists included) is replaced whole.
+pub fn render_over_base<T: Serialize>(config: &T, base: Option<&Map<String, Value>>) -> Vec<u8> {
+    let mut value = serde_json::to_value(config).expect("config types always serialize");
+    if let Some(base) = base {
+        merge(&mut value, base);
+    }
+    render(&value)
+}
+
+fn merge(target: &mut Value, over: &Map<String, Value>) {
+    let Value::Object(target) = target else {
+        *target = Value::Object(over.clone());
+        return;
+    };
+    for (key, value) in over {
+        match (target.get_mut(key), value) {
+            (Some(existing @ Value::Object(_)), Value::Object(over)) => merge(existing, over),
+            _ => {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+    }
 }
 
 /// What claw.free's own programs on the VM read: the wizard's choices.
@@ -199,6 +250,46 @@ pub fn with_telegram_token_file(
     existing: &[u8],
     token_file: &Path,
 ) -> Result<Option<Vec<u8>>, String> {
+    edit_telegram(existing, |telegram| {
+        let mut changed = set(
+            telegram,
+            "tokenFile",
+            Value::String(token_file.to_string_lossy().into_owned()),
+        );
+        changed |= set(telegram, "enabled", Value::Bool(true));
+        // A token inline in the file would win over the secret file and sit in plain text.
+        changed |= telegram.remove("botToken").is_some();
+        changed
+    })
+}
+
+/// Lets only `owner` message the bot, keeping every other setting. Returns the new
+/// bytes, or `None` when the configuration already says so.
+pub fn with_telegram_owner(
+    existing: &[u8],
+    owner: TelegramUserId,
+) -> Result<Option<Vec<u8>>, String> {
+    edit_telegram(existing, |telegram| {
+        let changed = set(telegram, "dmPolicy", Value::String(ALLOWLIST.into()));
+        changed | set(telegram, "allowFrom", json!([owner.to_string()]))
+    })
+}
+
+/// Sets `key`; whether the value changed.
+fn set(object: &mut Map<String, Value>, key: &str, value: Value) -> bool {
+    if object.get(key) == Some(&value) {
+        return false;
+    }
+    object.insert(key.to_string(), value);
+    true
+}
+
+/// Runs `edit` on `channels.telegram` of an existing configuration; the new bytes
+/// when it reports a change.
+fn edit_telegram(
+    existing: &[u8],
+    edit: impl FnOnce(&mut Map<String, Value>) -> bool,
+) -> Result<Option<Vec<u8>>, String> {
     let mut config: Value = serde_json::from_slice(existing)
         .map_err(|_| "openclaw.json is not valid JSON".to_string())?;
     let root = config
@@ -214,21 +305,7 @@ pub fn with_telegram_token_file(
         .or_insert_with(|| json!({}))
         .as_object_mut()
         .ok_or("openclaw.json: channels.telegram is not an object")?;
-    let wanted_file = Value::String(token_file.to_string_lossy().into_owned());
-    let mut changed = false;
-    if telegram.get("tokenFile") != Some(&wanted_file) {
-        telegram.insert("tokenFile".into(), wanted_file);
-        changed = true;
-    }
-    if telegram.get("enabled") != Some(&Value::Bool(true)) {
-        telegram.insert("enabled".into(), Value::Bool(true));
-        changed = true;
-    }
-    // A token inline in the file would win over the secret file and sit in plain text.
-    if telegram.remove("botToken").is_some() {
-        changed = true;
-    }
-    Ok(changed.then(|| render(&config)))
+    Ok(edit(telegram).then(|| render(&config)))
 }
 
 #[cfg(test)]
@@ -240,6 +317,7 @@ mod tests {
         let bytes = render(&bootstrap(
             "Ada \"the\" bot\n",
             Path::new("/run/credentials/openclaw-gateway.service/telegram-token"),
+            TelegramAccess::Pairing,
         ));
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
@@ -256,6 +334,8 @@ mod tests {
         );
         assert_eq!(v["channels"]["telegram"]["enabled"], true);
         assert!(v["channels"]["telegram"].get("botToken").is_none());
+        assert_eq!(v["channels"]["telegram"]["dmPolicy"], "pairing");
+        assert!(v["channels"]["telegram"].get("allowFrom").is_none());
         // A name with quotes and a newline stays one JSON string.
         assert_eq!(
             v["agents"]["list"][0]["identity"]["name"],
@@ -280,5 +360,60 @@ mod tests {
         assert_eq!(with_telegram_token_file(&updated, token).unwrap(), None);
         assert!(with_telegram_token_file(b"[]", token).is_err());
         assert!(with_telegram_token_file(b"{", token).is_err());
+    }
+
+    fn owner() -> TelegramUserId {
+        TelegramUserId::parse("424242").unwrap()
+    }
+
+    #[test]
+    fn an_owner_is_the_only_one_allowed() {
+        let token = Path::new("/c/telegram-token");
+        let v: Value = serde_json::from_slice(&render(&bootstrap(
+            "Ada",
+            token,
+            TelegramAccess::Owner(owner()),
+        )))
+        .unwrap();
+        assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
+        assert_eq!(v["channels"]["telegram"]["allowFrom"], json!(["424242"]));
+
+        let existing = render(&bootstrap("Ada", token, TelegramAccess::Pairing));
+        let updated = with_telegram_owner(&existing, owner()).unwrap().unwrap();
+        let v: Value = serde_json::from_slice(&updated).unwrap();
+        assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
+        assert_eq!(v["channels"]["telegram"]["allowFrom"], json!(["424242"]));
+        assert_eq!(v["channels"]["telegram"]["tokenFile"], "/c/telegram-token");
+        assert_eq!(v["agents"]["list"][0]["identity"]["name"], "Ada");
+        assert_eq!(with_telegram_owner(&updated, owner()).unwrap(), None);
+    }
+
+    #[test]
+    fn the_base_configuration_wins_and_merges() {
+        let base = json!({
+            "gateway": {"port": 1234},
+            "models": {"providers": {"claw-free": {"baseUrl": "http://127.0.0.1:4000/v1"}}},
+            "channels": {"telegram": {"dmPolicy": "allowlist", "allowFrom": ["7", "8"]}},
+            "skills": {"load": {"extraDirs": ["/nix/store/x-skills"]}},
+        });
+        let bytes = render_over_base(
+            &bootstrap(
+                "Ada",
+                Path::new("/c/telegram-token"),
+                TelegramAccess::Declared,
+            ),
+            base.as_object(),
+        );
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["gateway"]["port"], 1234);
+        assert_eq!(v["gateway"]["mode"], "local");
+        let provider = &v["models"]["providers"]["claw-free"];
+        assert_eq!(provider["baseUrl"], "http://127.0.0.1:4000/v1");
+        assert_eq!(provider["models"][0]["id"], "setup");
+        assert_eq!(v["channels"]["telegram"]["allowFrom"], json!(["7", "8"]));
+        assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
+        assert_eq!(v["channels"]["telegram"]["tokenFile"], "/c/telegram-token");
+        assert_eq!(v["skills"]["load"]["extraDirs"][0], "/nix/store/x-skills");
+        assert_eq!(v["agents"]["list"][0]["identity"]["name"], "Ada");
     }
 }

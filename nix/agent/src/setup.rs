@@ -11,22 +11,20 @@
 use std::fs;
 
 use claw_free_protocol::guest::{self, SetupState};
-use claw_free_protocol::metadata::{self as keys, SecretName};
+use claw_free_protocol::metadata::SecretName;
 use claw_free_protocol::provider::Provider;
 use serde::Serialize;
 
+use crate::bot_settings::BotSettings;
 use crate::context::Context;
 use crate::fault::crash_point;
 use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
 use crate::host_key::HostKey;
 use crate::log;
-use crate::metadata::{Attributes, Persistence};
+use crate::metadata::Persistence;
 use crate::openclaw_config::{self, ClawFreeConfig};
 use crate::paths::{CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
 use crate::secrets;
-
-/// The longest bot name accepted from metadata (the Worker allows far less).
-const MAX_BOT_NAME: usize = 100;
 
 /// The steps of a first setup, in order; each is a crash point for the tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,36 +64,6 @@ impl Step {
 
     fn enter(self) {
         crash_point(self.name());
-    }
-}
-
-/// What the Worker put in metadata for this VM, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BotSettings {
-    pub provider: Provider,
-    pub bot_name: String,
-}
-
-impl BotSettings {
-    pub fn from_attributes(attributes: &Attributes) -> Result<Self, String> {
-        let provider = attributes
-            .get(keys::LLM_PROVIDER)
-            .ok_or("instance metadata has no LLM_PROVIDER")
-            .and_then(|p| {
-                Provider::parse(p.trim()).map_err(|_| "LLM_PROVIDER is not kimi, claude or openai")
-            })?;
-        let bot_name = attributes
-            .get(keys::BOT_NAME)
-            .map(|n| n.trim())
-            .filter(|n| !n.is_empty())
-            .ok_or("instance metadata has no BOT_NAME")?;
-        if bot_name.chars().count() > MAX_BOT_NAME || bot_name.chars().any(char::is_control) {
-            return Err("BOT_NAME is too long or has control characters".to_string());
-        }
-        Ok(Self {
-            provider,
-            bot_name: bot_name.to_string(),
-        })
     }
 }
 
@@ -160,7 +128,7 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
     let paths = &ctx.paths;
     Step::Metadata.enter();
     let (attributes, _) = ctx.metadata.attributes();
-    let settings = BotSettings::from_attributes(&attributes)?;
+    let settings = BotSettings::resolve(&ctx.options.declared, &attributes)?;
     publish_state(ctx, &SetupState::Configuring)?;
 
     Step::Recipient.enter();
@@ -184,13 +152,18 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
     Step::Config.enter();
     // The configuration names the token as the unprivileged gateway reads it: its
     // systemd credential, a copy of the secret file made when the gateway starts.
-    let openclaw = openclaw_config::render(&openclaw_config::bootstrap(
-        &settings.bot_name,
-        &paths.gateway_token_file,
-    ));
+    // What a declarative flake renders is written over the agent's own settings.
+    let openclaw = openclaw_config::render_over_base(
+        &openclaw_config::bootstrap(
+            settings.bot_name.as_str(),
+            &paths.gateway_token_file,
+            settings.access,
+        ),
+        ctx.options.declared.base_config.as_ref(),
+    );
     let claw_free = openclaw_config::render(&ClawFreeConfig {
         provider: settings.provider,
-        bot_name: &settings.bot_name,
+        bot_name: settings.bot_name.as_str(),
     });
     fsutil::write_atomic(
         &paths.staging_dir.join(OPENCLAW_CONFIG),
@@ -229,15 +202,15 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
     Step::Marker.enter();
     let marker = openclaw_config::render(&Marker {
         provider: settings.provider,
-        bot_name: &settings.bot_name,
+        bot_name: settings.bot_name.as_str(),
     });
     fsutil::write_atomic(&paths.setup_marker, &marker, PRIVATE_FILE)
         .map_err(io("cannot write the setup marker"))?;
     log::event(
         "setup",
         &format!(
-            "configured for provider {} (bootstrap model first)",
-            settings.provider
+            "configured for provider {} (bootstrap model first); Telegram answers {}",
+            settings.provider, settings.access
         ),
     );
     Ok(())
@@ -264,42 +237,6 @@ pub fn publish_state(ctx: &Context, state: &SetupState) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn settings_are_checked_where_they_enter() {
-        let ok = BotSettings::from_attributes(&attrs(&[
-            ("LLM_PROVIDER", "claude"),
-            ("BOT_NAME", " Ada "),
-        ]))
-        .unwrap();
-        assert_eq!(ok.provider, Provider::Claude);
-        assert_eq!(ok.bot_name, "Ada");
-        for (pairs, expected) in [
-            (vec![("BOT_NAME", "Ada")], "no LLM_PROVIDER"),
-            (
-                vec![("LLM_PROVIDER", "gpt"), ("BOT_NAME", "Ada")],
-                "not kimi",
-            ),
-            (
-                vec![("LLM_PROVIDER", "kimi"), ("BOT_NAME", "  ")],
-                "no BOT_NAME",
-            ),
-            (
-                vec![("LLM_PROVIDER", "kimi"), ("BOT_NAME", "a\u{7}b")],
-                "control",
-            ),
-        ] {
-            let err = BotSettings::from_attributes(&attrs(&pairs)).unwrap_err();
-            assert!(err.contains(expected), "{err}");
-        }
-    }
 
     #[test]
     fn step_names_are_distinct() {

@@ -1,5 +1,7 @@
 //! The secret watcher: long-polls instance metadata and applies each secret set once
-//! per `openclaw-secret-version`, then restarts the app and publishes the version.
+//! per `openclaw-secret-version`, then restarts the app and publishes the version. It
+//! also applies a later owner id ([`crate::owner`]), the one other setting that may
+//! change after first boot.
 
 use std::fs;
 use std::thread;
@@ -13,6 +15,7 @@ use crate::fsutil::{self, PRIVATE_FILE};
 use crate::host_key::HostKey;
 use crate::log;
 use crate::metadata::Persistence;
+use crate::owner;
 use crate::secrets::{self, Pending, SecretSet};
 use crate::setup::publish_state;
 
@@ -35,6 +38,7 @@ pub fn run(ctx: &Context) -> Result<(), String> {
     log::event("watch-secrets", "watching instance metadata for secrets");
     let (mut attributes, mut etag) = ctx.metadata.attributes();
     loop {
+        owner::follow(ctx, &attributes);
         match secrets::pending(&attributes, handled) {
             Pending::Set(set) => {
                 handled = Some(set.version);

@@ -432,7 +432,11 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
-            .env_remove("CLAWFREE_AGENT_CRASH_AT");
+            .env_remove("CLAWFREE_AGENT_CRASH_AT")
+            // What a declarative NixOS configuration would set: each test says its own.
+            .env_remove("LLM_PROVIDER")
+            .env_remove("BOT_NAME")
+            .env_remove("CLAWFREE_BASE_CONFIG");
         command
     }
 
