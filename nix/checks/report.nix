@@ -14,6 +14,11 @@ let
     host = ../examples/user-flake/bot.nix;
     inherit extraModules;
   };
+  # The example user flake with its owner declared.
+  owned = import ./evaluate.nix {
+    host = ../examples/user-flake/bot.nix;
+    extraModules = extraModules ++ [ { openclaw.telegramOwnerId = 424242; } ];
+  };
   inherit (image) config lib;
   svc = config.systemd.services;
   sc = name: svc.${name}.serviceConfig;
@@ -128,6 +133,11 @@ let
   failedAssertions = c: map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
   clis = config.openclaw.aiClis.wrapped;
   userGateway = user.config.systemd.services.openclaw-gateway;
+  agentUnits = [
+    "clawfree-setup"
+    "clawfree-watch-secrets"
+    "clawfree-health"
+  ];
 
   serviceChecks = builtins.concatMap (
     name:
@@ -457,6 +467,25 @@ in
       image.options.openclaw.provider.type.name
       "null or one of [\"kimi\",\"claude\",\"openai\"]"
     )
+    (expectEq "default owner comes from metadata" config.openclaw.telegramOwnerId null)
+    (expectEq "owner id: a Telegram user id or null"
+      image.options.openclaw.telegramOwnerId.type.name
+      "null or int between 1 and 4503599627370495"
+    )
+    (check "image: the rendered configuration leaves the owner to metadata" (
+      !(config.openclaw.internal.renderedSettings.channels.telegram ? dmPolicy)
+      && !(config.openclaw.internal.renderedSettings.channels.telegram ? allowFrom)
+    ) (builtins.toJSON config.openclaw.internal.renderedSettings.channels.telegram))
+    (expectEq "a declared owner is the only one the bot answers" {
+      inherit (owned.config.openclaw.internal.renderedSettings.channels.telegram) dmPolicy allowFrom tokenFile;
+    } {
+      dmPolicy = "allowlist";
+      allowFrom = [ "424242" ];
+      tokenFile = gatewayTokenFile;
+    })
+    (expectEq "the agent's units get the rendered configuration to write over theirs" (map (
+      unit: svc.${unit}.environment.CLAWFREE_BASE_CONFIG or null
+    ) agentUnits) (map (_: "${config.openclaw.internal.renderedConfig}") agentUnits))
     (expectEq "metadata URL defaults to GCE's" config.openclaw.agent.metadataUrl "http://metadata.google.internal")
 
     # Packages built from the workspace.
@@ -503,6 +532,10 @@ in
       && !(lib.elem "claw-free-provider.service" userGateway.after)
     ) "the provider is still configured")
     (expectEq "user flake: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
+    (expectEq "user flake: its owner reaches the agent through the rendered configuration"
+      (owned.config.systemd.services.clawfree-setup.environment.CLAWFREE_BASE_CONFIG or null)
+      "${owned.config.openclaw.internal.renderedConfig}"
+    )
     (
       let
         dirs = user.config.openclaw.internal.renderedSettings.skills.load.extraDirs;

@@ -46,6 +46,11 @@ let
       channels.telegram = {
         enabled = true;
         tokenFile = "${credentialsDir}/${tokenCredential}";
+      }
+      # Only the owner may write; the VM agent keeps a declared policy as it is.
+      // lib.optionalAttrs (cfg.telegramOwnerId != null) {
+        dmPolicy = "allowlist";
+        allowFrom = [ (toString cfg.telegramOwnerId) ];
       };
       skills.load.extraDirs = skillDirs;
     }

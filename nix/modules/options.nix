@@ -98,6 +98,20 @@ in
       '';
     };
 
+    telegramOwnerId = mkOption {
+      # Telegram's user ids are positive and below 2^52.
+      type = types.nullOr (types.ints.between 1 4503599627370495);
+      default = null;
+      example = 123456789;
+      description = ''
+        The Telegram user id of the bot's owner, the only person it answers
+        (OpenClaw's `dmPolicy = "allowlist"` with this id in `allowFrom`).
+        `null` (the image's setting) leaves it to the instance metadata
+        `TELEGRAM_OWNER_ID`, and without that strangers get a pairing code
+        that must be approved on the VM. Set here, it wins over metadata.
+      '';
+    };
+
     providerKeyFile = mkOption {
       type = types.nullOr types.path;
       default = null;
