@@ -1,14 +1,17 @@
 //! The OpenAI-compatible HTTP API of the Setup model: `GET /v1/models`,
 //! `GET /v1/models/setup`, `POST /v1/chat/completions` (plain and streaming),
 //! `GET /health`, and `POST /setup/reset` (used by `clawfree switch-llm`, which runs
-//! as the gateway's user and cannot write our state folder). A request is checked where it enters; anything malformed gets
-//! OpenAI's error envelope `{"error": {"message", "type", "param", "code"}}`.
+//! as the gateway's user and can write neither our state folder nor OpenClaw's
+//! configuration: the reset puts the Setup model back in that configuration and starts
+//! the conversation over). A request is checked where it enters; anything malformed
+//! gets OpenAI's error envelope `{"error": {"message", "type", "param", "code"}}`.
 //!
 //! Request bodies are never logged: they carry the user's messages, keys included.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -214,7 +217,8 @@ fn model_object() -> Value {
 
 static COMPLETION_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn handle(setup: &Setup, mut request: Request) {
+/// `setup_base_url` is where OpenClaw reaches this server (its bound address).
+fn handle(setup: &Setup, setup_base_url: &str, mut request: Request) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let method = request.method().clone();
     let response = match (&method, path.as_str()) {
@@ -225,7 +229,7 @@ fn handle(setup: &Setup, mut request: Request) {
             json_response(200, &json!({ "object": "list", "data": [model_object()] }))
         }
         (Method::Get, "/v1/models/setup") => json_response(200, &model_object()),
-        (Method::Post, "/setup/reset") => match setup.reset() {
+        (Method::Post, "/setup/reset") => match setup.reset(setup_base_url) {
             Ok(stage) => json_response(200, &json!({ "ok": true, "stage": stage })),
             Err(message) => error_response(&ApiError {
                 status: 500,
@@ -312,7 +316,10 @@ fn handle(setup: &Setup, mut request: Request) {
 /// Serves until `stop` is set, on a few threads, also reaping sign-ins that ran past
 /// their timeout. Workers block in `recv` (no idle polling on a quarter of a CPU) and
 /// are woken with `unblock` once `stop` is seen.
-pub fn serve(server: &Server, setup: &Setup, stop: &AtomicBool) {
+/// `address` is where the server listens, which OpenClaw is pointed at.
+pub fn serve(server: &Server, address: SocketAddr, setup: &Setup, stop: &AtomicBool) {
+    let setup_base_url = format!("http://{address}/v1");
+    let setup_base_url = setup_base_url.as_str();
     std::thread::scope(|scope| {
         for _ in 0..WORKERS {
             scope.spawn(|| {
@@ -323,7 +330,7 @@ pub fn serve(server: &Server, setup: &Setup, stop: &AtomicBool) {
                             // dropped request), not a worker.
                             let handled =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    handle(setup, request)
+                                    handle(setup, setup_base_url, request)
                                 }));
                             if handled.is_err() {
                                 eprintln!("http: a request handler panicked");

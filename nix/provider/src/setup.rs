@@ -248,8 +248,15 @@ impl Setup {
 
     /// Forgets the conversation (for `clawfree switch-llm`): the next message is
     /// welcomed again. Returns the new stage's name.
-    pub fn reset(&self) -> Result<&'static str, String> {
+    /// `clawfree switch-llm`: makes the Setup model (at `setup_base_url`) OpenClaw's
+    /// primary model again and starts the conversation over. Done here because this
+    /// process runs as root and owns both files, while `clawfree` runs as the
+    /// gateway's user, which can write neither. The caller restarts the gateway.
+    pub fn reset(&self, setup_base_url: &str) -> Result<&'static str, String> {
         let mut inner = self.lock();
+        openclaw::edit_config(&self.config.openclaw_config, |config| {
+            openclaw::use_setup(config, setup_base_url)
+        })?;
         if let Some(login) = inner.login.take() {
             login.cancel();
         }

@@ -14,7 +14,6 @@ use crate::agent_link;
 use crate::children;
 use crate::config::Config;
 use crate::local_http;
-use crate::openclaw;
 use crate::system;
 
 /// The largest secret `clawfree secret set` accepts on stdin.
@@ -269,12 +268,9 @@ fn probe(url: &str) -> String {
 }
 
 fn switch_llm(config: &Config) -> Result<String, String> {
-    let base_url = format!("http://{}/v1", config.listen);
-    openclaw::edit_config(&config.openclaw_config, |c| {
-        openclaw::use_setup(c, &base_url)
-    })?;
-    // The provider owns its stage (its state folder is root-only): make sure it runs,
-    // then ask it to start the conversation over.
+    // This command runs as the gateway's user; the provider runs as root and owns
+    // both OpenClaw's configuration and its stage. Make sure it runs, then ask it to
+    // put the Setup model back and start the conversation over.
     run_tool(
         &config.systemctl,
         &["restart", &config.provider_service],

@@ -290,7 +290,17 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
     );
 
     let vm = Vm::new(&provider);
-    let (ok, out, err) = vm.clawfree(&["switch-llm"], "", &[]);
+    // `clawfree` runs as the gateway's user, which cannot even read OpenClaw's
+    // root-only configuration: here it has none, so only the provider can edit it.
+    let (ok, out, err) = vm.clawfree(
+        &[
+            "--openclaw-config",
+            "/nonexistent/openclaw.json",
+            "switch-llm",
+        ],
+        "",
+        &[],
+    );
     assert!(ok, "{err}");
     assert!(out.contains("Setup model is back on"), "{out}");
     let config = provider.openclaw_config();
@@ -309,11 +319,37 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
         .log()
         .contains("systemctl restart --no-block openclaw-gateway.service"));
 
-    // The provider (not `clawfree`, which runs as the gateway's user) reset its stage.
+    // The provider (not `clawfree`) reset its stage and its Setup model's address is
+    // where it really listens.
     assert_eq!(provider.health()["stage"], "welcome");
     assert!(provider.log().contains("the conversation was reset"));
     let mut chat = Chat::new(&provider);
     assert!(chat.say("hi").contains("nvapi-"));
+}
+
+#[test]
+fn switch_llm_reports_a_provider_that_cannot_edit_the_configuration() {
+    let provider = Provider::start(
+        "skill-switch-fails",
+        Options {
+            provider: Some("kimi"),
+            ..Default::default()
+        },
+    );
+    Chat::new(&provider).say("hi");
+    let stage = provider.health()["stage"].clone();
+    fs::remove_file(provider.dir.path("openclaw.json")).unwrap();
+
+    let vm = Vm::new(&provider);
+    let (ok, out, err) = vm.clawfree(&["switch-llm"], "", &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains("refused to reset") && err.contains("configuration"),
+        "{err}"
+    );
+    // Nothing half-done: the conversation is where it was, the bot not restarted.
+    assert_eq!(provider.health()["stage"], stage);
+    assert!(!vm.log().contains("openclaw-gateway.service"), "{}", vm.log());
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn run() -> Result<(), String> {
         setup.stage_name(),
         preferred.map_or("unknown", Provider::as_str)
     );
-    api::serve(&server, &setup, &STOP);
+    api::serve(&server, address, &setup, &STOP);
     setup.shutdown();
     eprintln!("claw-free-provider: stopped");
     Ok(())
