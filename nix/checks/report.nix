@@ -261,6 +261,26 @@ in
       && !(contains "clawfree-set-secret" config.security.polkit.extraConfig)
     ) config.security.polkit.extraConfig)
 
+    # `clawfree switch-llm`, run by the gateway's user, restarts the provider
+    # and asks it (root) to edit OpenClaw's root-only configuration.
+    (check "polkit lets user openclaw restart the provider and the gateway (switch-llm)" (
+      contains "\"claw-free-provider.service\"" config.security.polkit.extraConfig
+      && contains "\"openclaw-gateway.service\"" config.security.polkit.extraConfig
+    ) config.security.polkit.extraConfig)
+    (expectEq "switch-llm: the provider is root and may write OpenClaw's configuration" {
+      user = (sc "claw-free-provider").User or "root";
+      writes = lib.elem config.openclaw.stateDir (sc "claw-free-provider").ReadWritePaths;
+      openclaw_config = providerSettings.openclaw_config or null;
+      provider_service = providerSettings.provider_service or null;
+      gateway_service = providerSettings.gateway_service or null;
+    } {
+      user = "root";
+      writes = true;
+      openclaw_config = "${config.openclaw.stateDir}/openclaw.json";
+      provider_service = "claw-free-provider.service";
+      gateway_service = "openclaw-gateway.service";
+    })
+
     # The Telegram token: root-only on disk, read by the unprivileged gateway
     # through its systemd credential, which is where OpenClaw's configuration
     # (the agent's and the rendered one) points.
