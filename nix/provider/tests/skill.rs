@@ -349,7 +349,11 @@ fn switch_llm_reports_a_provider_that_cannot_edit_the_configuration() {
     );
     // Nothing half-done: the conversation is where it was, the bot not restarted.
     assert_eq!(provider.health()["stage"], stage);
-    assert!(!vm.log().contains("openclaw-gateway.service"), "{}", vm.log());
+    assert!(
+        !vm.log().contains("openclaw-gateway.service"),
+        "{}",
+        vm.log()
+    );
 }
 
 #[test]
