@@ -12,6 +12,9 @@
     enable = true;
     provider = "claude";
     botName = "Ada";
+    # The bot answers only this Telegram user (find it with the claw.free page's
+    # "Find my Telegram user id", or @userinfobot).
+    telegramOwnerId = 424242;
     telegramTokenFile = config.age.secrets.telegram-token.path;
     providerKeyFile = config.age.secrets.anthropic-api-key.path;
     skills = [ ./skills/weather ];
