@@ -11,7 +11,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 
 use common::*;
@@ -369,28 +369,9 @@ fn bad_usage_is_explained() {
     assert!(ok && out.contains("switch-llm"));
 }
 
-/// The real VM agent, built once per test process beside `clawfree` (same profile,
-/// same target folder), so it is never stale.
+/// The real VM agent, built on demand beside this test.
 fn agent_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "claw-free-agent",
-                "--bin",
-                "clawfree-agent",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo to build the agent");
-        assert!(status.success(), "building clawfree-agent failed");
-        Path::new(env!("CARGO_BIN_EXE_clawfree")).with_file_name("clawfree-agent")
-    })
-    .clone()
+    claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent")
 }
 
 /// What systemd does with `clawfree-set-secret.socket` (`Accept=yes`,

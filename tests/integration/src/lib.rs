@@ -17,47 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
-/// The workspace root.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repo root")
-}
+pub use claw_free_testkit::{wait_for, workspace_root as repo_root};
 
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-/// Builds the simulator and the agent once per process (a no-op when fresh).
-fn ensure_native_binaries() -> &'static (PathBuf, PathBuf) {
-    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    BINARIES.get_or_init(|| {
-        let root = repo_root();
-        let status = Command::new(cargo())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "claw-free-sim",
-                "-p",
-                "claw-free-agent",
-            ])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(
-            status.success(),
-            "building the simulator and the agent failed"
-        );
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| root.join("target"));
-        (
-            target.join("debug/claw-free-sim"),
-            target.join("debug/clawfree-agent"),
-        )
-    })
+/// The simulator and the agent, built on demand.
+fn native_binaries() -> (PathBuf, PathBuf) {
+    (
+        claw_free_testkit::workspace_binary("claw-free-sim", "claw-free-sim"),
+        claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent"),
+    )
 }
 
 /// The newest modification time of the files under `dir` with one of `extensions`.
@@ -217,7 +184,7 @@ fn toml_string(value: &str) -> String {
 impl Stack {
     pub fn start(options: StackOptions) -> Stack {
         ensure_worker_built();
-        let (sim_bin, agent_bin) = ensure_native_binaries().clone();
+        let (sim_bin, agent_bin) = native_binaries();
         let root = repo_root();
         let state_dir = options.state_dir.clone().unwrap_or_else(|| {
             static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -639,18 +606,6 @@ impl Client {
             done.header("location")
         );
         self
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
     }
 }
 

@@ -12,26 +12,9 @@ use std::process::{Command, Stdio};
 const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
-/// The agent binary: `CLAWFREE_AGENT_BIN`, or built from the workspace like the simulator.
+/// The real VM agent, built on demand beside this test.
 fn agent_binary() -> PathBuf {
-    if let Ok(bin) = std::env::var("CLAWFREE_AGENT_BIN") {
-        return PathBuf::from(bin);
-    }
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "claw-free-agent",
-            "--bin",
-            "clawfree-agent",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .expect("run cargo to build the agent");
-    assert!(status.success(), "building clawfree-agent failed");
-    PathBuf::from(env!("CARGO_BIN_EXE_claw-free-sim")).with_file_name("clawfree-agent")
+    claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent")
 }
 
 fn guest(sim: &TestSim, token: &str) -> Value {

@@ -23,17 +23,7 @@ pub const AGENT: &str = env!("CARGO_BIN_EXE_clawfree-agent");
 pub const PROJECT: &str = "agent-tests";
 pub const ZONE: &str = "us-central1-a";
 
-/// Polls `check` until it returns `Some`, or fails the test with `what` after `timeout`.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use claw_free_testkit::wait_for;
 
 fn http() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
@@ -47,32 +37,9 @@ fn http() -> &'static ureq::Agent {
     })
 }
 
-/// The simulator binary, built once per test process so it is never stale.
-/// `CLAWFREE_SIM_BIN` points at a prebuilt one instead.
+/// The simulator, built on demand beside this test.
 fn sim_binary() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("CLAWFREE_SIM_BIN") {
-            return PathBuf::from(bin);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "claw-free-sim",
-                "--bin",
-                "claw-free-sim",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo to build the simulator");
-        assert!(status.success(), "building claw-free-sim failed");
-        // Same profile, same target folder: beside the agent binary.
-        Path::new(AGENT).with_file_name("claw-free-sim")
-    })
-    .clone()
+    claw_free_testkit::workspace_binary("claw-free-sim", "claw-free-sim")
 }
 
 /// A running simulator on a free loopback port.

@@ -1,0 +1,126 @@
+//! Shared by the test suites of the simulator, the VM agent, the bootstrap provider
+//! and the integration tests, which run each other's programs as real processes:
+//!
+//! - [`workspace_binary`]: a program of this workspace, built on demand (a no-op when
+//!   fresh) into the same target folder and profile as the running test, so a test
+//!   never runs a stale build of another crate;
+//! - [`wait_for`]: polling for a condition with a deadline.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The folder the running executable was built into (`target/debug`), also when it
+/// is a test binary under `deps/`.
+fn build_folder() -> PathBuf {
+    let exe = std::env::current_exe().expect("the running executable");
+    let folder = exe.parent().expect("the executable's folder");
+    match folder.file_name() {
+        Some(name) if name == "deps" => folder.parent().expect("the profile folder").to_path_buf(),
+        _ => folder.to_path_buf(),
+    }
+}
+
+/// The workspace root, found from this crate's manifest.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root")
+}
+
+/// The path of program `bin` of package `package`, built once per process with the
+/// cargo that runs the tests (`$CARGO`). Panics with cargo's verdict if it does not build.
+pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(bin) {
+        return path.clone();
+    }
+    let folder = build_folder();
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cargo
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(workspace_root());
+    // Release test runs (`cargo test --release`) want release programs beside them.
+    if folder.file_name().is_some_and(|name| name == "release") {
+        cargo.arg("--release");
+    }
+    let status = cargo
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo to build {bin}: {e}"));
+    assert!(
+        status.success(),
+        "building {bin} (package {package}) failed"
+    );
+    let path = folder.join(bin);
+    assert!(
+        path.exists(),
+        "cargo built {bin} but it is not at {}",
+        path.display()
+    );
+    built.insert(bin.to_string(), path.clone());
+    path
+}
+
+/// Polls `check` every `every` until it returns `Some`; fails the test naming `what`
+/// once `timeout` has passed.
+pub fn wait_for_every<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(every);
+    }
+}
+
+/// [`wait_for_every`] polling every 100 ms.
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    wait_for_every(what, timeout, Duration::from_millis(100), check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_until_the_condition_holds() {
+        let mut calls = 0;
+        let value = wait_for("the third call", Duration::from_secs(5), || {
+            calls += 1;
+            (calls == 3).then_some(calls)
+        });
+        assert_eq!(value, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "timed out")]
+    fn fails_naming_what_never_happened() {
+        wait_for::<()>("nothing", Duration::from_millis(50), || None);
+    }
+
+    #[test]
+    fn test_binaries_live_under_the_profile_folder() {
+        let folder = build_folder();
+        assert!(
+            folder.ends_with("debug") || folder.ends_with("release"),
+            "{}",
+            folder.display()
+        );
+    }
+}
