@@ -87,8 +87,30 @@ pub fn ensure_worker_built() {
     });
 }
 
-/// A free loopback port (bound then released; a tiny race is acceptable in tests).
+/// A free loopback port for a server of the stack. It is drawn below the kernel's
+/// ephemeral range (32768 and up), where outbound connections (the agents' long polls,
+/// wrangler's fetches) take their local ports, so a port released here is not taken
+/// by one of them before the server binds it. Still a small race between two stacks:
+/// [`Stack::start`] retries a Worker that cannot bind.
 pub fn free_port() -> u16 {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ (u64::from(std::process::id()) << 20)
+        ^ COUNTER.fetch_add(0x9E37_79B9, std::sync::atomic::Ordering::SeqCst);
+    for i in 0..64u64 {
+        let port = 15_000
+            + ((seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 7919))
+                >> 33)
+                % 17_000;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -232,13 +254,39 @@ impl Stack {
             })
             .to_string();
 
-        let site_port = if options.site_port == 0 {
-            free_port()
-        } else {
-            options.site_port
-        };
-        stack.site = format!("http://127.0.0.1:{site_port}");
-        let mut vars = development_vars(&stack.site, &stack.sim);
+        stack.start_worker(&root, &options);
+        stack
+    }
+
+    /// Starts `wrangler dev` and waits until the Worker answers. A Worker that exits
+    /// while starting (a port taken in the meantime) is tried again on fresh ports.
+    fn start_worker(&mut self, root: &Path, options: &StackOptions) {
+        const ATTEMPTS: u32 = 3;
+        for attempt in 1..=ATTEMPTS {
+            let site_port = if options.site_port == 0 {
+                free_port()
+            } else {
+                options.site_port
+            };
+            self.site = format!("http://127.0.0.1:{site_port}");
+            let wrangler = self.spawn_wrangler(root, options, site_port);
+            self.children.push(wrangler);
+            match self.wait_until_ready() {
+                Ok(()) => return,
+                Err(why) if attempt < ATTEMPTS => {
+                    eprintln!("wrangler dev did not start ({why}); trying again on other ports");
+                    if let Some(mut failed) = self.children.pop() {
+                        stop_group(&mut failed);
+                    }
+                }
+                Err(why) => panic!("{why}; see {}/wrangler.log", self.state_dir.display()),
+            }
+        }
+    }
+
+    fn spawn_wrangler(&self, root: &Path, options: &StackOptions, site_port: u16) -> Child {
+        let state_dir = &self.state_dir;
+        let mut vars = development_vars(&self.site, &self.sim);
         vars.extend(options.vars.clone());
         let vars_toml: String = vars
             .iter()
@@ -251,7 +299,14 @@ impl Stack {
         );
         let config_path = state_dir.join("wrangler.toml");
         std::fs::write(&config_path, config).expect("write wrangler config");
-        let wrangler = Command::new(root.join("node_modules/.bin/wrangler"))
+        let output = || {
+            if options.verbose {
+                Stdio::inherit()
+            } else {
+                Stdio::from(log_file(state_dir, "wrangler.log"))
+            }
+        };
+        Command::new(root.join("node_modules/.bin/wrangler"))
             .args(["dev", "--config"])
             .arg(&config_path)
             .args(["--ip", "127.0.0.1", "--port", &site_port.to_string()])
@@ -267,33 +322,24 @@ impl Stack {
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("XDG_CONFIG_HOME", state_dir.join("xdg"))
-            .current_dir(&state_dir)
+            .current_dir(state_dir)
             .stdin(Stdio::null())
-            .stdout(if options.verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::from(log_file(&state_dir, "wrangler.log"))
-            })
-            .stderr(if options.verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::from(log_file(&state_dir, "wrangler.log"))
-            })
+            .stdout(output())
+            .stderr(output())
             .process_group(0)
             .spawn()
-            .expect("start wrangler dev");
-        stack.children.push(wrangler);
-        stack.wait_until_ready();
-        stack
+            .expect("start wrangler dev")
     }
 
-    fn wait_until_ready(&mut self) {
+    /// Waits until the Worker answers its health route; an error when a process of
+    /// the stack exited or 90 s passed.
+    fn wait_until_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(90);
         let client = Client::new(&self.site);
         loop {
             if let Ok(reply) = client.try_get("/api/health") {
                 if reply.status == 200 {
-                    return;
+                    return Ok(());
                 }
             }
             if let Some(exited) = self
@@ -301,16 +347,11 @@ impl Stack {
                 .iter_mut()
                 .find_map(|c| c.try_wait().ok().flatten())
             {
-                panic!(
-                    "a stack process exited early ({exited}); see {}",
-                    self.state_dir.display()
-                );
+                return Err(format!("a stack process exited early ({exited})"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "wrangler dev did not answer in 90 s; see {}/wrangler.log",
-                self.state_dir.display()
-            );
+            if Instant::now() >= deadline {
+                return Err("wrangler dev did not answer in 90 s".into());
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -376,24 +417,32 @@ fn log_file(dir: &Path, name: &str) -> std::fs::File {
         .expect("log file")
 }
 
+/// Stops a child's whole process group (workerd and esbuild too): SIGTERM, a grace
+/// period, then SIGKILL.
+fn stop_group(child: &mut Child) {
+    let group = child.id() as i32;
+    unsafe {
+        libc::kill(-group, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         for child in &mut self.children {
-            // Each child leads its own process group: stop workerd and esbuild too.
-            let group = child.id() as i32;
             unsafe {
-                libc::kill(-group, libc::SIGTERM);
+                libc::kill(-(child.id() as i32), libc::SIGTERM);
             }
         }
-        let deadline = Instant::now() + Duration::from_secs(5);
         for child in &mut self.children {
-            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            unsafe {
-                libc::kill(-(child.id() as i32), libc::SIGKILL);
-            }
-            let _ = child.wait();
+            stop_group(child);
         }
     }
 }
