@@ -31,7 +31,7 @@ pub mod store;
 pub mod telegram;
 pub mod types;
 
-#[cfg(any(test, feature = "testing"))]
+#[cfg(test)]
 pub mod testing;
 
 #[cfg(target_arch = "wasm32")]

@@ -18,9 +18,9 @@ pub fn content_security_policy(config: &Config) -> String {
     )
 }
 
-/// Adds the security headers to any response (API or static asset).
-pub fn add_security_headers(mut response: Response, config: &Config) -> Response {
-    let headers = [
+/// The headers every response carries, API or static asset.
+pub fn security_headers(config: &Config) -> Vec<(&'static str, String)> {
+    let mut headers = vec![
         ("content-security-policy", content_security_policy(config)),
         ("x-content-type-options", "nosniff".to_string()),
         (
@@ -34,16 +34,21 @@ pub fn add_security_headers(mut response: Response, config: &Config) -> Response
             "camera=(), microphone=(), geolocation=()".to_string(),
         ),
     ];
-    for (name, value) in headers {
+    if config.secure_cookies() {
+        headers.push((
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains".to_string(),
+        ));
+    }
+    headers
+}
+
+/// Adds the security headers a response does not set itself.
+pub fn add_security_headers(mut response: Response, config: &Config) -> Response {
+    for (name, value) in security_headers(config) {
         if response.header(name).is_none() {
             response.headers.push((name.to_string(), value));
         }
-    }
-    if config.secure_cookies() && response.header("strict-transport-security").is_none() {
-        response.headers.push((
-            "strict-transport-security".into(),
-            "max-age=31536000; includeSubDomains".into(),
-        ));
     }
     response
 }

@@ -114,16 +114,8 @@ fn with_headers(asset: worker::Response, config: &Config) -> worker::Result<work
     for (name, value) in asset.headers().entries() {
         headers.append(&name, &value)?;
     }
-    let wanted = security::add_security_headers(
-        Response {
-            status: asset.status_code(),
-            headers: Vec::new(),
-            body: Vec::new(),
-        },
-        config,
-    );
-    for (name, value) in wanted.headers {
-        headers.set(&name, &value)?;
+    for (name, value) in security::security_headers(config) {
+        headers.set(name, &value)?;
     }
     Ok(asset.with_headers(headers))
 }

@@ -29,14 +29,14 @@ fn native_binaries() -> (PathBuf, PathBuf) {
 
 /// The newest modification time of the files under `dir` with one of `extensions`.
 fn newest(dir: &Path, extensions: &[&str]) -> SystemTime {
-    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut latest = SystemTime::UNIX_EPOCH;
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return newest;
+        return latest;
     };
     for entry in entries.flatten() {
         let path = entry.path();
         let modified = if path.is_dir() {
-            newest_in(&path, extensions)
+            newest(&path, extensions)
         } else if extensions
             .iter()
             .any(|e| path.extension().is_some_and(|x| x == *e))
@@ -48,13 +48,9 @@ fn newest(dir: &Path, extensions: &[&str]) -> SystemTime {
         } else {
             SystemTime::UNIX_EPOCH
         };
-        newest = newest.max(modified);
+        latest = latest.max(modified);
     }
-    newest
-}
-
-fn newest_in(dir: &Path, extensions: &[&str]) -> SystemTime {
-    newest(dir, extensions)
+    latest
 }
 
 /// Builds the Worker bundle once per process unless `build/` is newer than its sources.
@@ -594,7 +590,7 @@ impl Client {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        for (name, value) in headers.iter().filter(|(k, _)| k == "set-cookie") {
+        for (_, value) in headers.iter().filter(|(k, _)| k == "set-cookie") {
             let pair = value.split(';').next().unwrap_or("");
             if let Some((k, v)) = pair.split_once('=') {
                 let expired = value.contains("Max-Age=0");
@@ -606,7 +602,6 @@ impl Client {
                         .insert(k.trim().to_string(), v.to_string());
                 }
             }
-            let _ = name;
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);

@@ -157,6 +157,13 @@ fn instance_ref<'w>(world: &'w World, key: &VmKey) -> Result<&'w Instance, Googl
         .ok_or_else(|| not_found(&key.to_string()))
 }
 
+fn instance_mut<'w>(world: &'w mut World, key: &VmKey) -> Result<&'w mut Instance, GoogleError> {
+    world
+        .instances
+        .get_mut(key)
+        .ok_or_else(|| not_found(&key.to_string()))
+}
+
 /// An instance as Google returns it.
 pub fn render_instance(inst: &Instance) -> Value {
     let key = &inst.key;
@@ -963,10 +970,7 @@ pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -
     )?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
-    let inst = world
-        .instances
-        .get_mut(&k)
-        .ok_or_else(|| not_found(&k.to_string()))?;
+    let inst = instance_mut(&mut world, &k)?;
     let id = inst.id.clone();
     let gone_at = match inst.schedule.iter().find(|(_, t)| *t == Transition::Gone) {
         Some((at, _)) => *at,
@@ -1026,10 +1030,7 @@ pub fn stop(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> 
 pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleError> {
     let now = now_ms();
     let boot = world.config.boot_step_ms;
-    let inst = world
-        .instances
-        .get_mut(k)
-        .ok_or_else(|| not_found(&k.to_string()))?;
+    let inst = instance_mut(world, k)?;
     if inst.schedule.iter().any(|(_, t)| *t == Transition::Gone) {
         return Err(ApiError::new(
             400,
@@ -1074,10 +1075,7 @@ pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) ->
     )?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
-    let inst = world
-        .instances
-        .get_mut(&k)
-        .ok_or_else(|| not_found(&k.to_string()))?;
+    let inst = instance_mut(&mut world, &k)?;
     let id = inst.id.clone();
     let done_after = match inst.status {
         InstanceStatus::Terminated => {
@@ -1124,10 +1122,7 @@ pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &
     )?;
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let items = parse_metadata(&body)?;
-    let inst = world
-        .instances
-        .get_mut(&k)
-        .ok_or_else(|| not_found(&k.to_string()))?;
+    let inst = instance_mut(&mut world, &k)?;
     match body.get("fingerprint").and_then(Value::as_str) {
         None => {
             return Err(invalid(
