@@ -5,8 +5,9 @@
 //! A crash at any step leaves no marker; the next run throws the staging folder away and
 //! starts again, so it converges instead of tripping over half-done work. With the
 //! marker present, setup never rewrites the configuration (the bootstrap provider edits
-//! it later), it only republishes the recipient and the setup state, and keeps the
-//! Telegram channel pointed at the gateway's token credential.
+//! it later), it only withdraws the previous boot's `ready`, keeps the Telegram channel
+//! pointed at the gateway's token credential, and republishes the recipient and the
+//! setup state.
 
 use std::fs;
 
@@ -95,6 +96,12 @@ pub fn run(ctx: &Context) -> Result<(), String> {
             "setup",
             "already complete; republishing the recipient and state",
         );
+        // Guest attributes outlive a reboot: the `ready` of the previous boot still
+        // stands, and it speaks for a system that has not started yet. Take it back
+        // before anything else, so the Worker never reads `ready` for a configuration
+        // this boot has not checked; health publishes `ready` again once the app
+        // answers.
+        publish_state(ctx, &SetupState::Configuring)?;
         // A configuration written by an older agent may name the root-only secret
         // file, which the gateway cannot read; setup runs before the gateway at each
         // boot, so pointing it at the credential here converges every VM.

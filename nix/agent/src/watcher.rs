@@ -19,6 +19,9 @@ use crate::owner;
 use crate::secrets::{self, Pending, SecretSet};
 use crate::setup::publish_state;
 
+/// What the watcher logs when it has read a metadata change that needs nothing done.
+const UP_TO_DATE: &str = "instance metadata read: nothing new to apply";
+
 /// How long to pause between plain reads when the server gives no ETag to wait on.
 const POLL_WITHOUT_ETAG: Duration = Duration::from_secs(5);
 
@@ -37,7 +40,11 @@ pub fn run(ctx: &Context) -> Result<(), String> {
     }
     log::event("watch-secrets", "watching instance metadata for secrets");
     let (mut attributes, mut etag) = ctx.metadata.attributes();
+    // The metadata version last handled: a long poll that times out answers the same
+    // one, which is not news.
+    let mut seen: Option<Option<String>> = None;
     loop {
+        let news = seen.as_ref() != Some(&etag);
         owner::follow(ctx, &attributes);
         match secrets::pending(&attributes, handled) {
             Pending::Set(set) => {
@@ -48,8 +55,20 @@ pub fn run(ctx: &Context) -> Result<(), String> {
                 "watch-secrets",
                 "openclaw-secret-version is not a number; ignored",
             ),
+            // Said once per metadata version, so an operator (and a test) can tell a
+            // change that was read and needed nothing from one not read yet.
+            Pending::Nothing if news => log::event(
+                "watch-secrets",
+                &match handled {
+                    Some(version) => {
+                        format!("{UP_TO_DATE} (secret set version {version} is applied)")
+                    }
+                    None => format!("{UP_TO_DATE} (no secret set yet)"),
+                },
+            ),
             Pending::Nothing => {}
         }
+        seen = Some(etag.clone());
         (attributes, etag) = match etag {
             Some(tag) => ctx.metadata.wait_for_change(&tag),
             None => {

@@ -14,7 +14,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+/// A deadline, not an expectation: generous, because a loaded machine is slow, and
+/// every wait below ends at the event it waits for.
+const WAIT: Duration = Duration::from_secs(90);
+/// What the secret watcher logs once it has read a metadata change needing nothing.
+const UP_TO_DATE: &str = "nothing new to apply";
 const TOKEN_1: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 const TOKEN_2: &str = "7000000002:AASecondTokenSecondTokenSecondTokenX";
 
@@ -149,8 +153,12 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     assert!(!root.state().join(".setup-staging").exists());
     assert_eq!(bot.guest("setup").as_deref(), Some("waiting-secret"));
 
-    // Without its token the app is not ready, and is not restarted for it.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Without its token the app is not ready, and is not restarted for it: by the
+    // time it has been probed twice more than the failures that restart a running app
+    // (3), the decision after each of those probes has been carried out.
+    wait_for("the app to be probed 5 times", WAIT, || {
+        (bot.app.probes() >= 5).then_some(())
+    });
     assert_eq!(bot.guest("setup").as_deref(), Some("waiting-secret"));
     assert!(bot.guest("health").unwrap().starts_with("failing "));
     assert_eq!(root.restarts(), 0);
@@ -201,8 +209,11 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     assert_eq!(mode(&token_file), 0o600);
     assert_eq!(root.restarts(), 2);
     // Unrelated metadata changes wake the watcher but re-apply nothing.
+    let read = root.log_count(UP_TO_DATE);
     bot.sim.set_metadata(&bot.vm, json!({"unrelated": "x"}));
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for("the watcher to read the unrelated change", WAIT, || {
+        (root.log_count(UP_TO_DATE) > read).then_some(())
+    });
     assert_eq!(root.restarts(), 2);
     assert!(bot.agent.still_running());
     bot.assert_log_is_clean(&[TOKEN_1, TOKEN_2]);
@@ -222,6 +233,10 @@ fn a_restarted_agent_does_not_reapply_and_republishes_its_version() {
     } = bot;
     drop(agent);
     let restarts = root.restarts();
+    let read = root.log_count(UP_TO_DATE);
+    // Guest attributes outlive the agent (and a reboot): `ready` still stands.
+    let before_restart = sim.last_guest_write(&vm);
+    assert_eq!(sim.guest(&vm, "setup").as_deref(), Some("ready"));
     // An older agent pointed the gateway at the root-only secret file, and the
     // bootstrap provider has switched models since.
     let config_file = root.state().join("openclaw.json");
@@ -231,12 +246,15 @@ fn a_restarted_agent_does_not_reapply_and_republishes_its_version() {
     config["agents"]["defaults"]["model"]["primary"] = json!("anthropic/claude-opus-5");
     fs::write(&config_file, serde_json::to_vec(&config).unwrap()).unwrap();
 
-    // The next boot: setup is complete, the secret already applied.
+    // The next boot: setup is complete, the secret already applied. The restarted
+    // agent withdraws the old `ready` first and says it again only once this boot's
+    // configuration is repaired and the app has answered.
     let _agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
-    wait_for("the agent to republish after its restart", WAIT, || {
-        root.log_text().contains("already complete").then_some(())
+    let setup_writes = wait_for("this boot's `ready`", WAIT, || {
+        let writes = sim.guest_written_after(&vm, "setup", before_restart);
+        (writes.last().map(String::as_str) == Some("ready")).then_some(writes)
     });
-    wait_guest(&sim, &vm, "setup", "ready");
+    assert_eq!(setup_writes, ["configuring", "starting", "ready"]);
     let config: Value = serde_json::from_slice(&fs::read(&config_file).unwrap()).unwrap();
     assert_eq!(
         config["channels"]["telegram"]["tokenFile"],
@@ -248,13 +266,20 @@ fn a_restarted_agent_does_not_reapply_and_republishes_its_version() {
         "anthropic/claude-opus-5"
     );
     assert_eq!(mode(&config_file), 0o600);
-    std::thread::sleep(Duration::from_millis(1500));
+    // The watcher has read the metadata, with version 1 in it, and found nothing to do.
+    wait_for("the restarted watcher to read the metadata", WAIT, || {
+        (root.log_count(UP_TO_DATE) > read).then_some(())
+    });
     assert_eq!(
         root.restarts(),
         restarts,
         "an applied secret set was applied again"
     );
-    assert_eq!(sim.guest(&vm, "secret-version").as_deref(), Some("1"));
+    assert_eq!(
+        sim.guest_written_after(&vm, "secret-version", before_restart),
+        ["1"],
+        "the restarted agent republishes the version it has applied"
+    );
 }
 
 #[test]
@@ -436,8 +461,11 @@ fn the_metadata_server_down_or_slow_then_back() {
 
     // Down at boot: setup waits it out instead of failing.
     sim.metadata_server(true, 0);
+    let refused_before = metadata_requests(&sim);
     let mut agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for("the agent to be refused 3 times", WAIT, || {
+        (metadata_requests(&sim) >= refused_before + 3).then_some(())
+    });
     assert!(agent.still_running());
     assert_eq!(sim.guest(&vm, "setup"), None);
     sim.metadata_server(false, 0);
@@ -446,13 +474,18 @@ fn the_metadata_server_down_or_slow_then_back() {
     // Slower than the agent's timeout (1 s) while a secret arrives: nothing half-done.
     let recipient = sim.guest(&vm, "recipient").unwrap();
     sim.metadata_server(false, 2500);
+    let asked = metadata_requests(&sim);
     deliver(
         &sim,
         &vm,
         1,
         &encrypt_with_crate(&recipient, TOKEN_1.as_bytes()),
     );
-    std::thread::sleep(Duration::from_secs(3));
+    // Three requests after the change: at least two of them were slow answers the
+    // agent gave up on and asked again.
+    wait_for("the agent to meet the slow server", WAIT, || {
+        (metadata_requests(&sim) >= asked + 3).then_some(())
+    });
     sim.metadata_server(false, 0);
     wait_guest(&sim, &vm, "secret-version", "1");
     assert_eq!(
@@ -462,14 +495,16 @@ fn the_metadata_server_down_or_slow_then_back() {
 
     // Down while the watcher long-polls: the rotation lands once it is back.
     sim.metadata_server(true, 0);
-    std::thread::sleep(Duration::from_millis(500));
+    let asked = metadata_requests(&sim);
     deliver(
         &sim,
         &vm,
         2,
         &encrypt_with_crate(&recipient, TOKEN_2.as_bytes()),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for("the agent to be refused twice", WAIT, || {
+        (metadata_requests(&sim) >= asked + 2).then_some(())
+    });
     assert_eq!(
         fs::read_to_string(root.secret("telegram-token")).unwrap(),
         TOKEN_1
@@ -482,6 +517,11 @@ fn the_metadata_server_down_or_slow_then_back() {
     );
     wait_guest(&sim, &vm, "setup", "ready");
     assert!(agent.still_running());
+}
+
+/// Every request the agent has made to the metadata server, reads and writes.
+fn metadata_requests(sim: &Sim) -> u64 {
+    sim.counter("metadata.get") + sim.counter("metadata.guestAttributes.put")
 }
 
 #[test]
@@ -502,14 +542,21 @@ fn health_flapping_restarts_with_back_off_and_ready_needs_a_healthy_answer() {
     assert_eq!(bot.guest("setup").as_deref(), Some("starting"));
     assert!(bot.guest("health").unwrap().contains("HTTP 503"));
 
-    // Back-off: failing at one probe a second, a restart every 2 probes would be 4 in
-    // 8 s; spaced 4 s, then 8 s, they are at most 2.
-    let before = bot.root.restarts();
-    std::thread::sleep(Duration::from_secs(8));
-    let during = bot.root.restarts() - before;
+    // Back-off: failing at one probe a second, without it a restart would follow every
+    // 2 probes. The first restart for health may come at once; the next at least 4 s
+    // later, the one after at least 8 s (doubled). A slow machine only widens the gaps;
+    // the slack covers the restart command's own start-up, which stamps the time.
+    wait_for("three restarts for health", WAIT, || {
+        (bot.root.restarts() >= after_secret + 3).then_some(())
+    });
+    let times = bot.root.restart_times();
+    let gaps: Vec<f64> = times[after_secret..]
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .collect();
     assert!(
-        (1..=2).contains(&during),
-        "{during} restarts in 8 s: no back-off"
+        gaps[0] >= 3.5 && gaps[1] >= 7.5,
+        "restarts for health {gaps:?} s apart: no doubling back-off from 4 s"
     );
 
     // The first healthy answer makes it ready.

@@ -897,6 +897,7 @@ pub fn insert(
                 scheduling: new.scheduling,
                 shielded_instance_config: new.shielded,
                 guest_attributes: BTreeMap::new(),
+                guest_attribute_writes: Default::default(),
                 serial,
                 last_start_ms: None,
                 last_stop_ms: None,

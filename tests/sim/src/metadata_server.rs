@@ -485,6 +485,8 @@ pub fn set_guest_attribute(
     }
     inst.guest_attributes
         .insert((ns.to_string(), attr.to_string()), value.to_string());
+    inst.guest_attribute_writes
+        .record(format!("{ns}/{attr}"), value.to_string());
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use crate::clock::{now_ms, random_digits, random_token};
 use crate::faults::Fault;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 
 /// Timing and consent behaviour, changed by `POST /_admin/config`.
@@ -281,6 +281,8 @@ pub struct Instance {
     pub scheduling: Value,
     pub shielded_instance_config: Value,
     pub guest_attributes: BTreeMap<(String, String), String>,
+    /// The latest guest-attribute writes, in order (admin only; Google keeps no history).
+    pub guest_attribute_writes: GuestAttributeWrites,
     pub serial: SerialLog,
     pub last_start_ms: Option<u64>,
     pub last_stop_ms: Option<u64>,
@@ -291,6 +293,44 @@ pub struct Instance {
     pub boot_id: u64,
     /// The stand-in's applied secret version (the stand-in cannot decrypt; see `vm`).
     pub standin_secret_version: Option<String>,
+}
+
+/// The recent guest-attribute writes of one VM, numbered in order. Guest attributes
+/// outlive a reboot, so a value alone cannot tell a test whether this boot's agent
+/// wrote it; the write's number can.
+#[derive(Debug, Clone, Default)]
+pub struct GuestAttributeWrites {
+    next: u64,
+    recent: VecDeque<GuestAttributeWrite>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GuestAttributeWrite {
+    pub seq: u64,
+    /// `namespace/key`.
+    pub key: String,
+    pub value: String,
+}
+
+impl GuestAttributeWrites {
+    /// Enough for a test's whole story; older writes are dropped.
+    const KEPT: usize = 512;
+
+    pub fn record(&mut self, key: String, value: String) {
+        self.next += 1;
+        if self.recent.len() == Self::KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(GuestAttributeWrite {
+            seq: self.next,
+            key,
+            value,
+        });
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &GuestAttributeWrite> {
+        self.recent.iter()
+    }
 }
 
 /// A serial port's output: an append-only text with Google's 1 MiB window.

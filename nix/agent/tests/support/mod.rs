@@ -52,13 +52,11 @@ pub struct Sim {
 
 impl Sim {
     pub fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
         let state = tempfile::tempdir().expect("simulator state folder");
+        // Port 0: the simulator binds a free port itself and prints it, so no other
+        // process can take the port between choosing and binding it.
         let mut child = Command::new(sim_binary())
-            .args(["--port", &port.to_string()])
+            .args(["--port", "0"])
             .arg("--state-dir")
             .arg(state.path())
             .stdin(Stdio::null())
@@ -161,6 +159,62 @@ impl Sim {
         self.guest_attributes(instance)
             .remove(&format!("openclaw/{key}"))
     }
+
+    /// The recent guest-attribute writes of `instance`, oldest first. A value alone
+    /// cannot say which boot wrote it (guest attributes outlive a reboot); its number can.
+    pub fn guest_writes(&self, instance: &str) -> Vec<GuestWrite> {
+        let vm = self.vm(instance);
+        serde_json::from_value(vm["guestAttributeWrites"].clone())
+            .expect("the simulator lists guestAttributeWrites")
+    }
+
+    /// The number of the latest guest-attribute write of `instance` (0 for none).
+    pub fn last_guest_write(&self, instance: &str) -> u64 {
+        self.guest_writes(instance).last().map_or(0, |w| w.seq)
+    }
+
+    /// The values written to `openclaw/{key}` after write number `after`, in order.
+    pub fn guest_written_after(&self, instance: &str, key: &str, after: u64) -> Vec<String> {
+        let key = format!("openclaw/{key}");
+        self.guest_writes(instance)
+            .into_iter()
+            .filter(|w| w.seq > after && w.key == key)
+            .map(|w| w.value)
+            .collect()
+    }
+
+    /// How many requests the simulator has counted for `endpoint` (`metadata.get`, ...).
+    pub fn counter(&self, endpoint: &str) -> u64 {
+        let mut response = http()
+            .get(&format!("{}/_admin/counters", self.base))
+            .call()
+            .expect("GET /_admin/counters");
+        let counters: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+        counters[endpoint].as_u64().unwrap_or(0)
+    }
+
+    fn vm(&self, instance: &str) -> Value {
+        let mut response = http()
+            .get(&format!("{}/_admin/vms", self.base))
+            .call()
+            .expect("GET /_admin/vms");
+        let listing: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap())
+            .expect("/_admin/vms answers JSON");
+        listing["vms"]
+            .as_array()
+            .and_then(|vms| vms.iter().find(|vm| vm["instance"] == instance).cloned())
+            .unwrap_or_else(|| panic!("no VM {instance} in /_admin/vms"))
+    }
+}
+
+/// One guest-attribute write as the simulator recorded it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct GuestWrite {
+    pub seq: u64,
+    /// `namespace/key`.
+    pub key: String,
+    pub value: String,
 }
 
 /// Accepts `{"ns/key": v}`, `{"ns": {"key": v}}` and `[{namespace, key, value}]`.
@@ -350,6 +404,23 @@ impl Root {
         fs::read_to_string(self.agent_log()).unwrap_or_default()
     }
 
+    /// How many lines of the agent's log contain `needle`.
+    pub fn log_count(&self, needle: &str) -> usize {
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// When each restart happened (seconds since the epoch, as the restart command saw it).
+    pub fn restart_times(&self) -> Vec<f64> {
+        fs::read_to_string(self.restart_log())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().parse().expect("a timestamp per restart"))
+            .collect()
+    }
+
     /// Flags that put every path under this root and point at `sim` and `app`.
     pub fn agent_args(&self, sim: &Sim, instance: &str, app_url: &str) -> Vec<String> {
         vec![
@@ -360,7 +431,7 @@ impl Root {
             "--health-url".into(),
             app_url.to_string(),
             "--restart-cmd".into(),
-            format!("echo restarted >> '{}'", self.restart_log().display()),
+            format!("date +%s.%N >> '{}'", self.restart_log().display()),
             "--health-interval-secs".into(),
             "1".into(),
             "--metadata-timeout-secs".into(),
