@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, nextDeployStatus, signIn, telegramToken } from './journeys.mjs';
-import { sleep, startStack } from './stack.mjs';
+import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
+import { startStack } from './stack.mjs';
 
 const READY_TIMEOUT_SECS = 20;
 const TOKEN = telegramToken(7000000003, 'n');
@@ -17,8 +17,8 @@ let browser;
 before(async () => {
   stack = await startStack(['--var', `READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS}`]);
   await stack.admin.reset();
-  // The agent boots slowly enough for the test to mark the VM before it reports.
-  await stack.admin.config({ ...FAST_GOOGLE, agentBootDelayMs: 2000 });
+  // Every VM's app stays unhealthy from its first boot: no race with the agent.
+  await stack.admin.config({ ...FAST_GOOGLE, appsNeverHealthy: true });
   await stack.admin.telegramBot({ token: TOKEN, username: 'never_ready_bot', updates: [] });
   browser = await openBrowser({ site: stack.site, testName: 'readiness-timeout', viewport: DESKTOP });
 });
@@ -28,27 +28,12 @@ after(async () => {
   await stack?.stop();
 });
 
-/** Marks the VM never healthy as soon as the simulator knows it. */
-async function markNeverHealthy(instance, zone) {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await stack.admin.vmFault({ project: 'claw-demo', zone, instance, neverHealthy: true });
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(100);
-    }
-  }
-}
-
 test('a bot that never becomes healthy stops at the readiness limit with its logs', async () => {
   const { page, watch, shot } = browser;
   await page.goto(stack.site);
   await signIn(browser, { shots: false });
   await fillSetup(page, { projectId: 'claw-demo', botName: 'Never ready', token: TOKEN });
-  const { deploymentId, vmName } = await deploy(page);
-  const { zone } = await nextDeployStatus(page, deploymentId);
-  await markNeverHealthy(vmName, zone);
+  const { vmName } = await deploy(page);
 
   // While the VM runs, the limit counts down.
   await page.locator('#progress-limit', { hasText: /left$/ }).waitFor({ timeout: 60_000 });

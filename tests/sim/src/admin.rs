@@ -50,6 +50,7 @@ struct ConfigChange {
     boot_step_ms: Option<u64>,
     agent_boot_delay_ms: Option<u64>,
     billing_for_new_projects: Option<bool>,
+    apps_never_healthy: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +248,9 @@ fn config(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     }
     if let Some(v) = change.billing_for_new_projects {
         c.billing_for_new_projects = v;
+    }
+    if let Some(v) = change.apps_never_healthy {
+        c.apps_never_healthy = v;
     }
     Ok(ok_json(&world.config))
 }

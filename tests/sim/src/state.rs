@@ -20,6 +20,9 @@ pub struct Config {
     pub agent_boot_delay_ms: u64,
     /// Whether projects made by `projects.create` have billing (Google's have none).
     pub billing_for_new_projects: bool,
+    /// Every VM's app stays unhealthy, also for VMs not created yet: a readiness
+    /// timeout set up before the deploy, with no race against the VM's boot.
+    pub apps_never_healthy: bool,
 }
 
 impl Default for Config {
@@ -31,6 +34,7 @@ impl Default for Config {
             boot_step_ms: 1500,
             agent_boot_delay_ms: 2000,
             billing_for_new_projects: false,
+            apps_never_healthy: false,
         }
     }
 }

@@ -165,7 +165,11 @@ fn telegram_secret_path(root: &Path) -> PathBuf {
 /// Whether the VM's stand-in OpenClaw would answer healthy now.
 fn app_healthy(world: &World, root: &Path, key: &VmKey) -> bool {
     match world.instances.get(key) {
-        Some(inst) if inst.status == InstanceStatus::Running && !inst.never_healthy => {
+        Some(inst)
+            if inst.status == InstanceStatus::Running
+                && !inst.never_healthy
+                && !world.config.apps_never_healthy =>
+        {
             inst.standin_secret_version.is_some() || telegram_secret_path(root).exists()
         }
         _ => false,

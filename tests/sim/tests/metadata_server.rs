@@ -103,22 +103,23 @@ fn wait_for_change_wakes_on_set_metadata_and_times_out_otherwise() {
             )
             .unwrap();
     });
+    // Woken by the change, long before the poll's own timeout (an hour) would end it.
     let started = Instant::now();
-    let changed = sim.metadata(VM, &format!("instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}&timeout_sec=10"));
+    let changed = sim.metadata(VM, &format!("instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}&timeout_sec=3600"));
     changer.join().unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(600));
     assert_ne!(changed.etag.as_deref(), Some(etag.as_str()));
     let attrs = changed.json();
     assert_eq!(attrs["openclaw-secret-version"], "1");
     assert!(attrs.get("BOT_NAME").is_none());
 
-    // A stale last_etag answers at once.
+    // A stale last_etag answers at once, not at the end of the hour it may wait.
     let started = Instant::now();
     sim.metadata(
         VM,
-        &format!("instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}"),
+        &format!("instance/attributes/?recursive=true&wait_for_change=true&last_etag={etag}&timeout_sec=3600"),
     );
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(600));
 }
 
 #[test]
