@@ -13,9 +13,6 @@ use crate::children::{last_line, strip_ansi, Child, RunAs};
 use crate::conversation::Event;
 use crate::keys::{self, Credential, CredentialKind, Secret};
 
-/// How long the output must stay unchanged before a found link is taken as whole.
-const SETTLE: Duration = Duration::from_millis(300);
-
 /// Paths and waits for a sign-in.
 #[derive(Debug, Clone)]
 pub struct LoginSettings<'a> {
@@ -66,22 +63,25 @@ impl Login {
             }
         };
         let wants_code = provider == Provider::Openai;
-        let parse = |text: &str| {
-            let url = find_url(text)?;
+        let parse = |text: &str, whole: bool| {
+            let url = match scan_url(text)? {
+                Link::Whole(url) => url,
+                Link::MaybeContinued(url) if !whole => url,
+                Link::MaybeContinued(_) => return None,
+            };
             if wants_code {
                 Some((url, Some(find_device_code(text)?)))
             } else {
                 Some((url, None))
             }
         };
-        // Once the link appears, let the output settle: a long link may arrive wrapped
-        // over several lines, in several writes.
+        // A long link arrives wrapped over several lines, in several writes, as fast
+        // or as slowly as the machine goes: it is taken once something that is not
+        // link follows it (both CLIs print a blank line). A CLI that ends, or prints
+        // nothing more before the wait is over, leaves what it printed.
         let found = child
-            .wait_for_output(settings.output_wait, parse)
-            .and_then(|_| {
-                child.wait_for_quiet(SETTLE, settings.output_wait);
-                parse(&child.output())
-            });
+            .wait_for_output(settings.output_wait, |text| parse(text, true))
+            .or_else(|| parse(&child.output(), false));
         match found {
             Some((url, code)) => (
                 Some(Self { provider, child }),
@@ -170,8 +170,26 @@ fn is_url_char(c: char) -> bool {
 /// The first https link in CLI output. A long link that the CLI wrapped over several
 /// lines is joined back together.
 pub fn find_url(output: &str) -> Option<String> {
+    scan_url(output).map(|link| match link {
+        Link::Whole(url) | Link::MaybeContinued(url) => url,
+    })
+}
+
+/// A link found in a CLI's output so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Something that is not link follows it: nothing more can be added to it.
+    Whole(String),
+    /// It runs to the end of the output so far: a later write may continue it.
+    MaybeContinued(String),
+}
+
+/// The first link in `output`, joined across the lines a terminal wrapped it over.
+pub fn scan_url(output: &str) -> Option<Link> {
     let text = strip_ansi(output);
-    let lines: Vec<&str> = text.lines().collect();
+    // The last piece is the line still being written.
+    let lines: Vec<&str> = text.split('\n').collect();
+    let last = lines.len() - 1;
     for (i, line) in lines.iter().enumerate() {
         let Some(start) = line.find("https://") else {
             continue;
@@ -181,19 +199,31 @@ pub fn find_url(output: &str) -> Option<String> {
             .take_while(|c| is_url_char(*c))
             .collect();
         let fills_line = line[start..].trim_end().len() == url.len();
+        // Something else on its own line closes the link at once.
+        let mut whole = !fills_line;
         if fills_line {
             // Continuation lines are pure URL characters with no spaces.
-            for next in &lines[i + 1..] {
-                let next = next.trim_end();
-                if next.is_empty() || !next.chars().all(is_url_char) || next.contains("://") {
-                    break;
+            for (j, next) in lines.iter().enumerate().skip(i + 1) {
+                let next_line = next.trim_end();
+                let continues = !next_line.is_empty()
+                    && next_line.chars().all(is_url_char)
+                    && !next_line.contains("://");
+                if continues {
+                    url.push_str(next_line);
+                    continue;
                 }
-                url.push_str(next);
+                // An empty last piece is a line not written yet, not a blank line.
+                whole = !(j == last && next.is_empty());
+                break;
             }
         }
         let url = url.trim_end_matches(['.', ',', ')', '\'']).to_string();
         if url.len() > "https://".len() {
-            return Some(url);
+            return Some(if whole {
+                Link::Whole(url)
+            } else {
+                Link::MaybeContinued(url)
+            });
         }
     }
     None
@@ -221,6 +251,37 @@ pub fn find_device_code(output: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrapped_link_is_whole_only_once_something_else_follows_it() {
+        let head = "Use the url below to sign in:\n\nhttps://claude.ai/oauth/authorize?code=true&client_id=9d1c";
+        let maybe = |url: &str| Some(Link::MaybeContinued(url.to_string()));
+        let first = "https://claude.ai/oauth/authorize?code=true&client_id=9d1c";
+        let joined = format!("{first}-88ed&state=x");
+        // Each write of a slow terminal, in turn.
+        assert_eq!(scan_url(head), maybe(first));
+        assert_eq!(scan_url(&format!("{head}\n")), maybe(first));
+        assert_eq!(scan_url(&format!("{head}\n-88ed&state=x")), maybe(&joined));
+        assert_eq!(
+            scan_url(&format!("{head}\n-88ed&state=x\n")),
+            maybe(&joined)
+        );
+        assert_eq!(
+            scan_url(&format!("{head}\n-88ed&state=x\n\n")),
+            Some(Link::Whole(joined.clone()))
+        );
+        assert_eq!(
+            scan_url(&format!(
+                "{head}\n-88ed&state=x\nPaste code here if prompted >"
+            )),
+            Some(Link::Whole(joined))
+        );
+        // Text after the link on its own line closes it at once.
+        assert_eq!(
+            scan_url("open https://example.com/a to sign in"),
+            Some(Link::Whole("https://example.com/a".into()))
+        );
+    }
 
     #[test]
     fn finds_the_device_link_and_code() {

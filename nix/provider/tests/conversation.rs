@@ -4,7 +4,6 @@
 mod common;
 
 use std::fs;
-use std::time::Duration;
 
 use common::*;
 use serde_json::json;
@@ -52,11 +51,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
         format!("argv=models auth paste-token --provider anthropic stdin={SETUP_TOKEN}\n")
     );
     for pid in pids {
-        wait_until(
-            "the sign-in's processes to end",
-            Duration::from_secs(5),
-            || !alive(pid),
-        );
+        wait_until("the sign-in's processes to end", DEADLINE, || !alive(pid));
     }
 
     let finished = chat.say("no");
@@ -77,7 +72,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
         config["gateway"]["port"], 18789,
         "keys we do not own are kept"
     );
-    wait_until("the gateway restart", Duration::from_secs(5), || {
+    wait_until("the gateway restart", DEADLINE, || {
         gateway_restarted(&provider)
     });
     assert_eq!(provider.health()["stage"], "finished");
@@ -224,11 +219,9 @@ fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
         assert!(alive(*pid));
     }
     for pid in pids {
-        wait_until(
-            "the timed-out sign-in to be killed",
-            Duration::from_secs(5),
-            || !alive(pid),
-        );
+        wait_until("the timed-out sign-in to be killed", DEADLINE, || {
+            !alive(pid)
+        });
     }
     assert!(provider.log().contains("timed out"), "{}", provider.log());
     let reply = chat.say("some-code");
@@ -292,11 +285,9 @@ fn shutting_down_kills_a_running_sign_in() {
     drop(chat);
     provider.stop();
     for pid in pids {
-        wait_until(
-            "the sign-in to die with the provider",
-            Duration::from_secs(5),
-            || !alive(pid),
-        );
+        wait_until("the sign-in to die with the provider", DEADLINE, || {
+            !alive(pid)
+        });
     }
 }
 

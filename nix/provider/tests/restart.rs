@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 
 #[test]
@@ -49,9 +47,7 @@ fn a_restart_during_a_sign_in_starts_a_fresh_one_and_kills_the_old() {
     drop(chat);
     provider.restart();
     for pid in old {
-        wait_until("the old sign-in to be gone", Duration::from_secs(5), || {
-            !alive(pid)
-        });
+        wait_until("the old sign-in to be gone", DEADLINE, || !alive(pid));
     }
     assert_eq!(provider.health()["stage"], "logging-in");
     let mut chat = Chat {

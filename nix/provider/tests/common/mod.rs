@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// How long a test waits for an event before failing: a deadline, not an expectation,
+/// so generous enough for a loaded machine.
+pub const DEADLINE: Duration = Duration::from_secs(60);
 pub const SETUP_TOKEN: &str = "sk-ant-oat01-FIXTURE_SETUP_TOKEN_0123456789abcdef";
 pub const NVIDIA_KEY: &str = "nvapi-FIXTURE_NVIDIA_KEY_0123456789abcdef";
 pub const OPENAI_KEY: &str = "sk-proj-FIXTURE_OPENAI_KEY_0123456789abcdef";
