@@ -111,6 +111,27 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// HMAC-SHA-256 of `message` under the sealing key, as lowercase hex: values the Worker
+/// can recompute but nobody else can forge (derived ids, a deploy's viewer secret, the
+/// tags of status answers). `purpose` keeps the uses apart.
+pub fn mac_hex(key: &SealingKey, purpose: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac.update(message.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Compares two strings in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// SHA-256 as hex: how cookie secrets and idempotency keys appear in KV keys.
 pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
