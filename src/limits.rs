@@ -5,7 +5,6 @@
 //! enough to stop abuse (they bound Google calls and VM creations, not money).
 
 use crate::error::ApiError;
-use crate::ports::Clock;
 use crate::store::{self, Key, RATE_WINDOW};
 
 /// What is being limited.

@@ -1,7 +1,7 @@
 //! KV records: every key claw.free writes, typed, with its TTL, and JSON values.
 //!
 //! One namespace (binding `KV`). Keys that would otherwise carry a secret (a session
-//! cookie, an OAuth state, an idempotency key) hold its SHA-256 instead, so a listing
+//! cookie, an OAuth state) hold its SHA-256 instead, so a listing
 //! of the namespace gives nothing away. Nothing here holds a plaintext token.
 
 use crate::ports::{Clock, KvStore, PortError, Random};
@@ -16,8 +16,6 @@ pub const DEPLOY_TTL: u64 = 3600;
 pub const SIGNIN_TTL: u64 = 600;
 /// Rate-limit windows.
 pub const RATE_WINDOW: u64 = 3600;
-/// How long a retried click returns the same deployment.
-pub const IDEMPOTENCY_TTL: u64 = 3600;
 
 /// A KV key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,8 +26,6 @@ pub enum Key {
     Deploy(String),
     /// `signin:<sha256(state)>`: a pending sign-in.
     SignIn(String),
-    /// `idem:<owner sub>:<sha256(key)>` → a deployment id.
-    Idempotency { owner: String, digest: String },
     /// `rate:<scope>:<subject>:<window start>`: a fixed-window counter.
     Rate {
         scope: &'static str,
@@ -44,7 +40,6 @@ impl Key {
             Self::Session(digest) => format!("session:{digest}"),
             Self::Deploy(id) => format!("deploy:{id}"),
             Self::SignIn(digest) => format!("signin:{digest}"),
-            Self::Idempotency { owner, digest } => format!("idem:{owner}:{digest}"),
             Self::Rate {
                 scope,
                 subject,
