@@ -61,7 +61,7 @@ pub async fn deliver_to<P: Platform>(
             "The VM is not running. Start it, wait a minute for it to boot, then send the token again.".into(),
         ));
     }
-    let armored = crypto::age_encrypt(recipient, plaintext.as_bytes()).map_err(|_| {
+    let armored = crypto::age_encrypt(app.platform, recipient, plaintext.as_bytes()).map_err(|_| {
         ApiError::Conflict(
             "The VM published an encryption key claw.free cannot use. Its serial output may say why.".into(),
         )

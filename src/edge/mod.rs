@@ -11,17 +11,35 @@ use crate::security;
 use platform::WorkerPlatform;
 use worker::{event, Context, Env};
 
+thread_local! {
+    /// The configuration, parsed once per isolate: vars and secrets cannot change
+    /// under a running isolate (a new deploy starts new ones), and reading some
+    /// twenty of them across the JavaScript boundary is a measurable part of a
+    /// request that answers from memory.
+    static CONFIG: std::cell::OnceCell<std::rc::Rc<Result<Config, String>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+fn configuration(env: &Env) -> std::rc::Rc<Result<Config, String>> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| {
+            std::rc::Rc::new(Config::parse(|name| {
+                env.var(name)
+                    .map(|v| v.to_string())
+                    .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                    .ok()
+            }))
+        })
+        .clone()
+    })
+}
+
 #[event(fetch)]
 async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
-    let config = Config::parse(|name| {
-        env.var(name)
-            .map(|v| v.to_string())
-            .or_else(|_| env.secret(name).map(|v| v.to_string()))
-            .ok()
-    });
-    let config = match config {
-        Ok(config) => config,
+    let config = configuration(&env);
+    let config = match config.as_ref() {
+        Ok(config) => config.clone(),
         Err(problem) => {
             worker::console_error!("configuration: {problem}");
             return into_worker(app::misconfigured());
