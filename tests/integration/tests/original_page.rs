@@ -12,6 +12,18 @@ use deploy_support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// KV reads and writes of one request, from the development-only header.
+fn kv_ops(reply: &claw_free_it::Reply) -> (u64, u64) {
+    let header = reply.header("x-claw-free-kv").unwrap_or("");
+    let field = |name: &str| {
+        header
+            .split_whitespace()
+            .find_map(|p| p.strip_prefix(name).and_then(|v| v.parse().ok()))
+            .unwrap_or(0)
+    };
+    (field("reads="), field("writes="))
+}
+
 #[test]
 fn the_original_pages_requests_bring_a_bot_to_done() {
     let stack = Stack::start(StackOptions::default());
@@ -73,19 +85,24 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
         .as_str()
         .expect("deploymentId")
         .to_string();
+    let mut deploy_writes = kv_ops(&start).1;
 
     // GET /api/deploy/:id until done; the page never sends the token again.
     let deadline = Instant::now() + Duration::from_secs(90);
     let before_calls = google_calls(&stack);
     let mut polls = 0u64;
     let done = loop {
-        let writes = counter(&stack, "compute.instances.setMetadata");
+        let metadata_writes = counter(&stack, "compute.instances.setMetadata");
         let before = google_calls(&stack);
         let reply = page.get(&format!("/api/deploy/{id}"));
         polls += 1;
         assert_eq!(reply.status, 200, "{}", reply.text);
+        let (reads, writes) = kv_ops(&reply);
+        assert!(reads <= 1, "{reads} KV reads in one poll");
+        assert!(writes <= 1, "{writes} KV writes in one poll");
+        deploy_writes += writes;
         let calls = google_calls(&stack) - before;
-        let delivered = counter(&stack, "compute.instances.setMetadata") > writes;
+        let delivered = counter(&stack, "compute.instances.setMetadata") > metadata_writes;
         assert!(
             calls <= MAX_CALLS_PER_POLL + if delivered { DELIVERY_CALLS } else { 0 },
             "{calls} Google calls in one poll"
@@ -95,6 +112,8 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
             Some("error") => panic!("the deploy failed: {}", reply.text),
             _ => {}
         }
+        assert!(reply.json["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0));
+        assert!(reply.header("retry-after").is_some());
         assert!(
             Instant::now() < deadline,
             "not done in time: {}",
@@ -121,6 +140,33 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
         calls <= polls + DELIVERY_CALLS,
         "{calls} Google calls over {polls} polls"
     );
+    // The record once at the start with the two deploy counters, then only facts: the
+    // VM running, the token delivered, the end.
+    assert!(
+        deploy_writes <= 6,
+        "{deploy_writes} KV writes from start to done"
+    );
+
+    // A finished deploy: one KV read and no Google call; with the tag of the last
+    // answer (what a browser sends by itself), 304 and no KV read at all.
+    let path = format!("/api/deploy/{id}");
+    let before = google_calls(&stack);
+    let again = page.get(&path);
+    assert_eq!((again.status, kv_ops(&again)), (200, (1, 0)));
+    assert!(again.json["retryAfterMs"].is_null());
+    let tag = again.header("etag").expect("an ETag").to_string();
+    assert_eq!(again.header("cache-control"), Some("private, no-cache"));
+    let cached = page.send("GET", &path, None, &[("if-none-match", &tag)]);
+    assert_eq!((cached.status, kv_ops(&cached)), (304, (0, 0)));
+    assert_eq!(
+        google_calls(&stack),
+        before,
+        "a finished deploy costs Google nothing"
+    );
+    // The tag is worth nothing to another browser.
+    let stranger = stack.client().signed_in();
+    let refused = stranger.send("GET", &path, None, &[("if-none-match", &tag)]);
+    assert_eq!(refused.status, 404);
 
     // The agent on the VM holds the token; nothing else does.
     let vm = done.json["vmName"].as_str().unwrap();
