@@ -37,9 +37,9 @@ fn configuration(env: &Env) -> std::rc::Rc<Result<Config, String>> {
 #[event(fetch)]
 async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
-    let config = configuration(&env);
-    let config = match config.as_ref() {
-        Ok(config) => config.clone(),
+    let parsed = configuration(&env);
+    let config = match parsed.as_ref() {
+        Ok(config) => config,
         Err(problem) => {
             worker::console_error!("configuration: {problem}");
             return into_worker(app::misconfigured());
@@ -49,12 +49,12 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     if !path.starts_with("/api/") && path != "/api" {
         // Static assets, served by Workers static assets, with our headers added.
         let assets = env.assets("ASSETS")?.fetch_request(req).await?;
-        return with_headers(assets, &config);
+        return with_headers(assets, config);
     }
     let platform = WorkerPlatform::new(&env)?;
     let mut response = match into_core(req).await {
-        Ok(request) => App::new(&platform, &config).handle(request).await,
-        Err(refusal) => security::add_security_headers(refusal.into_response(), &config),
+        Ok(request) => App::new(&platform, config).handle(request).await,
+        Err(refusal) => security::add_security_headers(refusal.into_response(), config),
     };
     if config.environment == Environment::Development {
         // The bench counts KV operations per request through real workerd.
