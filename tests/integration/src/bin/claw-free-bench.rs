@@ -340,6 +340,9 @@ fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
     let original = measure(reference, &[], &path, None);
     let plain = measure(&stack.site, &cookies, &path, None);
     let tagged = measure(&stack.site, &cookies, &path, Some(&tag));
+    // The floor of each: a route that touches nothing.
+    let reference_floor = measure(reference, &[], "/api/health", None);
+    let floor = measure(&stack.site, &[], "/api/health", None);
     let row = |name: &str, f: &Figures| {
         println!(
             "{name:<58} p50 {:>5.2} ms  p99 {:>5.2} ms  {:>5.0} req/s (4 clients)",
@@ -351,6 +354,11 @@ fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
     row(
         "ours, as the browser polls (If-None-Match: 304, no KV)",
         &tagged,
+    );
+    println!(
+        "floor, ours / reference: p50 {:.2}x, throughput {:.2}x",
+        floor.p50 / reference_floor.p50,
+        floor.rps / reference_floor.rps
     );
     for (name, ours) in [("no tag", &plain), ("as the browser polls", &tagged)] {
         let latency = ours.p50 / original.p50;
