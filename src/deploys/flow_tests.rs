@@ -761,6 +761,11 @@ fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its
         "erased once delivered: {record}"
     );
 
+    // Until the agent reads it, the VM still says it waits: the token is on its way.
+    let body = poll(&h, &id);
+    assert_eq!(body["waitingForSecret"], false, "{body}");
+    assert_eq!(body["label"], "Receiving the Telegram token");
+
     // The VM applies it; the next polls neither deliver again nor regress.
     h.set_guest(
         &key(&vm),

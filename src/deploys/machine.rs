@@ -337,9 +337,10 @@ fn observe_guest(record: &mut DeployRecord, attributes: &GuestAttributes, ctx: &
             true,
             ctx,
         ),
+        // A token already sent is on its way until the agent reads its metadata.
         Some(SetupState::WaitingSecret) => record.enter(
             Phase::Configuring {
-                waiting_for_secret: true,
+                waiting_for_secret: record.secret_version.is_none(),
             },
             ctx.now,
         ),

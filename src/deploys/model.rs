@@ -241,23 +241,24 @@ impl DeployRecord {
         }
     }
 
-    /// What of this record is worth a KV write: the agent's progress between the VM
-    /// running and `ready` (configuring, starting) and its last secret error are read
-    /// from the VM at every poll, so they are kept as `Booting`; and the time of the
-    /// last change is not a fact of its own.
+    /// The record as it is kept: the agent's progress between the VM running and
+    /// `ready` (configuring, starting) and its last secret error are read from the VM
+    /// at every poll, so they are kept as `Booting` and nothing.
     pub fn settled(&self) -> DeployRecord {
         let mut settled = self.clone();
         if matches!(self.phase, Phase::Configuring { .. } | Phase::Starting) {
             settled.phase = Phase::Booting;
         }
         settled.secret_error = None;
-        settled.updated_at = 0;
         settled
     }
 
-    /// Whether `self` (after a poll) holds a fact `stored` lacks, so it must be written.
+    /// Whether `self` (after a poll) holds a fact `stored` lacks, so it must be written:
+    /// the time of the last change, and the start of a phase kept as the same one, are
+    /// not facts of their own.
     pub fn differs_from(&self, stored: &DeployRecord) -> bool {
         let (mut now, before) = (self.settled(), stored.settled());
+        now.updated_at = before.updated_at;
         if std::mem::discriminant(&now.phase) == std::mem::discriminant(&before.phase) {
             now.phase_since = before.phase_since;
         }

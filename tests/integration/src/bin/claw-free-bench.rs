@@ -227,9 +227,11 @@ fn deploy(stack: &Stack) -> (Client, String) {
         poll_kv.writes as f64 / polls as f64
     );
     println!(
-        "   of which sign-in start {}: the journey without them is {} writes",
+        "   sign-in start wrote {}, the callback {} (its pending sign-in deleted, the session written); \
+         the deploy from start to done {}",
         sign_in_start.writes,
-        journey.writes - sign_in_start.writes
+        sign_in.writes - sign_in_start.writes,
+        journey.writes - sign_in.writes
     );
     let per_poll = poll_calls as f64 / polls as f64;
     println!(
@@ -355,6 +357,8 @@ fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
         "ours, as the browser polls (If-None-Match: 304, no KV)",
         &tagged,
     );
+    row("reference, /api/health (touches nothing)", &reference_floor);
+    row("ours, /api/health (touches nothing)", &floor);
     println!(
         "floor, ours / reference: p50 {:.2}x, throughput {:.2}x",
         floor.p50 / reference_floor.p50,
