@@ -10,7 +10,6 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 
 const SEALED_PREFIX: &str = "v1.";
 const NONCE_LEN: usize = 12;
@@ -111,6 +110,27 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// HMAC-SHA-256 of `message` under the sealing key, as lowercase hex: values the Worker
+/// can recompute but nobody else can forge (derived ids, a deploy's viewer secret, the
+/// tags of status answers). `purpose` keeps the uses apart.
+pub fn mac_hex(key: &SealingKey, purpose: &str, message: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(purpose.as_bytes());
+    mac.update(b"\0");
+    mac.update(message.as_bytes());
+    hex(&mac.finalize().into_bytes())
+}
+
+/// Compares two strings in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// SHA-256 as hex: how cookie secrets and idempotency keys appear in KV keys.
 pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
@@ -120,35 +140,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Encrypts `plaintext` with age to an `ssh-ed25519` (or X25519 `age1...`) recipient,
-/// armored: a standard age file that the `age` CLI, agenix and the VM agent all read.
-pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> Result<String, String> {
-    let recipient: Box<dyn age::Recipient + Send> = if recipient.starts_with("age1") {
-        Box::new(
-            recipient
-                .parse::<age::x25519::Recipient>()
-                .map_err(|_| "the VM published an unreadable key".to_string())?,
-        )
-    } else {
-        Box::new(
-            recipient
-                .parse::<age::ssh::Recipient>()
-                .map_err(|_| "the VM published an unreadable key".to_string())?,
-        )
-    };
-    let encryptor = age::Encryptor::with_recipients(std::iter::once(&*recipient as _))
-        .map_err(|_| "the VM's key cannot be encrypted to".to_string())?;
-    let mut armored = Vec::new();
-    let armor =
-        age::armor::ArmoredWriter::wrap_output(&mut armored, age::armor::Format::AsciiArmor)
-            .map_err(|e| e.to_string())?;
-    let mut writer = encryptor.wrap_output(armor).map_err(|e| e.to_string())?;
-    writer.write_all(plaintext).map_err(|e| e.to_string())?;
-    writer
-        .finish()
-        .and_then(|armor| armor.finish())
-        .map_err(|e| e.to_string())?;
-    String::from_utf8(armored).map_err(|e| e.to_string())
+/// Encrypts `plaintext` with age to an `ssh-ed25519` recipient, armored: a standard
+/// age file that the `age` CLI, agenix and the VM agent all read
+/// (see [`crate::age_format`]).
+pub fn age_encrypt(
+    random: &impl Random,
+    recipient: &str,
+    plaintext: &[u8],
+) -> Result<String, String> {
+    crate::age_format::encrypt_armored(random, recipient, plaintext)
 }
 
 #[cfg(test)]
@@ -208,44 +208,5 @@ mod tests {
             pkce_challenge("claw-free-pkce-verifier-0123456789-abcdefghijklmnop"),
             "2ic0D9WUWxIAnqnVPnFEMXooh24pUzFk_GRaF7cSKh4"
         );
-    }
-
-    /// The Worker's ciphertext is plain age: the `age` command-line tool (as agenix
-    /// uses it) decrypts it with the VM's SSH host key.
-    #[test]
-    fn the_age_cli_decrypts_what_the_worker_encrypts() {
-        let armored = age_encrypt(
-            crate::testing::VM_RECIPIENT.trim(),
-            b"123456789:token-for-the-cli",
-        )
-        .unwrap();
-        let key = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/vm_host_ed25519_key"
-        );
-        let mut child = std::process::Command::new("age")
-            .args(["--decrypt", "--identity", key])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("the age CLI (Debian package age, installed by scripts/bootstrap)");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(armored.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "age refused the ciphertext");
-        assert_eq!(out.stdout, b"123456789:token-for-the-cli");
-    }
-
-    #[test]
-    fn age_encrypts_to_an_ssh_ed25519_recipient() {
-        let recipient = crate::testing::VM_RECIPIENT;
-        let armored = age_encrypt(recipient, b"123456:token").unwrap();
-        assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
-        assert!(!armored.contains("123456:token"));
-        assert!(age_encrypt("ssh-ed25519 garbage", b"x").is_err());
     }
 }

@@ -9,8 +9,9 @@
 //! - request handling: [`app`] (entry), [`router`], [`security`], [`error`], [`http`]
 //! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`telegram`], [`health`]
 //! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
-//! - foundations: [`config`], [`crypto`], [`store`] (KV records), [`limits`], [`types`], [`ports`]
+//! - foundations: [`config`], [`crypto`], [`age_format`] (encryption to a VM's key), [`store`] (KV records), [`limits`], [`types`], [`ports`]
 
+pub mod age_format;
 pub mod app;
 pub mod auth;
 pub mod bots;

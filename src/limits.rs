@@ -5,7 +5,6 @@
 //! enough to stop abuse (they bound Google calls and VM creations, not money).
 
 use crate::error::ApiError;
-use crate::ports::{Clock, KvStore};
 use crate::store::{self, Key, RATE_WINDOW};
 
 /// What is being limited.
@@ -44,7 +43,7 @@ impl Scope {
 /// Counts one more use of `scope` by `subject`; refuses with 429 once `limit` uses
 /// were counted in the current window.
 pub async fn take(
-    platform: &(impl KvStore + Clock),
+    platform: &impl store::Store,
     scope: Scope,
     subject: &str,
     limit: u32,

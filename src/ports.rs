@@ -9,13 +9,30 @@ use crate::http::{OutboundRequest, OutboundResponse};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortError(pub String);
 
+/// How a refusal by KV for too many writes to one key (its HTTP 429) is marked.
+const RATE_LIMITED: &str = "kv 429 too many requests";
+
+impl PortError {
+    /// KV refused for now: one key takes about one write a second.
+    pub fn rate_limited(context: &str) -> Self {
+        Self(format!("{RATE_LIMITED}: {context}"))
+    }
+
+    /// Whether trying again a moment later may succeed.
+    pub fn is_rate_limited(&self) -> bool {
+        self.0.starts_with(RATE_LIMITED)
+    }
+}
+
 impl std::fmt::Display for PortError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-/// Workers KV: eventually consistent, no atomic increment, TTLs of at least 60 s.
+/// Workers KV: eventually consistent, no atomic increment, TTLs of at least 60 s, and
+/// about one write a second per key (beyond that it answers 429:
+/// [`PortError::is_rate_limited`]; [`crate::store`] tries again).
 #[allow(async_fn_in_trait)]
 pub trait KvStore {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError>;

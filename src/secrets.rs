@@ -7,7 +7,9 @@
 use crate::app::App;
 use crate::crypto;
 use crate::error::ApiError;
-use crate::google::compute::{self, Instance, InstanceRef, Metadata, MetadataItem};
+use crate::google::compute::{
+    self, GuestAttributes, Instance, InstanceRef, Metadata, MetadataItem,
+};
 use crate::google::{AccessToken, GoogleFailure};
 use crate::ports::Platform;
 use claw_free_protocol::labels;
@@ -29,24 +31,37 @@ pub async fn deliver<P: Platform>(
     name: &SecretName,
     plaintext: &str,
 ) -> Result<u64, ApiError> {
+    let attributes = compute::guest_attributes(app.platform, app.config, token, instance)
+        .await
+        .map_err(|failure| failure.into_api_error(app.config, Some(instance.project.as_str())))?;
+    deliver_to(app, token, instance, &attributes, name, plaintext).await
+}
+
+/// [`deliver`] to the key in `attributes`, guest attributes the caller has just read
+/// (a status poll has them already, so it spends no call on them again).
+pub async fn deliver_to<P: Platform>(
+    app: &App<'_, P>,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    attributes: &GuestAttributes,
+    name: &SecretName,
+    plaintext: &str,
+) -> Result<u64, ApiError> {
     let google = |failure: GoogleFailure| {
         failure.into_api_error(app.config, Some(instance.project.as_str()))
     };
+    let recipient = attributes.recipient().ok_or_else(|| {
+        ApiError::Conflict(
+            "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.".into(),
+        )
+    })?;
     let mut vm = bot_instance(app, token, instance).await?;
     if !vm.is_running() {
         return Err(ApiError::Conflict(
             "The VM is not running. Start it, wait a minute for it to boot, then send the token again.".into(),
         ));
     }
-    let attributes = compute::guest_attributes(app.platform, app.config, token, instance)
-        .await
-        .map_err(google)?;
-    let recipient = attributes.recipient().ok_or_else(|| {
-        ApiError::Conflict(
-            "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.".into(),
-        )
-    })?;
-    let armored = crypto::age_encrypt(recipient, plaintext.as_bytes()).map_err(|_| {
+    let armored = crypto::age_encrypt(app.platform, recipient, plaintext.as_bytes()).map_err(|_| {
         ApiError::Conflict(
             "The VM published an encryption key claw.free cannot use. Its serial output may say why.".into(),
         )

@@ -41,6 +41,10 @@ pub struct TestPlatform {
     pub now_ms: Cell<u64>,
     pub kv: RefCell<HashMap<String, (String, u64)>>,
     pub kv_writes: Cell<u32>,
+    pub kv_reads: Cell<u32>,
+    /// How many of the next KV operations answer 429, as KV does past one write a
+    /// second per key.
+    pub kv_refusals: Cell<u32>,
     pub random: SeededRandom,
     pub calls: RefCell<Vec<OutboundRequest>>,
     responder: RefCell<Rc<Responder>>,
@@ -52,6 +56,8 @@ impl TestPlatform {
             now_ms: Cell::new(1_764_000_000_000),
             kv: RefCell::new(HashMap::new()),
             kv_writes: Cell::new(0),
+            kv_reads: Cell::new(0),
+            kv_refusals: Cell::new(0),
             random: SeededRandom::new(42),
             calls: RefCell::new(Vec::new()),
             responder: RefCell::new(Rc::new(|req: &OutboundRequest| OutboundResponse {
@@ -112,8 +118,20 @@ impl Random for TestPlatform {
     }
 }
 
+impl TestPlatform {
+    fn refuse(&self) -> Result<(), PortError> {
+        if self.kv_refusals.get() > 0 {
+            self.kv_refusals.set(self.kv_refusals.get() - 1);
+            return Err(PortError::rate_limited("in-memory KV"));
+        }
+        Ok(())
+    }
+}
+
 impl KvStore for TestPlatform {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
+        self.refuse()?;
+        self.kv_reads.set(self.kv_reads.get() + 1);
         let now = self.now_ms.get();
         Ok(self
             .kv
@@ -127,6 +145,7 @@ impl KvStore for TestPlatform {
         if ttl_secs < 60 {
             return Err(PortError(format!("KV refuses a TTL of {ttl_secs} s")));
         }
+        self.refuse()?;
         self.kv_writes.set(self.kv_writes.get() + 1);
         let expires = self.now_ms.get() + ttl_secs * 1000;
         self.kv
@@ -136,6 +155,7 @@ impl KvStore for TestPlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
+        self.refuse()?;
         self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv.borrow_mut().remove(key);
         Ok(())

@@ -1,8 +1,9 @@
 // progress.js: step 3, the live progress of one deploy. Polls
-// GET /api/deploy/:id every few seconds and shows the steps, the elapsed time
-// and the 5-minute readiness limit. When the VM asks for its secret
-// (waitingForSecret) it sends the Telegram token it was handed once, then
-// forgets it. On error it shows the message, the suggested next step, the
+// GET /api/deploy/:id when the Worker says to (retryAfterMs; the browser's cache
+// sends back the answer's ETag, so an early poll costs the Worker nothing) and
+// shows the steps, the elapsed time and the 5-minute readiness limit. The token
+// went with the start and the Worker delivers it; when the VM could not read it
+// (secretError) the page asks for it again and sends it once, then forgets it. On error it shows the message, the suggested next step, the
 // serial output and Google's console link.
 
 import * as api from './api.js';
@@ -115,6 +116,7 @@ async function poll(current) {
     const status = await api.getDeploy(current.deploymentId);
     if (run !== current) return;
     applyStatus(current, status);
+    if (Number.isFinite(status.retryAfterMs)) delayMs = Math.max(500, status.retryAfterMs);
     if (status.status === 'done') return finish(current, status);
     if (status.status === 'error') return fail(current, status);
     await deliverTokenIfAsked(current, status);

@@ -174,13 +174,16 @@ async function deploy() {
     region: byId('setup-region').value,
     provider: byId('setup-provider').value,
     botName,
+    // The Worker keeps it sealed until the VM has published its key, then delivers
+    // it itself: the deploy finishes even if this tab is closed.
+    telegramToken: token,
     ...(telegramUserId ? { telegramUserId } : {}),
   };
   try {
     const started = await api.startDeploy(choices, attemptKey);
     attemptKey = null;
     forgetToken();
-    onDeployed({ ...started, botName, projectId, provider: choices.provider }, token);
+    onDeployed({ ...started, botName, projectId, provider: choices.provider, secretSent: true }, null);
   } catch (error) {
     if (error.status !== 401) refuse(error.message, null);
   }

@@ -9,6 +9,7 @@ use crate::http::{Request, Response};
 use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions;
+use crate::telegram;
 use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
 use serde::Deserialize;
 use serde_json::json;
@@ -40,8 +41,12 @@ pub fn vm_name_preview(request: &Request) -> Result<Response, ApiError> {
 struct StartBody {
     project_id: Option<String>,
     region: Option<String>,
+    /// Optional: the provider chosen at sign-in when absent (the original page).
     provider: Option<String>,
+    /// Optional with `telegramToken`: then the bot's own name on Telegram.
     bot_name: Option<String>,
+    /// Optional: the bot's token, delivered to the VM by the status poll.
+    telegram_token: Option<String>,
     /// Optional: the Telegram user the bot answers (a string or a number).
     #[serde(default)]
     telegram_user_id: Option<serde_json::Value>,
@@ -65,14 +70,30 @@ fn telegram_owner(value: Option<serde_json::Value>) -> Result<Option<TelegramUse
 pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
     let session = sessions::require(app, request).await?;
     let body: StartBody = json_body(request)?;
-    let start = StartRequest {
-        project: field("projectId", body.project_id, ProjectId::parse)?,
-        region: field("region", body.region, Region::parse)?,
-        provider: field("provider", body.provider, |p| {
+    let project = field("projectId", body.project_id, ProjectId::parse)?;
+    let region = field("region", body.region, Region::parse)?;
+    let provider = match body.provider {
+        None => session.record.choices.provider,
+        given => field("provider", given, |p| {
             Provider::parse(p).map_err(ApiError::BadRequest)
         })?,
-        bot_name: field("botName", body.bot_name, BotName::parse)?,
-        telegram_owner: telegram_owner(body.telegram_user_id)?,
+    };
+    let telegram_owner = telegram_owner(body.telegram_user_id)?;
+    let telegram_token = body
+        .telegram_token
+        .map(|t| field("telegramToken", Some(t), TelegramToken::parse))
+        .transpose()?;
+    let bot_name = match (body.bot_name, &telegram_token) {
+        (None, Some(token)) => telegram::bot_name(app, token).await?,
+        (given, _) => field("botName", given, BotName::parse)?,
+    };
+    let start = StartRequest {
+        project,
+        region,
+        provider,
+        bot_name,
+        telegram_owner,
+        telegram_token,
     };
     let idempotency = request
         .header("idempotency-key")
@@ -91,14 +112,36 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     .with_header("set-cookie", cookie))
 }
 
+/// How status answers may be kept: by this browser only, and checked every time.
+const CONDITIONAL: &str = "private, no-cache";
+
 /// `GET /api/deploy/:id`.
 pub async fn status<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let view = flow::status(app, request, id).await?;
-    Ok(Response::json(200, &view))
+    // `private, no-cache`: the browser keeps the answer and asks again with its tag,
+    // which the Worker answers with 304 while it holds (see `super::tag`).
+    Ok(match flow::status(app, request, id).await? {
+        flow::Polled::NotModified { etag } => Response {
+            status: 304,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+        .with_header("etag", etag)
+        .with_header("cache-control", CONDITIONAL),
+        flow::Polled::Status { view, etag } => {
+            let retry_after = view.retry_after_ms.map(|ms| ms.div_ceil(1000).to_string());
+            let response = Response::json(200, &view)
+                .with_header("etag", etag)
+                .with_header("cache-control", CONDITIONAL);
+            match retry_after {
+                Some(secs) => response.with_header("retry-after", secs),
+                None => response,
+            }
+        }
+    })
 }
 
 #[derive(Deserialize)]

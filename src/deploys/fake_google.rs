@@ -48,6 +48,8 @@ pub struct State {
     pub broken_projects: BTreeSet<String>,
     pub token_expired: bool,
     pub counter: u32,
+    /// Telegram bots (`getMe`): token → (first name, username).
+    pub telegram_bots: BTreeMap<String, (String, String)>,
 }
 
 impl FakeVm {
@@ -109,6 +111,21 @@ fn render_vm(key: &str, vm: &FakeVm) -> Value {
 }
 
 fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
+    if let Some(rest) = req.url.strip_prefix("http://sim.test/bot") {
+        return match rest
+            .strip_suffix("/getMe")
+            .and_then(|t| s.telegram_bots.get(t))
+        {
+            Some((first_name, username)) => reply(
+                200,
+                json!({"ok": true, "result": {"id": 7, "is_bot": true, "first_name": first_name, "username": username}}),
+            ),
+            None => reply(
+                401,
+                json!({"ok": false, "error_code": 401, "description": "Unauthorized"}),
+            ),
+        };
+    }
     let auth = req
         .headers
         .iter()
@@ -281,6 +298,26 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
             ["compute", "v1", "projects", project, "zones", zone, "instances", name, rest @ ..],
         ) => {
             let key = format!("{project}/{zone}/{name}");
+            if method == Method::Get && rest.is_empty() {
+                // Being created: each look moves the insert's operation on, and the
+                // instance runs when it is done, as on Google.
+                let provisioning = s
+                    .vms
+                    .get(&key)
+                    .is_some_and(|vm| vm.status == "PROVISIONING");
+                let op = s
+                    .zone_ops
+                    .values_mut()
+                    .find(|(_, e, k)| *k == key && e.is_none());
+                if let (true, Some((left, _, _))) = (provisioning, op) {
+                    *left = left.saturating_sub(1);
+                    if *left == 0 {
+                        if let Some(vm) = s.vms.get_mut(&key) {
+                            vm.status = "RUNNING".into();
+                        }
+                    }
+                }
+            }
             let Some(vm) = s.vms.get_mut(&key) else {
                 return error(
                     404,

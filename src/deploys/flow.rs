@@ -1,25 +1,44 @@
 //! The deploy flows on top of the pure machine: starting a deploy, moving it on at
-//! each status poll (at most [`MAX_CALLS_PER_POLL`] Google calls, KV written only
-//! when the record changed), handing its VM the first secret, and its serial output.
+//! each status poll, handing its VM the first secret, and its serial output.
+//!
+//! What a request costs, by design: a start writes the deploy record once, after
+//! Google accepted the insert (a retried click with the same `Idempotency-Key` finds
+//! the same record, or the same VM name at Google). A status poll reads the record
+//! once (a second read only for a signed-in owner in another browser), makes at most
+//! [`MAX_CALLS_PER_POLL`] Google call, writes the record only when a fact worth
+//! keeping changed ([`DeployRecord::differs_from`]), and none of that when the page
+//! still holds a fresh answer ([`super::tag`]).
 
 use super::machine::{self, Applied, Call, Context, Outcome};
 use super::model::{self, DeployRecord, IdempotencyKey, Phase, StatusView};
+use super::tag;
 use crate::app::App;
-use crate::crypto;
+use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
-use crate::google::compute::{self, InstanceRef};
+use crate::google::compute::{self, GuestAttributes, InstanceRef};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
 use crate::http::Request;
 use crate::limits::{self, Scope};
 use crate::ports::{Platform, Random};
 use crate::secrets;
 use crate::sessions::{self, Session};
-use crate::store::{self, Key, DEPLOY_TTL, IDEMPOTENCY_TTL};
+use crate::store::{self, Key, DEPLOY_TTL};
 use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId, VmName};
+use claw_free_protocol::guest::SetupState;
 use claw_free_protocol::metadata::SecretName;
 
-/// The most Google calls one status poll makes.
-pub const MAX_CALLS_PER_POLL: usize = 2;
+/// The most Google calls a status poll makes to move the deploy on. The one poll that
+/// finds the VM waiting for a Telegram token given at the start also delivers it
+/// ([`secrets::deliver_to`]: the instance and the metadata write).
+pub const MAX_CALLS_PER_POLL: usize = 1;
+
+/// The calls a delivery adds to the poll that makes it: the instance (is it running,
+/// its metadata fingerprint) and the metadata write.
+pub const DELIVERY_CALLS: usize = 2;
+
+/// The most Google calls the start request makes: the insert, and what its answer
+/// calls for at once (turning Compute on, or looking at a VM holding the name).
+pub const MAX_CALLS_PER_START: usize = 2;
 
 /// What `POST /api/deploy/start` asks for, parsed.
 #[derive(Debug, Clone)]
@@ -29,6 +48,9 @@ pub struct StartRequest {
     pub provider: Provider,
     pub bot_name: BotName,
     pub telegram_owner: Option<TelegramUserId>,
+    /// The bot's token, when the page gives it with the start (the original page does);
+    /// kept sealed in the record until a poll delivers it to the VM.
+    pub telegram_token: Option<TelegramToken>,
 }
 
 /// The answer to a start: the same for a retried click with the same key.
@@ -40,9 +62,36 @@ pub struct Started {
     pub viewer_secret: String,
 }
 
-/// Starts a deploy: checks the project and limits, stores the record, and sends the
-/// instance insert (or asks for the Compute API) within this request; the status poll
-/// does the rest.
+/// Where a new deploy's id and VM-name suffix come from: random, or, with an
+/// `Idempotency-Key`, derived from the owner and the key under the sealing key, so
+/// that every try of the same click names the same record and the same VM. A retry
+/// that finds the record answers from it; one that races the first try is stopped by
+/// Google, which refuses a second VM of the same name (and the machine then finds the
+/// VM is this deploy's own).
+fn new_identity<P: Platform>(
+    app: &App<'_, P>,
+    session: &Session,
+    idempotency: Option<&IdempotencyKey>,
+) -> Result<(String, [u8; 3]), ApiError> {
+    match idempotency {
+        Some(key) => {
+            let derived = crypto::mac_hex(
+                &app.config.sealing_key,
+                "deploy-id",
+                &format!("{}:{}", session.owner(), key.digest()),
+            );
+            let mut suffix = [0u8; 3];
+            for (i, byte) in suffix.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&derived[32 + 2 * i..34 + 2 * i], 16).unwrap_or(0);
+            }
+            Ok((derived[..32].to_string(), suffix))
+        }
+        None => Ok((crypto::random_hex(app.platform, 16)?, suffix(app.platform)?)),
+    }
+}
+
+/// Starts a deploy: checks the project and limits, sends the instance insert (or asks
+/// for the Compute API) and stores the record once; the status poll does the rest.
 pub async fn start<P: Platform>(
     app: &App<'_, P>,
     session: &Session,
@@ -60,9 +109,12 @@ pub async fn start<P: Platform>(
             "That project is not among your Google Cloud projects. Reload the page and pick it again.".into(),
         ));
     }
-    if let Some(key) = &idempotency {
-        if let Some(started) = earlier_attempt(app, session, key).await? {
-            return Ok(started);
+    let (id, vm_suffix) = new_identity(app, session, idempotency.as_ref())?;
+    if idempotency.is_some() {
+        let earlier: Option<DeployRecord> =
+            store::load(app.platform, &Key::Deploy(id.clone())).await?;
+        if let Some(record) = earlier.filter(|r| r.owner == session.owner()) {
+            return Ok(started(app, record));
         }
     }
     let limits = &app.config.limits;
@@ -81,27 +133,33 @@ pub async fn start<P: Platform>(
     )
     .await?;
 
-    let id = crypto::random_hex(app.platform, 16)?;
-    let viewer_secret = crypto::random_hex(app.platform, 16)?;
     let now = app.now();
+    let telegram_token = request
+        .telegram_token
+        .as_ref()
+        .map(|t| {
+            crypto::seal(
+                &app.config.sealing_key,
+                app.platform,
+                &model::telegram_context(&id),
+                t.expose(),
+            )
+        })
+        .transpose()?;
     let mut record = DeployRecord {
         owner: session.owner().to_string(),
         session_digest: session.limit_subject().to_string(),
-        viewer: crypto::seal(
-            &app.config.sealing_key,
-            app.platform,
-            &model::viewer_context(&id),
-            &viewer_secret,
-        )?,
+        session_expires_at: session.record.expires_at,
         project: request.project,
         region: request.region,
         zone: request.region.first_zone(),
-        vm_name: request.bot_name.vm_name(suffix(app.platform)?),
+        vm_name: request.bot_name.vm_name(vm_suffix),
         bot_name: request.bot_name,
         provider: request.provider,
         telegram_owner: request.telegram_owner,
         phase: Phase::Inserting,
         token: session.reseal_token(app, &model::token_context(&id))?,
+        telegram_token,
         created_at: now,
         updated_at: now,
         phase_since: now,
@@ -112,56 +170,18 @@ pub async fn start<P: Platform>(
         secret_error: None,
         id,
     };
-    // Stored before Google is asked, so a retried click finds this deploy rather than
-    // starting a second VM while this request is still on its way.
+    advance(app, &mut record, &session.token, MAX_CALLS_PER_START).await?;
+    settle_finished(&mut record);
     save(app, &record).await?;
-    if let Some(key) = &idempotency {
-        store::save(
-            app.platform,
-            &key.store_key(session.owner()),
-            &record.id,
-            IDEMPOTENCY_TTL,
-        )
-        .await?;
-    }
-    let before = record.clone();
-    advance(app, &mut record, &session.token).await?;
-    if record != before {
-        save(app, &record).await?;
-    }
-    Ok(Started {
+    Ok(started(app, record))
+}
+
+fn started<P: Platform>(app: &App<'_, P>, record: DeployRecord) -> Started {
+    Started {
+        viewer_secret: model::viewer_secret(&app.config.sealing_key, &record.id),
         deployment_id: record.id,
         vm_name: record.vm_name,
-        viewer_secret,
-    })
-}
-
-async fn earlier_attempt<P: Platform>(
-    app: &App<'_, P>,
-    session: &Session,
-    key: &IdempotencyKey,
-) -> Result<Option<Started>, ApiError> {
-    let Some(id) = store::load::<String>(app.platform, &key.store_key(session.owner())).await?
-    else {
-        return Ok(None);
-    };
-    let record: Option<DeployRecord> = store::load(app.platform, &Key::Deploy(id)).await?;
-    Ok(record.filter(|r| r.owner == session.owner()).and_then(|r| {
-        Some(Started {
-            viewer_secret: open_viewer(app, &r)?,
-            deployment_id: r.id,
-            vm_name: r.vm_name,
-        })
-    }))
-}
-
-fn open_viewer<P: Platform>(app: &App<'_, P>, record: &DeployRecord) -> Option<String> {
-    crypto::open(
-        &app.config.sealing_key,
-        &model::viewer_context(&record.id),
-        &record.viewer,
-    )
-    .ok()
+    }
 }
 
 fn suffix(random: &impl Random) -> Result<[u8; 3], ApiError> {
@@ -174,22 +194,39 @@ async fn save<P: Platform>(app: &App<'_, P>, record: &DeployRecord) -> Result<()
     store::save(
         app.platform,
         &Key::Deploy(record.id.clone()),
-        record,
+        &record.settled(),
         DEPLOY_TTL,
     )
     .await?;
     Ok(())
 }
 
-/// Moves the record on by at most [`MAX_CALLS_PER_POLL`] Google calls. Returns
-/// whether Google failed transiently (the record then keeps its state).
+/// A finished deploy needs no Telegram token any more, whoever wrote it last.
+fn settle_finished(record: &mut DeployRecord) {
+    if record.phase.is_finished() {
+        record.telegram_token = None;
+    }
+}
+
+/// What one step of the machine brought back besides the record.
+#[derive(Default)]
+struct Step {
+    /// Google failed transiently: the record kept its state.
+    retrying: bool,
+    /// The VM's guest attributes, when this step read them.
+    attributes: Option<GuestAttributes>,
+}
+
+/// Moves the record on by at most `budget` Google calls.
 async fn advance<P: Platform>(
     app: &App<'_, P>,
     record: &mut DeployRecord,
     token: &AccessToken,
-) -> Result<bool, ApiError> {
+    budget: usize,
+) -> Result<Step, ApiError> {
+    let mut step = Step::default();
     let mut previous: Option<Call> = None;
-    for _ in 0..MAX_CALLS_PER_POLL {
+    for _ in 0..budget {
         let Some(call) = machine::next_call(record) else {
             break;
         };
@@ -200,6 +237,9 @@ async fn advance<P: Platform>(
             break;
         }
         let outcome = perform(app, record, token, &call).await;
+        if let Outcome::GuestAttributes(Ok(attributes)) = &outcome {
+            step.attributes = Some(attributes.clone());
+        }
         let ctx = Context {
             config: app.config,
             now: app.now(),
@@ -207,7 +247,8 @@ async fn advance<P: Platform>(
         };
         let before = record.clone();
         if machine::apply(record, outcome, &ctx) == Applied::Transient {
-            return Ok(true);
+            step.retrying = true;
+            break;
         }
         if *record == before {
             break;
@@ -215,7 +256,7 @@ async fn advance<P: Platform>(
         record.updated_at = ctx.now;
         previous = Some(call);
     }
-    Ok(false)
+    Ok(step)
 }
 
 async fn perform<P: Platform>(
@@ -262,18 +303,26 @@ fn unknown_deploy() -> ApiError {
     )
 }
 
-/// The deploy `id`, if the caller may see it: the owner signed in, or the browser
-/// that started it (its `deploy` cookie), whose session may have expired since.
-/// Anyone else gets the same 404 as for an id that does not exist.
+/// A cookie value of `name`, if it is shaped like the secrets claw.free hands out.
+fn cookie_secret(request: &Request, name: &str) -> Option<String> {
+    request
+        .cookie(name)
+        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The deploy `id` and the cookie value that proved the caller may see it: the browser
+/// that started it (its `deploy` cookie, or the session it started with, whose digest
+/// the record keeps: no session read), or the owner signed in elsewhere (one session
+/// read more). Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
-) -> Result<DeployRecord, ApiError> {
-    let session = sessions::require(app, request).await;
-    let viewer = request.cookie(model::VIEWER_COOKIE);
-    if let (Err(error), None) = (&session, &viewer) {
-        return Err(error.clone());
+) -> Result<(DeployRecord, String), ApiError> {
+    let session_secret = cookie_secret(request, sessions::COOKIE);
+    let viewer = cookie_secret(request, model::VIEWER_COOKIE);
+    if session_secret.is_none() && viewer.is_none() {
+        return Err(ApiError::Unauthorized("Sign in with Google first.".into()));
     }
     if !model::is_deployment_id(id) {
         return Err(unknown_deploy());
@@ -281,13 +330,22 @@ async fn load_owned<P: Platform>(
     let record: DeployRecord = store::load(app.platform, &Key::Deploy(id.to_string()))
         .await?
         .ok_or_else(unknown_deploy)?;
-    let is_owner = session.is_ok_and(|s| s.owner() == record.owner);
-    let is_viewer = viewer.is_some_and(|secret| {
-        open_viewer(app, &record)
-            .is_some_and(|expected| crypto::sha256_hex(&expected) == crypto::sha256_hex(&secret))
-    });
-    if is_owner || is_viewer {
-        Ok(record)
+    if let Some(viewer) = viewer
+        .filter(|v| crypto::constant_time_eq(&model::viewer_secret(&app.config.sealing_key, id), v))
+    {
+        return Ok((record, viewer));
+    }
+    let Some(session_secret) = session_secret else {
+        return Err(unknown_deploy());
+    };
+    if app.now() < record.session_expires_at
+        && crypto::constant_time_eq(&crypto::sha256_hex(&session_secret), &record.session_digest)
+    {
+        return Ok((record, session_secret));
+    }
+    let session = sessions::require(app, request).await?;
+    if session.owner() == record.owner {
+        Ok((record, session_secret))
     } else {
         Err(unknown_deploy())
     }
@@ -304,18 +362,51 @@ fn open_token<P: Platform>(app: &App<'_, P>, record: &DeployRecord) -> Option<Ac
     .map(AccessToken::new)
 }
 
-/// `GET /api/deploy/:id`: one step of the machine, then the view.
+/// The answer to a status poll.
+pub enum Polled {
+    /// The page's copy (its `If-None-Match`) is still right.
+    NotModified { etag: String },
+    /// The status, and the tag under which the page may keep it.
+    Status { view: Box<StatusView>, etag: String },
+}
+
+/// `GET /api/deploy/:id`: the page's copy if it is still fresh; else one step of the
+/// machine, the token given at the start delivered when the VM waits for it, and
+/// the view.
 pub async fn status<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
-) -> Result<StatusView, ApiError> {
-    let mut record = load_owned(app, request, id).await?;
-    let before = record.clone();
+) -> Result<Polled, ApiError> {
+    let now_ms = app.platform.now_ms();
+    let credentials: Vec<String> = [sessions::COOKIE, model::VIEWER_COOKIE]
+        .iter()
+        .filter_map(|name| cookie_secret(request, name))
+        .collect();
+    let offered: Vec<&str> = credentials.iter().map(String::as_str).collect();
+    if let Some(etag) = request.header("if-none-match") {
+        if tag::still_fresh(&app.config.sealing_key, request, id, &offered, now_ms) {
+            return Ok(Polled::NotModified {
+                etag: etag.to_string(),
+            });
+        }
+    }
+    let (mut record, credential) = load_owned(app, request, id).await?;
+    let stored = record.clone();
     let mut retrying = false;
     if !record.phase.is_finished() {
         match open_token(app, &record) {
-            Some(token) => retrying = advance(app, &mut record, &token).await?,
+            Some(token) => {
+                let step = advance(app, &mut record, &token, MAX_CALLS_PER_POLL).await?;
+                retrying = step.retrying;
+                if let Some(attributes) = step.attributes {
+                    deliver_given_token(app, &mut record, &token, &attributes).await;
+                    if record.phase == Phase::Done {
+                        record.secret_version =
+                            record.secret_version.max(attributes.secret_version());
+                    }
+                }
+            }
             None => {
                 let (_, message, action) = GoogleFailure::Unauthenticated
                     .explain(app.config, Some(record.project.as_str()));
@@ -330,10 +421,82 @@ pub async fn status<P: Platform>(
             }
         }
     }
-    if record != before {
+    settle_finished(&mut record);
+    if record.differs_from(&stored) {
         save(app, &record).await?;
     }
-    Ok(record.view(app.config, app.now(), retrying))
+    let view = record.view(app.config, app.now(), retrying);
+    let valid_until_ms = match (record.phase.is_finished(), view.retry_after_ms) {
+        // The record lives DEPLOY_TTL after its last write, which was its finish.
+        (true, _) => {
+            record
+                .finished_at
+                .unwrap_or(app.now())
+                .saturating_add(DEPLOY_TTL)
+                * 1000
+        }
+        (false, Some(wait)) => now_ms + wait,
+        (false, None) => now_ms,
+    };
+    let etag = tag::issue(&app.config.sealing_key, id, valid_until_ms, &credential);
+    Ok(Polled::Status {
+        view: Box::new(view),
+        etag,
+    })
+}
+
+/// When the VM waits for its first token and the start gave one, delivers it (to the
+/// key in the guest attributes this poll read) and erases it from the record. A
+/// failure leaves the token sealed for the next poll.
+async fn deliver_given_token<P: Platform>(
+    app: &App<'_, P>,
+    record: &mut DeployRecord,
+    token: &AccessToken,
+    attributes: &GuestAttributes,
+) {
+    let Some(sealed) = record.telegram_token.clone() else {
+        return;
+    };
+    if attributes.setup() != Some(SetupState::WaitingSecret) || attributes.recipient().is_none() {
+        return;
+    }
+    let Some(plaintext) = open_telegram(app, record, &sealed) else {
+        // Sealed under a key since rotated: it can never be delivered.
+        record.telegram_token = None;
+        return;
+    };
+    if let Ok(version) = secrets::deliver_to(
+        app,
+        token,
+        &record.instance(),
+        attributes,
+        &SecretName::telegram_token(),
+        &plaintext,
+    )
+    .await
+    {
+        record.secret_version = Some(version);
+        record.telegram_token = None;
+        record.enter(
+            Phase::Configuring {
+                waiting_for_secret: false,
+            },
+            app.now(),
+        );
+    }
+}
+
+fn open_telegram<P: Platform>(
+    app: &App<'_, P>,
+    record: &DeployRecord,
+    sealed: &Sealed,
+) -> Option<String> {
+    crypto::open(
+        &app.config.sealing_key,
+        &model::telegram_context(&record.id),
+        sealed,
+    )
+    .ok()
 }
 
 fn refuse_before_vm(record: &DeployRecord) -> Result<(), ApiError> {
@@ -362,11 +525,11 @@ pub async fn deliver_secret<P: Platform>(
     id: &str,
     telegram_token: &TelegramToken,
 ) -> Result<u64, ApiError> {
-    let mut record = load_owned(app, request, id).await?;
+    let (mut record, _) = load_owned(app, request, id).await?;
     refuse_before_vm(&record)?;
-    if let Phase::Failed { .. } = record.phase {
+    if record.phase.is_finished() {
         return Err(ApiError::Conflict(
-            "This deploy stopped; send the token from the bot list once the bot runs.".into(),
+            "This deploy is over; send a new token from the bot list once the bot runs.".into(),
         ));
     }
     limits::take(
@@ -387,6 +550,8 @@ pub async fn deliver_secret<P: Platform>(
     .await?;
     record.secret_version = Some(version);
     record.secret_error = None;
+    // This token supersedes one given at the start.
+    record.telegram_token = None;
     record.updated_at = app.now();
     save(app, &record).await?;
     Ok(version)
@@ -424,7 +589,7 @@ pub async fn logs<P: Platform>(
     request: &Request,
     id: &str,
 ) -> Result<Logs, ApiError> {
-    let record = load_owned(app, request, id).await?;
+    let (record, _) = load_owned(app, request, id).await?;
     refuse_before_vm(&record)?;
     limits::take(
         app.platform,

@@ -26,8 +26,12 @@ fn poll(h: &Harness, id: &str) -> Value {
     let (status, body) = h.call(Method::Get, &format!("/api/deploy/{id}"), None);
     assert_eq!(status, 200, "{body}");
     let calls = h.google_calls() - before;
+    let delivered = h.p.call_log()[before..]
+        .iter()
+        .any(|l| l.ends_with("/setMetadata"));
+    let budget = super::MAX_CALLS_PER_POLL + if delivered { super::DELIVERY_CALLS } else { 0 };
     assert!(
-        calls <= super::MAX_CALLS_PER_POLL,
+        calls <= budget,
         "{calls} Google calls in one poll: {:#?}",
         &h.p.call_log()[before..]
     );
@@ -159,8 +163,12 @@ fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failur
             .faults
             .push(("getGuestAttributes".into(), status, reason.into()));
         let body = poll(&h, &id);
-        assert_eq!(body["status"], "starting");
+        assert_eq!(
+            body["status"], "booting",
+            "the agent's progress is read from the VM, not kept: the stored state"
+        );
         assert_eq!(body["retrying"], true, "{status}");
+        assert_eq!(body["retryAfterMs"], 3000, "a failed poll waits longer");
         assert_eq!(h.p.kv_writes.get(), writes);
     }
     assert_eq!(poll(&h, &id)["retrying"], false);
@@ -189,11 +197,13 @@ fn compute_is_enabled_when_the_api_is_off() {
     let body = poll(&h, &id);
     assert_eq!(body["status"], "enabling");
     assert_eq!(body["label"], "Turning on the Compute Engine API");
-    let body = poll(&h, &id);
     assert_eq!(
-        body["status"], "creating",
-        "the enable is done: the insert goes out in the same poll"
+        poll(&h, &id)["status"],
+        "enabling",
+        "the enable is done; one call a poll: the insert goes out with the next"
     );
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "creating");
     assert!(h.vm(&format!("claw-fresh/us-central1-a/{vm}")).status == "PROVISIONING");
     assert_eq!(poll(&h, &id)["status"], "booting");
 }
@@ -203,6 +213,11 @@ fn an_operation_that_ends_in_error_is_shown_with_its_action() {
     let h = Harness::new();
     h.google.borrow_mut().operation_error = Some("QUOTA_EXCEEDED".into());
     let (id, _) = start(&h, "claw-demo");
+    let body = poll(&h, &id);
+    assert_eq!(
+        body["status"], "creating",
+        "no instance: the next poll asks the operation why"
+    );
     let body = poll(&h, &id);
     assert_eq!(body["status"], "error");
     assert!(body["error"].as_str().unwrap().contains("quota"));
@@ -225,8 +240,11 @@ fn an_exhausted_zone_moves_to_the_next() {
         .exhausted_in_operation
         .insert("us-central1-b".into());
     let (id, vm) = start(&h, "claw-demo");
+    // a: refused at insert (start); b: no instance (poll 1), its operation says the
+    // zone is exhausted (poll 2); then c is inserted (poll 3).
+    poll(&h, &id);
+    assert_eq!(poll(&h, &id)["zone"], "us-central1-c");
     let body = poll(&h, &id);
-    // a: refused at insert (start), b: inside the operation (this poll), then c.
     assert_eq!(body["zone"], "us-central1-c", "{body}");
     assert_eq!(body["status"], "creating");
     assert!(h
@@ -247,7 +265,7 @@ fn an_exhausted_zone_moves_to_the_next() {
     );
     let (id, _) = start(&h, "claw-demo");
     let mut body = poll(&h, &id);
-    for _ in 0..3 {
+    for _ in 0..6 {
         if body["status"] == "error" {
             break;
         }
@@ -640,4 +658,376 @@ fn the_owners_telegram_id_reaches_the_vm_metadata_and_a_bad_one_is_refused() {
         200,
         "empty means none"
     );
+}
+
+/// The VM's metadata value of `k`.
+fn metadata_value(h: &Harness, vm: &str, k: &str) -> Option<String> {
+    h.vm(&key(vm))
+        .metadata
+        .iter()
+        .find(|(key, _)| key == k)
+        .map(|(_, v)| v.clone())
+}
+
+fn decrypt(armored: &str) -> String {
+    use std::io::Read;
+    let key = include_str!("../../tests/fixtures/vm_host_ed25519_key");
+    let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
+    let decryptor =
+        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
+    let mut out = String::new();
+    decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+/// A poll as the page makes it: with the cookie and, when it has one, the tag of its
+/// last answer. Returns (status, body or Null, etag).
+fn poll_as_page(h: &Harness, id: &str, etag: Option<&str>) -> (u16, Value, Option<String>) {
+    let mut request = h.request(
+        Method::Get,
+        &format!("/api/deploy/{id}"),
+        Some(&h.cookie),
+        None,
+    );
+    if let Some(tag) = etag {
+        request.headers.push(("if-none-match".into(), tag.into()));
+    }
+    let response = h.send(request);
+    let body = if response.body.is_empty() {
+        Value::Null
+    } else {
+        response.json_body()
+    };
+    (
+        response.status,
+        body,
+        response.header("etag").map(str::to_string),
+    )
+}
+
+#[test]
+fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
+    let h = Harness::new();
+    h.google.borrow_mut().telegram_bots.insert(
+        TELEGRAM.into(),
+        ("Ada's Helper".into(), "ada_helper_bot".into()),
+    );
+    let (status, body) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let vm = body["vmName"].as_str().unwrap().to_string();
+    assert!(vm.starts_with("ada-s-helper-"), "the bot's own name: {vm}");
+    let body = poll(&h, &id);
+    assert_eq!(body["botName"], "Ada's Helper");
+    assert_eq!(body["provider"], "kimi", "the provider chosen at sign-in");
+    assert_eq!(body["status"], "booting");
+    assert!(
+        !h.p.kv_dump().contains("AAHfiqksKZ8WmR2zSjiQ7"),
+        "the token is kept sealed"
+    );
+
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "waiting-secret"),
+            ("recipient", VM_RECIPIENT.trim()),
+        ],
+    );
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "configuring");
+    assert_eq!(body["waitingForSecret"], false, "delivered by this poll");
+    let version = body["secretVersion"].as_u64().expect("secretVersion");
+    let armored = metadata_value(&h, &vm, "openclaw-secret-telegram-token").unwrap();
+    assert_eq!(decrypt(&armored), TELEGRAM);
+    assert_eq!(
+        metadata_value(&h, &vm, "openclaw-secret-version"),
+        Some(version.to_string())
+    );
+    let stored = h.p.kv_dump();
+    let record = stored
+        .lines()
+        .find(|l| l.starts_with(&format!("deploy:{id}=")))
+        .unwrap();
+    assert!(
+        !record.contains("telegramToken"),
+        "erased once delivered: {record}"
+    );
+
+    // Until the agent reads it, the VM still says it waits: the token is on its way.
+    let body = poll(&h, &id);
+    assert_eq!(body["waitingForSecret"], false, "{body}");
+    assert_eq!(body["label"], "Receiving the Telegram token");
+
+    // The VM applies it; the next polls neither deliver again nor regress.
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "starting"),
+            ("secret-version", &version.to_string()),
+        ],
+    );
+    let sets = |h: &Harness| {
+        h.p.call_log()
+            .iter()
+            .filter(|l| l.ends_with("/setMetadata"))
+            .count()
+    };
+    assert_eq!(poll(&h, &id)["status"], "starting");
+    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "done");
+    assert_eq!(body["secretVersion"], version);
+    assert_eq!(sets(&h), 1, "delivered once");
+
+    // Neither a name nor a token: the name is required.
+    let (status, body) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(json!({"projectId": "claw-demo", "region": "us-central1"})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("botName"),
+        "{body}"
+    );
+    // A token Telegram does not know cannot name the bot.
+    let (status, body) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(json!({"projectId": "claw-demo", "region": "us-central1",
+                    "telegramToken": "987654321:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Telegram"),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_journey_writes_each_record_once_per_request_and_only_facts() {
+    let h = Harness::new();
+    h.google
+        .borrow_mut()
+        .telegram_bots
+        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
+    let writes = h.p.kv_writes.get();
+    let (status, body) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        h.p.kv_writes.get() - writes,
+        3,
+        "two rate counters and the record, once"
+    );
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let vm = body["vmName"].as_str().unwrap().to_string();
+    let polled_writes = |steps: &[&[(&str, &str)]]| {
+        let before = h.p.kv_writes.get();
+        for pairs in steps {
+            h.set_guest(&key(&vm), pairs);
+            let before_poll = h.p.kv_writes.get();
+            poll(&h, &id);
+            assert!(
+                h.p.kv_writes.get() - before_poll <= 1,
+                "one write a poll at most"
+            );
+        }
+        h.p.kv_writes.get() - before
+    };
+    // Running (its start and address kept): one write.
+    assert_eq!(poll(&h, &id)["status"], "booting");
+    let recipient = VM_RECIPIENT.trim();
+    let writes = polled_writes(&[
+        &[("recipient", recipient)],
+        &[("setup", "waiting-secret")],
+        &[("setup", "configuring")],
+        &[("setup", "starting")],
+        &[("setup", "starting")],
+        &[("setup", "ready")],
+        &[("setup", "ready")],
+    ]);
+    assert_eq!(writes, 2, "the delivery (token erased) and the end");
+}
+
+#[test]
+fn two_tabs_that_overwrite_each_other_still_converge_on_the_facts() {
+    let h = Harness::new();
+    h.google
+        .borrow_mut()
+        .telegram_bots
+        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
+    let (_, body) = h.call(
+        Method::Post,
+        "/api/deploy/start",
+        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
+    );
+    let id = body["deploymentId"].as_str().unwrap().to_string();
+    let vm = body["vmName"].as_str().unwrap().to_string();
+    poll(&h, &id);
+    let record_key = format!("deploy:{id}");
+    // Tab B read the record here...
+    let stale = h.p.kv.borrow().get(&record_key).cloned().unwrap();
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "waiting-secret"),
+            ("recipient", VM_RECIPIENT.trim()),
+        ],
+    );
+    // ...tab A's poll delivers the token and erases it...
+    let version = poll(&h, &id)["secretVersion"].as_u64().unwrap();
+    // ...and tab B's write, from what it read, lands last (KV: last write wins).
+    h.p.kv.borrow_mut().insert(record_key.clone(), stale);
+    h.set_guest(
+        &key(&vm),
+        &[
+            ("setup", "starting"),
+            ("secret-version", &version.to_string()),
+        ],
+    );
+    assert_eq!(poll(&h, &id)["status"], "starting", "not delivered twice");
+    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    let body = poll(&h, &id);
+    assert_eq!(body["status"], "done");
+    assert_eq!(
+        body["secretVersion"], version,
+        "the version is read back from the VM"
+    );
+    let setmetadata =
+        h.p.call_log()
+            .iter()
+            .filter(|l| l.ends_with("/setMetadata"))
+            .count();
+    assert_eq!(setmetadata, 1);
+    let record = h.p.kv.borrow().get(&record_key).cloned().unwrap().0;
+    assert!(
+        !record.contains("telegramToken"),
+        "a finished record holds no token"
+    );
+}
+
+#[test]
+fn a_retried_click_that_races_the_first_finds_the_same_vm() {
+    let h = Harness::new();
+    let send = || {
+        let mut request = h.request(
+            Method::Post,
+            "/api/deploy/start",
+            Some(&h.cookie),
+            Some(start_body("claw-demo")),
+        );
+        request
+            .headers
+            .push(("idempotency-key".into(), "click-1".into()));
+        h.send(request).json_body()
+    };
+    let first = send();
+    let id = first["deploymentId"].as_str().unwrap().to_string();
+    // The retry does not see the first record yet (another location of KV, or the
+    // first request still on its way).
+    h.p.kv.borrow_mut().remove(&format!("deploy:{id}"));
+    let second = send();
+    assert_eq!(second["deploymentId"], first["deploymentId"]);
+    assert_eq!(second["vmName"], first["vmName"]);
+    let vms = h.google.borrow().vms.len();
+    assert_eq!(vms, 1, "Google refused the second VM of the same name");
+    let mut status = poll(&h, &id)["status"].clone();
+    for _ in 0..3 {
+        if status == "booting" {
+            break;
+        }
+        status = poll(&h, &id)["status"].clone();
+    }
+    assert_eq!(status, "booting", "the VM is adopted as this deploy's own");
+}
+
+#[test]
+fn polls_cost_one_kv_read_and_a_fresh_tag_costs_nothing() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    let cost = |h: &Harness, tag: Option<&str>| {
+        let (reads, calls) = (h.p.kv_reads.get(), h.google_calls());
+        let (status, body, etag) = poll_as_page(h, &id, tag);
+        (
+            status,
+            body,
+            etag,
+            h.p.kv_reads.get() - reads,
+            h.google_calls() - calls,
+        )
+    };
+    // In progress: one read, one Google call, and when to ask again.
+    let (status, body, tag, reads, calls) = cost(&h, None);
+    assert_eq!((status, reads, calls), (200, 1, 1), "{body}");
+    assert_eq!(body["retryAfterMs"], 2000);
+    let tag = tag.expect("an ETag");
+    // Asked again sooner: the page's copy holds, nothing is read or asked.
+    let (status, _, _, reads, calls) = cost(&h, Some(&tag));
+    assert_eq!((status, reads, calls), (304, 0, 0));
+    // Once that time has passed, the poll does its work again.
+    h.p.now_ms.set(h.p.now_ms.get() + 2000);
+    let (status, _, _, reads, calls) = cost(&h, Some(&tag));
+    assert_eq!((status, reads, calls), (200, 1, 1));
+
+    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    let (status, body, tag, _, _) = cost(&h, None);
+    assert_eq!((status, &body["status"]), (200, &json!("done")));
+    assert_eq!(
+        body["retryAfterMs"],
+        Value::Null,
+        "finished: nothing to wait for"
+    );
+    let tag = tag.unwrap();
+    // Finished: one read without the tag, none with it, never Google.
+    let (status, _, _, reads, calls) = cost(&h, None);
+    assert_eq!((status, reads, calls), (200, 1, 0));
+    h.p.advance_secs(1800);
+    let (status, _, _, reads, calls) = cost(&h, Some(&tag));
+    assert_eq!(
+        (status, reads, calls),
+        (304, 0, 0),
+        "holds while the record lives"
+    );
+
+    // A tag is worth nothing with another cookie, or for another deploy.
+    let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
+    let mut request = h.request(
+        Method::Get,
+        &format!("/api/deploy/{id}"),
+        Some(&mallory),
+        None,
+    );
+    request.headers.push(("if-none-match".into(), tag.clone()));
+    assert_eq!(h.send(request).status, 404);
+    let (other, _) = start(&h, "claw-demo");
+    let (status, _, _) = poll_as_page(&h, &other, Some(&tag));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_finished_deploy_takes_no_more_secrets_so_its_answer_stays_final() {
+    let h = Harness::new();
+    let (id, vm) = start(&h, "claw-demo");
+    poll(&h, &id);
+    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    assert_eq!(poll(&h, &id)["status"], "done");
+    let (status, body) = h.call(
+        Method::Post,
+        &format!("/api/deploy/{id}/secret"),
+        Some(json!({"telegramToken": TELEGRAM})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("bot list"));
 }

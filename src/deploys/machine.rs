@@ -74,19 +74,23 @@ pub fn next_call(record: &DeployRecord) -> Option<Call> {
         },
         Phase::Inserting => Call::Insert,
         Phase::CheckingName => Call::InspectName,
-        Phase::Creating { operation } => Call::ZoneOperation(operation.clone()),
+        // The instance exists from the moment Google accepts the insert, and its
+        // status says more than the operation's: the operation is asked only when
+        // the instance is missing.
+        Phase::Creating { .. } => Call::Instance,
+        Phase::CheckingOperation { operation } => Call::ZoneOperation(operation.clone()),
         Phase::Booting if record.running_since.is_none() => Call::Instance,
         Phase::Booting | Phase::Configuring { .. } | Phase::Starting => Call::GuestAttributes,
         Phase::Done | Phase::Failed { .. } => return None,
     })
 }
 
-/// Whether a poll that just made `previous` should go on with `next`. An operation
-/// Google accepted a moment ago is not done yet: it is looked at by the next poll.
+/// Whether a start that just made `previous` should go on with `next`. An insert or
+/// an enable Google accepted a moment ago is not done yet: the next poll looks.
 pub fn worth_following(previous: &Call, next: &Call) -> bool {
     !matches!(
         (previous, next),
-        (Call::Insert, Call::ZoneOperation(_)) | (Call::Enable, Call::EnableOperation(_))
+        (Call::Insert, Call::Instance) | (Call::Enable, Call::EnableOperation(_))
     )
 }
 
@@ -144,6 +148,15 @@ pub fn apply(record: &mut DeployRecord, outcome: Outcome, ctx: &Context<'_>) -> 
         }
         Outcome::Instance(Ok(instance)) => {
             observe_instance(record, &instance, ctx);
+            None
+        }
+        Outcome::Instance(Err(GoogleFailure::NotFound(_)))
+            if matches!(record.phase, Phase::Creating { .. }) =>
+        {
+            if let Phase::Creating { operation } = &record.phase {
+                let operation = operation.clone();
+                record.enter(Phase::CheckingOperation { operation }, ctx.now);
+            }
             None
         }
         Outcome::Instance(Err(GoogleFailure::NotFound(_))) => {
@@ -279,12 +292,19 @@ fn is_this_deploys_vm(record: &DeployRecord, instance: &Instance) -> bool {
 const CLOCK_SKEW_SECS: u64 = 120;
 
 fn observe_instance(record: &mut DeployRecord, instance: &Instance, ctx: &Context<'_>) {
-    if let Some(ip) = instance.external_ip() {
-        record.ip = Some(ip);
-    }
     match instance.status.as_str() {
         "RUNNING" => {
+            // Its address and start are kept once, when it runs: one write for both.
+            if let Some(ip) = instance.external_ip() {
+                record.ip = Some(ip);
+            }
             record.running_since.get_or_insert(ctx.now);
+            if matches!(
+                record.phase,
+                Phase::Creating { .. } | Phase::CheckingOperation { .. }
+            ) {
+                record.enter(Phase::Booting, ctx.now);
+            }
         }
         "STOPPING" | "STOPPED" | "TERMINATED" | "SUSPENDING" | "SUSPENDED" => fail(
             record,
@@ -317,9 +337,10 @@ fn observe_guest(record: &mut DeployRecord, attributes: &GuestAttributes, ctx: &
             true,
             ctx,
         ),
+        // A token already sent is on its way until the agent reads its metadata.
         Some(SetupState::WaitingSecret) => record.enter(
             Phase::Configuring {
-                waiting_for_secret: true,
+                waiting_for_secret: record.secret_version.is_none(),
             },
             ctx.now,
         ),
@@ -432,7 +453,8 @@ mod tests {
             id: "d".repeat(32),
             owner: "sub-1".into(),
             session_digest: "s".repeat(64),
-            viewer: serde_json::from_value(json!("v1.viewer")).unwrap(),
+            telegram_token: None,
+            session_expires_at: 0,
             project: ProjectId::parse("claw-demo").unwrap(),
             region: Region::UsCentral1,
             zone: Region::UsCentral1.first_zone(),
@@ -555,6 +577,12 @@ mod tests {
                 Phase::Creating {
                     operation: op("op-1"),
                 },
+                Some(Call::Instance),
+            ),
+            (
+                Phase::CheckingOperation {
+                    operation: op("op-1"),
+                },
                 Some(Call::ZoneOperation(op("op-1"))),
             ),
             (Phase::Booting, Some(Call::Instance)),
@@ -584,22 +612,57 @@ mod tests {
     }
 
     #[test]
-    fn an_accepted_insert_waits_for_its_operation_then_boots() {
+    fn an_accepted_insert_is_watched_through_its_instance_and_its_operation_only_when_missing() {
         let mut r = record(Phase::Inserting);
         step(&mut r, Outcome::Insert(Ok(zone_op("PENDING", None))), T0);
+        let operation = "operation-1764000000000-62a4b1c2d3e4f-5a6b7c8d-9e0f1a2b".to_string();
         assert_eq!(
             r.phase,
             Phase::Creating {
-                operation: "operation-1764000000000-62a4b1c2d3e4f-5a6b7c8d-9e0f1a2b".into()
+                operation: operation.clone()
             }
         );
         let before = r.clone();
+        for status in ["PROVISIONING", "STAGING"] {
+            step(
+                &mut r,
+                Outcome::Instance(Ok(instance(status, "2026-11-24T08:00:00.000-08:00"))),
+                T0 + 5,
+            );
+            assert_eq!(r, before, "{status}: nothing to keep until it runs");
+        }
+        step(
+            &mut r,
+            Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
+            T0 + 10,
+        );
+        assert_eq!(r.phase, Phase::Booting);
+        assert_eq!(
+            (r.running_since, r.ip.as_deref()),
+            (Some(T0 + 10), Some("34.1.2.3")),
+            "running, its start and address in one change"
+        );
+        assert_eq!(next_call(&r), Some(Call::GuestAttributes));
+
+        let mut r = before.clone();
+        step(
+            &mut r,
+            Outcome::Instance(Err(GoogleFailure::NotFound("gone".into()))),
+            T0 + 5,
+        );
+        assert_eq!(
+            r.phase,
+            Phase::CheckingOperation {
+                operation: operation.clone()
+            }
+        );
+        let checking = r.clone();
         step(
             &mut r,
             Outcome::ZoneOperation(Ok(zone_op("RUNNING", None))),
-            T0 + 5,
+            T0 + 6,
         );
-        assert_eq!(r, before, "a running operation changes nothing");
+        assert_eq!(r, checking, "a running operation changes nothing");
         step(
             &mut r,
             Outcome::ZoneOperation(Ok(zone_op("DONE", None))),
@@ -618,15 +681,14 @@ mod tests {
             Outcome::Instance(Ok(instance("STAGING", "2026-11-24T08:00:00.000-08:00"))),
             T0 + 20,
         );
-        assert_eq!(r.running_since, None);
-        assert_eq!(r.ip.as_deref(), Some("34.1.2.3"));
-        assert_ne!(r, before);
+        assert_eq!(r, before, "staging: nothing worth a write yet");
         step(
             &mut r,
             Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
             T0 + 30,
         );
         assert_eq!(r.running_since, Some(T0 + 30));
+        assert_eq!(r.ip.as_deref(), Some("34.1.2.3"));
         step(
             &mut r,
             Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),

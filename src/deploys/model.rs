@@ -4,6 +4,12 @@
 //! the session: where the VM is, which Google operation is running, and the owner's
 //! access token sealed to this record (context `deploy:<id>`). It never holds a
 //! plaintext token or secret.
+//!
+//! The record keeps only what cannot be read again from Google: which call comes next,
+//! when the VM started running, how it ended, the Telegram token until it reached the
+//! VM. How far the agent has come (configuring, starting) is read from the VM at every
+//! poll and shown, never stored ([`DeployRecord::settled`]), so a poll writes KV only
+//! when one of those facts changes, and two tabs that write the same facts converge.
 
 use crate::config::Config;
 use crate::crypto::Sealed;
@@ -23,8 +29,11 @@ pub enum Phase {
     /// An insert answered that the VM name exists: an earlier attempt of this deploy
     /// may have created it, or another VM holds the name. The next poll looks.
     CheckingName,
-    /// The insert's zone operation is running.
+    /// The insert was accepted; the instance is looked at until it runs.
     Creating { operation: String },
+    /// The instance could not be found while it was being created: the insert's
+    /// operation says whether it failed, and why.
+    CheckingOperation { operation: String },
     /// The VM exists; waiting for it to run and for the agent's first report.
     Booting,
     /// The agent is configuring; `waiting_for_secret` while it waits for the first token.
@@ -46,7 +55,10 @@ impl Phase {
     pub fn status(&self) -> &'static str {
         match self {
             Self::Enabling { .. } => "enabling",
-            Self::Inserting | Self::CheckingName | Self::Creating { .. } => "creating",
+            Self::Inserting
+            | Self::CheckingName
+            | Self::Creating { .. }
+            | Self::CheckingOperation { .. } => "creating",
             Self::Booting => "booting",
             Self::Configuring { .. } => "configuring",
             Self::Starting => "starting",
@@ -59,7 +71,10 @@ impl Phase {
     pub fn label(&self) -> &'static str {
         match self {
             Self::Enabling { .. } => "Turning on the Compute Engine API",
-            Self::Inserting | Self::CheckingName | Self::Creating { .. } => "Creating the VM",
+            Self::Inserting
+            | Self::CheckingName
+            | Self::Creating { .. }
+            | Self::CheckingOperation { .. } => "Creating the VM",
             Self::Booting => "Booting the VM",
             Self::Configuring {
                 waiting_for_secret: true,
@@ -73,6 +88,24 @@ impl Phase {
 
     pub fn is_finished(&self) -> bool {
         matches!(self, Self::Done | Self::Failed { .. })
+    }
+
+    /// How long the page should wait before its next poll: about the time in which
+    /// Google or the VM can move this phase on. A poll sooner than that is answered
+    /// from the page's own copy (see [`super::tag`]) and costs neither KV nor Google.
+    /// `None` once finished: nothing changes any more.
+    pub fn poll_interval_ms(&self) -> Option<u64> {
+        match self {
+            Self::Enabling { .. } => Some(3000),
+            Self::Inserting
+            | Self::CheckingName
+            | Self::Creating { .. }
+            | Self::CheckingOperation { .. }
+            | Self::Booting
+            | Self::Configuring { .. }
+            | Self::Starting => Some(2000),
+            Self::Done | Self::Failed { .. } => None,
+        }
     }
 }
 
@@ -95,12 +128,11 @@ pub struct DeployRecord {
     pub id: String,
     /// The owner's Google `sub`.
     pub owner: String,
-    /// The starting session's non-secret id, for limits on what is done with the deploy.
+    /// The starting session's non-secret id, for limits on what is done with the deploy;
+    /// until `session_expires_at` its cookie also shows the deploy without a session read.
     pub session_digest: String,
-    /// The secret of the `deploy` cookie (path `/api/deploy/<id>`) given to the browser
-    /// that started the deploy, sealed with context `deploy-viewer:<id>`: that browser
-    /// keeps following its deploy when its session is gone.
-    pub viewer: Sealed,
+    #[serde(default)]
+    pub session_expires_at: u64,
     pub project: ProjectId,
     pub region: Region,
     pub zone: Zone,
@@ -113,6 +145,11 @@ pub struct DeployRecord {
     pub phase: Phase,
     /// The owner's Google access token, sealed with context `deploy:<id>`.
     pub token: Sealed,
+    /// The Telegram token given with the start (the original page's way), sealed with
+    /// context `deploy-telegram:<id>`, until a poll delivered it to the VM's key; then
+    /// erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_token: Option<Sealed>,
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
@@ -129,7 +166,7 @@ pub struct DeployRecord {
 }
 
 /// An `Idempotency-Key` header: the page's one key per deploy attempt. Only its
-/// digest is kept (`idem:<owner>:<sha256>`).
+/// digest is used, to derive the deploy's id (see `flow::start`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey {
     digest: String,
@@ -151,11 +188,9 @@ impl IdempotencyKey {
         })
     }
 
-    pub fn store_key(&self, owner: &str) -> crate::store::Key {
-        crate::store::Key::Idempotency {
-            owner: owner.to_string(),
-            digest: self.digest.clone(),
-        }
+    /// The key's SHA-256 (hex): what a deploy's derived id is made from.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 }
 
@@ -170,9 +205,17 @@ pub fn is_deployment_id(id: &str) -> bool {
 /// The cookie that lets the starting browser follow its deploy without a session.
 pub const VIEWER_COOKIE: &str = "deploy";
 
-/// The sealing context of a deploy record's viewer secret.
-pub fn viewer_context(id: &str) -> String {
-    format!("deploy-viewer:{id}")
+/// The secret of the `deploy` cookie given to the browser that started deploy `id`
+/// (so it keeps following its deploy when its session is gone). Derived from the id
+/// under the sealing key, so it is stored nowhere and every start of the same deploy
+/// hands out the same one.
+pub fn viewer_secret(key: &crate::crypto::SealingKey, id: &str) -> String {
+    crate::crypto::mac_hex(key, "deploy-viewer", id)[..32].to_string()
+}
+
+/// The sealing context of a deploy record's Telegram token.
+pub fn telegram_context(id: &str) -> String {
+    format!("deploy-telegram:{id}")
 }
 
 /// The `Set-Cookie` value of the viewer cookie: sent only to this deploy's routes.
@@ -196,6 +239,30 @@ impl DeployRecord {
             zone: self.zone.clone(),
             name: self.vm_name.clone(),
         }
+    }
+
+    /// The record as it is kept: the agent's progress between the VM running and
+    /// `ready` (configuring, starting) and its last secret error are read from the VM
+    /// at every poll, so they are kept as `Booting` and nothing.
+    pub fn settled(&self) -> DeployRecord {
+        let mut settled = self.clone();
+        if matches!(self.phase, Phase::Configuring { .. } | Phase::Starting) {
+            settled.phase = Phase::Booting;
+        }
+        settled.secret_error = None;
+        settled
+    }
+
+    /// Whether `self` (after a poll) holds a fact `stored` lacks, so it must be written:
+    /// the time of the last change, and the start of a phase kept as the same one, are
+    /// not facts of their own.
+    pub fn differs_from(&self, stored: &DeployRecord) -> bool {
+        let (mut now, before) = (self.settled(), stored.settled());
+        now.updated_at = before.updated_at;
+        if std::mem::discriminant(&now.phase) == std::mem::discriminant(&before.phase) {
+            now.phase_since = before.phase_since;
+        }
+        now != before
     }
 
     /// Moves to `phase`, keeping the timestamps that depend on it right.
@@ -227,6 +294,10 @@ impl DeployRecord {
             self.phase,
             Phase::Enabling { .. } | Phase::Inserting | Phase::CheckingName
         );
+        let retry_after_ms =
+            self.phase
+                .poll_interval_ms()
+                .map(|ms| if retrying { ms + 1000 } else { ms });
         StatusView {
             status: self.phase.status(),
             label: self.phase.label(),
@@ -256,6 +327,7 @@ impl DeployRecord {
             logs_url: (logs || (vm_may_exist && !self.phase.is_finished()))
                 .then(|| format!("/api/deploy/{}/logs", self.id)),
             console_url: vm_may_exist.then(|| self.instance().console_url(config)),
+            retry_after_ms,
         }
     }
 }
@@ -294,4 +366,7 @@ pub struct StatusView {
     pub logs_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
+    /// When to poll next, in milliseconds; absent once the deploy is finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }

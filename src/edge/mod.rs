@@ -11,16 +11,34 @@ use crate::security;
 use platform::WorkerPlatform;
 use worker::{event, Context, Env};
 
+thread_local! {
+    /// The configuration, parsed once per isolate: vars and secrets cannot change
+    /// under a running isolate (a new deploy starts new ones), and reading some
+    /// twenty of them across the JavaScript boundary is a measurable part of a
+    /// request that answers from memory.
+    static CONFIG: std::cell::OnceCell<std::rc::Rc<Result<Config, String>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+fn configuration(env: &Env) -> std::rc::Rc<Result<Config, String>> {
+    CONFIG.with(|cell| {
+        cell.get_or_init(|| {
+            std::rc::Rc::new(Config::parse(|name| {
+                env.var(name)
+                    .map(|v| v.to_string())
+                    .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                    .ok()
+            }))
+        })
+        .clone()
+    })
+}
+
 #[event(fetch)]
 async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
     console_error_panic_hook::set_once();
-    let config = Config::parse(|name| {
-        env.var(name)
-            .map(|v| v.to_string())
-            .or_else(|_| env.secret(name).map(|v| v.to_string()))
-            .ok()
-    });
-    let config = match config {
+    let parsed = configuration(&env);
+    let config = match parsed.as_ref() {
         Ok(config) => config,
         Err(problem) => {
             worker::console_error!("configuration: {problem}");
@@ -31,12 +49,12 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     if !path.starts_with("/api/") && path != "/api" {
         // Static assets, served by Workers static assets, with our headers added.
         let assets = env.assets("ASSETS")?.fetch_request(req).await?;
-        return with_headers(assets, &config);
+        return with_headers(assets, config);
     }
     let platform = WorkerPlatform::new(&env)?;
     let mut response = match into_core(req).await {
-        Ok(request) => App::new(&platform, &config).handle(request).await,
-        Err(refusal) => security::add_security_headers(refusal.into_response(), &config),
+        Ok(request) => App::new(&platform, config).handle(request).await,
+        Err(refusal) => security::add_security_headers(refusal.into_response(), config),
     };
     if config.environment == Environment::Development {
         // The bench counts KV operations per request through real workerd.

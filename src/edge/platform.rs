@@ -27,8 +27,18 @@ impl WorkerPlatform {
     }
 }
 
+/// KV's refusal for too many writes to one key reaches the Worker as an error whose
+/// text carries the HTTP status ("... 429 Too Many Requests"); it becomes
+/// [`PortError::rate_limited`], which the store tries again.
 fn port_error(context: &str) -> impl Fn(worker::kv::KvError) -> PortError + '_ {
-    move |e| PortError(format!("{context}: {e}"))
+    move |e| {
+        let text = e.to_string();
+        if text.contains("429") || text.to_ascii_lowercase().contains("too many requests") {
+            PortError::rate_limited(&format!("{context}: {text}"))
+        } else {
+            PortError(format!("{context}: {text}"))
+        }
+    }
 }
 
 impl KvStore for WorkerPlatform {

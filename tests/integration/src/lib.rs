@@ -293,38 +293,37 @@ impl Stack {
             toml_string(&root.join("build/index.js").to_string_lossy()),
             toml_string(&root.join("public").to_string_lossy()),
         );
-        let config_path = state_dir.join("wrangler.toml");
-        std::fs::write(&config_path, config).expect("write wrangler config");
-        let output = || {
-            if options.verbose {
-                Stdio::inherit()
-            } else {
-                Stdio::from(log_file(state_dir, "wrangler.log"))
-            }
-        };
-        Command::new(root.join("node_modules/.bin/wrangler"))
-            .args(["dev", "--config"])
-            .arg(&config_path)
-            .args(["--ip", "127.0.0.1", "--port", &site_port.to_string()])
-            // Stacks run side by side: each needs its own inspector port (default 9229).
-            .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
-            .arg(state_dir.join("kv"))
-            .args([
-                "--show-interactive-dev-session=false",
-                "--log-level",
-                "warn",
-            ])
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
-            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("XDG_CONFIG_HOME", state_dir.join("xdg"))
-            .current_dir(state_dir)
-            .stdin(Stdio::null())
-            .stdout(output())
-            .stderr(output())
-            .process_group(0)
-            .spawn()
-            .expect("start wrangler dev")
+        spawn_wrangler_with(state_dir, &config, site_port, options.verbose)
+    }
+
+    /// Starts, beside the Worker, the plain JavaScript reference Worker of
+    /// `tests/bench/reference-worker` (what the original TypeScript Worker did per
+    /// status poll) under its own `wrangler dev` and KV, pointed at this stack's
+    /// simulator; returns its base URL once it answers. Stopped with the stack.
+    pub fn start_reference_worker(&mut self) -> String {
+        let root = repo_root();
+        let dir = self.state_dir.join("reference");
+        std::fs::create_dir_all(&dir).expect("reference state dir");
+        let config = format!(
+            "name = \"claw-free-reference\"\nmain = {}\ncompatibility_date = \"2026-04-01\"\n\n[[kv_namespaces]]\nbinding = \"KV\"\nid = \"local\"\n\n[vars]\nCOMPUTE_API = {}\n",
+            toml_string(&root.join("tests/bench/reference-worker/worker.js").to_string_lossy()),
+            toml_string(&self.sim),
+        );
+        let port = free_port();
+        let child = spawn_wrangler_with(&dir, &config, port, false);
+        self.children.push(child);
+        let base = format!("http://127.0.0.1:{port}");
+        let client = Client::new(&base);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !client.try_get("/api/health").is_ok_and(|r| r.status == 200) {
+            assert!(
+                Instant::now() < deadline,
+                "the reference Worker did not start; see {}/wrangler.log",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        base
     }
 
     /// Waits until the Worker answers its health route; an error when a process of
@@ -403,6 +402,43 @@ fn collect_files(dir: &Path, out: &mut String) {
             out.push('\n');
         }
     }
+}
+
+/// `wrangler dev` with `config` (written into `state_dir`), its KV persisted there,
+/// on loopback `port`, quiet and offline, in its own process group.
+fn spawn_wrangler_with(state_dir: &Path, config: &str, port: u16, verbose: bool) -> Child {
+    let config_path = state_dir.join("wrangler.toml");
+    std::fs::write(&config_path, config).expect("write wrangler config");
+    let output = || {
+        if verbose {
+            Stdio::inherit()
+        } else {
+            Stdio::from(log_file(state_dir, "wrangler.log"))
+        }
+    };
+    Command::new(repo_root().join("node_modules/.bin/wrangler"))
+        .args(["dev", "--config"])
+        .arg(&config_path)
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+        // Workers run side by side: each needs its own inspector port (default 9229).
+        .args(["--inspector-port", &free_port().to_string(), "--persist-to"])
+        .arg(state_dir.join("kv"))
+        .args([
+            "--show-interactive-dev-session=false",
+            "--log-level",
+            "warn",
+        ])
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("XDG_CONFIG_HOME", state_dir.join("xdg"))
+        .current_dir(state_dir)
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .process_group(0)
+        .spawn()
+        .expect("start wrangler dev")
 }
 
 fn log_file(dir: &Path, name: &str) -> std::fs::File {
