@@ -42,6 +42,18 @@ impl SealingKey {
 #[serde(transparent)]
 pub struct Sealed(String);
 
+impl Sealed {
+    /// The sealed text, as stored or sent in a cookie (base64url and `.` only).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Sealed text received back (a cookie): it still has to open.
+    pub fn from_text(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
 /// A sealed value did not open: tampered, moved to another record, or sealed under
 /// another key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::google::compute::{self, InstanceRef};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
 use crate::http::Request;
-use crate::limits::{self, Scope};
+use crate::limits::{self, Limit, Scope};
 use crate::ports::{Platform, Random};
 use crate::secrets;
 use crate::sessions::{self, Session};
@@ -36,7 +36,7 @@ pub struct StartRequest {
 pub struct Started {
     pub deployment_id: String,
     pub vm_name: VmName,
-    /// The `deploy` cookie's secret for this browser.
+    /// The `__Host-deploy` cookie's secret for this browser.
     pub viewer_secret: String,
 }
 
@@ -66,18 +66,20 @@ pub async fn start<P: Platform>(
         }
     }
     let limits = &app.config.limits;
-    limits::take(
+    limits::take_all(
         app.platform,
-        Scope::DeployPerSession,
-        session.limit_subject(),
-        limits.deploys_per_session,
-    )
-    .await?;
-    limits::take(
-        app.platform,
-        Scope::DeployPerIp,
-        client_ip,
-        limits.deploys_per_ip,
+        &[
+            Limit {
+                scope: Scope::DeployPerSession,
+                subject: session.limit_subject(),
+                limit: limits.deploys_per_session,
+            },
+            Limit {
+                scope: Scope::DeployPerIp,
+                subject: client_ip,
+                limit: limits.deploys_per_ip,
+            },
+        ],
     )
     .await?;
 
@@ -263,7 +265,7 @@ fn unknown_deploy() -> ApiError {
 }
 
 /// The deploy `id`, if the caller may see it: the owner signed in, or the browser
-/// that started it (its `deploy` cookie), whose session may have expired since.
+/// that started it (its `__Host-deploy` cookie), whose session may have expired since.
 /// Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
@@ -271,7 +273,7 @@ async fn load_owned<P: Platform>(
     id: &str,
 ) -> Result<DeployRecord, ApiError> {
     let session = sessions::require(app, request).await;
-    let viewer = request.cookie(model::VIEWER_COOKIE);
+    let viewer = model::viewer_secret(request, id);
     if let (Err(error), None) = (&session, &viewer) {
         return Err(error.clone());
     }

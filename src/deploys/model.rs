@@ -97,7 +97,7 @@ pub struct DeployRecord {
     pub owner: String,
     /// The starting session's non-secret id, for limits on what is done with the deploy.
     pub session_digest: String,
-    /// The secret of the `deploy` cookie (path `/api/deploy/<id>`) given to the browser
+    /// The secret of the `__Host-deploy` cookie (bound to this id) given to the browser
     /// that started the deploy, sealed with context `deploy-viewer:<id>`: that browser
     /// keeps following its deploy when its session is gone.
     pub viewer: Sealed,
@@ -167,21 +167,26 @@ pub fn is_deployment_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The cookie that lets the starting browser follow its deploy without a session.
-pub const VIEWER_COOKIE: &str = "deploy";
-
 /// The sealing context of a deploy record's viewer secret.
 pub fn viewer_context(id: &str) -> String {
     format!("deploy-viewer:{id}")
 }
 
-/// The `Set-Cookie` value of the viewer cookie: sent only to this deploy's routes.
-pub fn viewer_cookie(id: &str, secret: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{VIEWER_COOKIE}={secret}; HttpOnly{secure}; SameSite=Lax; Path=/api/deploy/{id}; Max-Age={}",
-        crate::store::DEPLOY_TTL
+/// The `Set-Cookie` value of the viewer cookie (`__Host-deploy`, path `/`): the
+/// deploy it binds is inside the value, `<id>.<secret>`.
+pub fn viewer_cookie(id: &str, secret: &str) -> String {
+    crate::cookies::set(
+        crate::cookies::DEPLOY,
+        &format!("{id}.{secret}"),
+        crate::store::DEPLOY_TTL,
     )
+}
+
+/// The viewer secret a request's `__Host-deploy` cookie holds for deploy `id`.
+pub fn viewer_secret(request: &crate::http::Request, id: &str) -> Option<String> {
+    let value = request.cookie(crate::cookies::DEPLOY)?;
+    let (bound, secret) = value.split_once('.')?;
+    (bound == id && !secret.is_empty()).then(|| secret.to_string())
 }
 
 /// The sealing context of a deploy record's token.

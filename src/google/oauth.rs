@@ -118,11 +118,25 @@ pub async fn userinfo(
     Ok(user)
 }
 
-/// Revokes a token at sign-out. Best effort: an already expired token is fine.
-pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) {
+/// Revokes a token at sign-out. Returns whether the token is now unusable: Google
+/// answered 200, or 400 `invalid_token` (it had already expired or was revoked).
+/// Anything else (no answer, a 5xx) leaves the token alive until it expires.
+pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) -> bool {
     let request =
         OutboundRequest::post_form(&config.endpoints.revoke_url, &[("token", token.expose())]);
-    let _ = http.send(request).await;
+    match http.send(request).await {
+        Ok(response) if response.is_success() => true,
+        Ok(response) if response.status == 400 => {
+            #[derive(Deserialize)]
+            struct Refusal {
+                #[serde(default)]
+                error: String,
+            }
+            serde_json::from_slice::<Refusal>(&response.body)
+                .is_ok_and(|r| r.error == "invalid_token")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]

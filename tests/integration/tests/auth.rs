@@ -16,9 +16,9 @@ fn a_full_sign_in_then_logout() {
     let cookie_line = done
         .headers
         .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("session="))
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("__Host-session="))
         .expect("session cookie");
-    for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+    for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
         assert!(cookie_line.1.contains(part), "{part} in {}", cookie_line.1);
     }
     let session = client.get("/api/deploy/session");
@@ -43,12 +43,13 @@ fn a_full_sign_in_then_logout() {
     // The simulator's access tokens, like Google's, start with "ya29.".
     assert!(!kv.contains("ya29."), "no access token in KV");
 
-    let old_cookie = client.cookie("session").unwrap();
+    let old_cookie = client.cookie("__Host-session").unwrap();
     let logout = client.post("/api/auth/logout", json!({}));
     assert_eq!(logout.status, 200);
-    assert!(client.cookie("session").is_none(), "the cookie is cleared");
+    assert_eq!(logout.json["revoked"], true, "{}", logout.text);
+    assert!(client.cookie("__Host-session").is_none(), "the cookie is cleared");
     assert_eq!(stack.counters().get("oauth.revoke").copied(), Some(1));
-    client.set_cookie("session", &old_cookie);
+    client.set_cookie("__Host-session", &old_cookie);
     assert_eq!(
         client.get("/api/deploy/session").status,
         404,
@@ -80,22 +81,12 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     let denied = client.get(&format!(
         "/api/auth/callback/google?error=access_denied&state={state}"
     ));
-    assert!(
-        denied
-            .header("location")
-            .unwrap()
-            .starts_with("/?authError=You+cancelled"),
-        "{:?}",
-        denied.header("location")
-    );
-    assert!(client.cookie("session").is_none());
+    assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
+    assert!(client.cookie("__Host-session").is_none());
 
     // A forged state, and a real state from another browser.
     let forged = client.get("/api/auth/callback/google?code=x&state=forged");
-    assert!(forged
-        .header("location")
-        .unwrap()
-        .starts_with("/?authError="));
+    assert_eq!(forged.header("location"), Some("/?authError=expired"));
     stack.admin("config", json!({"autoApprove": true}));
     let victim = stack.client();
     let start = victim.get("/api/auth/google?provider=kimi");
@@ -103,54 +94,58 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     let callback = approved.header("location").unwrap().to_string();
     let attacker = stack.client();
     let stolen = attacker.get(&callback);
-    assert!(stolen
-        .header("location")
-        .unwrap()
-        .starts_with("/?authError="));
+    assert_eq!(stolen.header("location"), Some("/?authError=expired"));
     assert!(
-        attacker.cookie("session").is_none(),
+        attacker.cookie("__Host-session").is_none(),
         "a state works only in the browser that started it"
     );
-    // The rightful browser can still finish, once; a replay fails.
+    // The rightful browser can still finish, once. A copy of its sign-in cookie
+    // replayed later gets nothing: Google's code is spent.
+    let copied = victim.cookie("__Host-signin").expect("the sign-in cookie");
     let ok = victim.get(&callback);
     assert!(
-        victim.cookie("session").is_some(),
+        victim.cookie("__Host-session").is_some(),
         "{:?}",
         ok.header("location")
     );
+    assert!(victim.cookie("__Host-signin").is_none(), "cleared once used");
     let replay_client = stack.client();
-    replay_client.set_cookie(
-        "signin_state",
-        callback
-            .split("state=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap(),
-    );
+    replay_client.set_cookie("__Host-signin", &copied);
     let replay = replay_client.get(&callback);
-    assert!(replay
-        .header("location")
-        .unwrap()
-        .starts_with("/?authError="));
-    assert!(replay_client.cookie("session").is_none());
+    assert_eq!(replay.header("location"), Some("/?authError=refused"));
+    assert!(replay_client.cookie("__Host-session").is_none());
+    // The state alone, as a cookie, is not a sign-in.
+    let state = callback.split("state=").nth(1).unwrap().split('&').next().unwrap();
+    let bare = stack.client();
+    bare.set_cookie("__Host-signin", state);
+    let refused = bare.get(&callback);
+    assert_eq!(refused.header("location"), Some("/?authError=expired"));
 }
 
 #[test]
-fn sign_in_starts_are_limited_per_address() {
-    let stack = Stack::start(StackOptions::default().var("LIMIT_SIGNINS_PER_IP", 3));
+fn starting_a_sign_in_writes_nothing_and_completed_sign_ins_are_limited() {
+    let stack = Stack::start(StackOptions::default().var("LIMIT_SIGNINS_PER_IP", 2));
     let client = stack.client();
-    for _ in 0..3 {
-        assert_eq!(client.get("/api/auth/google?provider=kimi").status, 302);
+    for _ in 0..10 {
+        let start = client.get("/api/auth/google?provider=kimi");
+        assert_eq!(start.status, 302, "{}", start.text);
+        assert_eq!(
+            start.header("x-claw-free-kv"),
+            Some("reads=0 writes=0"),
+            "a sign-in start costs no KV operation"
+        );
     }
-    let limited = client.get("/api/auth/google?provider=kimi");
-    assert_eq!(limited.status, 429);
-    assert!(limited
-        .header("retry-after")
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|s| s > 0));
-    assert!(!limited.error().is_empty());
+    assert!(
+        !stack.kv_contents().contains("signin"),
+        "no pending sign-in in KV"
+    );
+    for _ in 0..2 {
+        assert!(stack.client().signed_in().cookie("__Host-session").is_some());
+    }
+    let third = stack.client();
+    let done = third.sign_in("provider=kimi");
+    assert_eq!(done.header("location"), Some("/?authError=limited"));
+    assert!(third.cookie("__Host-session").is_none());
 }
 
 #[test]

@@ -201,7 +201,7 @@ fn latency(stack: &Stack, client: &Client, id: &str) {
         percentile(&samples, 0.5),
         percentile(&samples, 0.99)
     );
-    let cookie = client.cookie("session").unwrap_or_default();
+    let cookie = client.cookie("__Host-session").unwrap_or_default();
     let started = Instant::now();
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -210,7 +210,7 @@ fn latency(stack: &Stack, client: &Client, id: &str) {
             let path = path.clone();
             std::thread::spawn(move || {
                 let c = Client::new(&site);
-                c.set_cookie("session", &cookie);
+                c.set_cookie("__Host-session", &cookie);
                 for _ in 0..100 {
                     c.get(&path);
                 }
