@@ -41,6 +41,9 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (Post, ["api", "bots", project, zone, vm, "secret"]) => {
             bots::api::rotate_secret(app, request, (project, zone, vm)).await
         }
+        (Post, ["api", "bots", project, zone, vm, "rekey"]) => {
+            bots::api::rekey(app, request, (project, zone, vm)).await
+        }
         (Get, ["api", "bots", project, zone, vm, "logs"]) => {
             bots::api::logs(app, request, (project, zone, vm)).await
         }
@@ -60,6 +63,6 @@ fn known_path(segments: &[&str]) -> bool {
             | ["api", "deploy", _, "secret" | "logs"]
             | ["api", "telegram", "detect-user"]
             | ["api", "bots", _, _, _]
-            | ["api", "bots", _, _, _, "secret" | "logs"]
+            | ["api", "bots", _, _, _, "secret" | "logs" | "rekey"]
     )
 }
