@@ -496,11 +496,11 @@ in
     (check "metadata guard: the gateway's user is refused" (
       !(lib.elem (sc "openclaw-gateway").User config.openclaw.metadataGuard.allowedUsers)
     ) (builtins.toJSON config.openclaw.metadataGuard.allowedUsers))
-    (check "metadata guard: the agent's units run as an allowed user" (
+    (check "metadata guard: the agent's units and the provider (it reads LLM_PROVIDER) run as an allowed user" (
       builtins.all (
         unit: lib.elem ((sc unit).User or "root") config.openclaw.metadataGuard.allowedUsers
-      ) agentUnits
-    ) (builtins.toJSON (map (unit: (sc unit).User or "root") agentUnits)))
+      ) (agentUnits ++ [ "claw-free-provider" ])
+    ) (builtins.toJSON (map (unit: (sc unit).User or "root") (agentUnits ++ [ "claw-free-provider" ]))))
     (expectContains "metadata guard: the build's ruleset check sees only uid 0"
       config.networking.nftables.preCheckRuleset
       "s/skuid != { root, nscd, nobody }/skuid != { 0 }/"
