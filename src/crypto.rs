@@ -123,6 +123,27 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
+/// HMAC-SHA-256 (RFC 2104) of `message` under the sealing key: values the Worker
+/// can derive again later instead of storing them.
+pub fn hmac_sha256(key: &SealingKey, message: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut inner_pad = [0x36u8; BLOCK];
+    let mut outer_pad = [0x5cu8; BLOCK];
+    for (i, byte) in key.0.iter().enumerate() {
+        inner_pad[i] ^= byte;
+        outer_pad[i] ^= byte;
+    }
+    let inner = Sha256::new()
+        .chain_update(inner_pad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(outer_pad)
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
 /// SHA-256 as hex: how cookie secrets and idempotency keys appear in KV keys.
 pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
@@ -250,6 +271,18 @@ mod tests {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "age refused the ciphertext");
         assert_eq!(out.stdout, b"123456789:token-for-the-cli");
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231 test case 2's message under a 32-byte key of 0x0b..: checked
+        // against Python's hmac module (hmac.new(b"\x0b" * 32, b"what do ya want for nothing?", "sha256")).
+        let key = SealingKey([0x0b; 32]);
+        let mac = hmac_sha256(&key, b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "c3f2649c34ea24e4d62a2c7e868bbea0233c9d4c2cc300794db76aa18d6822d8"
+        );
     }
 
     #[test]

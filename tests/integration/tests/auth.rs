@@ -149,32 +149,47 @@ fn starting_a_sign_in_writes_nothing_and_completed_sign_ins_are_limited() {
 }
 
 #[test]
-fn telegram_user_detection() {
+fn telegram_user_detection_needs_the_sessions_code() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
-    stack.admin(
-        "telegram/bots",
-        json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": []}),
-    );
-    let none = client.post(
-        "/api/telegram/detect-user",
-        json!({"token": TELEGRAM_TOKEN}),
-    );
+    let bot = |updates: serde_json::Value| {
+        stack.admin(
+            "telegram/bots",
+            json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": updates}),
+        );
+    };
+    let detect = || {
+        client.post(
+            "/api/telegram/detect-user",
+            json!({"token": TELEGRAM_TOKEN}),
+        )
+    };
+    bot(json!([]));
+    let code = client.post("/api/telegram/owner-code", json!({"token": TELEGRAM_TOKEN}));
+    assert_eq!(code.status, 200, "{}", code.text);
+    let code = code.json["code"].as_str().unwrap().to_string();
+    let none = detect();
     assert_eq!(none.status, 404);
-    assert!(none.error().contains("no messages yet"), "{}", none.text);
-    stack.admin(
-        "telegram/bots",
-        json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": [
-            {"fromId": 111, "firstName": "Old", "username": "old", "text": "first"},
-            {"fromId": 424242, "firstName": "Ada", "username": "ada", "text": "hi"}]}),
-    );
-    let found = client.post(
-        "/api/telegram/detect-user",
-        json!({"token": TELEGRAM_TOKEN}),
-    );
+    assert!(none.error().contains("no messages yet") && none.error().contains(&code), "{}", none.text);
+    // A stranger wrote to the new bot first, and again after the owner.
+    bot(json!([
+        {"fromId": 666, "firstName": "Mallory", "username": "mallory", "text": "hi"},
+        {"fromId": 424242, "firstName": "Ada", "username": "ada", "text": code},
+        {"fromId": 666, "firstName": "Mallory", "username": "mallory", "text": "hello?"}]));
+    let found = detect();
     assert_eq!(found.status, 200, "{}", found.text);
     assert_eq!(found.json["userId"], "424242");
     assert!(!found.text.contains(TELEGRAM_TOKEN));
+    bot(json!([{"fromId": 666, "firstName": "Mallory", "username": "mallory", "text": "hi"}]));
+    let stranger_only = detect();
+    assert_eq!(stranger_only.status, 404, "the latest sender is not the owner");
+    assert!(stranger_only.error().contains(&code));
+    // Without a session there is nothing to prove.
+    let anonymous = Client::new(&stack.site).post(
+        "/api/telegram/detect-user",
+        json!({"token": TELEGRAM_TOKEN}),
+    );
+    assert_eq!(anonymous.status, 401);
     let unknown = client.post(
         "/api/telegram/detect-user",
         json!({"token": "987654321:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"}),
