@@ -1,6 +1,6 @@
 // The whole journey in a real browser on a phone-sized screen: choices, sign-in
 // on the simulator's consent page, project, bot name with its live preview,
-// Telegram token and user-id helper, deploy to done (the first token delivered
+// Telegram token and user-id helper (proven with a code sent to the bot), deploy to done (the first token delivered
 // without retyping), the bot list with a green dot, a confirmed token
 // rotation, and deleting the bot once it is stopped.
 
@@ -74,6 +74,8 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await browser.shot('bot-name-refused');
   await fillSetup(page, { projectId: 'claw-demo', botName: 'Ada helper', token: FIRST_TOKEN });
   assert.match(await page.locator('#vm-name-preview').textContent(), /ada-helper/);
+  assert.equal(await page.getByText(`Project ${newProjectId} created and selected.`).count(), 0,
+    'the notice leaves once another project is chosen');
 
   // The token field is masked until shown, and masked again.
   const tokenField = setup.getByLabel('Telegram bot token', { exact: true });
@@ -83,9 +85,28 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await setup.getByRole('button', { name: 'Hide' }).click();
   assert.equal(await tokenField.getAttribute('type'), 'password');
 
-  // The user-id helper reads the bot's last message.
-  await page.getByRole('button', { name: 'Find my Telegram user id' }).click();
+  // The user-id helper shows a code; the owner sends it to the bot, and only
+  // that message's sender is taken (not the stranger who wrote first and last).
+  const findOwner = page.getByRole('button', { name: 'Find my Telegram user id' });
+  await findOwner.click();
+  const code = page.locator('#owner-code');
+  await code.waitFor();
+  const ownerCode = await code.textContent();
+  assert.match(ownerCode, /^[A-Z2-9]{6}$/);
+  await page.getByText(`Send ${ownerCode} to your bot in Telegram`).waitFor();
+  await browser.shot('owner-code');
+  await stack.admin.telegramBot({
+    token: FIRST_TOKEN,
+    username: 'ada_claw_bot',
+    updates: [
+      { fromId: 666, firstName: 'Mallory', username: 'mallory', text: 'hello' },
+      { fromId: 424242, firstName: 'Ada', username: 'ada', text: ownerCode },
+      { fromId: 666, firstName: 'Mallory', username: 'mallory', text: 'me first' },
+    ],
+  });
+  await findOwner.click();
   await page.getByText('Your Telegram user id is 424242 (Ada, @ada).').waitFor();
+  assert.equal(await page.locator('#owner-code-box').isVisible(), false, 'the code goes once used');
   assert.equal(await page.getByLabel(/Your Telegram user id/).inputValue(), '424242', 'the helper fills in the owner id');
   await browser.shot('token-and-user-id');
 
