@@ -482,6 +482,11 @@ in
     ] [ false false "no" true ])
     (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
 
+    (expectEq "the provider checks callers against the key the agent makes in its state folder"
+      (builtins.fromJSON config.environment.etc."claw-free/config.json".text).api_key_file or null
+      "${config.openclaw.stateDir}/setup-provider.key"
+    )
+
     # Only root and the daemons OS Login needs reach the metadata server.
     (check "metadata guard: nftables refuses the metadata server's HTTP to every other user" (
       config.networking.nftables.enable

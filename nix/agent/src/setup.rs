@@ -23,6 +23,7 @@ use crate::host_key::HostKey;
 use crate::log;
 use crate::metadata::Persistence;
 use crate::openclaw_config::{self, ClawFreeConfig};
+use crate::provider_key;
 use crate::paths::{CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
 use crate::secrets;
 
@@ -150,6 +151,8 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
         .map_err(io("cannot create the secrets folder"))?;
 
     Step::Config.enter();
+    let provider_key = provider_key::load_or_create(&paths.provider_key)
+        .map_err(io("cannot make the bootstrap provider's key"))?;
     // The configuration names the token as the unprivileged gateway reads it: its
     // systemd credential, a copy of the secret file made when the gateway starts.
     // What a declarative flake renders is written over the agent's own settings.
@@ -158,6 +161,7 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
             settings.bot_name.as_str(),
             &paths.gateway_token_file,
             settings.access,
+            &provider_key,
         ),
         ctx.options.declared.base_config.as_ref(),
     );
