@@ -94,7 +94,12 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     };
     let plain = serde_json::to_string(&pending)
         .map_err(|_| ApiError::Unavailable("The sign-in could not start.".into()))?;
-    let sealed = crypto::seal(&app.config.sealing_key, app.platform, SIGN_IN_CONTEXT, &plain)?;
+    let sealed = crypto::seal(
+        &app.config.sealing_key,
+        app.platform,
+        SIGN_IN_CONTEXT,
+        &plain,
+    )?;
     let url = oauth::consent_url(app.config, &pending.state, &challenge);
     Ok(Response::redirect(&url).with_header(
         "set-cookie",
@@ -112,10 +117,8 @@ pub async fn callback<P: Platform>(
         Ok((secret, choices)) => Ok(Response::redirect(&format!("/?{}", choices.to_query()))
             .with_header("set-cookie", sessions::cookie(Some(&secret), SESSION_TTL))
             .with_header("set-cookie", clear_state)),
-        Err(error) => Ok(
-            Response::redirect(&format!("/?authError={}", error.code()))
-                .with_header("set-cookie", clear_state),
-        ),
+        Err(error) => Ok(Response::redirect(&format!("/?authError={}", error.code()))
+            .with_header("set-cookie", clear_state)),
     }
 }
 
@@ -245,7 +248,11 @@ pub async fn logout_redirect<P: Platform>(
         return Ok(Response::redirect("/"));
     }
     let revoked = end_session(app, request).await?.unwrap_or(true);
-    let to = if revoked { "/" } else { "/?signedOut=unrevoked" };
+    let to = if revoked {
+        "/"
+    } else {
+        "/?signedOut=unrevoked"
+    };
     Ok(signed_out(Response::redirect(to)))
 }
 
@@ -534,7 +541,9 @@ mod tests {
         let crossed = run(app.handle(get(&callback, &other_cookie)));
         assert_eq!(crossed.header("location"), Some("/?authError=expired"));
         let ok = run(app.handle(get(&callback, &state_cookie)));
-        assert!(cookies(&ok).iter().any(|c| c.starts_with("__Host-session=")));
+        assert!(cookies(&ok)
+            .iter()
+            .any(|c| c.starts_with("__Host-session=")));
         let forged = run(app.handle(get(
             "/api/auth/callback/google?code=good-code&state=forged",
             &["__Host-signin=forged".into()],
@@ -647,7 +656,13 @@ mod tests {
             assert!(line.starts_with("__Host-signin=v1."), "{line}");
             assert!(line.contains("; Secure") && line.contains("; Path=/;"));
             let location = response.header("location").unwrap();
-            let state = location.split("state=").nth(1).unwrap().split('&').next().unwrap();
+            let state = location
+                .split("state=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap();
             assert!(!line.contains(state), "the state travels sealed");
             assert!(!line.contains("claude"));
         }
@@ -698,7 +713,9 @@ mod tests {
                 &format!("/api/auth/callback/google?code=good-code&state={state}"),
                 &cookie,
             )));
-            assert!(cookies(&ok).iter().any(|c| c.starts_with("__Host-session=")));
+            assert!(cookies(&ok)
+                .iter()
+                .any(|c| c.starts_with("__Host-session=")));
         }
         let (state, cookie) = begin(&app);
         let limited = run(app.handle(get(

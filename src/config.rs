@@ -302,7 +302,10 @@ pub(crate) mod tests {
             let mut vars = development_vars("http://127.0.0.1:9090");
             vars.insert("SITE_ORIGIN".into(), origin.into());
             let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
-            assert!(err.contains("only for a site on this machine"), "{origin}: {err}");
+            assert!(
+                err.contains("only for a site on this machine"),
+                "{origin}: {err}"
+            );
         }
     }
 

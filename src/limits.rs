@@ -49,7 +49,10 @@ impl Scope {
 
 impl Scope {
     fn per_address(self) -> bool {
-        matches!(self, Self::SignInPerIp | Self::TelegramPerIp | Self::DeployPerIp)
+        matches!(
+            self,
+            Self::SignInPerIp | Self::TelegramPerIp | Self::DeployPerIp
+        )
     }
 }
 
@@ -181,7 +184,9 @@ mod tests {
         assert_eq!(p.kv_writes.get(), 2);
         // The address is spent: the session's counter must not move either.
         assert_eq!(
-            run(take_all(&p, &both("203.0.113.9"))).unwrap_err().status(),
+            run(take_all(&p, &both("203.0.113.9")))
+                .unwrap_err()
+                .status(),
             429
         );
         assert_eq!(p.kv_writes.get(), 2, "nothing written for a refusal");
@@ -189,7 +194,12 @@ mod tests {
             assert!(run(take_all(&p, &both("203.0.113.9"))).is_err());
         }
         // Four refusals later the session still has its four uses left.
-        for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3", "198.51.100.4"] {
+        for ip in [
+            "198.51.100.1",
+            "198.51.100.2",
+            "198.51.100.3",
+            "198.51.100.4",
+        ] {
             run(take_all(&p, &both(ip))).unwrap();
         }
     }

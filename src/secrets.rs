@@ -41,8 +41,8 @@ impl VmRecipient {
             return None;
         };
         let blob = STANDARD.decode(key).ok()?;
-        let well_formed = blob.len() == Self::BLOB_PREFIX.len() + 32
-            && blob.starts_with(Self::BLOB_PREFIX);
+        let well_formed =
+            blob.len() == Self::BLOB_PREFIX.len() + 32 && blob.starts_with(Self::BLOB_PREFIX);
         well_formed.then(|| Self(format!("ssh-ed25519 {key}")))
     }
 
@@ -348,7 +348,13 @@ mod tests {
         managed: bool,
         recipient: bool,
     ) -> TestPlatform {
-        vm_platform(conflicts, status, managed, recipient.then_some(VM_RECIPIENT.trim()), None)
+        vm_platform(
+            conflicts,
+            status,
+            managed,
+            recipient.then_some(VM_RECIPIENT.trim()),
+            None,
+        )
     }
 
     /// An intruder's key: valid ssh-ed25519, not the VM's host key.
@@ -540,9 +546,15 @@ mod tests {
         deliver_token(&p).unwrap();
         let second = &written_metadata(&p)[1];
         assert_eq!(item(second, "openclaw-recipient"), Some(pinned));
-        assert_eq!(decrypt(&item(second, "openclaw-secret-telegram-token").unwrap()), TOKEN);
         assert_eq!(
-            p.call_log().iter().filter(|c| c.contains("setMetadata")).count(),
+            decrypt(&item(second, "openclaw-secret-telegram-token").unwrap()),
+            TOKEN
+        );
+        assert_eq!(
+            p.call_log()
+                .iter()
+                .filter(|c| c.contains("setMetadata"))
+                .count(),
             2,
             "pinning costs no extra call"
         );
@@ -550,16 +562,28 @@ mod tests {
 
     #[test]
     fn a_vm_that_publishes_another_key_gets_nothing() {
-        let p = vm_platform(0, "RUNNING", true, Some(INTRUDER), Some(VM_RECIPIENT.trim()));
+        let p = vm_platform(
+            0,
+            "RUNNING",
+            true,
+            Some(INTRUDER),
+            Some(VM_RECIPIENT.trim()),
+        );
         let err = deliver_token(&p).unwrap_err();
         assert_eq!(err.status(), 409);
         assert_eq!(err.message(), KEY_CHANGED);
-        assert!(written_metadata(&p).is_empty(), "nothing encrypted to the intruder");
+        assert!(
+            written_metadata(&p).is_empty(),
+            "nothing encrypted to the intruder"
+        );
         // Published nothing (guest attributes lost at a restart): the pinned key serves.
         let p = vm_platform(0, "RUNNING", true, None, Some(VM_RECIPIENT.trim()));
         deliver_token(&p).unwrap();
         let written = &written_metadata(&p)[0];
-        assert_eq!(decrypt(&item(written, "openclaw-secret-telegram-token").unwrap()), TOKEN);
+        assert_eq!(
+            decrypt(&item(written, "openclaw-secret-telegram-token").unwrap()),
+            TOKEN
+        );
     }
 
     #[test]
@@ -593,10 +617,21 @@ mod tests {
 
     #[test]
     fn rekey_trusts_the_key_published_now() {
-        let p = vm_platform(1, "RUNNING", true, Some(INTRUDER), Some(VM_RECIPIENT.trim()));
+        let p = vm_platform(
+            1,
+            "RUNNING",
+            true,
+            Some(INTRUDER),
+            Some(VM_RECIPIENT.trim()),
+        );
         let config = development_config();
         let app = App::new(&p, &config);
-        let trusted = run(rekey(&app, &AccessToken::new("ya29.test".into()), &target())).unwrap();
+        let trusted = run(rekey(
+            &app,
+            &AccessToken::new("ya29.test".into()),
+            &target(),
+        ))
+        .unwrap();
         assert_eq!(Some(trusted), VmRecipient::parse(INTRUDER));
         let written = written_metadata(&p);
         let last = written.last().unwrap();
@@ -604,7 +639,11 @@ mod tests {
             item(last, "openclaw-recipient").as_deref(),
             Some(INTRUDER.trim_end_matches(" mallory"))
         );
-        assert_eq!(item(last, "BOT_NAME").as_deref(), Some("My Bot"), "other items kept");
+        assert_eq!(
+            item(last, "BOT_NAME").as_deref(),
+            Some("My Bot"),
+            "other items kept"
+        );
         // Now a delivery goes to the new key.
         deliver_token(&p).unwrap();
     }

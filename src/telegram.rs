@@ -33,7 +33,12 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 const CODE_LEN: usize = 6;
 
 /// The code for this session, bot and window.
-fn owner_code(app_key: &crypto::SealingKey, session: &Session, token: &TelegramToken, window: u64) -> String {
+fn owner_code(
+    app_key: &crypto::SealingKey,
+    session: &Session,
+    token: &TelegramToken,
+    window: u64,
+) -> String {
     let message = format!(
         "telegram-owner-code\0{}\0{}\0{window}",
         session.limit_subject(),
@@ -155,7 +160,12 @@ pub async fn detect_user<P: Platform>(
     let current = owner_code(&app.config.sealing_key, &session, &token, window);
     let accepted = [
         current.clone(),
-        owner_code(&app.config.sealing_key, &session, &token, window.saturating_sub(1)),
+        owner_code(
+            &app.config.sealing_key,
+            &session,
+            &token,
+            window.saturating_sub(1),
+        ),
     ];
     let any_message = updates.result.iter().any(|u| u.message.is_some());
     let owner = updates
@@ -236,13 +246,19 @@ mod tests {
         assert_eq!(code.len(), 6);
         assert!(body["expiresInSeconds"].as_u64().unwrap() > CODE_WINDOW_SECS);
         // A stranger wrote first, and last; the owner sent the code in between.
-        messages.borrow_mut().push((666, "hi, I own you now".into()));
-        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
-        assert_eq!(status, 404);
-        assert!(body["error"].as_str().unwrap().contains(&code), "the code is repeated: {body}");
         messages
             .borrow_mut()
-            .push((424242, format!(" {}-{} ", &code[..3], code[3..].to_lowercase())));
+            .push((666, "hi, I own you now".into()));
+        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
+        assert_eq!(status, 404);
+        assert!(
+            body["error"].as_str().unwrap().contains(&code),
+            "the code is repeated: {body}"
+        );
+        messages.borrow_mut().push((
+            424242,
+            format!(" {}-{} ", &code[..3], code[3..].to_lowercase()),
+        ));
         messages.borrow_mut().push((666, "me again".into()));
         let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
         assert_eq!(status, 200, "{body}");
@@ -253,8 +269,13 @@ mod tests {
         let (_, theirs) = post(&h, "/api/telegram/owner-code", Some(&mallory));
         assert_ne!(theirs["code"], code.as_str());
         messages.borrow_mut().clear();
-        messages.borrow_mut().push((666, theirs["code"].as_str().unwrap().into()));
-        assert_eq!(post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0, 404);
+        messages
+            .borrow_mut()
+            .push((666, theirs["code"].as_str().unwrap().into()));
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            404
+        );
     }
 
     #[test]
@@ -264,10 +285,18 @@ mod tests {
         assert_eq!(post(&h, "/api/telegram/detect-user", None).0, 401);
         assert_eq!(post(&h, "/api/telegram/owner-code", None).0, 401);
         let (_, body) = post(&h, "/api/telegram/owner-code", Some(&h.cookie));
-        messages.borrow_mut().push((7, body["code"].as_str().unwrap().into()));
+        messages
+            .borrow_mut()
+            .push((7, body["code"].as_str().unwrap().into()));
         h.p.advance_secs(CODE_WINDOW_SECS);
-        assert_eq!(post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0, 200);
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            200
+        );
         h.p.advance_secs(CODE_WINDOW_SECS);
-        assert_eq!(post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0, 404);
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            404
+        );
     }
 }

@@ -258,7 +258,10 @@ fn a_changed_vm_key_stops_rotation_until_the_owner_rekeys() {
     h.set_guest(vm, &[("recipient", intruder)]);
     let (status, body) = rotate();
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("different encryption key"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("different encryption key"));
     let (_, bot) = h.call(Method::Get, BOT, None);
     assert_eq!(bot["keyChanged"], true);
     // The owner confirms the new key from the page.

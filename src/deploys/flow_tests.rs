@@ -431,7 +431,13 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         set_cookie.starts_with(&format!("__Host-deploy={id}.")),
         "the deploy is bound inside the value: {set_cookie}"
     );
-    for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/;", "Max-Age=3600"] {
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/;",
+        "Max-Age=3600",
+    ] {
         assert!(set_cookie.contains(part), "{part} in {set_cookie}");
     }
     let viewer = set_cookie.split(';').next().unwrap().to_string();
@@ -456,7 +462,10 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
     let forged = get_with(
         &h,
         &path,
-        &format!("__Host-session={mallory}; __Host-deploy={id}.{}", "0".repeat(32)),
+        &format!(
+            "__Host-session={mallory}; __Host-deploy={id}.{}",
+            "0".repeat(32)
+        ),
     );
     assert_eq!(forged.status, 404);
     // The real binding, but for another deploy id, opens nothing either.
@@ -475,12 +484,22 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
     ));
     assert_eq!(secret.status, 404);
     assert_eq!(
-        get_with(&h, &format!("{path}/logs"), &format!("__Host-session={mallory}")).status,
+        get_with(
+            &h,
+            &format!("{path}/logs"),
+            &format!("__Host-session={mallory}")
+        )
+        .status,
         404
     );
     assert_eq!(get_with(&h, &path, "").status, 401);
     assert_eq!(
-        get_with(&h, "/api/deploy/not-an-id", &format!("__Host-session={mallory}")).status,
+        get_with(
+            &h,
+            "/api/deploy/not-an-id",
+            &format!("__Host-session={mallory}")
+        )
+        .status,
         404
     );
 
@@ -504,10 +523,16 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         );
         assert_eq!(response.json_body()["status"], "booting");
     }
-    assert_eq!(get_with(&h, &path, &format!("__Host-session={short}")).status, 404);
+    assert_eq!(
+        get_with(&h, &path, &format!("__Host-session={short}")).status,
+        404
+    );
     // And the owner, signed in again, sees it too.
     let again = h.sign_in("sub-alice", &["claw-demo"], 3600);
-    assert_eq!(get_with(&h, &path, &format!("__Host-session={again}")).status, 200);
+    assert_eq!(
+        get_with(&h, &path, &format!("__Host-session={again}")).status,
+        200
+    );
 }
 
 #[test]

@@ -328,7 +328,10 @@ mod tests {
         );
         let provider = &v["models"]["providers"]["claw-free"];
         assert_eq!(provider["baseUrl"], "http://localhost:3456/v1");
-        assert_eq!(provider["apiKey"], "k3y", "the provider's own key, nothing shared");
+        assert_eq!(
+            provider["apiKey"], "k3y",
+            "the provider's own key, nothing shared"
+        );
         assert_eq!(provider["api"], "openai-completions");
         assert_eq!(provider["models"][0]["id"], "setup");
         assert_eq!(

@@ -31,8 +31,9 @@ pub fn load_or_create(path: &Path) -> io::Result<String> {
             file.sync_all()?;
             Ok(key)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read(path)?
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty key file")),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            read(path)?.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "empty key file"))
+        }
         Err(e) => Err(e),
     }
 }

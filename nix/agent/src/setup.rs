@@ -23,8 +23,8 @@ use crate::host_key::HostKey;
 use crate::log;
 use crate::metadata::Persistence;
 use crate::openclaw_config::{self, ClawFreeConfig};
-use crate::provider_key;
 use crate::paths::{CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
+use crate::provider_key;
 use crate::secrets;
 
 /// The steps of a first setup, in order; each is a crash point for the tests.

@@ -147,9 +147,18 @@ mod tests {
             check(Some("127.0.0.1:3456"), None, 3456, None, false),
             Err(Refusal::NoKeyYet)
         );
-        assert_eq!(check(Some("127.0.0.1:3456"), None, 3456, None, true), Ok(()));
         assert_eq!(
-            check(Some("rebound.evil.test:3456"), Some("Bearer k3y"), 3456, Some("k3y"), true),
+            check(Some("127.0.0.1:3456"), None, 3456, None, true),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                Some("rebound.evil.test:3456"),
+                Some("Bearer k3y"),
+                3456,
+                Some("k3y"),
+                true
+            ),
             Err(Refusal::WrongHost)
         );
     }

@@ -8,7 +8,11 @@ use std::fs;
 use common::*;
 
 fn host_of(provider: &Provider) -> String {
-    provider.address.strip_prefix("http://").unwrap().to_string()
+    provider
+        .address
+        .strip_prefix("http://")
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -18,8 +22,13 @@ fn a_caller_without_the_key_can_neither_chat_nor_reset() {
     chat.say("hi");
     let stage = provider.health()["stage"].clone();
     let host = host_of(&provider);
-    let chat_body = r#"{"model":"setup","messages":[{"role":"user","content":"my key is sk-evil"}]}"#;
-    for auth in ["", "Authorization: Bearer guessed\r\n", "Authorization: guessed\r\n"] {
+    let chat_body =
+        r#"{"model":"setup","messages":[{"role":"user","content":"my key is sk-evil"}]}"#;
+    for auth in [
+        "",
+        "Authorization: Bearer guessed\r\n",
+        "Authorization: guessed\r\n",
+    ] {
         let headers = format!("Host: {host}\r\n{auth}");
         for (method, path, body) in [
             ("POST", "/setup/reset", None),

@@ -18,7 +18,13 @@ fn a_full_sign_in_then_logout() {
         .iter()
         .find(|(k, v)| k == "set-cookie" && v.starts_with("__Host-session="))
         .expect("session cookie");
-    for part in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=3600",
+    ] {
         assert!(cookie_line.1.contains(part), "{part} in {}", cookie_line.1);
     }
     let session = client.get("/api/deploy/session");
@@ -47,7 +53,10 @@ fn a_full_sign_in_then_logout() {
     let logout = client.post("/api/auth/logout", json!({}));
     assert_eq!(logout.status, 200);
     assert_eq!(logout.json["revoked"], true, "{}", logout.text);
-    assert!(client.cookie("__Host-session").is_none(), "the cookie is cleared");
+    assert!(
+        client.cookie("__Host-session").is_none(),
+        "the cookie is cleared"
+    );
     assert_eq!(stack.counters().get("oauth.revoke").copied(), Some(1));
     client.set_cookie("__Host-session", &old_cookie);
     assert_eq!(
@@ -108,14 +117,23 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
         "{:?}",
         ok.header("location")
     );
-    assert!(victim.cookie("__Host-signin").is_none(), "cleared once used");
+    assert!(
+        victim.cookie("__Host-signin").is_none(),
+        "cleared once used"
+    );
     let replay_client = stack.client();
     replay_client.set_cookie("__Host-signin", &copied);
     let replay = replay_client.get(&callback);
     assert_eq!(replay.header("location"), Some("/?authError=refused"));
     assert!(replay_client.cookie("__Host-session").is_none());
     // The state alone, as a cookie, is not a sign-in.
-    let state = callback.split("state=").nth(1).unwrap().split('&').next().unwrap();
+    let state = callback
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     let bare = stack.client();
     bare.set_cookie("__Host-signin", state);
     let refused = bare.get(&callback);
@@ -140,7 +158,11 @@ fn starting_a_sign_in_writes_nothing_and_completed_sign_ins_are_limited() {
         "no pending sign-in in KV"
     );
     for _ in 0..2 {
-        assert!(stack.client().signed_in().cookie("__Host-session").is_some());
+        assert!(stack
+            .client()
+            .signed_in()
+            .cookie("__Host-session")
+            .is_some());
     }
     let third = stack.client();
     let done = third.sign_in("provider=kimi");
@@ -170,7 +192,11 @@ fn telegram_user_detection_needs_the_sessions_code() {
     let code = code.json["code"].as_str().unwrap().to_string();
     let none = detect();
     assert_eq!(none.status, 404);
-    assert!(none.error().contains("no messages yet") && none.error().contains(&code), "{}", none.text);
+    assert!(
+        none.error().contains("no messages yet") && none.error().contains(&code),
+        "{}",
+        none.text
+    );
     // A stranger wrote to the new bot first, and again after the owner.
     bot(json!([
         {"fromId": 666, "firstName": "Mallory", "username": "mallory", "text": "hi"},
@@ -182,7 +208,10 @@ fn telegram_user_detection_needs_the_sessions_code() {
     assert!(!found.text.contains(TELEGRAM_TOKEN));
     bot(json!([{"fromId": 666, "firstName": "Mallory", "username": "mallory", "text": "hi"}]));
     let stranger_only = detect();
-    assert_eq!(stranger_only.status, 404, "the latest sender is not the owner");
+    assert_eq!(
+        stranger_only.status, 404,
+        "the latest sender is not the owner"
+    );
     assert!(stranger_only.error().contains(&code));
     // Without a session there is nothing to prove.
     let anonymous = Client::new(&stack.site).post(

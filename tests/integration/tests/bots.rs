@@ -251,7 +251,8 @@ fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
     assert_eq!(before["metadata"]["openclaw-recipient"], published.as_str());
 
     // Any process on the VM can write guest attributes: one publishes its own key.
-    let intruder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b";
+    let intruder =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b";
     let url = format!(
         "{}/computeMetadata/v1/instance/guest-attributes/openclaw/recipient",
         before["metadataUrl"].as_str().unwrap()
@@ -261,7 +262,10 @@ fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
             "PUT",
             &url,
             Some(intruder.as_bytes().to_vec()),
-            &[("metadata-flavor", "Google"), ("content-type", "text/plain")],
+            &[
+                ("metadata-flavor", "Google"),
+                ("content-type", "text/plain"),
+            ],
         )
         .unwrap();
     assert_eq!(written.status, 200, "{}", written.text);
@@ -274,8 +278,7 @@ fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
     assert!(refused.error().contains("different encryption key"));
     let after = sim_vm(&stack, "claw-demo", &vm);
     assert_eq!(
-        after["metadata"]["openclaw-secret-version"],
-        before["metadata"]["openclaw-secret-version"],
+        after["metadata"]["openclaw-secret-version"], before["metadata"]["openclaw-secret-version"],
         "nothing was sent"
     );
     assert_eq!(client.get(&path).json["keyChanged"], true);
