@@ -77,45 +77,63 @@ fn pinned_recipient(metadata: &Metadata) -> Option<&str> {
         .map(|item| item.value.as_str())
 }
 
-/// The message of a refusal because the VM now publishes another key.
-pub const KEY_CHANGED: &str = "This bot's VM now publishes a different encryption key than the one claw.free trusted for it, so nothing was sent. If you rebuilt or restored the VM, confirm its new key from your bot list (Trust the new key), then send the token again. Otherwise something on the VM may be trying to read your token.";
+/// Why no key can be trusted for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distrust {
+    /// The VM publishes another key than the pinned one.
+    Changed,
+    /// The pinned value in metadata is not a key (someone with project access edited it).
+    DamagedPin,
+    /// Nothing pinned, and the VM publishes a key that is not `ssh-ed25519`.
+    Unusable,
+    /// Nothing pinned, and the VM has published no key yet.
+    NotYet,
+}
+
+impl Distrust {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Changed => "This bot's VM now publishes a different encryption key than the one claw.free trusted for it, so nothing was sent. If you rebuilt or restored the VM, confirm its new key from your bot list (Trust the new key), then send the token again. Otherwise something on the VM may be trying to read your token.",
+            Self::DamagedPin => "claw.free's record of this VM's encryption key was changed and is not a key. Confirm the VM's key from your bot list (Trust the new key), then send the token again.",
+            Self::Unusable => "The VM published an encryption key claw.free cannot use (only ssh-ed25519 keys are accepted). Its serial output may say why.",
+            Self::NotYet => "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.",
+        }
+    }
+}
+
+impl From<Distrust> for ApiError {
+    fn from(distrust: Distrust) -> Self {
+        ApiError::Conflict(distrust.message().into())
+    }
+}
 
 /// Decides which key to encrypt to, from the pinned key and the published one.
-fn trust(metadata: &Metadata, published: Option<&str>) -> Result<Trust, ApiError> {
+fn trust(metadata: &Metadata, published: Option<&str>) -> Result<Trust, Distrust> {
     let published_key = published.map(VmRecipient::parse);
     match pinned_recipient(metadata) {
         Some(pinned) => {
-            let pinned = VmRecipient::parse(pinned).ok_or_else(|| {
-                ApiError::Conflict(
-                    "claw.free's record of this VM's encryption key was changed and is not a key. Confirm the VM's key from your bot list (Trust the new key), then send the token again.".into(),
-                )
-            })?;
+            let pinned = VmRecipient::parse(pinned).ok_or(Distrust::DamagedPin)?;
             match published_key {
                 None => Ok(Trust::Pinned(pinned)),
                 Some(Some(now)) if now == pinned => Ok(Trust::Pinned(pinned)),
-                Some(_) => Err(ApiError::Conflict(KEY_CHANGED.into())),
+                Some(_) => Err(Distrust::Changed),
             }
         }
         None => match published_key {
             Some(Some(key)) => Ok(Trust::FirstSeen(key)),
-            Some(None) => Err(ApiError::Conflict(
-                "The VM published an encryption key claw.free cannot use (only ssh-ed25519 keys are accepted). Its serial output may say why.".into(),
-            )),
-            None => Err(ApiError::Conflict(
-                "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.".into(),
-            )),
+            Some(None) => Err(Distrust::Unusable),
+            None => Err(Distrust::NotYet),
         },
     }
 }
 
-/// Whether the key the VM publishes differs from the pinned one (the bot list
-/// offers to trust the new key then).
+/// Whether the VM publishes another key than the pinned one, or the pin is damaged
+/// (the bot list offers to trust the key it publishes then).
 pub fn key_changed(metadata: &Metadata, published: Option<&str>) -> bool {
-    pinned_recipient(metadata).is_some()
-        && matches!(
-            trust(metadata, published),
-            Err(ApiError::Conflict(ref m)) if m == KEY_CHANGED
-        )
+    matches!(
+        trust(metadata, published),
+        Err(Distrust::Changed | Distrust::DamagedPin)
+    )
 }
 
 /// Encrypts `plaintext` to the VM and writes it into the VM's metadata as secret
@@ -146,7 +164,7 @@ pub async fn deliver<P: Platform>(
     let published = attributes.recipient().map(str::to_string);
     let mut version = 0;
     write_metadata(app, token, instance, vm, |current| {
-        let trust = trust(current, published.as_deref())?;
+        let trust = trust(current, published.as_deref()).map_err(ApiError::from)?;
         let armored = crypto::age_encrypt(trust.recipient().as_str(), plaintext.as_bytes())
             .map_err(|_| {
                 ApiError::Conflict(
@@ -571,7 +589,7 @@ mod tests {
         );
         let err = deliver_token(&p).unwrap_err();
         assert_eq!(err.status(), 409);
-        assert_eq!(err.message(), KEY_CHANGED);
+        assert_eq!(err.message(), Distrust::Changed.message());
         assert!(
             written_metadata(&p).is_empty(),
             "nothing encrypted to the intruder"
