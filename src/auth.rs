@@ -155,7 +155,14 @@ async fn finish_sign_in<P: Platform>(
         .query_param("code")
         .filter(|c| !c.is_empty() && c.len() <= 1024)
         .ok_or(SignInError::Expired)?;
-    // Counted only here, where a sign-in starts to cost (Google calls, a session).
+    let grant = oauth::exchange_code(app.platform, app.config, &code, &pending.verifier)
+        .await
+        .map_err(|f| match f {
+            GoogleFailure::Invalid(_) => SignInError::Refused,
+            _ => SignInError::Google,
+        })?;
+    // Counted only once Google accepted the code: from here a sign-in costs KV
+    // writes (this counter and the session), which a made-up code never reaches.
     limits::take(
         app.platform,
         Scope::SignInPerIp,
@@ -167,12 +174,6 @@ async fn finish_sign_in<P: Platform>(
         ApiError::RateLimited { .. } => SignInError::Limited,
         _ => SignInError::Busy,
     })?;
-    let grant = oauth::exchange_code(app.platform, app.config, &code, &pending.verifier)
-        .await
-        .map_err(|f| match f {
-            GoogleFailure::Invalid(_) => SignInError::Refused,
-            _ => SignInError::Google,
-        })?;
     if !grant.has_cloud_scope {
         return Err(SignInError::Scope);
     }
@@ -702,9 +703,15 @@ mod tests {
         let mut config = development_config();
         config.limits.signins_per_ip = 2;
         let app = App::new(&p, &config);
-        // Forged callbacks cost nothing and count nothing.
+        // Forged callbacks, and made-up codes with a real sign-in cookie, write nothing.
         for _ in 0..5 {
             run(app.handle(get("/api/auth/callback/google?code=x&state=forged", &[])));
+            let (state, cookie) = begin(&app);
+            let refused = run(app.handle(get(
+                &format!("/api/auth/callback/google?code=made-up&state={state}"),
+                &cookie,
+            )));
+            assert_eq!(refused.header("location"), Some("/?authError=refused"));
         }
         assert_eq!(p.kv_writes.get(), 0);
         for _ in 0..2 {
@@ -724,9 +731,12 @@ mod tests {
         )));
         assert_eq!(limited.header("location"), Some("/?authError=limited"));
         assert_eq!(
-            p.call_log().iter().filter(|c| c.contains("/token")).count(),
+            p.call_log()
+                .iter()
+                .filter(|c| c.contains("/v1/userinfo"))
+                .count(),
             2,
-            "no code exchange past the limit"
+            "no session past the limit"
         );
     }
 
