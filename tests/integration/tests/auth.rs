@@ -263,3 +263,63 @@ fn creating_a_project_checks_the_id_first_and_adds_it_to_the_session() {
     assert_eq!(taken.status, 409, "{}", taken.text);
     assert!(taken.error().contains("already taken"));
 }
+
+#[test]
+fn an_ipv6_client_is_counted_by_its_64_and_a_cookie_sent_twice_is_none() {
+    let stack = Stack::start(StackOptions::default().var("LIMIT_TELEGRAM_PER_IP", 1));
+    let client = stack.client().signed_in();
+    stack.admin(
+        "telegram/bots",
+        json!({"token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": []}),
+    );
+    let body = || Some(json!({"token": TELEGRAM_TOKEN}));
+    let from = |address: &str| {
+        client
+            .send(
+                "POST",
+                "/api/telegram/detect-user",
+                body(),
+                &[("cf-connecting-ip", address)],
+            )
+            .status
+    };
+    assert_eq!(from("2001:db8:1:2::1"), 404, "counted, and no message yet");
+    assert_eq!(
+        from("2001:db8:1:2:ffff::99"),
+        429,
+        "another address of the same /64"
+    );
+    assert_eq!(
+        from("2001:db8:1:3::1"),
+        404,
+        "another /64 has its own count"
+    );
+
+    // The session cookie, and a second one of the same name (planted by a sibling
+    // domain, say): neither is trusted.
+    let secret = client.cookie("__Host-session").unwrap();
+    let outsider = Client::new(&stack.site);
+    let doubled = outsider
+        .request(
+            "GET",
+            "/api/deploy/session",
+            None,
+            &[(
+                "cookie",
+                &format!(
+                    "__Host-session={secret}; __Host-session=00000000000000000000000000000000"
+                ),
+            )],
+        )
+        .unwrap();
+    assert_eq!(doubled.status, 401, "{}", doubled.text);
+    let single = outsider
+        .request(
+            "GET",
+            "/api/deploy/session",
+            None,
+            &[("cookie", &format!("__Host-session={secret}"))],
+        )
+        .unwrap();
+    assert_eq!(single.status, 200);
+}
