@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::{Request, Response};
+use crate::http::{Method, Request, Response};
 use crate::ports::Platform;
 use crate::{router, security};
 
@@ -26,9 +26,14 @@ impl<'a, P: Platform> App<'a, P> {
     /// Handles one API request. Never fails: every error is a JSON `{error}` response,
     /// and every response carries the security headers.
     pub async fn handle(&self, request: Request) -> Response {
-        let response = match security::check_origin(&request, self.config) {
-            Ok(()) => router::route(self, &request).await,
-            Err(error) => Err(error),
+        let response = if request.method == Method::Other {
+            // A method no route knows is refused before anything else looks at it.
+            Err(ApiError::MethodNotAllowed)
+        } else {
+            match security::check_origin(&request, self.config) {
+                Ok(()) => router::route(self, &request).await,
+                Err(error) => Err(error),
+            }
         };
         let response = response.unwrap_or_else(ApiError::into_response);
         let response = security::cors_headers(&request, self.config, response);

@@ -1,50 +1,80 @@
 //! Sign-in with Google (OAuth 2.0 authorization code with PKCE), sign-out, the
 //! session's view for the page, and creating a project.
 //!
-//! A sign-in is bound to the browser that started it: the OAuth `state` is stored in
-//! KV (as its SHA-256, with the PKCE verifier and the wizard's choices, for ten
-//! minutes) and in a short-lived cookie; the callback needs both to match, and uses
-//! the state once. Every failure of the callback sends the person back to the page
-//! with a readable message and no session.
+//! Starting a sign-in stores nothing: the OAuth `state`, its PKCE verifier and the
+//! wizard's choices travel sealed (AES-256-GCM, context `signin`) in the
+//! `__Host-signin` cookie of the browser that started it, for ten minutes. The
+//! callback needs that cookie to open and its state to match the one Google sends
+//! back; Google's code is itself single-use and bound to the verifier. Every
+//! failure of the callback sends the person back to the page with an error code
+//! (never text: the page maps codes to its own sentences) and no session.
 
 use crate::app::App;
-use crate::crypto;
+use crate::cookies;
+use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
 use crate::google::{crm, oauth, GoogleFailure};
-use crate::http::{encode, Request, Response};
+use crate::http::{Request, Response};
 use crate::limits::{self, Scope};
 use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions::{self, Session};
-use crate::store::{self, Key, SESSION_TTL, SIGNIN_TTL};
+use crate::store::{SESSION_TTL, SIGNIN_TTL};
 use crate::types::{Choices, ProjectDisplayName, ProjectId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// The cookie that binds a pending sign-in to this browser.
-pub const STATE_COOKIE: &str = "signin_state";
+/// The sealing context of the sign-in cookie.
+const SIGN_IN_CONTEXT: &str = "signin";
 
-/// What KV keeps between the redirect to Google and the callback.
+/// What the sign-in cookie carries between the redirect to Google and the callback.
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingSignIn {
+    state: String,
     verifier: String,
     choices: Choices,
     created_at: u64,
 }
 
-fn state_cookie<P: Platform>(app: &App<'_, P>, state: Option<&str>) -> String {
-    let secure = if app.config.secure_cookies() {
-        "; Secure"
-    } else {
-        ""
-    };
-    match state {
-        Some(state) => format!("{STATE_COOKIE}={state}; HttpOnly{secure}; SameSite=Lax; Path=/api/auth; Max-Age={SIGNIN_TTL}"),
-        None => format!("{STATE_COOKIE}=; HttpOnly{secure}; SameSite=Lax; Path=/api/auth; Max-Age=0"),
+/// Why a sign-in did not finish. The callback redirects to `/?authError=<code>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInError {
+    /// No sign-in cookie, one that does not open or match the state, or too old.
+    Expired,
+    /// The person declined on Google's consent page.
+    Cancelled,
+    /// Google's consent page answered with another error.
+    Failed,
+    /// Google refused the code.
+    Refused,
+    /// The Cloud scope was not granted.
+    Scope,
+    /// Google failed or could not be reached after consent.
+    Google,
+    /// Our own storage failed.
+    Busy,
+    /// Too many sign-ins from this network.
+    Limited,
+}
+
+impl SignInError {
+    /// The code in the redirect; `public/js/main.js` owns the sentence for each.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Refused => "refused",
+            Self::Scope => "scope",
+            Self::Google => "google",
+            Self::Busy => "busy",
+            Self::Limited => "limited",
+        }
     }
 }
 
 /// `GET /api/auth/google?provider&channel&cloud[&region]`: to Google's consent page.
+/// Writes nothing to KV, so strangers cannot spend the day's writes here.
 pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
     let param = |name: &str| request.query_param(name);
     let choices = Choices::parse(
@@ -53,29 +83,28 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         param("cloud").as_deref(),
         param("region").as_deref(),
     )?;
-    limits::take(
-        app.platform,
-        Scope::SignInPerIp,
-        &request.client_ip,
-        app.config.limits.signins_per_ip,
-    )
-    .await?;
     let state = crypto::random_token(app.platform, 32)?;
     let verifier = crypto::random_token(app.platform, 48)?;
+    let challenge = crypto::pkce_challenge(&verifier);
     let pending = PendingSignIn {
-        verifier: verifier.clone(),
+        state,
+        verifier,
         choices,
         created_at: app.now(),
     };
-    store::save(
+    let plain = serde_json::to_string(&pending)
+        .map_err(|_| ApiError::Unavailable("The sign-in could not start.".into()))?;
+    let sealed = crypto::seal(
+        &app.config.sealing_key,
         app.platform,
-        &Key::SignIn(crypto::sha256_hex(&state)),
-        &pending,
-        SIGNIN_TTL,
-    )
-    .await?;
-    let url = oauth::consent_url(app.config, &state, &crypto::pkce_challenge(&verifier));
-    Ok(Response::redirect(&url).with_header("set-cookie", state_cookie(app, Some(&state))))
+        SIGN_IN_CONTEXT,
+        &plain,
+    )?;
+    let url = oauth::consent_url(app.config, &pending.state, &challenge);
+    Ok(Response::redirect(&url).with_header(
+        "set-cookie",
+        cookies::set(cookies::SIGN_IN, sealed.as_str(), SIGNIN_TTL),
+    ))
 }
 
 /// `GET /api/auth/callback/google?code&state` (or `?error=access_denied&state`).
@@ -83,77 +112,77 @@ pub async fn callback<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let clear_state = state_cookie(app, None);
+    let clear_state = cookies::clear(cookies::SIGN_IN);
     match finish_sign_in(app, request).await {
         Ok((secret, choices)) => Ok(Response::redirect(&format!("/?{}", choices.to_query()))
-            .with_header(
-                "set-cookie",
-                sessions::cookie(app.config.secure_cookies(), Some(&secret), SESSION_TTL),
-            )
+            .with_header("set-cookie", sessions::cookie(Some(&secret), SESSION_TTL))
             .with_header("set-cookie", clear_state)),
-        Err(message) => Ok(
-            Response::redirect(&format!("/?authError={}", encode(&message)))
-                .with_header("set-cookie", clear_state),
-        ),
+        Err(error) => Ok(Response::redirect(&format!("/?authError={}", error.code()))
+            .with_header("set-cookie", clear_state)),
     }
 }
 
-/// Checks the state, exchanges the code, and stores the session. The error is the
-/// sentence the page shows.
+/// The pending sign-in this browser started, if its cookie opens and is fresh.
+fn pending_sign_in<P: Platform>(app: &App<'_, P>, request: &Request) -> Option<PendingSignIn> {
+    let sealed = request.cookie(cookies::SIGN_IN)?;
+    let plain = crypto::open(
+        &app.config.sealing_key,
+        SIGN_IN_CONTEXT,
+        &Sealed::from_text(&sealed),
+    )
+    .ok()?;
+    let pending: PendingSignIn = serde_json::from_str(&plain).ok()?;
+    let fresh = pending.created_at + SIGNIN_TTL >= app.now() && pending.created_at <= app.now();
+    fresh.then_some(pending)
+}
+
+/// Checks the state, exchanges the code, and stores the session.
 async fn finish_sign_in<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
-) -> Result<(String, Choices), String> {
+) -> Result<(String, Choices), SignInError> {
     let state = request.query_param("state").unwrap_or_default();
-    let start_again = "This sign-in link has expired or was already used. Please sign in again.";
-    if state.is_empty() || state.len() > 128 {
-        return Err(start_again.into());
-    }
-    let state_key = Key::SignIn(crypto::sha256_hex(&state));
-    let pending: Option<PendingSignIn> = store::load(app.platform, &state_key)
-        .await
-        .map_err(|_| busy())?;
-    let bound = request
-        .cookie(STATE_COOKIE)
-        .is_some_and(|c| constant_time_eq(c.as_bytes(), state.as_bytes()));
-    let Some(pending) = pending.filter(|_| bound) else {
-        return Err(start_again.into());
-    };
-    // Used once, whatever happens next.
-    store::remove(app.platform, &state_key)
-        .await
-        .map_err(|_| busy())?;
-    if pending.created_at + SIGNIN_TTL < app.now() {
-        return Err(start_again.into());
-    }
+    let pending = pending_sign_in(app, request)
+        .filter(|p| !state.is_empty() && constant_time_eq(p.state.as_bytes(), state.as_bytes()))
+        .ok_or(SignInError::Expired)?;
     if let Some(error) = request.query_param("error") {
         return Err(match error.as_str() {
-            "access_denied" => "You cancelled the Google sign-in. claw.free needs it to create your bot in your own Google Cloud project.".into(),
-            _ => "Google could not complete the sign-in. Please try again.".into(),
+            "access_denied" => SignInError::Cancelled,
+            _ => SignInError::Failed,
         });
     }
     let code = request
         .query_param("code")
         .filter(|c| !c.is_empty() && c.len() <= 1024)
-        .ok_or(start_again)?;
-    let explain = |failure: GoogleFailure| failure.explain(app.config, None).1;
+        .ok_or(SignInError::Expired)?;
     let grant = oauth::exchange_code(app.platform, app.config, &code, &pending.verifier)
         .await
         .map_err(|f| match f {
-            GoogleFailure::Invalid(_) => {
-                "Google refused the sign-in code. Please sign in again.".to_string()
-            }
-            other => explain(other),
+            GoogleFailure::Invalid(_) => SignInError::Refused,
+            _ => SignInError::Google,
         })?;
+    // Counted only once Google accepted the code: from here a sign-in costs KV
+    // writes (this counter and the session), which a made-up code never reaches.
+    limits::take(
+        app.platform,
+        Scope::SignInPerIp,
+        &request.client_ip,
+        app.config.limits.signins_per_ip,
+    )
+    .await
+    .map_err(|e| match e {
+        ApiError::RateLimited { .. } => SignInError::Limited,
+        _ => SignInError::Busy,
+    })?;
     if !grant.has_cloud_scope {
-        return Err("claw.free needs access to your Google Cloud projects to create your bot. Please sign in again and allow it.".into());
+        return Err(SignInError::Scope);
     }
     let user = oauth::userinfo(app.platform, app.config, &grant.access_token)
         .await
-        .map_err(explain)?;
+        .map_err(|_| SignInError::Google)?;
     let projects = crm::active_projects(app.platform, app.config, &grant.access_token)
         .await
-        .map_err(explain)?;
+        .map_err(|_| SignInError::Google)?;
     let secret = sessions::create(
         app,
         user,
@@ -163,40 +192,51 @@ async fn finish_sign_in<P: Platform>(
         grant.expires_in,
     )
     .await
-    .map_err(|_| busy())?;
+    .map_err(|_| SignInError::Busy)?;
     Ok((secret, pending.choices))
-}
-
-fn busy() -> String {
-    "A temporary problem on our side interrupted the sign-in. Please try again.".into()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Ends the session (if any): revokes the token, deletes the record, clears the cookie.
-async fn end_session<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<(), ApiError> {
+/// Ends the session (if any): revokes the token and deletes the record. Returns
+/// whether Google confirmed the revocation (`None` when there was no session).
+async fn end_session<P: Platform>(
+    app: &App<'_, P>,
+    request: &Request,
+) -> Result<Option<bool>, ApiError> {
     match sessions::require(app, request).await {
         Ok(session) => {
-            oauth::revoke(app.platform, app.config, &session.token).await;
-            sessions::destroy(app, &session).await
+            let revoked = oauth::revoke(app.platform, app.config, &session.token).await;
+            sessions::destroy(app, &session).await?;
+            Ok(Some(revoked))
         }
-        Err(ApiError::Unauthorized(_) | ApiError::NotFound(_)) => Ok(()),
+        Err(ApiError::Unauthorized(_) | ApiError::NotFound(_)) => Ok(None),
         Err(other) => Err(other),
     }
 }
 
-/// `POST /api/auth/logout`.
+/// The cookies a sign-out clears: the session, and the deploy binding that would
+/// otherwise let this browser keep following a deploy.
+fn signed_out(response: Response) -> Response {
+    response
+        .with_header("set-cookie", sessions::cookie(None, 0))
+        .with_header("set-cookie", cookies::clear(cookies::DEPLOY))
+}
+
+/// `POST /api/auth/logout`: `{ok: true, revoked}`; `revoked` is false when Google
+/// did not confirm that the access token is revoked (the page then says how to
+/// remove claw.free's access by hand).
 pub async fn logout<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    end_session(app, request).await?;
-    Ok(Response::json(200, &json!({"ok": true})).with_header(
-        "set-cookie",
-        sessions::cookie(app.config.secure_cookies(), None, 0),
-    ))
+    let revoked = end_session(app, request).await?.unwrap_or(true);
+    Ok(signed_out(Response::json(
+        200,
+        &json!({"ok": true, "revoked": revoked}),
+    )))
 }
 
 /// `GET /api/auth/logout`, for the old frontend's link. A cross-site page cannot use
@@ -208,11 +248,13 @@ pub async fn logout_redirect<P: Platform>(
     if request.header("sec-fetch-site") == Some("cross-site") {
         return Ok(Response::redirect("/"));
     }
-    end_session(app, request).await?;
-    Ok(Response::redirect("/").with_header(
-        "set-cookie",
-        sessions::cookie(app.config.secure_cookies(), None, 0),
-    ))
+    let revoked = end_session(app, request).await?.unwrap_or(true);
+    let to = if revoked {
+        "/"
+    } else {
+        "/?signedOut=unrevoked"
+    };
+    Ok(signed_out(Response::redirect(to)))
 }
 
 #[derive(Serialize)]
@@ -453,10 +495,11 @@ mod tests {
         let set = response
             .headers
             .iter()
-            .find(|(k, v)| k == "set-cookie" && v.starts_with("session="))
+            .find(|(k, v)| k == "set-cookie" && v.starts_with("__Host-session="))
             .unwrap();
         assert!(
             set.1.contains("HttpOnly")
+                && set.1.contains("Secure")
                 && set.1.contains("SameSite=Lax")
                 && set.1.contains("Path=/")
                 && set.1.contains("Max-Age=3600")
@@ -472,7 +515,7 @@ mod tests {
         let kv = p.kv_dump();
         assert!(kv.contains("session:") && !kv.contains(TOKEN) && !kv.contains("sim-access-token"));
         assert!(
-            !kv.contains(session_cookie[0].trim_start_matches("session=")),
+            !kv.contains(session_cookie[0].trim_start_matches("__Host-session=")),
             "KV keys hold the cookie's digest"
         );
         // The token endpoint received the PKCE verifier whose challenge went to Google.
@@ -494,21 +537,23 @@ mod tests {
             .unwrap()
             .starts_with("/?authError="));
         assert!(cookies(&stranger).is_empty());
+        // Another browser's sign-in cookie does not carry this state.
+        let (_, other_cookie) = begin(&app);
+        let crossed = run(app.handle(get(&callback, &other_cookie)));
+        assert_eq!(crossed.header("location"), Some("/?authError=expired"));
         let ok = run(app.handle(get(&callback, &state_cookie)));
-        assert!(cookies(&ok).iter().any(|c| c.starts_with("session=")));
-        let replay = run(app.handle(get(&callback, &state_cookie)));
-        assert!(replay
-            .header("location")
-            .unwrap()
-            .contains("authError=This+sign-in+link"));
+        assert!(cookies(&ok)
+            .iter()
+            .any(|c| c.starts_with("__Host-session=")));
         let forged = run(app.handle(get(
             "/api/auth/callback/google?code=good-code&state=forged",
-            &["signin_state=forged".into()],
+            &["__Host-signin=forged".into()],
         )));
-        assert!(forged
-            .header("location")
-            .unwrap()
-            .starts_with("/?authError="));
+        assert_eq!(forged.header("location"), Some("/?authError=expired"));
+        // A cookie sent twice (one planted) is no cookie.
+        let doubled = vec![format!("{}; {}", state_cookie[0], other_cookie[0])];
+        let planted = run(app.handle(get(&callback, &doubled)));
+        assert_eq!(planted.header("location"), Some("/?authError=expired"));
     }
 
     #[test]
@@ -522,18 +567,17 @@ mod tests {
             &format!("/api/auth/callback/google?code=stolen&state={state}"),
             &state_cookie,
         )));
-        assert!(bad_code
-            .header("location")
-            .unwrap()
-            .contains("authError=Google+refused"));
-        assert!(!cookies(&bad_code).iter().any(|c| c.starts_with("session=")));
+        assert_eq!(bad_code.header("location"), Some("/?authError=refused"));
+        assert!(!cookies(&bad_code)
+            .iter()
+            .any(|c| c.starts_with("__Host-session=")));
         let (state, state_cookie) = begin(&app);
         p.advance_secs(SIGNIN_TTL + 1);
         let late = run(app.handle(get(
             &format!("/api/auth/callback/google?code=good-code&state={state}"),
             &state_cookie,
         )));
-        assert!(late.header("location").unwrap().starts_with("/?authError="));
+        assert_eq!(late.header("location"), Some("/?authError=expired"));
     }
 
     #[test]
@@ -547,10 +591,7 @@ mod tests {
             &format!("/api/auth/callback/google?error=access_denied&state={state}"),
             &state_cookie,
         )));
-        assert!(denied
-            .header("location")
-            .unwrap()
-            .contains("authError=You+cancelled"));
+        assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
         assert!(
             p.call_log().iter().all(|c| !c.contains("/token")),
             "no code exchange after a denial"
@@ -603,5 +644,141 @@ mod tests {
             .unwrap()
             .contains("provider"));
         assert_eq!(p.kv_writes.get(), 0);
+    }
+    #[test]
+    fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
+        let p = TestPlatform::new();
+        let config = development_config();
+        let app = App::new(&p, &config);
+        for _ in 0..50 {
+            let response = run(app.handle(get("/api/auth/google?provider=claude", &[])));
+            assert_eq!(response.status, 302);
+            let line = response.header("set-cookie").unwrap();
+            assert!(line.starts_with("__Host-signin=v1."), "{line}");
+            assert!(line.contains("; Secure") && line.contains("; Path=/;"));
+            let location = response.header("location").unwrap();
+            let state = location
+                .split("state=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap();
+            assert!(!line.contains(state), "the state travels sealed");
+            assert!(!line.contains("claude"));
+        }
+        assert_eq!(p.kv_writes.get(), 0, "no KV write to start a sign-in");
+    }
+
+    #[test]
+    fn sign_in_failures_redirect_with_a_code_never_text() {
+        let p = TestPlatform::new();
+        google(&p);
+        let config = development_config();
+        let app = App::new(&p, &config);
+        let (state, state_cookie) = begin(&app);
+        let odd = run(app.handle(get(
+            &format!("/api/auth/callback/google?error=%3Cscript%3Ebad&error_description=Click+evil.test&state={state}"),
+            &state_cookie,
+        )));
+        assert_eq!(odd.header("location"), Some("/?authError=failed"));
+        for error in [
+            SignInError::Expired,
+            SignInError::Cancelled,
+            SignInError::Failed,
+            SignInError::Refused,
+            SignInError::Scope,
+            SignInError::Google,
+            SignInError::Busy,
+            SignInError::Limited,
+        ] {
+            assert!(error.code().bytes().all(|b| b.is_ascii_lowercase()));
+        }
+    }
+
+    #[test]
+    fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
+        let p = TestPlatform::new();
+        google(&p);
+        let mut config = development_config();
+        config.limits.signins_per_ip = 2;
+        let app = App::new(&p, &config);
+        // Forged callbacks, and made-up codes with a real sign-in cookie, write nothing.
+        for _ in 0..5 {
+            run(app.handle(get("/api/auth/callback/google?code=x&state=forged", &[])));
+            let (state, cookie) = begin(&app);
+            let refused = run(app.handle(get(
+                &format!("/api/auth/callback/google?code=made-up&state={state}"),
+                &cookie,
+            )));
+            assert_eq!(refused.header("location"), Some("/?authError=refused"));
+        }
+        assert_eq!(p.kv_writes.get(), 0);
+        for _ in 0..2 {
+            let (state, cookie) = begin(&app);
+            let ok = run(app.handle(get(
+                &format!("/api/auth/callback/google?code=good-code&state={state}"),
+                &cookie,
+            )));
+            assert!(cookies(&ok)
+                .iter()
+                .any(|c| c.starts_with("__Host-session=")));
+        }
+        let (state, cookie) = begin(&app);
+        let limited = run(app.handle(get(
+            &format!("/api/auth/callback/google?code=good-code&state={state}"),
+            &cookie,
+        )));
+        assert_eq!(limited.header("location"), Some("/?authError=limited"));
+        assert_eq!(
+            p.call_log()
+                .iter()
+                .filter(|c| c.contains("/v1/userinfo"))
+                .count(),
+            2,
+            "no session past the limit"
+        );
+    }
+
+    #[test]
+    fn logout_reports_an_unconfirmed_revocation_and_clears_the_deploy_binding() {
+        let p = TestPlatform::new();
+        google(&p);
+        let config = development_config();
+        let app = App::new(&p, &config);
+        let (state, state_cookie) = begin(&app);
+        let signed_in = run(app.handle(get(
+            &format!("/api/auth/callback/google?code=good-code&state={state}"),
+            &state_cookie,
+        )));
+        let session_cookie = cookies(&signed_in);
+        p.respond(|req| {
+            if is(req, Method::Post, "/revoke") {
+                reply(503, json!({"error": "backend_error"}))
+            } else {
+                reply(404, json!({}))
+            }
+        });
+        let mut logout = get("/api/auth/logout", &session_cookie);
+        logout.method = Method::Post;
+        logout
+            .headers
+            .push(("origin".into(), config.site_origin.clone()));
+        let response = run(app.handle(logout));
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json_body()["revoked"], false);
+        let cleared: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert!(cleared.iter().any(|c| c.starts_with("__Host-session=;")));
+        assert!(cleared.iter().any(|c| c.starts_with("__Host-deploy=;")));
+        assert_eq!(
+            run(app.handle(get("/api/deploy/session", &session_cookie))).status,
+            404,
+            "signed out here even when Google did not confirm"
+        );
     }
 }

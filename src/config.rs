@@ -130,6 +130,13 @@ impl Config {
         if environment == Environment::Production && !site_origin.starts_with("https://") {
             return Err("SITE_ORIGIN must be https in production".into());
         }
+        // Development mode accepts any endpoint (the simulator): a site anyone else
+        // can reach must never run in it.
+        if environment == Environment::Development && !is_loopback_origin(&site_origin) {
+            return Err(format!(
+                "ENVIRONMENT=development is only for a site on this machine (127.0.0.1, localhost or [::1]), not {site_origin}"
+            ));
+        }
         let number = |name: &str, default: u64| -> Result<u64, String> {
             match var(name) {
                 None => Ok(default),
@@ -175,10 +182,35 @@ impl Config {
         format!("{}/api/auth/callback/google", self.site_origin)
     }
 
-    /// Cookies are `Secure` except for a development site served over plain http.
-    pub fn secure_cookies(&self) -> bool {
+    /// Whether the site is served over https (HSTS is sent only then).
+    pub fn serves_https(&self) -> bool {
         self.site_origin.starts_with("https://")
     }
+}
+
+/// Whether `origin` (`scheme://host[:port]`) names this machine.
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    if rest.contains(['/', '?', '#', '@']) {
+        return false;
+    }
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        },
+        None => rest.split(':').next().unwrap_or(""),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn check_endpoint(name: &str, value: &str, environment: Environment) -> Result<(), String> {
@@ -243,8 +275,38 @@ pub(crate) mod tests {
             config.redirect_uri(),
             "http://127.0.0.1:8787/api/auth/callback/google"
         );
-        assert!(!config.secure_cookies());
+        assert!(!config.serves_https());
         assert_eq!(config.limits.ready_timeout_secs, 300);
+    }
+
+    #[test]
+    fn development_mode_is_only_for_a_site_on_this_machine() {
+        for origin in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://[::1]:8787",
+            "http://127.0.0.2",
+        ] {
+            let mut vars = development_vars("http://127.0.0.1:9090");
+            vars.insert("SITE_ORIGIN".into(), origin.into());
+            assert!(Config::parse(|k| vars.get(k).cloned()).is_ok(), "{origin}");
+        }
+        for origin in [
+            "https://claw.free",
+            "http://10.0.0.5:8787",
+            "http://localhost.evil.test",
+            "http://127.0.0.1.evil.test",
+            "http://127.0.0.1@evil.test",
+            "http://[::1].evil.test",
+        ] {
+            let mut vars = development_vars("http://127.0.0.1:9090");
+            vars.insert("SITE_ORIGIN".into(), origin.into());
+            let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
+            assert!(
+                err.contains("only for a site on this machine"),
+                "{origin}: {err}"
+            );
+        }
     }
 
     #[test]

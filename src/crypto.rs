@@ -41,6 +41,18 @@ impl SealingKey {
 #[serde(transparent)]
 pub struct Sealed(String);
 
+impl Sealed {
+    /// The sealed text, as stored or sent in a cookie (base64url and `.` only).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Sealed text received back (a cookie): it still has to open.
+    pub fn from_text(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
 /// A sealed value did not open: tampered, moved to another record, or sealed under
 /// another key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,16 +122,21 @@ pub fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// HMAC-SHA-256 of `message` under the sealing key, as lowercase hex: values the Worker
+/// HMAC-SHA-256 (RFC 2104) of `message` under the sealing key: values the Worker
+/// can derive again later instead of storing them.
+pub fn hmac_sha256(key: &SealingKey, message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().into()
+}
+
+/// [`hmac_sha256`] of `message` for one `purpose`, as lowercase hex: values the Worker
 /// can recompute but nobody else can forge (derived ids, a deploy's viewer secret, the
 /// tags of status answers). `purpose` keeps the uses apart.
 pub fn mac_hex(key: &SealingKey, purpose: &str, message: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.0).expect("HMAC takes any key length");
-    mac.update(purpose.as_bytes());
-    mac.update(b"\0");
-    mac.update(message.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    let input = [purpose.as_bytes(), b"\0", message.as_bytes()].concat();
+    hex(&hmac_sha256(key, &input))
 }
 
 /// Compares two strings in time that does not depend on where they differ.
@@ -131,7 +148,7 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// SHA-256 as hex: how cookie secrets and idempotency keys appear in KV keys.
+/// SHA-256 as hex: how cookie secrets and addresses appear in KV keys.
 pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
 }
@@ -207,6 +224,18 @@ mod tests {
         assert_eq!(
             pkce_challenge("claw-free-pkce-verifier-0123456789-abcdefghijklmnop"),
             "2ic0D9WUWxIAnqnVPnFEMXooh24pUzFk_GRaF7cSKh4"
+        );
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // RFC 4231 test case 2's message under a 32-byte key of 0x0b..: checked
+        // against Python's hmac module (hmac.new(b"\x0b" * 32, b"what do ya want for nothing?", "sha256")).
+        let key = SealingKey([0x0b; 32]);
+        let mac = hmac_sha256(&key, b"what do ya want for nothing?");
+        assert_eq!(
+            hex(&mac),
+            "c3f2649c34ea24e4d62a2c7e868bbea0233c9d4c2cc300794db76aa18d6822d8"
         );
     }
 }

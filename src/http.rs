@@ -81,15 +81,20 @@ impl Request {
             .map(|(_, v)| v.into_owned())
     }
 
-    /// The value of a cookie.
+    /// The value of a cookie. A name sent twice reads as absent: one of the two may
+    /// have been planted (for another path or by a sibling domain), and nothing says
+    /// which, so neither is trusted.
     pub fn cookie(&self, name: &str) -> Option<String> {
-        self.headers
+        let mut values = self
+            .headers
             .iter()
             .filter(|(k, _)| k.eq_ignore_ascii_case("cookie"))
             .flat_map(|(_, v)| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.trim().to_string())
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v.trim().to_string());
+        let first = values.next()?;
+        values.next().is_none().then_some(first)
     }
 }
 
@@ -253,6 +258,10 @@ mod tests {
         assert_eq!(req.cookie("session").as_deref(), Some("abc"));
         assert_eq!(req.cookie("late").as_deref(), Some("3"));
         assert_eq!(req.cookie("missing"), None);
+        let planted = request(&[("cookie", "session=mine; session=planted")], "");
+        assert_eq!(planted.cookie("session"), None, "two of a name are none");
+        let split = request(&[("cookie", "session=mine"), ("cookie", "session=x")], "");
+        assert_eq!(split.cookie("session"), None);
         assert_eq!(req.query_param("name").as_deref(), Some("a b"));
         assert_eq!(req.query_param("nope"), None);
     }

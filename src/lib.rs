@@ -6,7 +6,7 @@
 //! through [`ports`]. The wasm-only `edge` module binds those ports to Workers KV,
 //! `fetch`, `Date.now` and Web Crypto, and is the entry point.
 //!
-//! - request handling: [`app`] (entry), [`router`], [`security`], [`error`], [`http`]
+//! - request handling: [`app`] (entry), [`router`], [`security`], [`cookies`], [`error`], [`http`]
 //! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`telegram`], [`health`]
 //! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
 //! - foundations: [`config`], [`crypto`], [`age_format`] (encryption to a VM's key), [`store`] (KV records), [`limits`], [`types`], [`ports`]
@@ -16,6 +16,7 @@ pub mod app;
 pub mod auth;
 pub mod bots;
 pub mod config;
+pub mod cookies;
 pub mod crypto;
 pub mod deploys;
 pub mod error;

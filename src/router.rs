@@ -24,6 +24,7 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (Get, ["api", "deploy", "session"]) => auth::session(app, request).await,
         (Post, ["api", "deploy", "create-project"]) => auth::create_project(app, request).await,
         (Post, ["api", "telegram", "detect-user"]) => telegram::detect_user(app, request).await,
+        (Post, ["api", "telegram", "owner-code"]) => telegram::code(app, request).await,
         (Get, ["api", "deploy", "vm-name"]) => deploys::api::vm_name_preview(request),
         (Post, ["api", "deploy", "start"]) => deploys::api::start(app, request).await,
         (Get, ["api", "deploy", "existing"]) => bots::api::list(app, request).await,
@@ -40,6 +41,9 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         }
         (Post, ["api", "bots", project, zone, vm, "secret"]) => {
             bots::api::rotate_secret(app, request, (project, zone, vm)).await
+        }
+        (Post, ["api", "bots", project, zone, vm, "rekey"]) => {
+            bots::api::rekey(app, request, (project, zone, vm)).await
         }
         (Get, ["api", "bots", project, zone, vm, "logs"]) => {
             bots::api::logs(app, request, (project, zone, vm)).await
@@ -58,8 +62,8 @@ fn known_path(segments: &[&str]) -> bool {
             | ["api", "auth", "callback", "google"]
             | ["api", "deploy", _]
             | ["api", "deploy", _, "secret" | "logs"]
-            | ["api", "telegram", "detect-user"]
+            | ["api", "telegram", "detect-user" | "owner-code"]
             | ["api", "bots", _, _, _]
-            | ["api", "bots", _, _, _, "secret" | "logs"]
+            | ["api", "bots", _, _, _, "secret" | "logs" | "rekey"]
     )
 }

@@ -1,8 +1,15 @@
 //! Delivering a secret to a VM, encrypted to the VM's own key, inside the one request
-//! that received it: the VM's age recipient comes from its `openclaw/recipient` guest
-//! attribute, the armored ciphertext goes into the instance metadata
-//! (`openclaw-secret-<name>` and `openclaw-secret-version`) with the metadata
-//! fingerprint. Nothing is stored: the plaintext lives only in this request.
+//! that received it, and the trust in that key.
+//!
+//! The VM publishes its age recipient as the `openclaw/recipient` guest attribute,
+//! which any process on the VM can overwrite. So the first recipient seen is pinned
+//! in instance metadata (`openclaw-recipient`), which the VM cannot write, in the
+//! same `setMetadata` that carries the first ciphertext; every later secret is
+//! encrypted to the pinned key, and a VM that publishes another one is refused until
+//! the owner re-keys from the bot list ([`rekey`]). Only `ssh-ed25519` keys (the
+//! VM's SSH host key) are accepted. The armored ciphertext goes into the instance
+//! metadata (`openclaw-secret-<name>` and `openclaw-secret-version`) with the
+//! metadata fingerprint. Nothing is stored: the plaintext lives only in this request.
 
 use crate::app::App;
 use crate::crypto;
@@ -12,18 +19,131 @@ use crate::google::compute::{
 };
 use crate::google::{AccessToken, GoogleFailure};
 use crate::ports::Platform;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use claw_free_protocol::labels;
-use claw_free_protocol::metadata::{self, SecretName, MAX_SECRET_CIPHERTEXT};
+use claw_free_protocol::metadata::{self, SecretName, MAX_SECRET_CIPHERTEXT, PINNED_RECIPIENT};
 
 /// How many times a metadata write is tried when the fingerprint moved under it.
 pub const MAX_ATTEMPTS: usize = 3;
+
+/// A key a secret may be encrypted to: an `ssh-ed25519` public key, kept as
+/// `ssh-ed25519 <base64>` (a comment after it is dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmRecipient(String);
+
+impl VmRecipient {
+    /// The SSH wire encoding of an Ed25519 key: the type's length and name, then
+    /// the 32-byte key's length.
+    const BLOB_PREFIX: &'static [u8] = b"\0\0\0\x0bssh-ed25519\0\0\0\x20";
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split_whitespace();
+        let (Some("ssh-ed25519"), Some(key)) = (parts.next(), parts.next()) else {
+            return None;
+        };
+        let blob = STANDARD.decode(key).ok()?;
+        let well_formed =
+            blob.len() == Self::BLOB_PREFIX.len() + 32 && blob.starts_with(Self::BLOB_PREFIX);
+        well_formed.then(|| Self(format!("ssh-ed25519 {key}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which key the VM's secrets go to, and whether it is to be pinned now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Trust {
+    /// Pinned earlier, and the VM publishes the same key (or nothing, as after a
+    /// restart, before the agent published it again).
+    Pinned(VmRecipient),
+    /// Nothing pinned yet: the key the VM publishes, pinned with this write.
+    FirstSeen(VmRecipient),
+}
+
+impl Trust {
+    fn recipient(&self) -> &VmRecipient {
+        match self {
+            Self::Pinned(r) | Self::FirstSeen(r) => r,
+        }
+    }
+}
+
+fn pinned_recipient(metadata: &Metadata) -> Option<&str> {
+    metadata
+        .items
+        .iter()
+        .find(|item| item.key == PINNED_RECIPIENT)
+        .map(|item| item.value.as_str())
+}
+
+/// Why no key can be trusted for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distrust {
+    /// The VM publishes another key than the pinned one.
+    Changed,
+    /// The pinned value in metadata is not a key (someone with project access edited it).
+    DamagedPin,
+    /// Nothing pinned, and the VM publishes a key that is not `ssh-ed25519`.
+    Unusable,
+    /// Nothing pinned, and the VM has published no key yet.
+    NotYet,
+}
+
+impl Distrust {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Changed => "This bot's VM now publishes a different encryption key than the one claw.free trusted for it, so nothing was sent. If you rebuilt or restored the VM, confirm its new key from your bot list (Trust the new key), then send the token again. Otherwise something on the VM may be trying to read your token.",
+            Self::DamagedPin => "claw.free's record of this VM's encryption key was changed and is not a key. Confirm the VM's key from your bot list (Trust the new key), then send the token again.",
+            Self::Unusable => "The VM published an encryption key claw.free cannot use (only ssh-ed25519 keys are accepted). Its serial output may say why.",
+            Self::NotYet => "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.",
+        }
+    }
+}
+
+impl From<Distrust> for ApiError {
+    fn from(distrust: Distrust) -> Self {
+        ApiError::Conflict(distrust.message().into())
+    }
+}
+
+/// Decides which key to encrypt to, from the pinned key and the published one.
+fn trust(metadata: &Metadata, published: Option<&str>) -> Result<Trust, Distrust> {
+    let published_key = published.map(VmRecipient::parse);
+    match pinned_recipient(metadata) {
+        Some(pinned) => {
+            let pinned = VmRecipient::parse(pinned).ok_or(Distrust::DamagedPin)?;
+            match published_key {
+                None => Ok(Trust::Pinned(pinned)),
+                Some(Some(now)) if now == pinned => Ok(Trust::Pinned(pinned)),
+                Some(_) => Err(Distrust::Changed),
+            }
+        }
+        None => match published_key {
+            Some(Some(key)) => Ok(Trust::FirstSeen(key)),
+            Some(None) => Err(Distrust::Unusable),
+            None => Err(Distrust::NotYet),
+        },
+    }
+}
+
+/// Whether the VM publishes another key than the pinned one, or the pin is damaged
+/// (the bot list offers to trust the key it publishes then).
+pub fn key_changed(metadata: &Metadata, published: Option<&str>) -> bool {
+    matches!(
+        trust(metadata, published),
+        Err(Distrust::Changed | Distrust::DamagedPin)
+    )
+}
 
 /// Encrypts `plaintext` to the VM and writes it into the VM's metadata as secret
 /// `name`. Returns the new secret version (unix milliseconds, always above the
 /// previous one), which the VM publishes as `openclaw/secret-version` once applied.
 ///
-/// 404 when the VM is not a claw.free bot, 409 while it is not running or has not
-/// published its key yet.
+/// 404 when the VM is not a claw.free bot, 409 while it is not running, has not
+/// published its key yet, or publishes another key than the pinned one.
 pub async fn deliver<P: Platform>(
     app: &App<'_, P>,
     token: &AccessToken,
@@ -47,39 +167,92 @@ pub async fn deliver_to<P: Platform>(
     name: &SecretName,
     plaintext: &str,
 ) -> Result<u64, ApiError> {
-    let google = |failure: GoogleFailure| {
-        failure.into_api_error(app.config, Some(instance.project.as_str()))
-    };
-    let recipient = attributes.recipient().ok_or_else(|| {
-        ApiError::Conflict(
-            "The VM has not published its encryption key yet. It does so a minute or two after it starts; try again then.".into(),
-        )
-    })?;
-    let mut vm = bot_instance(app, token, instance).await?;
+    let vm = bot_instance(app, token, instance).await?;
     if !vm.is_running() {
         return Err(ApiError::Conflict(
             "The VM is not running. Start it, wait a minute for it to boot, then send the token again.".into(),
         ));
     }
-    let armored = crypto::age_encrypt(app.platform, recipient, plaintext.as_bytes()).map_err(|_| {
-        ApiError::Conflict(
-            "The VM published an encryption key claw.free cannot use. Its serial output may say why.".into(),
-        )
-    })?;
-    if armored.len() > MAX_SECRET_CIPHERTEXT {
-        return Err(ApiError::bad_request("That secret is too long."));
+    let published = attributes.recipient().map(str::to_string);
+    let mut version = 0;
+    write_metadata(app, token, instance, vm, |current| {
+        let trust = trust(current, published.as_deref()).map_err(ApiError::from)?;
+        let armored =
+            crypto::age_encrypt(app.platform, trust.recipient().as_str(), plaintext.as_bytes())
+                .map_err(|_| {
+                    ApiError::Conflict(
+                        "The VM published an encryption key claw.free cannot use. Its serial output may say why.".into(),
+                    )
+                })?;
+        if armored.len() > MAX_SECRET_CIPHERTEXT {
+            return Err(ApiError::bad_request("That secret is too long."));
+        }
+        version = next_version(current, app.platform.now_ms());
+        let mut updated = with_secret(current, name, &armored, version);
+        if let Trust::FirstSeen(key) = &trust {
+            updated = with_item(&updated, PINNED_RECIPIENT, key.as_str());
+        }
+        Ok(updated)
+    })
+    .await?;
+    Ok(version)
+}
+
+/// `POST /api/bots/:project/:zone/:vm/rekey`: the owner trusts the key the VM
+/// publishes now (after rebuilding or restoring it). Returns the key trusted.
+pub async fn rekey<P: Platform>(
+    app: &App<'_, P>,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<VmRecipient, ApiError> {
+    let google = |failure: GoogleFailure| {
+        failure.into_api_error(app.config, Some(instance.project.as_str()))
+    };
+    let vm = bot_instance(app, token, instance).await?;
+    if !vm.is_running() {
+        return Err(ApiError::Conflict(
+            "The VM is not running, so it publishes no key. Start it, wait a minute, then try again.".into(),
+        ));
     }
+    let attributes = compute::guest_attributes(app.platform, app.config, token, instance)
+        .await
+        .map_err(google)?;
+    let key = attributes
+        .recipient()
+        .and_then(VmRecipient::parse)
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "The VM publishes no ssh-ed25519 encryption key right now. Wait a minute after it starts, then try again.".into(),
+            )
+        })?;
+    write_metadata(app, token, instance, vm, |current| {
+        Ok(with_item(current, PINNED_RECIPIENT, key.as_str()))
+    })
+    .await?;
+    Ok(key)
+}
+
+/// Writes the metadata `update` makes from the current one, reading it again and
+/// retrying when the fingerprint moved under the write.
+async fn write_metadata<P: Platform>(
+    app: &App<'_, P>,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    mut vm: Instance,
+    mut update: impl FnMut(&Metadata) -> Result<Metadata, ApiError>,
+) -> Result<(), ApiError> {
     let mut attempt = 1;
     loop {
-        let version = next_version(&vm.metadata, app.platform.now_ms());
-        let updated = with_secret(&vm.metadata, name, &armored, version);
+        let updated = update(&vm.metadata)?;
         match compute::set_metadata(app.platform, app.config, token, instance, &updated).await {
-            Ok(_) => return Ok(version),
+            Ok(_) => return Ok(()),
             Err(GoogleFailure::FingerprintMismatch) if attempt < MAX_ATTEMPTS => {
                 attempt += 1;
                 vm = bot_instance(app, token, instance).await?;
             }
-            Err(failure) => return Err(google(failure)),
+            Err(failure) => {
+                return Err(failure.into_api_error(app.config, Some(instance.project.as_str())))
+            }
         }
     }
 }
@@ -122,20 +295,25 @@ fn next_version(current: &Metadata, now_ms: u64) -> u64 {
 /// The metadata with the secret's ciphertext and the version set, every other item
 /// kept, and the fingerprint Google checks.
 fn with_secret(current: &Metadata, name: &SecretName, armored: &str, version: u64) -> Metadata {
-    let key = name.metadata_key();
+    let with_ciphertext = with_item(current, &name.metadata_key(), armored);
+    with_item(
+        &with_ciphertext,
+        metadata::SECRET_VERSION,
+        &version.to_string(),
+    )
+}
+
+/// The metadata with `key` set to `value`, every other item kept.
+fn with_item(current: &Metadata, key: &str, value: &str) -> Metadata {
     let mut items: Vec<MetadataItem> = current
         .items
         .iter()
-        .filter(|item| item.key != key && item.key != metadata::SECRET_VERSION)
+        .filter(|item| item.key != key)
         .cloned()
         .collect();
     items.push(MetadataItem {
-        key,
-        value: armored.to_string(),
-    });
-    items.push(MetadataItem {
-        key: metadata::SECRET_VERSION.to_string(),
-        value: version.to_string(),
+        key: key.to_string(),
+        value: value.to_string(),
     });
     Metadata {
         fingerprint: current.fingerprint.clone(),
@@ -180,17 +358,6 @@ mod tests {
         })
     }
 
-    fn attributes(with_recipient: bool) -> Value {
-        let mut items =
-            vec![json!({"namespace": "openclaw", "key": "setup", "value": "waiting-secret"})];
-        if with_recipient {
-            items.push(
-                json!({"namespace": "openclaw", "key": "recipient", "value": VM_RECIPIENT.trim()}),
-            );
-        }
-        json!({"queryPath": "openclaw/", "queryValue": {"items": items}})
-    }
-
     fn decrypt(armored: &str) -> String {
         let key = include_str!("../tests/fixtures/vm_host_ed25519_key");
         let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
@@ -212,12 +379,40 @@ mod tests {
         managed: bool,
         recipient: bool,
     ) -> TestPlatform {
+        vm_platform(
+            conflicts,
+            status,
+            managed,
+            recipient.then_some(VM_RECIPIENT.trim()),
+            None,
+        )
+    }
+
+    /// An intruder's key: valid ssh-ed25519, not the VM's host key.
+    const INTRUDER: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b mallory";
+
+    /// A running bot that publishes `published` and has `pinned` in its metadata.
+    /// Its metadata follows what is written, as GCE's does.
+    fn vm_platform(
+        conflicts: u32,
+        status: &'static str,
+        managed: bool,
+        published: Option<&'static str>,
+        pinned: Option<&'static str>,
+    ) -> TestPlatform {
         let p = TestPlatform::new();
         let left = Rc::new(Cell::new(conflicts));
         let generation = Rc::new(Cell::new(0u32));
+        let written: Rc<std::cell::RefCell<Option<Value>>> = Rc::default();
         p.respond(move |req| {
             if is(req, Method::Get, "getGuestAttributes") {
-                reply(200, attributes(recipient))
+                let mut items =
+                    vec![json!({"namespace": "openclaw", "key": "setup", "value": "waiting-secret"})];
+                if let Some(key) = published {
+                    items.push(json!({"namespace": "openclaw", "key": "recipient", "value": key}));
+                }
+                reply(200, json!({"queryPath": "openclaw/", "queryValue": {"items": items}}))
             } else if is(req, Method::Post, "/setMetadata") {
                 let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
                 let current = format!("fp-{}", generation.get());
@@ -226,9 +421,20 @@ mod tests {
                     generation.set(generation.get() + 1);
                     return reply(412, json!({"error": {"code": 412, "message": "Supplied fingerprint does not match current metadata fingerprint.", "errors": [{"reason": "conditionNotMet", "message": "x"}]}}));
                 }
+                generation.set(generation.get() + 1);
+                *written.borrow_mut() = Some(body["items"].clone());
                 reply(200, json!({"name": "operation-set", "status": "RUNNING"}))
             } else if is(req, Method::Get, "/instances/my-bot-010203") {
-                reply(200, vm(&format!("fp-{}", generation.get()), status, managed))
+                let mut body = vm(&format!("fp-{}", generation.get()), status, managed);
+                if let Some(items) = written.borrow().clone() {
+                    body["metadata"]["items"] = items;
+                } else if let Some(key) = pinned {
+                    body["metadata"]["items"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"key": "openclaw-recipient", "value": key}));
+                }
+                reply(200, body)
             } else {
                 reply(404, json!({"error": {"code": 404, "message": "no"}}))
             }
@@ -345,5 +551,131 @@ mod tests {
         assert_eq!(next_version(&metadata, 5000), 9001);
         assert_eq!(next_version(&metadata, 10_000), 10_000);
         assert_eq!(next_version(&Metadata::default(), 7), 7);
+    }
+
+    fn item(body: &Value, key: &str) -> Option<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["key"] == key)
+            .map(|i| i["value"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn the_first_delivery_pins_the_key_and_later_ones_use_only_it() {
+        let p = vm_platform(0, "RUNNING", true, Some(VM_RECIPIENT.trim()), None);
+        deliver_token(&p).unwrap();
+        let first = &written_metadata(&p)[0];
+        let pinned = item(first, "openclaw-recipient").expect("pinned with the first secret");
+        assert_eq!(
+            VmRecipient::parse(&pinned),
+            VmRecipient::parse(VM_RECIPIENT),
+            "the published key is pinned"
+        );
+        // The same VM, later: the pin is there, and still matches.
+        deliver_token(&p).unwrap();
+        let second = &written_metadata(&p)[1];
+        assert_eq!(item(second, "openclaw-recipient"), Some(pinned));
+        assert_eq!(
+            decrypt(&item(second, "openclaw-secret-telegram-token").unwrap()),
+            TOKEN
+        );
+        assert_eq!(
+            p.call_log()
+                .iter()
+                .filter(|c| c.contains("setMetadata"))
+                .count(),
+            2,
+            "pinning costs no extra call"
+        );
+    }
+
+    #[test]
+    fn a_vm_that_publishes_another_key_gets_nothing() {
+        let p = vm_platform(
+            0,
+            "RUNNING",
+            true,
+            Some(INTRUDER),
+            Some(VM_RECIPIENT.trim()),
+        );
+        let err = deliver_token(&p).unwrap_err();
+        assert_eq!(err.status(), 409);
+        assert_eq!(err.message(), Distrust::Changed.message());
+        assert!(
+            written_metadata(&p).is_empty(),
+            "nothing encrypted to the intruder"
+        );
+        // Published nothing (guest attributes lost at a restart): the pinned key serves.
+        let p = vm_platform(0, "RUNNING", true, None, Some(VM_RECIPIENT.trim()));
+        deliver_token(&p).unwrap();
+        let written = &written_metadata(&p)[0];
+        assert_eq!(
+            decrypt(&item(written, "openclaw-secret-telegram-token").unwrap()),
+            TOKEN
+        );
+    }
+
+    #[test]
+    fn only_ssh_ed25519_keys_are_accepted() {
+        assert!(VmRecipient::parse(VM_RECIPIENT).is_some());
+        assert_eq!(
+            VmRecipient::parse(INTRUDER).unwrap().as_str(),
+            INTRUDER.trim_end_matches(" mallory"),
+            "the comment is dropped"
+        );
+        for bad in [
+            "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ",
+            "ssh-ed25519",
+            "ssh-ed25519 not-base64!",
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+            "",
+        ] {
+            assert_eq!(VmRecipient::parse(bad), None, "{bad}");
+        }
+        let p = vm_platform(
+            0,
+            "RUNNING",
+            true,
+            Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
+            None,
+        );
+        assert_eq!(deliver_token(&p).unwrap_err().status(), 409);
+        assert!(written_metadata(&p).is_empty());
+    }
+
+    #[test]
+    fn rekey_trusts_the_key_published_now() {
+        let p = vm_platform(
+            1,
+            "RUNNING",
+            true,
+            Some(INTRUDER),
+            Some(VM_RECIPIENT.trim()),
+        );
+        let config = development_config();
+        let app = App::new(&p, &config);
+        let trusted = run(rekey(
+            &app,
+            &AccessToken::new("ya29.test".into()),
+            &target(),
+        ))
+        .unwrap();
+        assert_eq!(Some(trusted), VmRecipient::parse(INTRUDER));
+        let written = written_metadata(&p);
+        let last = written.last().unwrap();
+        assert_eq!(
+            item(last, "openclaw-recipient").as_deref(),
+            Some(INTRUDER.trim_end_matches(" mallory"))
+        );
+        assert_eq!(
+            item(last, "BOT_NAME").as_deref(),
+            Some("My Bot"),
+            "other items kept"
+        );
+        // Now a delivery goes to the new key.
+        deliver_token(&p).unwrap();
     }
 }

@@ -34,7 +34,7 @@ pub fn security_headers(config: &Config) -> Vec<(&'static str, String)> {
             "camera=(), microphone=(), geolocation=()".to_string(),
         ),
     ];
-    if config.secure_cookies() {
+    if config.serves_https() {
         headers.push((
             "strict-transport-security",
             "max-age=31536000; includeSubDomains".to_string(),

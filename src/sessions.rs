@@ -1,7 +1,7 @@
 //! Sessions: who is signed in, their projects and wizard choices, and their Google
 //! access token sealed for KV.
 //!
-//! The `session` cookie holds a random 128-bit secret; KV holds the record under the
+//! The `__Host-session` cookie holds a random 128-bit secret; KV holds the record under the
 //! secret's SHA-256 (`session:<digest>`), for [`SESSION_TTL`] seconds. The token is
 //! sealed with the owner's `sub` as context, so it opens only inside its own record.
 
@@ -17,7 +17,7 @@ use crate::store::{self, Key, SESSION_TTL};
 use crate::types::Choices;
 use serde::{Deserialize, Serialize};
 
-pub const COOKIE: &str = "session";
+use crate::cookies;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -115,7 +115,7 @@ pub async fn require<P: Platform>(
     request: &Request,
 ) -> Result<Session, ApiError> {
     let secret = request
-        .cookie(COOKIE)
+        .cookie(cookies::SESSION)
         .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| ApiError::Unauthorized("Sign in with Google first.".into()))?;
     let digest = crypto::sha256_hex(&secret);
@@ -159,12 +159,9 @@ pub async fn destroy<P: Platform>(app: &App<'_, P>, session: &Session) -> Result
 }
 
 /// The `Set-Cookie` value for a session secret (`None` clears it).
-pub fn cookie(app_secure: bool, secret: Option<&str>, max_age: u64) -> String {
-    let secure = if app_secure { "; Secure" } else { "" };
+pub fn cookie(secret: Option<&str>, max_age: u64) -> String {
     match secret {
-        Some(secret) => {
-            format!("{COOKIE}={secret}; HttpOnly{secure}; SameSite=Lax; Path=/; Max-Age={max_age}")
-        }
-        None => format!("{COOKIE}=; HttpOnly{secure}; SameSite=Lax; Path=/; Max-Age=0"),
+        Some(secret) => cookies::set(cookies::SESSION, secret, max_age),
+        None => cookies::clear(cookies::SESSION),
     }
 }

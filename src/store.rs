@@ -1,8 +1,8 @@
 //! KV records: every key claw.free writes, typed, with its TTL, and JSON values.
 //!
 //! One namespace (binding `KV`). Keys that would otherwise carry a secret (a session
-//! cookie, an OAuth state) hold its SHA-256 instead, so a listing
-//! of the namespace gives nothing away. Nothing here holds a plaintext token.
+//! cookie) hold its SHA-256 instead, so a listing of the namespace gives nothing away.
+//! Nothing here holds a plaintext token.
 
 use crate::ports::{Clock, KvStore, PortError, Random};
 use serde::de::DeserializeOwned;
@@ -12,7 +12,8 @@ use serde::Serialize;
 pub const SESSION_TTL: u64 = 3600;
 /// How long a deploy record lives; polling works for that long.
 pub const DEPLOY_TTL: u64 = 3600;
-/// How long a sign-in may take between the redirect and the callback.
+/// How long a sign-in may take between the redirect and the callback (its cookie's
+/// lifetime: a pending sign-in is never stored here).
 pub const SIGNIN_TTL: u64 = 600;
 /// Rate-limit windows.
 pub const RATE_WINDOW: u64 = 3600;
@@ -24,8 +25,6 @@ pub enum Key {
     Session(String),
     /// `deploy:<deployment id>`.
     Deploy(String),
-    /// `signin:<sha256(state)>`: a pending sign-in.
-    SignIn(String),
     /// `rate:<scope>:<subject>:<window start>`: a fixed-window counter.
     Rate {
         scope: &'static str,
@@ -39,7 +38,6 @@ impl Key {
         match self {
             Self::Session(digest) => format!("session:{digest}"),
             Self::Deploy(id) => format!("deploy:{id}"),
-            Self::SignIn(digest) => format!("signin:{digest}"),
             Self::Rate {
                 scope,
                 subject,

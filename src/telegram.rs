@@ -1,15 +1,25 @@
-//! Telegram look-ups: `POST /api/telegram/detect-user {token}` finds the id of the
-//! last person who wrote to the bot, so the wizard can fill in "your Telegram user id".
-//! The token is used for this one call and never stored or shown. [`bot_name`] asks
-//! Telegram for a bot's own name (`getMe`), the name a deploy takes when the page
-//! gave none.
+//! Telegram look-ups: who owns a new bot, proven.
+//!
+//! Whoever messages a new bot first is not necessarily its owner: a stranger who
+//! found the bot could be. So the page shows the signed-in person a short code
+//! (`POST /api/telegram/owner-code {token}`), they send exactly that code to their
+//! bot, and `POST /api/telegram/detect-user {token}` answers with the sender of
+//! that message only. The code is derived, not stored: an HMAC of the session, the
+//! bot token's digest and a ten-minute window under the Worker's key, valid for
+//! its window and the next. The token is used for the one call and never stored
+//! or shown.
+//!
+//! [`bot_name`] asks Telegram for a bot's own name (`getMe`), the name a deploy takes
+//! when the page gave none.
 
 use crate::app::App;
+use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{OutboundRequest, Request, Response};
 use crate::limits::{self, Scope};
 use crate::ports::Platform;
 use crate::security::json_body;
+use crate::sessions::{self, Session};
 use crate::types::{BotName, TelegramToken};
 use serde::Deserialize;
 use serde_json::json;
@@ -17,6 +27,55 @@ use serde_json::json;
 #[derive(Deserialize)]
 struct DetectBody {
     token: String,
+}
+
+/// How long one code window lasts; a code works in its window and the next.
+pub const CODE_WINDOW_SECS: u64 = 600;
+/// Letters and digits no one confuses (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const CODE_LEN: usize = 6;
+
+/// The code for this session, bot and window.
+fn owner_code(
+    app_key: &crypto::SealingKey,
+    session: &Session,
+    token: &TelegramToken,
+    window: u64,
+) -> String {
+    let message = format!(
+        "telegram-owner-code\0{}\0{}\0{window}",
+        session.limit_subject(),
+        crypto::sha256_hex(token.expose())
+    );
+    let mac = crypto::hmac_sha256(app_key, message.as_bytes());
+    mac.iter()
+        .take(CODE_LEN)
+        .map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char)
+        .collect()
+}
+
+/// The code as a person may have typed it: upper case, no spaces or dashes.
+fn normalize(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// `POST /api/telegram/owner-code {token}`: `{code, expiresInSeconds}`.
+pub async fn code<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
+    let session = sessions::require(app, request).await?;
+    let body: DetectBody = json_body(request)?;
+    let token = TelegramToken::parse(&body.token)?;
+    let now = app.now();
+    let window = now / CODE_WINDOW_SECS;
+    Ok(Response::json(
+        200,
+        &json!({
+            "code": owner_code(&app.config.sealing_key, &session, &token, window),
+            "expiresInSeconds": (window + 2) * CODE_WINDOW_SECS - now,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -39,6 +98,16 @@ struct Update {
 struct Message {
     #[serde(default)]
     from: Option<User>,
+    #[serde(default)]
+    chat: Option<Chat>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Chat {
+    #[serde(rename = "type", default)]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -119,10 +188,13 @@ pub async fn bot_name<P: Platform>(
         })
 }
 
+/// `POST /api/telegram/detect-user {token}`: the person who sent this session's
+/// code to the bot in a private chat, `{userId, firstName, username}`.
 pub async fn detect_user<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
+    let session = sessions::require(app, request).await?;
     let body: DetectBody = json_body(request)?;
     let token = TelegramToken::parse(&body.token)?;
     limits::take(
@@ -155,19 +227,148 @@ pub async fn detect_user<P: Platform>(
             _ => unreachable(),
         });
     }
-    let latest = updates
+    let now = app.now();
+    let window = now / CODE_WINDOW_SECS;
+    let current = owner_code(&app.config.sealing_key, &session, &token, window);
+    let accepted = [
+        current.clone(),
+        owner_code(
+            &app.config.sealing_key,
+            &session,
+            &token,
+            window.saturating_sub(1),
+        ),
+    ];
+    let any_message = updates.result.iter().any(|u| u.message.is_some());
+    let owner = updates
         .result
         .into_iter()
-        .filter_map(|u| Some((u.update_id, u.message?.from?)))
+        .filter_map(|u| Some((u.update_id, u.message?)))
+        .filter(|(_, m)| m.chat.as_ref().is_some_and(|c| c.kind == "private"))
+        .filter(|(_, m)| {
+            m.text
+                .as_deref()
+                .is_some_and(|t| accepted.contains(&normalize(t)))
+        })
+        .filter_map(|(id, m)| Some((id, m.from?)))
         .max_by_key(|(id, _)| *id)
         .map(|(_, user)| user);
-    match latest {
+    match owner {
         Some(user) => Ok(Response::json(
             200,
             &json!({"userId": user.id.to_string(), "firstName": user.first_name, "username": user.username}),
         )),
-        None => Err(ApiError::NotFound(
-            "Your bot has no messages yet. Open Telegram, send your bot any message (for example \"hi\"), then try again.".into(),
-        )),
+        None if any_message => Err(ApiError::NotFound(format!(
+            "None of your bot's messages is your code. To prove the bot is yours, send it exactly {current} in Telegram, then try again."
+        ))),
+        None => Err(ApiError::NotFound(format!(
+            "Your bot has no messages yet. To prove the bot is yours, send it {current} in Telegram, then try again."
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploys::fake_google::Harness;
+    use crate::http::Method;
+    use crate::testing::{is, reply};
+    use serde_json::Value;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
+
+    /// The bot's pending updates: (sender id, text), oldest first.
+    fn telegram(h: &Harness) -> Rc<RefCell<Vec<(i64, String)>>> {
+        let messages: Rc<RefCell<Vec<(i64, String)>>> = Rc::default();
+        let seen = messages.clone();
+        h.p.respond(move |req| {
+            if is(req, Method::Get, "/getUpdates") {
+                let result: Vec<Value> = seen
+                    .borrow()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (from, text))| {
+                        json!({"update_id": 1000 + i, "message": {"message_id": i + 1,
+                            "from": {"id": from, "is_bot": false, "first_name": format!("user {from}")},
+                            "chat": {"id": from, "type": "private"}, "date": 1, "text": text}})
+                    })
+                    .collect();
+                reply(200, json!({"ok": true, "result": result}))
+            } else {
+                reply(404, json!({"ok": false, "error_code": 404, "description": "Not Found"}))
+            }
+        });
+        messages
+    }
+
+    fn post(h: &Harness, path: &str, cookie: Option<&str>) -> (u16, Value) {
+        let response = h.send(h.request(Method::Post, path, cookie, Some(json!({"token": TOKEN}))));
+        (response.status, response.json_body())
+    }
+
+    #[test]
+    fn only_the_sender_of_the_sessions_code_is_the_owner() {
+        let h = Harness::new();
+        let messages = telegram(&h);
+        let (status, body) = post(&h, "/api/telegram/owner-code", Some(&h.cookie));
+        assert_eq!(status, 200, "{body}");
+        let code = body["code"].as_str().unwrap().to_string();
+        assert_eq!(code.len(), 6);
+        assert!(body["expiresInSeconds"].as_u64().unwrap() > CODE_WINDOW_SECS);
+        // A stranger wrote first, and last; the owner sent the code in between.
+        messages
+            .borrow_mut()
+            .push((666, "hi, I own you now".into()));
+        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
+        assert_eq!(status, 404);
+        assert!(
+            body["error"].as_str().unwrap().contains(&code),
+            "the code is repeated: {body}"
+        );
+        messages.borrow_mut().push((
+            424242,
+            format!(" {}-{} ", &code[..3], code[3..].to_lowercase()),
+        ));
+        messages.borrow_mut().push((666, "me again".into()));
+        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["userId"], "424242");
+        // Another session's code is not this one's: the stranger, signed in
+        // themselves, cannot claim the bot with their own code.
+        let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
+        let (_, theirs) = post(&h, "/api/telegram/owner-code", Some(&mallory));
+        assert_ne!(theirs["code"], code.as_str());
+        messages.borrow_mut().clear();
+        messages
+            .borrow_mut()
+            .push((666, theirs["code"].as_str().unwrap().into()));
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            404
+        );
+    }
+
+    #[test]
+    fn a_code_lasts_its_window_and_the_next_and_needs_a_session() {
+        let h = Harness::new();
+        let messages = telegram(&h);
+        assert_eq!(post(&h, "/api/telegram/detect-user", None).0, 401);
+        assert_eq!(post(&h, "/api/telegram/owner-code", None).0, 401);
+        let (_, body) = post(&h, "/api/telegram/owner-code", Some(&h.cookie));
+        messages
+            .borrow_mut()
+            .push((7, body["code"].as_str().unwrap().into()));
+        h.p.advance_secs(CODE_WINDOW_SECS);
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            200
+        );
+        h.p.advance_secs(CODE_WINDOW_SECS);
+        assert_eq!(
+            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
+            404
+        );
     }
 }

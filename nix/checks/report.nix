@@ -133,6 +133,11 @@ let
   failedAssertions = c: map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
   clis = config.openclaw.aiClis.wrapped;
   userGateway = user.config.systemd.services.openclaw-gateway;
+  guard =
+    config.networking.nftables.tables.clawfree-metadata or {
+      family = "none";
+      content = "";
+    };
   agentUnits = [
     "clawfree-setup"
     "clawfree-watch-secrets"
@@ -476,6 +481,35 @@ in
       config.security.googleOsLogin.enable
     ] [ false false "no" true ])
     (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
+
+    (expectEq "the provider checks callers against the key the agent makes in its state folder"
+      (builtins.fromJSON config.environment.etc."claw-free/config.json".text).api_key_file or null
+      "${config.openclaw.stateDir}/setup-provider.key"
+    )
+
+    # Only root and the daemons OS Login needs reach the metadata server.
+    (check "metadata guard: nftables refuses the metadata server's HTTP to every other user" (
+      config.networking.nftables.enable
+      && guard.family == "inet"
+      && contains "type filter hook output" guard.content
+      && contains "ip daddr 169.254.169.254 tcp dport { 80, 443 } meta skuid != { root, nscd, nobody } counter reject" guard.content
+      && contains "ip6 daddr fd20:ce::254 tcp dport { 80, 443 } meta skuid != { root, nscd, nobody } counter reject" guard.content
+    ) guard.content)
+    (check "metadata guard: DNS on the same address stays open" (
+      !(contains "dport 53" guard.content) && !(contains "169.254.169.254 meta" guard.content)
+    ) guard.content)
+    (check "metadata guard: the gateway's user is refused" (
+      !(lib.elem (sc "openclaw-gateway").User config.openclaw.metadataGuard.allowedUsers)
+    ) (builtins.toJSON config.openclaw.metadataGuard.allowedUsers))
+    (check "metadata guard: the agent's units and the provider (it reads LLM_PROVIDER) run as an allowed user" (
+      builtins.all (
+        unit: lib.elem ((sc unit).User or "root") config.openclaw.metadataGuard.allowedUsers
+      ) (agentUnits ++ [ "claw-free-provider" ])
+    ) (builtins.toJSON (map (unit: (sc unit).User or "root") (agentUnits ++ [ "claw-free-provider" ]))))
+    (expectContains "metadata guard: the build's ruleset check sees only uid 0"
+      config.networking.nftables.preCheckRuleset
+      "s/skuid != { root, nscd, nobody }/skuid != { 0 }/"
+    )
 
     # Option defaults and types.
     (expectEq "default gateway port" config.openclaw.gateway.port 18789)

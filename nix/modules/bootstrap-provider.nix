@@ -46,6 +46,9 @@ let
     # `clawfree secret set` runs as the gateway's user: root stores the secret.
     agent_socket = cfg.internal.setSecretSocket;
     openclaw_config = "${cfg.stateDir}/openclaw.json";
+    # The key every caller must present; the agent (state folder cfg.stateDir)
+    # makes it at first boot and gives it to OpenClaw in its configuration.
+    api_key_file = "${cfg.stateDir}/setup-provider.key";
     restart_gateway = [
       systemctl
       "restart"

@@ -11,5 +11,6 @@
     ./toolbox.nix
     ./memory-tuning.nix
     ./host-access.nix
+    ./metadata-guard.nix
   ];
 }

@@ -21,6 +21,13 @@ pub const SECRET_PREFIX: &str = "openclaw-secret-";
 /// The version of the secret set in metadata; the agent applies a set once per version.
 pub const SECRET_VERSION: &str = "openclaw-secret-version";
 
+/// The VM's age recipient as claw.free first saw it (`ssh-ed25519 AAAA...`), written
+/// by the Worker with the first secret. The VM cannot change instance metadata (it
+/// has no service account), but any process on it can write guest attributes: so
+/// secrets go only to this key, and a different `recipient` guest attribute is
+/// refused until the owner re-keys from the page.
+pub const PINNED_RECIPIENT: &str = "openclaw-recipient";
+
 /// The longest armored ciphertext the Worker writes (GCE allows 256 KB per value).
 pub const MAX_SECRET_CIPHERTEXT: usize = 16 * 1024;
 

@@ -138,6 +138,27 @@ function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+// A new encryption key
+
+/**
+ * Trusts the key the bot's VM publishes now. Only right after the owner rebuilt
+ * or restored the VM: otherwise a new key means something on the VM wants the
+ * next token, so the page asks first and says so.
+ */
+export async function trustNewKey(bot, button, onTrusted) {
+  const question = `${botLabel(bot)}'s VM publishes a new encryption key. Trust it only if you rebuilt or restored this VM yourself: otherwise something on the VM may be trying to receive your next token. Trust the new key?`;
+  if (!window.confirm(question)) return;
+  await whileBusy(button, async () => {
+    try {
+      await api.trustNewKey(bot);
+      byId('bots-live').textContent = `${botLabel(bot)}: the new key is trusted. Send the token again with New token.`;
+      onTrusted();
+    } catch (error) {
+      byId('bots-live').textContent = error.message;
+    }
+  });
+}
+
 // Logs
 
 export function openLogsDialog(bot) {

@@ -1,12 +1,13 @@
 // bots.js: the bot list (GET /api/deploy/existing): one row per bot with its
 // status (a coloured dot and words, never colour alone), machine type, zone,
 // IP and age, and the actions each status allows: logs, a new Telegram token
-// for a running bot, delete for a stopped one.
+// for a running bot, delete for a stopped one, and trusting the VM's new
+// encryption key when it publishes another one than claw.free pinned for it.
 
 import * as api from './api.js';
 import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
 import { formatAge } from './format.js';
-import { openDeleteDialog, openLogsDialog, openRotateDialog } from './bot-actions.js';
+import { openDeleteDialog, openLogsDialog, openRotateDialog, trustNewKey } from './bot-actions.js';
 import { currentViewName, showView } from './views.js';
 
 const STOPPED = new Set(['STOPPED', 'TERMINATED']);
@@ -107,7 +108,10 @@ function cell(label, ...children) {
 }
 
 function botRow(bot) {
-  const detail = bot.healthDetail ? el('span', { className: 'detail' }, bot.healthDetail) : null;
+  const detailText = bot.keyChanged
+    ? 'Its VM publishes a new encryption key: no token is sent to it until you trust that key.'
+    : bot.healthDetail;
+  const detail = detailText ? el('span', { className: 'detail' }, detailText) : null;
   return el('tr', { 'data-vm': bot.vmName },
     el('th', { scope: 'row', className: 'bot-name' },
       el('span', {}, bot.botName || bot.vmName),
@@ -131,6 +135,10 @@ function actionsFor(bot) {
   if (bot.status === 'RUNNING') {
     actions.append(el('button', { type: 'button', className: 'secondary small', 'aria-label': `New Telegram token for ${name}`,
       onclick: () => openRotateDialog(bot) }, 'New token'));
+  }
+  if (bot.status === 'RUNNING' && bot.keyChanged) {
+    actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Trust the new key of ${name}`,
+      onclick: (event) => trustNewKey(bot, event.currentTarget, () => loadBots()) }, 'Trust the new key'));
   }
   if (STOPPED.has(bot.status)) {
     actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Delete ${name}`,

@@ -9,6 +9,7 @@ import { initBotActions } from './bot-actions.js';
 import { initBots, showBots } from './bots.js';
 import { initChoose, showChoose } from './choose.js';
 import { byId, whileBusy, wireRevealButtons } from './dom.js';
+import { signInErrorMessage, signedOutMessage as signOutNotice } from './messages.js';
 import { initDone, showDone } from './done.js';
 import { initProgress, savedRun, startProgress, stopProgress } from './progress.js';
 import { forgetFinishedBot, initSetup, showSetup } from './setup.js';
@@ -44,8 +45,9 @@ function toBots() {
 
 async function signOut(button) {
   await whileBusy(button, async () => {
+    let revoked = true;
     try {
-      await api.signOut();
+      ({ revoked } = await api.signOut());
     } catch (error) {
       // A session that already ended is as signed out as it gets.
       if (error.status !== 401) {
@@ -54,7 +56,7 @@ async function signOut(button) {
       }
     }
     sessionStorage.clear();
-    backToSignIn('You are signed out.', 'info');
+    backToSignIn(signOutNotice(revoked), revoked === false ? 'error' : 'info');
   });
 }
 
@@ -90,6 +92,7 @@ function takeLandingParams() {
   const params = new URLSearchParams(window.location.search);
   const landing = {
     authError: params.get('authError'),
+    signedOutUnrevoked: params.get('signedOut') === 'unrevoked',
     justSignedIn: params.has('provider'),
     provider: params.get('provider'),
     region: params.get('region'),
@@ -122,7 +125,8 @@ async function landSignedIn(landing) {
 
 /** Why a visitor who is not signed in sees step 1; '' for a plain first visit. */
 function signedOutMessage(error, landing) {
-  if (landing.authError) return landing.authError;
+  if (landing.authError !== null) return signInErrorMessage(landing.authError);
+  if (landing.signedOutUnrevoked) return signOutNotice(false);
   if (error.status === 401) return '';
   if (error.status === 404) return SESSION_EXPIRED;
   return `We could not check whether you are signed in: ${error.message}`;

@@ -9,13 +9,22 @@ const CREATE_NEW = '__create__';
 
 let suffix = '';
 let idEditedByHand = false;
+/** The project the "created and selected" notice speaks of, while it shows. */
+let announcedProject = null;
 
 export function initProjects() {
   suffix = randomSuffix();
   const select = byId('setup-project');
   const nameInput = byId('new-project-name');
   const idInput = byId('new-project-id');
-  select.addEventListener('change', syncCreateForm);
+  select.addEventListener('change', () => {
+    syncCreateForm();
+    // "Project X created and selected" is wrong once another one is chosen.
+    if (announcedProject !== null && select.value !== announcedProject) {
+      announcedProject = null;
+      setStatus('');
+    }
+  });
   nameInput.addEventListener('input', () => {
     if (!idEditedByHand) idInput.value = suggestProjectId(nameInput.value, suffix);
   });
@@ -57,6 +66,7 @@ function syncCreateForm() {
 }
 
 function setStatus(text, kind = '') {
+  if (kind !== 'good') announcedProject = null;
   const status = byId('new-project-status');
   status.textContent = text;
   status.className = `status-line ${kind}`;
@@ -76,6 +86,7 @@ async function createFromForm() {
     const created = await api.createProject(projectId, displayName);
     addProject({ projectId: created.projectId, name: created.name || displayName });
     setStatus(`Project ${created.projectId} created and selected.`, 'good');
+    announcedProject = created.projectId;
     suffix = randomSuffix();
     idEditedByHand = false;
   } catch (error) {

@@ -1,6 +1,7 @@
 // setup.js: step 2, after sign-in: project, bot name with the live preview of
 // its VM name, AI provider and region, the Telegram token with the "find my
-// Telegram user id" helper, and Deploy.
+// Telegram user id" helper (which proves the bot is theirs with a code they
+// send to it), and Deploy.
 //
 // Deploy sends an Idempotency-Key made once per deploy attempt: a double
 // click, or pressing Deploy again after a network error, repeats the same
@@ -21,6 +22,8 @@ const EMPTY_NAME_HINT = 'Its VM gets a name made from it; you will see it here.'
 const nameCheck = { name: '', ok: false, pending: null, sequence: 0 };
 
 let attemptKey = null;
+/** The owner code shown for `token`, valid until `expiresAt` (ms). */
+let ownerCode = null;
 let onDeployed = () => {};
 
 /** onStarted(deployment, telegramToken) is called once the Worker accepted the deploy. */
@@ -107,6 +110,12 @@ async function botNameAccepted() {
   return checkBotName(name);
 }
 
+/**
+ * Proves the bot is the person's before its sender becomes the owner: the first
+ * press shows a code from the Worker to send to the bot; the next press finds
+ * the sender of exactly that code (a stranger who wrote to the bot first does
+ * not count). A new token, or an expired code, starts over.
+ */
 async function detectUser() {
   const result = byId('detect-user-result');
   const token = byId('setup-token').value.trim();
@@ -117,19 +126,32 @@ async function detectUser() {
     result.classList.add('bad');
     return;
   }
-  result.textContent = 'Looking for your message…';
   try {
+    if (!ownerCode || ownerCode.token !== token || Date.now() >= ownerCode.expiresAt) {
+      const issued = await api.ownerCode(token);
+      ownerCode = { token, code: issued.code, expiresAt: Date.now() + issued.expiresInSeconds * 1000 };
+      showOwnerCode(ownerCode.code);
+      result.textContent = `Send ${ownerCode.code} to your bot in Telegram, then press the button again.`;
+      return;
+    }
+    result.textContent = 'Looking for your code…';
     const user = await api.detectTelegramUser(token);
     const who = [user.firstName, user.username && `@${user.username}`].filter(Boolean).join(', ');
     result.textContent = `Your Telegram user id is ${user.userId}${who ? ` (${who})` : ''}.`;
     result.classList.add('good');
     byId('setup-telegram-user').value = user.userId;
+    ownerCode = null;
+    showOwnerCode('');
   } catch (error) {
-    result.textContent = error.status === 404
-      ? 'Your bot has no message yet. Send it any message in Telegram, then press the button again.'
-      : error.message;
+    result.textContent = error.message;
     result.classList.add('bad');
   }
+}
+
+/** The code the person sends to their bot, shown large, or nothing. */
+function showOwnerCode(code) {
+  byId('owner-code').textContent = code;
+  byId('owner-code-box').hidden = !code;
 }
 
 /** Shows why the form cannot be sent and puts the cursor where the fix goes. */
@@ -195,4 +217,6 @@ function forgetToken() {
   input.value = '';
   setRevealed(input.parentElement.querySelector('button.reveal'), input, false);
   byId('detect-user-result').textContent = '';
+  ownerCode = null;
+  showOwnerCode('');
 }

@@ -57,6 +57,22 @@ pub async fn rotate_secret<P: Platform>(
     ))
 }
 
+/// `POST /api/bots/:project/:zone/:vm/rekey`: `{ok: true, recipient}`, the key the
+/// VM publishes now, trusted for every later secret.
+pub async fn rekey<P: Platform>(
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
+) -> Result<Response, ApiError> {
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    let key = service::rekey(app, &session, &target).await?;
+    Ok(Response::json(
+        200,
+        &json!({"ok": true, "recipient": key.as_str()}),
+    ))
+}
+
 /// `GET /api/bots/:project/:zone/:vm/logs`: `{output, consoleUrl}`.
 pub async fn logs<P: Platform>(
     app: &App<'_, P>,

@@ -24,6 +24,9 @@ pub struct Bot {
     pub health_detail: String,
     pub setup: Option<String>,
     pub secret_version: Option<u64>,
+    /// The VM publishes another encryption key than the one pinned for it: secrets
+    /// are refused until the owner trusts the new key (`POST .../rekey`).
+    pub key_changed: bool,
 }
 
 /// A project whose bots could not be listed.
@@ -72,6 +75,8 @@ pub fn bot(project: &str, instance: &Instance, report: &Report, now: u64, stale_
         health_detail,
         setup: attributes.and_then(|a| a.setup()).map(|s| s.to_string()),
         secret_version: attributes.and_then(GuestAttributes::secret_version),
+        key_changed: attributes
+            .is_some_and(|a| crate::secrets::key_changed(&instance.metadata, a.recipient())),
     }
 }
 

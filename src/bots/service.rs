@@ -182,6 +182,16 @@ pub async fn rotate<P: Platform>(
     .await
 }
 
+/// Trusts the encryption key the bot's VM publishes now, for later secrets.
+pub async fn rekey<P: Platform>(
+    app: &App<'_, P>,
+    session: &Session,
+    target: &InstanceRef,
+) -> Result<secrets::VmRecipient, ApiError> {
+    take_action(app, session).await?;
+    secrets::rekey(app, &session.token, target).await
+}
+
 /// The tail of a bot's serial output.
 pub async fn logs<P: Platform>(
     app: &App<'_, P>,

@@ -231,3 +231,52 @@ fn an_expired_google_token_is_a_sign_in_again() {
     assert_eq!(status, 401);
     assert!(body["error"].as_str().unwrap().contains("Sign in again"));
 }
+
+#[test]
+fn a_changed_vm_key_stops_rotation_until_the_owner_rekeys() {
+    let h = Harness::new();
+    let vm = "claw-demo/us-central1-a/my-bot-010203";
+    add(&h, vm, healthy_bot(&h));
+    let rotate = || {
+        h.call(
+            Method::Post,
+            &format!("{BOT}/secret"),
+            Some(json!({"telegramToken": TELEGRAM})),
+        )
+    };
+    assert_eq!(rotate().0, 200, "the first delivery pins the VM's key");
+    let pinned = h
+        .vm(vm)
+        .metadata
+        .iter()
+        .find(|(k, _)| k == "openclaw-recipient")
+        .map(|(_, v)| v.clone())
+        .expect("pinned");
+    // Something on the VM publishes its own key.
+    let intruder =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b";
+    h.set_guest(vm, &[("recipient", intruder)]);
+    let (status, body) = rotate();
+    assert_eq!(status, 409, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("different encryption key"));
+    let (_, bot) = h.call(Method::Get, BOT, None);
+    assert_eq!(bot["keyChanged"], true);
+    // The owner confirms the new key from the page.
+    let (status, body) = h.call(Method::Post, &format!("{BOT}/rekey"), Some(json!({})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["recipient"], intruder);
+    let (_, bot) = h.call(Method::Get, BOT, None);
+    assert_eq!(bot["keyChanged"], false);
+    assert_eq!(rotate().0, 200);
+    assert_ne!(
+        h.vm(vm)
+            .metadata
+            .iter()
+            .find(|(k, _)| k == "openclaw-recipient")
+            .map(|(_, v)| v.clone()),
+        Some(pinned)
+    );
+}

@@ -100,11 +100,7 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         .map(IdempotencyKey::parse)
         .transpose()?;
     let started = flow::start(app, &session, &request.client_ip, start, idempotency).await?;
-    let cookie = viewer_cookie(
-        &started.deployment_id,
-        &started.viewer_secret,
-        app.config.secure_cookies(),
-    );
+    let cookie = viewer_cookie(&started.deployment_id, &started.viewer_secret);
     Ok(Response::json(
         200,
         &json!({"deploymentId": started.deployment_id, "vmName": started.vm_name.as_str()}),

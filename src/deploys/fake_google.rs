@@ -451,7 +451,7 @@ impl Harness {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let mut headers = vec![("origin".to_string(), SITE.to_string())];
         if let Some(cookie) = cookie {
-            headers.push(("cookie".into(), format!("session={cookie}")));
+            headers.push(("cookie".into(), format!("__Host-session={cookie}")));
         }
         if body.is_some() {
             headers.push(("content-type".into(), "application/json".into()));

@@ -13,12 +13,13 @@ use super::machine::{self, Applied, Call, Context, Outcome};
 use super::model::{self, DeployRecord, IdempotencyKey, Phase, StatusView};
 use super::tag;
 use crate::app::App;
+use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
 use crate::http::Request;
-use crate::limits::{self, Scope};
+use crate::limits::{self, Limit, Scope};
 use crate::ports::{Platform, Random};
 use crate::secrets;
 use crate::sessions::{self, Session};
@@ -58,7 +59,7 @@ pub struct StartRequest {
 pub struct Started {
     pub deployment_id: String,
     pub vm_name: VmName,
-    /// The `deploy` cookie's secret for this browser.
+    /// The `__Host-deploy` cookie's secret for this browser.
     pub viewer_secret: String,
 }
 
@@ -118,18 +119,20 @@ pub async fn start<P: Platform>(
         }
     }
     let limits = &app.config.limits;
-    limits::take(
+    limits::take_all(
         app.platform,
-        Scope::DeployPerSession,
-        session.limit_subject(),
-        limits.deploys_per_session,
-    )
-    .await?;
-    limits::take(
-        app.platform,
-        Scope::DeployPerIp,
-        client_ip,
-        limits.deploys_per_ip,
+        &[
+            Limit {
+                scope: Scope::DeployPerSession,
+                subject: session.limit_subject(),
+                limit: limits.deploys_per_session,
+            },
+            Limit {
+                scope: Scope::DeployPerIp,
+                subject: client_ip,
+                limit: limits.deploys_per_ip,
+            },
+        ],
     )
     .await?;
 
@@ -303,24 +306,37 @@ fn unknown_deploy() -> ApiError {
     )
 }
 
-/// A cookie value of `name`, if it is shaped like the secrets claw.free hands out.
-fn cookie_secret(request: &Request, name: &str) -> Option<String> {
+/// A cookie value shaped like the secrets claw.free hands out.
+fn secret_shaped(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The session cookie's secret, if it has the shape of one.
+fn session_cookie_secret(request: &Request) -> Option<String> {
     request
-        .cookie(name)
-        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .cookie(cookies::SESSION)
+        .filter(|s| secret_shaped(s))
+}
+
+/// The secret of the `__Host-deploy` cookie when it binds deploy `id` (its value is
+/// `<id>.<secret>`, so one browser follows one deploy at a time).
+fn viewer_cookie_secret(request: &Request, id: &str) -> Option<String> {
+    let value = request.cookie(cookies::DEPLOY)?;
+    let (bound, secret) = value.split_once('.')?;
+    (bound == id && secret_shaped(secret)).then(|| secret.to_string())
 }
 
 /// The deploy `id` and the cookie value that proved the caller may see it: the browser
-/// that started it (its `deploy` cookie, or the session it started with, whose digest
-/// the record keeps: no session read), or the owner signed in elsewhere (one session
-/// read more). Anyone else gets the same 404 as for an id that does not exist.
+/// that started it (its `__Host-deploy` cookie, or the session it started with, whose
+/// digest the record keeps: no session read), or the owner signed in elsewhere (one
+/// session read more). Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
 ) -> Result<(DeployRecord, String), ApiError> {
-    let session_secret = cookie_secret(request, sessions::COOKIE);
-    let viewer = cookie_secret(request, model::VIEWER_COOKIE);
+    let session_secret = session_cookie_secret(request);
+    let viewer = viewer_cookie_secret(request, id);
     if session_secret.is_none() && viewer.is_none() {
         return Err(ApiError::Unauthorized("Sign in with Google first.".into()));
     }
@@ -379,10 +395,13 @@ pub async fn status<P: Platform>(
     id: &str,
 ) -> Result<Polled, ApiError> {
     let now_ms = app.platform.now_ms();
-    let credentials: Vec<String> = [sessions::COOKIE, model::VIEWER_COOKIE]
-        .iter()
-        .filter_map(|name| cookie_secret(request, name))
-        .collect();
+    let credentials: Vec<String> = [
+        session_cookie_secret(request),
+        viewer_cookie_secret(request, id),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let offered: Vec<&str> = credentials.iter().map(String::as_str).collect();
     if let Some(etag) = request.header("if-none-match") {
         if tag::still_fresh(&app.config.sealing_key, request, id, &offered, now_ms) {

@@ -445,27 +445,31 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         .to_string();
     let path = format!("/api/deploy/{id}");
     let set_cookie = started.header("set-cookie").unwrap().to_string();
-    assert!(set_cookie.starts_with("deploy="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with(&format!("__Host-deploy={id}.")),
+        "the deploy is bound inside the value: {set_cookie}"
+    );
     for part in [
         "HttpOnly",
+        "Secure",
         "SameSite=Lax",
-        &format!("Path={path};"),
+        "Path=/;",
         "Max-Age=3600",
     ] {
         assert!(set_cookie.contains(part), "{part} in {set_cookie}");
     }
     let viewer = set_cookie.split(';').next().unwrap().to_string();
     assert!(
-        !h.p.kv_dump().contains(viewer.trim_start_matches("deploy=")),
+        !h.p.kv_dump().contains(viewer.split('.').nth(1).unwrap()),
         "the viewer secret is sealed in KV"
     );
 
     let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
-    let stranger = get_with(&h, &path, &format!("session={mallory}"));
+    let stranger = get_with(&h, &path, &format!("__Host-session={mallory}"));
     let missing = get_with(
         &h,
         &format!("/api/deploy/{}", "0".repeat(32)),
-        &format!("session={mallory}"),
+        &format!("__Host-session={mallory}"),
     );
     assert_eq!((stranger.status, missing.status), (404, 404));
     assert_eq!(
@@ -476,9 +480,20 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
     let forged = get_with(
         &h,
         &path,
-        &format!("session={mallory}; deploy={}", "0".repeat(32)),
+        &format!(
+            "__Host-session={mallory}; __Host-deploy={id}.{}",
+            "0".repeat(32)
+        ),
     );
     assert_eq!(forged.status, 404);
+    // The real binding, but for another deploy id, opens nothing either.
+    let secret_part = viewer.split('.').nth(1).unwrap();
+    let moved = get_with(
+        &h,
+        &format!("/api/deploy/{}", "1".repeat(32)),
+        &format!("__Host-deploy={}.{secret_part}", "1".repeat(32)),
+    );
+    assert_eq!(moved.status, 404);
     let secret = h.send(h.request(
         Method::Post,
         &format!("{path}/secret"),
@@ -487,12 +502,22 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
     ));
     assert_eq!(secret.status, 404);
     assert_eq!(
-        get_with(&h, &format!("{path}/logs"), &format!("session={mallory}")).status,
+        get_with(
+            &h,
+            &format!("{path}/logs"),
+            &format!("__Host-session={mallory}")
+        )
+        .status,
         404
     );
     assert_eq!(get_with(&h, &path, "").status, 401);
     assert_eq!(
-        get_with(&h, "/api/deploy/not-an-id", &format!("session={mallory}")).status,
+        get_with(
+            &h,
+            "/api/deploy/not-an-id",
+            &format!("__Host-session={mallory}")
+        )
+        .status,
         404
     );
 
@@ -506,7 +531,7 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         Some(start_body("claw-demo")),
     ));
     assert_eq!(expired.status, 404, "the session itself is gone");
-    for cookies in [format!("session={short}; {viewer}"), viewer.clone()] {
+    for cookies in [format!("__Host-session={short}; {viewer}"), viewer.clone()] {
         let response = get_with(&h, &path, &cookies);
         assert_eq!(
             response.status,
@@ -516,10 +541,16 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
         );
         assert_eq!(response.json_body()["status"], "booting");
     }
-    assert_eq!(get_with(&h, &path, &format!("session={short}")).status, 404);
+    assert_eq!(
+        get_with(&h, &path, &format!("__Host-session={short}")).status,
+        404
+    );
     // And the owner, signed in again, sees it too.
     let again = h.sign_in("sub-alice", &["claw-demo"], 3600);
-    assert_eq!(get_with(&h, &path, &format!("session={again}")).status, 200);
+    assert_eq!(
+        get_with(&h, &path, &format!("__Host-session={again}")).status,
+        200
+    );
 }
 
 #[test]

@@ -202,10 +202,7 @@ pub fn is_deployment_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// The cookie that lets the starting browser follow its deploy without a session.
-pub const VIEWER_COOKIE: &str = "deploy";
-
-/// The secret of the `deploy` cookie given to the browser that started deploy `id`
+/// The secret of the `__Host-deploy` cookie given to the browser that started deploy `id`
 /// (so it keeps following its deploy when its session is gone). Derived from the id
 /// under the sealing key, so it is stored nowhere and every start of the same deploy
 /// hands out the same one.
@@ -218,12 +215,13 @@ pub fn telegram_context(id: &str) -> String {
     format!("deploy-telegram:{id}")
 }
 
-/// The `Set-Cookie` value of the viewer cookie: sent only to this deploy's routes.
-pub fn viewer_cookie(id: &str, secret: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!(
-        "{VIEWER_COOKIE}={secret}; HttpOnly{secure}; SameSite=Lax; Path=/api/deploy/{id}; Max-Age={}",
-        crate::store::DEPLOY_TTL
+/// The `Set-Cookie` value of the viewer cookie (`__Host-deploy`, path `/`): the
+/// deploy it binds is inside the value, `<id>.<secret>`.
+pub fn viewer_cookie(id: &str, secret: &str) -> String {
+    crate::cookies::set(
+        crate::cookies::DEPLOY,
+        &format!("{id}.{secret}"),
+        crate::store::DEPLOY_TTL,
     )
 }
 

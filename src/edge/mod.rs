@@ -82,18 +82,17 @@ async fn into_core(mut req: worker::Request) -> Result<Request, crate::error::Ap
     if declared > MAX_BODY_BYTES {
         return Err(crate::error::ApiError::PayloadTooLarge);
     }
-    let method = Method::parse(req.method().as_ref());
+    // The `worker` crate reads any method it does not know as GET; the Fetch API's
+    // own request keeps the method the client sent (`PROPFIND` stays `PROPFIND`).
+    let method = Method::parse(&req.inner().method());
     let url = req
         .url()
         .map_err(|_| crate::error::ApiError::bad_request("The URL is malformed."))?;
-    let body = if matches!(method, Method::Get | Method::Head) {
+    let body = if matches!(method, Method::Get | Method::Head | Method::Other) {
         Vec::new()
     } else {
-        req.bytes().await.unwrap_or_default()
+        read_capped(&mut req).await?
     };
-    if body.len() > MAX_BODY_BYTES {
-        return Err(crate::error::ApiError::PayloadTooLarge);
-    }
     let client_ip = headers
         .iter()
         .find(|(k, _)| k == "cf-connecting-ip")
@@ -107,6 +106,27 @@ async fn into_core(mut req: worker::Request) -> Result<Request, crate::error::Ap
         body,
         client_ip,
     })
+}
+
+/// Reads the body chunk by chunk and gives up as soon as it passes
+/// [`MAX_BODY_BYTES`]: a chunked body declares no length, and reading it whole
+/// before checking would let a client make the Worker hold any amount.
+async fn read_capped(req: &mut worker::Request) -> Result<Vec<u8>, crate::error::ApiError> {
+    use futures_util::StreamExt;
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            crate::error::ApiError::bad_request("The request body could not be read.")
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(crate::error::ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn into_worker(response: Response) -> worker::Result<worker::Response> {

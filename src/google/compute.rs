@@ -216,9 +216,9 @@ impl GuestAttributes {
         self.get(guest::HEALTH).and_then(guest::Health::parse)
     }
 
+    /// The recipient the VM publishes now, as it wrote it (see `secrets::VmRecipient`).
     pub fn recipient(&self) -> Option<&str> {
         self.get(guest::RECIPIENT)
-            .filter(|r| r.starts_with("ssh-ed25519 ") || r.starts_with("age1"))
     }
 
     pub fn secret_version(&self) -> Option<u64> {

@@ -8,8 +8,40 @@ use crate::http::{query_string, OutboundRequest};
 use crate::ports::HttpClient;
 use serde::{Deserialize, Serialize};
 
-/// What claw.free asks for: who you are, and your Cloud projects.
-pub const SCOPES: &str = "openid email profile https://www.googleapis.com/auth/cloud-platform";
+/// The Cloud scopes claw.free asks for: the narrowest that still let it do what it
+/// does, each taken from the "Authorization scopes" of the methods it calls in
+/// Google's REST reference (docs.cloud.google.com, `<api>/reference/rest/...`).
+/// `cloud-platform` would cover them all, and also writing to every other
+/// service of every project (Storage, IAM, billing); these do not.
+pub const CLOUD_SCOPES: [&str; 4] = [
+    // Resource Manager v3 `projects.create` accepts `cloudplatformprojects` or
+    // `cloud-platform`: "Create a new project".
+    "https://www.googleapis.com/auth/cloudplatformprojects",
+    // Resource Manager v3 `projects.search` (the project list) and
+    // `operations.get`, and Service Usage `services.get`, accept
+    // `cloud-platform.read-only` (or `cloud-platform`), and nothing narrower.
+    "https://www.googleapis.com/auth/cloud-platform.read-only",
+    // Service Usage v1 `services.enable` (turning Compute Engine on) and its
+    // `operations.get` accept `service.management` or `cloud-platform`.
+    "https://www.googleapis.com/auth/service.management",
+    // Every Compute Engine v1 method claw.free calls (`instances.insert`, `get`,
+    // `delete`, `setMetadata`, `getGuestAttributes`, `getSerialPortOutput`,
+    // `aggregatedList`, `zoneOperations.get`) accepts `compute` or `cloud-platform`.
+    "https://www.googleapis.com/auth/compute",
+];
+
+/// Everything a sign-in asks for: who you are (`openid email profile`: the
+/// account id, and the name, address and picture the page shows) and the above.
+pub fn scopes() -> String {
+    ["openid", "email", "profile"]
+        .into_iter()
+        .chain(CLOUD_SCOPES)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The scope that includes every Cloud scope (granted by older sign-ins).
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// The consent page URL for a sign-in.
 pub fn consent_url(config: &Config, state: &str, code_challenge: &str) -> String {
@@ -17,7 +49,7 @@ pub fn consent_url(config: &Config, state: &str, code_challenge: &str) -> String
         ("client_id", &config.client_id),
         ("redirect_uri", &config.redirect_uri()),
         ("response_type", "code"),
-        ("scope", SCOPES),
+        ("scope", &scopes()),
         ("state", state),
         ("code_challenge", code_challenge),
         ("code_challenge_method", "S256"),
@@ -42,7 +74,7 @@ struct TokenResponse {
 pub struct Grant {
     pub access_token: AccessToken,
     pub expires_in: u64,
-    /// Whether the person granted the Cloud scope (they may untick it on the consent page).
+    /// Whether the person granted the Cloud scopes (they may untick some on the consent page).
     pub has_cloud_scope: bool,
 }
 
@@ -72,13 +104,17 @@ pub async fn exchange_code(
         other => other,
     })?;
     Ok(Grant {
-        has_cloud_scope: token.scope.as_deref().is_none_or(|s| {
-            s.split(' ')
-                .any(|s| s == "https://www.googleapis.com/auth/cloud-platform")
-        }),
+        has_cloud_scope: token.scope.as_deref().is_none_or(has_cloud_scopes),
         access_token: AccessToken::new(token.access_token),
         expires_in: token.expires_in.unwrap_or(3600),
     })
+}
+
+/// Whether Google granted every Cloud scope (the consent page lets a person untick
+/// some), or `cloud-platform`, which holds them all.
+fn has_cloud_scopes(granted: &str) -> bool {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    granted.contains(&CLOUD_PLATFORM) || CLOUD_SCOPES.iter().all(|s| granted.contains(s))
 }
 
 /// The OpenID profile of the signed-in person.
@@ -118,11 +154,25 @@ pub async fn userinfo(
     Ok(user)
 }
 
-/// Revokes a token at sign-out. Best effort: an already expired token is fine.
-pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) {
+/// Revokes a token at sign-out. Returns whether the token is now unusable: Google
+/// answered 200, or 400 `invalid_token` (it had already expired or was revoked).
+/// Anything else (no answer, a 5xx) leaves the token alive until it expires.
+pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) -> bool {
     let request =
         OutboundRequest::post_form(&config.endpoints.revoke_url, &[("token", token.expose())]);
-    let _ = http.send(request).await;
+    match http.send(request).await {
+        Ok(response) if response.is_success() => true,
+        Ok(response) if response.status == 400 => {
+            #[derive(Deserialize)]
+            struct Refusal {
+                #[serde(default)]
+                error: String,
+            }
+            serde_json::from_slice::<Refusal>(&response.body)
+                .is_ok_and(|r| r.error == "invalid_token")
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +188,7 @@ mod tests {
             "client_id=claw-free-local",
             "redirect_uri=http%3A%2F%2F127.0.0.1%3A8787%2Fapi%2Fauth%2Fcallback%2Fgoogle",
             "response_type=code",
-            "scope=openid+email+profile+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform",
+            "scope=openid+email+profile+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloudplatformprojects+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform.read-only+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fservice.management+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcompute",
             "state=st4te",
             "code_challenge=ch4llenge",
             "code_challenge_method=S256",
@@ -147,5 +197,19 @@ mod tests {
             assert!(url.contains(part), "{part} missing from {url}");
         }
         assert!(!url.contains("offline"));
+        assert!(
+            !url.contains("cloud-platform&") && !url.contains("cloud-platform+"),
+            "never the all-powerful cloud-platform scope: {url}"
+        );
+    }
+
+    #[test]
+    fn every_cloud_scope_must_be_granted() {
+        let all = CLOUD_SCOPES.join(" ");
+        assert!(has_cloud_scopes(&format!("openid email {all}")));
+        assert!(has_cloud_scopes(CLOUD_PLATFORM));
+        let without_compute = CLOUD_SCOPES[..3].join(" ");
+        assert!(!has_cloud_scopes(&format!("openid {without_compute}")));
+        assert!(!has_cloud_scopes("openid email profile"));
     }
 }

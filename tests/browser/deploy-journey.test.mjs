@@ -1,8 +1,9 @@
 // The whole journey in a real browser on a phone-sized screen: choices, sign-in
 // on the simulator's consent page, project, bot name with its live preview,
-// Telegram token and user-id helper, deploy to done (the first token delivered
-// without retyping), the bot list with a green dot, a confirmed token
-// rotation, and deleting the bot once it is stopped.
+// Telegram token and user-id helper (proven with a code sent to the bot),
+// deploy to done (the first token delivered without retyping), the bot list
+// with a green dot, a confirmed token rotation, a VM key that changed and is
+// trusted only after a confirmation, and deleting the bot once it is stopped.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -74,6 +75,8 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await browser.shot('bot-name-refused');
   await fillSetup(page, { projectId: 'claw-demo', botName: 'Ada helper', token: FIRST_TOKEN });
   assert.match(await page.locator('#vm-name-preview').textContent(), /ada-helper/);
+  assert.equal(await page.getByText(`Project ${newProjectId} created and selected.`).count(), 0,
+    'the notice leaves once another project is chosen');
 
   // The token field is masked until shown, and masked again.
   const tokenField = setup.getByLabel('Telegram bot token', { exact: true });
@@ -83,9 +86,28 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await setup.getByRole('button', { name: 'Hide' }).click();
   assert.equal(await tokenField.getAttribute('type'), 'password');
 
-  // The user-id helper reads the bot's last message.
-  await page.getByRole('button', { name: 'Find my Telegram user id' }).click();
+  // The user-id helper shows a code; the owner sends it to the bot, and only
+  // that message's sender is taken (not the stranger who wrote first and last).
+  const findOwner = page.getByRole('button', { name: 'Find my Telegram user id' });
+  await findOwner.click();
+  const code = page.locator('#owner-code');
+  await code.waitFor();
+  const ownerCode = await code.textContent();
+  assert.match(ownerCode, /^[A-Z2-9]{6}$/);
+  await page.getByText(`Send ${ownerCode} to your bot in Telegram`).waitFor();
+  await browser.shot('owner-code');
+  await stack.admin.telegramBot({
+    token: FIRST_TOKEN,
+    username: 'ada_claw_bot',
+    updates: [
+      { fromId: 666, firstName: 'Mallory', username: 'mallory', text: 'hello' },
+      { fromId: 424242, firstName: 'Ada', username: 'ada', text: ownerCode },
+      { fromId: 666, firstName: 'Mallory', username: 'mallory', text: 'me first' },
+    ],
+  });
+  await findOwner.click();
   await page.getByText('Your Telegram user id is 424242 (Ada, @ada).').waitFor();
+  assert.equal(await page.locator('#owner-code-box').isVisible(), false, 'the code goes once used');
   assert.equal(await page.getByLabel(/Your Telegram user id/).inputValue(), '424242', 'the helper fills in the owner id');
   await browser.shot('token-and-user-id');
 
@@ -149,6 +171,28 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   await waitForView(page, 'bots');
   await row.locator('.dot-green').waitFor();
   await browser.shot('returning-visitor');
+
+  // Something on the VM publishes its own key (any process there can): the list
+  // says so, and the new key is trusted only once the owner confirms.
+  const [pinnedVm] = (await stack.admin.vms()).vms;
+  const intruderKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b';
+  const planted = await fetch(`${pinnedVm.metadataUrl}/computeMetadata/v1/instance/guest-attributes/openclaw/recipient`, {
+    method: 'PUT', headers: { 'Metadata-Flavor': 'Google' }, body: intruderKey,
+  });
+  assert.equal(planted.status, 200);
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  const trust = row.getByRole('button', { name: 'Trust the new key of Ada helper' });
+  await trust.waitFor();
+  assert.match(await row.textContent(), /new encryption key/);
+  await browser.shot('key-changed');
+  page.once('dialog', (question) => {
+    assert.match(question.message(), /Trust it only if you rebuilt or restored this VM yourself/);
+    question.accept();
+  });
+  await trust.click();
+  await page.getByText('Ada helper: the new key is trusted.', { exact: false }).waitFor();
+  await trust.waitFor({ state: 'detached' });
+  assert.equal((await stack.admin.vms()).vms[0].metadata['openclaw-recipient'], intruderKey);
 
   // Stopped in Google's console, the bot can be deleted after a confirmation.
   const [vm] = (await stack.admin.vms()).vms ?? (await stack.admin.vms());

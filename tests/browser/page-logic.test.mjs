@@ -8,6 +8,7 @@ import {
   formatAge, formatDuration, projectIdProblem, secretVersionReached, suggestProjectId,
   telegramTokenProblem,
 } from '../../public/js/format.js';
+import { signInErrorMessage, signedOutMessage } from '../../public/js/messages.js';
 
 test('the region guess follows the time zone to the nearest free-tier region', () => {
   assert.equal(guessRegion('America/Los_Angeles'), 'us-west1');
@@ -82,4 +83,18 @@ test('a rotation is confirmed once the applied secret version reaches the sent o
   assert.ok(!secretVersionReached('', 1));
   assert.ok(secretVersionReached('v-abc', 'v-abc'));
   assert.ok(!secretVersionReached('v-abc', 'v-abd'));
+});
+
+test('sign-in errors are codes mapped to fixed sentences, never text from the URL', () => {
+  assert.match(signInErrorMessage('cancelled'), /cancelled the Google sign-in/);
+  assert.match(signInErrorMessage('expired'), /expired or was already used/);
+  assert.match(signInErrorMessage('limited'), /Too many sign-ins/);
+  for (const planted of ['Your account is locked, call +1 555 0100', '<img src=x onerror=alert(1)>', 'toString', '__proto__', '']) {
+    assert.equal(signInErrorMessage(planted), 'The sign-in did not complete. Please sign in again.', planted);
+  }
+});
+
+test('signing out says when Google did not confirm the revocation', () => {
+  assert.equal(signedOutMessage(true), 'You are signed out.');
+  assert.match(signedOutMessage(false), /did not confirm/);
 });

@@ -16,6 +16,7 @@ mod metadata;
 mod openclaw_config;
 mod owner;
 mod paths;
+mod provider_key;
 mod secrets;
 mod set_secret_request;
 mod setup;

@@ -50,9 +50,9 @@ struct Models {
 #[serde(rename_all = "camelCase")]
 struct ModelProvider {
     base_url: &'static str,
-    /// The bootstrap provider listens on loopback only and checks no key; OpenClaw
-    /// still wants one for an OpenAI-compatible provider, so a fixed non-secret label.
-    api_key: &'static str,
+    /// The bootstrap provider's own key (see `provider_key`): it answers no caller
+    /// without it, and only the gateway gets this configuration.
+    api_key: String,
     api: &'static str,
     models: Vec<ModelDefinition>,
 }
@@ -150,6 +150,7 @@ pub fn bootstrap(
     bot_name: &str,
     telegram_token_file: &Path,
     access: TelegramAccess,
+    provider_key: &str,
 ) -> OpenClawConfig {
     OpenClawConfig {
         gateway: Gateway {
@@ -163,7 +164,7 @@ pub fn bootstrap(
                 BOOTSTRAP_PROVIDER,
                 ModelProvider {
                     base_url: BOOTSTRAP_BASE_URL,
-                    api_key: "claw-free-local",
+                    api_key: provider_key.to_string(),
                     api: "openai-completions",
                     models: vec![ModelDefinition {
                         id: BOOTSTRAP_MODEL,
@@ -318,6 +319,7 @@ mod tests {
             "Ada \"the\" bot\n",
             Path::new("/run/credentials/openclaw-gateway.service/telegram-token"),
             TelegramAccess::Pairing,
+            "k3y",
         ));
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
@@ -326,6 +328,10 @@ mod tests {
         );
         let provider = &v["models"]["providers"]["claw-free"];
         assert_eq!(provider["baseUrl"], "http://localhost:3456/v1");
+        assert_eq!(
+            provider["apiKey"], "k3y",
+            "the provider's own key, nothing shared"
+        );
         assert_eq!(provider["api"], "openai-completions");
         assert_eq!(provider["models"][0]["id"], "setup");
         assert_eq!(
@@ -373,12 +379,13 @@ mod tests {
             "Ada",
             token,
             TelegramAccess::Owner(owner()),
+            "k3y",
         )))
         .unwrap();
         assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
         assert_eq!(v["channels"]["telegram"]["allowFrom"], json!(["424242"]));
 
-        let existing = render(&bootstrap("Ada", token, TelegramAccess::Pairing));
+        let existing = render(&bootstrap("Ada", token, TelegramAccess::Pairing, "k3y"));
         let updated = with_telegram_owner(&existing, owner()).unwrap().unwrap();
         let v: Value = serde_json::from_slice(&updated).unwrap();
         assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
@@ -401,6 +408,7 @@ mod tests {
                 "Ada",
                 Path::new("/c/telegram-token"),
                 TelegramAccess::Declared,
+                "k3y",
             ),
             base.as_object(),
         );

@@ -10,6 +10,9 @@ use crate::cli::{rooted, Options};
 pub const OPENCLAW_CONFIG: &str = "openclaw.json";
 /// The wizard's choices for claw.free's own programs (the bootstrap provider).
 pub const CLAW_FREE_CONFIG: &str = "claw-free.json";
+/// The bootstrap provider's API key (root-only), which OpenClaw's configuration
+/// gives the gateway; the provider refuses every caller without it.
+pub const PROVIDER_KEY: &str = "setup-provider.key";
 
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -28,6 +31,8 @@ pub struct Paths {
     /// the secret) that systemd copies from the root-only secret file at each start.
     /// OpenClaw's `channels.telegram.tokenFile` names this file, never the secret's.
     pub gateway_token_file: PathBuf,
+    /// The bootstrap provider's API key ([`PROVIDER_KEY`]).
+    pub provider_key: PathBuf,
 }
 
 impl Paths {
@@ -42,6 +47,7 @@ impl Paths {
             setup_marker: state_dir.join(".setup-complete"),
             staging_dir: state_dir.join(".setup-staging"),
             applied_secret_version: state_dir.join(".secret-version"),
+            provider_key: state_dir.join(PROVIDER_KEY),
             state_dir,
             host_key,
             host_key_pub: PathBuf::from(host_key_pub),

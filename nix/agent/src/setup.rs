@@ -25,6 +25,7 @@ use crate::log;
 use crate::metadata::Persistence;
 use crate::openclaw_config::{self, ClawFreeConfig};
 use crate::paths::{CLAW_FREE_CONFIG, OPENCLAW_CONFIG};
+use crate::provider_key;
 use crate::secrets;
 
 /// The steps of a first setup, in order; each is a crash point for the tests.
@@ -157,6 +158,8 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
         .map_err(io("cannot create the secrets folder"))?;
 
     Step::Config.enter();
+    let provider_key = provider_key::load_or_create(&paths.provider_key)
+        .map_err(io("cannot make the bootstrap provider's key"))?;
     // The configuration names the token as the unprivileged gateway reads it: its
     // systemd credential, a copy of the secret file made when the gateway starts.
     // What a declarative flake renders is written over the agent's own settings.
@@ -165,6 +168,7 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
             settings.bot_name.as_str(),
             &paths.gateway_token_file,
             settings.access,
+            &provider_key,
         ),
         ctx.options.declared.base_config.as_ref(),
     );

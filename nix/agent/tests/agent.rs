@@ -136,6 +136,16 @@ fn first_boot_first_secret_then_ready_then_rotation() {
         config["models"]["providers"]["claw-free"]["baseUrl"],
         "http://localhost:3456/v1"
     );
+    // The bootstrap provider's key: root-only, and given to OpenClaw, nobody else.
+    let key_file = root.state().join("setup-provider.key");
+    assert_eq!(mode(&key_file), 0o600);
+    let key = fs::read_to_string(&key_file).unwrap();
+    assert_eq!(key.trim().len(), 64);
+    assert_eq!(
+        config["models"]["providers"]["claw-free"]["apiKey"],
+        key.trim(),
+        "OpenClaw presents the provider's own key"
+    );
     assert_eq!(
         config["channels"]["telegram"]["tokenFile"],
         root.gateway_token_file().display().to_string()

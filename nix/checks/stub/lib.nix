@@ -242,6 +242,22 @@ let
         check = v: isList v && all elemType.check v;
         merge = _loc: defs: concatMap (d: d.value) defs;
       };
+    nonEmptyListOf =
+      elemType:
+      let
+        list = listOf elemType;
+      in
+      list
+      // {
+        name = "non-empty ${list.name}";
+        check = v: list.check v && v != [ ];
+      };
+    strMatching =
+      pattern:
+      mkType {
+        name = "string matching the pattern ${pattern}";
+        check = v: isString v && builtins.match pattern v != null;
+      };
     attrsOf =
       elemType:
       mkType {

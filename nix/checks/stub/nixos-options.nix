@@ -225,6 +225,20 @@ in
     nixpkgs.hostPlatform = opt (types.either types.str types.attrs) "x86_64-linux";
     # nixos/modules/tasks/network-interfaces.nix
     networking.hostName = opt types.str "nixos";
+    # nixos/modules/services/networking/nftables.nix
+    networking.nftables = {
+      enable = enable;
+      preCheckRuleset = opt types.lines "";
+      tables = opt (types.attrsOf (
+        types.submodule {
+          enable = opt types.bool true;
+          family = mkOption {
+            type = types.enum [ "ip" "ip6" "inet" "arp" "bridge" "netdev" ];
+          };
+          content = mkOption { type = types.lines; };
+        }
+      )) { };
+    };
     # nixos/modules/services/ttys/getty.nix
     services.getty.autologinUser = opt (types.nullOr types.str) null;
   };

@@ -18,6 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 use tiny_http::{Header, Method, Request, Response, Server};
 
+use crate::access;
 use crate::openclaw::SETUP_MODEL_ID;
 use crate::setup::Setup;
 use crate::sse::{self, Completion};
@@ -218,9 +219,35 @@ fn model_object() -> Value {
 static COMPLETION_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// `setup_base_url` is where OpenClaw reaches this server (its bound address).
-fn handle(setup: &Setup, setup_base_url: &str, mut request: Request) {
+fn handle(setup: &Setup, setup_base_url: &str, port: u16, mut request: Request) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let method = request.method().clone();
+    let header_value = |name: &'static str| {
+        request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv(name))
+            .map(|h| h.value.as_str().to_string())
+    };
+    let key = access::read_key(setup.api_key_file());
+    let checked = access::check(
+        header_value("Host").as_deref(),
+        header_value("Authorization").as_deref(),
+        port,
+        key.as_deref(),
+        method == Method::Get && path == "/health",
+    );
+    if let Err(refusal) = checked {
+        let response = error_response(&ApiError {
+            status: refusal.status(),
+            message: refusal.message().into(),
+            kind: "invalid_request_error",
+            param: None,
+            code: Some(refusal.code()),
+        });
+        let _ = request.respond(response);
+        return;
+    }
     let response = match (&method, path.as_str()) {
         (Method::Get, "/health") => {
             json_response(200, &json!({ "ok": true, "stage": setup.stage_name() }))
@@ -330,7 +357,7 @@ pub fn serve(server: &Server, address: SocketAddr, setup: &Setup, stop: &AtomicB
                             // dropped request), not a worker.
                             let handled =
                                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    handle(setup, setup_base_url, request)
+                                    handle(setup, setup_base_url, address.port(), request)
                                 }));
                             if handled.is_err() {
                                 eprintln!("http: a request handler panicked");

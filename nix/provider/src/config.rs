@@ -49,6 +49,9 @@ pub struct Config {
     pub agent_socket: Option<PathBuf>,
     /// OpenClaw's JSON configuration.
     pub openclaw_config: PathBuf,
+    /// The Setup model's API key (root-only; the VM agent makes it at first boot and
+    /// writes it into OpenClaw's configuration). See `access`.
+    pub api_key_file: PathBuf,
     /// The command that restarts the OpenClaw gateway, as argv.
     pub restart_gateway: Vec<String>,
     /// How long a sign-in may run before its processes are killed.
@@ -107,6 +110,7 @@ impl Default for Config {
             agent: "clawfree-agent".into(),
             agent_socket: None,
             openclaw_config: "/var/lib/openclaw/.openclaw/openclaw.json".into(),
+            api_key_file: "/var/lib/openclaw/setup-provider.key".into(),
             restart_gateway: ["systemctl", "restart", "openclaw-gateway.service"]
                 .map(String::from)
                 .to_vec(),
@@ -158,8 +162,8 @@ fn default_models() -> HashMap<Provider, Models> {
 }
 
 impl Config {
-    /// The listen address, which must be on loopback: the Setup model has no
-    /// authentication and must never be reachable from outside the VM.
+    /// The listen address, which must be on loopback: the Setup model must never be
+    /// reachable from outside the VM (and on the VM, `access` checks every caller).
     pub fn listen_address(&self) -> Result<SocketAddr, String> {
         let address: SocketAddr = self
             .listen
@@ -256,6 +260,7 @@ impl Config {
             "agent-socket" => self.agent_socket = Some(value.into()),
             "cli-user" => self.cli_user = Some(value),
             "openclaw-config" => self.openclaw_config = value.into(),
+            "api-key-file" => self.api_key_file = value.into(),
             "restart-gateway" => {
                 self.restart_gateway = value.split_whitespace().map(String::from).collect();
                 if self.restart_gateway.is_empty() {

@@ -8,6 +8,7 @@
 //! [`children`] and [`login`] (processes), [`store`] (disk), [`skill`] (`clawfree`),
 //! [`agent_link`] (secrets handed to the VM agent).
 
+pub mod access;
 pub mod agent_link;
 pub mod api;
 pub mod children;

@@ -21,9 +21,11 @@ pub fn get(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Rep
     request("GET", url, headers, timeout)
 }
 
-/// POSTs to an `http://host[:port]/path` URL with an empty body.
-pub fn post_empty(url: &str, timeout: Duration) -> Result<Reply, String> {
-    request("POST", url, &[("Content-Length", "0")], timeout)
+/// POSTs to an `http://host[:port]/path` URL with an empty body and extra headers.
+pub fn post_empty(url: &str, headers: &[(&str, &str)], timeout: Duration) -> Result<Reply, String> {
+    let mut all = vec![("Content-Length", "0")];
+    all.extend_from_slice(headers);
+    request("POST", url, &all, timeout)
 }
 
 fn request(

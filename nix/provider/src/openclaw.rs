@@ -170,14 +170,14 @@ pub fn use_models(config: &mut Value, primary: &str, fallbacks: &[String], kimi:
 }
 
 /// Turns the Setup model back on as the only model (what `clawfree switch-llm` does).
-pub fn use_setup(config: &mut Value, base_url: &str) {
+pub fn use_setup(config: &mut Value, base_url: &str, api_key: &str) {
     let setup_ref = format!("{SETUP_PROVIDER_ID}/{SETUP_MODEL_ID}");
     object_at(config, &["models", "providers"]).insert(
         SETUP_PROVIDER_ID.into(),
         json!({
             "baseUrl": base_url,
             "api": "openai-completions",
-            "apiKey": "claw-free-local",
+            "apiKey": api_key,
             "models": [{ "id": SETUP_MODEL_ID, "name": "claw.free Setup" }],
         }),
     );
@@ -245,10 +245,10 @@ mod tests {
     }
 
     #[test]
-    fn use_setup_restores_the_setup_model() {
+    fn use_setup_restores_the_setup_model_with_its_key() {
         let mut config = agent_written();
         use_models(&mut config, "openai/gpt-5.5", &[], false);
-        use_setup(&mut config, "http://127.0.0.1:3456/v1");
+        use_setup(&mut config, "http://127.0.0.1:3456/v1", "k3y");
         assert_eq!(
             config["agents"]["defaults"]["model"]["primary"],
             "claw-free/setup"
@@ -257,6 +257,7 @@ mod tests {
             config["models"]["providers"]["claw-free"]["models"][0]["id"],
             "setup"
         );
+        assert_eq!(config["models"]["providers"]["claw-free"]["apiKey"], "k3y");
     }
 
     #[test]

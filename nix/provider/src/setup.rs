@@ -253,9 +253,11 @@ impl Setup {
     /// process runs as root and owns both files, while `clawfree` runs as the
     /// gateway's user, which can write neither. The caller restarts the gateway.
     pub fn reset(&self, setup_base_url: &str) -> Result<&'static str, String> {
+        let key = crate::access::read_key(&self.config.api_key_file)
+            .ok_or("the Setup model has no API key yet")?;
         let mut inner = self.lock();
         openclaw::edit_config(&self.config.openclaw_config, |config| {
-            openclaw::use_setup(config, setup_base_url)
+            openclaw::use_setup(config, setup_base_url, &key)
         })?;
         if let Some(login) = inner.login.take() {
             login.cancel();
@@ -268,6 +270,11 @@ impl Setup {
         *self.stage_name.lock().unwrap_or_else(|p| p.into_inner()) = name;
         eprintln!("setup: the conversation was reset");
         Ok(name)
+    }
+
+    /// The file that holds the key every caller must present (see `access`).
+    pub fn api_key_file(&self) -> &std::path::Path {
+        &self.config.api_key_file
     }
 
     /// Stops the running sign-in, if any (on shutdown).

@@ -278,9 +278,16 @@ fn switch_llm(config: &Config) -> Result<String, String> {
         QUICK,
     )?;
     let reset = format!("http://{}/setup/reset", config.listen);
+    let key = crate::access::client_key(config)
+        .ok_or("cannot read the Setup model's API key from OpenClaw's configuration")?;
+    let authorization = format!("Bearer {key}");
     let deadline = std::time::Instant::now() + PROVIDER_START_WAIT;
     loop {
-        match local_http::post_empty(&reset, Duration::from_secs(5)) {
+        match local_http::post_empty(
+            &reset,
+            &[("Authorization", &authorization)],
+            Duration::from_secs(5),
+        ) {
             Ok(reply) if reply.status == 200 => break,
             Ok(reply) => {
                 return Err(format!(

@@ -6,7 +6,12 @@ import OpenAI from "openai";
 
 const base = process.argv[2];
 assert.ok(base, "usage: node openai_client.mjs BASE_URL");
-const client = new OpenAI({ baseURL: `${base}/v1`, apiKey: "unused-locally", maxRetries: 0 });
+const apiKey = process.env.SETUP_KEY;
+assert.ok(apiKey, "SETUP_KEY must hold the Setup model's key");
+const client = new OpenAI({ baseURL: `${base}/v1`, apiKey, maxRetries: 0 });
+// Another key is refused the way OpenAI refuses one.
+const stranger = new OpenAI({ baseURL: `${base}/v1`, apiKey: "not-the-key", maxRetries: 0 });
+await assert.rejects(stranger.models.list(), (error) => error.status === 401);
 
 const models = await client.models.list();
 const ids = models.data.map((m) => m.id);
@@ -67,7 +72,7 @@ try {
 }
 const raw = await fetch(`${base}/v1/chat/completions`, {
   method: "POST",
-  headers: { "content-type": "application/json" },
+  headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
   body: "{not json",
 });
 assert.equal(raw.status, 400);

@@ -20,6 +20,7 @@ fn the_openai_client_talks_to_the_setup_model() {
     let out = Command::new("node")
         .arg(&script)
         .arg(&provider.address)
+        .env("SETUP_KEY", SETUP_KEY)
         .output()
         .expect("node must be installed (Node 20) with the openai package in the repository's node_modules");
     let stdout = String::from_utf8_lossy(&out.stdout);

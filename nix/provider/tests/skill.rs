@@ -43,6 +43,12 @@ impl<'a> Vm<'a> {
         symlink("system-2-link", root.join("profiles/system")).unwrap();
         symlink(root.join("store/b"), root.join("current-system")).unwrap();
         symlink(root.join("store/c"), root.join("pushed-system")).unwrap();
+        // What systemd hands the gateway: a copy of OpenClaw's configuration.
+        fs::write(
+            root.join("credential-openclaw.json"),
+            initial_openclaw_config().to_string(),
+        )
+        .unwrap();
         Self { provider, root }
     }
 
@@ -92,6 +98,10 @@ impl<'a> Vm<'a> {
             ])
             .args(["--system-profile", &p("profiles/system")])
             .args(["--health-url", &format!("{}/health", self.provider.address)])
+            // As the gateway's user: the root-only key file is out of reach, and the
+            // key is read from OpenClaw's configuration as the gateway's credential.
+            .args(["--api-key-file", "/nonexistent/setup-provider.key"])
+            .env("OPENCLAW_CONFIG_PATH", p("credential-openclaw.json"))
             .args(args)
             .env_remove("CLAWFREE_CONFIG")
             .env("SKILL_FIXTURE_LOG", p("log"))
@@ -519,4 +529,24 @@ fn secret_set_through_the_agents_socket_reaches_the_real_agent() {
     );
     assert!(!ok && err.contains("cannot reach the agent at"), "{err}");
     assert!(!err.contains(value));
+}
+
+#[test]
+fn switch_llm_needs_the_setup_models_key() {
+    let provider = Provider::start("skill-switch-no-key", Options::default());
+    let vm = Vm::new(&provider);
+    fs::remove_file(vm.root.join("credential-openclaw.json")).unwrap();
+    let (ok, out, err) = vm.clawfree(&["switch-llm"], "", &[]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("API key"), "{err}");
+    // With a wrong key the provider refuses, and nothing is reset.
+    fs::write(
+        vm.root.join("credential-openclaw.json"),
+        serde_json::json!({"models": {"providers": {"claw-free": {"apiKey": "guessed"}}}})
+            .to_string(),
+    )
+    .unwrap();
+    let (ok, _, err) = vm.clawfree(&["switch-llm"], "", &[]);
+    assert!(!ok && err.contains("HTTP 401"), "{err}");
+    assert!(!provider.log().contains("the conversation was reset"));
 }

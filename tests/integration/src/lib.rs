@@ -681,7 +681,7 @@ impl Client {
         let done = self.sign_in("provider=kimi&channel=telegram&cloud=gcp");
         assert_eq!(done.status, 302);
         assert!(
-            self.cookie("session").is_some(),
+            self.cookie("__Host-session").is_some(),
             "no session after sign-in: {:?}",
             done.header("location")
         );

@@ -236,6 +236,64 @@ fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
 }
 
 #[test]
+fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
+    let stack = Stack::start(StackOptions::default());
+    let client = stack.client().signed_in();
+    let (_, vm, followed) = deploy_to_done(&stack, &client, "claw-demo", "Pinned Bot");
+    let zone = followed.last["zone"].as_str().unwrap().to_string();
+    let path = bot_path("claw-demo", &zone, &vm);
+    // The first token pinned the key the real agent published.
+    let before = sim_vm(&stack, "claw-demo", &vm);
+    let published = before["guestAttributes"]["openclaw/recipient"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(before["metadata"]["openclaw-recipient"], published.as_str());
+
+    // Any process on the VM can write guest attributes: one publishes its own key.
+    let intruder =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b";
+    let url = format!(
+        "{}/computeMetadata/v1/instance/guest-attributes/openclaw/recipient",
+        before["metadataUrl"].as_str().unwrap()
+    );
+    let written = client
+        .request(
+            "PUT",
+            &url,
+            Some(intruder.as_bytes().to_vec()),
+            &[
+                ("metadata-flavor", "Google"),
+                ("content-type", "text/plain"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(written.status, 200, "{}", written.text);
+
+    let refused = client.post(
+        &format!("{path}/secret"),
+        json!({"telegramToken": NEW_TOKEN}),
+    );
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert!(refused.error().contains("different encryption key"));
+    let after = sim_vm(&stack, "claw-demo", &vm);
+    assert_eq!(
+        after["metadata"]["openclaw-secret-version"], before["metadata"]["openclaw-secret-version"],
+        "nothing was sent"
+    );
+    assert_eq!(client.get(&path).json["keyChanged"], true);
+
+    // The owner, who knows why the key changed, trusts it from the page.
+    let rekeyed = client.post(&format!("{path}/rekey"), json!({}));
+    assert_eq!(rekeyed.status, 200, "{}", rekeyed.text);
+    assert_eq!(
+        sim_vm(&stack, "claw-demo", &vm)["metadata"]["openclaw-recipient"],
+        intruder
+    );
+    assert_eq!(client.get(&path).json["keyChanged"], false);
+}
+
+#[test]
 fn bot_actions_are_limited_per_session() {
     let stack = Stack::start(StackOptions::default().var("LIMIT_BOT_ACTIONS_PER_SESSION", 2));
     let client = stack.client().signed_in();

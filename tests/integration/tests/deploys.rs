@@ -281,10 +281,10 @@ fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
     let client = stack.client().signed_in();
     let (id, _) = started(&client, "claw-demo", "Orphan Bot");
     // The session cookie is gone (expired or deleted); the deploy's own cookie stays.
-    let viewer = client.cookie("deploy").expect("the deploy cookie");
+    let viewer = client.cookie("__Host-deploy").expect("the deploy cookie");
     client.clear_cookies();
     assert_eq!(client.get("/api/deploy/session").status, 401);
-    client.set_cookie("deploy", &viewer);
+    client.set_cookie("__Host-deploy", &viewer);
     let followed = follow(
         &stack,
         &client,

@@ -5,7 +5,7 @@
 use crate::clock::{now_ms, random_digits, rfc3339_utc};
 use crate::errors::{bad_json, ApiResult, GoogleError};
 use crate::http::{ok_json, Req};
-use crate::oauth::{authenticate, SCOPE_PROJECTS};
+use crate::oauth::{authenticate, SCOPE_PROJECTS, SCOPE_READ_ONLY};
 use crate::operations::{get_lro, render_lro};
 use crate::state::{LongRunningOperation, Project, ProjectSpec, ProjectState};
 use crate::Sim;
@@ -87,7 +87,7 @@ pub fn search(sim: &Sim, req: &Req) -> ApiResult {
             .map_err(|_| ApiError::new(400, "badRequest", "Invalid page_token."))?,
     };
     let world = sim.world();
-    let user = authenticate(&world, req, SERVICE, &[SCOPE_PROJECTS])?;
+    let user = authenticate(&world, req, SERVICE, &[SCOPE_READ_ONLY])?;
     let now = now_ms();
     let wanted_state = query.state.unwrap_or(ProjectState::Active);
     let matching: Vec<Value> = world
@@ -232,7 +232,7 @@ pub fn create(sim: &Sim, req: &Req) -> ApiResult {
 /// `GET /v3/projects/{id}`: 403 for projects the caller does not own, as Google hides them.
 pub fn get(sim: &Sim, req: &Req, project_id: &str) -> ApiResult {
     let world = sim.world();
-    let user = authenticate(&world, req, SERVICE, &[SCOPE_PROJECTS])?;
+    let user = authenticate(&world, req, SERVICE, &[SCOPE_PROJECTS, SCOPE_READ_ONLY])?;
     let project = world
         .projects
         .get(project_id)
@@ -251,7 +251,7 @@ pub fn get(sim: &Sim, req: &Req, project_id: &str) -> ApiResult {
 /// `GET /v3/operations/{id}`.
 pub fn get_operation(sim: &Sim, req: &Req, id: &str) -> ApiResult {
     let world = sim.world();
-    let user = authenticate(&world, req, SERVICE, &[SCOPE_PROJECTS])?;
+    let user = authenticate(&world, req, SERVICE, &[SCOPE_PROJECTS, SCOPE_READ_ONLY])?;
     Ok(ok_json(&get_lro(
         &world,
         &format!("operations/{id}"),

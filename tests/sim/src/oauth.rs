@@ -20,6 +20,7 @@ pub const SCOPE_CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-pl
 pub const SCOPE_COMPUTE: &str = "https://www.googleapis.com/auth/compute";
 pub const SCOPE_PROJECTS: &str = "https://www.googleapis.com/auth/cloudplatformprojects";
 pub const SCOPE_SERVICE_MANAGEMENT: &str = "https://www.googleapis.com/auth/service.management";
+pub const SCOPE_READ_ONLY: &str = "https://www.googleapis.com/auth/cloud-platform.read-only";
 const SCOPE_EMAIL: &str = "https://www.googleapis.com/auth/userinfo.email";
 const SCOPE_PROFILE: &str = "https://www.googleapis.com/auth/userinfo.profile";
 
@@ -34,6 +35,7 @@ const KNOWN_SCOPES: &[(&str, &str)] = &[
     (SCOPE_COMPUTE, "View and manage your Google Compute Engine resources"),
     (SCOPE_PROJECTS, "View and manage your Google Cloud Platform projects"),
     (SCOPE_SERVICE_MANAGEMENT, "Manage your Google API service configuration"),
+    (SCOPE_READ_ONLY, "View your data across Google Cloud services and see the email address of your Google Account"),
 ];
 
 /// How long an authorization code can be exchanged.

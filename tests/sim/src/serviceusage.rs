@@ -4,7 +4,7 @@
 use crate::clock::{now_ms, random_token};
 use crate::errors::{ApiResult, GoogleError};
 use crate::http::{ok_json, Req};
-use crate::oauth::{authenticate, SCOPE_SERVICE_MANAGEMENT};
+use crate::oauth::{authenticate, SCOPE_READ_ONLY, SCOPE_SERVICE_MANAGEMENT};
 use crate::operations::{get_lro, render_lro};
 use crate::state::{LongRunningOperation, Project, World};
 use crate::Sim;
@@ -93,7 +93,12 @@ fn known(service: &str) -> Result<&'static str, GoogleError> {
 /// `GET /v1/projects/{p}/services/{s}`.
 pub fn get(sim: &Sim, req: &Req, project: &str, service: &str) -> ApiResult {
     let world = sim.world();
-    let user = authenticate(&world, req, SERVICE, &[SCOPE_SERVICE_MANAGEMENT])?;
+    let user = authenticate(
+        &world,
+        req,
+        SERVICE,
+        &[SCOPE_SERVICE_MANAGEMENT, SCOPE_READ_ONLY],
+    )?;
     let project = owned(&world, project, &user.email, service)?;
     let title = known(service)?;
     Ok(ok_json(&render_service(

@@ -157,3 +157,37 @@ fn another_users_project_is_forbidden() {
     );
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn each_method_takes_the_scopes_googles_reference_lists() {
+    let sim = sim();
+    let token = |scopes: &str| {
+        sim.sign_in_with(&format!("openid email {scopes}"))["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let projects_only = token("https://www.googleapis.com/auth/cloudplatformprojects");
+    // projects.search takes cloud-platform or cloud-platform.read-only, nothing narrower.
+    let refused = sim.get("/v3/projects:search", &projects_only);
+    assert_eq!(refused.status, 403, "{:?}", refused.json());
+    assert_eq!(refused.json()["error"]["status"], "PERMISSION_DENIED");
+    let read_only = token("https://www.googleapis.com/auth/cloud-platform.read-only");
+    assert_eq!(sim.get("/v3/projects:search", &read_only).status, 200);
+    // Reading is not creating.
+    let create = sim.post(
+        "/v3/projects",
+        &read_only,
+        json!({"projectId": "ada-scoped-1", "displayName": "Scoped"}),
+    );
+    assert_eq!(create.status, 403);
+    assert_eq!(
+        sim.post(
+            "/v3/projects",
+            &projects_only,
+            json!({"projectId": "ada-scoped-2", "displayName": "Scoped"}),
+        )
+        .status,
+        200
+    );
+}

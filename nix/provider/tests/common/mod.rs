@@ -21,6 +21,8 @@ pub const SETUP_TOKEN: &str = "sk-ant-oat01-FIXTURE_SETUP_TOKEN_0123456789abcdef
 pub const NVIDIA_KEY: &str = "nvapi-FIXTURE_NVIDIA_KEY_0123456789abcdef";
 pub const OPENAI_KEY: &str = "sk-proj-FIXTURE_OPENAI_KEY_0123456789abcdef";
 pub const ANTHROPIC_KEY: &str = "sk-ant-api03-FIXTURE_ANTHROPIC_KEY_0123456789";
+/// The Setup model's own API key, as the VM agent makes it at first boot.
+pub const SETUP_KEY: &str = "setup-key-FIXTURE-0123456789abcdef0123456789abcdef";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -61,6 +63,7 @@ pub fn initial_openclaw_config() -> Value {
         "channels": { "telegram": { "enabled": true } },
         "models": { "providers": { "claw-free": {
             "baseUrl": "http://127.0.0.1:3456/v1", "api": "openai-completions",
+            "apiKey": SETUP_KEY,
             "models": [{ "id": "setup", "name": "claw.free Setup" }]
         } } },
         "agents": { "defaults": { "model": { "primary": "claw-free/setup" } } }
@@ -103,8 +106,11 @@ impl Provider {
             serde_json::to_vec_pretty(&initial_openclaw_config()).unwrap(),
         )
         .unwrap();
+        fs::write(dir.path("setup-provider.key"), format!("{SETUP_KEY}\n")).unwrap();
         let f = fixtures();
         let mut args: Vec<String> = vec![
+            "--api-key-file".into(),
+            dir.path("setup-provider.key").display().to_string(),
             "--listen".into(),
             "127.0.0.1:0".into(),
             "--state-dir".into(),
@@ -274,6 +280,20 @@ pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> (
 
 pub fn request_raw(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let host = address.strip_prefix("http://").unwrap();
+    let headers = format!("Host: {host}\r\nAuthorization: Bearer {SETUP_KEY}\r\n");
+    request_with(address, method, path, body, &headers)
+}
+
+/// A request with exactly the `Host`/`Authorization` lines in `headers` (each ending
+/// in CRLF), for the tests of who may call.
+pub fn request_with(
+    address: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    headers: &str,
+) -> (u16, String) {
+    let host = address.strip_prefix("http://").unwrap();
     let mut stream = TcpStream::connect(host).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -281,7 +301,7 @@ pub fn request_raw(address: &str, method: &str, path: &str, body: Option<&str>) 
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{headers}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

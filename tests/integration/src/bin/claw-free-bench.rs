@@ -340,7 +340,7 @@ fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
     );
     assert_eq!(seeded.status, 200, "seed: {}", seeded.text);
     let path = format!("/api/deploy/{id}");
-    let cookies: Vec<(String, String)> = ["session", "deploy"]
+    let cookies: Vec<(String, String)> = ["__Host-session", "__Host-deploy"]
         .iter()
         .filter_map(|name| client.cookie(name).map(|v| (name.to_string(), v)))
         .collect();
@@ -430,7 +430,7 @@ fn in_progress(stack: &Stack, client: &Client, reference: &str) {
                "sessions": {"bench-session": {"accessToken": "ya29.reference-holds-no-real-token"}}}),
     );
     assert_eq!(seeded.status, 200, "seed: {}", seeded.text);
-    let cookies: Vec<(String, String)> = ["session", "deploy"]
+    let cookies: Vec<(String, String)> = ["__Host-session", "__Host-deploy"]
         .iter()
         .filter_map(|name| client.cookie(name).map(|v| (name.to_string(), v)))
         .collect();
