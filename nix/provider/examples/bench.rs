@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 use claw_free_provider::system::{parse_vm_rss, resident_kib};
 use serde_json::{json, Value};
 
+/// The Setup model's key, as the VM agent makes it at first boot.
+const BENCH_KEY: &str = "bench-setup-provider-key-0123456789abcdef";
+
 fn post(host: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(host).expect("connect");
     stream
@@ -24,7 +27,7 @@ fn post(host: &str, body: &str) -> String {
         .unwrap();
     write!(
         stream,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {BENCH_KEY}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -60,6 +63,8 @@ fn main() {
         json!({"models": {"providers": {"claw-free": {}}}, "agents": {"defaults": {"model": {"primary": "claw-free/setup"}}}}).to_string(),
     )
     .unwrap();
+    let key_file = dir.join("setup-provider.key");
+    std::fs::write(&key_file, BENCH_KEY).unwrap();
 
     let mut child = Command::new(&binary)
         .args([
@@ -76,6 +81,8 @@ fn main() {
         .arg(fixtures.join("openclaw"))
         .arg("--openclaw-config")
         .arg(dir.join("openclaw.json"))
+        .arg("--api-key-file")
+        .arg(&key_file)
         .arg("--restart-gateway")
         .arg(fixtures.join("restart-gateway"))
         .env("OPENCLAW_FIXTURE_LOG", dir.join("openclaw.log"))
