@@ -80,15 +80,18 @@
                 systemd
                 jq
                 (python3.withPackages (ps: [ ps.pyyaml ]))
+                cargo
                 findutils
                 gnused
                 gnugrep
               ];
               src = lib.fileset.toSource {
                 root = ../.;
+                # The Cargo workspace too: the checks load it from the
+                # crates' source set.
                 fileset = lib.fileset.unions [
                   ./.
-                  ../Cargo.lock
+                  (import ./pkgs/workspace-source.nix { inherit lib; }).fileset
                   ../.github/workflows
                 ];
               };
