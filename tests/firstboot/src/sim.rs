@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -54,17 +55,25 @@ impl Sim {
             .expect("a free port")
             .port();
         let state = TempDir(crate::state_dir().join(format!("sim-{}-{port}", std::process::id())));
-        let mut child = Command::new(claw_free_testkit::workspace_binary(
+        let mut command = Command::new(claw_free_testkit::workspace_binary(
             "claw-free-sim",
             "claw-free-sim",
-        ))
-        .args(["--port", &port.to_string(), "--state-dir"])
-        .arg(&state.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the simulator");
+        ));
+        command
+            .args(["--port", &port.to_string(), "--state-dir"])
+            .arg(&state.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: only an async-signal-safe call between fork and exec. The simulator
+        // dies with the test process, even one killed before it could drop this.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("start the simulator");
         let stdout = child.stdout.take().expect("the simulator's stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
