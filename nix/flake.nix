@@ -28,6 +28,8 @@
         };
       botVm = self.nixosConfigurations.bot-vm.config;
 
+      testTools = pkgs.callPackage ./pkgs/test-tools.nix { };
+
       # Every script the modules write, for shellcheck on the real builds.
       scriptFiles = lib.mapAttrsToList (
         _: drv: if drv ? meta.mainProgram then lib.getExe drv else "${drv}"
@@ -69,6 +71,47 @@
           claw-free-provider
           ;
 
+        # The first boot of the image, two VMs: the simulator as Google's
+        # metadata server, and the bot (nix/tests/first-boot.nix).
+        first-boot = import ./tests/first-boot.nix {
+          inherit pkgs testTools;
+          botModules = [
+            self.nixosModules.default
+            ./hosts/bot-base.nix
+          ];
+        };
+
+        # report.nix's rules on the real configurations: memory caps, OOM
+        # order and unit ordering against real nixpkgs, and both images
+        # evaluated (their derivations, not built).
+        rules =
+          let
+            failed = builtins.concatMap (
+              name:
+              map (c: "${name}: ${c.name}: ${c.detail}") (
+                builtins.filter (c: !c.ok) (
+                  import ./checks/image-rules.nix {
+                    inherit lib;
+                    inherit (self.nixosConfigurations.${name}) config;
+                  }
+                )
+              )
+            ) (builtins.attrNames self.nixosConfigurations);
+          in
+          pkgs.runCommand "claw-free-image-rules"
+            {
+              images = [
+                self.packages.${system}.gce-image.drvPath
+                self.packages.${system}.qemu-image.drvPath
+              ];
+            }
+            (
+              if failed == [ ] then
+                ''touch "$out"''
+              else
+                throw "image rules failed:\n${lib.concatStringsSep "\n" failed}"
+            );
+
         # The same offline checks the repository's test command runs.
         offline =
           pkgs.runCommand "claw-free-nix-offline-checks"
@@ -80,15 +123,18 @@
                 systemd
                 jq
                 (python3.withPackages (ps: [ ps.pyyaml ]))
+                cargo
                 findutils
                 gnused
                 gnugrep
               ];
               src = lib.fileset.toSource {
                 root = ../.;
+                # The Cargo workspace too: the checks load it from the
+                # crates' source set.
                 fileset = lib.fileset.unions [
                   ./.
-                  ../Cargo.lock
+                  (import ./pkgs/workspace-source.nix { inherit lib; }).fileset
                   ../.github/workflows
                 ];
               };

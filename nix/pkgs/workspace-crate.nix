@@ -1,8 +1,8 @@
 # Builds one crate of the claw.free Cargo workspace (the repository root).
 #
-# Owns: which files of the repository the Rust builds see (the workspace
-# manifests and the members' sources, never target/ or node_modules/) and the
-# shared buildRustPackage settings. Callers name the crate and its program.
+# Owns: the shared buildRustPackage settings. Which files the builds see is
+# `workspace-source.nix`'s (derived from the workspace's members). Callers
+# name the crate and its program.
 {
   lib,
   rustPlatform,
@@ -13,27 +13,14 @@
   description,
 }:
 let
-  root = ../..;
+  workspace = import ./workspace-source.nix { inherit lib; };
+  inherit (workspace) root;
 in
 rustPlatform.buildRustPackage {
   inherit pname;
   version = "0.1.0";
 
-  # Cargo resolves the whole workspace, so every member's manifest and
-  # sources must be present even when only one crate is built.
-  src = lib.fileset.toSource {
-    inherit root;
-    fileset = lib.fileset.unions [
-      (root + "/Cargo.toml")
-      (root + "/Cargo.lock")
-      (root + "/src")
-      (root + "/protocol")
-      (root + "/tests/sim")
-      (root + "/tests/integration")
-      (root + "/nix/agent")
-      (root + "/nix/provider")
-    ];
-  };
+  inherit (workspace) src;
 
   cargoLock.lockFile = root + "/Cargo.lock";
   cargoBuildFlags = [

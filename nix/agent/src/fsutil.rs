@@ -9,6 +9,10 @@ use std::path::Path;
 
 /// Mode of a folder only its owner may enter.
 pub const PRIVATE_DIR: u32 = 0o700;
+/// Mode of a folder everyone may enter and only its owner may change: the state folder,
+/// which holds the unprivileged gateway's own folder (its `HOME`, working and state
+/// directory), as the image's tmpfiles rule creates it.
+pub const SHARED_DIR: u32 = 0o755;
 /// Mode of a file only its owner may read.
 pub const PRIVATE_FILE: u32 = 0o600;
 

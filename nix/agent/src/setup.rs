@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::bot_settings::BotSettings;
 use crate::context::Context;
 use crate::fault::crash_point;
-use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE};
+use crate::fsutil::{self, PRIVATE_DIR, PRIVATE_FILE, SHARED_DIR};
 use crate::host_key::HostKey;
 use crate::log;
 use crate::metadata::Persistence;
@@ -147,7 +147,9 @@ fn first_setup(ctx: &Context) -> Result<(), String> {
         let what = what.to_string();
         move |e: std::io::Error| format!("{what}: {}", e.kind())
     };
-    fsutil::ensure_dir(&paths.state_dir, PRIVATE_DIR)
+    // The gateway's user passes through it to its own folder; what is private in it is
+    // private by its own mode (the secrets folder, the configuration).
+    fsutil::ensure_dir(&paths.state_dir, SHARED_DIR)
         .map_err(io("cannot create the state folder"))?;
     // Whatever a crashed run left here is incomplete by definition: start over.
     fsutil::remove_tree(&paths.staging_dir).map_err(io("cannot clear the staging folder"))?;

@@ -198,7 +198,14 @@ fn first_boot_first_secret_then_ready_then_rotation() {
     let token_file = root.secret("telegram-token");
     assert_eq!(mode(&root.state().join("secrets")), 0o700);
     assert_eq!(mode(&token_file), 0o600);
-    assert_eq!(mode(&root.state()), 0o700);
+    // The unprivileged gateway lives below the state folder (its HOME, working and
+    // state directory): others must be able to pass through it, never to write in it.
+    assert_eq!(
+        mode(&root.state()) & 0o011,
+        0o011,
+        "the gateway cannot enter"
+    );
+    assert_eq!(mode(&root.state()) & 0o022, 0, "others may write");
     assert_eq!(mode(&root.state().join("openclaw.json")), 0o600);
     for path in [
         root.state(),

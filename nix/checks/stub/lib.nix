@@ -451,6 +451,7 @@ let
     concatMapStringsSep = sep: f: list: concatStringsSep sep (map f list);
     replaceStrings = builtins.replaceStrings;
     hasPrefix = prefix: s: substring 0 (stringLength prefix) s == prefix;
+    hasInfix = infix: s: stringLength (builtins.replaceStrings [ infix ] [ "" ] s) != stringLength s;
     removePrefix =
       prefix: s:
       if substring 0 (stringLength prefix) s == prefix then

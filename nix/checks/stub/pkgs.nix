@@ -59,6 +59,42 @@ let
         rustArgs = args;
       };
 
+    # The NixOS test driver: each node is evaluated like a system (with the
+    # few options the driver adds), the test script kept as text. Nothing runs.
+    testers.runNixOSTest =
+      {
+        name,
+        nodes,
+        testScript,
+      }:
+      let
+        driverOptions = {
+          options.virtualisation.memorySize = lib.mkOption { type = lib.types.int; };
+          options.networking.firewall.allowedTCPPorts = lib.mkOption {
+            type = lib.types.listOf lib.types.port;
+            default = [ ];
+          };
+        };
+        evalNode =
+          node:
+          lib.evalModules {
+            modules = [
+              ./nixos-options.nix
+              ./agenix.nix
+              driverOptions
+              node
+            ];
+            specialArgs = {
+              inherit pkgs;
+              modulesPath = ./nixos-modules;
+            };
+          };
+      in
+      fakeDrv "vm-test-run-${name}" {
+        inherit testScript;
+        nodes = builtins.mapAttrs (_: evalNode) nodes;
+      };
+
     openclaw = cli "openclaw" "openclaw";
     claude-code = cli "claude-code" "claude";
     codex = cli "codex" "codex";

@@ -1,0 +1,153 @@
+# The rules every bot configuration must hold, on the stand-in evaluation
+# (report.nix, offline) and on the real one (the flake's `rules` check over
+# `nixosConfigurations`): each service's caps, restart policy and start
+# limit, the sum of the hard caps, the V8 heap, the OOM order, and the unit
+# ordering, against units that exist.
+#
+# Owns: those rules, and the small check helpers report.nix shares.
+{ config, lib }:
+let
+  svc = config.systemd.services;
+  sc = name: svc.${name}.serviceConfig;
+  check = name: ok: detail: { inherit name ok detail; };
+  expectEq =
+    name: actual: expected:
+    check name (actual == expected) "expected ${builtins.toJSON expected}, got ${builtins.toJSON actual}";
+  expectHas =
+    name: list: item:
+    check name (lib.elem item list) "expected ${builtins.toJSON item} in ${builtins.toJSON list}";
+  # Substring test without regular expressions (needles hold brackets).
+  contains =
+    needle: haystack:
+    builtins.stringLength (builtins.replaceStrings [ needle ] [ "" ] haystack)
+    != builtins.stringLength haystack;
+  expectContains =
+    name: haystack: needle:
+    check name (contains needle haystack) "expected ${builtins.toJSON needle} in ${builtins.toJSON haystack}";
+
+  # Sizes like "400M" in MiB, to add caps up.
+  mib =
+    size:
+    let
+      m = builtins.match "([0-9]+)([KMG])" size;
+      n = lib.toIntBase10 (builtins.elemAt m 0);
+      unit = builtins.elemAt m 1;
+    in
+    if unit == "G" then n * 1024 else if unit == "M" then n else n / 1024;
+
+  ours = [
+    "openclaw-gateway"
+    "claw-free-provider"
+    "clawfree-setup"
+    "clawfree-watch-secrets"
+    "clawfree-health"
+  ];
+  caps = {
+    openclaw-gateway = [
+      "350M"
+      "400M"
+      (-500)
+    ];
+    claw-free-provider = [
+      "150M"
+      "200M"
+      (-300)
+    ];
+    clawfree-setup = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+    clawfree-watch-secrets = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+    clawfree-health = [
+      "24M"
+      "32M"
+      (-200)
+    ];
+  };
+
+  # Units NixOS and systemd always have, besides every service and socket
+  # configured.
+  builtinTargets = [
+    # Shipped by nixpkgs through systemd.packages on GCE, absent from the
+    # local image, where After= on it orders nothing.
+    "google-guest-agent.service"
+    "multi-user.target"
+    "network-online.target"
+    "network.target"
+    "sockets.target"
+  ];
+  knownUnits =
+    builtinTargets
+    ++ map (n: "${n}.service") (builtins.attrNames svc)
+    ++ map (n: "${n}.socket") (builtins.attrNames config.systemd.sockets);
+  references =
+    name:
+    let
+      s = svc.${name};
+    in
+    s.after ++ s.before ++ s.requires ++ s.wants ++ s.wantedBy ++ s.partOf ++ s.bindsTo;
+  unknownReferences = refs: builtins.filter (u: !(lib.elem u knownUnits)) refs;
+  expectKnownUnits =
+    name: refs: check "${name}: ordered only against units that exist" (unknownReferences refs == [ ])
+      "unknown: ${builtins.toJSON (unknownReferences refs)}";
+
+  serviceChecks = builtins.concatMap (
+    name:
+    let
+      want = caps.${name};
+    in
+    [
+      (expectEq "${name}: MemoryHigh" (sc name).MemoryHigh (builtins.elemAt want 0))
+      (expectEq "${name}: MemoryMax" (sc name).MemoryMax (builtins.elemAt want 1))
+      (expectEq "${name}: OOMScoreAdjust" (sc name).OOMScoreAdjust (builtins.elemAt want 2))
+      (expectEq "${name}: Restart" (sc name).Restart "on-failure")
+      (expectEq "${name}: RestartSec" (sc name).RestartSec 5)
+      (check "${name}: a start limit" (
+        svc.${name}.startLimitBurst != null && svc.${name}.startLimitIntervalSec != null
+      ) "startLimitBurst/startLimitIntervalSec unset")
+      (expectKnownUnits name (references name))
+      (expectEq "${name}: started at boot" svc.${name}.wantedBy [ "multi-user.target" ])
+    ]
+  ) ours;
+in
+{
+  inherit
+    check
+    expectEq
+    expectHas
+    contains
+    expectContains
+    expectKnownUnits
+    references
+    ;
+  checks =
+    serviceChecks
+    ++ [
+    # Memory: the hard caps leave room for the kernel, sshd, journald and
+    # Google's guest agent on a 1024 MiB VM.
+    (check "hard caps of all services leave at least 256 MiB of 1024" (
+      builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours <= 768
+    ) "sum of MemoryMax: ${toString (builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours)} MiB")
+    (expectContains "gateway: 256 MB V8 heap" svc.openclaw-gateway.environment.NODE_OPTIONS
+      "--max-old-space-size=256"
+    )
+    # OOM order: CLIs first, then agent, provider, and the gateway last.
+    (check "OOM order: CLIs > agent > provider > gateway" (
+      (sc "clawfree-health").OOMScoreAdjust > (sc "claw-free-provider").OOMScoreAdjust
+      && (sc "claw-free-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
+    ) "scores: ${builtins.toJSON (map (n: (sc n).OOMScoreAdjust) ours)}")
+
+    # Ordering through real units.
+    (expectHas "setup runs before the gateway" svc.clawfree-setup.before "openclaw-gateway.service")
+    (expectHas "the gateway requires setup" svc.openclaw-gateway.requires "clawfree-setup.service")
+    (expectHas "the gateway starts after setup" svc.openclaw-gateway.after "clawfree-setup.service")
+    (expectHas "setup waits for the SSH host key" svc.clawfree-setup.after "sshd-keygen.service")
+    (expectHas "the watcher requires setup" svc.clawfree-watch-secrets.requires "clawfree-setup.service")
+    (expectHas "the health reporter requires setup" svc.clawfree-health.requires "clawfree-setup.service")
+    ];
+}

@@ -1,0 +1,191 @@
+//! The Google simulator as a process, and the one VM record the guest's agent uses
+//! (the project, zone and instance its rendered `--metadata-url` names).
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// A running simulator on a free loopback port, stopped when dropped.
+pub struct Sim {
+    child: Child,
+    pub port: u16,
+    base: String,
+    project: String,
+    zone: String,
+    instance: String,
+    _state: TempDir,
+}
+
+/// A folder removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+impl Sim {
+    /// Starts the simulator with a VM record for the instance `metadata_url` names
+    /// (`.../_vm/{project}/{zone}/{instance}`), with `metadata`.
+    pub fn start(metadata_url: &str, metadata: Value) -> Self {
+        let path = metadata_url
+            .split_once("/_vm/")
+            .map(|(_, path)| path)
+            .unwrap_or_else(|| panic!("{metadata_url} is not a simulated VM's metadata URL"));
+        let parts: Vec<&str> = path.split('/').collect();
+        let [project, zone, instance] = parts.as_slice() else {
+            panic!("{metadata_url}: expected /_vm/PROJECT/ZONE/INSTANCE");
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let state = TempDir(crate::state_dir().join(format!("sim-{}-{port}", std::process::id())));
+        let mut command = Command::new(claw_free_testkit::workspace_binary(
+            "claw-free-sim",
+            "claw-free-sim",
+        ));
+        command
+            .args(["--port", &port.to_string(), "--state-dir"])
+            .arg(&state.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        // SAFETY: only an async-signal-safe call between fork and exec. The simulator
+        // dies with the test process, even one killed before it could drop this.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("start the simulator");
+        let stdout = child.stdout.take().expect("the simulator's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.trim().strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim_end_matches('/').to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the simulator did not print its address");
+            }
+        };
+        let sim = Self {
+            child,
+            port,
+            base,
+            project: project.to_string(),
+            zone: zone.to_string(),
+            instance: instance.to_string(),
+            _state: state,
+        };
+        sim.admin(
+            "/_admin/vms",
+            json!({"project": sim.project, "zone": sim.zone, "instance": sim.instance,
+                   "metadata": metadata, "runAgent": false}),
+        );
+        sim
+    }
+
+    fn admin(&self, path: &str, body: Value) -> Value {
+        let mut response = http()
+            .post(&format!("{}{path}", self.base))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(status < 300, "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// Changes instance metadata as `instances.setMetadata` would.
+    pub fn set_metadata(&self, items: Value) {
+        self.admin(
+            "/_admin/vms/metadata",
+            json!({"project": self.project, "zone": self.zone, "instance": self.instance, "items": items}),
+        );
+    }
+
+    /// Delays every metadata-server answer by `delay_ms`.
+    pub fn metadata_delay(&self, delay_ms: u64) {
+        self.admin(
+            "/_admin/metadata-server",
+            json!({"down": false, "delayMs": delay_ms}),
+        );
+    }
+
+    /// The VM's guest attributes, keyed `namespace/key`.
+    pub fn guest_attributes(&self) -> BTreeMap<String, String> {
+        let mut response = http()
+            .get(&format!("{}/_admin/vms", self.base))
+            .call()
+            .expect("GET /_admin/vms");
+        let listing: Value =
+            serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default())
+                .expect("/_admin/vms answers JSON");
+        let vms = listing.get("vms").unwrap_or(&listing);
+        let vm = vms
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|vm| {
+                ["instance", "name"]
+                    .iter()
+                    .any(|k| vm.get(k).and_then(Value::as_str) == Some(self.instance.as_str()))
+            })
+            .unwrap_or_else(|| panic!("no VM {} in /_admin/vms", self.instance));
+        let mut out = BTreeMap::new();
+        if let Some(attributes) = vm.get("guestAttributes").and_then(Value::as_object) {
+            for (key, value) in attributes {
+                match value {
+                    Value::String(s) => {
+                        out.insert(key.clone(), s.clone());
+                    }
+                    Value::Object(inner) => {
+                        for (k, v) in inner {
+                            if let Some(s) = v.as_str() {
+                                out.insert(format!("{key}/{k}"), s.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// One `openclaw/` guest attribute.
+    pub fn guest(&self, key: &str) -> Option<String> {
+        self.guest_attributes().remove(&format!("openclaw/{key}"))
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
