@@ -122,9 +122,8 @@ struct Wire {
 impl SystemRef {
     /// Parses the metadata value (JSON); the error is for a person to read.
     pub fn parse(value: &str) -> Result<Self, String> {
-        let wire: Wire = serde_json::from_str(value).map_err(|_| {
-            format!("{METADATA_KEY} must be JSON {{\"path\": ..., \"rev\": ...}}")
-        })?;
+        let wire: Wire = serde_json::from_str(value)
+            .map_err(|_| format!("{METADATA_KEY} must be JSON {{\"path\": ..., \"rev\": ...}}"))?;
         Ok(Self {
             path: StorePath::parse(&wire.path)?,
             rev: Rev::parse(&wire.rev)?,
@@ -256,7 +255,10 @@ mod tests {
         ] {
             assert!(StorePath::parse(bad).is_err(), "{bad:?}");
         }
-        let long = format!("/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-{}", "a".repeat(212));
+        let long = format!(
+            "/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-{}",
+            "a".repeat(212)
+        );
         assert!(StorePath::parse(&long).is_err());
     }
 

@@ -16,6 +16,8 @@ mod metadata;
 mod openclaw_config;
 mod owner;
 mod paths;
+mod rollout;
+mod rollout_runner;
 mod secrets;
 mod set_secret_request;
 mod setup;
@@ -72,16 +74,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Setup, then the watcher and the health reporter side by side. Both run forever;
-/// whichever stops first stops the agent, so its supervisor starts it again.
+/// Setup, then the watcher and the health reporter side by side (and in GitHub mode the
+/// rollouts). All run forever; whichever stops first stops the agent, so its supervisor
+/// starts it again.
 fn run_all(ctx: Context) -> Result<(), String> {
     setup::run(&ctx)?;
     let ctx = Arc::new(ctx);
     let (done, first_to_stop) = mpsc::channel();
-    for part in [
+    let mut parts = vec![
         watcher::run as fn(&Context) -> Result<(), String>,
         health::run,
-    ] {
+    ];
+    if ctx.options.rollout.enabled {
+        parts.push(rollout_runner::run);
+    }
+    for part in parts {
         let (ctx, done) = (Arc::clone(&ctx), done.clone());
         thread::spawn(move || {
             let _ = done.send(part(&ctx));
