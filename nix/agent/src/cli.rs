@@ -11,12 +11,15 @@ use claw_free_protocol::metadata::SecretName;
 use crate::declared::Declared;
 
 pub const USAGE: &str = "\
-usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME|serve-set-secret> [flags]
+usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|set-secret NAME|serve-set-secret> [flags]
 
   setup            first boot: configuration, recipient, setup state (once; idempotent)
   watch-secrets    apply encrypted secrets from instance metadata as they change
   health           probe the app, publish its health, restart it when it keeps failing
-  run              setup, then watch-secrets and health together
+  rollouts         GitHub mode: switch to the system instance metadata names, check
+                   its health, make it the boot default or roll back
+  run              setup, then watch-secrets and health together (and rollouts
+                   with --rollouts on)
   set-secret NAME  read a secret's value from stdin, store it, restart the app (local only)
   serve-set-secret one request on stdin (NAME, a line break, the value), done as
                    set-secret; answers `ok` or `error: REASON` on stdout (the
@@ -38,10 +41,10 @@ flags:
                               telegram.tokenFile points there); default
                               /run/credentials/openclaw-gateway.service
 
-GitHub mode's rollouts (`run` follows instance metadata `openclaw-system`; in the
-commands, {path} is the system's store path, {id} a name unique to the activation and
-{unit} one watched unit):
-  --rollouts on|off           default off
+GitHub mode's rollouts (`rollouts` follows instance metadata `openclaw-system`; in
+the commands, {path} is the system's store path, {id} a name unique to the activation
+and {unit} one watched unit):
+  --rollouts on|off           whether `run` follows it; default off
   --system-fetch-cmd CMD      default \"nix-store --realise {path}\"
   --system-switch-cmd CMD     default \"systemd-run --unit=clawfree-switch-{id} --wait
                               --collect --quiet {path}/bin/switch-to-configuration test\"
@@ -67,6 +70,7 @@ pub enum Command {
     Setup,
     WatchSecrets,
     Health,
+    Rollouts,
     Run,
     SetSecret(SecretName),
     ServeSetSecret,
@@ -190,6 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
             "setup" => Command::Setup,
             "watch-secrets" => Command::WatchSecrets,
             "health" => Command::Health,
+            "rollouts" => Command::Rollouts,
             "run" => Command::Run,
             "set-secret" => {
                 let name = args
@@ -433,6 +438,10 @@ mod tests {
         assert_eq!(o.rollout.telegram_api, "http://127.0.0.1:9");
         assert_eq!(o.rollout.deadline, Duration::from_secs(5));
         assert!(!RolloutOptions::default().enabled);
+        assert_eq!(
+            parse_strs(&["rollouts"]).unwrap(),
+            Invocation::Run(Command::Rollouts, Box::default())
+        );
     }
 
     #[test]

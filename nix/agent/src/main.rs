@@ -54,6 +54,7 @@ fn main() -> ExitCode {
         Command::Setup => setup::run(&ctx),
         Command::WatchSecrets => watcher::run(&ctx),
         Command::Health => health::run(&ctx),
+        Command::Rollouts => rollout_runner::run(&ctx),
         Command::Run => run_all(ctx),
         Command::SetSecret(name) => {
             secrets::set_locally(&ctx.paths, &ctx.app, &name, std::io::stdin().lock())
