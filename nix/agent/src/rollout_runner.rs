@@ -37,7 +37,13 @@ pub fn run(ctx: &Context) -> Result<(), String> {
     let runner = Runner::new(ctx);
     let mut journal = runner.load_journal();
     match rollout::resume(journal.as_ref()) {
-        Resume::Nothing => {}
+        // The last outcome again: the agent may have stopped before publishing it,
+        // and CI waits for it.
+        Resume::Nothing => {
+            if let Some(ended) = &journal {
+                runner.report(Some(ended.target.rev.clone()), &ended.step.reported());
+            }
+        }
         Resume::Revert { reason, reactivate } => {
             let interrupted = journal.take().expect("a journal to resume");
             log::event("rollout", &reason);

@@ -74,8 +74,8 @@ struct Vm {
 }
 
 impl Vm {
-    /// A VM running generation `running` (from its image, revision unknown), with its
-    /// agent started in GitHub mode.
+    /// A VM running generation `running` (from its image, revision unknown); its agent
+    /// is started by [`Vm::start_agent`] or [`Vm::start_as_units`], in GitHub mode.
     fn boot(test: &str, running: Gen, deadline_secs: u64) -> Self {
         let sim = Sim::start();
         let root = Root::new();
@@ -126,9 +126,8 @@ impl Vm {
             ]
             .map(String::from),
         );
-        let mut vm = Self { args, ..vm };
+        let vm = Self { args, ..vm };
         vm.sim.create_vm(&vm.vm, bot_metadata());
-        vm.start_agent();
         vm
     }
 
@@ -138,6 +137,13 @@ impl Vm {
 
     fn start_agent(&mut self) {
         self.agent = Some(Agent::spawn(&self.root, "run", &self.args));
+    }
+
+    /// As the image runs it: setup to its end, then `rollouts` alone as its own unit.
+    fn start_as_units(&mut self) {
+        assert!(self.agent.is_none());
+        assert!(Agent::run_to_end(Agent::command(&self.root, "setup", &self.args)).success());
+        self.agent = Some(Agent::spawn(&self.root, "rollouts", &self.args));
     }
 
     /// Writes `generation` into the binary cache the fetch command copies from.
@@ -258,7 +264,8 @@ fn a_healthy_rollout_becomes_the_boot_default_and_can_be_rolled_back() {
     let a = Gen(1, Behaviour::Good);
     let b = Gen(2, Behaviour::Good);
     let c = Gen(3, Behaviour::Good);
-    let vm = Vm::boot("rollout-healthy", a, 30);
+    let mut vm = Vm::boot("rollout-healthy", a, 30);
+    vm.start_agent();
     assert_eq!(vm.active(), "gen-1");
 
     vm.publish_to_cache(b);
@@ -302,7 +309,8 @@ fn a_healthy_rollout_becomes_the_boot_default_and_can_be_rolled_back() {
 fn a_failure_at_each_step_returns_to_the_last_good_system() {
     let a = Gen(1, Behaviour::Good);
     let good = Gen(2, Behaviour::Good);
-    let vm = Vm::boot("rollout-failures", a, 3);
+    let mut vm = Vm::boot("rollout-failures", a, 3);
+    vm.start_agent();
     vm.publish_to_cache(good);
     assert_eq!(outcome(&vm.ship(good, false)), RolloutState::Done);
     let last_good = || {
@@ -392,6 +400,7 @@ fn an_agent_killed_midway_reverts_or_finishes_on_restart() {
     let a = Gen(1, Behaviour::Good);
     let good = Gen(2, Behaviour::Good);
     let mut vm = Vm::boot("rollout-killed", a, 60);
+    vm.start_agent();
     vm.publish_to_cache(good);
     assert_eq!(outcome(&vm.ship(good, false)), RolloutState::Done);
 
@@ -462,12 +471,19 @@ fn an_agent_killed_midway_reverts_or_finishes_on_restart() {
         .guest_written_after(&vm.vm, "rollout", mark)
         .iter()
         .any(|v| v.starts_with(&pending.rev())));
+
+    // A restart publishes the last outcome again (it may have been lost with the agent).
+    drop(vm.agent.take());
+    let mark = vm.sim.last_guest_write(&vm.vm);
+    vm.start_agent();
+    assert_eq!(vm.rollout_after(mark), [format!("{} done", later.rev())]);
 }
 
 #[test]
 fn malformed_requests_are_refused_and_change_nothing() {
     let a = Gen(1, Behaviour::Good);
-    let vm = Vm::boot("rollout-malformed", a, 30);
+    let mut vm = Vm::boot("rollout-malformed", a, 30);
+    vm.start_as_units();
     for (value, says) in [
         (
             json!({"path": "/nix/store/11111111111111111111111111111111-x/../../../etc", "rev": "abcdef0"}).to_string(),
@@ -483,4 +499,10 @@ fn malformed_requests_are_refused_and_change_nothing() {
     }
     assert_eq!(vm.active(), "gen-1");
     assert!(!vm.at("switch.log").exists(), "nothing was switched");
+
+    // The same unit then rolls out a good system.
+    let b = Gen(2, Behaviour::Good);
+    vm.publish_to_cache(b);
+    assert_eq!(outcome(&vm.ship(b, false)), RolloutState::Done);
+    assert_eq!(vm.boot_default(), "gen-2");
 }
