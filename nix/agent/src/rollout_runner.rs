@@ -35,29 +35,28 @@ const POLL_WITHOUT_ETAG: Duration = Duration::from_secs(5);
 pub fn run(ctx: &Context) -> Result<(), String> {
     ctx.wait_for_setup("rollout");
     let runner = Runner::new(ctx);
-    let mut journal = runner.load_journal();
-    match rollout::resume(journal.as_ref()) {
-        // The last outcome again: the agent may have stopped before publishing it,
-        // and CI waits for it.
-        Resume::Nothing => {
-            if let Some(ended) = &journal {
-                runner.report(Some(ended.target.rev.clone()), &ended.step.reported());
-            }
-        }
-        Resume::Revert { reason, reactivate } => {
-            let interrupted = journal.take().expect("a journal to resume");
+    let found = runner.load_journal();
+    let mut journal = match (rollout::resume(found.as_ref()), found) {
+        (Resume::Revert { reason, reactivate }, Some(interrupted)) => {
             log::event("rollout", &reason);
-            journal = Some(runner.revert(interrupted, reason, reactivate, false));
+            Some(runner.revert(interrupted, reason, reactivate, false))
         }
-        Resume::FinishDefault => {
-            let interrupted = journal.take().expect("a journal to resume");
+        (Resume::FinishDefault, Some(interrupted)) => {
             log::event(
                 "rollout",
                 "the agent stopped while making a healthy system the boot default; finishing",
             );
-            journal = Some(runner.make_default(interrupted));
+            Some(runner.make_default(interrupted))
         }
-    }
+        // The last outcome again: the agent may have stopped before publishing it,
+        // and CI waits for it.
+        (_, ended) => {
+            if let Some(ended) = &ended {
+                runner.report(Some(ended.target.rev.clone()), &ended.step.reported());
+            }
+            ended
+        }
+    };
     if let Some(good) = runner.last_good() {
         runner.publish_system(&good);
     }
