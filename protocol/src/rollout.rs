@@ -3,7 +3,8 @@
 //!
 //! CI (or the Worker's "Roll back") writes [`METADATA_KEY`] = `{"path", "rev"}` (plus
 //! `"rollback": true` for a roll back); the agent fetches, switches, checks health and
-//! answers in [`GUEST_ROLLOUT`] = `<rev> <state>` and [`GUEST_SYSTEM`] = the running rev.
+//! answers in [`GUEST_ROLLOUT`] = `<rev> <state>`, [`GUEST_SYSTEM`] = the running rev
+//! and [`GUEST_PREVIOUS`] = the system a roll back returns to.
 //! The path is later handed to shell commands, so its type admits nothing a shell or
 //! a path could misread.
 
@@ -17,6 +18,9 @@ pub const METADATA_KEY: &str = "openclaw-system";
 pub const GUEST_ROLLOUT: &str = "rollout";
 /// Guest attribute: the git revision of the system the VM runs and boots.
 pub const GUEST_SYSTEM: &str = "system";
+/// Guest attribute: the last good system before that one, a [`SystemRef`] as JSON
+/// (never a roll back): what a "Roll back" points the VM at.
+pub const GUEST_PREVIOUS: &str = "previous-system";
 
 /// The Nix store every system path lives in.
 pub const STORE_DIR: &str = "/nix/store";

@@ -60,6 +60,9 @@ pub fn run(ctx: &Context) -> Result<(), String> {
     if let Some(good) = runner.last_good() {
         runner.publish_system(&good);
     }
+    if let Some(previous) = runner.recorded_previous() {
+        runner.publish_previous(&previous);
+    }
     log::event("rollout", "following instance metadata openclaw-system");
     let (mut attributes, mut etag) = ctx.metadata.attributes();
     // A malformed value is reported once, not at every metadata change.
@@ -91,6 +94,8 @@ struct Runner<'a> {
     options: &'a RolloutOptions,
     journal_file: PathBuf,
     good_file: PathBuf,
+    /// The last good system before the current one, which a roll back returns to.
+    previous_file: PathBuf,
     http: ureq::Agent,
 }
 
@@ -101,6 +106,7 @@ impl<'a> Runner<'a> {
             options: &ctx.options.rollout,
             journal_file: ctx.paths.state_dir.join("rollout.json"),
             good_file: ctx.paths.state_dir.join("system.json"),
+            previous_file: ctx.paths.state_dir.join("previous-system.json"),
             http: ureq::Agent::new_with_config(
                 ureq::Agent::config_builder()
                     .http_status_as_error(false)
@@ -175,6 +181,9 @@ impl<'a> Runner<'a> {
             return self.revert(journal, reason, true, true);
         }
         let good = Good::from(&journal.target);
+        if let Some(previous) = journal.previous.as_ref().filter(|p| p.path != good.path) {
+            self.record_previous(previous);
+        }
         if let Err(e) =
             fsutil::write_atomic(&self.good_file, good.to_json().as_bytes(), PRIVATE_FILE)
         {
@@ -266,6 +275,37 @@ impl<'a> Runner<'a> {
             .is_ok()
     }
 
+    /// Records and publishes the system a roll back would return to (one with a
+    /// revision: the image's own system cannot be named in a request).
+    fn record_previous(&self, previous: &Good) {
+        let Some(rev) = &previous.rev else {
+            return;
+        };
+        if let Err(e) = fsutil::write_atomic(
+            &self.previous_file,
+            previous.to_json().as_bytes(),
+            PRIVATE_FILE,
+        ) {
+            log::event(
+                "rollout",
+                &format!("cannot record the previous system: {}", e.kind()),
+            );
+        }
+        self.publish_previous(&SystemRef {
+            path: previous.path.clone(),
+            rev: rev.clone(),
+            rollback: false,
+        });
+    }
+
+    fn publish_previous(&self, previous: &SystemRef) {
+        let _ = self.ctx.metadata.publish(
+            contract::GUEST_PREVIOUS,
+            &previous.to_json(),
+            Persistence::Attempts(5),
+        );
+    }
+
     fn publish_system(&self, good: &Good) {
         if let Some(rev) = &good.rev {
             let _ = self.ctx.metadata.publish(
@@ -297,6 +337,15 @@ impl<'a> Runner<'a> {
             fs::read_link(rooted(&self.ctx.options.root, &self.options.current_system)).ok()?;
         let path = StorePath::parse(link.to_str()?).ok()?;
         Some(Good { path, rev: None })
+    }
+
+    fn recorded_previous(&self) -> Option<SystemRef> {
+        let good = Good::parse(&fs::read_to_string(&self.previous_file).ok()?)?;
+        Some(SystemRef {
+            path: good.path,
+            rev: good.rev?,
+            rollback: false,
+        })
     }
 
     /// Whether `path` is a whole system on this VM.

@@ -238,6 +238,12 @@ impl Vm {
     fn system(&self) -> Option<String> {
         self.sim.guest(&self.vm, "system")
     }
+
+    fn previous_system(&self) -> String {
+        self.sim
+            .guest(&self.vm, "previous-system")
+            .expect("a published previous system")
+    }
 }
 
 fn states(generation: Gen, states: &[&str]) -> Vec<String> {
@@ -279,17 +285,22 @@ fn a_healthy_rollout_becomes_the_boot_default_and_can_be_rolled_back() {
     assert_eq!(vm.boot_default(), "gen-2");
     assert_eq!(vm.system().as_deref(), Some(b.rev().as_str()));
 
+    // The image's own system has no revision: nothing to offer as a roll back yet.
+    assert_eq!(vm.sim.guest(&vm.vm, "previous-system"), None);
+
     vm.publish_to_cache(c);
     assert_eq!(outcome(&vm.ship(c, false)), RolloutState::Done);
     assert_eq!(vm.boot_default(), "gen-3");
+    assert_eq!(vm.previous_system(), b.request(false));
 
-    // "Roll back": the previous generation, already on the VM, is not fetched again.
+    // "Roll back" to what the VM offers: already on it, so not fetched again.
     fs::remove_dir_all(vm.at("cache")).unwrap();
     let written = vm.ship(b, true);
     assert_eq!(written, states(b, &["switching", "checking", "done"]));
     assert_eq!(vm.active(), "gen-2");
     assert_eq!(vm.boot_default(), "gen-2");
     assert_eq!(vm.system().as_deref(), Some(b.rev().as_str()));
+    assert_eq!(vm.previous_system(), c.request(false));
 
     // A generation collected from the VM cannot be rolled back to: refused, nothing changes.
     fs::remove_dir_all(vm.at(c.path().trim_start_matches('/'))).unwrap();
