@@ -19,6 +19,10 @@ let
     host = ../examples/user-flake/bot.nix;
     extraModules = extraModules ++ [ { openclaw.telegramOwnerId = 424242; } ];
   };
+  # The bot image in GitHub mode.
+  github = import ./evaluate.nix {
+    extraModules = extraModules ++ [ { openclaw.githubMode.enable = true; } ];
+  };
   inherit (image) config lib;
   svc = config.systemd.services;
   sc = name: svc.${name}.serviceConfig;
@@ -72,6 +76,54 @@ let
     "clawfree-health"
   ];
 
+  # GitHub mode's rollout unit, in the image with the mode on.
+  rolloutChecks =
+    let
+      rollout = github.config.systemd.services.clawfree-rollout;
+      exec = rollout.serviceConfig.ExecStart;
+      # ExecStart's arguments, each quoted: `"a" "b" ...`.
+      args = builtins.filter builtins.isString (
+        builtins.split "\" \"" (builtins.substring 1 (builtins.stringLength exec - 2) exec)
+      );
+      indexOf =
+        arg:
+        builtins.head (
+          (builtins.filter (i: builtins.elemAt args i == arg) (builtins.genList (i: i) (builtins.length args)))
+          ++ [ (-1) ]
+        );
+      valueOf =
+        flag:
+        let
+          i = indexOf flag;
+        in
+        if i < 0 || i + 1 >= builtins.length args then "" else builtins.elemAt args (i + 1);
+      # Every flag the unit passes must be one the agent's command line parses.
+      flags = map builtins.head (builtins.filter (m: m != null) (map (builtins.match "--([a-z-]+)") args));
+      cliSource = builtins.readFile ../agent/src/cli.rs;
+      unknown = builtins.filter (f: !(contains "\"${f}\" =>" cliSource)) flags;
+    in
+    [
+      (check "rollout: runs the agent's rollouts" (indexOf "rollouts" == 1) (builtins.toJSON args))
+      (expectContains "rollout: switches with test in a transient unit" (valueOf "--system-switch-cmd")
+        "systemd-run --unit=clawfree-switch-{id} --wait --collect --quiet {path}/bin/switch-to-configuration test"
+      )
+      (expectContains "rollout: boot default set with the system profile" (valueOf "--system-boot-cmd")
+        "--profile /nix/var/nix/profiles/system --set {path} && {path}/bin/switch-to-configuration boot"
+      )
+      (expectContains "rollout: fetches by substituting, never building" (valueOf "--system-fetch-cmd") "/bin/nix-store --realise {path}")
+      (expectEq "rollout: watches the gateway" (valueOf "--watched-units") "openclaw-gateway.service")
+      (expectEq "rollout: checks the token the gateway runs with" (valueOf "--rollout-token-file")
+        github.config.openclaw.telegramTokenFile
+      )
+      (expectEq "rollout: not restarted by the switch it runs" rollout.restartIfChanged false)
+      (expectEq "rollout: capped like the update switch" [
+        rollout.serviceConfig.MemoryMax
+        rollout.serviceConfig.OOMScoreAdjust
+      ] [ config.openclaw.update.caps.memoryMax config.openclaw.update.caps.oomScoreAdjust ])
+      (check "rollout: every flag is the agent's" (
+        unknown == [ ] && lib.elem "system-switch-cmd" flags
+      ) "unknown: ${builtins.toJSON unknown} of ${builtins.toJSON flags}")
+    ];
 in
 {
   units = image.units;
@@ -87,6 +139,7 @@ in
     (expectEq "every NixOS assertion holds (user flake)" (failedAssertions user.config) [ ])
   ]
   ++ rules.checks
+  ++ rolloutChecks
   ++ [
     (expectEq "the five AI CLIs are wrapped" (builtins.attrNames clis) [
       "aider"
@@ -454,6 +507,8 @@ in
       program = "claw-free-provider";
     })
 
+    # GitHub mode's rollouts.
+    (check "GitHub mode is off unless asked" (!(svc ? clawfree-rollout)) "clawfree-rollout is configured")
     # The example user flake (agenix, GitHub mode).
     (expectEq "user flake: token from agenix" userGateway.serviceConfig.LoadCredential [
       "telegram-token:/run/agenix/telegram-token"

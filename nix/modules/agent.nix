@@ -6,10 +6,13 @@
 # `clawfree-health.service` (publishes the gateway's health and restarts it
 # when it stops answering), `clawfree-set-secret.socket` with its per-connection
 # `clawfree-set-secret@.service` (the local secrets the bot's own agent sets,
-# stored by root), plus the root-only secrets folder.
+# stored by root), plus the root-only secrets folder; in GitHub mode also
+# `clawfree-rollout.service` (switches to the system CI names in instance
+# metadata, gates it on health, keeps it or rolls back) and its options.
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 let
@@ -61,6 +64,32 @@ let
     };
   };
 
+  gh = cfg.githubMode;
+  systemd = config.systemd.package;
+  # The rollout commands of docs/CONTRACTS.md (GitHub mode); `{path}` is a
+  # store path and `{id}`, `{unit}` names the agent fills in.
+  rolloutFlags = [
+    "--system-fetch-cmd"
+    gh.fetchCommand
+    "--system-switch-cmd"
+    # A transient unit of its own: the switch restarts units, never the
+    # agent's process waiting for it.
+    "${systemd}/bin/systemd-run --unit=clawfree-switch-{id} --wait --collect --quiet {path}/bin/switch-to-configuration test"
+    "--system-boot-cmd"
+    "${lib.getExe' config.nix.package "nix-env"} --profile /nix/var/nix/profiles/system --set {path} && {path}/bin/switch-to-configuration boot"
+    "--unit-check-cmd"
+    "${systemd}/bin/systemctl is-active --quiet {unit}"
+    "--watched-units"
+    (lib.concatStringsSep "," gh.watchedUnits)
+    "--rollout-token-file"
+    cfg.telegramTokenFile
+    "--rollout-deadline-secs"
+    (toString gh.healthDeadlineSecs)
+    # Telegram is HTTPS and the agent carries no TLS.
+    "--curl"
+    (lib.getExe' pkgs.curl "curl")
+  ];
+
   agentService =
     {
       subcommand,
@@ -102,7 +131,42 @@ let
     };
 in
 {
-  config = lib.mkIf cfg.enable {
+  options.openclaw.githubMode = {
+    enable = lib.mkEnableOption ''
+      GitHub mode's rollouts: `clawfree-rollout.service` follows instance
+      metadata `openclaw-system` (set by the owner's CI), fetches that system
+      without evaluating anything, activates it, checks its health and makes
+      it the boot default, or re-activates the previous system and reports why
+    '';
+    watchedUnits = lib.mkOption {
+      type = lib.types.listOf lib.types.str;
+      default = [ "openclaw-gateway.service" ];
+      example = [
+        "openclaw-gateway.service"
+        "claw-free-provider.service"
+      ];
+      description = "The systemd units that must be active before a new system counts as healthy.";
+    };
+    fetchCommand = lib.mkOption {
+      type = lib.types.str;
+      default = "${lib.getExe' config.nix.package "nix-store"} --realise {path}";
+      defaultText = lib.literalExpression ''"''${config.nix.package}/bin/nix-store --realise {path}"'';
+      example = "nix copy --from https://cache.example.org {path}";
+      description = ''
+        How the system's closure reaches the VM; `{path}` is its store path.
+        The default substitutes from `nix.settings.substituters` (which
+        holds {option}`openclaw.binaryCache.url`) and never builds.
+      '';
+    };
+    healthDeadlineSecs = lib.mkOption {
+      type = lib.types.ints.positive;
+      default = 300;
+      description = "How long a new system may take to pass the health gate before it is rolled back.";
+    };
+  };
+
+  config = lib.mkMerge [
+  (lib.mkIf cfg.enable {
     openclaw.internal = { inherit setSecretSocket; };
 
     systemd.sockets.clawfree-set-secret = setSecret.socket;
@@ -146,5 +210,37 @@ in
         requires = [ "clawfree-setup.service" ];
       };
     };
-  };
+  })
+
+  # GitHub mode's rollout unit, beside the others.
+  (lib.mkIf (cfg.enable && gh.enable) {
+    systemd.services = {
+      clawfree-rollout =
+        clawLib.mkCappedService {
+          description = "claw.free rollouts: switch to the system CI names, check its health, keep it or roll back";
+          execStart = [
+            agent
+            "rollouts"
+          ]
+          ++ commonFlags
+          ++ rolloutFlags;
+          # It runs `switch-to-configuration boot` in its own cgroup, as
+          # clawfree-update does.
+          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          after = [
+            "clawfree-setup.service"
+            "network-online.target"
+          ];
+          requires = [ "clawfree-setup.service" ];
+          wants = [ "network-online.target" ];
+          # No sandbox: activating systems and setting the boot entry is its job.
+        }
+        // {
+          # The switch it runs must not restart it midway; a new agent takes
+          # over at the next boot.
+          restartIfChanged = false;
+        };
+    };
+  })
+  ];
 }

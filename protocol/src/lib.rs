@@ -10,6 +10,8 @@
 //! - [`google`]: Google's JSON error envelopes, as the simulator writes them and the
 //!   Worker parses them.
 //! - [`names`]: Google Compute Engine's resource-name rule.
+//! - [`rollout`]: GitHub mode's system to run (metadata) and the rollout's report
+//!   (guest attributes).
 
 pub mod google;
 pub mod guest;
@@ -17,3 +19,4 @@ pub mod labels;
 pub mod metadata;
 pub mod names;
 pub mod provider;
+pub mod rollout;

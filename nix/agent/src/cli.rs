@@ -11,12 +11,15 @@ use claw_free_protocol::metadata::SecretName;
 use crate::declared::Declared;
 
 pub const USAGE: &str = "\
-usage: clawfree-agent <setup|watch-secrets|health|run|set-secret NAME|serve-set-secret> [flags]
+usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|set-secret NAME|serve-set-secret> [flags]
 
   setup            first boot: configuration, recipient, setup state (once; idempotent)
   watch-secrets    apply encrypted secrets from instance metadata as they change
   health           probe the app, publish its health, restart it when it keeps failing
-  run              setup, then watch-secrets and health together
+  rollouts         GitHub mode: switch to the system instance metadata names, check
+                   its health, make it the boot default or roll back
+  run              setup, then watch-secrets and health together (and rollouts
+                   with --rollouts on)
   set-secret NAME  read a secret's value from stdin, store it, restart the app (local only)
   serve-set-secret one request on stdin (NAME, a line break, the value), done as
                    set-secret; answers `ok` or `error: REASON` on stdout (the
@@ -38,6 +41,23 @@ flags:
                               telegram.tokenFile points there); default
                               /run/credentials/openclaw-gateway.service
 
+GitHub mode's rollouts (`rollouts` follows instance metadata `openclaw-system`; in
+the commands, {path} is the system's store path, {id} a name unique to the activation
+and {unit} one watched unit):
+  --rollouts on|off           whether `run` follows it; default off
+  --system-fetch-cmd CMD      default \"nix-store --realise {path}\"
+  --system-switch-cmd CMD     default \"systemd-run --unit=clawfree-switch-{id} --wait
+                              --collect --quiet {path}/bin/switch-to-configuration test\"
+  --system-boot-cmd CMD       default \"nix-env --profile /nix/var/nix/profiles/system
+                              --set {path} && {path}/bin/switch-to-configuration boot\"
+  --unit-check-cmd CMD        default \"systemctl is-active --quiet {unit}\"
+  --watched-units A,B         units that must be active; default openclaw-gateway.service
+  --telegram-api URL          the Bot API root for getMe; default https://api.telegram.org
+  --curl PATH                 the HTTP client for getMe (the agent has no TLS); default curl
+  --rollout-token-file PATH   the Telegram token to check; default the agent's own secret
+  --rollout-deadline-secs N   how long the health gate may take; default 300
+  --current-system PATH       the running system's link; default /run/current-system
+
 environment (a declarative NixOS configuration; each beats instance metadata):
   LLM_PROVIDER                kimi, claude or openai
   BOT_NAME                    the bot's display name
@@ -50,6 +70,7 @@ pub enum Command {
     Setup,
     WatchSecrets,
     Health,
+    Rollouts,
     Run,
     SetSecret(SecretName),
     ServeSetSecret,
@@ -74,6 +95,46 @@ pub struct Options {
     pub gateway_credentials_dir: PathBuf,
     /// What a declarative NixOS configuration fixes (from the environment, not flags).
     pub declared: Declared,
+    pub rollout: RolloutOptions,
+}
+
+/// GitHub mode's rollouts: the commands and checks of [`crate::rollout_runner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutOptions {
+    pub enabled: bool,
+    pub fetch_cmd: String,
+    pub switch_cmd: String,
+    pub boot_cmd: String,
+    pub unit_check_cmd: String,
+    pub watched_units: Vec<String>,
+    pub telegram_api: String,
+    pub curl: String,
+    /// `None`: the agent's own Telegram token secret.
+    pub token_file: Option<PathBuf>,
+    pub deadline: Duration,
+    pub current_system: PathBuf,
+}
+
+impl Default for RolloutOptions {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            fetch_cmd: "nix-store --realise {path}".into(),
+            switch_cmd: "systemd-run --unit=clawfree-switch-{id} --wait --collect --quiet \
+                         {path}/bin/switch-to-configuration test"
+                .into(),
+            boot_cmd: "nix-env --profile /nix/var/nix/profiles/system --set {path} \
+                       && {path}/bin/switch-to-configuration boot"
+                .into(),
+            unit_check_cmd: "systemctl is-active --quiet {unit}".into(),
+            watched_units: vec!["openclaw-gateway.service".into()],
+            telegram_api: "https://api.telegram.org".into(),
+            curl: "curl".into(),
+            token_file: None,
+            deadline: Duration::from_secs(300),
+            current_system: PathBuf::from("/run/current-system"),
+        }
+    }
 }
 
 impl Default for Options {
@@ -91,6 +152,7 @@ impl Default for Options {
             metadata_timeout: Duration::from_secs(10),
             gateway_credentials_dir: PathBuf::from("/run/credentials/openclaw-gateway.service"),
             declared: Declared::default(),
+            rollout: RolloutOptions::default(),
         }
     }
 }
@@ -132,6 +194,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
             "setup" => Command::Setup,
             "watch-secrets" => Command::WatchSecrets,
             "health" => Command::Health,
+            "rollouts" => Command::Rollouts,
             "run" => Command::Run,
             "set-secret" => {
                 let name = args
@@ -160,6 +223,23 @@ fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), Stri
         "restart-backoff-secs" => options.restart_backoff = seconds(name, &value)?,
         "metadata-timeout-secs" => options.metadata_timeout = seconds(name, &value)?,
         "gateway-credentials-dir" => options.gateway_credentials_dir = absolute(name, value)?,
+        "rollouts" => {
+            options.rollout.enabled = match value.as_str() {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("--{name} is on or off")),
+            }
+        }
+        "system-fetch-cmd" => options.rollout.fetch_cmd = non_empty(name, value)?,
+        "system-switch-cmd" => options.rollout.switch_cmd = non_empty(name, value)?,
+        "system-boot-cmd" => options.rollout.boot_cmd = non_empty(name, value)?,
+        "unit-check-cmd" => options.rollout.unit_check_cmd = non_empty(name, value)?,
+        "watched-units" => options.rollout.watched_units = unit_names(name, &value)?,
+        "telegram-api" => options.rollout.telegram_api = web_url(name, &value)?,
+        "curl" => options.rollout.curl = non_empty(name, value)?,
+        "rollout-token-file" => options.rollout.token_file = Some(absolute(name, value)?),
+        "rollout-deadline-secs" => options.rollout.deadline = seconds(name, &value)?,
+        "current-system" => options.rollout.current_system = absolute(name, value)?,
         _ => return Err(format!("unknown flag --{name}")),
     }
     Ok(())
@@ -193,6 +273,47 @@ fn http_url(name: &str, value: &str) -> Result<String, String> {
         return Err(format!("--{name} has no host"));
     }
     Ok(value.trim_end_matches('/').to_string())
+}
+
+/// Telegram is reached over HTTPS (through curl); tests point it at a local http:// one.
+fn web_url(name: &str, value: &str) -> Result<String, String> {
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(|| format!("--{name} must be an http:// or https:// URL"))?;
+    let safe = !rest.is_empty()
+        && !rest.starts_with('/')
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '/' | '_'));
+    if safe {
+        Ok(value.trim_end_matches('/').to_string())
+    } else {
+        Err(format!("--{name} is not a plain URL"))
+    }
+}
+
+/// systemd unit names, which are substituted into a shell command: only the characters
+/// systemd allows in a name.
+fn unit_names(name: &str, value: &str) -> Result<Vec<String>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|unit| !unit.is_empty())
+        .map(|unit| {
+            let ok = unit.len() <= 256
+                && unit.contains('.')
+                && !unit.starts_with('-')
+                && unit
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '@'));
+            if ok {
+                Ok(unit.to_string())
+            } else {
+                Err(format!("--{name}: {unit:?} is not a systemd unit name"))
+            }
+        })
+        .collect()
 }
 
 fn positive(name: &str, value: &str) -> Result<u64, String> {
@@ -279,11 +400,48 @@ mod tests {
             (vec!["set-secret"], "NAME"),
             (vec!["set-secret", "../etc/passwd"], "secret names"),
             (vec!["run", "health"], "unexpected argument"),
+            (vec!["run", "--rollouts", "yes"], "on or off"),
+            (
+                vec!["run", "--watched-units", "a.service,$(reboot)"],
+                "unit name",
+            ),
+            (vec!["run", "--telegram-api", "ftp://x"], "http"),
+            (vec!["run", "--telegram-api", "https://x/\"a"], "plain URL"),
+            (vec!["run", "--rollout-token-file", "t"], "absolute"),
         ] {
             let err = parse_strs(&args).unwrap_err();
             assert!(err.contains(expected), "{args:?}: {err}");
         }
         assert_eq!(parse_strs(&["--help"]).unwrap(), Invocation::Help);
+    }
+
+    #[test]
+    fn rollout_flags() {
+        let Invocation::Run(_, o) = parse_strs(&[
+            "run",
+            "--rollouts=on",
+            "--watched-units",
+            "openclaw-gateway.service, clawfree-provider.service",
+            "--telegram-api",
+            "http://127.0.0.1:9/",
+            "--rollout-deadline-secs",
+            "5",
+        ])
+        .unwrap() else {
+            panic!("expected run")
+        };
+        assert!(o.rollout.enabled);
+        assert_eq!(
+            o.rollout.watched_units,
+            ["openclaw-gateway.service", "clawfree-provider.service"]
+        );
+        assert_eq!(o.rollout.telegram_api, "http://127.0.0.1:9");
+        assert_eq!(o.rollout.deadline, Duration::from_secs(5));
+        assert!(!RolloutOptions::default().enabled);
+        assert_eq!(
+            parse_strs(&["rollouts"]).unwrap(),
+            Invocation::Run(Command::Rollouts, Box::default())
+        );
     }
 
     #[test]

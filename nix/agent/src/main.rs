@@ -17,6 +17,8 @@ mod openclaw_config;
 mod owner;
 mod paths;
 mod provider_key;
+mod rollout;
+mod rollout_runner;
 mod secrets;
 mod set_secret_request;
 mod setup;
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Setup => setup::run(&ctx),
         Command::WatchSecrets => watcher::run(&ctx),
         Command::Health => health::run(&ctx),
+        Command::Rollouts => rollout_runner::run(&ctx),
         Command::Run => run_all(ctx),
         Command::SetSecret(name) => {
             secrets::set_locally(&ctx.paths, &ctx.app, &name, std::io::stdin().lock())
@@ -73,16 +76,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// Setup, then the watcher and the health reporter side by side. Both run forever;
-/// whichever stops first stops the agent, so its supervisor starts it again.
+/// Setup, then the watcher and the health reporter side by side (and in GitHub mode the
+/// rollouts). All run forever; whichever stops first stops the agent, so its supervisor
+/// starts it again.
 fn run_all(ctx: Context) -> Result<(), String> {
     setup::run(&ctx)?;
     let ctx = Arc::new(ctx);
     let (done, first_to_stop) = mpsc::channel();
-    for part in [
+    let mut parts = vec![
         watcher::run as fn(&Context) -> Result<(), String>,
         health::run,
-    ] {
+    ];
+    if ctx.options.rollout.enabled {
+        parts.push(rollout_runner::run);
+    }
+    for part in parts {
         let (ctx, done) = (Arc::clone(&ctx), done.clone());
         thread::spawn(move || {
             let _ = done.send(part(&ctx));

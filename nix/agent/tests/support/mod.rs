@@ -500,6 +500,11 @@ impl Agent {
         }
     }
 
+    /// The agent's process id, for a test that kills it from a stand-in command.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn still_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
