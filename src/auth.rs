@@ -476,6 +476,16 @@ mod tests {
         (state, cookies(&response))
     }
 
+    /// A whole sign-in through the callback; the cookies it sets.
+    fn sign_in(app: &App<'_, TestPlatform>) -> Vec<String> {
+        let (state, state_cookie) = begin(app);
+        let signed_in = run(app.handle(get(
+            &format!("/api/auth/callback/google?code=good-code&state={state}"),
+            &state_cookie,
+        )));
+        cookies(&signed_in)
+    }
+
     #[test]
     fn a_full_sign_in_stores_a_sealed_session() {
         let p = TestPlatform::new();
@@ -604,12 +614,7 @@ mod tests {
         google(&p);
         let config = development_config();
         let app = App::new(&p, &config);
-        let (state, state_cookie) = begin(&app);
-        let signed_in = run(app.handle(get(
-            &format!("/api/auth/callback/google?code=good-code&state={state}"),
-            &state_cookie,
-        )));
-        let session_cookie = cookies(&signed_in);
+        let session_cookie = sign_in(&app);
         let mut logout = get("/api/auth/logout", &session_cookie);
         logout.method = Method::Post;
         logout
@@ -746,12 +751,7 @@ mod tests {
         google(&p);
         let config = development_config();
         let app = App::new(&p, &config);
-        let (state, state_cookie) = begin(&app);
-        let signed_in = run(app.handle(get(
-            &format!("/api/auth/callback/google?code=good-code&state={state}"),
-            &state_cookie,
-        )));
-        let session_cookie = cookies(&signed_in);
+        let session_cookie = sign_in(&app);
         p.respond(|req| {
             if is(req, Method::Post, "/revoke") {
                 reply(503, json!({"error": "backend_error"}))

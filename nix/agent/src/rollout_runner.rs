@@ -6,7 +6,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
@@ -17,6 +16,7 @@ use claw_free_protocol::rollout::{
     self as contract, Rev, RolloutReport, RolloutState, StorePath, SystemRef,
 };
 
+use crate::app::shell;
 use crate::cli::{rooted, RolloutOptions};
 use crate::context::Context;
 use crate::fsutil::{self, PRIVATE_FILE};
@@ -367,7 +367,7 @@ impl<'a> Runner<'a> {
         if let Some(id) = id {
             command = command.replace("{id}", id);
         }
-        shell(&command)
+        shell(&command).map_err(|failure| failure.to_string())
     }
 
     /// The health gate: every check passes in one round before the deadline.
@@ -500,31 +500,6 @@ fn good_rev(good: &Good) -> String {
     good.rev
         .as_ref()
         .map_or_else(|| good.path.to_string(), Rev::to_string)
-}
-
-/// Runs `command` through `sh -c`; its output goes to the console, never elsewhere.
-fn shell(command: &str) -> Result<(), String> {
-    let to_console = std::io::stderr()
-        .as_fd()
-        .try_clone_to_owned()
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null());
-    let status = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .stdout(to_console)
-        .stderr(Stdio::inherit())
-        .status()
-        .map_err(|e| format!("cannot run it: {}", e.kind()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(match status.code() {
-            Some(code) => format!("exit status {code}"),
-            None => "killed by a signal".to_string(),
-        })
-    }
 }
 
 fn unix_nanos() -> u128 {
