@@ -12,6 +12,8 @@
 }:
 let
   cfg = config.openclaw;
+  # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
+  release = builtins.fromJSON (builtins.readFile ../openclaw-release.json);
   clawLib = import ../lib { inherit lib; };
 
   gatewayStateDir = "${cfg.stateDir}/gateway";
@@ -106,6 +108,11 @@ in
         # systemd's StateDirectory= only creates folders below /var/lib.
         assertion = lib.hasPrefix "/var/lib/" cfg.stateDir;
         message = "openclaw.stateDir must be below /var/lib/, got ${cfg.stateDir}";
+      }
+      {
+        # The configuration the agent writes is validated against this release only.
+        assertion = (cfg.package.version or null) == release.openclaw;
+        message = "openclaw.package is OpenClaw ${cfg.package.version or "of no known version"}, but claw.free is tested with ${release.openclaw} (nix/openclaw-release.json)";
       }
     ];
 
