@@ -185,6 +185,9 @@ pub async fn handle(sim: &Arc<Sim>, req: &Req, path: &[String]) -> Response {
             Ok(ok())
         }),
         (&Method::POST, ["telegram", "bots"]) => telegram_bot(sim, req),
+        (&Method::GET, ["telegram", "unknown-methods"]) => {
+            Ok(ok_json(&sim.world().telegram_unknown_methods))
+        }
         (&Method::GET, ["counters"]) => Ok(ok_json(&sim.world().counters)),
         (&Method::GET, ["vms"]) => Ok(list_vms(sim)),
         (&Method::POST, ["vms"]) => create_vm(sim, req),
@@ -311,6 +314,7 @@ fn telegram_bot(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
             first_name: b.first_name.unwrap_or_else(|| b.username.clone()),
             username: b.username,
             updates,
+            sent: Vec::new(),
         },
     );
     sim.telegram_changed.notify_waiters();
