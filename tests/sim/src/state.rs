@@ -382,8 +382,18 @@ pub struct TelegramBot {
     pub username: String,
     pub first_name: String,
     pub updates: Vec<TelegramUpdate>,
+    /// The id the next update gets (confirmed updates are forgotten, ids keep growing).
+    pub next_update: u64,
     /// What the bot sent (`sendMessage`), oldest first.
     pub sent: Vec<SentMessage>,
+}
+
+impl TelegramBot {
+    /// A fresh update id.
+    pub fn next_update_id(&mut self) -> u64 {
+        self.next_update += 1;
+        self.next_update - 1
+    }
 }
 
 /// A message a bot sent to a chat.
