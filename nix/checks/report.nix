@@ -136,6 +136,7 @@ in
     (expectEq "no definition of an undeclared option (image)" image.undeclared [ ])
     (expectEq "no definition of an undeclared option (user flake)" user.undeclared [ ])
     (expectEq "every NixOS assertion holds (image)" (failedAssertions config) [ ])
+    (expectEq "no NixOS warning (image): OpenClaw is the tested release" config.warnings [ ])
     (expectEq "every NixOS assertion holds (user flake)" (failedAssertions user.config) [ ])
   ]
   ++ rules.checks

@@ -12,6 +12,8 @@
 }:
 let
   cfg = config.openclaw;
+  # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
+  release = builtins.fromJSON (builtins.readFile ../openclaw-release.json);
   clawLib = import ../lib { inherit lib; };
 
   gatewayStateDir = "${cfg.stateDir}/gateway";
@@ -108,6 +110,12 @@ in
         message = "openclaw.stateDir must be below /var/lib/, got ${cfg.stateDir}";
       }
     ];
+
+    # The configuration the agent writes is validated against the pinned release only.
+    # Another release is said loudly, not refused: the pinned nixpkgs may ship an
+    # older OpenClaw than the tests run, and an image that does not build helps nobody.
+    warnings = lib.optional ((cfg.package.version or null) != release.openclaw)
+      "openclaw.package is OpenClaw ${cfg.package.version or "of no known version"}, but claw.free is tested with ${release.openclaw} (nix/openclaw-release.json)";
 
     openclaw.internal = {
       inherit renderedSettings renderedConfig;

@@ -3,7 +3,8 @@
 //!
 //! Field names follow OpenClaw's config schema (`src/config/types.*.ts` in
 //! openclaw/openclaw): `gateway.mode`, `models.providers.<id>.{baseUrl, api, models}`,
-//! `agents.defaults.model.primary` as `provider/model`, `agents.list[].identity.name`,
+//! `agents.defaults.model.primary` as `provider/model`, `agents.entries.<id>.identity.name`
+//! (keyed by agent id; the bot has one agent, so it needs no default marker),
 //! and `channels.telegram.{enabled, tokenFile, dmPolicy, allowFrom}`. OpenClaw validates
 //! its config strictly, so only fields it knows are written here.
 
@@ -22,6 +23,8 @@ pub const BOOTSTRAP_BASE_URL: &str = "http://localhost:3456/v1";
 pub const BOOTSTRAP_MODEL: &str = "setup";
 /// The gateway's port; its health URL is the agent's default `--health-url`.
 pub const GATEWAY_PORT: u16 = 18789;
+/// The bot's one agent.
+const MAIN_AGENT: &str = "main";
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,7 +84,7 @@ struct Cost {
 #[derive(Debug, Serialize)]
 struct Agents {
     defaults: AgentDefaults,
-    list: Vec<Agent>,
+    entries: std::collections::BTreeMap<&'static str, Agent>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,8 +99,6 @@ struct AgentModel {
 
 #[derive(Debug, Serialize)]
 struct Agent {
-    id: &'static str,
-    default: bool,
     identity: Identity,
 }
 
@@ -190,13 +191,15 @@ pub fn bootstrap(
                     primary: format!("{BOOTSTRAP_PROVIDER}/{BOOTSTRAP_MODEL}"),
                 },
             },
-            list: vec![Agent {
-                id: "main",
-                default: true,
-                identity: Identity {
-                    name: bot_name.to_string(),
+            entries: [(
+                MAIN_AGENT,
+                Agent {
+                    identity: Identity {
+                        name: bot_name.to_string(),
+                    },
                 },
-            }],
+            )]
+            .into(),
         },
         channels: Channels {
             telegram: Telegram::new(telegram_token_file, access),
@@ -344,7 +347,7 @@ mod tests {
         assert!(v["channels"]["telegram"].get("allowFrom").is_none());
         // A name with quotes and a newline stays one JSON string.
         assert_eq!(
-            v["agents"]["list"][0]["identity"]["name"],
+            v["agents"]["entries"]["main"]["identity"]["name"],
             "Ada \"the\" bot\n"
         );
         assert_eq!(v["gateway"]["mode"], "local");
@@ -391,7 +394,7 @@ mod tests {
         assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
         assert_eq!(v["channels"]["telegram"]["allowFrom"], json!(["424242"]));
         assert_eq!(v["channels"]["telegram"]["tokenFile"], "/c/telegram-token");
-        assert_eq!(v["agents"]["list"][0]["identity"]["name"], "Ada");
+        assert_eq!(v["agents"]["entries"]["main"]["identity"]["name"], "Ada");
         assert_eq!(with_telegram_owner(&updated, owner()).unwrap(), None);
     }
 
@@ -422,6 +425,65 @@ mod tests {
         assert_eq!(v["channels"]["telegram"]["dmPolicy"], "allowlist");
         assert_eq!(v["channels"]["telegram"]["tokenFile"], "/c/telegram-token");
         assert_eq!(v["skills"]["load"]["extraDirs"][0], "/nix/store/x-skills");
-        assert_eq!(v["agents"]["list"][0]["identity"]["name"], "Ada");
+        assert_eq!(v["agents"]["entries"]["main"]["identity"]["name"], "Ada");
+    }
+
+    /// Every openclaw.json a bot can run with, judged by the pinned OpenClaw release:
+    /// the agent's first configuration for each kind of Telegram access, the owner
+    /// added later, and what the Setup model writes over it when setup ends with each
+    /// provider (and when `clawfree switch-llm` brings Setup back).
+    #[test]
+    fn every_configuration_passes_openclaw_config_validate_without_warnings() {
+        use claw_free_provider::config::Config as ProviderConfig;
+        use claw_free_provider::openclaw::{use_models, use_setup};
+
+        let token = Path::new("/run/credentials/openclaw-gateway.service/telegram-token");
+        // The Setup model's key, as the agent makes it at first boot.
+        let key = "0123456789abcdef0123456789abcdef0123456789abcdef";
+        let mut configs: Vec<(String, Vec<u8>)> = Vec::new();
+        for (name, access) in [
+            ("pairing", TelegramAccess::Pairing),
+            ("owner", TelegramAccess::Owner(owner())),
+            ("declared", TelegramAccess::Declared),
+        ] {
+            configs.push((
+                format!("before setup, {name}"),
+                render(&bootstrap("Ada \"the\" bot", token, access, key)),
+            ));
+        }
+        let pairing = render(&bootstrap("Ada", token, TelegramAccess::Pairing, key));
+        let owned = with_telegram_owner(&pairing, owner()).unwrap().unwrap();
+        configs.push(("owner added later".into(), owned.clone()));
+        let models = ProviderConfig::default();
+        for start in [pairing, owned] {
+            for provider in Provider::ALL {
+                let chosen = models.models_for(provider);
+                let mut config: Value = serde_json::from_slice(&start).unwrap();
+                use_models(
+                    &mut config,
+                    &chosen.primary,
+                    &chosen.alternatives,
+                    provider == Provider::Kimi,
+                );
+                configs.push((
+                    format!("after setup with {provider:?}"),
+                    serde_json::to_vec(&config).unwrap(),
+                ));
+                use_setup(&mut config, BOOTSTRAP_BASE_URL, key);
+                configs.push((
+                    format!("back to Setup from {provider:?}"),
+                    serde_json::to_vec(&config).unwrap(),
+                ));
+            }
+        }
+        let failures: Vec<String> = configs
+            .iter()
+            .filter_map(|(name, bytes)| {
+                claw_free_testkit::openclaw::validate_config(bytes)
+                    .err()
+                    .map(|e| format!("{name}: {e}"))
+            })
+            .collect();
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

@@ -151,7 +151,7 @@ fn first_boot_first_secret_then_ready_then_rotation() {
         root.gateway_token_file().display().to_string()
     );
     assert_eq!(
-        config["agents"]["list"][0]["identity"]["name"],
+        config["agents"]["entries"]["main"]["identity"]["name"],
         "Test \"Bot\""
     );
     let choices: Value =

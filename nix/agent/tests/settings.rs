@@ -170,7 +170,10 @@ fn a_declarative_configuration_beats_instance_metadata() {
         "/nix/store/abc-skills"
     );
     assert_eq!(config["channels"]["telegram"]["allowFrom"], json!(["777"]));
-    assert_eq!(config["agents"]["list"][0]["identity"]["name"], "Flake Bot");
+    assert_eq!(
+        config["agents"]["entries"]["main"]["identity"]["name"],
+        "Flake Bot"
+    );
     assert_eq!(
         config["agents"]["defaults"]["model"]["primary"],
         "claw-free/setup"

@@ -95,7 +95,13 @@ let
         nodes = builtins.mapAttrs (_: evalNode) nodes;
       };
 
-    openclaw = cli "openclaw" "openclaw";
+    # The release the tests pin, as the real image must ship it. A flake input cannot
+    # read outside its own folder, so this is a copy: nix/checks/run fails when it
+    # differs from nix/openclaw-release.json.
+    openclaw = fakeDrv "openclaw" {
+      meta.mainProgram = "openclaw";
+      version = "2026.9.6";
+    };
     claude-code = cli "claude-code" "claude";
     codex = cli "codex" "codex";
     gemini-cli = cli "gemini-cli" "gemini";

@@ -186,6 +186,18 @@ pub async fn handle(sim: &Arc<Sim>, req: &Req, path: &[String]) -> Response {
             Ok(ok())
         }),
         (&Method::POST, ["telegram", "bots"]) => telegram_bot(sim, req),
+        (&Method::POST, ["telegram", "messages"]) => telegram_message(sim, req),
+        (&Method::POST, ["telegram", "sent"]) => body::<TokenRequest>(req).and_then(|r| {
+            let world = sim.world();
+            let bot = world
+                .telegram
+                .get(&r.token)
+                .ok_or_else(|| bad("no such bot".to_string()))?;
+            Ok(ok_json(&bot.sent))
+        }),
+        (&Method::GET, ["telegram", "unknown-methods"]) => {
+            Ok(ok_json(&sim.world().telegram_unknown_methods))
+        }
         (&Method::GET, ["counters"]) => Ok(ok_json(&sim.world().counters)),
         (&Method::GET, ["vms"]) => Ok(list_vms(sim)),
         (&Method::POST, ["vms"]) => create_vm(sim, req),
@@ -282,6 +294,45 @@ fn project(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     ))
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TokenRequest {
+    token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct MessageRequest {
+    token: String,
+    from_id: u64,
+    first_name: String,
+    username: Option<String>,
+    text: String,
+}
+
+/// A message from a simulated user to a bot: the bot's next `getUpdates` gets it.
+fn telegram_message(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
+    let m: MessageRequest = body(req)?;
+    {
+        let mut world = sim.world();
+        let bot = world
+            .telegram
+            .get_mut(&m.token)
+            .ok_or_else(|| bad("no such bot".to_string()))?;
+        let update_id = bot.next_update_id();
+        bot.updates.push(TelegramUpdate {
+            update_id,
+            from_id: m.from_id,
+            first_name: m.first_name,
+            username: m.username,
+            text: m.text,
+            date: crate::clock::now_secs(),
+        });
+    }
+    sim.telegram_changed.notify_waiters();
+    Ok(ok())
+}
+
 fn telegram_bot(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     let b: BotRequest = body(req)?;
     if !crate::telegram::is_token_shaped(&b.token) {
@@ -295,7 +346,7 @@ fn telegram_bot(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
         .unwrap_or(0);
     let now = crate::clock::now_secs();
     let first_update: u64 = random_digits(8).parse().unwrap_or(10_000_000);
-    let updates = b
+    let updates: Vec<TelegramUpdate> = b
         .updates
         .into_iter()
         .enumerate()
@@ -314,7 +365,9 @@ fn telegram_bot(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
             id,
             first_name: b.first_name.unwrap_or_else(|| b.username.clone()),
             username: b.username,
+            next_update: first_update + updates.len() as u64,
             updates,
+            sent: Vec::new(),
         },
     );
     sim.telegram_changed.notify_waiters();

@@ -376,8 +376,9 @@ fn endpoint_of(method: &Method, s: &[&str]) -> Option<&'static str> {
             ["aggregated", "instances"] if get => "compute.instances.aggregatedList",
             _ => return None,
         },
-        [bot, "getMe"] if bot.starts_with("bot") => "telegram.getMe",
-        [bot, "getUpdates"] if bot.starts_with("bot") && (get || post) => "telegram.getUpdates",
+        // Every Bot API method reaches the Telegram handler, which records the ones it
+        // does not serve.
+        [bot, name] if bot.starts_with("bot") && (get || post) => telegram::endpoint(name),
         ["_vm", _, _, _, "computeMetadata", "v1", ..] if method == Method::PUT => {
             "metadata.guestAttributes.put"
         }

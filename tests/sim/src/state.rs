@@ -426,6 +426,27 @@ pub struct TelegramBot {
     pub username: String,
     pub first_name: String,
     pub updates: Vec<TelegramUpdate>,
+    /// The id the next update gets (confirmed updates are forgotten, ids keep growing).
+    pub next_update: u64,
+    /// What the bot sent (`sendMessage`), oldest first.
+    pub sent: Vec<SentMessage>,
+}
+
+impl TelegramBot {
+    /// A fresh update id.
+    pub fn next_update_id(&mut self) -> u64 {
+        self.next_update += 1;
+        self.next_update - 1
+    }
+}
+
+/// A message a bot sent to a chat.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessage {
+    pub message_id: u64,
+    pub chat_id: i64,
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -453,6 +474,9 @@ pub struct World {
     pub faults: Vec<Fault>,
     pub counters: BTreeMap<String, u64>,
     pub telegram: HashMap<String, TelegramBot>,
+    /// Bot API methods a client called that the simulator does not serve: a test that
+    /// runs a real Telegram client asserts this stays empty.
+    pub telegram_unknown_methods: std::collections::BTreeSet<String>,
     pub metadata_server: MetadataServerMode,
     next_ip: u32,
 }

@@ -1,8 +1,12 @@
-//! The Telegram Bot API calls claw.free makes: `getMe` and `getUpdates` (with
-//! `offset`, `limit` and long-poll `timeout`), answering unknown tokens as Telegram does.
+//! The Telegram Bot API calls claw.free and the OpenClaw gateway make: `getMe`,
+//! `getUpdates` (with `offset`, `limit` and long-poll `timeout`), `deleteWebhook`,
+//! `setMyCommands`, `deleteMyCommands`, `sendChatAction` and `sendMessage` (kept, so a
+//! test reads the bot's replies), answering unknown tokens and bad parameters as
+//! Telegram does. A method it does not serve is answered with Telegram's 404 and
+//! recorded, so a test running a real client fails on it instead of passing blind.
 
 use crate::http::{json, ok_json, Req};
-use crate::state::{TelegramBot, TelegramUpdate};
+use crate::state::{SentMessage, TelegramBot, TelegramUpdate};
 use crate::Sim;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -52,6 +56,20 @@ fn render_update(update: &TelegramUpdate) -> Value {
     })
 }
 
+/// The request counter's name for Bot API method `method`.
+pub fn endpoint(method: &str) -> &'static str {
+    match method {
+        "getMe" => "telegram.getMe",
+        "getUpdates" => "telegram.getUpdates",
+        "deleteWebhook" => "telegram.deleteWebhook",
+        "setMyCommands" => "telegram.setMyCommands",
+        "deleteMyCommands" => "telegram.deleteMyCommands",
+        "sendChatAction" => "telegram.sendChatAction",
+        "sendMessage" => "telegram.sendMessage",
+        _ => "telegram.unknown",
+    }
+}
+
 /// `/bot{token}/{method}`.
 pub async fn handle(sim: &Sim, req: &Req, token: &str, method: &str) -> Response {
     if !is_token_shaped(token) {
@@ -72,11 +90,69 @@ pub async fn handle(sim: &Sim, req: &Req, token: &str, method: &str) -> Response
             "supports_inline_queries": false,
         }})),
         "getUpdates" => get_updates(sim, req, token).await,
-        _ => error(404, "Not Found"),
+        "deleteWebhook" | "setMyCommands" | "deleteMyCommands" => ok_true(),
+        "sendChatAction" => {
+            let params = params(req);
+            match (param(&params, "chat_id"), param(&params, "action")) {
+                (Some(_), Some(_)) => ok_true(),
+                (None, _) => error(400, "Bad Request: chat_id is empty"),
+                (_, None) => error(400, "Bad Request: action is empty"),
+            }
+        }
+        "sendMessage" => send_message(sim, req, token, &bot),
+        other => {
+            sim.world()
+                .telegram_unknown_methods
+                .insert(other.to_string());
+            error(404, "Not Found")
+        }
     }
 }
 
-async fn get_updates(sim: &Sim, req: &Req, token: &str) -> Response {
+fn ok_true() -> Response {
+    ok_json(&j!({ "ok": true, "result": true }))
+}
+
+fn send_message(sim: &Sim, req: &Req, token: &str, bot: &TelegramBot) -> Response {
+    let params = params(req);
+    let Some(chat_id) = param(&params, "chat_id") else {
+        return error(400, "Bad Request: chat_id is empty");
+    };
+    let Ok(chat_id) = chat_id.parse::<i64>() else {
+        return error(400, "Bad Request: chat not found");
+    };
+    let text = param(&params, "text").unwrap_or_default().to_string();
+    if text.trim().is_empty() {
+        return error(400, "Bad Request: message text is empty");
+    }
+    if text.chars().count() > 4096 {
+        return error(400, "Bad Request: message is too long");
+    }
+    let message_id = {
+        let mut world = sim.world();
+        let Some(bot) = world.telegram.get_mut(token) else {
+            return error(401, "Unauthorized");
+        };
+        let message_id = bot.sent.len() as u64 + 1_000;
+        bot.sent.push(SentMessage {
+            message_id,
+            chat_id,
+            text: text.clone(),
+        });
+        message_id
+    };
+    sim.telegram_changed.notify_waiters();
+    ok_json(&j!({ "ok": true, "result": {
+        "message_id": message_id,
+        "from": { "id": bot.id, "is_bot": true, "first_name": bot.first_name, "username": bot.username },
+        "chat": { "id": chat_id, "type": "private" },
+        "date": crate::clock::now_secs(),
+        "text": text,
+    }}))
+}
+
+/// A Bot API call's parameters: the query, then a JSON or form body.
+fn params(req: &Req) -> Vec<(String, String)> {
     let mut params: Vec<(String, String)> = req.query.clone();
     if req
         .header("content-type")
@@ -94,13 +170,21 @@ async fn get_updates(sim: &Sim, req: &Req, token: &str) -> Response {
     } else {
         params.extend(req.form());
     }
-    let get = |name: &str| {
-        params
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    params
+}
+
+/// The last value of parameter `name`.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+async fn get_updates(sim: &Sim, req: &Req, token: &str) -> Response {
+    let params = params(req);
+    let get = |name: &str| param(&params, name);
     let parse = |name: &str| -> Result<Option<i64>, String> {
         match get(name) {
             None | Some("") => Ok(None),

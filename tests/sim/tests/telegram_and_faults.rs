@@ -167,3 +167,51 @@ fn counters_count_each_endpoint_and_reset_clears_them() {
     );
     assert_eq!(bad.status, 400);
 }
+
+#[test]
+fn telegram_bot_replies_are_kept_and_unknown_methods_recorded() {
+    let sim = sim();
+    sim.admin(
+        "telegram/bots",
+        json!({ "token": BOT, "username": "my_claw_bot", "updates": [] }),
+    );
+    let call = |method: &str, body: serde_json::Value| {
+        sim.send("POST", &format!("/bot{BOT}/{method}"), None, Some(body))
+    };
+    for method in ["deleteWebhook", "setMyCommands", "deleteMyCommands"] {
+        assert_eq!(
+            call(method, json!({})).json(),
+            json!({ "ok": true, "result": true })
+        );
+    }
+    assert_eq!(
+        call(
+            "sendChatAction",
+            json!({ "chat_id": 4242, "action": "typing" })
+        )
+        .json(),
+        json!({ "ok": true, "result": true })
+    );
+    let sent = call("sendMessage", json!({ "chat_id": 4242, "text": "Hello" })).json();
+    assert_eq!(sent["ok"], true);
+    assert_eq!(sent["result"]["chat"]["id"], 4242);
+    assert_eq!(sent["result"]["text"], "Hello");
+    let empty = call("sendMessage", json!({ "chat_id": 4242, "text": " " }));
+    assert_eq!(empty.status, 400);
+    assert_eq!(
+        empty.json(),
+        json!({ "ok": false, "error_code": 400, "description": "Bad Request: message text is empty" })
+    );
+
+    assert_eq!(sim.admin_get("telegram/unknown-methods"), json!([]));
+    let unknown = call("sendSticker", json!({ "chat_id": 4242 }));
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        unknown.json(),
+        json!({ "ok": false, "error_code": 404, "description": "Not Found" })
+    );
+    assert_eq!(
+        sim.admin_get("telegram/unknown-methods"),
+        json!(["sendSticker"])
+    );
+}

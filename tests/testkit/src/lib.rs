@@ -4,7 +4,10 @@
 //! - [`workspace_binary`]: a program of this workspace, built on demand (a no-op when
 //!   fresh) into the same target folder and profile as the running test, so a test
 //!   never runs a stale build of another crate;
-//! - [`wait_for`]: polling for a condition with a deadline.
+//! - [`wait_for`]: polling for a condition with a deadline;
+//! - [`openclaw`]: the pinned OpenClaw release and its configuration validator.
+
+pub mod openclaw;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
