@@ -19,6 +19,9 @@ fn inside_own_network(test: &str) -> bool {
     if std::env::var_os(INSIDE).is_some() {
         return true;
     }
+    // Installed out here, where the npm registry is reachable: inside, npm would wait
+    // for a network that is not there.
+    claw_free_testkit::openclaw::openclaw_bin();
     let status = Command::new("unshare")
         .args([
             "-rn",
@@ -117,6 +120,10 @@ fn the_real_gateway_polls_the_simulated_telegram_using_only_methods_it_serves() 
     );
 }
 
+/// The Setup model's key, as the VM agent makes it at first boot and gives it to
+/// OpenClaw as that provider's `apiKey`; the provider answers nothing else.
+const SETUP_KEY: &str = "real-gateway-test-setup-key-0123456789abcdef";
+
 /// The claw.free Setup model (nix/provider) on a loopback port, as on the VM.
 struct SetupModel {
     child: Child,
@@ -134,6 +141,8 @@ impl Drop for SetupModel {
 fn start_setup_model(openclaw_config: &std::path::Path) -> SetupModel {
     use std::io::BufRead;
     let dir = TempDir(temp_dir());
+    let key_file = dir.0.join("setup-provider.key");
+    std::fs::write(&key_file, SETUP_KEY).unwrap();
     let mut child = Command::new(claw_free_testkit::workspace_binary(
         "claw-free-provider",
         "claw-free-provider",
@@ -143,6 +152,8 @@ fn start_setup_model(openclaw_config: &std::path::Path) -> SetupModel {
     .arg(dir.0.join("state"))
     .arg("--openclaw-config")
     .arg(openclaw_config)
+    .arg("--api-key-file")
+    .arg(&key_file)
     .arg("--openclaw")
     .arg(claw_free_testkit::openclaw::openclaw_bin())
     .args(["--restart-gateway", "/bin/true"])
@@ -183,7 +194,7 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
     let setup = start_setup_model(&provider_config);
     let mut config = agent_config();
     config["models"] = json!({ "mode": "merge", "providers": { "claw-free": {
-        "baseUrl": format!("{}/v1", setup.url), "apiKey": "claw-free-local",
+        "baseUrl": format!("{}/v1", setup.url), "apiKey": SETUP_KEY,
         "api": "openai-completions",
         "models": [{ "id": "setup", "name": "claw.free Setup", "reasoning": false,
             "input": ["text"], "cost": { "input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0 },
