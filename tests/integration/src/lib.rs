@@ -489,6 +489,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The KV reads and writes the Worker made for this request, from the header it
+    /// adds in development only (`x-claw-free-kv: reads=N writes=N`).
+    pub fn kv_ops(&self) -> (u64, u64) {
+        let header = self.header("x-claw-free-kv").unwrap_or("");
+        let field = |name: &str| {
+            header
+                .split_whitespace()
+                .find_map(|p| p.strip_prefix(name).and_then(|v| v.parse().ok()))
+                .unwrap_or(0)
+        };
+        (field("reads="), field("writes="))
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

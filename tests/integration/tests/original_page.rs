@@ -12,18 +12,6 @@ use deploy_support::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-/// KV reads and writes of one request, from the development-only header.
-fn kv_ops(reply: &claw_free_it::Reply) -> (u64, u64) {
-    let header = reply.header("x-claw-free-kv").unwrap_or("");
-    let field = |name: &str| {
-        header
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix(name).and_then(|v| v.parse().ok()))
-            .unwrap_or(0)
-    };
-    (field("reads="), field("writes="))
-}
-
 #[test]
 fn the_original_pages_requests_bring_a_bot_to_done() {
     let stack = Stack::start(StackOptions::default());
@@ -85,7 +73,7 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
         .as_str()
         .expect("deploymentId")
         .to_string();
-    let mut deploy_writes = kv_ops(&start).1;
+    let mut deploy_writes = start.kv_ops().1;
 
     // GET /api/deploy/:id until done; the page never sends the token again.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -98,7 +86,7 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
         let reply = page.get(&format!("/api/deploy/{id}"));
         polls += 1;
         assert_eq!(reply.status, 200, "{}", reply.text);
-        let (reads, writes) = kv_ops(&reply);
+        let (reads, writes) = reply.kv_ops();
         assert!(reads <= 1, "{reads} KV reads in one poll");
         assert!(writes <= 1, "{writes} KV writes in one poll");
         deploy_writes += writes;
@@ -156,12 +144,12 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
     let path = format!("/api/deploy/{id}");
     let before = google_calls(&stack);
     let again = page.get(&path);
-    assert_eq!((again.status, kv_ops(&again)), (200, (1, 0)));
+    assert_eq!((again.status, again.kv_ops()), (200, (1, 0)));
     assert!(again.json["retryAfterMs"].is_null());
     let tag = again.header("etag").expect("an ETag").to_string();
     assert_eq!(again.header("cache-control"), Some("private, no-cache"));
     let cached = page.send("GET", &path, None, &[("if-none-match", &tag)]);
-    assert_eq!((cached.status, kv_ops(&cached)), (304, (0, 0)));
+    assert_eq!((cached.status, cached.kv_ops()), (304, (0, 0)));
     assert_eq!(
         google_calls(&stack),
         before,
@@ -174,7 +162,7 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
     assert_eq!(refused.status, 401);
     let elsewhere = stack.client().signed_in();
     let full = elsewhere.send("GET", &path, None, &[("if-none-match", &tag)]);
-    assert_eq!((full.status, kv_ops(&full)), (200, (2, 0)));
+    assert_eq!((full.status, full.kv_ops()), (200, (2, 0)));
 
     // The agent on the VM holds the token; nothing else does.
     let vm = done.json["vmName"].as_str().unwrap();

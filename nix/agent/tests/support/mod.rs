@@ -127,32 +127,7 @@ impl Sim {
 
     /// Every guest attribute of `instance`, keyed `namespace/key`.
     pub fn guest_attributes(&self, instance: &str) -> BTreeMap<String, String> {
-        let mut response = http()
-            .get(&format!("{}/_admin/vms", self.base))
-            .call()
-            .expect("GET /_admin/vms");
-        let listing: Value = serde_json::from_str(&response.body_mut().read_to_string().unwrap())
-            .expect("/_admin/vms answers JSON");
-        let vms = listing
-            .get("vms")
-            .unwrap_or(&listing)
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let vm = vms
-            .iter()
-            .find(|vm| {
-                ["instance", "name", "vmName"]
-                    .iter()
-                    .any(|k| vm.get(k).and_then(Value::as_str) == Some(instance))
-            })
-            .unwrap_or_else(|| panic!("no VM {instance} in /_admin/vms"));
-        let attributes = vm
-            .as_object()
-            .and_then(|o| o.iter().find(|(k, _)| k.to_lowercase().contains("guest")))
-            .map(|(_, v)| v.clone())
-            .unwrap_or(Value::Null);
-        flatten_guest_attributes(&attributes)
+        flatten_guest_attributes(&self.vm(instance)["guestAttributes"])
     }
 
     pub fn guest(&self, instance: &str, key: &str) -> Option<String> {

@@ -77,18 +77,6 @@ fn bundle() {
     );
 }
 
-/// KV reads and writes a reply reports (development only header).
-fn kv_ops(reply: &Reply) -> (u64, u64) {
-    let header = reply.header("x-claw-free-kv").unwrap_or("");
-    let field = |name: &str| {
-        header
-            .split_whitespace()
-            .find_map(|p| p.strip_prefix(name).and_then(|v| v.parse().ok()))
-            .unwrap_or(0)
-    };
-    (field("reads="), field("writes="))
-}
-
 fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     after
         .iter()
@@ -107,7 +95,7 @@ struct Kv {
 
 impl Kv {
     fn add(&mut self, reply: &Reply) {
-        let (r, w) = kv_ops(reply);
+        let (r, w) = reply.kv_ops();
         self.reads += r;
         self.writes += w;
     }
@@ -145,7 +133,7 @@ fn deploy(stack: &Stack) -> (Client, String) {
         &[("idempotency-key", "bench-1")],
     );
     assert_eq!(start.status, 200, "deploy start: {}", start.text);
-    let (_, start_writes) = kv_ops(&start);
+    let (_, start_writes) = start.kv_ops();
     journey.add(&start);
     let id = start.json["deploymentId"]
         .as_str()
