@@ -13,6 +13,7 @@ pub mod crm;
 pub mod errors;
 pub mod faults;
 pub mod filter;
+pub mod github;
 pub mod http;
 pub mod metadata_server;
 pub mod oauth;
@@ -294,6 +295,7 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
 
     // Routes that are not Google's: admin, static files, the VMs' app health.
     match segments.as_slice() {
+        ["_admin", "github", rest @ ..] => return github::admin::handle(&sim, &req, rest),
         ["_admin", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             return admin::handle(&sim, &req, &rest).await;
@@ -319,6 +321,9 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         _ => {}
     }
 
+    if let Some(response) = github::route(&sim, &req, &segments).await {
+        return response;
+    }
     let Some(endpoint) = endpoint_of(&req.method, &segments) else {
         return unknown_route(&req);
     };

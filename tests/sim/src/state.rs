@@ -478,6 +478,7 @@ pub struct World {
     /// runs a real Telegram client asserts this stays empty.
     pub telegram_unknown_methods: std::collections::BTreeSet<String>,
     pub metadata_server: MetadataServerMode,
+    pub github: crate::github::State,
     next_ip: u32,
 }
 
