@@ -479,6 +479,7 @@ pub struct World {
     pub telegram_unknown_methods: std::collections::BTreeSet<String>,
     pub metadata_server: MetadataServerMode,
     pub github: crate::github::State,
+    pub iam: crate::iam::State,
     next_ip: u32,
 }
 
