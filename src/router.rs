@@ -5,7 +5,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
 use crate::ports::Platform;
-use crate::{auth, bots, deploys, health, telegram};
+use crate::{auth, bots, deploys, health, rollouts, telegram};
 
 pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
     let segments: Vec<&str> = request
@@ -45,6 +45,9 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (Post, ["api", "bots", project, zone, vm, "rekey"]) => {
             bots::api::rekey(app, request, (project, zone, vm)).await
         }
+        (Post, ["api", "bots", project, zone, vm, "rollback"]) => {
+            rollouts::rollback_route(app, request, (project, zone, vm)).await
+        }
         (Get, ["api", "bots", project, zone, vm, "logs"]) => {
             bots::api::logs(app, request, (project, zone, vm)).await
         }
@@ -65,5 +68,6 @@ fn known_path(segments: &[&str]) -> bool {
             | ["api", "telegram", "detect-user" | "owner-code"]
             | ["api", "bots", _, _, _]
             | ["api", "bots", _, _, _, "secret" | "logs" | "rekey"]
+            | ["api", "bots", _, _, _, "rollback"]
     )
 }
