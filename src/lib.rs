@@ -9,6 +9,7 @@
 //! - request handling: [`app`] (entry), [`router`], [`security`], [`cookies`], [`error`], [`http`]
 //! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`rollouts`], [`telegram`], [`health`]
 //! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
+//! - GitHub: [`github`] (the App's JWT, sealed boxes for secrets)
 //! - foundations: [`config`], [`crypto`], [`age_format`] (encryption to a VM's key), [`store`] (KV records), [`limits`], [`types`], [`ports`]
 
 pub mod age_format;
@@ -20,6 +21,7 @@ pub mod cookies;
 pub mod crypto;
 pub mod deploys;
 pub mod error;
+pub mod github;
 pub mod google;
 pub mod health;
 pub mod http;
