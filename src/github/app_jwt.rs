@@ -5,7 +5,8 @@
 //! The App's private key arrives as the PEM GitHub hands out (PKCS#1, `BEGIN RSA
 //! PRIVATE KEY`) or as PKCS#8; Web Crypto imports only PKCS#8, so a PKCS#1 key is
 //! wrapped here once, without parsing the key itself. The signature is made through
-//! [`Rs256`], which the edge implements with Web Crypto (no RSA code in the Wasm).
+//! the [`Rs256`] port, so that on Workers it can be Web Crypto's RSASSA-PKCS1-v1_5 and
+//! the Wasm carries no RSA code; the tests sign with the `rsa` crate.
 
 use crate::ports::PortError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
