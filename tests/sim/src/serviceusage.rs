@@ -30,6 +30,8 @@ const KNOWN: &[(&str, &str)] = &[
         "IAM Service Account Credentials API",
     ),
     (crate::iam::STS, "Security Token Service API"),
+    // On in every new Google project.
+    ("storage.googleapis.com", "Cloud Storage API"),
 ];
 
 fn render_service(project: &Project, service: &str, title: &str, enabled: bool) -> Value {

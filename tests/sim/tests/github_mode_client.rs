@@ -6,82 +6,24 @@
 //! the sealed secret, so the Worker's sealed box is checked by another implementation.
 
 mod common;
+mod worker_ports;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use claw_free::github::app_jwt::{app_jwt, AppKey, Rs256};
+use claw_free::github::app_jwt::{app_jwt, AppKey};
 use claw_free::github::client::{is_users_installation, GitHub, RepoName};
 use claw_free::github::nix_key::NixKeyPair;
 use claw_free::github::plan::{Target, CONFIG_FILE, ENVIRONMENT, SIGNING_KEY_SECRET};
 use claw_free::github::sealed_box::seal;
-use claw_free::http::{Method, OutboundRequest, OutboundResponse};
-use claw_free::ports::{HttpClient, PortError, Random};
 use common::{query_param, sim, TestSim};
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
-use rsa::signature::{SignatureEncoding, Signer};
+use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use worker_ports::{block_on, Native};
 
 const FIXTURE: &str = include_str!("../../fixtures/github_app_private_key.pem");
 const CALLBACK: &str = "http://127.0.0.1:9/api/github/callback";
-
-/// The Worker's ports over a blocking HTTP client and the OS's randomness.
-struct Native(ureq::Agent);
-
-impl HttpClient for Native {
-    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, PortError> {
-        let method = match request.method {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Patch => "PATCH",
-            Method::Delete => "DELETE",
-            _ => "OPTIONS",
-        };
-        let mut req = self.0.request(method, &request.url);
-        for (k, v) in &request.headers {
-            req = req.set(k, v);
-        }
-        let result = match request.body {
-            Some(body) => req.send_bytes(&body),
-            None => req.call(),
-        };
-        let response = match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => return Err(PortError(e.to_string())),
-        };
-        let status = response.status();
-        let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
-            .map_err(|e| PortError(e.to_string()))?;
-        Ok(OutboundResponse { status, body })
-    }
-}
-
-impl Random for Native {
-    fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, buf);
-        Ok(())
-    }
-}
-
-impl Rs256 for Native {
-    async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError> {
-        let key =
-            rsa::RsaPrivateKey::from_pkcs8_der(pkcs8_der).map_err(|e| PortError(e.to_string()))?;
-        Ok(rsa::pkcs1v15::SigningKey::<Sha256>::new(key)
-            .sign(message)
-            .to_vec())
-    }
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
 
 /// The browser's side of the App's user authorization: the code GitHub sends back.
 fn authorize(sim: &TestSim, client_id: &str, challenge: &str) -> String {
@@ -97,7 +39,7 @@ fn authorize(sim: &TestSim, client_id: &str, challenge: &str) -> String {
 #[test]
 fn linking_writes_the_repository_with_the_workers_own_calls() {
     let sim = sim();
-    let native = Native(ureq::AgentBuilder::new().redirects(0).build());
+    let native = Native::new();
     let github = GitHub {
         api: sim.url.clone(),
         web: sim.url.clone(),

@@ -1,21 +1,84 @@
-//! The Worker's GitHub-mode plan (`claw_free::github::plan`) created in simulated IAM
-//! the way linking creates it: the pool, the provider restricted to the repository and
-//! `main`, the two service accounts and their grants. Then what STS would decide for
-//! GitHub tokens: the repository's `main` gets in, as the principal set the CI account
-//! trusts; another branch or another repository (even one of the same name) does not.
+//! The Google side of linking, made with the Worker's own calls
+//! (`claw_free::google::iam`) from its plan (`claw_free::github::plan`) in simulated
+//! IAM: the APIs enabled, the pool, the provider restricted to the repository and
+//! `main`, the two service accounts and their grants, all twice (linking again changes
+//! nothing). Then what STS would decide for GitHub tokens: the repository's `main` gets
+//! in, as the principal set the CI account trusts; another branch or another repository
+//! (even one of the same name) does not.
 
 mod common;
+mod worker_ports;
 
 use claw_free::github::plan::{
-    Resource, Target, CI_ACCOUNT_ID, POOL_ID, PROVIDER_ID, VM_ACCOUNT_ID,
+    Resource, Target, CI_ACCOUNT_ID, POOL_ID, PROVIDER_ID, SERVICES, VM_ACCOUNT_ID,
 };
-use common::{sim, wait_op};
+use claw_free::google::iam::{Created, IamApis};
+use claw_free::google::AccessToken;
+use common::{sim, TestSim};
 use serde_json::json;
+use worker_ports::{block_on, Native};
+
+/// Follows an operation until it is done.
+fn wait(sim: &TestSim, apis: &IamApis, token: &AccessToken, name: &str, service_usage: bool) {
+    sim.wait_for(10, || {
+        let op = if service_usage {
+            block_on(apis.enable_operation(&Native::new(), token, name))
+        } else {
+            block_on(apis.operation(&Native::new(), token, name))
+        }
+        .unwrap();
+        assert!(op.error.is_none(), "{name}: {:?}", op.error);
+        op.done.then_some(())
+    });
+}
+
+fn link(sim: &TestSim, apis: &IamApis, token: &AccessToken, target: &Target) {
+    let http = Native::new();
+    let project = target.project_id.as_str();
+    for service in SERVICES {
+        let op = block_on(apis.enable(&http, token, project, service)).unwrap();
+        if !op.done {
+            wait(sim, apis, token, &op.name, true);
+        }
+    }
+    if let Created::Started(op) =
+        block_on(apis.create_pool(&http, token, project, POOL_ID)).unwrap()
+    {
+        wait(sim, apis, token, &op.name, false);
+    }
+    let body = target.provider_body();
+    if let Created::Started(op) =
+        block_on(apis.create_provider(&http, token, project, POOL_ID, PROVIDER_ID, &body)).unwrap()
+    {
+        wait(sim, apis, token, &op.name, false);
+    }
+    for id in [CI_ACCOUNT_ID, VM_ACCOUNT_ID] {
+        block_on(apis.create_service_account(&http, token, project, id, "claw.free")).unwrap();
+    }
+    for grant in target.grants() {
+        if let Resource::ServiceAccount(email) = &grant.resource {
+            block_on(apis.grant_on_service_account(
+                &http,
+                token,
+                project,
+                email,
+                grant.role,
+                &grant.member,
+            ))
+            .unwrap();
+        }
+    }
+}
 
 #[test]
 fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     let sim = sim();
-    let token = sim.token();
+    let token = AccessToken::new(sim.token());
+    let apis = IamApis {
+        iam: sim.url.clone(),
+        crm: sim.url.clone(),
+        serviceusage: sim.url.clone(),
+    };
     let number = sim.admin_get("iam/projects/claw-demo")["number"]
         .as_str()
         .unwrap()
@@ -28,79 +91,31 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         repository_id: 987654,
     };
     assert!(target.names_are_valid());
-    let op = sim.post(
-        "/v1/projects/claw-demo/services/iam.googleapis.com:enable",
-        &token,
-        json!({}),
-    );
-    wait_op(
-        &sim,
-        &format!("/v1/{}", op.json()["name"].as_str().unwrap()),
-        &token,
-    );
-
-    let pools = "/v1/projects/claw-demo/locations/global/workloadIdentityPools";
-    let op = sim.post(
-        &format!("{pools}?workloadIdentityPoolId={POOL_ID}"),
-        &token,
-        json!({ "displayName": "claw.free" }),
-    );
-    assert_eq!(op.status, 200, "{}", op.body);
-    let done = wait_op(
-        &sim,
-        &format!("/v1/{}", op.json()["name"].as_str().unwrap()),
-        &token,
-    );
-    assert_eq!(done["response"]["name"], target.pool_name());
-    let op = sim.post(
-        &format!("{pools}/{POOL_ID}/providers?workloadIdentityPoolProviderId={PROVIDER_ID}"),
-        &token,
-        target.provider_body(),
-    );
-    assert_eq!(op.status, 200, "{}", op.body);
-    let done = wait_op(
-        &sim,
-        &format!("/v1/{}", op.json()["name"].as_str().unwrap()),
-        &token,
-    );
-    assert_eq!(done["response"]["name"], target.provider_name());
-
-    for id in [CI_ACCOUNT_ID, VM_ACCOUNT_ID] {
-        let r = sim.post(
-            "/v1/projects/claw-demo/serviceAccounts",
-            &token,
-            json!({ "accountId": id }),
+    link(&sim, &apis, &token, &target);
+    let first = sim.admin_get("iam/projects/claw-demo");
+    link(&sim, &apis, &token, &target);
+    let again = sim.admin_get("iam/projects/claw-demo");
+    assert_eq!(first["serviceAccounts"].as_array().unwrap().len(), 2);
+    for account in 0..2 {
+        assert_eq!(
+            first["serviceAccounts"][account]["policy"]["bindings"],
+            again["serviceAccounts"][account]["policy"]["bindings"],
+            "linking again adds nothing"
         );
-        assert_eq!(r.status, 200, "{}", r.body);
     }
-    assert_eq!(
-        sim.get(
-            &format!(
-                "/v1/projects/claw-demo/serviceAccounts/{}",
-                target.ci_account()
-            ),
-            &token
-        )
-        .status,
-        200
-    );
-    // The grants on service accounts (bucket and instance grants go to Storage and Compute).
-    for grant in target.grants() {
-        let Resource::ServiceAccount(email) = &grant.resource else {
-            continue;
-        };
-        let path = format!("/v1/projects/claw-demo/serviceAccounts/{email}");
-        let mut policy = sim
-            .post(&format!("{path}:getIamPolicy"), &token, json!({}))
-            .json();
-        policy["bindings"] = json!([{ "role": grant.role, "members": [grant.member] }]);
-        let r = sim.post(
-            &format!("{path}:setIamPolicy"),
-            &token,
-            json!({ "policy": policy }),
-        );
-        assert_eq!(r.status, 200, "{} {}", grant.role, r.body);
-    }
+    // A grant on the project keeps its owner (read-modify-write, not overwrite).
+    let ci = format!("serviceAccount:{}", target.ci_account());
+    block_on(apis.grant_on_project(
+        &Native::new(),
+        &token,
+        "claw-demo",
+        "roles/compute.viewer",
+        &ci,
+    ))
+    .unwrap();
+    let policy = &sim.admin_get("iam/projects/claw-demo")["policy"];
+    assert_eq!(policy["bindings"][0]["members"][0], "user:ada@example.com");
+    assert_eq!(policy["bindings"][1]["members"][0], ci.as_str());
 
     let check = |claims: serde_json::Value| {
         sim.admin(
@@ -115,14 +130,13 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     assert_eq!(main["allowed"], true, "{main}");
     // The token's attribute is exactly what the CI account's principal set names.
     let principal = format!(
-        "{}/attribute.repository_id/{}",
+        "principalSet://iam.googleapis.com/{}/attribute.repository_id/{}",
         target.pool_name(),
         main["attributes"]["attribute.repository_id"]
             .as_str()
             .unwrap()
     );
-    let dump = sim.admin_get("iam/projects/claw-demo");
-    let ci = dump["serviceAccounts"]
+    let ci_account = again["serviceAccounts"]
         .as_array()
         .unwrap()
         .iter()
@@ -130,8 +144,12 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         .unwrap()
         .clone();
     assert_eq!(
-        ci["policy"]["bindings"][0]["members"][0],
-        format!("principalSet://iam.googleapis.com/{principal}")
+        ci_account["policy"]["bindings"][0]["role"],
+        "roles/iam.workloadIdentityUser"
+    );
+    assert_eq!(
+        ci_account["policy"]["bindings"][0]["members"],
+        json!([principal])
     );
     for denied in [
         json!({ "sub": "x", "repository_id": "987654", "ref": "refs/heads/feature" }),
