@@ -13,7 +13,7 @@ pub const GITHUB_API: &str = "https://api.github.com";
 pub const GITHUB_WEB: &str = "https://github.com";
 pub const IAM_API: &str = "https://iam.googleapis.com";
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GitHubMode {
     pub app_id: u64,
     /// The App's URL name: `github.com/apps/<slug>`.
@@ -24,6 +24,19 @@ pub struct GitHubMode {
     pub github: GitHub,
     /// IAM's base URL (`https://iam.googleapis.com`).
     pub iam_api: String,
+}
+
+/// Shows neither the client secret nor the key.
+impl std::fmt::Debug for GitHubMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubMode")
+            .field("app_id", &self.app_id)
+            .field("slug", &self.slug)
+            .field("client_id", &self.client_id)
+            .field("github", &self.github)
+            .field("iam_api", &self.iam_api)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GitHubMode {
@@ -128,6 +141,11 @@ mod tests {
         assert_eq!(mode.app_id, 123456);
         assert_eq!(mode.github.api, GITHUB_API);
         assert_eq!(mode.iam_api, IAM_API);
+        let shown = format!("{mode:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("PRIVATE KEY"),
+            "{shown}"
+        );
         let mut missing = app();
         missing.remove("GITHUB_APP_PRIVATE_KEY");
         assert!(parse(&missing, Environment::Production)
