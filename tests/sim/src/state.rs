@@ -478,6 +478,7 @@ pub struct World {
     /// runs a real Telegram client asserts this stays empty.
     pub telegram_unknown_methods: std::collections::BTreeSet<String>,
     pub metadata_server: MetadataServerMode,
+    pub storage: crate::storage::Storage,
     next_ip: u32,
 }
 
