@@ -146,23 +146,14 @@ let
   rolloutChecks =
     let
       rollout = github.config.systemd.services.clawfree-rollout;
-      exec = rollout.serviceConfig.ExecStart;
-      # ExecStart's arguments, each quoted: `"a" "b" ...`.
-      args = builtins.filter builtins.isString (
-        builtins.split "\" \"" (builtins.substring 1 (builtins.stringLength exec - 2) exec)
-      );
+      args = execArgs rollout.serviceConfig.ExecStart;
       indexOf =
         arg:
         builtins.head (
           (builtins.filter (i: builtins.elemAt args i == arg) (builtins.genList (i: i) (builtins.length args)))
           ++ [ (-1) ]
         );
-      valueOf =
-        flag:
-        let
-          i = indexOf flag;
-        in
-        if i < 0 || i + 1 >= builtins.length args then "" else builtins.elemAt args (i + 1);
+      valueOf = flagValue args;
       # Every flag the unit passes must be one the agent's command line parses.
       flags = map builtins.head (builtins.filter (m: m != null) (map (builtins.match "--([a-z-]+)") args));
       cliSource = builtins.readFile ../agent/src/cli.rs;
