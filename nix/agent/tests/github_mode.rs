@@ -327,6 +327,19 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
         ("bot-2".into(), "bot-2".into(), Some("2222222".into()))
     );
 
+    // Every token expires: the substituter's is refused once, renewed from the
+    // metadata server, and the next system arrives all the same.
+    let expired = j
+        .sim
+        .admin("/_admin/tokens/expire", json!({"email": VM_SA}));
+    assert_eq!(expired["expired"], 1, "{expired}");
+    let renewed = j.build("bot-2b", true);
+    j.ci.publish(&j.sim, &renewed);
+    assert_eq!(j.deploy(&renewed, "2b2b2b2"), Outcome::Green);
+    assert_eq!(j.read("active"), "bot-2b");
+    let back = j.ci.deploy(&j.sim, &j.vm, &two, "2222222", true);
+    assert_eq!(back, Outcome::Green);
+
     // A broken one: its activation fails, the VM returns to bot-2 by itself and says why.
     let broken = j.build("bot-3-broken", false);
     j.ci.publish(&j.sim, &broken);

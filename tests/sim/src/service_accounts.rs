@@ -36,6 +36,13 @@ impl Principal {
     }
 }
 
+/// Whether a token's subject is a service account (`email`'s, when given).
+pub fn is_service_account(subject: &str, email: Option<&str>) -> bool {
+    subject
+        .strip_prefix(SERVICE_ACCOUNT)
+        .is_some_and(|account| email.is_none_or(|e| e == account))
+}
+
 /// Mints a token for a service account with `scopes`, valid for the configured TTL;
 /// returns it with its lifetime in seconds.
 pub fn mint(world: &mut World, email: &str, scopes: Vec<String>) -> (String, u64) {
