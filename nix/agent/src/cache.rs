@@ -228,10 +228,13 @@ impl Upstream {
                 let mut text = String::new();
                 let _ = body.take(64 * 1024).read_to_string(&mut text);
                 let why = google_message(&text);
-                log::event(
-                    "cache",
-                    &format!("{}: Cloud Storage answered {status}: {why}", ask.object),
-                );
+                // A 404 is Nix asking whether a path is here, not a fault.
+                if status != 404 {
+                    log::event(
+                        "cache",
+                        &format!("{}: Cloud Storage answered {status}: {why}", ask.object),
+                    );
+                }
                 respond(
                     out,
                     status,

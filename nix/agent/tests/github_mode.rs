@@ -422,7 +422,12 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
     assert_eq!(j.deploy(&six, "6666aaa"), Outcome::Green);
     assert_eq!(j.read("active"), "bot-6");
 
-    // The substituter's and the agent's log carry no token.
+    // The substituter's log says why it could not serve, and no log carries a token.
     let log = j.root.log_text();
+    assert!(
+        log.contains("clawfree-agent cache: ")
+            && log.contains(".narinfo: Cloud Storage answered 403: "),
+        "{log}"
+    );
     assert!(!log.contains("ya29.") && !log.contains(TOKEN), "{log}");
 }
