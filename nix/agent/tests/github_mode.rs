@@ -155,7 +155,7 @@ impl Journey {
         );
         assert_eq!(bucket["name"], BUCKET, "{bucket}");
         grant(&sim, &owner, true);
-        let ci = Ci::new(&sim, CI_SA, BUCKET);
+        let ci = Ci::new(&sim, CI_SA, BUCKET, &owner);
 
         let root = Root::new();
         let app = FakeApp::start(Health::Status(200));
@@ -318,6 +318,11 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
     j.ci.publish(&j.sim, &two);
     assert_eq!(j.deploy(&two, "2222222"), Outcome::Green);
     assert!(j.on_vm(&two), "Nix put the system in the VM's store");
+    assert_eq!(
+        j.sim.counter("compute.instances.setMetadata"),
+        1,
+        "CI named it through Compute's setMetadata"
+    );
     assert!(
         j.sim.counter("storage.objects.get") >= reads_before + 2,
         "the narinfo and the archive came from the bucket"
@@ -397,7 +402,7 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
     grant(&j.sim, &j.owner, true);
 
     // Fetch fails: a system signed with another key is refused by Nix itself.
-    let stranger = Ci::new(&j.sim, CI_SA, BUCKET);
+    let stranger = Ci::new(&j.sim, CI_SA, BUCKET, &j.owner);
     let forged = stranger.build(
         "nixos-system-bot-7-forged",
         &system_script(&j.root, "bot-7-forged", true),

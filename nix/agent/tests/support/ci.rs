@@ -4,11 +4,14 @@
 //! Storage as CI's service account, names the system in instance metadata, and follows
 //! the VM's `openclaw/rollout` guest attribute to the outcome.
 //!
-//! What it stands in for, and where it is thinner than the real workflow: the system is
-//! not built from a flake (nothing can be built here); CI's token comes from the
-//! simulator's admin API in place of a Workload Identity exchange; the metadata is set
-//! and the guest attributes read through the admin API, as the simulator's Compute does
-//! not yet model a service account's project roles.
+//! The metadata is set and the report read through Compute's own API, as the template's
+//! workflow does with `gcloud compute instances add-metadata` (the instance's
+//! fingerprint, then `setMetadata`) and `get-guest-attributes`.
+//!
+//! Where it is thinner than the real workflow: the system is not built from a flake
+//! (nothing can be built here); CI's storage token comes from the simulator's admin API
+//! in place of a Workload Identity exchange; its Compute calls carry the owner's token,
+//! as the simulator's Compute does not yet model a service account's project roles.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -19,7 +22,7 @@ use std::time::Duration;
 use claw_free_protocol::rollout::{RolloutReport, RolloutState};
 use serde_json::{json, Value};
 
-use super::{http_client, wait_for, Sim};
+use super::{http_client, wait_for, Sim, PROJECT, ZONE};
 
 /// The cache key's name, as the owner's repository would call it.
 pub const KEY_NAME: &str = "bot-cache-1";
@@ -35,6 +38,8 @@ pub struct Ci {
     dir: tempfile::TempDir,
     pub public_key: String,
     token: String,
+    /// What CI's Compute calls carry.
+    compute_token: String,
     bucket: String,
 }
 
@@ -63,7 +68,7 @@ fn run(mut command: Command) -> String {
 
 impl Ci {
     /// A CI with its own signing key and a token for `service_account`.
-    pub fn new(sim: &Sim, service_account: &str, bucket: &str) -> Self {
+    pub fn new(sim: &Sim, service_account: &str, bucket: &str, compute_token: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut keygen = nix(dir.path(), "nix-store");
         keygen
@@ -83,6 +88,7 @@ impl Ci {
             dir,
             public_key: public_key.trim().to_string(),
             token,
+            compute_token: compute_token.to_string(),
             bucket: bucket.to_string(),
         }
     }
@@ -183,33 +189,72 @@ impl Ci {
     /// Names `path` at `rev` in the VM's metadata and follows `openclaw/rollout` until
     /// it is final for that revision.
     pub fn deploy(&self, sim: &Sim, vm: &str, path: &str, rev: &str, rollback: bool) -> Outcome {
-        let mark = sim.last_guest_write(vm);
         let mut value = json!({"path": path, "rev": rev});
         if rollback {
             value["rollback"] = Value::Bool(true);
         }
-        sim.set_metadata(vm, json!({"openclaw-system": value.to_string()}));
-        follow(sim, vm, rev, mark)
+        let instance = format!(
+            "{}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{vm}",
+            sim.base
+        );
+        let current = self.compute("GET", &instance, None);
+        let mut items: Vec<Value> = current["metadata"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| item["key"] != "openclaw-system")
+            .collect();
+        items.push(json!({"key": "openclaw-system", "value": value.to_string()}));
+        let operation = self.compute(
+            "POST",
+            &format!("{instance}/setMetadata"),
+            Some(json!({"fingerprint": current["metadata"]["fingerprint"], "items": items})),
+        );
+        assert_eq!(operation["kind"], "compute#operation", "{operation}");
+        let report = wait_for(
+            "the VM's final rollout report",
+            Duration::from_secs(120),
+            || {
+                let answer = self.compute(
+                    "GET",
+                    &format!("{instance}/getGuestAttributes?variableKey=openclaw/rollout"),
+                    None,
+                );
+                RolloutReport::parse(answer["variableValue"].as_str()?).filter(|r| {
+                    r.state.is_final() && r.rev.as_ref().is_some_and(|r| r.as_str() == rev)
+                })
+            },
+        );
+        match report.state {
+            RolloutState::Done => Outcome::Green,
+            RolloutState::RolledBack(reason) => Outcome::Red(format!("rolled back: {reason}")),
+            RolloutState::Refused(reason) => Outcome::Red(format!("refused: {reason}")),
+            other => unreachable!("{other} is not final"),
+        }
     }
-}
 
-/// Waits for the VM's final report of `rev` written after `mark`.
-pub fn follow(sim: &Sim, vm: &str, rev: &str, mark: u64) -> Outcome {
-    let report = wait_for(
-        "the VM's final rollout report",
-        Duration::from_secs(120),
-        || {
-            sim.guest_written_after(vm, "rollout", mark)
-                .iter()
-                .filter_map(|v| RolloutReport::parse(v))
-                .find(|r| r.state.is_final() && r.rev.as_ref().is_some_and(|r| r.as_str() == rev))
-        },
-    );
-    match report.state {
-        RolloutState::Done => Outcome::Green,
-        RolloutState::RolledBack(reason) => Outcome::Red(format!("rolled back: {reason}")),
-        RolloutState::Refused(reason) => Outcome::Red(format!("refused: {reason}")),
-        other => unreachable!("{other} is not final"),
+    /// A Compute call; an error answer is returned as its JSON body.
+    fn compute(&self, method: &str, url: &str, body: Option<Value>) -> Value {
+        let auth = format!("Bearer {}", self.compute_token);
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .proxy(None)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build(),
+        );
+        let mut response = match body {
+            Some(body) => agent
+                .post(url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+            None if method == "GET" => agent.get(url).header("Authorization", &auth).call(),
+            None => unreachable!("every POST here has a body"),
+        }
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
     }
 }
 
