@@ -242,4 +242,60 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
         404
     );
     assert_eq!(sim.counter("storage.objects.get"), 7);
+
+    // Malformed requests: Cloud Storage's 400s, nothing stored.
+    let not_json = sim
+        .request("POST", "/storage/v1/b?project=claw-demo")
+        .set("Authorization", &format!("Bearer {owner}"))
+        .send_string("{not json");
+    assert!(matches!(not_json, Err(ureq::Error::Status(400, _))));
+    let wrong_type = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": "everyone"})),
+    );
+    assert_eq!(wrong_type.status, 400, "{}", wrong_type.body);
+    let unknown_role = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": [{"role": "roles/owner", "members": [format!("serviceAccount:{CI_SA}")]}]})),
+    );
+    assert_eq!(unknown_role.status, 400, "{}", unknown_role.body);
+    let no_name = sim.post(
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media"),
+        &ci,
+        json!({}),
+    );
+    assert_eq!(no_name.status, 400);
+    let resumable = sim.post(
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=resumable&name=x"),
+        &ci,
+        json!({}),
+    );
+    assert_eq!(resumable.status, 400);
+    let unknown_param = sim.get(&format!("/storage/v1/b/{bucket}/o?colour=red"), &vm);
+    assert_eq!(unknown_param.status, 400);
+    let zero = sim.get(&format!("/storage/v1/b/{bucket}/o?maxResults=0"), &vm);
+    assert_eq!(zero.status, 400);
+    let page = sim
+        .get(&format!("/storage/v1/b/{bucket}/o?maxResults=1"), &vm)
+        .json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["nextPageToken"], "abc.narinfo");
+    let rest = sim
+        .get(
+            &format!("/storage/v1/b/{bucket}/o?maxResults=1&pageToken=abc.narinfo"),
+            &vm,
+        )
+        .json();
+    assert_eq!(rest["items"][0]["name"], "nar/abc.nar");
+    assert!(rest.get("nextPageToken").is_none());
+    let listed = sim.get(&format!("/storage/v1/b/{bucket}/o"), &vm).json();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "nothing stored by a refused request"
+    );
 }
