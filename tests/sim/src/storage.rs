@@ -14,6 +14,7 @@ use crate::Sim;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use claw_free_protocol::google::ApiError;
+use claw_free_protocol::rollout::cache;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -183,16 +184,10 @@ fn check_params(req: &Req, known: &[&str]) -> Result<(), GoogleError> {
     crate::errors::check_params(req, known)
 }
 
-/// Bucket names: 3 to 63 lowercase letters, digits, `-`, `_` and `.`, starting and
-/// ending with a letter or digit, never an IP-address look-alike or `goog` prefix.
+/// Bucket names: the shape the protocol states (which the VM's substituter also
+/// checks), and never an IP-address look-alike or a `goog` prefix or `google` inside.
 fn valid_bucket_name(name: &str) -> bool {
-    let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    (3..=63).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
-        && edge(name.chars().next())
-        && edge(name.chars().last())
+    cache::is_bucket_name(name)
         && !name.starts_with("goog")
         && !name.contains("google")
         && name.parse::<std::net::Ipv4Addr>().is_err()
