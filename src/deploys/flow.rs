@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
 use crate::http::Request;
-use crate::limits::{self, Limit, Scope};
+use crate::limits::{self, Scope};
 use crate::ports::{Platform, Random};
 use crate::secrets;
 use crate::sessions::{self, Session};
@@ -119,20 +119,12 @@ pub async fn start<P: Platform>(
         }
     }
     let limits = &app.config.limits;
-    limits::take_all(
+    limits::take_deploy(
         app.platform,
-        &[
-            Limit {
-                scope: Scope::DeployPerSession,
-                subject: session.limit_subject(),
-                limit: limits.deploys_per_session,
-            },
-            Limit {
-                scope: Scope::DeployPerIp,
-                subject: client_ip,
-                limit: limits.deploys_per_ip,
-            },
-        ],
+        session.limit_subject(),
+        client_ip,
+        limits.deploys_per_session,
+        limits.deploys_per_ip,
     )
     .await?;
 

@@ -859,8 +859,8 @@ fn a_journey_writes_each_record_once_per_request_and_only_facts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         h.p.kv_writes.get() - writes,
-        3,
-        "two rate counters and the record, once"
+        2,
+        "the deploy counter (session and network in one) and the record, once"
     );
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
