@@ -176,7 +176,7 @@ mod tests {
     use crate::testing::{SeededRandom, VM_RECIPIENT};
     use std::io::{Read, Write};
 
-    const KEY: &str = include_str!("../tests/fixtures/vm_host_ed25519_key");
+    const KEY: &str = crate::testing::VM_IDENTITY;
 
     /// Decrypted by the full `age` crate, as the VM agent does.
     fn decrypt_with_age_crate(armored: &str) -> Vec<u8> {

@@ -143,7 +143,7 @@ async fn finish_sign_in<P: Platform>(
 ) -> Result<(String, Choices), SignInError> {
     let state = request.query_param("state").unwrap_or_default();
     let pending = pending_sign_in(app, request)
-        .filter(|p| !state.is_empty() && constant_time_eq(p.state.as_bytes(), state.as_bytes()))
+        .filter(|p| !state.is_empty() && crate::crypto::constant_time_eq(&p.state, &state))
         .ok_or(SignInError::Expired)?;
     if let Some(error) = request.query_param("error") {
         return Err(match error.as_str() {
@@ -194,10 +194,6 @@ async fn finish_sign_in<P: Platform>(
     .await
     .map_err(|_| SignInError::Busy)?;
     Ok((secret, pending.choices))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Ends the session (if any): revokes the token and deletes the record. Returns

@@ -16,15 +16,15 @@ use crate::app::App;
 use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
-use crate::google::compute::{self, GuestAttributes, InstanceRef};
+use crate::google::compute::{self, GuestAttributes};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
 use crate::http::Request;
 use crate::limits::{self, Scope};
 use crate::ports::{Platform, Random};
-use crate::secrets;
 use crate::sessions::{self, Session};
 use crate::store::{self, Key, DEPLOY_TTL};
 use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId, VmName};
+use crate::vm::{self, secrets};
 use claw_free_protocol::guest::SetupState;
 use claw_free_protocol::metadata::SecretName;
 
@@ -568,38 +568,12 @@ pub async fn deliver_secret<P: Platform>(
     Ok(version)
 }
 
-/// The tail of a VM's serial output and the console link, for a deploy or a bot.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Logs {
-    pub output: String,
-    pub console_url: String,
-}
-
-/// Reads the serial output of `instance`.
-pub async fn serial_logs<P: Platform>(
-    app: &App<'_, P>,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<Logs, ApiError> {
-    match compute::serial_tail(app.platform, app.config, token, instance).await {
-        Ok(output) => Ok(Logs {
-            output,
-            console_url: instance.console_url(app.config),
-        }),
-        Err(GoogleFailure::NotFound(_)) => Err(ApiError::NotFound(
-            "The VM no longer exists, so it has no serial output.".into(),
-        )),
-        Err(failure) => Err(failure.into_api_error(app.config, Some(instance.project.as_str()))),
-    }
-}
-
 /// `GET /api/deploy/:id/logs`.
 pub async fn logs<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     id: &str,
-) -> Result<Logs, ApiError> {
+) -> Result<vm::logs::Logs, ApiError> {
     let (record, _) = load_owned(app, request, id).await?;
     refuse_before_vm(&record)?;
     limits::take(
@@ -610,7 +584,7 @@ pub async fn logs<P: Platform>(
     )
     .await?;
     let token = token_or_sign_in(app, &record)?;
-    serial_logs(app, &token, &record.instance()).await
+    vm::logs::serial(app, &token, &record.instance()).await
 }
 
 #[cfg(test)]

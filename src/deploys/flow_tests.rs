@@ -702,7 +702,7 @@ fn metadata_value(h: &Harness, vm: &str, k: &str) -> Option<String> {
 
 fn decrypt(armored: &str) -> String {
     use std::io::Read;
-    let key = include_str!("../../tests/fixtures/vm_host_ed25519_key");
+    let key = crate::testing::VM_IDENTITY;
     let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
     let decryptor =
         age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();

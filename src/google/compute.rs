@@ -216,7 +216,7 @@ impl GuestAttributes {
         self.get(guest::HEALTH).and_then(guest::Health::parse)
     }
 
-    /// The recipient the VM publishes now, as it wrote it (see `secrets::VmRecipient`).
+    /// The recipient the VM publishes now, as it wrote it (see `vm::secrets::VmRecipient`).
     pub fn recipient(&self) -> Option<&str> {
         self.get(guest::RECIPIENT)
     }
