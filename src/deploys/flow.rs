@@ -588,5 +588,4 @@ pub async fn logs<P: Platform>(
 }
 
 #[cfg(test)]
-#[path = "flow_tests.rs"]
 mod tests;

@@ -1,8 +1,8 @@
 //! The route table of docs/CONTRACTS.md held to [`Route`], and 404 against 405.
 
 use super::Route;
-use crate::deploys::fake_google::Harness;
 use crate::http::Method;
+use crate::testing::TestApp;
 
 const CONTRACTS: &str = include_str!("../../docs/CONTRACTS.md");
 
@@ -33,7 +33,7 @@ fn concrete(pattern: &str) -> String {
 fn every_documented_route_parses_to_its_own_pattern_and_answers_its_method() {
     let routes = documented();
     assert!(routes.len() >= 20, "{routes:?}");
-    let h = Harness::new();
+    let h = TestApp::new();
     for (method, pattern) in routes {
         let path = concrete(&pattern);
         let route = Route::parse(&path).unwrap_or_else(|| panic!("{pattern} does not parse"));
@@ -83,7 +83,7 @@ fn every_route_is_documented() {
 
 #[test]
 fn an_unknown_path_is_404_and_a_known_path_with_another_method_405() {
-    let h = Harness::new();
+    let h = TestApp::new();
     for path in [
         "/api/nothing",
         "/api/deploy/x1/other",

@@ -1,0 +1,16 @@
+//! Test support, native only: the in-memory platform ([`platform`]), a fake Google
+//! answering in Google's shapes ([`fake_google`]), the application with a person
+//! signed in ([`app::TestApp`]), and the fixtures tests share.
+
+pub mod app;
+pub mod fake_google;
+mod platform;
+
+pub use crate::config::tests::development_config;
+pub use app::TestApp;
+pub use platform::*;
+
+/// The public half of `tests/fixtures/vm_host_ed25519_key`: a VM's age recipient.
+pub const VM_RECIPIENT: &str = include_str!("../../tests/fixtures/vm_host_ed25519_key.pub");
+/// The private half: what the VM decrypts with.
+pub const VM_IDENTITY: &str = include_str!("../../tests/fixtures/vm_host_ed25519_key");
