@@ -9,6 +9,27 @@ pub use claw_free_protocol::provider::Provider;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Why a value was refused, in a sentence for the person who typed it. It becomes a
+/// 400 where a request carried the value ([`From<Invalid> for ApiError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::BadRequest(invalid.0)
+    }
+}
+
 /// A Google Cloud project id: 6 to 30 lowercase letters, digits or `-`, starting with
 /// a letter and not ending with `-` (older domain-scoped ids `example.com:name` are
 /// accepted for existing projects).
@@ -17,7 +38,7 @@ use std::fmt;
 pub struct ProjectId(String);
 
 impl ProjectId {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let name = match value.split_once(':') {
             Some((domain, name)) if is_domain(domain) => name,
             Some(_) => return Err(invalid_project_id()),
@@ -31,7 +52,7 @@ impl ProjectId {
     }
 
     /// The stricter rule for a project claw.free creates (no domain prefix).
-    pub fn parse_new(value: &str) -> Result<Self, ApiError> {
+    pub fn parse_new(value: &str) -> Result<Self, Invalid> {
         if Self::is_valid_new(value) {
             Ok(Self(value.to_string()))
         } else {
@@ -57,8 +78,8 @@ fn is_domain(domain: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
-fn invalid_project_id() -> ApiError {
-    ApiError::bad_request(
+fn invalid_project_id() -> Invalid {
+    Invalid::new(
         "A project ID is 6 to 30 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen.",
     )
 }
@@ -88,7 +109,7 @@ impl fmt::Display for ProjectId {
 pub struct ProjectDisplayName(String);
 
 impl ProjectDisplayName {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let value = value.trim();
         let ok = (4..=30).contains(&value.chars().count())
             && value
@@ -97,7 +118,7 @@ impl ProjectDisplayName {
         if ok {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
+            Err(Invalid::new(
                 "A project name is 4 to 30 letters, digits, spaces, hyphens, quotes or exclamation marks.",
             ))
         }
@@ -120,12 +141,12 @@ pub enum Region {
 impl Region {
     pub const ALL: [Region; 3] = [Region::UsWest1, Region::UsCentral1, Region::UsEast1];
 
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str() == value)
             .ok_or_else(|| {
-                ApiError::bad_request(
+                Invalid::new(
                     "The region must be one of the free-tier regions: us-west1, us-central1 or us-east1.",
                 )
             })
@@ -184,13 +205,11 @@ impl From<Region> for String {
 pub struct Zone(String);
 
 impl Zone {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         if Region::ALL.iter().any(|r| r.zones().contains(&value)) {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
-                "That is not a zone claw.free deploys to.",
-            ))
+            Err(Invalid::new("That is not a zone claw.free deploys to."))
         }
     }
 
@@ -232,22 +251,22 @@ pub const MAX_SLUG: usize = 40;
 const MAX_BOT_NAME_CHARS: usize = 64;
 
 impl BotName {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let display = value.trim();
         if display.is_empty() {
-            return Err(ApiError::bad_request("Give your bot a name."));
+            return Err(Invalid::new("Give your bot a name."));
         }
         if display.chars().count() > MAX_BOT_NAME_CHARS {
-            return Err(ApiError::bad_request(format!(
+            return Err(Invalid::new(format!(
                 "A bot name is at most {MAX_BOT_NAME_CHARS} characters."
             )));
         }
         if display.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("A bot name is one line of text."));
+            return Err(Invalid::new("A bot name is one line of text."));
         }
         let slug = slugify(display);
         if slug.len() < MIN_SLUG {
-            return Err(ApiError::bad_request(format!(
+            return Err(Invalid::new(format!(
                 "A bot name needs at least {MIN_SLUG} letters or digits (starting with a letter a-z) to make its server's name; \"{display}\" gives \"{slug}\"."
             )));
         }
@@ -326,11 +345,11 @@ pub struct VmName(String);
 
 impl VmName {
     /// Parses a VM name from a URL (the bot routes): any valid GCE name.
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         if is_valid_resource_name(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request("That is not a valid VM name."))
+            Err(Invalid::new("That is not a valid VM name."))
         }
     }
 
@@ -363,7 +382,7 @@ impl fmt::Display for VmName {
 pub struct TelegramToken(String);
 
 impl TelegramToken {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let value = value.trim();
         let ok = value.split_once(':').is_some_and(|(id, secret)| {
             (5..=16).contains(&id.len())
@@ -376,7 +395,7 @@ impl TelegramToken {
         if ok {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
+            Err(Invalid::new(
                 "That does not look like a Telegram bot token. @BotFather gives one like 123456789:AAH...; paste it whole.",
             ))
         }
@@ -413,19 +432,15 @@ impl Choices {
         channel: Option<&str>,
         cloud: Option<&str>,
         region: Option<&str>,
-    ) -> Result<Self, ApiError> {
-        let provider = Provider::parse(provider.unwrap_or("kimi")).map_err(ApiError::BadRequest)?;
+    ) -> Result<Self, Invalid> {
+        let provider = Provider::parse(provider.unwrap_or("kimi")).map_err(Invalid)?;
         let channel = channel.unwrap_or("telegram");
         if channel != "telegram" {
-            return Err(ApiError::bad_request(
-                "Telegram is the only channel for now.",
-            ));
+            return Err(Invalid::new("Telegram is the only channel for now."));
         }
         let cloud = cloud.unwrap_or("gcp");
         if cloud != "gcp" {
-            return Err(ApiError::bad_request(
-                "Google Cloud is the only cloud for now.",
-            ));
+            return Err(Invalid::new("Google Cloud is the only cloud for now."));
         }
         let region = region
             .filter(|r| !r.is_empty())

@@ -10,7 +10,7 @@ use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions;
 use crate::telegram;
-use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
+use crate::types::{BotName, Invalid, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -21,7 +21,7 @@ const EXAMPLE_SUFFIX: [u8; 3] = [0x7f, 0x3a, 0x9c];
 pub fn field<T>(
     name: &str,
     value: Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
 ) -> Result<T, ApiError> {
     let value = value.ok_or_else(|| ApiError::bad_request(format!("{name} is required.")))?;
     parse(&value).map_err(|e| ApiError::bad_request(format!("{name}: {}", e.message())))
@@ -74,9 +74,7 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     let region = field("region", body.region, Region::parse)?;
     let provider = match body.provider {
         None => session.record.choices.provider,
-        given => field("provider", given, |p| {
-            Provider::parse(p).map_err(ApiError::BadRequest)
-        })?,
+        given => field("provider", given, |p| Provider::parse(p).map_err(Invalid))?,
     };
     let telegram_owner = telegram_owner(body.telegram_user_id)?;
     let telegram_token = body
