@@ -13,12 +13,10 @@ use super::machine::{self, Applied, Call, Context, Outcome};
 use super::model::{self, DeployRecord, IdempotencyKey, Phase, StatusView};
 use super::tag;
 use crate::app::App;
-use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
-use crate::http::Request;
 use crate::limits::{self, Scope};
 use crate::ports::{Platform, Random};
 use crate::sessions::{self, Session};
@@ -298,24 +296,17 @@ fn unknown_deploy() -> ApiError {
     )
 }
 
-/// A cookie value shaped like the secrets claw.free hands out.
-fn secret_shaped(value: &str) -> bool {
-    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The session cookie's secret, if it has the shape of one.
-fn session_cookie_secret(request: &Request) -> Option<String> {
-    request
-        .cookie(cookies::SESSION)
-        .filter(|s| secret_shaped(s))
-}
-
-/// The secret of the `__Host-deploy` cookie when it binds deploy `id` (its value is
-/// `<id>.<secret>`, so one browser follows one deploy at a time).
-fn viewer_cookie_secret(request: &Request, id: &str) -> Option<String> {
-    let value = request.cookie(cookies::DEPLOY)?;
-    let (bound, secret) = value.split_once('.')?;
-    (bound == id && secret_shaped(secret)).then(|| secret.to_string())
+/// Who asks about deploy `id`, as the handler read it from the request: the secrets of
+/// the cookies that may prove they may see it, and the tag of the answer the page holds.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// The `__Host-session` cookie's secret.
+    pub session_secret: Option<String>,
+    /// The `__Host-deploy` cookie's secret, when the cookie binds this deploy (its
+    /// value is `<id>.<secret>`, so one browser follows one deploy at a time).
+    pub deploy_secret: Option<String>,
+    /// `If-None-Match`.
+    pub tag: Option<String>,
 }
 
 /// The deploy `id` and the cookie value that proved the caller may see it: the browser
@@ -324,11 +315,11 @@ fn viewer_cookie_secret(request: &Request, id: &str) -> Option<String> {
 /// session read more). Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
 ) -> Result<(DeployRecord, String), ApiError> {
-    let session_secret = session_cookie_secret(request);
-    let viewer = viewer_cookie_secret(request, id);
+    let session_secret = caller.session_secret.clone();
+    let viewer = caller.deploy_secret.clone();
     if session_secret.is_none() && viewer.is_none() {
         return Err(ApiError::Unauthorized("Sign in with Google first.".into()));
     }
@@ -351,7 +342,7 @@ async fn load_owned<P: Platform>(
     {
         return Ok((record, session_secret));
     }
-    let session = sessions::require(app, request).await?;
+    let session = sessions::resolve(app, &session_secret).await?;
     if session.owner() == record.owner {
         Ok((record, session_secret))
     } else {
@@ -383,26 +374,21 @@ pub enum Polled {
 /// the view.
 pub async fn status<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
 ) -> Result<Polled, ApiError> {
     let now_ms = app.platform.now_ms();
-    let credentials: Vec<String> = [
-        session_cookie_secret(request),
-        viewer_cookie_secret(request, id),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let offered: Vec<&str> = credentials.iter().map(String::as_str).collect();
-    if let Some(etag) = request.header("if-none-match") {
-        if tag::still_fresh(&app.config.sealing_key, request, id, &offered, now_ms) {
-            return Ok(Polled::NotModified {
-                etag: etag.to_string(),
-            });
+    let offered: Vec<&str> = [&caller.session_secret, &caller.deploy_secret]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if let Some(etag) = &caller.tag {
+        if tag::still_fresh(&app.config.sealing_key, etag, id, &offered, now_ms) {
+            return Ok(Polled::NotModified { etag: etag.clone() });
         }
     }
-    let (mut record, credential) = load_owned(app, request, id).await?;
+    let (mut record, credential) = load_owned(app, caller, id).await?;
     let stored = record.clone();
     let mut retrying = false;
     if !record.phase.is_finished() {
@@ -532,11 +518,11 @@ fn token_or_sign_in<P: Platform>(
 /// Returns the secret version the VM will publish once it applied it.
 pub async fn deliver_secret<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
     telegram_token: &TelegramToken,
 ) -> Result<u64, ApiError> {
-    let (mut record, _) = load_owned(app, request, id).await?;
+    let (mut record, _) = load_owned(app, caller, id).await?;
     refuse_before_vm(&record)?;
     if record.phase.is_finished() {
         return Err(ApiError::Conflict(
@@ -571,10 +557,10 @@ pub async fn deliver_secret<P: Platform>(
 /// `GET /api/deploy/:id/logs`.
 pub async fn logs<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
 ) -> Result<vm::logs::Logs, ApiError> {
-    let (record, _) = load_owned(app, request, id).await?;
+    let (record, _) = load_owned(app, caller, id).await?;
     refuse_before_vm(&record)?;
     limits::take(
         app.platform,
