@@ -172,10 +172,7 @@ pub async fn deliver_secret<P: Platform>(
 ) -> Result<Response, ApiError> {
     let token = telegram_token(request)?;
     let version = flow::deliver_secret(app, &viewer(request, id), id, &token).await?;
-    Ok(Response::json(
-        200,
-        &json!({"ok": true, "secretVersion": version}),
-    ))
+    Ok(Response::ok_with("secretVersion", version))
 }
 
 /// `GET /api/deploy/:id/logs`.

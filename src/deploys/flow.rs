@@ -514,21 +514,17 @@ fn token_or_sign_in<P: Platform>(
     })
 }
 
-/// `POST /api/deploy/:id/secret`: the first Telegram token, encrypted to the VM.
-/// Returns the secret version the VM will publish once it applied it.
-pub async fn deliver_secret<P: Platform>(
+/// The record and its token for an action on the deploy's VM by its owner: refused
+/// before the VM exists, by `allowed`, or past the session's bot-action limit.
+async fn act_on_vm<P: Platform>(
     app: &App<'_, P>,
     caller: &Viewer,
     id: &str,
-    telegram_token: &TelegramToken,
-) -> Result<u64, ApiError> {
-    let (mut record, _) = load_owned(app, caller, id).await?;
+    allowed: impl FnOnce(&DeployRecord) -> Result<(), ApiError>,
+) -> Result<(DeployRecord, AccessToken), ApiError> {
+    let (record, _) = load_owned(app, caller, id).await?;
     refuse_before_vm(&record)?;
-    if record.phase.is_finished() {
-        return Err(ApiError::Conflict(
-            "This deploy is over; send a new token from the bot list once the bot runs.".into(),
-        ));
-    }
+    allowed(&record)?;
     limits::take(
         app.platform,
         Scope::BotActionPerSession,
@@ -537,6 +533,26 @@ pub async fn deliver_secret<P: Platform>(
     )
     .await?;
     let token = token_or_sign_in(app, &record)?;
+    Ok((record, token))
+}
+
+/// `POST /api/deploy/:id/secret`: the first Telegram token, encrypted to the VM.
+/// Returns the secret version the VM will publish once it applied it.
+pub async fn deliver_secret<P: Platform>(
+    app: &App<'_, P>,
+    caller: &Viewer,
+    id: &str,
+    telegram_token: &TelegramToken,
+) -> Result<u64, ApiError> {
+    let (mut record, token) = act_on_vm(app, caller, id, |record| {
+        if record.phase.is_finished() {
+            return Err(ApiError::Conflict(
+                "This deploy is over; send a new token from the bot list once the bot runs.".into(),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
     let version = secrets::deliver(
         app,
         &token,
@@ -560,16 +576,7 @@ pub async fn logs<P: Platform>(
     caller: &Viewer,
     id: &str,
 ) -> Result<vm::logs::Logs, ApiError> {
-    let (record, _) = load_owned(app, caller, id).await?;
-    refuse_before_vm(&record)?;
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        &record.session_digest,
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
-    let token = token_or_sign_in(app, &record)?;
+    let (record, token) = act_on_vm(app, caller, id, |_| Ok(())).await?;
     vm::logs::serial(app, &token, &record.instance()).await
 }
 

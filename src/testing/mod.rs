@@ -14,3 +14,19 @@ pub use platform::*;
 pub const VM_RECIPIENT: &str = include_str!("../../tests/fixtures/vm_host_ed25519_key.pub");
 /// The private half: what the VM decrypts with.
 pub const VM_IDENTITY: &str = include_str!("../../tests/fixtures/vm_host_ed25519_key");
+
+/// What the VM reads from `armored`: decrypted by the full `age` crate with
+/// [`VM_IDENTITY`], as the VM's agent does.
+pub fn decrypt_on_vm(armored: &str) -> Vec<u8> {
+    use std::io::Read;
+    let identity = age::ssh::Identity::from_buffer(VM_IDENTITY.as_bytes(), None).unwrap();
+    let decryptor =
+        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
+    let mut out = Vec::new();
+    decryptor
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}

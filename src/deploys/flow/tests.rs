@@ -702,18 +702,7 @@ fn metadata_value(h: &TestApp, vm: &str, k: &str) -> Option<String> {
 }
 
 fn decrypt(armored: &str) -> String {
-    use std::io::Read;
-    let key = crate::testing::VM_IDENTITY;
-    let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
-    let decryptor =
-        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
-    let mut out = String::new();
-    decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    out
+    String::from_utf8(crate::testing::decrypt_on_vm(armored)).unwrap()
 }
 
 /// A poll as the page makes it: with the cookie and, when it has one, the tag of its

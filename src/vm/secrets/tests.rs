@@ -7,7 +7,6 @@ use crate::testing::{is, reply, run, TestPlatform, VM_RECIPIENT};
 use crate::types::{ProjectId, VmName, Zone};
 use serde_json::{json, Value};
 use std::cell::Cell;
-use std::io::Read;
 use std::rc::Rc;
 
 const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
@@ -36,17 +35,7 @@ fn vm(fingerprint: &str, status: &str, managed: bool) -> Value {
 }
 
 fn decrypt(armored: &str) -> String {
-    let key = crate::testing::VM_IDENTITY;
-    let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
-    let reader = age::armor::ArmoredReader::new(armored.as_bytes());
-    let decryptor = age::Decryptor::new(reader).unwrap();
-    let mut out = String::new();
-    decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    out
+    String::from_utf8(crate::testing::decrypt_on_vm(armored)).unwrap()
 }
 
 /// A VM whose fingerprint moves `conflicts` times under the writer.
