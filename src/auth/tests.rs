@@ -30,6 +30,27 @@ fn google(p: &TestPlatform) {
     });
 }
 
+/// A platform whose Google answers a sign-in, and the development configuration.
+fn with_google() -> (TestPlatform, crate::config::Config) {
+    let p = TestPlatform::new();
+    google(&p);
+    (p, development_config())
+}
+
+/// The callback Google redirects to after consent, with `answer` (`code=..` or
+/// `error=..`), `state` and the browser's cookies.
+fn callback(
+    app: &App<'_, TestPlatform>,
+    answer: &str,
+    state: &str,
+    cookies: &[String],
+) -> Response {
+    run(app.handle(get(
+        &format!("/api/auth/callback/google?{answer}&state={state}"),
+        cookies,
+    )))
+}
+
 fn get(path_and_query: &str, cookies: &[String]) -> Request {
     let (path, query) = path_and_query
         .split_once('?')
@@ -58,45 +79,35 @@ fn cookies(response: &Response) -> Vec<String> {
         .collect()
 }
 
+/// The OAuth `state` of a consent URL.
+fn state_of(location: &str) -> &str {
+    let after = location.split("state=").nth(1).unwrap();
+    after.split('&').next().unwrap()
+}
+
 fn begin(app: &App<'_, TestPlatform>) -> (String, Vec<String>) {
     let response = run(app.handle(get(
         "/api/auth/google?provider=claude&channel=telegram&cloud=gcp",
         &[],
     )));
     assert_eq!(response.status, 302);
-    let location = response.header("location").unwrap().to_string();
-    let state = location
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let state = state_of(response.header("location").unwrap()).to_string();
     (state, cookies(&response))
 }
 
 /// A whole sign-in through the callback; the cookies it sets.
 fn sign_in(app: &App<'_, TestPlatform>) -> Vec<String> {
     let (state, state_cookie) = begin(app);
-    let signed_in = run(app.handle(get(
-        &format!("/api/auth/callback/google?code=good-code&state={state}"),
-        &state_cookie,
-    )));
+    let signed_in = callback(&app, "code=good-code", &state, &state_cookie);
     cookies(&signed_in)
 }
 
 #[test]
 fn a_full_sign_in_stores_a_sealed_session() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let (state, state_cookie) = begin(&app);
-    let response = run(app.handle(get(
-        &format!("/api/auth/callback/google?code=good-code&state={state}"),
-        &state_cookie,
-    )));
+    let response = callback(&app, "code=good-code", &state, &state_cookie);
     assert_eq!(response.status, 302);
     assert_eq!(
         response.header("location"),
@@ -134,9 +145,7 @@ fn a_full_sign_in_stores_a_sealed_session() {
 
 #[test]
 fn a_state_is_single_use_and_bound_to_its_browser() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let (state, state_cookie) = begin(&app);
     let callback = format!("/api/auth/callback/google?code=good-code&state={state}");
@@ -168,39 +177,26 @@ fn a_state_is_single_use_and_bound_to_its_browser() {
 
 #[test]
 fn an_expired_state_or_a_refused_code_gives_no_session() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let (state, state_cookie) = begin(&app);
-    let bad_code = run(app.handle(get(
-        &format!("/api/auth/callback/google?code=stolen&state={state}"),
-        &state_cookie,
-    )));
+    let bad_code = callback(&app, "code=stolen", &state, &state_cookie);
     assert_eq!(bad_code.header("location"), Some("/?authError=refused"));
     assert!(!cookies(&bad_code)
         .iter()
         .any(|c| c.starts_with("__Host-session=")));
     let (state, state_cookie) = begin(&app);
     p.advance_secs(SIGNIN_TTL + 1);
-    let late = run(app.handle(get(
-        &format!("/api/auth/callback/google?code=good-code&state={state}"),
-        &state_cookie,
-    )));
+    let late = callback(&app, "code=good-code", &state, &state_cookie);
     assert_eq!(late.header("location"), Some("/?authError=expired"));
 }
 
 #[test]
 fn denied_consent_returns_a_readable_message() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let (state, state_cookie) = begin(&app);
-    let denied = run(app.handle(get(
-        &format!("/api/auth/callback/google?error=access_denied&state={state}"),
-        &state_cookie,
-    )));
+    let denied = callback(&app, "error=access_denied", &state, &state_cookie);
     assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
     assert!(
         p.call_log().iter().all(|c| !c.contains("/token")),
@@ -210,9 +206,7 @@ fn denied_consent_returns_a_readable_message() {
 
 #[test]
 fn logout_revokes_and_the_old_cookie_is_refused() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let session_cookie = sign_in(&app);
     let mut logout = get("/api/auth/logout", &session_cookie);
@@ -239,8 +233,7 @@ fn logout_revokes_and_the_old_cookie_is_refused() {
 
 #[test]
 fn bad_choices_are_refused_before_anything_is_stored() {
-    let p = TestPlatform::new();
-    let config = development_config();
+    let (p, config) = (TestPlatform::new(), development_config());
     let app = App::new(&p, &config);
     let response = run(app.handle(get("/api/auth/google?provider=gpt5", &[])));
     assert_eq!(response.status, 400);
@@ -252,8 +245,7 @@ fn bad_choices_are_refused_before_anything_is_stored() {
 }
 #[test]
 fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
-    let p = TestPlatform::new();
-    let config = development_config();
+    let (p, config) = (TestPlatform::new(), development_config());
     let app = App::new(&p, &config);
     for _ in 0..50 {
         let response = run(app.handle(get("/api/auth/google?provider=claude", &[])));
@@ -261,14 +253,7 @@ fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
         let line = response.header("set-cookie").unwrap();
         assert!(line.starts_with("__Host-signin=v1."), "{line}");
         assert!(line.contains("; Secure") && line.contains("; Path=/;"));
-        let location = response.header("location").unwrap();
-        let state = location
-            .split("state=")
-            .nth(1)
-            .unwrap()
-            .split('&')
-            .next()
-            .unwrap();
+        let state = state_of(response.header("location").unwrap());
         assert!(!line.contains(state), "the state travels sealed");
         assert!(!line.contains("claude"));
     }
@@ -277,15 +262,15 @@ fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
 
 #[test]
 fn sign_in_failures_redirect_with_a_code_never_text() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let (state, state_cookie) = begin(&app);
-    let odd = run(app.handle(get(
-        &format!("/api/auth/callback/google?error=%3Cscript%3Ebad&error_description=Click+evil.test&state={state}"),
+    let odd = callback(
+        &app,
+        "error=%3Cscript%3Ebad&error_description=Click+evil.test",
+        &state,
         &state_cookie,
-    )));
+    );
     assert_eq!(odd.header("location"), Some("/?authError=failed"));
     for error in [
         SignInError::Expired,
@@ -312,28 +297,19 @@ fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
     for _ in 0..5 {
         run(app.handle(get("/api/auth/callback/google?code=x&state=forged", &[])));
         let (state, cookie) = begin(&app);
-        let refused = run(app.handle(get(
-            &format!("/api/auth/callback/google?code=made-up&state={state}"),
-            &cookie,
-        )));
+        let refused = callback(&app, "code=made-up", &state, &cookie);
         assert_eq!(refused.header("location"), Some("/?authError=refused"));
     }
     assert_eq!(p.kv_writes.get(), 0);
     for _ in 0..2 {
         let (state, cookie) = begin(&app);
-        let ok = run(app.handle(get(
-            &format!("/api/auth/callback/google?code=good-code&state={state}"),
-            &cookie,
-        )));
+        let ok = callback(&app, "code=good-code", &state, &cookie);
         assert!(cookies(&ok)
             .iter()
             .any(|c| c.starts_with("__Host-session=")));
     }
     let (state, cookie) = begin(&app);
-    let limited = run(app.handle(get(
-        &format!("/api/auth/callback/google?code=good-code&state={state}"),
-        &cookie,
-    )));
+    let limited = callback(&app, "code=good-code", &state, &cookie);
     assert_eq!(limited.header("location"), Some("/?authError=limited"));
     assert_eq!(
         p.call_log()
@@ -347,9 +323,7 @@ fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
 
 #[test]
 fn logout_reports_an_unconfirmed_revocation_and_clears_the_deploy_binding() {
-    let p = TestPlatform::new();
-    google(&p);
-    let config = development_config();
+    let (p, config) = with_google();
     let app = App::new(&p, &config);
     let session_cookie = sign_in(&app);
     p.respond(|req| {
