@@ -213,17 +213,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                 let mut vm = FakeVm::bot("PROVISIONING");
                 vm.labels = serde_json::from_value(body["labels"].clone()).unwrap();
                 vm.created = "2025-11-24T08:00:00.000-08:00".into();
-                vm.metadata = body["metadata"]["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| {
-                        (
-                            i["key"].as_str().unwrap().into(),
-                            i["value"].as_str().unwrap().into(),
-                        )
-                    })
-                    .collect();
+                vm.metadata = crate::testing::metadata_items(&body["metadata"]["items"]);
                 s.vms.insert(key.clone(), vm);
             }
             s.zone_ops
@@ -359,17 +349,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                         );
                     }
                     vm.fingerprint += 1;
-                    vm.metadata = body["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|i| {
-                            (
-                                i["key"].as_str().unwrap().into(),
-                                i["value"].as_str().unwrap().into(),
-                            )
-                        })
-                        .collect();
+                    vm.metadata = crate::testing::metadata_items(&body["items"]);
                     reply(200, json!({"name": "operation-meta", "status": "RUNNING"}))
                 }
                 (Method::Get, ["serialPort"]) => reply(

@@ -30,3 +30,18 @@ pub fn decrypt_on_vm(armored: &str) -> Vec<u8> {
         .unwrap();
     out
 }
+
+/// The `(key, value)` pairs of a Compute metadata `items` array, as Google's JSON holds them.
+pub fn metadata_items<T: FromIterator<(String, String)>>(items: &serde_json::Value) -> T {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["key"].as_str().unwrap().into(),
+                i["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}

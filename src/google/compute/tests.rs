@@ -34,17 +34,8 @@ fn the_instance_body_is_a_free_tier_bot_without_secrets() {
     );
     assert_eq!(body["labels"]["claw-free"], "bot");
     assert_eq!(body["labels"]["claw-free-bot"], "my-bot");
-    let items: BTreeMap<String, String> = body["metadata"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["key"].as_str().unwrap().into(),
-                i["value"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let items: BTreeMap<String, String> =
+        crate::testing::metadata_items(&body["metadata"]["items"]);
     assert_eq!(
         items.get("LLM_PROVIDER").map(String::as_str),
         Some("claude")
