@@ -48,6 +48,11 @@ impl Session {
         &self.record.user.sub
     }
 
+    /// Whether `project` is among the Google Cloud projects the session may act in.
+    pub fn has_project(&self, project: &str) -> bool {
+        self.record.projects.iter().any(|p| p.project_id == project)
+    }
+
     /// A stable, non-secret id for per-session limits.
     pub fn limit_subject(&self) -> &str {
         &self.digest

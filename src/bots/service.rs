@@ -103,12 +103,7 @@ pub fn target(
     (project, zone, vm): (&str, &str, &str),
 ) -> Result<InstanceRef, ApiError> {
     let target = instance_ref(project, zone, vm)?;
-    if !session
-        .record
-        .projects
-        .iter()
-        .any(|p| p.project_id == target.project.as_str())
-    {
+    if !session.has_project(target.project.as_str()) {
         return Err(ApiError::NotFound(
             "That project is not among your Google Cloud projects.".into(),
         ));

@@ -98,12 +98,7 @@ pub async fn start<P: Platform>(
     request: StartRequest,
     idempotency: Option<IdempotencyKey>,
 ) -> Result<Started, ApiError> {
-    if !session
-        .record
-        .projects
-        .iter()
-        .any(|p| p.project_id == request.project.as_str())
-    {
+    if !session.has_project(request.project.as_str()) {
         return Err(ApiError::NotFound(
             "That project is not among your Google Cloud projects. Reload the page and pick it again.".into(),
         ));
