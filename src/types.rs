@@ -30,6 +30,37 @@ impl From<Invalid> for ApiError {
     }
 }
 
+/// What every checked string type shares: `as_str`, serde through `String` (a value
+/// read back from storage is checked again by `parse`), and `Display`.
+macro_rules! checked_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                Self::parse(&value).map_err(|e| e.message().to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A Google Cloud project id: 6 to 30 lowercase letters, digits or `-`, starting with
 /// a letter and not ending with `-` (older domain-scoped ids `example.com:name` are
 /// accepted for existing projects).
@@ -63,10 +94,6 @@ impl ProjectId {
     fn is_valid_new(name: &str) -> bool {
         (6..=30).contains(&name.len()) && is_valid_resource_name(name)
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 fn is_domain(domain: &str) -> bool {
@@ -84,24 +111,7 @@ fn invalid_project_id() -> Invalid {
     )
 }
 
-impl TryFrom<String> for ProjectId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<ProjectId> for String {
-    fn from(value: ProjectId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(ProjectId);
 
 /// A project's display name: 4 to 30 letters, digits, spaces, `-`, `'`, `"` or `!`
 /// (Resource Manager's rule).
@@ -212,30 +222,9 @@ impl Zone {
             Err(Invalid::new("That is not a zone claw.free deploys to."))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Zone {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<Zone> for String {
-    fn from(value: Zone) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Zone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(Zone);
 
 /// The name a person gives their bot, as they typed it (trimmed, one line, at most
 /// 64 characters), together with the slug its VM name is built from.
@@ -352,30 +341,9 @@ impl VmName {
             Err(Invalid::new("That is not a valid VM name."))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for VmName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<VmName> for String {
-    fn from(value: VmName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for VmName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(VmName);
 
 /// A Telegram bot token from @BotFather: `<bot id>:<secret>`. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]

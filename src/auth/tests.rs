@@ -98,7 +98,7 @@ fn begin(app: &App<'_, TestPlatform>) -> (String, Vec<String>) {
 /// A whole sign-in through the callback; the cookies it sets.
 fn sign_in(app: &App<'_, TestPlatform>) -> Vec<String> {
     let (state, state_cookie) = begin(app);
-    let signed_in = callback(&app, "code=good-code", &state, &state_cookie);
+    let signed_in = callback(app, "code=good-code", &state, &state_cookie);
     cookies(&signed_in)
 }
 
