@@ -10,6 +10,18 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+/// Compute's answer in a project where its API is off.
+fn compute_disabled() -> OutboundResponse {
+    reply(
+        403,
+        serde_json::to_value(GoogleError::service_disabled(
+            "123",
+            "compute.googleapis.com",
+        ))
+        .unwrap(),
+    )
+}
+
 pub const TEST_TOKEN: &str = "ya29.test-access-token-0123456789";
 
 #[derive(Debug, Clone)]
@@ -176,14 +188,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
         }
         (Method::Post, ["compute", "v1", "projects", project, "zones", zone, "instances"]) => {
             if s.disabled.contains(*project) {
-                return reply(
-                    403,
-                    serde_json::to_value(GoogleError::service_disabled(
-                        "123",
-                        "compute.googleapis.com",
-                    ))
-                    .unwrap(),
-                );
+                return compute_disabled();
             }
             if s.exhausted_at_insert.contains(*zone) {
                 return error(
@@ -256,14 +261,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                 );
             }
             if s.disabled.contains(*project) {
-                return reply(
-                    403,
-                    serde_json::to_value(GoogleError::service_disabled(
-                        "123",
-                        "compute.googleapis.com",
-                    ))
-                    .unwrap(),
-                );
+                return compute_disabled();
             }
             let mut items: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for (key, vm) in s
