@@ -153,14 +153,15 @@ fn refused(code: u16) -> ApiError {
     }
 }
 
-/// The bot's own name as Telegram knows it (`getMe`): its display name, or its
-/// username when the display name is not one claw.free accepts.
-pub async fn bot_name<P: Platform>(
+/// Calls the Bot API `method` (with its query) as the bot `token`; Telegram's JSON
+/// answer and the HTTP status.
+async fn bot_api<P: Platform, T: serde::de::DeserializeOwned>(
     app: &App<'_, P>,
     token: &TelegramToken,
-) -> Result<BotName, ApiError> {
+    method: &str,
+) -> Result<(T, u16), ApiError> {
     let url = format!(
-        "{}/bot{}/getMe",
+        "{}/bot{}/{method}",
         app.config.endpoints.telegram_api,
         token.expose()
     );
@@ -169,10 +170,20 @@ pub async fn bot_name<P: Platform>(
         .send(OutboundRequest::get(url))
         .await
         .map_err(|_| unreachable())?;
-    let me: Me = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    let answer = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    Ok((answer, response.status))
+}
+
+/// The bot's own name as Telegram knows it (`getMe`): its display name, or its
+/// username when the display name is not one claw.free accepts.
+pub async fn bot_name<P: Platform>(
+    app: &App<'_, P>,
+    token: &TelegramToken,
+) -> Result<BotName, ApiError> {
+    let (me, status): (Me, u16) = bot_api(app, token, "getMe").await?;
     let bot = match (me.ok, me.result) {
         (true, Some(bot)) => bot,
-        _ => return Err(refused(me.error_code.unwrap_or(response.status))),
+        _ => return Err(refused(me.error_code.unwrap_or(status))),
     };
     BotName::parse(&bot.first_name)
         .or_else(|e| {
@@ -204,27 +215,14 @@ pub async fn detect_user<P: Platform>(
         app.config.limits.telegram_lookups_per_ip,
     )
     .await?;
-    let url = format!(
-        "{}/bot{}/getUpdates?limit=100&timeout=0",
-        app.config.endpoints.telegram_api,
-        token.expose()
-    );
-    let unreachable =
-        || ApiError::Unavailable("Telegram did not answer. Please try again in a moment.".into());
-    let response = app
-        .platform
-        .send(OutboundRequest::get(url))
-        .await
-        .map_err(|_| unreachable())?;
-    let updates: Updates = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    let (updates, status): (Updates, u16) =
+        bot_api(app, &token, "getUpdates?limit=100&timeout=0").await?;
     if !updates.ok {
-        return Err(match updates.error_code.unwrap_or(response.status) {
-            401 | 404 => ApiError::bad_request("Telegram does not know this bot token. Copy it again from @BotFather."),
+        return Err(match updates.error_code.unwrap_or(status) {
             409 => ApiError::Conflict(
                 "This bot already delivers its messages to a webhook, so claw.free cannot read them. It will work once your bot is deployed; enter your user id by hand for now.".into(),
             ),
-            429 => ApiError::RateLimited { retry_after: 30, message: "Telegram asks us to slow down. Try again in half a minute.".into() },
-            _ => unreachable(),
+            code => refused(code),
         });
     }
     let now = app.now();
