@@ -56,9 +56,14 @@ extern "C" {
     fn request_head(request: &worker::web_sys::Request) -> String;
 
     /// A response built in one crossing: `head` holds a line for each header's name
-    /// and value; the body is copied (an empty one is none, as 204 and 304 need).
-    #[wasm_bindgen(js_name = clawFreeResponse)]
-    fn js_response(status: u16, head: &str, body: &[u8]) -> worker::web_sys::Response;
+    /// and value; the body is copied (an empty one is none, as 204 and 304 need). A
+    /// header Fetch refuses comes back as an error, not as an exception through Rust.
+    #[wasm_bindgen(js_name = clawFreeResponse, catch)]
+    fn js_response(
+        status: u16,
+        head: &str,
+        body: &[u8],
+    ) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue>;
 }
 
 #[event(fetch)]
@@ -73,7 +78,7 @@ async fn fetch(
         Ok(config) => config,
         Err(problem) => {
             worker::console_error!("configuration: {problem}");
-            return Ok(into_worker(app::misconfigured()));
+            return into_worker(app::misconfigured());
         }
     };
     let head = request_head(&req);
@@ -116,7 +121,7 @@ async fn fetch(
             format!("reads={reads} writes={writes}"),
         ));
     }
-    Ok(into_worker(response))
+    into_worker(response)
 }
 
 /// The path and the query (without its `?`) of an absolute URL; no fragment reaches
@@ -175,7 +180,7 @@ async fn read_capped(req: &mut worker::Request) -> Result<Vec<u8>, crate::error:
     Ok(body)
 }
 
-fn into_worker(response: Response) -> worker::web_sys::Response {
+fn into_worker(response: Response) -> worker::Result<worker::web_sys::Response> {
     let mut head = String::new();
     for (name, value) in &response.headers {
         head.push_str(name);
@@ -183,7 +188,7 @@ fn into_worker(response: Response) -> worker::web_sys::Response {
         head.push_str(value);
         head.push('\n');
     }
-    js_response(response.status, &head, &response.body)
+    js_response(response.status, &head, &response.body).map_err(worker::Error::from)
 }
 
 fn with_headers(asset: worker::Response, config: &Config) -> worker::Result<worker::Response> {
