@@ -174,22 +174,11 @@ pub fn encrypt_armored(
 mod tests {
     use super::*;
     use crate::testing::{SeededRandom, VM_RECIPIENT};
-    use std::io::{Read, Write};
-
-    const KEY: &str = include_str!("../tests/fixtures/vm_host_ed25519_key");
+    use std::io::Write;
 
     /// Decrypted by the full `age` crate, as the VM agent does.
     fn decrypt_with_age_crate(armored: &str) -> Vec<u8> {
-        let identity = age::ssh::Identity::from_buffer(KEY.as_bytes(), None).unwrap();
-        let decryptor =
-            age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
-        let mut out = Vec::new();
-        decryptor
-            .decrypt(std::iter::once(&identity as &dyn age::Identity))
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
-        out
+        crate::testing::decrypt_on_vm(armored)
     }
 
     #[test]

@@ -148,6 +148,12 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// Whether `value` has the shape of the secrets claw.free hands out in cookies
+/// ([`random_hex`] of 16 bytes).
+pub fn is_secret_shaped(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// SHA-256 as hex: how cookie secrets and addresses appear in KV keys.
 pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))

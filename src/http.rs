@@ -140,6 +140,13 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 
+    /// 200 `{ok: true, <name>: <value>}`: what an action answers.
+    pub fn ok_with(name: &str, value: impl Serialize) -> Self {
+        let mut body = serde_json::json!({"ok": true});
+        body[name] = serde_json::to_value(value).unwrap_or_default();
+        Self::json(200, &body)
+    }
+
     pub fn json_body(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }

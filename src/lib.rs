@@ -7,7 +7,7 @@
 //! `fetch`, `Date.now` and Web Crypto, and is the entry point.
 //!
 //! - request handling: [`app`] (entry), [`router`], [`security`], [`cookies`], [`error`], [`http`]
-//! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`rollouts`], [`telegram`], [`health`]
+//! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`rollouts`], [`vm`] (a VM's secrets and logs), [`telegram`], [`health`]
 //! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
 //! - GitHub: [`github`] (the App's JWT, sealed boxes for secrets)
 //! - foundations: [`config`], [`crypto`], [`age_format`] (encryption to a VM's key), [`store`] (KV records), [`limits`], [`types`], [`ports`]
@@ -29,12 +29,12 @@ pub mod limits;
 pub mod ports;
 pub mod rollouts;
 pub mod router;
-pub mod secrets;
 pub mod security;
 pub mod sessions;
 pub mod store;
 pub mod telegram;
 pub mod types;
+pub mod vm;
 
 #[cfg(test)]
 pub mod testing;

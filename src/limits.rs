@@ -55,15 +55,6 @@ impl Scope {
     }
 }
 
-/// One limit a request must pass: at most `limit` uses of `scope` by `subject` (a
-/// session digest, or a client address) per window.
-#[derive(Debug, Clone, Copy)]
-pub struct Limit<'a> {
-    pub scope: Scope,
-    pub subject: &'a str,
-    pub limit: u32,
-}
-
 /// What an address is counted as: an IPv6 address by its /64 (a host is usually
 /// given a whole /64, so counting single addresses would count nothing), an IPv4
 /// address (or an IPv4-mapped IPv6 one) by itself.
@@ -81,55 +72,97 @@ pub fn network_of(address: &str) -> String {
     }
 }
 
-/// Counts one more use of `scope` by `subject`; refuses with 429 once `limit` uses
-/// were counted in the current window.
+/// Counts one more use of `scope` by `subject` (a session digest, or a client
+/// address); refuses with 429, writing nothing, once `limit` uses were counted in the
+/// current window.
 pub async fn take(
     platform: &impl store::Store,
     scope: Scope,
     subject: &str,
     limit: u32,
 ) -> Result<(), ApiError> {
-    take_all(
-        platform,
-        &[Limit {
-            scope,
-            subject,
-            limit,
-        }],
-    )
-    .await
-}
-
-/// Checks every limit first and refuses with the first one exhausted, writing
-/// nothing; only a request that passes them all is counted, once in each.
-pub async fn take_all(platform: &impl store::Store, limits: &[Limit<'_>]) -> Result<(), ApiError> {
     let now = platform.now_secs();
     let window = now - now % RATE_WINDOW;
-    let mut counted = Vec::with_capacity(limits.len());
-    for limit in limits {
-        let subject = if limit.scope.per_address() {
-            network_of(limit.subject)
-        } else {
-            limit.subject.to_string()
-        };
-        let key = Key::Rate {
-            scope: limit.scope.name(),
-            subject: crate::crypto::sha256_hex(&subject)[..32].to_string(),
-            window,
-        };
-        let used: u32 = store::load(platform, &key).await?.unwrap_or(0);
-        if used >= limit.limit {
-            return Err(ApiError::RateLimited {
-                retry_after: (window + RATE_WINDOW - now).max(1),
-                message: limit.scope.message().to_string(),
-            });
-        }
-        counted.push((key, used + 1));
+    let subject = if scope.per_address() {
+        network_of(subject)
+    } else {
+        subject.to_string()
+    };
+    let key = Key::Rate {
+        scope: scope.name(),
+        subject: hashed(&subject),
+        window,
+    };
+    let used: u32 = store::load(platform, &key).await?.unwrap_or(0);
+    if used >= limit {
+        return Err(refusal(scope, window, now));
     }
-    for (key, used) in counted {
-        store::save(platform, &key, &used, RATE_WINDOW).await?;
-    }
+    store::save(platform, &key, &(used + 1), RATE_WINDOW).await?;
     Ok(())
+}
+
+fn refusal(scope: Scope, window: u64, now: u64) -> ApiError {
+    ApiError::RateLimited {
+        retry_after: (window + RATE_WINDOW - now).max(1),
+        message: scope.message().to_string(),
+    }
+}
+
+/// A deploy's two limits, kept in one record per network and window: the network's
+/// total and, inside it, each session's own count. A start then writes one counter,
+/// not two (KV's free plan allows 1,000 writes a day).
+///
+/// A session is counted within the network it deploys from. Keeping one session
+/// across networks gains a stranger nothing: from each network they could sign in
+/// anew, and every network still starts at most `per_network` deploys per window.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct DeployCounts {
+    total: u32,
+    /// By the session's hashed subject; at most `per_network` entries, since a
+    /// refused start adds none.
+    sessions: std::collections::BTreeMap<String, u32>,
+}
+
+/// Counts one more deploy by `session` (its limit subject) from `address`; refuses
+/// with 429, writing nothing, once the session has `per_session` deploys from this
+/// network in the window, or the network `per_network`.
+pub async fn take_deploy(
+    platform: &impl store::Store,
+    session: &str,
+    address: &str,
+    per_session: u32,
+    per_network: u32,
+) -> Result<(), ApiError> {
+    let now = platform.now_secs();
+    let window = now - now % RATE_WINDOW;
+    let key = Key::Rate {
+        scope: "deploy",
+        subject: hashed(&network_of(address)),
+        window,
+    };
+    let mut counts: DeployCounts = store::load(platform, &key).await?.unwrap_or_default();
+    let session = hashed(session);
+    let by_session = counts.sessions.get(&session).copied().unwrap_or(0);
+    let refused = if by_session >= per_session {
+        Some(Scope::DeployPerSession)
+    } else if counts.total >= per_network {
+        Some(Scope::DeployPerIp)
+    } else {
+        None
+    };
+    if let Some(scope) = refused {
+        return Err(refusal(scope, window, now));
+    }
+    counts.total += 1;
+    counts.sessions.insert(session, by_session + 1);
+    store::save(platform, &key, &counts, RATE_WINDOW).await?;
+    Ok(())
+}
+
+/// What a counter's key holds of its subject: enough of a digest to tell subjects
+/// apart, and no address or session in the clear.
+fn hashed(subject: &str) -> String {
+    crate::crypto::sha256_hex(subject)[..32].to_string()
 }
 
 #[cfg(test)]
@@ -160,44 +193,34 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_request_writes_no_counter() {
+    fn a_deploy_counts_its_session_and_its_network_in_one_write() {
         let p = TestPlatform::new();
-        let both = |ip: &'static str| {
-            [
-                Limit {
-                    scope: Scope::DeployPerSession,
-                    subject: "session-a",
-                    limit: 5,
-                },
-                Limit {
-                    scope: Scope::DeployPerIp,
-                    subject: ip,
-                    limit: 1,
-                },
-            ]
-        };
-        run(take_all(&p, &both("203.0.113.9"))).unwrap();
-        assert_eq!(p.kv_writes.get(), 2);
-        // The address is spent: the session's counter must not move either.
-        assert_eq!(
-            run(take_all(&p, &both("203.0.113.9")))
-                .unwrap_err()
-                .status(),
-            429
-        );
+        let deploy = |session: &str, ip: &str| run(take_deploy(&p, session, ip, 2, 3));
+        deploy("session-a", "203.0.113.9").unwrap();
+        assert_eq!(p.kv_writes.get(), 1, "one counter for both limits");
+        deploy("session-a", "203.0.113.9").unwrap();
+        // The session has spent its two: refused, and nothing written.
+        let err = deploy("session-a", "203.0.113.9").unwrap_err();
+        assert_eq!(err.status(), 429);
         assert_eq!(p.kv_writes.get(), 2, "nothing written for a refusal");
-        for _ in 0..3 {
-            assert!(run(take_all(&p, &both("203.0.113.9"))).is_err());
-        }
-        // Four refusals later the session still has its four uses left.
-        for ip in [
-            "198.51.100.1",
-            "198.51.100.2",
-            "198.51.100.3",
-            "198.51.100.4",
-        ] {
-            run(take_all(&p, &both(ip))).unwrap();
-        }
+        // Another session on the network takes the network's last one, then the
+        // network is spent for every session, even a new one.
+        deploy("session-b", "203.0.113.9").unwrap();
+        let err = deploy("session-c", "203.0.113.9").unwrap_err();
+        assert_eq!(err.status(), 429);
+        assert_eq!(p.kv_writes.get(), 3);
+        // Another network has its own counts; a new window starts afresh.
+        deploy("session-c", "198.51.100.1").unwrap();
+        let ApiError::RateLimited { retry_after, .. } = err else {
+            panic!("{err:?}")
+        };
+        p.advance_secs(retry_after);
+        deploy("session-a", "203.0.113.9").unwrap();
+        let dump = p.kv_dump();
+        assert!(
+            !dump.contains("203.0.113.9") && !dump.contains("session-a"),
+            "addresses and sessions are stored hashed: {dump}"
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@
 //! so the Worker offers it only when the VM names one, and never while a rollout runs.
 
 use crate::app::App;
+use crate::bots;
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
 use crate::http::{Request, Response};
 use crate::limits::{self, Scope};
 use crate::ports::Platform;
 use crate::sessions::{self, Session};
-use crate::{bots, secrets};
+use crate::vm::secrets;
 use claw_free_protocol::rollout::{
     RolloutReport, RolloutState, SystemRef, GUEST_PREVIOUS, GUEST_ROLLOUT, GUEST_SYSTEM,
     METADATA_KEY,
@@ -208,8 +209,9 @@ mod tests {
 
 #[cfg(test)]
 mod route_tests {
-    use crate::deploys::fake_google::{FakeVm, Harness};
     use crate::http::Method;
+    use crate::testing::fake_google::FakeVm;
+    use crate::testing::TestApp as Harness;
     use serde_json::json;
 
     const KEY: &str = "claw-demo/us-central1-a/my-bot-010203";

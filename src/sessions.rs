@@ -48,6 +48,11 @@ impl Session {
         &self.record.user.sub
     }
 
+    /// Whether `project` is among the Google Cloud projects the session may act in.
+    pub fn has_project(&self, project: &str) -> bool {
+        self.record.projects.iter().any(|p| p.project_id == project)
+    }
+
     /// A stable, non-secret id for per-session limits.
     pub fn limit_subject(&self) -> &str {
         &self.digest
@@ -108,17 +113,27 @@ pub async fn create<P: Platform>(
     Ok(secret)
 }
 
+/// The session cookie's secret, when it has the shape of one (a random 128-bit hex).
+pub fn cookie_secret(request: &Request) -> Option<String> {
+    request
+        .cookie(cookies::SESSION)
+        .filter(|s| crate::crypto::is_secret_shaped(s))
+}
+
 /// The caller's session: 401 without a cookie, 404 when it expired (the old frontend
 /// tells these apart).
 pub async fn require<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
 ) -> Result<Session, ApiError> {
-    let secret = request
-        .cookie(cookies::SESSION)
-        .filter(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+    let secret = cookie_secret(request)
         .ok_or_else(|| ApiError::Unauthorized("Sign in with Google first.".into()))?;
-    let digest = crypto::sha256_hex(&secret);
+    resolve(app, &secret).await
+}
+
+/// The session a cookie secret names: 404 when it expired or never existed.
+pub async fn resolve<P: Platform>(app: &App<'_, P>, secret: &str) -> Result<Session, ApiError> {
+    let digest = crypto::sha256_hex(secret);
     let expired =
         || ApiError::NotFound("Your session has expired. Sign in with Google again.".into());
     let record: SessionRecord = store::load(app.platform, &Key::Session(digest.clone()))

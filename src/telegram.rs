@@ -153,14 +153,15 @@ fn refused(code: u16) -> ApiError {
     }
 }
 
-/// The bot's own name as Telegram knows it (`getMe`): its display name, or its
-/// username when the display name is not one claw.free accepts.
-pub async fn bot_name<P: Platform>(
+/// Calls the Bot API `method` (with its query) as the bot `token`; Telegram's JSON
+/// answer and the HTTP status.
+async fn bot_api<P: Platform, T: serde::de::DeserializeOwned>(
     app: &App<'_, P>,
     token: &TelegramToken,
-) -> Result<BotName, ApiError> {
+    method: &str,
+) -> Result<(T, u16), ApiError> {
     let url = format!(
-        "{}/bot{}/getMe",
+        "{}/bot{}/{method}",
         app.config.endpoints.telegram_api,
         token.expose()
     );
@@ -169,10 +170,20 @@ pub async fn bot_name<P: Platform>(
         .send(OutboundRequest::get(url))
         .await
         .map_err(|_| unreachable())?;
-    let me: Me = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    let answer = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    Ok((answer, response.status))
+}
+
+/// The bot's own name as Telegram knows it (`getMe`): its display name, or its
+/// username when the display name is not one claw.free accepts.
+pub async fn bot_name<P: Platform>(
+    app: &App<'_, P>,
+    token: &TelegramToken,
+) -> Result<BotName, ApiError> {
+    let (me, status): (Me, u16) = bot_api(app, token, "getMe").await?;
     let bot = match (me.ok, me.result) {
         (true, Some(bot)) => bot,
-        _ => return Err(refused(me.error_code.unwrap_or(response.status))),
+        _ => return Err(refused(me.error_code.unwrap_or(status))),
     };
     BotName::parse(&bot.first_name)
         .or_else(|e| {
@@ -204,27 +215,14 @@ pub async fn detect_user<P: Platform>(
         app.config.limits.telegram_lookups_per_ip,
     )
     .await?;
-    let url = format!(
-        "{}/bot{}/getUpdates?limit=100&timeout=0",
-        app.config.endpoints.telegram_api,
-        token.expose()
-    );
-    let unreachable =
-        || ApiError::Unavailable("Telegram did not answer. Please try again in a moment.".into());
-    let response = app
-        .platform
-        .send(OutboundRequest::get(url))
-        .await
-        .map_err(|_| unreachable())?;
-    let updates: Updates = serde_json::from_slice(&response.body).map_err(|_| unreachable())?;
+    let (updates, status): (Updates, u16) =
+        bot_api(app, &token, "getUpdates?limit=100&timeout=0").await?;
     if !updates.ok {
-        return Err(match updates.error_code.unwrap_or(response.status) {
-            401 | 404 => ApiError::bad_request("Telegram does not know this bot token. Copy it again from @BotFather."),
+        return Err(match updates.error_code.unwrap_or(status) {
             409 => ApiError::Conflict(
                 "This bot already delivers its messages to a webhook, so claw.free cannot read them. It will work once your bot is deployed; enter your user id by hand for now.".into(),
             ),
-            429 => ApiError::RateLimited { retry_after: 30, message: "Telegram asks us to slow down. Try again in half a minute.".into() },
-            _ => unreachable(),
+            code => refused(code),
         });
     }
     let now = app.now();
@@ -268,107 +266,4 @@ pub async fn detect_user<P: Platform>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::deploys::fake_google::Harness;
-    use crate::http::Method;
-    use crate::testing::{is, reply};
-    use serde_json::Value;
-    use std::cell::RefCell;
-    use std::rc::Rc;
-
-    const TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
-
-    /// The bot's pending updates: (sender id, text), oldest first.
-    fn telegram(h: &Harness) -> Rc<RefCell<Vec<(i64, String)>>> {
-        let messages: Rc<RefCell<Vec<(i64, String)>>> = Rc::default();
-        let seen = messages.clone();
-        h.p.respond(move |req| {
-            if is(req, Method::Get, "/getUpdates") {
-                let result: Vec<Value> = seen
-                    .borrow()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (from, text))| {
-                        json!({"update_id": 1000 + i, "message": {"message_id": i + 1,
-                            "from": {"id": from, "is_bot": false, "first_name": format!("user {from}")},
-                            "chat": {"id": from, "type": "private"}, "date": 1, "text": text}})
-                    })
-                    .collect();
-                reply(200, json!({"ok": true, "result": result}))
-            } else {
-                reply(404, json!({"ok": false, "error_code": 404, "description": "Not Found"}))
-            }
-        });
-        messages
-    }
-
-    fn post(h: &Harness, path: &str, cookie: Option<&str>) -> (u16, Value) {
-        let response = h.send(h.request(Method::Post, path, cookie, Some(json!({"token": TOKEN}))));
-        (response.status, response.json_body())
-    }
-
-    #[test]
-    fn only_the_sender_of_the_sessions_code_is_the_owner() {
-        let h = Harness::new();
-        let messages = telegram(&h);
-        let (status, body) = post(&h, "/api/telegram/owner-code", Some(&h.cookie));
-        assert_eq!(status, 200, "{body}");
-        let code = body["code"].as_str().unwrap().to_string();
-        assert_eq!(code.len(), 6);
-        assert!(body["expiresInSeconds"].as_u64().unwrap() > CODE_WINDOW_SECS);
-        // A stranger wrote first, and last; the owner sent the code in between.
-        messages
-            .borrow_mut()
-            .push((666, "hi, I own you now".into()));
-        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
-        assert_eq!(status, 404);
-        assert!(
-            body["error"].as_str().unwrap().contains(&code),
-            "the code is repeated: {body}"
-        );
-        messages.borrow_mut().push((
-            424242,
-            format!(" {}-{} ", &code[..3], code[3..].to_lowercase()),
-        ));
-        messages.borrow_mut().push((666, "me again".into()));
-        let (status, body) = post(&h, "/api/telegram/detect-user", Some(&h.cookie));
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(body["userId"], "424242");
-        // Another session's code is not this one's: the stranger, signed in
-        // themselves, cannot claim the bot with their own code.
-        let mallory = h.sign_in("sub-mallory", &["claw-demo"], 3600);
-        let (_, theirs) = post(&h, "/api/telegram/owner-code", Some(&mallory));
-        assert_ne!(theirs["code"], code.as_str());
-        messages.borrow_mut().clear();
-        messages
-            .borrow_mut()
-            .push((666, theirs["code"].as_str().unwrap().into()));
-        assert_eq!(
-            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
-            404
-        );
-    }
-
-    #[test]
-    fn a_code_lasts_its_window_and_the_next_and_needs_a_session() {
-        let h = Harness::new();
-        let messages = telegram(&h);
-        assert_eq!(post(&h, "/api/telegram/detect-user", None).0, 401);
-        assert_eq!(post(&h, "/api/telegram/owner-code", None).0, 401);
-        let (_, body) = post(&h, "/api/telegram/owner-code", Some(&h.cookie));
-        messages
-            .borrow_mut()
-            .push((7, body["code"].as_str().unwrap().into()));
-        h.p.advance_secs(CODE_WINDOW_SECS);
-        assert_eq!(
-            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
-            200
-        );
-        h.p.advance_secs(CODE_WINDOW_SECS);
-        assert_eq!(
-            post(&h, "/api/telegram/detect-user", Some(&h.cookie)).0,
-            404
-        );
-    }
-}
+mod tests;

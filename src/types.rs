@@ -9,6 +9,58 @@ pub use claw_free_protocol::provider::Provider;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Why a value was refused, in a sentence for the person who typed it. It becomes a
+/// 400 where a request carried the value ([`From<Invalid> for ApiError`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::BadRequest(invalid.0)
+    }
+}
+
+/// What every checked string type shares: `as_str`, serde through `String` (a value
+/// read back from storage is checked again by `parse`), and `Display`.
+macro_rules! checked_string {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(value: String) -> Result<Self, String> {
+                Self::parse(&value).map_err(|e| e.message().to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A Google Cloud project id: 6 to 30 lowercase letters, digits or `-`, starting with
 /// a letter and not ending with `-` (older domain-scoped ids `example.com:name` are
 /// accepted for existing projects).
@@ -17,7 +69,7 @@ use std::fmt;
 pub struct ProjectId(String);
 
 impl ProjectId {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let name = match value.split_once(':') {
             Some((domain, name)) if is_domain(domain) => name,
             Some(_) => return Err(invalid_project_id()),
@@ -31,7 +83,7 @@ impl ProjectId {
     }
 
     /// The stricter rule for a project claw.free creates (no domain prefix).
-    pub fn parse_new(value: &str) -> Result<Self, ApiError> {
+    pub fn parse_new(value: &str) -> Result<Self, Invalid> {
         if Self::is_valid_new(value) {
             Ok(Self(value.to_string()))
         } else {
@@ -41,10 +93,6 @@ impl ProjectId {
 
     fn is_valid_new(name: &str) -> bool {
         (6..=30).contains(&name.len()) && is_valid_resource_name(name)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -57,30 +105,13 @@ fn is_domain(domain: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
 }
 
-fn invalid_project_id() -> ApiError {
-    ApiError::bad_request(
+fn invalid_project_id() -> Invalid {
+    Invalid::new(
         "A project ID is 6 to 30 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen.",
     )
 }
 
-impl TryFrom<String> for ProjectId {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<ProjectId> for String {
-    fn from(value: ProjectId) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for ProjectId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(ProjectId);
 
 /// A project's display name: 4 to 30 letters, digits, spaces, `-`, `'`, `"` or `!`
 /// (Resource Manager's rule).
@@ -88,7 +119,7 @@ impl fmt::Display for ProjectId {
 pub struct ProjectDisplayName(String);
 
 impl ProjectDisplayName {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let value = value.trim();
         let ok = (4..=30).contains(&value.chars().count())
             && value
@@ -97,7 +128,7 @@ impl ProjectDisplayName {
         if ok {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
+            Err(Invalid::new(
                 "A project name is 4 to 30 letters, digits, spaces, hyphens, quotes or exclamation marks.",
             ))
         }
@@ -120,12 +151,12 @@ pub enum Region {
 impl Region {
     pub const ALL: [Region; 3] = [Region::UsWest1, Region::UsCentral1, Region::UsEast1];
 
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         Self::ALL
             .into_iter()
             .find(|r| r.as_str() == value)
             .ok_or_else(|| {
-                ApiError::bad_request(
+                Invalid::new(
                     "The region must be one of the free-tier regions: us-west1, us-central1 or us-east1.",
                 )
             })
@@ -184,39 +215,16 @@ impl From<Region> for String {
 pub struct Zone(String);
 
 impl Zone {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         if Region::ALL.iter().any(|r| r.zones().contains(&value)) {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
-                "That is not a zone claw.free deploys to.",
-            ))
+            Err(Invalid::new("That is not a zone claw.free deploys to."))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Zone {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<Zone> for String {
-    fn from(value: Zone) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Zone {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(Zone);
 
 /// The name a person gives their bot, as they typed it (trimmed, one line, at most
 /// 64 characters), together with the slug its VM name is built from.
@@ -232,22 +240,22 @@ pub const MAX_SLUG: usize = 40;
 const MAX_BOT_NAME_CHARS: usize = 64;
 
 impl BotName {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let display = value.trim();
         if display.is_empty() {
-            return Err(ApiError::bad_request("Give your bot a name."));
+            return Err(Invalid::new("Give your bot a name."));
         }
         if display.chars().count() > MAX_BOT_NAME_CHARS {
-            return Err(ApiError::bad_request(format!(
+            return Err(Invalid::new(format!(
                 "A bot name is at most {MAX_BOT_NAME_CHARS} characters."
             )));
         }
         if display.chars().any(char::is_control) {
-            return Err(ApiError::bad_request("A bot name is one line of text."));
+            return Err(Invalid::new("A bot name is one line of text."));
         }
         let slug = slugify(display);
         if slug.len() < MIN_SLUG {
-            return Err(ApiError::bad_request(format!(
+            return Err(Invalid::new(format!(
                 "A bot name needs at least {MIN_SLUG} letters or digits (starting with a letter a-z) to make its server's name; \"{display}\" gives \"{slug}\"."
             )));
         }
@@ -326,44 +334,23 @@ pub struct VmName(String);
 
 impl VmName {
     /// Parses a VM name from a URL (the bot routes): any valid GCE name.
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         if is_valid_resource_name(value) {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request("That is not a valid VM name."))
+            Err(Invalid::new("That is not a valid VM name."))
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for VmName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        Self::parse(&value).map_err(|e| e.message().to_string())
-    }
-}
-
-impl From<VmName> for String {
-    fn from(value: VmName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for VmName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+checked_string!(VmName);
 
 /// A Telegram bot token from @BotFather: `<bot id>:<secret>`. Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TelegramToken(String);
 
 impl TelegramToken {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let value = value.trim();
         let ok = value.split_once(':').is_some_and(|(id, secret)| {
             (5..=16).contains(&id.len())
@@ -376,7 +363,7 @@ impl TelegramToken {
         if ok {
             Ok(Self(value.to_string()))
         } else {
-            Err(ApiError::bad_request(
+            Err(Invalid::new(
                 "That does not look like a Telegram bot token. @BotFather gives one like 123456789:AAH...; paste it whole.",
             ))
         }
@@ -413,19 +400,15 @@ impl Choices {
         channel: Option<&str>,
         cloud: Option<&str>,
         region: Option<&str>,
-    ) -> Result<Self, ApiError> {
-        let provider = Provider::parse(provider.unwrap_or("kimi")).map_err(ApiError::BadRequest)?;
+    ) -> Result<Self, Invalid> {
+        let provider = Provider::parse(provider.unwrap_or("kimi")).map_err(Invalid)?;
         let channel = channel.unwrap_or("telegram");
         if channel != "telegram" {
-            return Err(ApiError::bad_request(
-                "Telegram is the only channel for now.",
-            ));
+            return Err(Invalid::new("Telegram is the only channel for now."));
         }
         let cloud = cloud.unwrap_or("gcp");
         if cloud != "gcp" {
-            return Err(ApiError::bad_request(
-                "Google Cloud is the only cloud for now.",
-            ));
+            return Err(Invalid::new("Google Cloud is the only cloud for now."));
         }
         let region = region
             .filter(|r| !r.is_empty())
@@ -454,148 +437,4 @@ impl Choices {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn slug(input: &str) -> Result<String, String> {
-        BotName::parse(input)
-            .map(|n| n.slug().to_string())
-            .map_err(|e| e.message().to_string())
-    }
-
-    #[test]
-    fn bot_names_become_gce_names() {
-        assert_eq!(slug("My Bot").unwrap(), "my-bot");
-        assert_eq!(slug("  Café Crème  ").unwrap(), "cafe-creme");
-        assert_eq!(slug("🤖 Robo 🤖 Pal").unwrap(), "robo-pal");
-        assert_eq!(slug("42 is the answer").unwrap(), "is-the-answer");
-        assert_eq!(slug("--bot--").unwrap(), "bot");
-        assert_eq!(slug("abc").unwrap(), "abc");
-        assert_eq!(slug("R2D2 unit").unwrap(), "r2d2-unit");
-        assert_eq!(slug("a_b.c").unwrap(), "a-b-c");
-    }
-
-    #[test]
-    fn names_that_cannot_give_three_characters_are_refused_with_a_reason() {
-        for bad in [
-            "",
-            "   ",
-            "ab",
-            "🤖🤖🤖",
-            "!!!",
-            "123",
-            "12ab",
-            "日本語のボット",
-            "a-",
-        ] {
-            let err = slug(bad).unwrap_err();
-            assert!(!err.is_empty(), "{bad:?}");
-        }
-        assert!(slug("ab").unwrap_err().contains("at least 3"));
-        assert!(slug("line\nbreak").unwrap_err().contains("one line"));
-        assert!(slug(&"x".repeat(65)).unwrap_err().contains("at most 64"));
-    }
-
-    #[test]
-    fn long_names_are_cut_to_forty_without_a_trailing_dash() {
-        let forty_one = format!("{}-{}", "a".repeat(39), "bcd");
-        let s = slug(&forty_one).unwrap();
-        assert_eq!(s, "a".repeat(39));
-        assert_eq!(slug(&"b".repeat(64)).unwrap().len(), 40);
-    }
-
-    #[test]
-    fn vm_names_always_match_the_gce_rule() {
-        let inputs = [
-            "My Bot",
-            "x".repeat(64).as_str(),
-            "Zoë's 🤖 helper #1",
-            "a1-b",
-            "Ünïcödé bot",
-            "bot 2026",
-        ]
-        .map(String::from);
-        for input in inputs {
-            let name = BotName::parse(&input).unwrap();
-            for suffix in [[0, 0, 0], [0xff, 0xab, 0x01]] {
-                let vm = name.vm_name(suffix);
-                assert!(is_valid_resource_name(vm.as_str()), "{input:?} -> {vm}");
-                assert!(vm.as_str().len() <= 63);
-            }
-        }
-        assert_eq!(
-            BotName::parse("My Bot")
-                .unwrap()
-                .vm_name([0x1a, 0x2b, 0x3c])
-                .as_str(),
-            "my-bot-1a2b3c"
-        );
-    }
-
-    #[test]
-    fn project_ids() {
-        assert!(ProjectId::parse("claw-demo").is_ok());
-        assert!(ProjectId::parse("example.com:claw-demo").is_ok());
-        for bad in [
-            "short",
-            "Claw-demo",
-            "1claw-demo",
-            "claw-demo-",
-            "claw demo",
-            "x".repeat(31).as_str(),
-            "a:b:claw-demo",
-            "../../etc",
-        ] {
-            assert!(ProjectId::parse(bad).is_err(), "{bad}");
-        }
-        assert!(ProjectId::parse_new("example.com:claw-demo").is_err());
-    }
-
-    #[test]
-    fn regions_and_zones() {
-        assert_eq!(Region::parse("us-east1").unwrap(), Region::UsEast1);
-        assert!(Region::parse("europe-west1").is_err());
-        let first = Region::UsCentral1.first_zone();
-        assert_eq!(first.as_str(), "us-central1-a");
-        let mut zone = first;
-        let mut seen = 1;
-        while let Some(next) = Region::UsCentral1.next_zone(&zone) {
-            zone = next;
-            seen += 1;
-        }
-        assert_eq!(seen, 4);
-        assert!(Zone::parse("us-east1-b").is_ok());
-        assert!(Zone::parse("us-east1-z").is_err());
-    }
-
-    #[test]
-    fn telegram_tokens() {
-        let token = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
-        assert!(TelegramToken::parse(token).is_ok());
-        assert_eq!(
-            format!("{:?}", TelegramToken::parse(token).unwrap()),
-            "TelegramToken(..)"
-        );
-        for bad in [
-            "",
-            "123456789",
-            "abc:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0",
-            "123456789:short",
-            "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0\"}",
-        ] {
-            assert!(TelegramToken::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn choices_default_and_round_trip() {
-        let c = Choices::parse(Some("claude"), None, None, Some("us-west1")).unwrap();
-        assert_eq!(
-            c.to_query(),
-            "provider=claude&channel=telegram&cloud=gcp&region=us-west1"
-        );
-        assert!(Choices::parse(Some("gpt"), None, None, None).is_err());
-        assert!(Choices::parse(None, Some("discord"), None, None).is_err());
-        assert!(Choices::parse(None, None, Some("aws"), None).is_err());
-    }
-}
+mod tests;

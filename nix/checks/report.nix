@@ -23,6 +23,32 @@ let
   github = import ./evaluate.nix {
     extraModules = extraModules ++ [ { openclaw.githubMode.enable = true; } ];
   };
+  # GitHub mode with the repository's cache bucket.
+  cacheKey = "bot-cache-1:COu8rp8ZEaat2m1P52oDEI2sh7F0QtYHzAtomxKA0hQ=";
+  githubCache = import ./evaluate.nix {
+    extraModules = extraModules ++ [
+      {
+        openclaw.githubMode = {
+          enable = true;
+          cache = {
+            bucket = "claw-cache-demo";
+            publicKey = cacheKey;
+          };
+        };
+      }
+    ];
+  };
+  # The bucket without the key Nix would check it with.
+  githubCacheUnsigned = import ./evaluate.nix {
+    extraModules = extraModules ++ [
+      {
+        openclaw.githubMode = {
+          enable = true;
+          cache.bucket = "claw-cache-demo";
+        };
+      }
+    ];
+  };
   inherit (image) config lib;
   svc = config.systemd.services;
   sc = name: svc.${name}.serviceConfig;
@@ -77,26 +103,57 @@ let
   ];
 
   # GitHub mode's rollout unit, in the image with the mode on.
+  # ExecStart's arguments, each quoted: `"a" "b" ...`.
+  execArgs =
+    exec: builtins.filter builtins.isString (builtins.split "\" \"" (builtins.substring 1 (builtins.stringLength exec - 2) exec));
+  # The value after `flag` in `args`, or "".
+  flagValue =
+    args: flag:
+    let
+      hits = builtins.filter (i: builtins.elemAt args i == flag) (builtins.genList (i: i) (builtins.length args));
+      i = if hits == [ ] then -1 else builtins.head hits;
+    in
+    if i < 0 || i + 1 >= builtins.length args then "" else builtins.elemAt args (i + 1);
+
+  # The substituter in front of the cache bucket.
+  cacheChecks =
+    let
+      gc = githubCache.config;
+      cache = gc.systemd.services.clawfree-cache or { serviceConfig.ExecStart = "\"\""; };
+      args = execArgs cache.serviceConfig.ExecStart;
+      rolloutArgs = execArgs gc.systemd.services.clawfree-rollout.serviceConfig.ExecStart;
+      cliSource = builtins.readFile ../agent/src/cli.rs;
+      flags = map builtins.head (builtins.filter (m: m != null) (map (builtins.match "--([a-z-]+)") (args ++ rolloutArgs)));
+      unknown = builtins.filter (f: !(contains "\"${f}\" =>" cliSource)) flags;
+    in
+    [
+      (check "cache: no substituter without a bucket" (!(github.config.systemd.services ? clawfree-cache)) "clawfree-cache is configured")
+      (check "cache: the agent serves the bucket" (lib.elem "serve-cache" args) (builtins.toJSON args))
+      (expectEq "cache: the bucket it serves" (flagValue args "--cache-bucket") "claw-cache-demo")
+      (expectEq "cache: on the loopback only" (flagValue args "--cache-listen") "127.0.0.1:8091")
+      (expectEq "cache: runs unprivileged" (cache.serviceConfig.DynamicUser or false) true)
+      (expectHas "cache: Nix substitutes from it" gc.nix.settings.substituters "http://127.0.0.1:8091")
+      (expectHas "cache: Nix trusts the repository's key" gc.nix.settings.trusted-public-keys cacheKey)
+      (expectEq "cache: the rollout asks it before fetching" (flagValue rolloutArgs "--system-cache-url") "http://127.0.0.1:8091")
+      (check "cache: the rollout starts after it" (lib.elem "clawfree-cache.service" gc.systemd.services.clawfree-rollout.after) "")
+      (check "cache: every flag is the agent's" (unknown == [ ]) "unknown: ${builtins.toJSON unknown}")
+      (check "cache: a bucket without its public key is refused" (
+        lib.any (m: contains "githubMode.cache.publicKey" m) (failedAssertions githubCacheUnsigned.config)
+      ) "no failed assertion")
+      (expectEq "every NixOS assertion holds (GitHub mode with a cache)" (failedAssertions gc) [ ])
+    ];
+
   rolloutChecks =
     let
       rollout = github.config.systemd.services.clawfree-rollout;
-      exec = rollout.serviceConfig.ExecStart;
-      # ExecStart's arguments, each quoted: `"a" "b" ...`.
-      args = builtins.filter builtins.isString (
-        builtins.split "\" \"" (builtins.substring 1 (builtins.stringLength exec - 2) exec)
-      );
+      args = execArgs rollout.serviceConfig.ExecStart;
       indexOf =
         arg:
         builtins.head (
           (builtins.filter (i: builtins.elemAt args i == arg) (builtins.genList (i: i) (builtins.length args)))
           ++ [ (-1) ]
         );
-      valueOf =
-        flag:
-        let
-          i = indexOf flag;
-        in
-        if i < 0 || i + 1 >= builtins.length args then "" else builtins.elemAt args (i + 1);
+      valueOf = flagValue args;
       # Every flag the unit passes must be one the agent's command line parses.
       flags = map builtins.head (builtins.filter (m: m != null) (map (builtins.match "--([a-z-]+)") args));
       cliSource = builtins.readFile ../agent/src/cli.rs;
@@ -141,6 +198,7 @@ in
   ]
   ++ rules.checks
   ++ rolloutChecks
+  ++ cacheChecks
   ++ [
     (expectEq "the five AI CLIs are wrapped" (builtins.attrNames clis) [
       "aider"

@@ -8,7 +8,9 @@
 # `clawfree-set-secret@.service` (the local secrets the bot's own agent sets,
 # stored by root), plus the root-only secrets folder; in GitHub mode also
 # `clawfree-rollout.service` (switches to the system CI names in instance
-# metadata, gates it on health, keeps it or rolls back) and its options.
+# metadata, gates it on health, keeps it or rolls back) and its options, and
+# with a cache bucket `clawfree-cache.service` (the bucket served to Nix on the
+# loopback as the VM's read-only service account).
 {
   config,
   lib,
@@ -65,6 +67,9 @@ let
   };
 
   gh = cfg.githubMode;
+  # The local substituter in front of the owner's cache bucket, when there is one.
+  cacheUrl = "http://127.0.0.1:${toString gh.cache.port}";
+  withCache = gh.cache.bucket != null;
   systemd = config.systemd.package;
   # The rollout commands of docs/CONTRACTS.md (GitHub mode); `{path}` is a
   # store path and `{id}`, `{unit}` names the agent fills in.
@@ -88,6 +93,11 @@ let
     # Telegram is HTTPS and the agent carries no TLS.
     "--curl"
     (lib.getExe' pkgs.curl "curl")
+  ]
+  ++ lib.optionals withCache [
+    # Asked first, so a missing system or a refused bucket is reported in words.
+    "--system-cache-url"
+    cacheUrl
   ];
 
   agentService =
@@ -157,6 +167,30 @@ in
         The default substitutes from `nix.settings.substituters` (which
         holds {option}`openclaw.binaryCache.url`) and never builds.
       '';
+    };
+    cache = {
+      bucket = lib.mkOption {
+        type = lib.types.nullOr (lib.types.strMatching "[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]");
+        default = null;
+        example = "claw-cache-my-project";
+        description = ''
+          The private Cloud Storage bucket holding the repository's binary
+          cache (CI uploads to it; the VM's service account may only read).
+          When set, `clawfree-cache.service` serves it to Nix on
+          {option}`openclaw.githubMode.cache.port` and Nix substitutes from it.
+        '';
+      };
+      publicKey = lib.mkOption {
+        type = lib.types.nullOr (lib.types.strMatching "[A-Za-z0-9._-]+:[A-Za-z0-9+/]{43}=");
+        default = null;
+        example = "bot-cache-1:COu8rp8ZEaat2m1P52oDEI2sh7F0QtYHzAtomxKA0hQ=";
+        description = "The public half of the repository's cache signing key: Nix accepts only paths it signed.";
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 8091;
+        description = "The loopback port the cache is served on.";
+      };
     };
     healthDeadlineSecs = lib.mkOption {
       type = lib.types.ints.positive;
@@ -230,9 +264,10 @@ in
           after = [
             "clawfree-setup.service"
             "network-online.target"
-          ];
+          ]
+          ++ lib.optional withCache "clawfree-cache.service";
           requires = [ "clawfree-setup.service" ];
-          wants = [ "network-online.target" ];
+          wants = [ "network-online.target" ] ++ lib.optional withCache "clawfree-cache.service";
           # No sandbox: activating systems and setting the boot entry is its job.
         }
         // {
@@ -240,6 +275,42 @@ in
           # over at the next boot.
           restartIfChanged = false;
         };
+    };
+  })
+
+  # The substituter: no state, no privilege, nothing but the loopback port and
+  # HTTPS to Cloud Storage with the token the metadata server gives the VM.
+  (lib.mkIf (cfg.enable && gh.enable && withCache) {
+    assertions = [
+      {
+        assertion = gh.cache.publicKey != null;
+        message = "openclaw.githubMode.cache.bucket needs openclaw.githubMode.cache.publicKey: Nix trusts the cache only through it";
+      }
+    ];
+    nix.settings = {
+      substituters = [ cacheUrl ];
+      trusted-public-keys = lib.optional (gh.cache.publicKey != null) gh.cache.publicKey;
+    };
+    systemd.services.clawfree-cache = clawLib.mkCappedService {
+      description = "claw.free binary cache: the repository's bucket served to Nix on the loopback";
+      execStart = [
+        agent
+        "serve-cache"
+        "--metadata-url"
+        cfg.agent.metadataUrl
+        "--cache-bucket"
+        gh.cache.bucket
+        "--cache-listen"
+        "127.0.0.1:${toString gh.cache.port}"
+        "--curl"
+        (lib.getExe' pkgs.curl "curl")
+      ];
+      inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+      after = [ "network-online.target" ];
+      wants = [ "network-online.target" ];
+      serviceConfig = clawLib.hardening // {
+        DynamicUser = true;
+      };
     };
   })
   ];

@@ -78,6 +78,89 @@ impl fmt::Display for StorePath {
     }
 }
 
+/// The binary cache in the owner's bucket, in the layout Nix's HTTP binary caches use:
+/// [`CACHE_INFO`] at the top, `<hash>.narinfo` per store path (signed with the
+/// repository's cache key) and the archives under `nar/`. These are the only object
+/// names the VM's substituter asks the bucket for.
+pub mod cache {
+    use super::NIX_BASE32;
+
+    /// The cache's description (`StoreDir: /nix/store`, ...).
+    pub const CACHE_INFO: &str = "nix-cache-info";
+
+    /// The narinfo object of a store path's hash.
+    pub fn narinfo(hash: &str) -> String {
+        format!("{hash}.narinfo")
+    }
+
+    /// Whether `name` is an object of the layout: [`CACHE_INFO`], `<hash>.narinfo`, or
+    /// `nar/<base-32 file hash>.nar[.xz|.zst|.bz2]`.
+    pub fn is_object(name: &str) -> bool {
+        let base32 =
+            |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| NIX_BASE32.contains(c));
+        if name == CACHE_INFO {
+            return true;
+        }
+        if let Some(hash) = name.strip_suffix(".narinfo") {
+            return hash.len() == 32 && base32(hash);
+        }
+        let Some(file) = name.strip_prefix("nar/") else {
+            return false;
+        };
+        let stem = [".nar.xz", ".nar.zst", ".nar.bz2", ".nar"]
+            .iter()
+            .find_map(|ext| file.strip_suffix(ext));
+        stem.is_some_and(|h| h.len() >= 32 && base32(h))
+    }
+
+    /// Cloud Storage's bucket names: 3 to 63 lowercase letters, digits, `-`, `_` and
+    /// `.`, beginning and ending with a letter or digit.
+    pub fn is_bucket_name(name: &str) -> bool {
+        let edge =
+            |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        (3..=63).contains(&name.len())
+            && name.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+            })
+            && edge(name.chars().next())
+            && edge(name.chars().last())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_the_layout_is_served() {
+            for good in [
+                "nix-cache-info",
+                "0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6.narinfo",
+                "nar/0m1kml21mbl3di6yj9h523p173qwjhcxlxjwvxa8dg9drk6iy149.nar",
+                "nar/0m1kml21mbl3di6yj9h523p173qwjhcxlxjwvxa8dg9drk6iy149.nar.xz",
+            ] {
+                assert!(is_object(good), "{good}");
+            }
+            for bad in [
+                "",
+                "nar/",
+                "x.narinfo",
+                "0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hbe.narinfo",
+                "../0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6.narinfo",
+                "nar/../nix-cache-info",
+                "nar/0m1kml21mbl3di6yj9h523p173qwjhcxlxjwvxa8dg9drk6iy149.tar",
+                "log/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-x.drv",
+                "secrets.json",
+            ] {
+                assert!(!is_object(bad), "{bad}");
+            }
+            assert!(is_bucket_name("claw-cache-1"));
+            for bad in ["ab", "Claw", "-a-", "a/b", "a?b", &"a".repeat(64)] {
+                assert!(!is_bucket_name(bad), "{bad}");
+            }
+        }
+    }
+}
+
 /// A git revision: 7 to 40 hexadecimal characters, kept in lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Rev(String);

@@ -5,10 +5,22 @@ use super::service;
 use crate::app::App;
 use crate::deploys::api::telegram_token;
 use crate::error::ApiError;
+use crate::google::compute::InstanceRef;
 use crate::http::{Request, Response};
 use crate::ports::Platform;
-use crate::sessions;
+use crate::sessions::{self, Session};
 use serde_json::json;
+
+/// The caller's session and the bot the path names, which must be in one of its projects.
+async fn caller<P: Platform>(
+    app: &App<'_, P>,
+    request: &Request,
+    path: (&str, &str, &str),
+) -> Result<(Session, InstanceRef), ApiError> {
+    let session = sessions::require(app, request).await?;
+    let target = service::target(&session, path)?;
+    Ok((session, target))
+}
 
 /// `GET /api/deploy/existing`: `{vms, errors}`.
 pub async fn list<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<Response, ApiError> {
@@ -23,8 +35,7 @@ pub async fn get<P: Platform>(
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = service::target(&session, path)?;
+    let (session, target) = caller(app, request, path).await?;
     let bot = service::get(app, &session, &target).await?;
     Ok(Response::json(200, &bot))
 }
@@ -35,8 +46,7 @@ pub async fn delete<P: Platform>(
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = service::target(&session, path)?;
+    let (session, target) = caller(app, request, path).await?;
     service::delete(app, &session, &target).await?;
     Ok(Response::json(200, &json!({"ok": true})))
 }
@@ -47,14 +57,10 @@ pub async fn rotate_secret<P: Platform>(
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = service::target(&session, path)?;
+    let (session, target) = caller(app, request, path).await?;
     let token = telegram_token(request)?;
     let version = service::rotate(app, &session, &target, &token).await?;
-    Ok(Response::json(
-        200,
-        &json!({"ok": true, "secretVersion": version}),
-    ))
+    Ok(Response::ok_with("secretVersion", version))
 }
 
 /// `POST /api/bots/:project/:zone/:vm/rekey`: `{ok: true, recipient}`, the key the
@@ -64,13 +70,9 @@ pub async fn rekey<P: Platform>(
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = service::target(&session, path)?;
+    let (session, target) = caller(app, request, path).await?;
     let key = service::rekey(app, &session, &target).await?;
-    Ok(Response::json(
-        200,
-        &json!({"ok": true, "recipient": key.as_str()}),
-    ))
+    Ok(Response::ok_with("recipient", key.as_str()))
 }
 
 /// `GET /api/bots/:project/:zone/:vm/logs`: `{output, consoleUrl}`.
@@ -79,8 +81,7 @@ pub async fn logs<P: Platform>(
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = service::target(&session, path)?;
+    let (session, target) = caller(app, request, path).await?;
     let logs = service::logs(app, &session, &target).await?;
     Ok(Response::json(200, &logs))
 }

@@ -79,7 +79,7 @@ pub fn bot(project: &str, instance: &Instance, report: &Report, now: u64, stale_
         setup: attributes.and_then(|a| a.setup()).map(|s| s.to_string()),
         secret_version: attributes.and_then(GuestAttributes::secret_version),
         key_changed: attributes
-            .is_some_and(|a| crate::secrets::key_changed(&instance.metadata, a.recipient())),
+            .is_some_and(|a| crate::vm::secrets::key_changed(&instance.metadata, a.recipient())),
         rollout: attributes.and_then(crate::rollouts::view),
     }
 }

@@ -4,15 +4,15 @@
 
 use super::model::{self, Bot, BotList, ProjectError, Report};
 use crate::app::App;
-use crate::deploys::flow::{self, Logs};
 use crate::error::ApiError;
 use crate::google::compute::{self, Instance, InstanceRef};
 use crate::google::GoogleFailure;
 use crate::limits::{self, Scope};
 use crate::ports::Platform;
-use crate::secrets;
 use crate::sessions::Session;
 use crate::types::{ProjectId, TelegramToken, VmName, Zone};
+use crate::vm::logs::Logs;
+use crate::vm::secrets;
 use claw_free_protocol::metadata::SecretName;
 use futures_util::future::join_all;
 
@@ -103,12 +103,7 @@ pub fn target(
     (project, zone, vm): (&str, &str, &str),
 ) -> Result<InstanceRef, ApiError> {
     let target = instance_ref(project, zone, vm)?;
-    if !session
-        .record
-        .projects
-        .iter()
-        .any(|p| p.project_id == target.project.as_str())
-    {
+    if !session.has_project(target.project.as_str()) {
         return Err(ApiError::NotFound(
             "That project is not among your Google Cloud projects.".into(),
         ));
@@ -200,5 +195,5 @@ pub async fn logs<P: Platform>(
 ) -> Result<Logs, ApiError> {
     take_action(app, session).await?;
     secrets::bot_instance(app, &session.token, target).await?;
-    flow::serial_logs(app, &session.token, target).await
+    crate::vm::logs::serial(app, &session.token, target).await
 }

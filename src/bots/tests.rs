@@ -1,18 +1,19 @@
 //! The bot routes through the App, against the fake Google.
 
-use crate::deploys::fake_google::{FakeVm, Harness};
 use crate::http::Method;
+use crate::testing::fake_google::FakeVm;
+use crate::testing::TestApp;
 use crate::testing::VM_RECIPIENT;
 use serde_json::{json, Value};
 
 const TELEGRAM: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
 const BOT: &str = "/api/bots/claw-demo/us-central1-a/my-bot-010203";
 
-fn add(h: &Harness, key: &str, vm: FakeVm) {
+fn add(h: &TestApp, key: &str, vm: FakeVm) {
     h.google.borrow_mut().vms.insert(key.into(), vm);
 }
 
-fn healthy_bot(h: &Harness) -> FakeVm {
+fn healthy_bot(h: &TestApp) -> FakeVm {
     let mut vm = FakeVm::bot("RUNNING");
     let now = h.p.now_ms.get() / 1000;
     vm.guest.insert("setup".into(), "ready".into());
@@ -26,7 +27,7 @@ fn healthy_bot(h: &Harness) -> FakeVm {
 
 #[test]
 fn the_list_spans_projects_and_survives_a_failing_one() {
-    let mut h = Harness::new();
+    let mut h = TestApp::new();
     h.cookie = h.sign_in(
         "sub-alice",
         &["claw-demo", "claw-other", "claw-broken", "claw-fresh"],
@@ -83,7 +84,7 @@ fn the_list_spans_projects_and_survives_a_failing_one() {
 
 #[test]
 fn deleting_needs_a_stopped_bot_in_ones_own_project() {
-    let h = Harness::new();
+    let h = TestApp::new();
     add(&h, "claw-demo/us-central1-a/my-bot-010203", healthy_bot(&h));
     let (status, body) = h.call(Method::Delete, BOT, None);
     assert_eq!(status, 409, "{body}");
@@ -152,7 +153,7 @@ fn deleting_needs_a_stopped_bot_in_ones_own_project() {
 
 #[test]
 fn rotation_writes_ciphertext_and_is_confirmed_by_the_secret_version() {
-    let h = Harness::new();
+    let h = TestApp::new();
     add(&h, "claw-demo/us-central1-a/my-bot-010203", healthy_bot(&h));
     // Someone else changed the metadata at the same moment: retried with a fresh read.
     h.google
@@ -202,7 +203,7 @@ fn rotation_writes_ciphertext_and_is_confirmed_by_the_secret_version() {
 
 #[test]
 fn logs_and_limits_on_bot_actions() {
-    let mut h = Harness::new();
+    let mut h = TestApp::new();
     h.config.limits.bot_actions_per_session = 2;
     add(&h, "claw-demo/us-central1-a/my-bot-010203", healthy_bot(&h));
     let (status, logs) = h.call(Method::Get, &format!("{BOT}/logs"), None);
@@ -225,7 +226,7 @@ fn logs_and_limits_on_bot_actions() {
 
 #[test]
 fn an_expired_google_token_is_a_sign_in_again() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google.borrow_mut().token_expired = true;
     let (status, body): (u16, Value) = h.call(Method::Get, "/api/deploy/existing", None);
     assert_eq!(status, 401);
@@ -234,7 +235,7 @@ fn an_expired_google_token_is_a_sign_in_again() {
 
 #[test]
 fn a_changed_vm_key_stops_rotation_until_the_owner_rekeys() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let vm = "claw-demo/us-central1-a/my-bot-010203";
     add(&h, vm, healthy_bot(&h));
     let rotate = || {

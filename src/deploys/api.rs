@@ -10,7 +10,8 @@ use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions;
 use crate::telegram;
-use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
+use crate::types::{BotName, Invalid, ProjectId, Provider, Region, TelegramToken, TelegramUserId};
+use crate::{cookies, crypto};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -21,7 +22,7 @@ const EXAMPLE_SUFFIX: [u8; 3] = [0x7f, 0x3a, 0x9c];
 pub fn field<T>(
     name: &str,
     value: Option<String>,
-    parse: impl FnOnce(&str) -> Result<T, ApiError>,
+    parse: impl FnOnce(&str) -> Result<T, Invalid>,
 ) -> Result<T, ApiError> {
     let value = value.ok_or_else(|| ApiError::bad_request(format!("{name} is required.")))?;
     parse(&value).map_err(|e| ApiError::bad_request(format!("{name}: {}", e.message())))
@@ -74,9 +75,7 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     let region = field("region", body.region, Region::parse)?;
     let provider = match body.provider {
         None => session.record.choices.provider,
-        given => field("provider", given, |p| {
-            Provider::parse(p).map_err(ApiError::BadRequest)
-        })?,
+        given => field("provider", given, |p| Provider::parse(p).map_err(Invalid))?,
     };
     let telegram_owner = telegram_owner(body.telegram_user_id)?;
     let telegram_token = body
@@ -108,6 +107,19 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     .with_header("set-cookie", cookie))
 }
 
+/// Who asks about deploy `id`: their cookies' secrets and the tag they hold.
+fn viewer(request: &Request, id: &str) -> flow::Viewer {
+    let deploy_secret = request.cookie(cookies::DEPLOY).and_then(|value| {
+        let (bound, secret) = value.split_once('.')?;
+        (bound == id && crypto::is_secret_shaped(secret)).then(|| secret.to_string())
+    });
+    flow::Viewer {
+        session_secret: sessions::cookie_secret(request),
+        deploy_secret,
+        tag: request.header("if-none-match").map(str::to_string),
+    }
+}
+
 /// How status answers may be kept: by this browser only, and checked every time.
 const CONDITIONAL: &str = "private, no-cache";
 
@@ -119,7 +131,7 @@ pub async fn status<P: Platform>(
 ) -> Result<Response, ApiError> {
     // `private, no-cache`: the browser keeps the answer and asks again with its tag,
     // which the Worker answers with 304 while it holds (see `super::tag`).
-    Ok(match flow::status(app, request, id).await? {
+    Ok(match flow::status(app, &viewer(request, id), id).await? {
         flow::Polled::NotModified { etag } => Response {
             status: 304,
             headers: Vec::new(),
@@ -159,11 +171,8 @@ pub async fn deliver_secret<P: Platform>(
     id: &str,
 ) -> Result<Response, ApiError> {
     let token = telegram_token(request)?;
-    let version = flow::deliver_secret(app, request, id, &token).await?;
-    Ok(Response::json(
-        200,
-        &json!({"ok": true, "secretVersion": version}),
-    ))
+    let version = flow::deliver_secret(app, &viewer(request, id), id, &token).await?;
+    Ok(Response::ok_with("secretVersion", version))
 }
 
 /// `GET /api/deploy/:id/logs`.
@@ -172,6 +181,6 @@ pub async fn logs<P: Platform>(
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let logs = flow::logs(app, request, id).await?;
+    let logs = flow::logs(app, &viewer(request, id), id).await?;
     Ok(Response::json(200, &logs))
 }

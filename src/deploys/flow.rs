@@ -13,18 +13,16 @@ use super::machine::{self, Applied, Call, Context, Outcome};
 use super::model::{self, DeployRecord, IdempotencyKey, Phase, StatusView};
 use super::tag;
 use crate::app::App;
-use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
-use crate::google::compute::{self, GuestAttributes, InstanceRef};
+use crate::google::compute::{self, GuestAttributes};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
-use crate::http::Request;
-use crate::limits::{self, Limit, Scope};
+use crate::limits::{self, Scope};
 use crate::ports::{Platform, Random};
-use crate::secrets;
 use crate::sessions::{self, Session};
 use crate::store::{self, Key, DEPLOY_TTL};
 use crate::types::{BotName, ProjectId, Provider, Region, TelegramToken, TelegramUserId, VmName};
+use crate::vm::{self, secrets};
 use claw_free_protocol::guest::SetupState;
 use claw_free_protocol::metadata::SecretName;
 
@@ -100,12 +98,7 @@ pub async fn start<P: Platform>(
     request: StartRequest,
     idempotency: Option<IdempotencyKey>,
 ) -> Result<Started, ApiError> {
-    if !session
-        .record
-        .projects
-        .iter()
-        .any(|p| p.project_id == request.project.as_str())
-    {
+    if !session.has_project(request.project.as_str()) {
         return Err(ApiError::NotFound(
             "That project is not among your Google Cloud projects. Reload the page and pick it again.".into(),
         ));
@@ -119,20 +112,12 @@ pub async fn start<P: Platform>(
         }
     }
     let limits = &app.config.limits;
-    limits::take_all(
+    limits::take_deploy(
         app.platform,
-        &[
-            Limit {
-                scope: Scope::DeployPerSession,
-                subject: session.limit_subject(),
-                limit: limits.deploys_per_session,
-            },
-            Limit {
-                scope: Scope::DeployPerIp,
-                subject: client_ip,
-                limit: limits.deploys_per_ip,
-            },
-        ],
+        session.limit_subject(),
+        client_ip,
+        limits.deploys_per_session,
+        limits.deploys_per_ip,
     )
     .await?;
 
@@ -306,24 +291,17 @@ fn unknown_deploy() -> ApiError {
     )
 }
 
-/// A cookie value shaped like the secrets claw.free hands out.
-fn secret_shaped(value: &str) -> bool {
-    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// The session cookie's secret, if it has the shape of one.
-fn session_cookie_secret(request: &Request) -> Option<String> {
-    request
-        .cookie(cookies::SESSION)
-        .filter(|s| secret_shaped(s))
-}
-
-/// The secret of the `__Host-deploy` cookie when it binds deploy `id` (its value is
-/// `<id>.<secret>`, so one browser follows one deploy at a time).
-fn viewer_cookie_secret(request: &Request, id: &str) -> Option<String> {
-    let value = request.cookie(cookies::DEPLOY)?;
-    let (bound, secret) = value.split_once('.')?;
-    (bound == id && secret_shaped(secret)).then(|| secret.to_string())
+/// Who asks about deploy `id`, as the handler read it from the request: the secrets of
+/// the cookies that may prove they may see it, and the tag of the answer the page holds.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    /// The `__Host-session` cookie's secret.
+    pub session_secret: Option<String>,
+    /// The `__Host-deploy` cookie's secret, when the cookie binds this deploy (its
+    /// value is `<id>.<secret>`, so one browser follows one deploy at a time).
+    pub deploy_secret: Option<String>,
+    /// `If-None-Match`.
+    pub tag: Option<String>,
 }
 
 /// The deploy `id` and the cookie value that proved the caller may see it: the browser
@@ -332,11 +310,11 @@ fn viewer_cookie_secret(request: &Request, id: &str) -> Option<String> {
 /// session read more). Anyone else gets the same 404 as for an id that does not exist.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
 ) -> Result<(DeployRecord, String), ApiError> {
-    let session_secret = session_cookie_secret(request);
-    let viewer = viewer_cookie_secret(request, id);
+    let session_secret = caller.session_secret.clone();
+    let viewer = caller.deploy_secret.clone();
     if session_secret.is_none() && viewer.is_none() {
         return Err(ApiError::Unauthorized("Sign in with Google first.".into()));
     }
@@ -359,7 +337,7 @@ async fn load_owned<P: Platform>(
     {
         return Ok((record, session_secret));
     }
-    let session = sessions::require(app, request).await?;
+    let session = sessions::resolve(app, &session_secret).await?;
     if session.owner() == record.owner {
         Ok((record, session_secret))
     } else {
@@ -391,26 +369,21 @@ pub enum Polled {
 /// the view.
 pub async fn status<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
 ) -> Result<Polled, ApiError> {
     let now_ms = app.platform.now_ms();
-    let credentials: Vec<String> = [
-        session_cookie_secret(request),
-        viewer_cookie_secret(request, id),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let offered: Vec<&str> = credentials.iter().map(String::as_str).collect();
-    if let Some(etag) = request.header("if-none-match") {
-        if tag::still_fresh(&app.config.sealing_key, request, id, &offered, now_ms) {
-            return Ok(Polled::NotModified {
-                etag: etag.to_string(),
-            });
+    let offered: Vec<&str> = [&caller.session_secret, &caller.deploy_secret]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if let Some(etag) = &caller.tag {
+        if tag::still_fresh(&app.config.sealing_key, etag, id, &offered, now_ms) {
+            return Ok(Polled::NotModified { etag: etag.clone() });
         }
     }
-    let (mut record, credential) = load_owned(app, request, id).await?;
+    let (mut record, credential) = load_owned(app, caller, id).await?;
     let stored = record.clone();
     let mut retrying = false;
     if !record.phase.is_finished() {
@@ -536,21 +509,17 @@ fn token_or_sign_in<P: Platform>(
     })
 }
 
-/// `POST /api/deploy/:id/secret`: the first Telegram token, encrypted to the VM.
-/// Returns the secret version the VM will publish once it applied it.
-pub async fn deliver_secret<P: Platform>(
+/// The record and its token for an action on the deploy's VM by its owner: refused
+/// before the VM exists, by `allowed`, or past the session's bot-action limit.
+async fn act_on_vm<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
-    telegram_token: &TelegramToken,
-) -> Result<u64, ApiError> {
-    let (mut record, _) = load_owned(app, request, id).await?;
+    allowed: impl FnOnce(&DeployRecord) -> Result<(), ApiError>,
+) -> Result<(DeployRecord, AccessToken), ApiError> {
+    let (record, _) = load_owned(app, caller, id).await?;
     refuse_before_vm(&record)?;
-    if record.phase.is_finished() {
-        return Err(ApiError::Conflict(
-            "This deploy is over; send a new token from the bot list once the bot runs.".into(),
-        ));
-    }
+    allowed(&record)?;
     limits::take(
         app.platform,
         Scope::BotActionPerSession,
@@ -559,6 +528,26 @@ pub async fn deliver_secret<P: Platform>(
     )
     .await?;
     let token = token_or_sign_in(app, &record)?;
+    Ok((record, token))
+}
+
+/// `POST /api/deploy/:id/secret`: the first Telegram token, encrypted to the VM.
+/// Returns the secret version the VM will publish once it applied it.
+pub async fn deliver_secret<P: Platform>(
+    app: &App<'_, P>,
+    caller: &Viewer,
+    id: &str,
+    telegram_token: &TelegramToken,
+) -> Result<u64, ApiError> {
+    let (mut record, token) = act_on_vm(app, caller, id, |record| {
+        if record.phase.is_finished() {
+            return Err(ApiError::Conflict(
+                "This deploy is over; send a new token from the bot list once the bot runs.".into(),
+            ));
+        }
+        Ok(())
+    })
+    .await?;
     let version = secrets::deliver(
         app,
         &token,
@@ -576,51 +565,15 @@ pub async fn deliver_secret<P: Platform>(
     Ok(version)
 }
 
-/// The tail of a VM's serial output and the console link, for a deploy or a bot.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Logs {
-    pub output: String,
-    pub console_url: String,
-}
-
-/// Reads the serial output of `instance`.
-pub async fn serial_logs<P: Platform>(
-    app: &App<'_, P>,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<Logs, ApiError> {
-    match compute::serial_tail(app.platform, app.config, token, instance).await {
-        Ok(output) => Ok(Logs {
-            output,
-            console_url: instance.console_url(app.config),
-        }),
-        Err(GoogleFailure::NotFound(_)) => Err(ApiError::NotFound(
-            "The VM no longer exists, so it has no serial output.".into(),
-        )),
-        Err(failure) => Err(failure.into_api_error(app.config, Some(instance.project.as_str()))),
-    }
-}
-
 /// `GET /api/deploy/:id/logs`.
 pub async fn logs<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
+    caller: &Viewer,
     id: &str,
-) -> Result<Logs, ApiError> {
-    let (record, _) = load_owned(app, request, id).await?;
-    refuse_before_vm(&record)?;
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        &record.session_digest,
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
-    let token = token_or_sign_in(app, &record)?;
-    serial_logs(app, &token, &record.instance()).await
+) -> Result<vm::logs::Logs, ApiError> {
+    let (record, token) = act_on_vm(app, caller, id, |_| Ok(())).await?;
+    vm::logs::serial(app, &token, &record.instance()).await
 }
 
 #[cfg(test)]
-#[path = "flow_tests.rs"]
 mod tests;

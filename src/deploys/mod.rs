@@ -1,4 +1,4 @@
-//! Deploys: from one click to a healthy bot (issue 5).
+//! Deploys: from one click to a healthy bot.
 //!
 //! - [`model`]: the `deploy:<id>` record, its phases and the status view.
 //! - [`machine`]: the pure state machine (next Google call, and what its answer means).
@@ -11,6 +11,3 @@ pub mod flow;
 pub mod machine;
 pub mod model;
 pub mod tag;
-
-#[cfg(test)]
-pub(crate) mod fake_google;

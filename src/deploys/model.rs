@@ -13,8 +13,9 @@
 
 use crate::config::Config;
 use crate::crypto::Sealed;
-use crate::error::{Action, ApiError};
+use crate::error::Action;
 use crate::google::compute::InstanceRef;
+use crate::types::Invalid;
 use crate::types::{BotName, ProjectId, Provider, Region, TelegramUserId, VmName, Zone};
 use serde::{Deserialize, Serialize};
 
@@ -176,10 +177,10 @@ pub struct IdempotencyKey {
 pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 impl IdempotencyKey {
-    pub fn parse(value: &str) -> Result<Self, ApiError> {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
         let value = value.trim();
         if value.is_empty() || value.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(ApiError::bad_request(format!(
+            return Err(Invalid::new(format!(
                 "The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
             )));
         }

@@ -34,8 +34,44 @@ fn configuration(env: &Env) -> std::rc::Rc<Result<Config, String>> {
     })
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function clawFreeRequestHead(request) {
+  let head = request.method + "\n" + request.url;
+  for (const [name, value] of request.headers) head += "\n" + name + "\n" + value;
+  return head;
+}
+export function clawFreeResponse(status, head, body) {
+  const headers = new Headers();
+  const lines = head.split("\n");
+  for (let i = 0; i + 1 < lines.length; i += 2) headers.append(lines[i], lines[i + 1]);
+  return new Response(body.length ? body : null, { status, headers });
+}
+"#)]
+extern "C" {
+    /// A request's method, URL and headers in one crossing of the Wasm boundary (one
+    /// for each header and part costs more than this request's own work): lines of
+    /// the method, the URL, then each header's name and value. Fetch allows no line
+    /// break in any of them.
+    #[wasm_bindgen(js_name = clawFreeRequestHead)]
+    fn request_head(request: &worker::web_sys::Request) -> String;
+
+    /// A response built in one crossing: `head` holds a line for each header's name
+    /// and value; the body is copied (an empty one is none, as 204 and 304 need). A
+    /// header Fetch refuses comes back as an error, not as an exception through Rust.
+    #[wasm_bindgen(js_name = clawFreeResponse, catch)]
+    fn js_response(
+        status: u16,
+        head: &str,
+        body: &[u8],
+    ) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue>;
+}
+
 #[event(fetch)]
-async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<worker::Response> {
+async fn fetch(
+    req: worker::web_sys::Request,
+    env: Env,
+    _ctx: Context,
+) -> worker::Result<worker::web_sys::Response> {
     console_error_panic_hook::set_once();
     let parsed = configuration(&env);
     let config = match parsed.as_ref() {
@@ -45,14 +81,35 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
             return into_worker(app::misconfigured());
         }
     };
-    let path = req.path();
+    let head = request_head(&req);
+    let mut lines = head.split('\n');
+    let method = lines.next().unwrap_or_default();
+    let url = lines.next().unwrap_or_default();
+    let (path, query) = split_url(url);
     if !path.starts_with("/api/") && path != "/api" {
         // Static assets, served by Workers static assets, with our headers added.
-        let assets = env.assets("ASSETS")?.fetch_request(req).await?;
-        return with_headers(assets, config);
+        let assets = env
+            .assets("ASSETS")?
+            .fetch_request(worker::Request::from(req))
+            .await?;
+        return Ok(with_headers(assets, config)?.into());
     }
-    let platform = WorkerPlatform::new(&env)?;
-    let mut response = match into_core(req).await {
+    let mut headers = Vec::new();
+    while let (Some(name), Some(value)) = (lines.next(), lines.next()) {
+        headers.push((name.to_string(), value.to_string()));
+    }
+    let platform = WorkerPlatform::new(env);
+    let request = Request {
+        method: Method::parse(method),
+        path: path.to_string(),
+        query: query.to_string(),
+        client_ip: header(&headers, "cf-connecting-ip")
+            .unwrap_or("unknown")
+            .to_string(),
+        headers,
+        body: Vec::new(),
+    };
+    let mut response = match with_body(request, req).await {
         Ok(request) => App::new(&platform, config).handle(request).await,
         Err(refusal) => security::add_security_headers(refusal.into_response(), config),
     };
@@ -67,45 +124,39 @@ async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<
     into_worker(response)
 }
 
-/// Reads a Workers request into the core's, refusing oversized bodies before reading them.
-async fn into_core(mut req: worker::Request) -> Result<Request, crate::error::ApiError> {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    let declared = headers
+/// The path and the query (without its `?`) of an absolute URL; no fragment reaches
+/// a Worker.
+fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path_and_query = after_scheme.find('/').map_or("/", |at| &after_scheme[at..]);
+    path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
         .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Adds the body to `request` (none for GET and HEAD), refusing an oversized one
+/// before reading it.
+async fn with_body(
+    mut request: Request,
+    req: worker::web_sys::Request,
+) -> Result<Request, crate::error::ApiError> {
+    let declared = header(&request.headers, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(0);
     if declared > MAX_BODY_BYTES {
         return Err(crate::error::ApiError::PayloadTooLarge);
     }
-    // The `worker` crate reads any method it does not know as GET; the Fetch API's
-    // own request keeps the method the client sent (`PROPFIND` stays `PROPFIND`).
-    let method = Method::parse(&req.inner().method());
-    let url = req
-        .url()
-        .map_err(|_| crate::error::ApiError::bad_request("The URL is malformed."))?;
-    let body = if matches!(method, Method::Get | Method::Head | Method::Other) {
-        Vec::new()
-    } else {
-        read_capped(&mut req).await?
-    };
-    let client_ip = headers
-        .iter()
-        .find(|(k, _)| k == "cf-connecting-ip")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_else(|| "unknown".into());
-    Ok(Request {
-        method,
-        path: url.path().to_string(),
-        query: url.query().unwrap_or("").to_string(),
-        headers,
-        body,
-        client_ip,
-    })
+    if !matches!(request.method, Method::Get | Method::Head | Method::Other) {
+        request.body = read_capped(&mut worker::Request::from(req)).await?;
+    }
+    Ok(request)
 }
 
 /// Reads the body chunk by chunk and gives up as soon as it passes
@@ -129,21 +180,15 @@ async fn read_capped(req: &mut worker::Request) -> Result<Vec<u8>, crate::error:
     Ok(body)
 }
 
-fn into_worker(response: Response) -> worker::Result<worker::Response> {
-    let headers = worker::Headers::new();
+fn into_worker(response: Response) -> worker::Result<worker::web_sys::Response> {
+    let mut head = String::new();
     for (name, value) in &response.headers {
-        headers.append(name, value)?;
+        head.push_str(name);
+        head.push('\n');
+        head.push_str(value);
+        head.push('\n');
     }
-    let body = if response.body.is_empty() {
-        None
-    } else {
-        Some(response.body)
-    };
-    let out = match body {
-        Some(bytes) => worker::Response::from_bytes(bytes)?,
-        None => worker::Response::empty()?,
-    };
-    Ok(out.with_status(response.status).with_headers(headers))
+    js_response(response.status, &head, &response.body).map_err(worker::Error::from)
 }
 
 fn with_headers(asset: worker::Response, config: &Config) -> worker::Result<worker::Response> {

@@ -7,18 +7,32 @@ use std::cell::Cell;
 use worker::{Env, Fetch, Headers, RequestInit};
 
 pub struct WorkerPlatform {
-    kv: worker::kv::KvStore,
+    env: Env,
+    /// The binding, taken when a request first reads or writes KV (many never do).
+    kv: std::cell::OnceCell<worker::kv::KvStore>,
     kv_reads: Cell<u32>,
     kv_writes: Cell<u32>,
 }
 
 impl WorkerPlatform {
-    pub fn new(env: &Env) -> worker::Result<Self> {
-        Ok(Self {
-            kv: env.kv("KV")?,
+    pub fn new(env: Env) -> Self {
+        Self {
+            env,
+            kv: std::cell::OnceCell::new(),
             kv_reads: Cell::new(0),
             kv_writes: Cell::new(0),
-        })
+        }
+    }
+
+    fn kv(&self) -> Result<&worker::kv::KvStore, PortError> {
+        if let Some(kv) = self.kv.get() {
+            return Ok(kv);
+        }
+        let kv = self
+            .env
+            .kv("KV")
+            .map_err(|e| PortError(format!("the KV binding: {e}")))?;
+        Ok(self.kv.get_or_init(|| kv))
     }
 
     /// KV reads and writes (puts and deletes) made for this request, for the bench.
@@ -44,12 +58,16 @@ fn port_error(context: &str) -> impl Fn(worker::kv::KvError) -> PortError + '_ {
 impl KvStore for WorkerPlatform {
     async fn get(&self, key: &str) -> Result<Option<String>, PortError> {
         self.kv_reads.set(self.kv_reads.get() + 1);
-        self.kv.get(key).text().await.map_err(port_error("kv get"))
+        self.kv()?
+            .get(key)
+            .text()
+            .await
+            .map_err(port_error("kv get"))
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), PortError> {
         self.kv_writes.set(self.kv_writes.get() + 1);
-        self.kv
+        self.kv()?
             .put(key, value)
             .map_err(port_error("kv put"))?
             .expiration_ttl(ttl_secs.max(60))
@@ -60,7 +78,10 @@ impl KvStore for WorkerPlatform {
 
     async fn delete(&self, key: &str) -> Result<(), PortError> {
         self.kv_writes.set(self.kv_writes.get() + 1);
-        self.kv.delete(key).await.map_err(port_error("kv delete"))
+        self.kv()?
+            .delete(key)
+            .await
+            .map_err(port_error("kv delete"))
     }
 }
 

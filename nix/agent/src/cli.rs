@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use claw_free_protocol::metadata::SecretName;
 
+use claw_free_protocol::rollout::cache;
+
+pub use crate::cache::CacheOptions;
 use crate::declared::Declared;
 
 pub const USAGE: &str = "\
-usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|set-secret NAME|serve-set-secret> [flags]
+usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|serve-cache|set-secret NAME|serve-set-secret> [flags]
 
   setup            first boot: configuration, recipient, setup state (once; idempotent)
   watch-secrets    apply encrypted secrets from instance metadata as they change
@@ -20,6 +23,8 @@ usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|set-secret NAME|s
                    its health, make it the boot default or roll back
   run              setup, then watch-secrets and health together (and rollouts
                    with --rollouts on)
+  serve-cache      GitHub mode: serve the owner's cache bucket to Nix on the loopback,
+                   as the VM's service account
   set-secret NAME  read a secret's value from stdin, store it, restart the app (local only)
   serve-set-secret one request on stdin (NAME, a line break, the value), done as
                    set-secret; answers `ok` or `error: REASON` on stdout (the
@@ -57,6 +62,13 @@ and {unit} one watched unit):
   --rollout-token-file PATH   the Telegram token to check; default the agent's own secret
   --rollout-deadline-secs N   how long the health gate may take; default 300
   --current-system PATH       the running system's link; default /run/current-system
+  --system-cache-url URL      the local substituter, asked for the system's narinfo
+                              before fetching so a failure says why; default none
+
+GitHub mode's substituter (`serve-cache`):
+  --cache-bucket NAME         the Cloud Storage bucket holding the binary cache
+  --cache-listen ADDR:PORT    a loopback address; default 127.0.0.1:8091
+  --storage-api URL           default https://storage.googleapis.com
 
 environment (a declarative NixOS configuration; each beats instance metadata):
   LLM_PROVIDER                kimi, claude or openai
@@ -72,6 +84,7 @@ pub enum Command {
     Health,
     Rollouts,
     Run,
+    ServeCache,
     SetSecret(SecretName),
     ServeSetSecret,
 }
@@ -96,6 +109,7 @@ pub struct Options {
     /// What a declarative NixOS configuration fixes (from the environment, not flags).
     pub declared: Declared,
     pub rollout: RolloutOptions,
+    pub cache: CacheOptions,
 }
 
 /// GitHub mode's rollouts: the commands and checks of [`crate::rollout_runner`].
@@ -113,6 +127,8 @@ pub struct RolloutOptions {
     pub token_file: Option<PathBuf>,
     pub deadline: Duration,
     pub current_system: PathBuf,
+    /// The local substituter's root, probed before a fetch.
+    pub cache_url: Option<String>,
 }
 
 impl Default for RolloutOptions {
@@ -133,6 +149,7 @@ impl Default for RolloutOptions {
             token_file: None,
             deadline: Duration::from_secs(300),
             current_system: PathBuf::from("/run/current-system"),
+            cache_url: None,
         }
     }
 }
@@ -153,6 +170,7 @@ impl Default for Options {
             gateway_credentials_dir: PathBuf::from("/run/credentials/openclaw-gateway.service"),
             declared: Declared::default(),
             rollout: RolloutOptions::default(),
+            cache: CacheOptions::default(),
         }
     }
 }
@@ -196,6 +214,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
             "health" => Command::Health,
             "rollouts" => Command::Rollouts,
             "run" => Command::Run,
+            "serve-cache" => Command::ServeCache,
             "set-secret" => {
                 let name = args
                     .next()
@@ -240,6 +259,25 @@ fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), Stri
         "rollout-token-file" => options.rollout.token_file = Some(absolute(name, value)?),
         "rollout-deadline-secs" => options.rollout.deadline = seconds(name, &value)?,
         "current-system" => options.rollout.current_system = absolute(name, value)?,
+        "system-cache-url" => options.rollout.cache_url = Some(http_url(name, &value)?),
+        "cache-bucket" => {
+            if !cache::is_bucket_name(&value) {
+                return Err(format!("--{name} is not a Cloud Storage bucket name"));
+            }
+            options.cache.bucket = Some(value)
+        }
+        "cache-listen" => {
+            let addr: std::net::SocketAddr = value
+                .parse()
+                .map_err(|_| format!("--{name} is an address and port, like 127.0.0.1:8091"))?;
+            if !addr.ip().is_loopback() {
+                return Err(format!(
+                    "--{name} must be a loopback address: the cache is for this machine only"
+                ));
+            }
+            options.cache.listen = addr
+        }
+        "storage-api" => options.cache.storage_api = web_url(name, &value)?,
         _ => return Err(format!("unknown flag --{name}")),
     }
     Ok(())
@@ -442,6 +480,43 @@ mod tests {
             parse_strs(&["rollouts"]).unwrap(),
             Invocation::Run(Command::Rollouts, Box::default())
         );
+    }
+
+    #[test]
+    fn cache_flags() {
+        let Invocation::Run(Command::ServeCache, o) = parse_strs(&[
+            "serve-cache",
+            "--cache-bucket",
+            "claw-cache-1",
+            "--cache-listen",
+            "127.0.0.1:9000",
+            "--storage-api",
+            "http://127.0.0.1:8/",
+        ])
+        .unwrap() else {
+            panic!("expected serve-cache")
+        };
+        assert_eq!(o.cache.bucket.as_deref(), Some("claw-cache-1"));
+        assert_eq!(o.cache.listen.port(), 9000);
+        assert_eq!(o.cache.storage_api, "http://127.0.0.1:8");
+        for (args, says) in [
+            (
+                vec!["serve-cache", "--cache-bucket", "Bad/Name"],
+                "bucket name",
+            ),
+            (
+                vec!["serve-cache", "--cache-listen", "0.0.0.0:80"],
+                "loopback",
+            ),
+            (
+                vec!["serve-cache", "--cache-listen", "here"],
+                "address and port",
+            ),
+            (vec!["run", "--system-cache-url", "https://x"], "http://"),
+        ] {
+            let err = parse_strs(&args).unwrap_err();
+            assert!(err.contains(says), "{args:?}: {err}");
+        }
     }
 
     #[test]

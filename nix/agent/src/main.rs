@@ -4,6 +4,7 @@
 
 mod app;
 mod bot_settings;
+mod cache;
 mod cli;
 mod context;
 mod declared;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Command::Health => health::run(&ctx),
         Command::Rollouts => rollout_runner::run(&ctx),
         Command::Run => run_all(ctx),
+        Command::ServeCache => cache::serve(&ctx),
         Command::SetSecret(name) => {
             secrets::set_locally(&ctx.paths, &ctx.app, &name, std::io::stdin().lock())
         }

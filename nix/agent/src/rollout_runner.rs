@@ -149,6 +149,9 @@ impl<'a> Runner<'a> {
             }
         } else {
             self.enter(&mut journal, Step::Fetching);
+            if let Err(reason) = self.cache_has(&path) {
+                return self.revert(journal, reason, false, false);
+            }
             if let Err(e) = self.run_cmd(&self.options.fetch_cmd, &path, None) {
                 let reason = format!("fetching the system failed ({e})");
                 return self.revert(journal, reason, false, false);
@@ -353,6 +356,39 @@ impl<'a> Runner<'a> {
         rooted(&self.ctx.options.root, path.as_str().as_ref())
             .join("bin/switch-to-configuration")
             .is_file()
+    }
+
+    /// Asks the local substituter for the system's narinfo, so that a system missing
+    /// from the cache, or a bucket the VM may not read, is reported as such rather than
+    /// as the fetch command's exit status.
+    fn cache_has(&self, path: &StorePath) -> Result<(), String> {
+        let Some(cache) = &self.options.cache_url else {
+            return Ok(());
+        };
+        let url = format!("{cache}/{}", contract::cache::narinfo(path.hash()));
+        let fail = |why: String| format!("fetching the system failed ({why})");
+        match self.http.get(&url).call() {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(mut r) => {
+                let status = r.status().as_u16();
+                let said = r.body_mut().read_to_string().unwrap_or_default();
+                let said = log::one_line(said.trim());
+                Err(fail(match status {
+                    404 if said.contains("No such object") || said.is_empty() => {
+                        "the binary cache has no such system; did CI upload it?".to_string()
+                    }
+                    403 => format!(
+                        "the VM may not read the binary cache: {}",
+                        said.trim_start_matches("Cloud Storage answered 403: ")
+                    ),
+                    _ => format!("the binary cache answered HTTP {status}: {said}"),
+                }))
+            }
+            Err(e) => Err(fail(format!(
+                "the local binary cache cannot be reached: {}",
+                transport_reason(&e)
+            ))),
+        }
     }
 
     fn switch(&self, path: &StorePath) -> Result<(), String> {

@@ -130,12 +130,12 @@ fn the_original_pages_requests_bring_a_bot_to_done() {
         calls <= polls + DELIVERY_CALLS,
         "{calls} Google calls over {polls} polls"
     );
-    // The record once at the start with the two deploy counters, then only facts: the
-    // VM running, the token delivered, the end; in a new project, whose Compute API
+    // The record once at the start with the deploy counter, then only facts: the VM
+    // running, the token delivered, the end; in a new project, whose Compute API
     // starts off, also the API turned on and the insert sent after it.
     assert!(enabling, "a new project starts with Compute off");
     assert!(
-        deploy_writes <= 6 + 2,
+        deploy_writes <= 5 + 2,
         "{deploy_writes} KV writes from start to done"
     );
 

@@ -100,6 +100,8 @@ struct NewVm {
     #[serde(default)]
     metadata: BTreeMap<String, String>,
     run_agent: Option<bool>,
+    /// GCE's `serviceAccounts` (`[{email, scopes}]`): whose token the metadata server hands out.
+    service_accounts: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -209,6 +211,7 @@ pub async fn handle(sim: &Arc<Sim>, req: &Req, path: &[String]) -> Response {
             Ok(ok())
         }),
         (&Method::POST, ["vms", "metadata"]) => change_metadata(sim, req),
+        (&Method::POST, ["service-account-tokens"]) => service_account_token(sim, req),
         (&Method::POST, ["tokens", "expire"]) => body::<ExpireRequest>(req).map(|r| {
             let expired = crate::oauth::expire_tokens(&mut sim.world(), r.email.as_deref());
             ok_json(&j!({ "ok": true, "expired": expired }))
@@ -464,7 +467,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
                 label_fingerprint: crate::clock::random_token(8),
                 metadata: Metadata::new(items),
                 tags: j!({}),
-                service_accounts: Value::Null,
+                service_accounts: v.service_accounts.unwrap_or(Value::Null),
                 scheduling: j!({}),
                 shielded_instance_config: j!({}),
                 guest_attributes: BTreeMap::new(),
@@ -494,6 +497,26 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
     sim.changed.notify_waiters();
     Ok(ok_json(
         &j!({ "ok": true, "metadataUrl": url, "root": root }),
+    ))
+}
+
+/// A token for a service account, as a Workload Identity exchange would hand CI one.
+fn service_account_token(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        email: String,
+        scopes: Vec<String>,
+    }
+    let ask: Ask = body(req)?;
+    if !ask.email.ends_with(".iam.gserviceaccount.com") {
+        return Err(bad(
+            "email must be a service account's (…@PROJECT.iam.gserviceaccount.com)",
+        ));
+    }
+    let (token, ttl) = crate::service_accounts::mint(&mut sim.world(), &ask.email, ask.scopes);
+    Ok(ok_json(
+        &j!({ "access_token": token, "expires_in": ttl, "token_type": "Bearer" }),
     ))
 }
 

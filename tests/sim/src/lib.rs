@@ -19,8 +19,10 @@ pub mod iam;
 pub mod metadata_server;
 pub mod oauth;
 pub mod operations;
+pub mod service_accounts;
 pub mod serviceusage;
 pub mod state;
+pub mod storage;
 pub mod telegram;
 pub mod vm;
 
@@ -393,6 +395,7 @@ fn endpoint_of(method: &Method, s: &[&str]) -> Option<&'static str> {
             "metadata.guestAttributes.put"
         }
         ["_vm", _, _, _, "computeMetadata", "v1", ..] if get => "metadata.get",
+        ["storage", ..] | ["upload", "storage", ..] => return storage::endpoint(method, s),
         _ => return None,
     })
 }
@@ -476,6 +479,7 @@ async fn dispatch(sim: &Arc<Sim>, req: &Req, s: &[&str], effect: Option<FaultEff
             let base = format!("/_vm/{p}/{z}/{i}/computeMetadata/v1");
             return metadata_server::handle(sim, req, key, &rest, &base).await;
         }
+        ["storage", ..] | ["upload", "storage", ..] => return storage::handle(sim, req, s),
         _ => return unknown_route(req),
     };
     result.unwrap_or_else(|e| e.into_response())

@@ -50,6 +50,7 @@ pub fn tree(world: &World, inst: &Instance) -> Value {
             "machine-type": format!("projects/{number}/machineTypes/{}", inst.machine_type),
             "maintenance-event": "NONE",
             "name": key.instance,
+            "service-accounts": crate::service_accounts::metadata_tree(inst),
             "network-interfaces": [{
                 "access-configs": if inst.has_external_ip {
                     json!([{ "external-ip": inst.external_ip.clone().unwrap_or_default(), "type": "ONE_TO_ONE_NAT" }])
@@ -281,6 +282,19 @@ pub async fn handle(
     }
     let dir_request = rest.last().is_some_and(|s| s.is_empty());
     let path: Vec<String> = rest.iter().filter(|s| !s.is_empty()).cloned().collect();
+    if let ["instance", "service-accounts", alias, "token"] = path
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        if req.method == Method::GET {
+            return match crate::service_accounts::metadata_token(&mut sim.world(), &key, alias) {
+                Some(token) => crate::http::ok_json(&token),
+                None => not_found_page(),
+            };
+        }
+    }
     if req.method == Method::PUT {
         return put_guest_attribute(sim, req, &key, &path);
     }

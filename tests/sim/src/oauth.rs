@@ -506,14 +506,21 @@ pub fn authenticate(
     Ok(user.clone())
 }
 
-/// Expires every token now, or only those of one user.
+/// Expires every token now, or only those of one user or service account.
 pub fn expire_tokens(world: &mut World, email: Option<&str>) -> usize {
-    let subs: Vec<String> = world
+    let mut subs: Vec<String> = world
         .users
         .iter()
         .filter(|u| email.is_none_or(|e| u.email == e))
         .map(|u| u.sub.clone())
         .collect();
+    subs.extend(
+        world
+            .access_tokens
+            .values()
+            .map(|t| t.user_sub.clone())
+            .filter(|sub| crate::service_accounts::is_service_account(sub, email)),
+    );
     let now = now_ms();
     let mut expired = 0;
     for token in world.access_tokens.values_mut() {

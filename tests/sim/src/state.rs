@@ -480,6 +480,7 @@ pub struct World {
     pub metadata_server: MetadataServerMode,
     pub github: crate::github::State,
     pub iam: crate::iam::State,
+    pub storage: crate::storage::Storage,
     next_ip: u32,
 }
 

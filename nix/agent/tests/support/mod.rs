@@ -25,6 +25,13 @@ pub const ZONE: &str = "us-central1-a";
 
 pub use claw_free_testkit::wait_for;
 
+pub mod ci;
+
+/// The harness's HTTP client (no proxy, a 10 s deadline per request).
+pub fn http_client() -> &'static ureq::Agent {
+    http()
+}
+
 fn http() -> &'static ureq::Agent {
     static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
     AGENT.get_or_init(|| {

@@ -9,7 +9,8 @@
 //!   KV reads and writes for sign-in and for the whole journey;
 //! - status-poll latency (p50, p99) and throughput under wrangler dev, ours beside a
 //!   plain JavaScript reference Worker that does per poll what the original
-//!   TypeScript Worker did (`tests/bench/reference-worker`), in the same run.
+//!   TypeScript Worker did (`tests/bench/reference-worker`), in the same run, taking
+//!   turns in rounds so that a busy moment of the machine does not fall on one side.
 
 use claw_free_it::{repo_root, Client, Reply, Stack, StackOptions, TELEGRAM_TOKEN};
 use serde_json::json;
@@ -261,60 +262,90 @@ fn poll(client: &Client, path: &str, tag: Option<&str>) -> u16 {
     client.send("GET", path, None, &headers).status
 }
 
-/// 200 sequential polls, then 4 clients x 100 polls at once, of `path` on `base`
-/// with `cookies` (and `tag`).
-fn measure(base: &str, cookies: &[(String, String)], path: &str, tag: Option<&str>) -> Figures {
-    measure_n(base, cookies, path, tag, 200)
+/// One way of polling: `path` on `base` with `cookies` (and `If-None-Match: tag`).
+struct Target<'a> {
+    base: &'a str,
+    cookies: &'a [(String, String)],
+    path: &'a str,
+    tag: Option<&'a str>,
 }
 
-fn measure_n(
-    base: &str,
-    cookies: &[(String, String)],
-    path: &str,
-    tag: Option<&str>,
-    samples_wanted: usize,
-) -> Figures {
-    let client = Client::new(base);
-    for (k, v) in cookies {
-        client.set_cookie(k, v);
+impl Target<'_> {
+    fn client(&self) -> Client {
+        let client = Client::new(self.base);
+        for (k, v) in self.cookies {
+            client.set_cookie(k, v);
+        }
+        client
     }
-    for _ in 0..20 {
-        poll(&client, path, tag);
+}
+
+/// Sequential polls of a deploy in progress per side, and all the polls measured
+/// (those and the 4 clients' at once), each one Google call for ours.
+const IN_PROGRESS_SAMPLES: usize = 100;
+const IN_PROGRESS_POLLS: usize = IN_PROGRESS_SAMPLES + 4 * (IN_PROGRESS_SAMPLES / 2);
+
+/// Rounds in which the targets take turns, so that a machine busy with something else
+/// for a while slows them all alike rather than whichever was being measured.
+const ROUNDS: usize = 10;
+
+/// For each target 20 polls to warm up, `samples` sequential polls, then 4 clients
+/// making `samples / 2` polls each at once, in [`ROUNDS`] rounds where the targets
+/// take turns. `calls` counts the Google calls so far; each target's figures come with
+/// its share of them.
+fn measure<const N: usize>(
+    targets: &[Target; N],
+    samples: usize,
+    calls: impl Fn() -> u64,
+) -> [(Figures, u64); N] {
+    let clients: Vec<Client> = targets.iter().map(Target::client).collect();
+    for (target, client) in targets.iter().zip(&clients) {
+        for _ in 0..20 {
+            poll(client, target.path, target.tag);
+        }
     }
-    let mut samples = Vec::new();
-    for _ in 0..samples_wanted {
-        let t = Instant::now();
-        let status = poll(&client, path, tag);
-        samples.push(t.elapsed());
-        assert!(status < 400, "poll answered {status}");
-    }
-    samples.sort();
-    let started = Instant::now();
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let base = base.to_string();
-            let cookies = cookies.to_vec();
-            let path = path.to_string();
-            let tag = tag.map(str::to_string);
-            std::thread::spawn(move || {
-                let c = Client::new(&base);
-                for (k, v) in &cookies {
-                    c.set_cookie(k, v);
+    let per_round = samples / ROUNDS;
+    let per_client = samples / 2 / ROUNDS;
+    let mut latencies = vec![Vec::new(); N];
+    let mut busy = vec![Duration::ZERO; N];
+    let mut done = vec![0usize; N];
+    let mut google = vec![0u64; N];
+    for _ in 0..ROUNDS {
+        for (i, (target, client)) in targets.iter().zip(&clients).enumerate() {
+            let before = calls();
+            for _ in 0..per_round {
+                let t = Instant::now();
+                let status = poll(client, target.path, target.tag);
+                latencies[i].push(t.elapsed());
+                assert!(status < 400, "poll answered {status}");
+            }
+            let started = Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..4 {
+                    scope.spawn(|| {
+                        let c = target.client();
+                        for _ in 0..per_client {
+                            poll(&c, target.path, target.tag);
+                        }
+                    });
                 }
-                for _ in 0..samples_wanted / 2 {
-                    poll(&c, &path, tag.as_deref());
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().expect("load thread");
+            });
+            busy[i] += started.elapsed();
+            done[i] += 4 * per_client;
+            google[i] += calls() - before;
+        }
     }
-    Figures {
-        p50: percentile(&samples, 0.5),
-        p99: percentile(&samples, 0.99),
-        rps: (4 * (samples_wanted / 2)) as f64 / started.elapsed().as_secs_f64(),
-    }
+    std::array::from_fn(|i| {
+        latencies[i].sort();
+        (
+            Figures {
+                p50: percentile(&latencies[i], 0.5),
+                p99: percentile(&latencies[i], 0.99),
+                rps: done[i] as f64 / busy[i].as_secs_f64(),
+            },
+            google[i],
+        )
+    })
 }
 
 fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
@@ -338,12 +369,25 @@ fn latency(stack: &Stack, client: &Client, id: &str, reference: &str) {
         .expect("a finished answer carries an ETag")
         .to_string();
 
-    let original = measure(reference, &[], &path, None);
-    let plain = measure(&stack.site, &cookies, &path, None);
-    let tagged = measure(&stack.site, &cookies, &path, Some(&tag));
-    // The floor of each: a route that touches nothing.
-    let reference_floor = measure(reference, &[], "/api/health", None);
-    let floor = measure(&stack.site, &[], "/api/health", None);
+    let target = |base, cookies, path, tag| Target {
+        base,
+        cookies,
+        path,
+        tag,
+    };
+    let figures = measure(
+        &[
+            target(reference, &[], &path, None),
+            target(&stack.site, &cookies, &path, None),
+            target(&stack.site, &cookies, &path, Some(&tag)),
+            // The floor of each: a route that touches nothing.
+            target(reference, &[], "/api/health", None),
+            target(&stack.site, &[], "/api/health", None),
+        ],
+        200,
+        || 0,
+    );
+    let [original, plain, tagged, reference_floor, floor] = figures.map(|(f, _)| f);
     let row = |name: &str, f: &Figures| {
         println!(
             "{name:<58} p50 {:>5.2} ms  p99 {:>5.2} ms  {:>5.0} req/s (4 clients)",
@@ -422,18 +466,26 @@ fn in_progress(stack: &Stack, client: &Client, reference: &str) {
         .iter()
         .filter_map(|name| client.cookie(name).map(|v| (name.to_string(), v)))
         .collect();
-    let before = google_calls(stack);
-    let original = measure_n(
-        reference,
-        &[("session".into(), "bench-session".into())],
-        &path,
-        None,
-        100,
+    let reference_cookies = [("session".to_string(), "bench-session".to_string())];
+    let figures = measure(
+        &[
+            Target {
+                base: reference,
+                cookies: &reference_cookies,
+                path: &path,
+                tag: None,
+            },
+            Target {
+                base: &stack.site,
+                cookies: &cookies,
+                path: &path,
+                tag: None,
+            },
+        ],
+        IN_PROGRESS_SAMPLES,
+        || google_calls(stack),
     );
-    let reference_calls = google_calls(stack) - before;
-    let before = google_calls(stack);
-    let ours = measure_n(&stack.site, &cookies, &path, None, 100);
-    let our_calls = google_calls(stack) - before;
+    let [(original, reference_calls), (ours, our_calls)] = figures;
     for (name, f, calls) in [
         (
             "reference (2 KV reads, 1 Google call)",
@@ -443,7 +495,7 @@ fn in_progress(stack: &Stack, client: &Client, reference: &str) {
         ("ours, no tag (1 KV read, 1 Google call)", &ours, our_calls),
     ] {
         println!(
-            "{name:<58} p50 {:>5.2} ms  p99 {:>5.2} ms  {:>5.0} req/s (4 clients); {calls} Google calls for 320 polls",
+            "{name:<58} p50 {:>5.2} ms  p99 {:>5.2} ms  {:>5.0} req/s (4 clients); {calls} Google calls for {IN_PROGRESS_POLLS} polls",
             f.p50, f.p99, f.rps
         );
     }

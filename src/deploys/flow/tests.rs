@@ -1,7 +1,8 @@
 //! The deploy flows end to end through the App, against the fake Google.
 
-use super::super::fake_google::{FakeVm, Harness, TEST_TOKEN};
 use crate::http::Method;
+use crate::testing::fake_google::{FakeVm, TEST_TOKEN};
+use crate::testing::TestApp;
 use crate::testing::VM_RECIPIENT;
 use serde_json::{json, Value};
 
@@ -11,7 +12,7 @@ fn start_body(project: &str) -> Value {
     json!({"projectId": project, "region": "us-central1", "provider": "claude", "botName": "My Bot"})
 }
 
-fn start(h: &Harness, project: &str) -> (String, String) {
+fn start(h: &TestApp, project: &str) -> (String, String) {
     let (status, body) = h.call(Method::Post, "/api/deploy/start", Some(start_body(project)));
     assert_eq!(status, 200, "{body}");
     (
@@ -21,7 +22,7 @@ fn start(h: &Harness, project: &str) -> (String, String) {
 }
 
 /// Polls once, asserting the poll's Google-call budget; returns the status body.
-fn poll(h: &Harness, id: &str) -> Value {
+fn poll(h: &TestApp, id: &str) -> Value {
     let before = h.google_calls();
     let (status, body) = h.call(Method::Get, &format!("/api/deploy/{id}"), None);
     assert_eq!(status, 200, "{body}");
@@ -44,7 +45,7 @@ fn key(vm: &str) -> String {
 
 #[test]
 fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
     assert!(
         vm.starts_with("my-bot-") && vm.len() == "my-bot-".len() + 6,
@@ -136,7 +137,7 @@ fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
 
 #[test]
 fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failures() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
     poll(&h, &id);
     h.set_guest(&key(&vm), &[("setup", "starting")]);
@@ -176,7 +177,7 @@ fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failur
 
 #[test]
 fn compute_is_enabled_when_the_api_is_off() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google.borrow_mut().disabled.insert("claw-fresh".into());
     h.google.borrow_mut().enable_polls = 2;
     let (id, vm) = start(&h, "claw-fresh");
@@ -210,7 +211,7 @@ fn compute_is_enabled_when_the_api_is_off() {
 
 #[test]
 fn an_operation_that_ends_in_error_is_shown_with_its_action() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google.borrow_mut().operation_error = Some("QUOTA_EXCEEDED".into());
     let (id, _) = start(&h, "claw-demo");
     let body = poll(&h, &id);
@@ -230,7 +231,7 @@ fn an_operation_that_ends_in_error_is_shown_with_its_action() {
 
 #[test]
 fn an_exhausted_zone_moves_to_the_next() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google
         .borrow_mut()
         .exhausted_at_insert
@@ -253,7 +254,7 @@ fn an_exhausted_zone_moves_to_the_next() {
         .vms
         .contains_key(&format!("claw-demo/us-central1-c/{vm}")));
 
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google.borrow_mut().exhausted_at_insert.extend(
         [
             "us-central1-a",
@@ -284,9 +285,9 @@ fn an_exhausted_zone_moves_to_the_next() {
 #[test]
 fn a_name_taken_by_another_vm_gets_a_new_suffix() {
     // The same seed draws the same name: learn it on a twin first.
-    let twin = Harness::new();
+    let twin = TestApp::new();
     let (_, name) = start(&twin, "claw-demo");
-    let h = Harness::new();
+    let h = TestApp::new();
     let mut foreign = FakeVm::bot("RUNNING");
     foreign.labels.clear();
     h.google.borrow_mut().vms.insert(key(&name), foreign);
@@ -306,7 +307,7 @@ fn a_name_taken_by_another_vm_gets_a_new_suffix() {
 
 #[test]
 fn the_same_idempotency_key_never_creates_a_second_vm() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let send = |key: &str| {
         let mut request = h.request(
             Method::Post,
@@ -346,7 +347,7 @@ fn the_same_idempotency_key_never_creates_a_second_vm() {
 
 #[test]
 fn deploys_are_limited_per_session() {
-    let h = Harness::new();
+    let h = TestApp::new();
     for _ in 0..h.config.limits.deploys_per_session {
         start(&h, "claw-demo");
     }
@@ -368,7 +369,7 @@ fn deploys_are_limited_per_session() {
 
 #[test]
 fn bad_input_is_refused_naming_the_field() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let cases = [
         (
             json!({"projectId": "X", "region": "us-central1", "provider": "kimi", "botName": "My Bot"}),
@@ -420,7 +421,7 @@ fn bad_input_is_refused_naming_the_field() {
 }
 
 /// A GET of `path` with exactly these cookies.
-fn get_with(h: &Harness, path: &str, cookies: &str) -> crate::http::Response {
+fn get_with(h: &TestApp, path: &str, cookies: &str) -> crate::http::Response {
     let mut request = h.request(Method::Get, path, None, None);
     if !cookies.is_empty() {
         request.headers.push(("cookie".into(), cookies.into()));
@@ -430,7 +431,7 @@ fn get_with(h: &Harness, path: &str, cookies: &str) -> crate::http::Response {
 
 #[test]
 fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let short = h.sign_in("sub-alice", &["claw-demo"], 600);
     let started = h.send(h.request(
         Method::Post,
@@ -555,7 +556,7 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
 
 #[test]
 fn not_ready_in_time_is_an_error_with_the_logs() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
     poll(&h, &id);
     h.set_guest(&key(&vm), &[("setup", "starting")]);
@@ -581,7 +582,7 @@ fn not_ready_in_time_is_an_error_with_the_logs() {
 
 #[test]
 fn an_expired_google_token_asks_to_sign_in_again() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, _) = start(&h, "claw-demo");
     h.google.borrow_mut().token_expired = true;
     let body = poll(&h, &id);
@@ -592,7 +593,7 @@ fn an_expired_google_token_asks_to_sign_in_again() {
 
 #[test]
 fn the_secret_waits_for_the_vm_key() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
     let path = format!("/api/deploy/{id}/secret");
     let (status, body) = h.call(
@@ -633,7 +634,7 @@ fn the_secret_waits_for_the_vm_key() {
 
 #[test]
 fn vm_name_preview() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (status, body) = h.call(
         Method::Get,
         "/api/deploy/vm-name?botName=Caf%C3%A9%20Bot",
@@ -653,7 +654,7 @@ fn vm_name_preview() {
 
 #[test]
 fn the_owners_telegram_id_reaches_the_vm_metadata_and_a_bad_one_is_refused() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let mut body = start_body("claw-demo");
     body["telegramUserId"] = json!("424242");
     let (status, started) = h.call(Method::Post, "/api/deploy/start", Some(body));
@@ -692,7 +693,7 @@ fn the_owners_telegram_id_reaches_the_vm_metadata_and_a_bad_one_is_refused() {
 }
 
 /// The VM's metadata value of `k`.
-fn metadata_value(h: &Harness, vm: &str, k: &str) -> Option<String> {
+fn metadata_value(h: &TestApp, vm: &str, k: &str) -> Option<String> {
     h.vm(&key(vm))
         .metadata
         .iter()
@@ -701,23 +702,12 @@ fn metadata_value(h: &Harness, vm: &str, k: &str) -> Option<String> {
 }
 
 fn decrypt(armored: &str) -> String {
-    use std::io::Read;
-    let key = include_str!("../../tests/fixtures/vm_host_ed25519_key");
-    let identity = age::ssh::Identity::from_buffer(key.as_bytes(), None).unwrap();
-    let decryptor =
-        age::Decryptor::new(age::armor::ArmoredReader::new(armored.as_bytes())).unwrap();
-    let mut out = String::new();
-    decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    out
+    String::from_utf8(crate::testing::decrypt_on_vm(armored)).unwrap()
 }
 
 /// A poll as the page makes it: with the cookie and, when it has one, the tag of its
 /// last answer. Returns (status, body or Null, etag).
-fn poll_as_page(h: &Harness, id: &str, etag: Option<&str>) -> (u16, Value, Option<String>) {
+fn poll_as_page(h: &TestApp, id: &str, etag: Option<&str>) -> (u16, Value, Option<String>) {
     let mut request = h.request(
         Method::Get,
         &format!("/api/deploy/{id}"),
@@ -742,7 +732,7 @@ fn poll_as_page(h: &Harness, id: &str, etag: Option<&str>) -> (u16, Value, Optio
 
 #[test]
 fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google.borrow_mut().telegram_bots.insert(
         TELEGRAM.into(),
         ("Ada's Helper".into(), "ada_helper_bot".into()),
@@ -805,7 +795,7 @@ fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its
             ("secret-version", &version.to_string()),
         ],
     );
-    let sets = |h: &Harness| {
+    let sets = |h: &TestApp| {
         h.p.call_log()
             .iter()
             .filter(|l| l.ends_with("/setMetadata"))
@@ -845,7 +835,7 @@ fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its
 
 #[test]
 fn a_journey_writes_each_record_once_per_request_and_only_facts() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google
         .borrow_mut()
         .telegram_bots
@@ -859,8 +849,8 @@ fn a_journey_writes_each_record_once_per_request_and_only_facts() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         h.p.kv_writes.get() - writes,
-        3,
-        "two rate counters and the record, once"
+        2,
+        "the deploy counter (session and network in one) and the record, once"
     );
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
@@ -894,7 +884,7 @@ fn a_journey_writes_each_record_once_per_request_and_only_facts() {
 
 #[test]
 fn two_tabs_that_overwrite_each_other_still_converge_on_the_facts() {
-    let h = Harness::new();
+    let h = TestApp::new();
     h.google
         .borrow_mut()
         .telegram_bots
@@ -951,7 +941,7 @@ fn two_tabs_that_overwrite_each_other_still_converge_on_the_facts() {
 
 #[test]
 fn a_retried_click_that_races_the_first_finds_the_same_vm() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let send = || {
         let mut request = h.request(
             Method::Post,
@@ -986,9 +976,9 @@ fn a_retried_click_that_races_the_first_finds_the_same_vm() {
 
 #[test]
 fn polls_cost_one_kv_read_and_a_fresh_tag_costs_nothing() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
-    let cost = |h: &Harness, tag: Option<&str>| {
+    let cost = |h: &TestApp, tag: Option<&str>| {
         let (reads, calls) = (h.p.kv_reads.get(), h.google_calls());
         let (status, body, etag) = poll_as_page(h, &id, tag);
         (
@@ -1049,7 +1039,7 @@ fn polls_cost_one_kv_read_and_a_fresh_tag_costs_nothing() {
 
 #[test]
 fn a_finished_deploy_takes_no_more_secrets_so_its_answer_stays_final() {
-    let h = Harness::new();
+    let h = TestApp::new();
     let (id, vm) = start(&h, "claw-demo");
     poll(&h, &id);
     h.set_guest(&key(&vm), &[("setup", "ready")]);

@@ -8,9 +8,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// The public half of `tests/fixtures/vm_host_ed25519_key`: a VM's age recipient.
-pub const VM_RECIPIENT: &str = include_str!("../tests/fixtures/vm_host_ed25519_key.pub");
-
 /// Deterministic randomness (xorshift); never for production.
 pub struct SeededRandom(Cell<u64>);
 

@@ -10,6 +10,18 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+/// Compute's answer in a project where its API is off.
+fn compute_disabled() -> OutboundResponse {
+    reply(
+        403,
+        serde_json::to_value(GoogleError::service_disabled(
+            "123",
+            "compute.googleapis.com",
+        ))
+        .unwrap(),
+    )
+}
+
 pub const TEST_TOKEN: &str = "ya29.test-access-token-0123456789";
 
 #[derive(Debug, Clone)]
@@ -176,14 +188,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
         }
         (Method::Post, ["compute", "v1", "projects", project, "zones", zone, "instances"]) => {
             if s.disabled.contains(*project) {
-                return reply(
-                    403,
-                    serde_json::to_value(GoogleError::service_disabled(
-                        "123",
-                        "compute.googleapis.com",
-                    ))
-                    .unwrap(),
-                );
+                return compute_disabled();
             }
             if s.exhausted_at_insert.contains(*zone) {
                 return error(
@@ -213,17 +218,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                 let mut vm = FakeVm::bot("PROVISIONING");
                 vm.labels = serde_json::from_value(body["labels"].clone()).unwrap();
                 vm.created = "2025-11-24T08:00:00.000-08:00".into();
-                vm.metadata = body["metadata"]["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| {
-                        (
-                            i["key"].as_str().unwrap().into(),
-                            i["value"].as_str().unwrap().into(),
-                        )
-                    })
-                    .collect();
+                vm.metadata = crate::testing::metadata_items(&body["metadata"]["items"]);
                 s.vms.insert(key.clone(), vm);
             }
             s.zone_ops
@@ -266,14 +261,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                 );
             }
             if s.disabled.contains(*project) {
-                return reply(
-                    403,
-                    serde_json::to_value(GoogleError::service_disabled(
-                        "123",
-                        "compute.googleapis.com",
-                    ))
-                    .unwrap(),
-                );
+                return compute_disabled();
             }
             let mut items: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for (key, vm) in s
@@ -359,17 +347,7 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                         );
                     }
                     vm.fingerprint += 1;
-                    vm.metadata = body["items"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|i| {
-                            (
-                                i["key"].as_str().unwrap().into(),
-                                i["value"].as_str().unwrap().into(),
-                            )
-                        })
-                        .collect();
+                    vm.metadata = crate::testing::metadata_items(&body["items"]);
                     reply(200, json!({"name": "operation-meta", "status": "RUNNING"}))
                 }
                 (Method::Get, ["serialPort"]) => reply(
@@ -380,131 +358,5 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
             }
         }
         _ => error(400, "invalid", &format!("the fake has no {path}")),
-    }
-}
-
-/// A signed-in person, the platform, the configuration and the fake Google, with
-/// helpers that send requests through the whole [`crate::app::App`].
-pub struct Harness {
-    pub p: TestPlatform,
-    pub config: crate::config::Config,
-    pub google: Google,
-    pub cookie: String,
-}
-
-pub const SITE: &str = "http://127.0.0.1:8787";
-
-impl Harness {
-    pub fn new() -> Self {
-        let p = TestPlatform::new();
-        let google = install(&p);
-        let config = crate::config::tests::development_config();
-        let mut h = Self {
-            p,
-            config,
-            google,
-            cookie: String::new(),
-        };
-        h.cookie = h.sign_in(
-            "sub-alice",
-            &["claw-demo", "claw-fresh", "claw-other"],
-            3600,
-        );
-        h
-    }
-
-    /// A new session for `sub` with `projects`; returns its cookie secret.
-    pub fn sign_in(&self, sub: &str, projects: &[&str], lifetime: u64) -> String {
-        let app = crate::app::App::new(&self.p, &self.config);
-        let user = crate::google::oauth::GoogleUser {
-            sub: sub.into(),
-            email: format!("{sub}@example.com"),
-            name: sub.into(),
-            picture: String::new(),
-        };
-        let projects = projects
-            .iter()
-            .map(|p| crate::google::crm::ProjectSummary {
-                project_id: p.to_string(),
-                name: p.to_string(),
-            })
-            .collect();
-        let choices = crate::types::Choices::parse(None, None, None, None).unwrap();
-        crate::testing::run(crate::sessions::create(
-            &app,
-            user,
-            projects,
-            choices,
-            &crate::google::AccessToken::new(TEST_TOKEN.into()),
-            lifetime,
-        ))
-        .unwrap()
-    }
-
-    pub fn request(
-        &self,
-        method: Method,
-        path: &str,
-        cookie: Option<&str>,
-        body: Option<Value>,
-    ) -> crate::http::Request {
-        let (path, query) = path.split_once('?').unwrap_or((path, ""));
-        let mut headers = vec![("origin".to_string(), SITE.to_string())];
-        if let Some(cookie) = cookie {
-            headers.push(("cookie".into(), format!("__Host-session={cookie}")));
-        }
-        if body.is_some() {
-            headers.push(("content-type".into(), "application/json".into()));
-        }
-        crate::http::Request {
-            method,
-            path: path.into(),
-            query: query.into(),
-            headers,
-            body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-            client_ip: "203.0.113.9".into(),
-        }
-    }
-
-    pub fn send(&self, request: crate::http::Request) -> crate::http::Response {
-        let app = crate::app::App::new(&self.p, &self.config);
-        crate::testing::run(app.handle(request))
-    }
-
-    /// Sends as the signed-in person; returns the status and the JSON body.
-    pub fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let response = self.send(self.request(method, path, Some(&self.cookie), body));
-        (response.status, response.json_body())
-    }
-
-    /// Google calls made so far.
-    pub fn google_calls(&self) -> usize {
-        self.p.calls.borrow().len()
-    }
-
-    pub fn vm(&self, key: &str) -> FakeVm {
-        self.google
-            .borrow()
-            .vms
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| panic!("no VM {key}"))
-    }
-
-    pub fn set_guest(&self, key: &str, pairs: &[(&str, &str)]) {
-        let mut google = self.google.borrow_mut();
-        let vm = google
-            .vms
-            .get_mut(key)
-            .unwrap_or_else(|| panic!("no VM {key}"));
-        for (k, v) in pairs {
-            vm.guest.insert(k.to_string(), v.to_string());
-        }
-    }
-}
-
-impl Default for Harness {
-    fn default() -> Self {
-        Self::new()
     }
 }

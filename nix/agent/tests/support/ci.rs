@@ -1,0 +1,272 @@
+//! A stand-in for the owner's CI run in GitHub mode: it makes a store path with the real
+//! `nix` (a stand-in NixOS system: a `bin/switch-to-configuration` script), signs it into
+//! a binary cache with `nix copy`, uploads the cache's objects to the simulator's Cloud
+//! Storage as CI's service account, names the system in instance metadata, and follows
+//! the VM's `openclaw/rollout` guest attribute to the outcome.
+//!
+//! The metadata is set and the report read through Compute's own API, as the template's
+//! workflow does with `gcloud compute instances add-metadata` (the instance's
+//! fingerprint, then `setMetadata`) and `get-guest-attributes`.
+//!
+//! Where it is thinner than the real workflow: the system is not built from a flake
+//! (nothing can be built here); CI's storage token comes from the simulator's admin API
+//! in place of a Workload Identity exchange; its Compute calls carry the owner's token,
+//! as the simulator's Compute does not yet model a service account's project roles.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use claw_free_protocol::rollout::{RolloutReport, RolloutState};
+use serde_json::{json, Value};
+
+use super::{http_client, wait_for, Sim, PROJECT, ZONE};
+
+/// The cache key's name, as the owner's repository would call it.
+pub const KEY_NAME: &str = "bot-cache-1";
+
+/// What a CI run ends with, as the workflow reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Green,
+    Red(String),
+}
+
+pub struct Ci {
+    dir: tempfile::TempDir,
+    pub public_key: String,
+    token: String,
+    /// What CI's Compute calls carry.
+    compute_token: String,
+    bucket: String,
+}
+
+/// `nix` with no daemon, no build users and its cache in `dir`.
+fn nix(dir: &Path, program: &str) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env(
+            "NIX_CONFIG",
+            "build-users-group =\nexperimental-features = nix-command",
+        )
+        .env("XDG_CACHE_HOME", dir.join("xdg"))
+        .env("NIX_REMOTE", "");
+    command
+}
+
+fn run(mut command: Command) -> String {
+    let output = command.output().expect("run nix (Debian package nix-bin)");
+    assert!(
+        output.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+impl Ci {
+    /// A CI with its own signing key and a token for `service_account`.
+    pub fn new(sim: &Sim, service_account: &str, bucket: &str, compute_token: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut keygen = nix(dir.path(), "nix-store");
+        keygen
+            .args(["--generate-binary-cache-key", KEY_NAME])
+            .arg(dir.path().join("secret-key"))
+            .arg(dir.path().join("public-key"));
+        run(keygen);
+        let public_key = fs::read_to_string(dir.path().join("public-key")).unwrap();
+        let token = sim.admin(
+            "/_admin/service-account-tokens",
+            json!({"email": service_account, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}),
+        )["access_token"]
+            .as_str()
+            .expect("a CI token")
+            .to_string();
+        Self {
+            dir,
+            public_key: public_key.trim().to_string(),
+            token,
+            compute_token: compute_token.to_string(),
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// Adds a stand-in system named `name`, whose `switch-to-configuration` runs
+    /// `script`, to CI's own store; returns its store path.
+    pub fn build(&self, name: &str, script: &str) -> String {
+        let source = self.dir.path().join("src").join(name);
+        fs::create_dir_all(source.join("bin")).unwrap();
+        let file = source.join("bin/switch-to-configuration");
+        fs::write(&file, script).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
+        let mut add = nix(self.dir.path(), "nix-store");
+        add.arg("--store")
+            .arg(self.store())
+            .arg("--add")
+            .arg(&source);
+        run(add).trim().to_string()
+    }
+
+    fn store(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// Signs `path` into a binary cache folder and returns its objects (name, bytes).
+    /// The narinfo's `CA` line is dropped: a NixOS system is input-addressed, so the
+    /// VM must accept it on the signature alone, as it will in production.
+    pub fn sign(&self, path: &str) -> Vec<(String, Vec<u8>)> {
+        let staging = self.dir.path().join("staging");
+        let _ = fs::remove_dir_all(&staging);
+        let mut copy = nix(self.dir.path(), "nix");
+        copy.arg("copy")
+            .arg("--store")
+            .arg(self.store())
+            .arg("--to")
+            .arg(format!(
+                "file://{}?compression=none&secret-key={}",
+                staging.display(),
+                self.dir.path().join("secret-key").display()
+            ))
+            .arg(path);
+        run(copy);
+        let mut objects = Vec::new();
+        for entry in walk(&staging) {
+            let name = entry
+                .strip_prefix(&staging)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let mut bytes = fs::read(&entry).unwrap();
+            if name.ends_with(".narinfo") {
+                let text = String::from_utf8(bytes).unwrap();
+                bytes = text
+                    .lines()
+                    .filter(|l| !l.starts_with("CA:"))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes();
+            }
+            objects.push((name, bytes));
+        }
+        objects.sort();
+        objects
+    }
+
+    /// Uploads each object as CI's service account; the statuses Cloud Storage answered.
+    pub fn upload(&self, sim: &Sim, objects: &[(String, Vec<u8>)]) -> Vec<(String, u16, String)> {
+        objects
+            .iter()
+            .map(|(name, bytes)| {
+                let url = format!(
+                    "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+                    sim.base,
+                    self.bucket,
+                    name.replace('/', "%2F")
+                );
+                let mut response = http_client()
+                    .post(&url)
+                    .header("Authorization", &format!("Bearer {}", self.token))
+                    .header("Content-Type", "application/octet-stream")
+                    .send(&bytes[..])
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body = response.body_mut().read_to_string().unwrap_or_default();
+                (name.clone(), status, body)
+            })
+            .collect()
+    }
+
+    /// Build, sign, upload: what a push to `main` does before it names the system.
+    pub fn publish(&self, sim: &Sim, path: &str) {
+        for (name, status, body) in self.upload(sim, &self.sign(path)) {
+            assert_eq!(status, 200, "uploading {name}: {body}");
+        }
+    }
+
+    /// Names `path` at `rev` in the VM's metadata and follows `openclaw/rollout` until
+    /// it is final for that revision.
+    pub fn deploy(&self, sim: &Sim, vm: &str, path: &str, rev: &str, rollback: bool) -> Outcome {
+        let mut value = json!({"path": path, "rev": rev});
+        if rollback {
+            value["rollback"] = Value::Bool(true);
+        }
+        let instance = format!(
+            "{}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{vm}",
+            sim.base
+        );
+        let current = self.compute("GET", &instance, None);
+        let mut items: Vec<Value> = current["metadata"]["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| item["key"] != "openclaw-system")
+            .collect();
+        items.push(json!({"key": "openclaw-system", "value": value.to_string()}));
+        let operation = self.compute(
+            "POST",
+            &format!("{instance}/setMetadata"),
+            Some(json!({"fingerprint": current["metadata"]["fingerprint"], "items": items})),
+        );
+        assert_eq!(operation["kind"], "compute#operation", "{operation}");
+        let report = wait_for(
+            "the VM's final rollout report",
+            Duration::from_secs(120),
+            || {
+                let answer = self.compute(
+                    "GET",
+                    &format!("{instance}/getGuestAttributes?variableKey=openclaw/rollout"),
+                    None,
+                );
+                RolloutReport::parse(answer["variableValue"].as_str()?).filter(|r| {
+                    r.state.is_final() && r.rev.as_ref().is_some_and(|r| r.as_str() == rev)
+                })
+            },
+        );
+        match report.state {
+            RolloutState::Done => Outcome::Green,
+            RolloutState::RolledBack(reason) => Outcome::Red(format!("rolled back: {reason}")),
+            RolloutState::Refused(reason) => Outcome::Red(format!("refused: {reason}")),
+            other => unreachable!("{other} is not final"),
+        }
+    }
+
+    /// A Compute call; an error answer is returned as its JSON body.
+    fn compute(&self, method: &str, url: &str, body: Option<Value>) -> Value {
+        let auth = format!("Bearer {}", self.compute_token);
+        let agent = ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .proxy(None)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(10)))
+                .build(),
+        );
+        let mut response = match body {
+            Some(body) => agent
+                .post(url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(body.to_string()),
+            None if method == "GET" => agent.get(url).header("Authorization", &auth).call(),
+            None => unreachable!("every POST here has a body"),
+        }
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

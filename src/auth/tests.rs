@@ -1,0 +1,357 @@
+//! Sign-in, the session, projects and sign-out, through the App against an in-memory Google.
+
+use super::*;
+use crate::config::tests::development_config;
+use crate::http::Method;
+use crate::testing::{is, reply, run, TestPlatform};
+
+const TOKEN: &str = "ya29.sim-access-token-for-ada";
+
+fn google(p: &TestPlatform) {
+    p.respond(|req| {
+        if is(req, Method::Post, "/token") {
+            let body = String::from_utf8_lossy(req.body.as_deref().unwrap_or_default()).into_owned();
+            if !body.contains("code=good-code") || !body.contains("code_verifier=") {
+                return reply(400, json!({"error": "invalid_grant", "error_description": "Bad Request"}));
+            }
+            reply(200, json!({"access_token": TOKEN, "expires_in": 3599, "token_type": "Bearer",
+                "scope": "openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/cloud-platform"}))
+        } else if is(req, Method::Get, "/v1/userinfo") {
+            reply(200, json!({"sub": "100", "email": "ada@example.com", "name": "Ada", "picture": "https://example.com/a.png"}))
+        } else if is(req, Method::Get, "/v3/projects:search") {
+            reply(200, json!({"projects": [
+                {"projectId": "claw-demo", "displayName": "Claw demo", "state": "ACTIVE"},
+                {"projectId": "old-one", "displayName": "Old", "state": "DELETE_REQUESTED"}]}))
+        } else if is(req, Method::Post, "/revoke") {
+            reply(200, json!({}))
+        } else {
+            reply(404, json!({"error": {"code": 404, "message": "not found"}}))
+        }
+    });
+}
+
+/// A platform whose Google answers a sign-in, and the development configuration.
+fn with_google() -> (TestPlatform, crate::config::Config) {
+    let p = TestPlatform::new();
+    google(&p);
+    (p, development_config())
+}
+
+/// The callback Google redirects to after consent, with `answer` (`code=..` or
+/// `error=..`), `state` and the browser's cookies.
+fn callback(
+    app: &App<'_, TestPlatform>,
+    answer: &str,
+    state: &str,
+    cookies: &[String],
+) -> Response {
+    run(app.handle(get(
+        &format!("/api/auth/callback/google?{answer}&state={state}"),
+        cookies,
+    )))
+}
+
+fn get(path_and_query: &str, cookies: &[String]) -> Request {
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    Request {
+        method: Method::Get,
+        path: path.into(),
+        query: query.into(),
+        headers: cookies
+            .iter()
+            .map(|c| ("cookie".to_string(), c.clone()))
+            .collect(),
+        body: Vec::new(),
+        client_ip: "203.0.113.9".into(),
+    }
+}
+
+/// The `name=value` part of each Set-Cookie header.
+fn cookies(response: &Response) -> Vec<String> {
+    response
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.split(';').next().unwrap().to_string())
+        .filter(|c| !c.ends_with('='))
+        .collect()
+}
+
+/// The OAuth `state` of a consent URL.
+fn state_of(location: &str) -> &str {
+    let after = location.split("state=").nth(1).unwrap();
+    after.split('&').next().unwrap()
+}
+
+fn begin(app: &App<'_, TestPlatform>) -> (String, Vec<String>) {
+    let response = run(app.handle(get(
+        "/api/auth/google?provider=claude&channel=telegram&cloud=gcp",
+        &[],
+    )));
+    assert_eq!(response.status, 302);
+    let state = state_of(response.header("location").unwrap()).to_string();
+    (state, cookies(&response))
+}
+
+/// A whole sign-in through the callback; the cookies it sets.
+fn sign_in(app: &App<'_, TestPlatform>) -> Vec<String> {
+    let (state, state_cookie) = begin(app);
+    let signed_in = callback(app, "code=good-code", &state, &state_cookie);
+    cookies(&signed_in)
+}
+
+#[test]
+fn a_full_sign_in_stores_a_sealed_session() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let (state, state_cookie) = begin(&app);
+    let response = callback(&app, "code=good-code", &state, &state_cookie);
+    assert_eq!(response.status, 302);
+    assert_eq!(
+        response.header("location"),
+        Some("/?provider=claude&channel=telegram&cloud=gcp")
+    );
+    let set = response
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("__Host-session="))
+        .unwrap();
+    assert!(
+        set.1.contains("HttpOnly")
+            && set.1.contains("Secure")
+            && set.1.contains("SameSite=Lax")
+            && set.1.contains("Path=/")
+            && set.1.contains("Max-Age=3600")
+    );
+    let session_cookie = cookies(&response);
+    let view = run(app.handle(get("/api/deploy/session", &session_cookie))).json_body();
+    assert_eq!(view["userEmail"], "ada@example.com");
+    assert_eq!(view["provider"], "claude");
+    assert_eq!(
+        view["projects"],
+        json!([{"projectId": "claw-demo", "name": "Claw demo"}])
+    );
+    let kv = p.kv_dump();
+    assert!(kv.contains("session:") && !kv.contains(TOKEN) && !kv.contains("sim-access-token"));
+    assert!(
+        !kv.contains(session_cookie[0].trim_start_matches("__Host-session=")),
+        "KV keys hold the cookie's digest"
+    );
+    // The token endpoint received the PKCE verifier whose challenge went to Google.
+    assert!(p.call_log().iter().any(|c| c.contains("/token")));
+}
+
+#[test]
+fn a_state_is_single_use_and_bound_to_its_browser() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let (state, state_cookie) = begin(&app);
+    let callback = format!("/api/auth/callback/google?code=good-code&state={state}");
+    // Another browser (no cookie) cannot use the state, and burns nothing.
+    let stranger = run(app.handle(get(&callback, &[])));
+    assert!(stranger
+        .header("location")
+        .unwrap()
+        .starts_with("/?authError="));
+    assert!(cookies(&stranger).is_empty());
+    // Another browser's sign-in cookie does not carry this state.
+    let (_, other_cookie) = begin(&app);
+    let crossed = run(app.handle(get(&callback, &other_cookie)));
+    assert_eq!(crossed.header("location"), Some("/?authError=expired"));
+    let ok = run(app.handle(get(&callback, &state_cookie)));
+    assert!(cookies(&ok)
+        .iter()
+        .any(|c| c.starts_with("__Host-session=")));
+    let forged = run(app.handle(get(
+        "/api/auth/callback/google?code=good-code&state=forged",
+        &["__Host-signin=forged".into()],
+    )));
+    assert_eq!(forged.header("location"), Some("/?authError=expired"));
+    // A cookie sent twice (one planted) is no cookie.
+    let doubled = vec![format!("{}; {}", state_cookie[0], other_cookie[0])];
+    let planted = run(app.handle(get(&callback, &doubled)));
+    assert_eq!(planted.header("location"), Some("/?authError=expired"));
+}
+
+#[test]
+fn an_expired_state_or_a_refused_code_gives_no_session() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let (state, state_cookie) = begin(&app);
+    let bad_code = callback(&app, "code=stolen", &state, &state_cookie);
+    assert_eq!(bad_code.header("location"), Some("/?authError=refused"));
+    assert!(!cookies(&bad_code)
+        .iter()
+        .any(|c| c.starts_with("__Host-session=")));
+    let (state, state_cookie) = begin(&app);
+    p.advance_secs(SIGNIN_TTL + 1);
+    let late = callback(&app, "code=good-code", &state, &state_cookie);
+    assert_eq!(late.header("location"), Some("/?authError=expired"));
+}
+
+#[test]
+fn denied_consent_returns_a_readable_message() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let (state, state_cookie) = begin(&app);
+    let denied = callback(&app, "error=access_denied", &state, &state_cookie);
+    assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
+    assert!(
+        p.call_log().iter().all(|c| !c.contains("/token")),
+        "no code exchange after a denial"
+    );
+}
+
+#[test]
+fn logout_revokes_and_the_old_cookie_is_refused() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let session_cookie = sign_in(&app);
+    let mut logout = get("/api/auth/logout", &session_cookie);
+    logout.method = Method::Post;
+    logout
+        .headers
+        .push(("origin".into(), config.site_origin.clone()));
+    let response = run(app.handle(logout));
+    assert_eq!(response.status, 200);
+    assert!(response
+        .headers
+        .iter()
+        .any(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0")));
+    assert!(p
+        .call_log()
+        .iter()
+        .any(|c| c.starts_with("POST") && c.contains("/revoke")));
+    assert_eq!(
+        run(app.handle(get("/api/deploy/session", &session_cookie))).status,
+        404
+    );
+    assert_eq!(run(app.handle(get("/api/deploy/session", &[]))).status, 401);
+}
+
+#[test]
+fn bad_choices_are_refused_before_anything_is_stored() {
+    let (p, config) = (TestPlatform::new(), development_config());
+    let app = App::new(&p, &config);
+    let response = run(app.handle(get("/api/auth/google?provider=gpt5", &[])));
+    assert_eq!(response.status, 400);
+    assert!(response.json_body()["error"]
+        .as_str()
+        .unwrap()
+        .contains("provider"));
+    assert_eq!(p.kv_writes.get(), 0);
+}
+#[test]
+fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
+    let (p, config) = (TestPlatform::new(), development_config());
+    let app = App::new(&p, &config);
+    for _ in 0..50 {
+        let response = run(app.handle(get("/api/auth/google?provider=claude", &[])));
+        assert_eq!(response.status, 302);
+        let line = response.header("set-cookie").unwrap();
+        assert!(line.starts_with("__Host-signin=v1."), "{line}");
+        assert!(line.contains("; Secure") && line.contains("; Path=/;"));
+        let state = state_of(response.header("location").unwrap());
+        assert!(!line.contains(state), "the state travels sealed");
+        assert!(!line.contains("claude"));
+    }
+    assert_eq!(p.kv_writes.get(), 0, "no KV write to start a sign-in");
+}
+
+#[test]
+fn sign_in_failures_redirect_with_a_code_never_text() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let (state, state_cookie) = begin(&app);
+    let odd = callback(
+        &app,
+        "error=%3Cscript%3Ebad&error_description=Click+evil.test",
+        &state,
+        &state_cookie,
+    );
+    assert_eq!(odd.header("location"), Some("/?authError=failed"));
+    for error in [
+        SignInError::Expired,
+        SignInError::Cancelled,
+        SignInError::Failed,
+        SignInError::Refused,
+        SignInError::Scope,
+        SignInError::Google,
+        SignInError::Busy,
+        SignInError::Limited,
+    ] {
+        assert!(error.code().bytes().all(|b| b.is_ascii_lowercase()));
+    }
+}
+
+#[test]
+fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
+    let p = TestPlatform::new();
+    google(&p);
+    let mut config = development_config();
+    config.limits.signins_per_ip = 2;
+    let app = App::new(&p, &config);
+    // Forged callbacks, and made-up codes with a real sign-in cookie, write nothing.
+    for _ in 0..5 {
+        run(app.handle(get("/api/auth/callback/google?code=x&state=forged", &[])));
+        let (state, cookie) = begin(&app);
+        let refused = callback(&app, "code=made-up", &state, &cookie);
+        assert_eq!(refused.header("location"), Some("/?authError=refused"));
+    }
+    assert_eq!(p.kv_writes.get(), 0);
+    for _ in 0..2 {
+        let (state, cookie) = begin(&app);
+        let ok = callback(&app, "code=good-code", &state, &cookie);
+        assert!(cookies(&ok)
+            .iter()
+            .any(|c| c.starts_with("__Host-session=")));
+    }
+    let (state, cookie) = begin(&app);
+    let limited = callback(&app, "code=good-code", &state, &cookie);
+    assert_eq!(limited.header("location"), Some("/?authError=limited"));
+    assert_eq!(
+        p.call_log()
+            .iter()
+            .filter(|c| c.contains("/v1/userinfo"))
+            .count(),
+        2,
+        "no session past the limit"
+    );
+}
+
+#[test]
+fn logout_reports_an_unconfirmed_revocation_and_clears_the_deploy_binding() {
+    let (p, config) = with_google();
+    let app = App::new(&p, &config);
+    let session_cookie = sign_in(&app);
+    p.respond(|req| {
+        if is(req, Method::Post, "/revoke") {
+            reply(503, json!({"error": "backend_error"}))
+        } else {
+            reply(404, json!({}))
+        }
+    });
+    let mut logout = get("/api/auth/logout", &session_cookie);
+    logout.method = Method::Post;
+    logout
+        .headers
+        .push(("origin".into(), config.site_origin.clone()));
+    let response = run(app.handle(logout));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json_body()["revoked"], false);
+    let cleared: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert!(cleared.iter().any(|c| c.starts_with("__Host-session=;")));
+    assert!(cleared.iter().any(|c| c.starts_with("__Host-deploy=;")));
+    assert_eq!(
+        run(app.handle(get("/api/deploy/session", &session_cookie))).status,
+        404,
+        "signed out here even when Google did not confirm"
+    );
+}

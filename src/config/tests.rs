@@ -1,0 +1,112 @@
+//! Configuration parsing, and the development configuration tests share.
+
+use super::*;
+use std::collections::HashMap;
+
+pub fn development_vars(sim: &str) -> HashMap<String, String> {
+    let mut vars: HashMap<String, String> = [
+        ("ENVIRONMENT", "development"),
+        ("SITE_ORIGIN", "http://127.0.0.1:8787"),
+        ("GOOGLE_CLIENT_ID", "claw-free-local"),
+        ("GOOGLE_CLIENT_SECRET", "local-secret"),
+        ("SESSION_KEY", DEVELOPMENT_SESSION_KEY),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (name, path) in [
+        ("GOOGLE_AUTH_URL", "/o/oauth2/v2/auth"),
+        ("GOOGLE_TOKEN_URL", "/token"),
+        ("GOOGLE_USERINFO_URL", "/v1/userinfo"),
+        ("GOOGLE_REVOKE_URL", "/revoke"),
+        ("CRM_API", ""),
+        ("SERVICEUSAGE_API", ""),
+        ("COMPUTE_API", ""),
+        ("TELEGRAM_API", ""),
+        ("CONSOLE_URL", "/console"),
+    ] {
+        vars.insert(name.into(), format!("{sim}{path}"));
+    }
+    vars
+}
+
+pub fn development_config() -> Config {
+    let vars = development_vars("http://sim.test");
+    Config::parse(|k| vars.get(k).cloned()).unwrap()
+}
+
+#[test]
+fn development_config_points_at_the_simulator() {
+    let config = development_config();
+    assert_eq!(config.endpoints.compute_api, "http://sim.test");
+    assert_eq!(
+        config.redirect_uri(),
+        "http://127.0.0.1:8787/api/auth/callback/google"
+    );
+    assert!(!config.serves_https());
+    assert_eq!(config.limits.ready_timeout_secs, 300);
+}
+
+#[test]
+fn development_mode_is_only_for_a_site_on_this_machine() {
+    for origin in [
+        "http://127.0.0.1:8787",
+        "http://localhost:8787",
+        "http://[::1]:8787",
+        "http://127.0.0.2",
+    ] {
+        let mut vars = development_vars("http://127.0.0.1:9090");
+        vars.insert("SITE_ORIGIN".into(), origin.into());
+        assert!(Config::parse(|k| vars.get(k).cloned()).is_ok(), "{origin}");
+    }
+    for origin in [
+        "https://claw.free",
+        "http://10.0.0.5:8787",
+        "http://localhost.evil.test",
+        "http://127.0.0.1.evil.test",
+        "http://127.0.0.1@evil.test",
+        "http://[::1].evil.test",
+    ] {
+        let mut vars = development_vars("http://127.0.0.1:9090");
+        vars.insert("SITE_ORIGIN".into(), origin.into());
+        let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
+        assert!(
+            err.contains("only for a site on this machine"),
+            "{origin}: {err}"
+        );
+    }
+}
+
+#[test]
+fn production_refuses_the_simulator_and_the_development_key() {
+    let mut vars = development_vars("http://127.0.0.1:9090");
+    vars.insert("ENVIRONMENT".into(), "production".into());
+    vars.insert("SITE_ORIGIN".into(), "https://claw.free".into());
+    let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
+    assert!(err.contains("GOOGLE_AUTH_URL"), "{err}");
+
+    let mut vars: HashMap<String, String> = HashMap::new();
+    vars.insert("SITE_ORIGIN".into(), "https://claw.free".into());
+    vars.insert("GOOGLE_CLIENT_ID".into(), "id".into());
+    vars.insert("GOOGLE_CLIENT_SECRET".into(), "secret".into());
+    vars.insert("SESSION_KEY".into(), DEVELOPMENT_SESSION_KEY.into());
+    let err = Config::parse(|k| vars.get(k).cloned()).unwrap_err();
+    assert!(err.contains("development key"), "{err}");
+
+    vars.insert(
+        "COMPUTE_API".into(),
+        "https://compute.googleapis.com.evil.test".into(),
+    );
+    vars.insert(
+        "SESSION_KEY".into(),
+        "c2VjcmV0LWtleS1mb3ItdGVzdHMtMzItYnl0ZXMhISE=".into(),
+    );
+    assert!(Config::parse(|k| vars.get(k).cloned()).is_err());
+    vars.remove("COMPUTE_API");
+    let config = Config::parse(|k| vars.get(k).cloned()).unwrap();
+    assert_eq!(config.endpoints.compute_api, google_defaults::COMPUTE_API);
+    assert_eq!(
+        config.image,
+        "projects/claw-free-images/global/images/family/nixos-openclaw"
+    );
+}

@@ -1,0 +1,301 @@
+//! Cloud Storage as a Nix binary cache: the owner makes a private bucket, grants CI
+//! and the VM their roles; CI uploads, the VM reads with its metadata-server token,
+//! and everyone else meets Cloud Storage's own errors.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const VM: &str = "claw-demo/us-central1-a/cache-vm";
+const VM_SA: &str = "bot-vm@claw-demo.iam.gserviceaccount.com";
+const CI_SA: &str = "bot-ci@claw-demo.iam.gserviceaccount.com";
+const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
+const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+fn upload(sim: &TestSim, token: &str, bucket: &str, name: &str, data: &[u8]) -> Resp {
+    let r = sim
+        .request(
+            "POST",
+            &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"),
+        )
+        .set("Authorization", &format!("Bearer {token}"))
+        .set("Content-Type", "text/x-nix-narinfo")
+        .send_bytes(data);
+    match r {
+        Ok(r) => Resp {
+            status: r.status(),
+            body: r.into_string().unwrap(),
+            location: None,
+            etag: None,
+            www_authenticate: None,
+            flavor: None,
+        },
+        Err(ureq::Error::Status(status, r)) => Resp {
+            status,
+            body: r.into_string().unwrap(),
+            location: None,
+            etag: None,
+            www_authenticate: None,
+            flavor: None,
+        },
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn message(r: &Resp) -> String {
+    r.json()["error"]["message"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
+    let sim = sim();
+    let owner = sim.token();
+    let bucket = "claw-cache-demo";
+    let made = sim.post(
+        "/storage/v1/b?project=claw-demo",
+        &owner,
+        json!({
+            "name": bucket,
+            "location": "us-central1",
+            "iamConfiguration": {
+                "uniformBucketLevelAccess": {"enabled": true},
+                "publicAccessPrevention": "enforced"
+            }
+        }),
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let b = made.json();
+    assert_eq!(b["kind"], "storage#bucket");
+    assert_eq!(b["location"], "US-CENTRAL1");
+    assert_eq!(
+        b["iamConfiguration"]["uniformBucketLevelAccess"]["enabled"],
+        true
+    );
+    assert_eq!(b["iamConfiguration"]["publicAccessPrevention"], "enforced");
+    let again = sim.post(
+        "/storage/v1/b?project=claw-demo",
+        &owner,
+        json!({"name": bucket}),
+    );
+    assert_eq!(again.status, 409);
+    assert!(message(&again).contains("you already own it"));
+    let bad = sim.post(
+        "/storage/v1/b?project=claw-demo",
+        &owner,
+        json!({"name": "Bad Name"}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.body);
+
+    // The VM runs as its service account, with a read-only scope.
+    sim.admin(
+        "vms",
+        json!({
+            "project": "claw-demo", "zone": "us-central1-a", "instance": "cache-vm",
+            "serviceAccounts": [{"email": VM_SA, "scopes": [READ_ONLY]}]
+        }),
+    );
+    let listed = sim.metadata(VM, "instance/service-accounts/default/email");
+    assert_eq!(listed.body, VM_SA);
+    let token = sim.metadata(VM, "instance/service-accounts/default/token");
+    assert_eq!(token.status, 200, "{}", token.body);
+    let token = token.json();
+    assert_eq!(token["token_type"], "Bearer");
+    assert!(token["expires_in"].as_u64().unwrap() > 0);
+    let vm = token["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        sim.metadata(
+            VM,
+            "instance/service-accounts/other@x.iam.gserviceaccount.com/token"
+        )
+        .status,
+        404
+    );
+    let ci: Value = sim
+        .admin(
+            "service-account-tokens",
+            json!({"email": CI_SA, "scopes": [CLOUD]}),
+        )
+        .json();
+    let ci = ci["access_token"].as_str().unwrap().to_string();
+
+    // Before any grant, neither may touch the bucket, and the error names the permission.
+    let denied = upload(
+        &sim,
+        &ci,
+        bucket,
+        "nix-cache-info",
+        b"StoreDir: /nix/store\n",
+    );
+    assert_eq!(denied.status, 403);
+    assert_eq!(
+        message(&denied),
+        format!("{CI_SA} does not have storage.objects.create access to the Google Cloud Storage object. Permission 'storage.objects.create' denied on resource (or it may not exist).")
+    );
+
+    // The owner grants: CI writes objects, the VM reads them.
+    let policy = sim
+        .get(&format!("/storage/v1/b/{bucket}/iam"), &owner)
+        .json();
+    assert_eq!(policy["kind"], "storage#policy");
+    let mut bindings = policy["bindings"].as_array().unwrap().clone();
+    bindings.push(json!({"role": "roles/storage.objectAdmin", "members": [format!("serviceAccount:{CI_SA}")]}));
+    bindings.push(json!({"role": "roles/storage.objectViewer", "members": [format!("serviceAccount:{VM_SA}")]}));
+    let set = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": bindings, "etag": policy["etag"]})),
+    );
+    assert_eq!(set.status, 200, "{}", set.body);
+    let stale = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": [], "etag": policy["etag"]})),
+    );
+    assert_eq!(stale.status, 412, "a stale etag loses nothing");
+    let public = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(
+            json!({"bindings": [{"role": "roles/storage.objectViewer", "members": ["allUsers"]}]}),
+        ),
+    );
+    assert_eq!(public.status, 400, "{}", public.body);
+
+    let narinfo = b"StorePath: /nix/store/x\n";
+    let put = upload(&sim, &ci, bucket, "abc.narinfo", narinfo);
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json()["size"], "24");
+    assert_eq!(upload(&sim, &ci, bucket, "nar/abc.nar", b"nar").status, 200);
+
+    // The VM reads and lists, but cannot write.
+    let media = sim.get(
+        &format!("/storage/v1/b/{bucket}/o/abc.narinfo?alt=media"),
+        &vm,
+    );
+    assert_eq!(media.status, 200);
+    assert_eq!(media.body.as_bytes(), narinfo);
+    let nested = sim.get(
+        &format!("/storage/v1/b/{bucket}/o/nar%2Fabc.nar?alt=media"),
+        &vm,
+    );
+    assert_eq!(nested.body, "nar");
+    let meta = sim
+        .get(&format!("/storage/v1/b/{bucket}/o/nar%2Fabc.nar"), &vm)
+        .json();
+    assert_eq!(meta["name"], "nar/abc.nar");
+    let list = sim
+        .get(&format!("/storage/v1/b/{bucket}/o?prefix=nar/"), &vm)
+        .json();
+    let names: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["nar/abc.nar"]);
+    let write = upload(&sim, &vm, bucket, "evil.narinfo", b"x");
+    assert_eq!(write.status, 403, "a read-only token cannot write");
+    let missing = sim.get(
+        &format!("/storage/v1/b/{bucket}/o/none.narinfo?alt=media"),
+        &vm,
+    );
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        message(&missing),
+        format!("No such object: {bucket}/none.narinfo")
+    );
+
+    // Anyone else: no token, a stranger's token, another bucket.
+    assert_eq!(
+        sim.send(
+            "GET",
+            &format!("/storage/v1/b/{bucket}/o/abc.narinfo?alt=media"),
+            None,
+            None
+        )
+        .status,
+        401
+    );
+    let stranger: Value = sim
+        .admin(
+            "service-account-tokens",
+            json!({"email": "x@elsewhere.iam.gserviceaccount.com", "scopes": [CLOUD]}),
+        )
+        .json();
+    let stranger = stranger["access_token"].as_str().unwrap();
+    let refused = sim.get(
+        &format!("/storage/v1/b/{bucket}/o/abc.narinfo?alt=media"),
+        stranger,
+    );
+    assert_eq!(refused.status, 403);
+    assert!(
+        message(&refused).contains("storage.objects.get"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        sim.get("/storage/v1/b/no-such-bucket/o/x", &owner).status,
+        404
+    );
+    assert_eq!(sim.counter("storage.objects.get"), 7);
+
+    // Malformed requests: Cloud Storage's 400s, nothing stored.
+    let not_json = sim
+        .request("POST", "/storage/v1/b?project=claw-demo")
+        .set("Authorization", &format!("Bearer {owner}"))
+        .send_string("{not json");
+    assert!(matches!(not_json, Err(ureq::Error::Status(400, _))));
+    let wrong_type = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": "everyone"})),
+    );
+    assert_eq!(wrong_type.status, 400, "{}", wrong_type.body);
+    let unknown_role = sim.send(
+        "PUT",
+        &format!("/storage/v1/b/{bucket}/iam"),
+        Some(&owner),
+        Some(json!({"bindings": [{"role": "roles/owner", "members": [format!("serviceAccount:{CI_SA}")]}]})),
+    );
+    assert_eq!(unknown_role.status, 400, "{}", unknown_role.body);
+    let no_name = sim.post(
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media"),
+        &ci,
+        json!({}),
+    );
+    assert_eq!(no_name.status, 400);
+    let resumable = sim.post(
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=resumable&name=x"),
+        &ci,
+        json!({}),
+    );
+    assert_eq!(resumable.status, 400);
+    let unknown_param = sim.get(&format!("/storage/v1/b/{bucket}/o?colour=red"), &vm);
+    assert_eq!(unknown_param.status, 400);
+    let zero = sim.get(&format!("/storage/v1/b/{bucket}/o?maxResults=0"), &vm);
+    assert_eq!(zero.status, 400);
+    let page = sim
+        .get(&format!("/storage/v1/b/{bucket}/o?maxResults=1"), &vm)
+        .json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["nextPageToken"], "abc.narinfo");
+    let rest = sim
+        .get(
+            &format!("/storage/v1/b/{bucket}/o?maxResults=1&pageToken=abc.narinfo"),
+            &vm,
+        )
+        .json();
+    assert_eq!(rest["items"][0]["name"], "nar/abc.nar");
+    assert!(rest.get("nextPageToken").is_none());
+    let listed = sim.get(&format!("/storage/v1/b/{bucket}/o"), &vm).json();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        2,
+        "nothing stored by a refused request"
+    );
+}
