@@ -15,6 +15,7 @@ pub mod faults;
 pub mod filter;
 pub mod http;
 pub mod metadata_server;
+pub mod nvidia;
 pub mod oauth;
 pub mod operations;
 pub mod serviceusage;
@@ -299,6 +300,7 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             return admin::handle(&sim, &req, &rest).await;
         }
         ["_static", "avatar.svg"] => return avatar(),
+        ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
         [""] if req.method == Method::GET => {
             return text(
                 StatusCode::OK,
