@@ -1,46 +1,17 @@
 //! The real OpenClaw gateway (the pinned release) against the simulator's Telegram:
 //! every Bot API method it calls must be one the simulator serves.
 //!
-//! The test runs in a network namespace of its own with only loopback (it re-executes
-//! itself under `unshare -rn`), so the gateway's attempts to reach anything else
-//! (model catalogs, Telegram's real addresses) fail here instead of leaving the machine.
+//! Each test runs in a network namespace of its own with only loopback (see
+//! `claw_free_testkit::netns`).
 
 mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
-const BOT: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
-const INSIDE: &str = "CLAW_FREE_TEST_IN_NETNS";
+use claw_free_testkit::netns::inside_own_network;
 
-/// Runs `test` of this file again inside a fresh network namespace; true when the
-/// caller is already inside and should run the body itself.
-fn inside_own_network(test: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        return true;
-    }
-    // Installed out here, where the npm registry is reachable: inside, npm would wait
-    // for a network that is not there.
-    claw_free_testkit::openclaw::openclaw_bin();
-    let status = Command::new("unshare")
-        .args([
-            "-rn",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$@\"",
-            "netns",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .status()
-        .expect("run unshare -rn (a network namespace with only loopback)");
-    assert!(
-        status.success(),
-        "{test} failed inside its network namespace"
-    );
-    false
-}
+const BOT: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 
 /// The gateway run as its unit runs it: restarted whenever it dies (here by a shell
 /// loop), so the Setup model's restart command (`restart`, which kills it) switches it
