@@ -51,6 +51,15 @@ pub struct Endpoints {
     pub console_url: String,
 }
 
+impl Endpoints {
+    /// Where a person chats with a bot: on the Telegram simulator, its chat page; on
+    /// Telegram itself none (the person opens the bot in their Telegram app).
+    pub fn chat_url(&self) -> Option<String> {
+        (self.telegram_api != google_defaults::TELEGRAM_API)
+            .then(|| format!("{}/_chat", self.telegram_api.trim_end_matches('/')))
+    }
+}
+
 /// Limits on what a stranger can trigger, per fixed one-hour window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {

@@ -36,6 +36,17 @@ pub fn development_config() -> Config {
 }
 
 #[test]
+fn a_chat_page_only_on_the_simulator_s_telegram() {
+    assert_eq!(
+        development_config().endpoints.chat_url().as_deref(),
+        Some("http://sim.test/_chat")
+    );
+    let mut endpoints = development_config().endpoints;
+    endpoints.telegram_api = google_defaults::TELEGRAM_API.into();
+    assert_eq!(endpoints.chat_url(), None);
+}
+
+#[test]
 fn development_config_points_at_the_simulator() {
     let config = development_config();
     assert_eq!(config.endpoints.compute_api, "http://sim.test");

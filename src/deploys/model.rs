@@ -326,6 +326,9 @@ impl DeployRecord {
             logs_url: (logs || (vm_may_exist && !self.phase.is_finished()))
                 .then(|| format!("/api/deploy/{}/logs", self.id)),
             console_url: vm_may_exist.then(|| self.instance().console_url(config)),
+            chat_url: matches!(self.phase, Phase::Done)
+                .then(|| config.endpoints.chat_url())
+                .flatten(),
             retry_after_ms,
         }
     }
@@ -365,6 +368,10 @@ pub struct StatusView {
     pub logs_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub console_url: Option<String>,
+    /// Where to chat with the bot once it is done, when that is a page (see
+    /// `Endpoints::chat_url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_url: Option<String>,
     /// When to poll next, in milliseconds; absent once the deploy is finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,

@@ -141,6 +141,10 @@ test('a person deploys a bot, rotates its token and deletes it once stopped', as
   assert.equal((await stack.admin.counters())['compute.instances.setMetadata'], 1, 'the first token is delivered once');
   await assert.doesNotReject(page.getByText('Open Telegram').waitFor());
   await browser.shot('done');
+  // Locally, the bot's name leads to the simulator's chat page (the Worker names it).
+  const chat = page.locator('#done-bot-link a');
+  assert.equal(await chat.getAttribute('href'), `${stack.sim}/_chat`);
+  assert.equal(await chat.getAttribute('rel'), 'noopener noreferrer');
   const counters = await stack.admin.counters();
   assert.equal(counters['compute.instances.insert'], 1, 'one VM for one deploy attempt');
   // The bot answers only its owner: the id went into the VM's metadata.

@@ -463,7 +463,7 @@ mod tests {
                     &mut config,
                     &chosen.primary,
                     &chosen.alternatives,
-                    provider == Provider::Kimi,
+                    (provider == Provider::Kimi).then_some(models.nvidia_base_url.as_str()),
                 );
                 configs.push((
                     format!("after setup with {provider:?}"),

@@ -22,6 +22,7 @@ use crate::access;
 use crate::openclaw::SETUP_MODEL_ID;
 use crate::setup::Setup;
 use crate::sse::{self, Completion};
+use crate::turn::{self, Turn};
 
 /// Larger bodies are refused; a setup chat is a few short messages.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -61,8 +62,10 @@ impl ApiError {
 /// A chat completion request, checked.
 #[derive(Debug, PartialEq)]
 pub struct ChatRequest {
-    /// The text of the latest user message.
+    /// What the person said in the latest user message (see `turn`).
     pub latest_user_message: String,
+    /// The latest user turn is OpenClaw's heartbeat, not a person.
+    pub heartbeat: bool,
     /// Identifies the turn: the latest user message and how many messages preceded it.
     pub fingerprint: u64,
     pub stream: bool,
@@ -172,7 +175,11 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
         })?;
         let text = content_text(message.get("content").unwrap_or(&Value::Null))?;
         if role == "user" {
-            latest = Some((index, text));
+            match turn::read(&text) {
+                Turn::Internal => {}
+                Turn::Heartbeat => latest = Some((index, None)),
+                Turn::Said(words) => latest = Some((index, Some(words.to_string()))),
+            }
         }
     }
     let (index, text) = latest.ok_or_else(|| {
@@ -184,7 +191,8 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatRequest, ApiError> {
     let mut hasher = DefaultHasher::new();
     (index, &text).hash(&mut hasher);
     Ok(ChatRequest {
-        latest_user_message: text,
+        heartbeat: text.is_none(),
+        latest_user_message: text.unwrap_or_default(),
         fingerprint: hasher.finish(),
         stream,
         include_usage,
@@ -290,7 +298,12 @@ fn handle(setup: &Setup, setup_base_url: &str, port: u16, mut request: Request) 
                     Err(error) => error_response(&error),
                     Ok(chat) => {
                         body.fill(0);
-                        let reply = setup.answer(&chat.latest_user_message, chat.fingerprint);
+                        let reply = if chat.heartbeat {
+                            // Setup has nothing to report; the person hears nothing.
+                            turn::SILENT_REPLY.to_string()
+                        } else {
+                            setup.answer(&chat.latest_user_message, chat.fingerprint)
+                        };
                         let id = format!(
                             "chatcmpl-{}-{}",
                             now(),
@@ -389,6 +402,30 @@ mod tests {
 
     fn err(body: &str) -> ApiError {
         parse_chat(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn reads_the_person_s_words_in_an_openclaw_turn() {
+        let envelope = "[Sat 2026-11-28 09:03 UTC] Conversation info: \u{27e6}openclaw:ctx\u{27e7}\n```json\n{}\n```\n\n";
+        let body = json!({ "model": "setup", "messages": [
+            { "role": "user", "content": format!("{envelope}hi") },
+            { "role": "assistant", "content": "Paste your key" },
+            { "role": "user", "content": format!("{envelope}nvapi-key") },
+            { "role": "user", "content": [{ "type": "text",
+                "text": "<<<BEGIN_OPENCLAW_INTERNAL_CONTEXT>>>\nnone\n<<<END_OPENCLAW_INTERNAL_CONTEXT>>>" }] },
+        ]});
+        let chat = parse_chat(body.to_string().as_bytes()).unwrap();
+        assert_eq!(chat.latest_user_message, "nvapi-key");
+        assert!(!chat.heartbeat);
+        let heartbeat = json!({ "model": "setup", "messages": [
+            { "role": "user", "content": format!("{envelope}hi") },
+            { "role": "user", "content": "Read the heartbeat checklist. If nothing needs attention, reply NO_REPLY." },
+        ]});
+        assert!(
+            parse_chat(heartbeat.to_string().as_bytes())
+                .unwrap()
+                .heartbeat
+        );
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub struct Config {
     pub restart_delay_ms: u64,
     /// OpenClaw model refs per provider.
     pub models: HashMap<Provider, Models>,
+    /// NVIDIA's OpenAI-compatible API, where Kimi runs (a stand-in's, in tests).
+    pub nvidia_base_url: String,
 
     // The `clawfree` command's settings.
     /// The systemd units `clawfree status` reports and `logs`/`restart` accept.
@@ -121,6 +123,7 @@ impl Default for Config {
             command_timeout_secs: 60,
             restart_delay_ms: 3000,
             models: default_models(),
+            nvidia_base_url: crate::openclaw::NVIDIA_BASE_URL.into(),
             services: [
                 "openclaw-gateway.service",
                 "claw-free-provider.service",
@@ -276,6 +279,7 @@ impl Config {
             "gateway-service" => self.gateway_service = value,
             "provider-service" => self.provider_service = value,
             "health-url" => self.health_url = value,
+            "nvidia-base-url" => self.nvidia_base_url = value,
             "systemctl" => self.systemctl = value.into(),
             "journalctl" => self.journalctl = value.into(),
             "current-system" => self.current_system = value.into(),

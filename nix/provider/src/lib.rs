@@ -23,3 +23,4 @@ pub mod skill;
 pub mod sse;
 pub mod store;
 pub mod system;
+pub mod turn;

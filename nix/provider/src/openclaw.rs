@@ -145,7 +145,9 @@ fn object_at<'a>(value: &'a mut Value, keys: &[&str]) -> &'a mut Map<String, Val
 /// Points OpenClaw at the connected providers: `primary` as the default model, the
 /// rest as fallbacks in order; removes the Setup provider. When the configuration has
 /// a model allowlist (`agents.defaults.models`), the new models are added to it.
-pub fn use_models(config: &mut Value, primary: &str, fallbacks: &[String], kimi: bool) {
+/// `nvidia` is NVIDIA's API (where Kimi runs) when Kimi is among them: OpenClaw has no
+/// built-in endpoint for that provider.
+pub fn use_models(config: &mut Value, primary: &str, fallbacks: &[String], nvidia: Option<&str>) {
     let setup_ref = format!("{SETUP_PROVIDER_ID}/{SETUP_MODEL_ID}");
     let defaults = object_at(config, &["agents", "defaults"]);
     defaults.insert(
@@ -162,10 +164,16 @@ pub fn use_models(config: &mut Value, primary: &str, fallbacks: &[String], kimi:
     }
     let providers = object_at(config, &["models", "providers"]);
     providers.remove(SETUP_PROVIDER_ID);
-    if kimi {
-        providers
+    if let Some(base_url) = nvidia {
+        let entry = providers
             .entry(openclaw_provider_id(Provider::Kimi).to_string())
-            .or_insert_with(|| json!({ "baseUrl": NVIDIA_BASE_URL, "api": "openai-completions" }));
+            .or_insert_with(|| json!({}));
+        if !entry.is_object() {
+            *entry = json!({});
+        }
+        let entry = entry.as_object_mut().expect("just made an object");
+        entry.insert("baseUrl".into(), json!(base_url));
+        entry.insert("api".into(), json!("openai-completions"));
     }
 }
 
@@ -211,7 +219,7 @@ mod tests {
             &mut config,
             "anthropic/claude-opus-5",
             &["nvidia/moonshotai/kimi-k2.5".into()],
-            true,
+            Some(NVIDIA_BASE_URL),
         );
         assert_eq!(
             config["agents"]["defaults"]["model"]["primary"],
@@ -236,7 +244,7 @@ mod tests {
     fn an_allowlist_gets_the_new_models() {
         let mut config = agent_written();
         config["agents"]["defaults"]["models"] = json!({ "claw-free/setup": {} });
-        use_models(&mut config, "openai/gpt-5.5", &[], false);
+        use_models(&mut config, "openai/gpt-5.5", &[], None);
         assert_eq!(
             config["agents"]["defaults"]["models"],
             json!({ "openai/gpt-5.5": {} })
@@ -247,7 +255,7 @@ mod tests {
     #[test]
     fn use_setup_restores_the_setup_model_with_its_key() {
         let mut config = agent_written();
-        use_models(&mut config, "openai/gpt-5.5", &[], false);
+        use_models(&mut config, "openai/gpt-5.5", &[], None);
         use_setup(&mut config, "http://127.0.0.1:3456/v1", "k3y");
         assert_eq!(
             config["agents"]["defaults"]["model"]["primary"],
@@ -277,7 +285,7 @@ mod tests {
             let meta = std::fs::metadata(&path).unwrap();
             (meta.uid(), meta.gid())
         };
-        edit_config(&path, |c| use_models(c, "openai/gpt-5.5", &[], false)).unwrap();
+        edit_config(&path, |c| use_models(c, "openai/gpt-5.5", &[], None)).unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.mode() & 0o7777, 0o640);
         assert_eq!((meta.uid(), meta.gid()), owner);
@@ -291,7 +299,7 @@ mod tests {
     #[test]
     fn edits_survive_odd_shapes() {
         let mut config = json!({ "agents": "oops" });
-        use_models(&mut config, "a/b", &[], false);
+        use_models(&mut config, "a/b", &[], None);
         assert_eq!(config["agents"]["defaults"]["model"]["primary"], "a/b");
     }
 }

@@ -203,7 +203,12 @@ impl Setup {
         }
         let kimi = primary == Provider::Kimi || alternatives.contains(&Provider::Kimi);
         let edited = openclaw::edit_config(&self.config.openclaw_config, |config| {
-            openclaw::use_models(config, &main.primary, &fallbacks, kimi)
+            openclaw::use_models(
+                config,
+                &main.primary,
+                &fallbacks,
+                kimi.then_some(self.config.nvidia_base_url.as_str()),
+            )
         });
         match edited {
             Ok(()) => {

@@ -127,6 +127,11 @@ pub struct StackOptions {
     pub state_dir: Option<PathBuf>,
     /// Run the real VM agent for each simulated VM (otherwise the simulator's stand-in).
     pub real_agent: bool,
+    /// Behind the real agent, run the real OpenClaw gateway (the pinned release,
+    /// installed on first use) and the claw.free Setup model on each VM, instead of a
+    /// health stand-in. Each gateway holds some 700 MB, and reaches out (model
+    /// catalogs) wherever the stack's network lets it: tests run it in a namespace.
+    pub real_gateway: bool,
     /// Show the children's output on this process's stderr.
     pub verbose: bool,
 }
@@ -146,6 +151,7 @@ impl Default for StackOptions {
             ],
             state_dir: None,
             real_agent: true,
+            real_gateway: false,
             verbose: false,
         }
     }
@@ -232,6 +238,15 @@ impl Stack {
             .process_group(0);
         if options.real_agent {
             sim.arg("--agent").arg(&agent_bin);
+        }
+        if options.real_gateway {
+            sim.arg("--openclaw")
+                .arg(claw_free_testkit::openclaw::openclaw_bin())
+                .arg("--setup-model")
+                .arg(claw_free_testkit::workspace_binary(
+                    "claw-free-provider",
+                    "claw-free-provider",
+                ));
         }
         let mut sim_child = sim.spawn().expect("start the simulator");
         let mut first_line = String::new();

@@ -7,16 +7,19 @@
 //! (for blocking tests); the `claw-free-sim` binary is a thin shell around [`start`].
 
 pub mod admin;
+pub mod chat;
 pub mod clock;
 pub mod compute;
 pub mod crm;
 pub mod errors;
 pub mod faults;
 pub mod filter;
+pub mod gateway;
 pub mod github;
 pub mod http;
 pub mod iam;
 pub mod metadata_server;
+pub mod nvidia;
 pub mod oauth;
 pub mod operations;
 pub mod service_accounts;
@@ -50,6 +53,9 @@ pub struct Options {
     pub port: u16,
     /// The real VM agent to run for each VM; the built-in stand-in otherwise.
     pub agent: Option<PathBuf>,
+    /// The real OpenClaw gateway and Setup model the agent (re)starts on each VM; a
+    /// health stand-in otherwise.
+    pub app: Option<gateway::AppPrograms>,
     /// Where VMs' root folders live (`<state-dir>/vms/<project>/<zone>/<instance>/`).
     pub state_dir: PathBuf,
     pub client_id: String,
@@ -63,6 +69,7 @@ impl Options {
         Self {
             port: 0,
             agent: None,
+            app: None,
             state_dir,
             client_id: "claw-free-local".into(),
             client_secret: "local-secret".into(),
@@ -82,6 +89,7 @@ pub struct Sim {
     /// Woken when Telegram updates arrive.
     pub telegram_changed: Notify,
     runners: Mutex<HashMap<VmKey, vm::Runner>>,
+    apps: Mutex<HashMap<VmKey, gateway::App>>,
 }
 
 impl Sim {
@@ -165,6 +173,7 @@ pub async fn start(opts: Options) -> std::io::Result<Server> {
         changed: Notify::new(),
         telegram_changed: Notify::new(),
         runners: Mutex::new(HashMap::new()),
+        apps: Mutex::new(HashMap::new()),
     });
     let ticker = tokio::spawn(tick(Arc::downgrade(&sim)));
     let app = axum::Router::new()
@@ -305,6 +314,8 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             return admin::handle(&sim, &req, &rest).await;
         }
         ["_static", "avatar.svg"] => return avatar(),
+        ["_chat"] if req.method == Method::GET => return chat::page(),
+        ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
         [""] if req.method == Method::GET => {
             return text(
                 StatusCode::OK,
@@ -318,6 +329,14 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
                 instance: i.to_string(),
             };
             return vm::app_health(&sim, &req, &key);
+        }
+        ["_vm", p, z, i, "app", "restart"] if req.method == Method::POST => {
+            let key = VmKey {
+                project: p.to_string(),
+                zone: z.to_string(),
+                instance: i.to_string(),
+            };
+            return gateway::restart(&sim, key).await;
         }
         ["o", "oauth2", "v2", "auth", "consent"] if req.method == Method::POST => {
             return oauth::consent(&sim, &req)

@@ -6,11 +6,13 @@ use std::path::PathBuf;
 
 const USAGE: &str = "usage: claw-free-sim [--port N] [--agent PATH] [--state-dir DIR] \
 [--client-id ID] [--client-secret SECRET] [--auto-approve] [--token-ttl-secs N] \
-[--operation-step-ms N] [--boot-step-ms N] [--agent-boot-delay-ms N]";
+[--operation-step-ms N] [--boot-step-ms N] [--agent-boot-delay-ms N] \
+[--openclaw PATH --setup-model PATH]";
 
 fn parse(args: Vec<String>) -> Result<(Options, bool), String> {
     let mut opts = Options::new(PathBuf::new());
     let mut state_dir = None;
+    let (mut openclaw, mut setup_model) = (None::<String>, None::<String>);
     let mut iter = args.into_iter();
     let number = |flag: &str, value: Option<String>| -> Result<u64, String> {
         let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
@@ -26,6 +28,8 @@ fn parse(args: Vec<String>) -> Result<(Options, bool), String> {
                     .map_err(|_| "--port must be from 0 to 65535".to_string())?;
             }
             "--agent" => opts.agent = Some(iter.next().ok_or("--agent needs a path")?.into()),
+            "--openclaw" => openclaw = Some(iter.next().ok_or("--openclaw needs a path")?),
+            "--setup-model" => setup_model = Some(iter.next().ok_or("--setup-model needs a path")?),
             "--state-dir" => {
                 state_dir = Some(PathBuf::from(
                     iter.next().ok_or("--state-dir needs a folder")?,
@@ -50,6 +54,14 @@ fn parse(args: Vec<String>) -> Result<(Options, bool), String> {
             other => return Err(format!("unknown flag {other:?}")),
         }
     }
+    opts.app = match (openclaw, setup_model) {
+        (Some(openclaw), Some(setup_model)) => Some(claw_free_sim::gateway::AppPrograms {
+            openclaw: openclaw.into(),
+            setup_model: setup_model.into(),
+        }),
+        (None, None) => None,
+        _ => return Err("--openclaw and --setup-model go together".into()),
+    };
     let temporary = state_dir.is_none();
     opts.state_dir = state_dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("claw-free-sim-{}", std::process::id()))

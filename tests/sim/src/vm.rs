@@ -179,7 +179,11 @@ fn app_healthy(world: &World, root: &Path, key: &VmKey) -> bool {
 /// `GET /_vm/{p}/{z}/{i}/app/health`: OpenClaw's stand-in health endpoint.
 pub fn app_health(sim: &Sim, _req: &Req, key: &VmKey) -> Response {
     let root = World::vm_root(&sim.opts.state_dir, key);
-    if app_healthy(&sim.world(), &root, key) {
+    let healthy = match sim.real_gateway_healthy(key) {
+        Some(real) => real,
+        None => app_healthy(&sim.world(), &root, key),
+    };
+    if healthy {
         ok_json(&serde_json::json!({ "ok": true, "status": "live" }))
     } else {
         crate::http::json(
@@ -259,6 +263,7 @@ impl Sim {
         if let Some(runner) = self.runners().remove(key) {
             runner.stop(Some(Duration::from_secs(2)));
         }
+        self.halt_app(key);
     }
 
     /// Kills every agent now (reset, shutdown).
@@ -267,6 +272,7 @@ impl Sim {
         for runner in runners {
             runner.stop(None);
         }
+        self.halt_apps();
     }
 
     fn serial(&self, key: &VmKey, line: &str) {
@@ -296,7 +302,11 @@ impl Sim {
             .arg("--health-url")
             .arg(format!("{base}/app/health"))
             .arg("--restart-cmd")
-            .arg("true")
+            .arg(match self.opts.app {
+                // What `systemctl restart openclaw-gateway.service` is here.
+                Some(_) => format!("curl -fsS -X POST {base}/app/restart"),
+                None => "true".into(),
+            })
             .arg("--health-interval-secs")
             .arg(HEALTH_INTERVAL_SECS.to_string())
             .stdin(Stdio::null())

@@ -1,88 +1,122 @@
 //! The real OpenClaw gateway (the pinned release) against the simulator's Telegram:
 //! every Bot API method it calls must be one the simulator serves.
 //!
-//! The test runs in a network namespace of its own with only loopback (it re-executes
-//! itself under `unshare -rn`), so the gateway's attempts to reach anything else
-//! (model catalogs, Telegram's real addresses) fail here instead of leaving the machine.
+//! Each test runs in a network namespace of its own with only loopback (see
+//! `claw_free_testkit::netns`).
 
 mod common;
 use common::*;
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
+use claw_free_testkit::netns::inside_own_network;
+
 const BOT: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
-const INSIDE: &str = "CLAW_FREE_TEST_IN_NETNS";
 
-/// Runs `test` of this file again inside a fresh network namespace; true when the
-/// caller is already inside and should run the body itself.
-fn inside_own_network(test: &str) -> bool {
-    if std::env::var_os(INSIDE).is_some() {
-        return true;
-    }
-    // Installed out here, where the npm registry is reachable: inside, npm would wait
-    // for a network that is not there.
-    claw_free_testkit::openclaw::openclaw_bin();
-    let status = Command::new("unshare")
-        .args([
-            "-rn",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$@\"",
-            "netns",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INSIDE, "1")
-        .status()
-        .expect("run unshare -rn (a network namespace with only loopback)");
-    assert!(
-        status.success(),
-        "{test} failed inside its network namespace"
-    );
-    false
-}
-
+/// The gateway run as its unit runs it: restarted whenever it dies (here by a shell
+/// loop), so the Setup model's restart command (`restart`, which kills it) switches it
+/// to the configuration the Setup model wrote.
 struct Gateway {
-    child: Child,
+    supervisor: Child,
     home: TempDir,
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        // The gateway drains for minutes on SIGTERM; this one is thrown away.
-        let pid = self.child.id().to_string();
-        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The gateway drains for minutes on SIGTERM; this one is thrown away. The
+        // supervisor leads its own process group, which holds every gateway it started.
+        let group = format!("-{}", self.supervisor.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.supervisor.wait();
     }
 }
 
-fn start_gateway(sim: &TestSim, config: Value) -> Gateway {
-    let home = TempDir(temp_dir());
-    let token = home.0.join("telegram-token");
-    std::fs::write(&token, format!("{BOT}\n")).unwrap();
-    let mut config = config;
-    config["channels"]["telegram"]["tokenFile"] = json!(token);
-    config["channels"]["telegram"]["apiRoot"] = json!(sim.url);
-    let path = home.0.join("openclaw.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    let log = std::fs::File::create(home.0.join("gateway.log")).unwrap();
-    let child = Command::new(claw_free_testkit::openclaw::openclaw_bin())
-        .args(["gateway", "--port", "28789"])
+/// What every `openclaw` command of one bot shares: its home, state and configuration.
+fn openclaw_env(command: &mut Command, home: &std::path::Path) {
+    command
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
-        .env("HOME", &home.0)
-        .env("TMPDIR", &home.0)
-        .env("OPENCLAW_STATE_DIR", home.0.join("state"))
-        .env("OPENCLAW_CONFIG_PATH", &path)
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("OPENCLAW_STATE_DIR", home.join("state"))
+        .env("OPENCLAW_CONFIG_PATH", home.join("openclaw.json"))
         .env("OPENCLAW_NO_AUTO_UPDATE", "1")
-        .env("OPENCLAW_OFFLINE", "1")
+        .env("OPENCLAW_OFFLINE", "1");
+}
+
+/// A folder for one bot's gateway, with its Telegram token.
+fn gateway_home() -> TempDir {
+    let home = TempDir(temp_dir());
+    std::fs::write(home.0.join("telegram-token"), format!("{BOT}\n")).unwrap();
+    home
+}
+
+/// Writes `config` as the gateway's configuration, pointed at the simulator's Telegram.
+fn write_config(home: &TempDir, sim: &TestSim, mut config: Value) {
+    config["channels"]["telegram"]["tokenFile"] = json!(home.0.join("telegram-token"));
+    config["channels"]["telegram"]["apiRoot"] = json!(sim.url);
+    std::fs::write(
+        home.0.join("openclaw.json"),
+        serde_json::to_vec_pretty(&config).unwrap(),
+    )
+    .unwrap();
+}
+
+fn start_gateway(sim: &TestSim, config: Value) -> Gateway {
+    let home = gateway_home();
+    write_config(&home, sim, config);
+    start_gateway_in(home)
+}
+
+fn start_gateway_in(home: TempDir) -> Gateway {
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::File::create(home.0.join("gateway.log")).unwrap();
+    let pid_file = home.0.join("gateway.pid");
+    // The command that restarts the gateway, as the Setup model is given it.
+    let restart = home.0.join("restart");
+    std::fs::write(
+        &restart,
+        format!(
+            "#!/bin/sh\npid=$(cat '{}')\npkill -KILL -P \"$pid\"\nkill -KILL \"$pid\"\n",
+            pid_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &restart,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            "while :; do \"$0\" gateway --port 28789 & echo $! > \"$1\"; wait $!; done",
+        ])
+        .arg(claw_free_testkit::openclaw::openclaw_bin())
+        .arg(&pid_file);
+    openclaw_env(&mut command, &home.0);
+    let supervisor = command
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
         .expect("start the gateway");
-    Gateway { child, home }
+    Gateway { supervisor, home }
+}
+
+impl Gateway {
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.0.join("gateway.log")).unwrap_or_default()
+    }
+
+    fn pid(&self) -> Option<String> {
+        std::fs::read_to_string(self.home.0.join("gateway.pid"))
+            .ok()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+    }
 }
 
 /// The agent's first configuration, as `openclaw.json` on a VM without an owner.
@@ -138,28 +172,33 @@ impl Drop for SetupModel {
     }
 }
 
-fn start_setup_model(openclaw_config: &std::path::Path) -> SetupModel {
+/// Starts the Setup model for the bot whose gateway lives in `home` (it edits that
+/// gateway's configuration and hands credentials to its `openclaw`), for a user who
+/// picked `provider` on claw.free.
+fn start_setup_model(home: &std::path::Path, provider: &str, extra: &[&str]) -> SetupModel {
     use std::io::BufRead;
     let dir = TempDir(temp_dir());
     let key_file = dir.0.join("setup-provider.key");
     std::fs::write(&key_file, SETUP_KEY).unwrap();
-    let mut child = Command::new(claw_free_testkit::workspace_binary(
+    let mut command = Command::new(claw_free_testkit::workspace_binary(
         "claw-free-provider",
         "claw-free-provider",
-    ))
-    .args(["--listen", "127.0.0.1:0", "--provider", "openai"])
-    .arg("--state-dir")
-    .arg(dir.0.join("state"))
-    .arg("--openclaw-config")
-    .arg(openclaw_config)
-    .arg("--api-key-file")
-    .arg(&key_file)
-    .arg("--openclaw")
-    .arg(claw_free_testkit::openclaw::openclaw_bin())
-    .args(["--restart-gateway", "/bin/true"])
-    .stdout(Stdio::piped())
-    .spawn()
-    .expect("start claw-free-provider");
+    ));
+    openclaw_env(&mut command, home);
+    let mut child = command
+        .args(["--listen", "127.0.0.1:0", "--provider", provider])
+        .arg("--state-dir")
+        .arg(dir.0.join("state"))
+        .arg("--openclaw-config")
+        .arg(home.join("openclaw.json"))
+        .arg("--api-key-file")
+        .arg(&key_file)
+        .arg("--openclaw")
+        .arg(claw_free_testkit::openclaw::openclaw_bin())
+        .args(extra)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start claw-free-provider");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -179,19 +218,9 @@ fn start_setup_model(openclaw_config: &std::path::Path) -> SetupModel {
 const OWNER: u64 = 4242;
 const STRANGER: u64 = 9999;
 
-#[test]
-fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
-    if !inside_own_network("the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none") {
-        return;
-    }
-    let sim = sim();
-    sim.admin(
-        "telegram/bots",
-        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
-    );
-    let scratch = TempDir(temp_dir());
-    let provider_config = scratch.0.join("openclaw.json");
-    let setup = start_setup_model(&provider_config);
+/// The agent's configuration once the owner is known: the Setup model as the only
+/// model, only the owner may write.
+fn setup_config(setup: &SetupModel) -> Value {
     let mut config = agent_config();
     config["models"] = json!({ "mode": "merge", "providers": { "claw-free": {
         "baseUrl": format!("{}/v1", setup.url), "apiKey": SETUP_KEY,
@@ -202,56 +231,168 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
     config["agents"]["defaults"] = json!({ "model": { "primary": "claw-free/setup" } });
     config["channels"]["telegram"]["dmPolicy"] = json!("allowlist");
     config["channels"]["telegram"]["allowFrom"] = json!([OWNER.to_string()]);
-    std::fs::write(&provider_config, serde_json::to_vec(&config).unwrap()).unwrap();
-    let gateway = start_gateway(&sim, config);
-    sim.wait_for(180, || {
-        (sim.counter("telegram.getUpdates") >= 2).then_some(())
-    });
+    config
+}
 
-    let say = |from: u64, text: &str| {
-        sim.admin(
-            "telegram/messages",
-            json!({ "token": BOT, "fromId": from, "firstName": "Ada", "text": text }),
-        );
-    };
-    say(STRANGER, "hello, whose bot is this?");
-    say(OWNER, "hi");
-    let log = || std::fs::read_to_string(gateway.home.0.join("gateway.log")).unwrap_or_default();
-    let replies = sim.wait_for(240, || {
-        let sent = sim.admin("telegram/sent", json!({ "token": BOT })).json();
-        let to_owner = sent
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|m| m["chatId"] == OWNER);
-        to_owner.then_some(sent)
-    });
-    let texts: Vec<&str> = replies
+/// The simulated user `from` writes `text` to the bot.
+fn say(sim: &TestSim, from: u64, text: &str) {
+    sim.admin(
+        "telegram/messages",
+        json!({ "token": BOT, "fromId": from, "firstName": "Ada", "text": text }),
+    );
+}
+
+/// What the bot has sent to `chat`, oldest first.
+fn sent_to(sim: &TestSim, chat: u64) -> Vec<String> {
+    sim.admin("telegram/sent", json!({ "token": BOT }))
+        .json()
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["chatId"] == OWNER)
-        .filter_map(|m| m["text"].as_str())
-        .collect();
+        .filter(|m| m["chatId"] == chat)
+        .filter_map(|m| m["text"].as_str().map(String::from))
+        .collect()
+}
+
+/// Waits for the bot's next messages to `chat` after the `seen` it had sent before.
+fn next_replies(sim: &TestSim, chat: u64, seen: usize) -> Vec<String> {
+    sim.wait_for(240, || {
+        let sent = sent_to(sim, chat);
+        (sent.len() > seen).then(|| sent[seen..].to_vec())
+    })
+}
+
+fn wait_for_polling(sim: &TestSim) {
+    let before = sim.counter("telegram.getUpdates");
+    sim.wait_for(180, || {
+        (sim.counter("telegram.getUpdates") >= before + 2).then_some(())
+    });
+}
+
+#[test]
+fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
+    if !inside_own_network("the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none") {
+        return;
+    }
+    let sim = sim();
+    sim.admin(
+        "telegram/bots",
+        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
+    );
+    let home = gateway_home();
+    let setup = start_setup_model(&home.0, "openai", &["--restart-gateway", "/bin/true"]);
+    write_config(&home, &sim, setup_config(&setup));
+    let gateway = start_gateway_in(home);
+    wait_for_polling(&sim);
+
+    say(&sim, STRANGER, "hello, whose bot is this?");
+    say(&sim, OWNER, "hi");
+    let texts = next_replies(&sim, OWNER, 0);
     assert!(
         texts
             .iter()
             .any(|t| t.to_lowercase().contains("openai") || t.to_lowercase().contains("key")),
         "the reply is not the setup conversation: {texts:?}\n{}",
-        log()
+        gateway.log()
     );
-    assert!(
-        replies
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|m| m["chatId"] != STRANGER),
-        "a stranger got an answer: {replies}"
+    assert_eq!(
+        sent_to(&sim, STRANGER),
+        Vec::<String>::new(),
+        "a stranger got an answer"
     );
     assert_eq!(
         sim.admin_get("telegram/unknown-methods"),
         json!([]),
         "{}",
-        log()
+        gateway.log()
+    );
+}
+
+/// The journey to its end for Kimi: the owner pastes an NVIDIA key in the chat, the
+/// Setup model hands it to OpenClaw, switches the configuration to Kimi on NVIDIA's
+/// API (the simulator's) and restarts the gateway; the next message is answered by
+/// that model through the real gateway, and a stranger still gets nothing.
+#[test]
+fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
+    if !inside_own_network("after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway")
+    {
+        return;
+    }
+    let sim = sim();
+    sim.admin(
+        "telegram/bots",
+        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
+    );
+    let home = gateway_home();
+    let restart = home.0.join("restart");
+    let nvidia = format!("{}/nvidia/v1", sim.url);
+    let setup = start_setup_model(
+        &home.0,
+        "kimi",
+        &[
+            "--restart-gateway",
+            restart.to_str().unwrap(),
+            "--restart-delay-ms",
+            "500",
+            "--nvidia-base-url",
+            &nvidia,
+        ],
+    );
+    write_config(&home, &sim, setup_config(&setup));
+    let gateway = start_gateway_in(home);
+    wait_for_polling(&sim);
+
+    say(&sim, OWNER, "hi");
+    let mut seen = 0;
+    let asked = next_replies(&sim, OWNER, seen);
+    seen += asked.len();
+    assert!(
+        asked.iter().any(|t| t.contains("build.nvidia.com")),
+        "the Setup model did not ask for the NVIDIA key: {asked:?}\n{}",
+        gateway.log()
+    );
+    say(&sim, OWNER, "nvapi-SimulatedKey0123456789abcdefXYZ");
+    let saved = next_replies(&sim, OWNER, seen);
+    seen += saved.len();
+    let first_gateway = gateway.pid();
+    say(&sim, OWNER, "no");
+    let finished = next_replies(&sim, OWNER, seen);
+    seen += finished.len();
+    assert!(
+        finished.iter().any(|t| t.contains("Kimi")),
+        "setup did not finish with Kimi: {saved:?} {finished:?}\n{}",
+        gateway.log()
+    );
+    // The Setup model restarts the gateway; the new one polls again.
+    sim.wait_for(60, || (gateway.pid() != first_gateway).then_some(()));
+    wait_for_polling(&sim);
+    let config = std::fs::read_to_string(gateway.home.0.join("openclaw.json")).unwrap();
+    assert!(
+        !config.contains(SETUP_KEY),
+        "the Setup model is still configured: {config}"
+    );
+
+    say(&sim, STRANGER, "and now?");
+    say(&sim, OWNER, "what is a lobster?");
+    let answer = next_replies(&sim, OWNER, seen);
+    assert!(
+        answer
+            .iter()
+            .any(|t| t.contains(claw_free_sim::nvidia::ANSWER_PREFIX)
+                && t.contains("what is a lobster?")),
+        "the answer is not Kimi's: {answer:?}\n{}",
+        gateway.log()
+    );
+    assert!(sim.counter("nvidia.chat.completions") >= 1);
+    assert_eq!(
+        sent_to(&sim, STRANGER),
+        Vec::<String>::new(),
+        "a stranger got an answer"
+    );
+    assert_eq!(
+        sim.admin_get("telegram/unknown-methods"),
+        json!([]),
+        "{}",
+        gateway.log()
     );
 }

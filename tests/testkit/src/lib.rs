@@ -5,8 +5,10 @@
 //!   fresh) into the same target folder and profile as the running test, so a test
 //!   never runs a stale build of another crate;
 //! - [`wait_for`]: polling for a condition with a deadline;
-//! - [`openclaw`]: the pinned OpenClaw release and its configuration validator.
+//! - [`openclaw`]: the pinned OpenClaw release and its configuration validator;
+//! - [`netns`]: a test re-run in a network namespace with only loopback.
 
+pub mod netns;
 pub mod openclaw;
 
 use std::collections::HashMap;

@@ -9,7 +9,7 @@ use claw_free_it::{Stack, StackOptions};
 use std::io::Read;
 use std::sync::mpsc;
 
-const USAGE: &str = "usage: claw-free-stack [--site-port N] [--sim-port N] [--state-dir DIR] [--json] [--stand-in-agent] [--var NAME=VALUE]... [--sim-arg ARG]... [--verbose]";
+const USAGE: &str = "usage: claw-free-stack [--site-port N] [--sim-port N] [--state-dir DIR] [--json] [--stand-in-agent] [--real-gateway] [--var NAME=VALUE]... [--sim-arg ARG]... [--verbose]";
 
 fn main() {
     let mut options = StackOptions::default();
@@ -50,6 +50,7 @@ fn main() {
                 options.sim_args.push(v);
             }
             "--stand-in-agent" => options.real_agent = false,
+            "--real-gateway" => options.real_gateway = true,
             "--json" => json = true,
             "--verbose" => options.verbose = true,
             "--help" | "-h" => {
@@ -80,6 +81,10 @@ fn main() {
         println!("claw.free is running on the Google simulator:");
         println!("  site:      {}", stack.site);
         println!("  simulator: {} (admin API under /_admin/)", stack.sim);
+        println!(
+            "  Telegram:  {}/_chat (create a bot, then chat with it)",
+            stack.sim
+        );
         println!("  state:     {}", stack.state_dir.display());
         println!("Sign in as the simulated user Ada Lovelace; press Ctrl-C to stop.");
     }

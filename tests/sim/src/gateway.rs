@@ -1,0 +1,318 @@
+//! A simulated VM's real OpenClaw gateway and claw.free Setup model, when the simulator
+//! is given the pinned OpenClaw release (`--openclaw PATH`) and the Setup model
+//! (`--setup-model PATH`): what `openclaw-gateway.service` and `claw-free-provider.service`
+//! are on the image. The agent's restart command (`POST /_vm/.../app/restart`) starts
+//! the Setup model once and (re)starts the gateway from the configuration the agent
+//! wrote; the VM's health endpoint then reports whether that gateway listens.
+//!
+//! The configuration the gateway runs is the agent's, with only what differs between a
+//! VM and this machine put in: where the Telegram token is (the VM's secrets folder,
+//! not systemd's credentials), Telegram's API root (this simulator), the gateway's
+//! port and the Setup model's (free loopback ports, as several VMs share this machine).
+//! Every other key reaches OpenClaw as the agent wrote it.
+
+use crate::state::{VmKey, World};
+use crate::Sim;
+use claw_free_protocol::metadata::SecretName;
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// The programs a VM's app is made of.
+#[derive(Debug, Clone)]
+pub struct AppPrograms {
+    /// The pinned release's `openclaw` command.
+    pub openclaw: PathBuf,
+    /// `claw-free-provider`.
+    pub setup_model: PathBuf,
+}
+
+/// One VM's running app.
+#[derive(Default)]
+pub struct App {
+    setup_model: Option<(Child, String)>,
+    gateway: Option<(Child, u16)>,
+}
+
+/// Kills a process and its process group (the gateway's helpers), and reaps it.
+fn kill(child: &mut Child) {
+    // SAFETY: plain signal delivery to a process group we created.
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGKILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some((child, _)) = self.gateway.as_mut() {
+            kill(child);
+        }
+        if let Some((child, _)) = self.setup_model.as_mut() {
+            kill(child);
+        }
+    }
+}
+
+/// The agent's state folder inside a VM's root.
+fn openclaw_state(root: &Path) -> PathBuf {
+    root.join("var/lib/openclaw")
+}
+
+/// A process of the app: its own process group, killed if the simulator dies (see
+/// `spawn`).
+fn app_command(program: &Path, home: &Path, config: &Path) -> Command {
+    let mut command = Command::new(program);
+    command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", home)
+        .env("TMPDIR", home)
+        .env("OPENCLAW_STATE_DIR", home.join("state"))
+        .env("OPENCLAW_CONFIG_PATH", config)
+        .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+        .env("OPENCLAW_OFFLINE", "1")
+        .stdin(Stdio::null())
+        .process_group(0);
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    command
+}
+
+/// Starts `command` from one thread that lives as long as the simulator: the kernel's
+/// parent-death signal follows the thread that forked, and the request threads that
+/// ask for a restart come and go.
+fn spawn(command: Command) -> std::io::Result<Child> {
+    use std::sync::mpsc;
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static KEEPER: std::sync::OnceLock<std::sync::Mutex<mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (jobs, incoming) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut command, reply) in incoming {
+                let _ = reply.send(command.spawn());
+            }
+        });
+        std::sync::Mutex::new(jobs)
+    });
+    let (reply, child) = mpsc::channel();
+    let sent = keeper
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((command, reply));
+    sent.map_err(|_| std::io::Error::other("the process keeper stopped"))?;
+    child
+        .recv()
+        .map_err(|_| std::io::Error::other("the process keeper stopped"))?
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The configuration the gateway runs: the agent's, placed on this machine.
+pub fn place(
+    agent_config: &Value,
+    token_file: &Path,
+    sim_url: &str,
+    port: u16,
+    setup_url: &str,
+) -> Value {
+    let mut config = agent_config.clone();
+    config["gateway"]["port"] = json!(port);
+    config["channels"]["telegram"]["tokenFile"] = json!(token_file);
+    config["channels"]["telegram"]["apiRoot"] = json!(sim_url);
+    if let Some(setup) = config["models"]["providers"]
+        .get_mut("claw-free")
+        .filter(|p| p.is_object())
+    {
+        setup["baseUrl"] = json!(format!("{setup_url}/v1"));
+    }
+    config
+}
+
+impl Sim {
+    fn apps(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<VmKey, App>> {
+        self.apps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the VM's real gateway runs and listens; `None` when the simulator runs
+    /// no real gateways.
+    pub fn real_gateway_healthy(&self, key: &VmKey) -> Option<bool> {
+        self.opts.app.as_ref()?;
+        let mut apps = self.apps();
+        let Some((child, port)) = apps.get_mut(key).and_then(|a| a.gateway.as_mut()) else {
+            return Some(false);
+        };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return Some(false);
+        }
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+        Some(
+            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1))
+                .is_ok(),
+        )
+    }
+
+    /// Stops the VM's app (the VM stops or is deleted).
+    pub fn halt_app(&self, key: &VmKey) {
+        self.apps().remove(key);
+    }
+
+    /// Stops every VM's app (reset, shutdown).
+    pub fn halt_apps(&self) {
+        self.apps().clear();
+    }
+
+    /// `POST /_vm/{p}/{z}/{i}/app/restart`: what `systemctl restart openclaw-gateway`
+    /// is on the VM. Starts the Setup model if it does not run, then the gateway anew.
+    pub fn restart_app(&self, key: &VmKey) -> Result<(), String> {
+        let programs = self
+            .opts
+            .app
+            .clone()
+            .ok_or("this simulator runs no real gateways (start it with --openclaw)")?;
+        let root = World::vm_root(&self.opts.state_dir, key);
+        let state = openclaw_state(&root);
+        let agent_config_path = state.join("openclaw.json");
+        let home = state.join("gateway");
+        std::fs::create_dir_all(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+        let base = format!(
+            "{}/_vm/{}/{}/{}",
+            self.base_url, key.project, key.zone, key.instance
+        );
+        let restart = format!("curl -fsS -X POST {base}/app/restart");
+        let mut apps = self.apps();
+        let app = apps.entry(key.clone()).or_default();
+        let setup_alive = app
+            .setup_model
+            .as_mut()
+            .is_some_and(|(child, _)| matches!(child.try_wait(), Ok(None)));
+        if !setup_alive {
+            let log = std::fs::File::create(root.join("claw-free-provider.log"))
+                .map_err(|e| e.to_string())?;
+            let mut command = app_command(&programs.setup_model, &home, &agent_config_path);
+            command
+                .args(["--listen", "127.0.0.1:0", "--metadata-url", &base])
+                .arg("--state-dir")
+                .arg(root.join("var/lib/claw-free-provider"))
+                .arg("--openclaw-config")
+                .arg(&agent_config_path)
+                .arg("--api-key-file")
+                .arg(state.join("setup-provider.key"))
+                .arg("--openclaw")
+                .arg(&programs.openclaw)
+                .args(["--restart-gateway", &restart])
+                .args(["--restart-delay-ms", "1000"])
+                .args(["--nvidia-base-url", &format!("{}/nvidia/v1", self.base_url)])
+                .stdout(Stdio::piped())
+                .stderr(log);
+            let mut child =
+                spawn(command).map_err(|e| format!("cannot start the Setup model: {e}"))?;
+            let mut line = String::new();
+            if let Some(out) = child.stdout.take() {
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+            }
+            let Some(url) = line.trim().strip_prefix("listening on ").map(String::from) else {
+                kill(&mut child);
+                return Err(format!("the Setup model did not start: {line:?}"));
+            };
+            app.setup_model = Some((child, url));
+        }
+        let setup_url = app
+            .setup_model
+            .as_ref()
+            .map(|(_, u)| u.clone())
+            .unwrap_or_default();
+        if let Some((mut old, _)) = app.gateway.take() {
+            // The gateway drains for minutes on SIGTERM; systemd would wait, we need not.
+            kill(&mut old);
+        }
+        let written: Value = std::fs::read(&agent_config_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| format!("no configuration at {}", agent_config_path.display()))?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let token = state
+            .join("secrets")
+            .join(SecretName::telegram_token().as_str());
+        let runtime = home.join("openclaw.json");
+        let placed = place(&written, &token, &self.base_url, port, &setup_url);
+        std::fs::write(
+            &runtime,
+            serde_json::to_vec_pretty(&placed).unwrap_or_default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let log =
+            std::fs::File::create(root.join("openclaw-gateway.log")).map_err(|e| e.to_string())?;
+        let mut command = app_command(&programs.openclaw, &home, &runtime);
+        command
+            .args(["gateway", "--port", &port.to_string()])
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log);
+        let child = spawn(command).map_err(|e| format!("cannot start the gateway: {e}"))?;
+        app.gateway = Some((child, port));
+        Ok(())
+    }
+}
+
+/// `POST /_vm/{p}/{z}/{i}/app/restart`.
+pub async fn restart(sim: &std::sync::Arc<Sim>, key: VmKey) -> axum::response::Response {
+    let sim = std::sync::Arc::clone(sim);
+    let done = tokio::task::spawn_blocking(move || sim.restart_app(&key)).await;
+    match done {
+        Ok(Ok(())) => crate::http::ok_json(&json!({ "ok": true })),
+        Ok(Err(error)) => crate::http::json(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "ok": false, "error": error }),
+        ),
+        Err(e) => crate::http::json(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({ "ok": false, "error": e.to_string() }),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placing_changes_only_what_differs_on_this_machine() {
+        let written = json!({
+            "gateway": { "mode": "local", "port": 18789, "bind": "loopback" },
+            "models": { "providers": { "claw-free": { "baseUrl": "http://localhost:3456/v1", "apiKey": "k" } } },
+            "channels": { "telegram": { "enabled": true, "tokenFile": "/run/credentials/x", "dmPolicy": "allowlist", "allowFrom": ["1"] } },
+        });
+        let placed = place(
+            &written,
+            Path::new("/vm/token"),
+            "http://127.0.0.1:9",
+            4000,
+            "http://127.0.0.1:5",
+        );
+        assert_eq!(
+            placed["gateway"],
+            json!({ "mode": "local", "port": 4000, "bind": "loopback" })
+        );
+        assert_eq!(placed["channels"]["telegram"]["dmPolicy"], "allowlist");
+        assert_eq!(placed["channels"]["telegram"]["allowFrom"], json!(["1"]));
+        assert_eq!(placed["channels"]["telegram"]["tokenFile"], "/vm/token");
+        assert_eq!(
+            placed["models"]["providers"]["claw-free"]["baseUrl"],
+            "http://127.0.0.1:5/v1"
+        );
+        assert_eq!(placed["models"]["providers"]["claw-free"]["apiKey"], "k");
+    }
+}
