@@ -90,6 +90,8 @@ pub struct Config {
     /// `projects/<image project>/global/images/family/<family>`.
     pub image: String,
     pub limits: Limits,
+    /// GitHub mode, when a GitHub App is configured.
+    pub github: Option<crate::github::config::GitHubMode>,
     pub version: &'static str,
 }
 
@@ -182,6 +184,7 @@ impl Config {
                 health_stale_secs: number("HEALTH_STALE_SECS", 180)?,
                 max_projects_listed: number("MAX_PROJECTS_LISTED", 20)? as usize,
             },
+            github: crate::github::config::GitHubMode::parse(&var, environment)?,
             version: env!("CARGO_PKG_VERSION"),
         })
     }

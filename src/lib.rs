@@ -7,8 +7,9 @@
 //! `fetch`, `Date.now` and Web Crypto, and is the entry point.
 //!
 //! - request handling: [`app`] (entry), [`router`], [`security`], [`cookies`], [`error`], [`http`]
-//! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`vm`] (a VM's secrets and logs), [`telegram`], [`health`]
+//! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`rollouts`], [`vm`] (a VM's secrets and logs), [`telegram`], [`health`]
 //! - Google: [`google`] (OAuth, Resource Manager, Service Usage, Compute)
+//! - GitHub: [`github`] (the App's JWT, sealed boxes for secrets)
 //! - foundations: [`config`], [`crypto`], [`age_format`] (encryption to a VM's key), [`store`] (KV records), [`limits`], [`types`], [`ports`]
 
 pub mod age_format;
@@ -20,11 +21,13 @@ pub mod cookies;
 pub mod crypto;
 pub mod deploys;
 pub mod error;
+pub mod github;
 pub mod google;
 pub mod health;
 pub mod http;
 pub mod limits;
 pub mod ports;
+pub mod rollouts;
 pub mod router;
 pub mod security;
 pub mod sessions;

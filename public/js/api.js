@@ -125,5 +125,6 @@ export const deleteBot = (bot) => del(botPath(bot));
 export const rotateSecret = (bot, telegramToken) => post(botPath(bot, '/secret'), { telegramToken });
 export const getBotLogs = (bot) => get(botPath(bot, '/logs'));
 export const trustNewKey = (bot) => post(botPath(bot, '/rekey'));
+export const rollBack = (bot) => post(botPath(bot, '/rollback'));
 export const ownerCode = (token) => post('/api/telegram/owner-code', { token });
 export const detectTelegramUser = (token) => post('/api/telegram/detect-user', { token });

@@ -1,12 +1,14 @@
 // bot-actions.js: the bot list's dialogs. Delete (only offered for a stopped
 // bot) asks for confirmation first. A new Telegram token is sent encrypted to
 // the VM, then the bot is polled until it reports the new secret version:
-// only then does the page say "confirmed". Logs show the serial output.
+// only then does the page say "confirmed". Roll back (a bot linked to GitHub)
+// asks first. Logs show the serial output.
 
 import * as api from './api.js';
 import { byId, setMessage, setRevealed, whileBusy } from './dom.js';
 import { secretVersionReached, telegramTokenProblem } from './format.js';
 import { showLogs } from './logs.js';
+import { shortRev } from './rollouts.js';
 
 const CONFIRM_POLL_MS = 2500;
 const CONFIRM_TIMEOUT_MS = 3 * 60 * 1000;
@@ -153,6 +155,27 @@ export async function trustNewKey(bot, button, onTrusted) {
       await api.trustNewKey(bot);
       byId('bots-live').textContent = `${botLabel(bot)}: the new key is trusted. Send the token again with New token.`;
       onTrusted();
+    } catch (error) {
+      byId('bots-live').textContent = error.message;
+    }
+  });
+}
+
+// Roll back
+
+/**
+ * Points the bot's VM back at the previous system it still has. The VM switches
+ * and checks its health on its own, then reports in the list.
+ */
+export async function rollBack(bot, button, onStarted) {
+  const previous = bot.rollout ? shortRev(bot.rollout.previous) : '';
+  const question = `Roll ${botLabel(bot)} back to ${previous}? Its VM switches to that earlier system and checks it, which takes a minute or two.`;
+  if (!window.confirm(question)) return;
+  await whileBusy(button, async () => {
+    try {
+      const started = await api.rollBack(bot);
+      byId('bots-live').textContent = `${botLabel(bot)} is rolling back to ${shortRev(started.rev)}. The list shows how it goes.`;
+      onStarted();
     } catch (error) {
       byId('bots-live').textContent = error.message;
     }

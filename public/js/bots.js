@@ -3,11 +3,14 @@
 // IP and age, and the actions each status allows: logs, a new Telegram token
 // for a running bot, delete for a stopped one, and trusting the VM's new
 // encryption key when it publishes another one than claw.free pinned for it.
+// A bot linked to a GitHub repository also shows its latest rollout, and can
+// be rolled back to the previous system its VM still has.
 
 import * as api from './api.js';
 import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
 import { formatAge } from './format.js';
-import { openDeleteDialog, openLogsDialog, openRotateDialog, trustNewKey } from './bot-actions.js';
+import { openDeleteDialog, openLogsDialog, openRotateDialog, rollBack, trustNewKey } from './bot-actions.js';
+import { canRollBack, rolloutWords, shortRev } from './rollouts.js';
 import { currentViewName, showView } from './views.js';
 
 const STOPPED = new Set(['STOPPED', 'TERMINATED']);
@@ -64,7 +67,8 @@ function render({ vms = [], errors = [] }) {
 }
 
 function isChanging(bot) {
-  return CHANGING.has(bot.status) || (bot.status === 'RUNNING' && Boolean(bot.setup) && bot.setup !== 'ready');
+  return CHANGING.has(bot.status) || (bot.status === 'RUNNING' && Boolean(bot.setup) && bot.setup !== 'ready')
+    || Boolean(bot.rollout && bot.rollout.inProgress);
 }
 
 function refreshIfStillShown() {
@@ -112,6 +116,8 @@ function botRow(bot) {
     ? 'Its VM publishes a new encryption key: no token is sent to it until you trust that key.'
     : bot.healthDetail;
   const detail = detailText ? el('span', { className: 'detail' }, detailText) : null;
+  const rollout = rolloutWords(bot.rollout);
+  const rolloutDetail = rollout ? el('span', { className: 'detail rollout' }, rollout) : null;
   return el('tr', { 'data-vm': bot.vmName },
     el('th', { scope: 'row', className: 'bot-name' },
       el('span', {}, bot.botName || bot.vmName),
@@ -119,7 +125,8 @@ function botRow(bot) {
     cell('Status',
       el('span', { className: `dot dot-${dotColour(bot)}`, 'aria-hidden': 'true' }),
       el('span', { className: 'status-words' }, statusWords(bot)),
-      detail),
+      detail,
+      rolloutDetail),
     cell('Machine', machineTypeName(bot.machineType)),
     cell('Zone', bot.zone),
     cell('IP', bot.ip || '—'),
@@ -139,6 +146,11 @@ function actionsFor(bot) {
   if (bot.status === 'RUNNING' && bot.keyChanged) {
     actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Trust the new key of ${name}`,
       onclick: (event) => trustNewKey(bot, event.currentTarget, () => loadBots()) }, 'Trust the new key'));
+  }
+  if (canRollBack(bot)) {
+    actions.append(el('button', { type: 'button', className: 'secondary small',
+      'aria-label': `Roll back ${name} to ${shortRev(bot.rollout.previous)}`,
+      onclick: (event) => rollBack(bot, event.currentTarget, () => loadBots()) }, 'Roll back'));
   }
   if (STOPPED.has(bot.status)) {
     actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Delete ${name}`,

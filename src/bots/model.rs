@@ -27,6 +27,9 @@ pub struct Bot {
     /// The VM publishes another encryption key than the one pinned for it: secrets
     /// are refused until the owner trusts the new key (`POST .../rekey`).
     pub key_changed: bool,
+    /// GitHub mode's rollouts; absent for a bot that never had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::rollouts::Rollout>,
 }
 
 /// A project whose bots could not be listed.
@@ -77,6 +80,7 @@ pub fn bot(project: &str, instance: &Instance, report: &Report, now: u64, stale_
         secret_version: attributes.and_then(GuestAttributes::secret_version),
         key_changed: attributes
             .is_some_and(|a| crate::vm::secrets::key_changed(&instance.metadata, a.recipient())),
+        rollout: attributes.and_then(crate::rollouts::view),
     }
 }
 

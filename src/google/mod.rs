@@ -4,11 +4,13 @@
 //! - [`oauth`]: consent URL, code exchange (PKCE), userinfo, revoke.
 //! - [`crm`]: Cloud Resource Manager v3 (list and create projects).
 //! - [`serviceusage`]: enabling the Compute Engine API.
+//! - [`iam`]: GitHub mode's Workload Identity pool and provider, service accounts, grants.
 //! - [`longrunning`]: the operations Resource Manager and Service Usage return.
 //! - [`compute`]: instances, zone operations, guest attributes, metadata, serial output.
 
 pub mod compute;
 pub mod crm;
+pub mod iam;
 pub mod longrunning;
 pub mod oauth;
 pub mod serviceusage;

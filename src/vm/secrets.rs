@@ -234,7 +234,7 @@ pub async fn rekey<P: Platform>(
 
 /// Writes the metadata `update` makes from the current one, reading it again and
 /// retrying when the fingerprint moved under the write.
-async fn write_metadata<P: Platform>(
+pub(crate) async fn write_metadata<P: Platform>(
     app: &App<'_, P>,
     token: &AccessToken,
     instance: &InstanceRef,
@@ -304,7 +304,7 @@ fn with_secret(current: &Metadata, name: &SecretName, armored: &str, version: u6
 }
 
 /// The metadata with `key` set to `value`, every other item kept.
-fn with_item(current: &Metadata, key: &str, value: &str) -> Metadata {
+pub(crate) fn with_item(current: &Metadata, key: &str, value: &str) -> Metadata {
     let mut items: Vec<MetadataItem> = current
         .items
         .iter()

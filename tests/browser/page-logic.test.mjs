@@ -98,3 +98,20 @@ test('signing out says when Google did not confirm the revocation', () => {
   assert.equal(signedOutMessage(true), 'You are signed out.');
   assert.match(signedOutMessage(false), /did not confirm/);
 });
+
+test('a rollout reads as one sentence, and Roll back is offered only when the VM can do it', async () => {
+  const { canRollBack, rolloutWords, shortRev } = await import('../../public/js/rollouts.js');
+  assert.equal(rolloutWords(undefined), '');
+  assert.equal(rolloutWords({ state: 'switching', rev: '2222222abcdef', inProgress: true }), 'Rolling out 2222222: switching to it…');
+  assert.equal(
+    rolloutWords({ state: 'rolled-back', rev: '2222222', reason: 'openclaw-gateway.service is failed', running: '1111111' }),
+    'Rollout of 2222222 was rolled back: openclaw-gateway.service is failed. Runs 1111111.');
+  assert.equal(rolloutWords({ state: 'refused', rev: null, reason: 'not JSON' }), 'Rollout of unknown revision was refused: not JSON.');
+  assert.equal(rolloutWords({ state: 'done', rev: '3333333', running: '3333333' }), 'Runs 3333333.');
+  assert.equal(shortRev('0123456789abcdef'), '0123456');
+  const bot = { status: 'RUNNING', rollout: { canRollBack: true, previous: '1111111' } };
+  assert.ok(canRollBack(bot));
+  assert.ok(!canRollBack({ ...bot, status: 'TERMINATED' }));
+  assert.ok(!canRollBack({ ...bot, rollout: { canRollBack: false, previous: '1111111' } }));
+  assert.ok(!canRollBack({ status: 'RUNNING' }));
+});

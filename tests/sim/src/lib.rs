@@ -15,7 +15,9 @@ pub mod errors;
 pub mod faults;
 pub mod filter;
 pub mod gateway;
+pub mod github;
 pub mod http;
+pub mod iam;
 pub mod metadata_server;
 pub mod nvidia;
 pub mod oauth;
@@ -305,6 +307,8 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
 
     // Routes that are not Google's: admin, static files, the VMs' app health.
     match segments.as_slice() {
+        ["_admin", "github", rest @ ..] => return github::admin::handle(&sim, &req, rest),
+        ["_admin", "iam", rest @ ..] => return iam::admin::handle(&sim, &req, rest),
         ["_admin", rest @ ..] => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             return admin::handle(&sim, &req, &rest).await;
@@ -340,6 +344,12 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         _ => {}
     }
 
+    if let Some(response) = github::route(&sim, &req, &segments).await {
+        return response;
+    }
+    if let Some(response) = iam::route(&sim, &req, &segments).await {
+        return response;
+    }
     let Some(endpoint) = endpoint_of(&req.method, &segments) else {
         return unknown_route(&req);
     };
@@ -508,7 +518,11 @@ fn unknown_route(req: &Req) -> Response {
 }
 
 /// An injected HTTP error, in the format of the endpoint's family unless a body was given.
-fn fault_response(endpoint: &str, status: u16, body: Option<serde_json::Value>) -> Response {
+pub(crate) fn fault_response(
+    endpoint: &str,
+    status: u16,
+    body: Option<serde_json::Value>,
+) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if let Some(body) = body {
         return http::json(code, &body);

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 const SERVICE: &str = "serviceusage.googleapis.com";
 pub const COMPUTE: &str = "compute.googleapis.com";
 
-/// Services a project can ask about; all but Compute are always on in the simulator.
+/// Services a project can ask about; all but Compute and the IAM family
+/// (`crate::iam::OFF_BY_DEFAULT`) are always on in the simulator.
 const KNOWN: &[(&str, &str)] = &[
     (COMPUTE, "Compute Engine API"),
     (
@@ -23,10 +24,14 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     ("serviceusage.googleapis.com", "Service Usage API"),
     ("oslogin.googleapis.com", "Cloud OS Login API"),
+    (crate::iam::IAM, "Identity and Access Management (IAM) API"),
     (
-        "iam.googleapis.com",
-        "Identity and Access Management (IAM) API",
+        crate::iam::IAM_CREDENTIALS,
+        "IAM Service Account Credentials API",
     ),
+    (crate::iam::STS, "Security Token Service API"),
+    // On in every new Google project.
+    ("storage.googleapis.com", "Cloud Storage API"),
 ];
 
 fn render_service(project: &Project, service: &str, title: &str, enabled: bool) -> Value {
@@ -38,8 +43,17 @@ fn render_service(project: &Project, service: &str, title: &str, enabled: bool) 
     })
 }
 
-fn is_enabled(project: &Project, service: &str, now: u64) -> bool {
-    service != COMPUTE || project.compute_enabled(now)
+/// When the service is (or becomes) enabled in the project; `None` while disabled.
+fn enabled_at(world: &World, project: &Project, service: &str) -> Option<u64> {
+    if service == COMPUTE {
+        project.compute_enabled_at
+    } else {
+        world.iam.enabled_at(&project.project_id, service)
+    }
+}
+
+fn is_enabled(world: &World, project: &Project, service: &str, now: u64) -> bool {
+    enabled_at(world, project, service).is_some_and(|at| at <= now)
 }
 
 /// The project (by id or number) if the caller owns it; Google answers 403 otherwise.
@@ -105,7 +119,7 @@ pub fn get(sim: &Sim, req: &Req, project: &str, service: &str) -> ApiResult {
         project,
         service,
         title,
-        is_enabled(project, service, now_ms()),
+        is_enabled(&world, project, service, now_ms()),
     )))
 }
 
@@ -124,7 +138,7 @@ pub fn enable(sim: &Sim, req: &Req, project_id: &str, service: &str) -> ApiResul
         "@type": "type.googleapis.com/google.api.serviceusage.v1.EnableServiceResponse",
         "service": enabled_service,
     });
-    if service != COMPUTE || project.compute_enabled_at.is_some() {
+    if enabled_at(&world, &project, service).is_some() {
         // Enabling an enabled service (or one being enabled) finishes at once; like
         // Google, the change may take a moment more to reach Compute.
         let op = LongRunningOperation {
@@ -137,8 +151,15 @@ pub fn enable(sim: &Sim, req: &Req, project_id: &str, service: &str) -> ApiResul
         return Ok(ok_json(&render_lro(&op, now)));
     }
     let done_at = now + 2 * world.config.operation_step_ms;
-    if let Some(p) = world.projects.get_mut(&project.project_id) {
-        p.compute_enabled_at = Some(done_at);
+    if service == COMPUTE {
+        if let Some(p) = world.projects.get_mut(&project.project_id) {
+            p.compute_enabled_at = Some(done_at);
+        }
+    } else {
+        world
+            .iam
+            .enabled
+            .insert((project.project_id.clone(), service.to_string()), done_at);
     }
     let name = format!("operations/acf.p2-{}-{}", project.number, random_token(12));
     let op = LongRunningOperation {

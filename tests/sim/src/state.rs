@@ -478,6 +478,8 @@ pub struct World {
     /// runs a real Telegram client asserts this stays empty.
     pub telegram_unknown_methods: std::collections::BTreeSet<String>,
     pub metadata_server: MetadataServerMode,
+    pub github: crate::github::State,
+    pub iam: crate::iam::State,
     pub storage: crate::storage::Storage,
     next_ip: u32,
 }

@@ -1,0 +1,521 @@
+//! GitHub's REST API as linking calls it, each call typed: the App's user authorization
+//! (code exchange, the user's installations), installation tokens narrowed to one
+//! repository, repositories (read, generate from the template), files, the deploy
+//! environment, its secrets' key and secrets, and Actions variables. GitHub's errors
+//! (`{message, documentation_url}`) become a [`GitHubFailure`]; tokens are never part of
+//! one.
+
+use super::sealed_box::RepoKey;
+use crate::http::{encode, Method, OutboundRequest, OutboundResponse};
+use crate::ports::HttpClient;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// GitHub's REST API version the Worker speaks.
+const API_VERSION: &str = "2022-11-28";
+
+/// Where GitHub is: `https://api.github.com` and `https://github.com` in production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHub {
+    pub api: String,
+    pub web: String,
+}
+
+/// Why a GitHub call failed, with GitHub's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitHubFailure {
+    /// 401: the credential is wrong or expired.
+    Unauthorized(String),
+    /// 403: not allowed (a missing permission, a rate limit).
+    Forbidden(String),
+    /// 404: missing, or hidden from this credential.
+    NotFound(String),
+    /// 409 or 422: the request conflicts with what is there or is invalid.
+    Rejected(String),
+    /// The OAuth exchange refused the code (`bad_verification_code`, ...).
+    OAuth(String),
+    /// 5xx, or GitHub could not be reached: try again later.
+    Transient(String),
+    /// An answer the Worker cannot read.
+    Unexpected(String),
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    errors: Vec<Value>,
+}
+
+fn failure(response: &OutboundResponse) -> GitHubFailure {
+    let body: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
+        message: String::new(),
+        errors: Vec::new(),
+    });
+    let detail = body
+        .errors
+        .iter()
+        .filter_map(|e| e.get("message").and_then(Value::as_str))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let message = match (body.message.is_empty(), detail.is_empty()) {
+        (true, _) => format!("GitHub answered {}", response.status),
+        (false, true) => body.message,
+        (false, false) => format!("{}: {detail}", body.message),
+    };
+    match response.status {
+        401 => GitHubFailure::Unauthorized(message),
+        403 => GitHubFailure::Forbidden(message),
+        404 => GitHubFailure::NotFound(message),
+        409 | 422 => GitHubFailure::Rejected(message),
+        s if s >= 500 => GitHubFailure::Transient(message),
+        _ => GitHubFailure::Unexpected(message),
+    }
+}
+
+fn request(method: Method, url: String, credential: &str, body: Option<&Value>) -> OutboundRequest {
+    let mut headers = vec![
+        (
+            "accept".to_string(),
+            "application/vnd.github+json".to_string(),
+        ),
+        ("x-github-api-version".to_string(), API_VERSION.to_string()),
+        ("authorization".to_string(), format!("Bearer {credential}")),
+    ];
+    if body.is_some() {
+        headers.push(("content-type".into(), "application/json".into()));
+    }
+    OutboundRequest {
+        method,
+        url,
+        headers,
+        body: body.map(|b| b.to_string().into_bytes()),
+    }
+}
+
+async fn send(
+    http: &impl HttpClient,
+    req: OutboundRequest,
+) -> Result<OutboundResponse, GitHubFailure> {
+    let response = http
+        .send(req)
+        .await
+        .map_err(|e| GitHubFailure::Transient(e.to_string()))?;
+    if response.is_success() {
+        Ok(response)
+    } else {
+        Err(failure(&response))
+    }
+}
+
+fn parse<T: DeserializeOwned>(response: &OutboundResponse) -> Result<T, GitHubFailure> {
+    serde_json::from_slice(&response.body)
+        .map_err(|e| GitHubFailure::Unexpected(format!("GitHub's answer did not parse: {e}")))
+}
+
+/// A user token of the App (`ghu_…`), kept only for the request that got it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserToken(String);
+
+impl std::fmt::Debug for UserToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UserToken(redacted)")
+    }
+}
+
+impl UserToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl GitHub {
+    /// Exchanges the App's user-authorization code (GitHub answers refusals with 200).
+    pub async fn exchange_code(
+        &self,
+        http: &impl HttpClient,
+        client_id: &str,
+        client_secret: &str,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+    ) -> Result<UserToken, GitHubFailure> {
+        let mut req = OutboundRequest::post_form(
+            format!("{}/login/oauth/access_token", self.web),
+            &[
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier),
+            ],
+        );
+        req.headers
+            .push(("accept".into(), "application/json".into()));
+        let answer: TokenAnswer = parse(&send(http, req).await?)?;
+        match (answer.access_token, answer.error) {
+            (Some(token), None) if !token.is_empty() => Ok(UserToken(token)),
+            (_, Some(error)) => Err(GitHubFailure::OAuth(error)),
+            _ => Err(GitHubFailure::Unexpected("no access token".into())),
+        }
+    }
+
+    /// The installations of the App that the token's user can reach.
+    pub async fn user_installations(
+        &self,
+        http: &impl HttpClient,
+        user: &UserToken,
+    ) -> Result<Vec<Installation>, GitHubFailure> {
+        #[derive(Deserialize)]
+        struct List {
+            installations: Vec<Installation>,
+        }
+        let url = format!("{}/user/installations?per_page=100", self.api);
+        let list: List = parse(&send(http, request(Method::Get, url, user.expose(), None)).await?)?;
+        Ok(list.installations)
+    }
+
+    /// A token of installation `id` for one repository, with only `permissions`.
+    pub async fn installation_token(
+        &self,
+        http: &impl HttpClient,
+        app_jwt: &str,
+        installation: u64,
+        repository_id: u64,
+        permissions: &[(&str, &str)],
+    ) -> Result<InstallationToken, GitHubFailure> {
+        let permissions: serde_json::Map<String, Value> = permissions
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let body = json!({ "repository_ids": [repository_id], "permissions": permissions });
+        let url = format!(
+            "{}/app/installations/{installation}/access_tokens",
+            self.api
+        );
+        let answer: TokenBody =
+            parse(&send(http, request(Method::Post, url, app_jwt, Some(&body))).await?)?;
+        Ok(InstallationToken(answer.token))
+    }
+
+    pub async fn repository(
+        &self,
+        http: &impl HttpClient,
+        token: &str,
+        full_name: &RepoName,
+    ) -> Result<Repository, GitHubFailure> {
+        let url = format!("{}/repos/{}", self.api, full_name.path());
+        parse(&send(http, request(Method::Get, url, token, None)).await?)
+    }
+
+    /// A new private repository of the user, from the template.
+    pub async fn generate(
+        &self,
+        http: &impl HttpClient,
+        user: &UserToken,
+        template: &RepoName,
+        owner: &str,
+        name: &str,
+    ) -> Result<Repository, GitHubFailure> {
+        let url = format!("{}/repos/{}/generate", self.api, template.path());
+        let body = json!({
+            "owner": owner, "name": name, "private": true,
+            "description": "My OpenClaw bot's system (claw.free)",
+        });
+        parse(&send(http, request(Method::Post, url, user.expose(), Some(&body))).await?)
+    }
+
+    /// Creates or replaces one file on `main` as one commit.
+    pub async fn put_file(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        path: &str,
+        message: &str,
+        content: &[u8],
+    ) -> Result<(), GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/contents/{}",
+            self.api,
+            repo.path(),
+            path.split('/').map(encode).collect::<Vec<_>>().join("/")
+        );
+        #[derive(Deserialize)]
+        struct Existing {
+            sha: String,
+        }
+        let current = match send(
+            http,
+            request(Method::Get, url.clone(), token.expose(), None),
+        )
+        .await
+        {
+            Ok(response) => Some(parse::<Existing>(&response)?.sha),
+            Err(GitHubFailure::NotFound(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let mut body = json!({ "message": message, "content": STANDARD.encode(content) });
+        if let Some(sha) = current {
+            body["sha"] = json!(sha);
+        }
+        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
+        Ok(())
+    }
+
+    pub async fn ensure_environment(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        environment: &str,
+    ) -> Result<(), GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/environments/{}",
+            self.api,
+            repo.path(),
+            encode(environment)
+        );
+        send(
+            http,
+            request(Method::Put, url, token.expose(), Some(&json!({}))),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The key the environment's secrets are sealed to.
+    pub async fn environment_key(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        environment: &str,
+    ) -> Result<RepoKey, GitHubFailure> {
+        #[derive(Deserialize)]
+        struct Key {
+            key_id: String,
+            key: String,
+        }
+        let url = format!(
+            "{}/repos/{}/environments/{}/secrets/public-key",
+            self.api,
+            repo.path(),
+            encode(environment)
+        );
+        let key: Key = parse(&send(http, request(Method::Get, url, token.expose(), None)).await?)?;
+        RepoKey::parse(&key.key_id, &key.key).map_err(GitHubFailure::Unexpected)
+    }
+
+    /// Stores a secret already sealed to `key` (see [`super::sealed_box::seal`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_environment_secret(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        environment: &str,
+        name: &str,
+        key: &RepoKey,
+        sealed: &str,
+    ) -> Result<(), GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/environments/{}/secrets/{}",
+            self.api,
+            repo.path(),
+            encode(environment),
+            encode(name)
+        );
+        let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
+        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
+        Ok(())
+    }
+
+    /// Sets an Actions variable, creating it or updating the one there.
+    pub async fn set_variable(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        name: &str,
+        value: &str,
+    ) -> Result<(), GitHubFailure> {
+        let base = format!("{}/repos/{}/actions/variables", self.api, repo.path());
+        let body = json!({ "name": name, "value": value });
+        match send(
+            http,
+            request(Method::Post, base.clone(), token.expose(), Some(&body)),
+        )
+        .await
+        {
+            Ok(_) => Ok(()),
+            Err(GitHubFailure::Rejected(_)) => {
+                let url = format!("{base}/{}", encode(name));
+                send(
+                    http,
+                    request(Method::Patch, url, token.expose(), Some(&body)),
+                )
+                .await?;
+                Ok(())
+            }
+            Err(other) => Err(other),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: String,
+}
+
+/// An installation token (`ghs_…`), narrowed to one repository; never stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstallationToken(String);
+
+impl std::fmt::Debug for InstallationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InstallationToken(redacted)")
+    }
+}
+
+impl InstallationToken {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Account {
+    pub login: String,
+    pub id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Installation {
+    pub id: u64,
+    pub app_id: u64,
+    pub account: Account,
+    pub repository_selection: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Repository {
+    pub id: u64,
+    pub full_name: String,
+    pub private: bool,
+    pub default_branch: String,
+}
+
+/// `owner/name`, each part as GitHub allows (letters, digits, `-`, `_`, `.`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoName {
+    pub owner: String,
+    pub name: String,
+}
+
+impl RepoName {
+    pub fn parse(full: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "a repository is owner/name, not {:?}",
+                full.chars().take(120).collect::<String>()
+            )
+        };
+        let (owner, name) = full.trim().split_once('/').ok_or_else(bad)?;
+        let part_ok = |p: &str, max: usize| {
+            (1..=max).contains(&p.len())
+                && p != "."
+                && p != ".."
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        if part_ok(owner, 39) && part_ok(name, 100) {
+            Ok(Self {
+                owner: owner.to_string(),
+                name: name.to_string(),
+            })
+        } else {
+            Err(bad())
+        }
+    }
+
+    fn path(&self) -> String {
+        format!("{}/{}", encode(&self.owner), encode(&self.name))
+    }
+}
+
+/// Whether installation `id` of `app_id` is one the signed-in GitHub user can reach:
+/// the check that a browser returning from GitHub's setup page with someone else's
+/// installation id gets nothing.
+pub fn is_users_installation(installations: &[Installation], app_id: u64, id: u64) -> bool {
+    installations
+        .iter()
+        .any(|i| i.id == id && i.app_id == app_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_names_are_parsed() {
+        assert_eq!(
+            RepoName::parse("ada-lovelace/my-bot").unwrap(),
+            RepoName {
+                owner: "ada-lovelace".into(),
+                name: "my-bot".into()
+            }
+        );
+        for bad in [
+            "", "ada", "ada/", "/bot", "a/b/c", "ada/..", "ada/b?c", "ada/b%2f",
+        ] {
+            assert!(RepoName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn githubs_errors_keep_its_message() {
+        let response = OutboundResponse {
+            status: 422,
+            body: br#"{"message":"Validation Failed","errors":[{"resource":"Repository","code":"custom","field":"name","message":"name already exists on this account"}],"documentation_url":"https://docs.github.com/rest"}"#.to_vec(),
+        };
+        assert_eq!(
+            failure(&response),
+            GitHubFailure::Rejected(
+                "Validation Failed: name already exists on this account".into()
+            )
+        );
+        let response = OutboundResponse {
+            status: 502,
+            body: b"<html>".to_vec(),
+        };
+        assert_eq!(
+            failure(&response),
+            GitHubFailure::Transient("GitHub answered 502".into())
+        );
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug() {
+        assert_eq!(
+            format!("{:?}", UserToken("ghu_secret".into())),
+            "UserToken(redacted)"
+        );
+        assert_eq!(
+            format!("{:?}", InstallationToken("ghs_secret".into())),
+            "InstallationToken(redacted)"
+        );
+    }
+}

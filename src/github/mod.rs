@@ -1,0 +1,14 @@
+//! GitHub mode's Worker side, grown piece by piece: the GitHub App's JWT
+//! ([`app_jwt`], signed through its `Rs256` port), the libsodium sealed box
+//! GitHub takes secrets in ([`sealed_box`]), the cache's Nix signing key ([`nix_key`]),
+//! GitHub's REST calls linking makes ([`client`]), the App's configuration ([`config`]),
+//! and what linking creates in the owner's
+//! project and repository, as data ([`plan`]). The linking flow (installation, the App's
+//! user authorization, the repository, and the Google side of CI) builds on these.
+
+pub mod app_jwt;
+pub mod client;
+pub mod config;
+pub mod nix_key;
+pub mod plan;
+pub mod sealed_box;

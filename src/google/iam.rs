@@ -1,0 +1,318 @@
+//! Google IAM as linking calls it: enabling the APIs GitHub mode needs (Service Usage),
+//! the Workload Identity pool and provider (long-running operations), service accounts,
+//! and adding one binding to a service account's or the project's IAM policy by
+//! read-modify-write with the policy's etag (Google's 409 on a concurrent change is
+//! answered by reading again). Creating what exists already is success, so linking
+//! can run again after a failure midway.
+
+use super::longrunning::Operation;
+use super::{call, AccessToken, GoogleFailure};
+use crate::http::{encode, OutboundRequest};
+use crate::ports::HttpClient;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Where the IAM API and its neighbours are (`https://iam.googleapis.com`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IamApis {
+    pub iam: String,
+    pub crm: String,
+    pub serviceusage: String,
+}
+
+/// How many times a policy change is read and written again after a concurrent one.
+const POLICY_ATTEMPTS: u32 = 4;
+
+/// Whether a create found the resource already there.
+#[derive(Debug, Clone)]
+pub enum Created {
+    /// Google started (or finished) creating it: follow the operation.
+    Started(Operation),
+    Existed,
+}
+
+fn created(result: Result<Operation, GoogleFailure>) -> Result<Created, GoogleFailure> {
+    match result {
+        Ok(op) => Ok(Created::Started(op)),
+        Err(GoogleFailure::AlreadyExists) => Ok(Created::Existed),
+        Err(other) => Err(other),
+    }
+}
+
+impl IamApis {
+    /// Service Usage `services.enable` for one service.
+    pub async fn enable(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        service: &str,
+    ) -> Result<Operation, GoogleFailure> {
+        let url = format!(
+            "{}/v1/projects/{}/services/{}:enable",
+            self.serviceusage,
+            encode(project),
+            encode(service)
+        );
+        call(
+            http,
+            OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
+        )
+        .await
+    }
+
+    /// A Service Usage operation.
+    pub async fn enable_operation(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        name: &str,
+    ) -> Result<Operation, GoogleFailure> {
+        super::longrunning::get(http, &self.serviceusage, "v1", token, name).await
+    }
+
+    fn pools(&self, project: &str) -> String {
+        format!(
+            "{}/v1/projects/{}/locations/global/workloadIdentityPools",
+            self.iam,
+            encode(project)
+        )
+    }
+
+    pub async fn create_pool(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        pool: &str,
+    ) -> Result<Created, GoogleFailure> {
+        let url = format!(
+            "{}?workloadIdentityPoolId={}",
+            self.pools(project),
+            encode(pool)
+        );
+        let body = json!({ "displayName": "claw.free", "description": "GitHub Actions of claw.free bots" });
+        created(
+            call(
+                http,
+                OutboundRequest::post_json(url, &body).bearer(token.expose()),
+            )
+            .await,
+        )
+    }
+
+    pub async fn create_provider(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        pool: &str,
+        provider: &str,
+        body: &Value,
+    ) -> Result<Created, GoogleFailure> {
+        let url = format!(
+            "{}/{}/providers?workloadIdentityPoolProviderId={}",
+            self.pools(project),
+            encode(pool),
+            encode(provider)
+        );
+        created(
+            call(
+                http,
+                OutboundRequest::post_json(url, body).bearer(token.expose()),
+            )
+            .await,
+        )
+    }
+
+    /// An IAM operation, by its full name (`projects/…/operations/…`).
+    pub async fn operation(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        name: &str,
+    ) -> Result<Operation, GoogleFailure> {
+        let path: Vec<String> = name.split('/').map(encode).collect();
+        let url = format!("{}/v1/{}", self.iam, path.join("/"));
+        call(http, OutboundRequest::get(url).bearer(token.expose())).await
+    }
+
+    /// Creates service account `account_id`; `Ok(false)` when it existed.
+    pub async fn create_service_account(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        account_id: &str,
+        display_name: &str,
+    ) -> Result<bool, GoogleFailure> {
+        let url = format!(
+            "{}/v1/projects/{}/serviceAccounts",
+            self.iam,
+            encode(project)
+        );
+        let body =
+            json!({ "accountId": account_id, "serviceAccount": { "displayName": display_name } });
+        match call::<Value>(
+            http,
+            OutboundRequest::post_json(url, &body).bearer(token.expose()),
+        )
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(GoogleFailure::AlreadyExists) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Grants `role` to `member` on service account `email`.
+    pub async fn grant_on_service_account(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        email: &str,
+        role: &str,
+        member: &str,
+    ) -> Result<(), GoogleFailure> {
+        let resource = format!(
+            "{}/v1/projects/{}/serviceAccounts/{}",
+            self.iam,
+            encode(project),
+            encode(email)
+        );
+        grant(http, token, &resource, role, member).await
+    }
+
+    /// Grants `role` to `member` on the project (Resource Manager v3).
+    pub async fn grant_on_project(
+        &self,
+        http: &impl HttpClient,
+        token: &AccessToken,
+        project: &str,
+        role: &str,
+        member: &str,
+    ) -> Result<(), GoogleFailure> {
+        let resource = format!("{}/v3/projects/{}", self.crm, encode(project));
+        grant(http, token, &resource, role, member).await
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Binding {
+    role: String,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    condition: Option<Value>,
+}
+
+/// A policy as read: the bindings claw.free touches, everything else kept verbatim.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Policy {
+    #[serde(default)]
+    bindings: Vec<Binding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+/// Adds `member` to the unconditional binding of `role`; false when it was there.
+fn add_member(policy: &mut Policy, role: &str, member: &str) -> bool {
+    if let Some(binding) = policy
+        .bindings
+        .iter_mut()
+        .find(|b| b.role == role && b.condition.is_none())
+    {
+        if binding.members.iter().any(|m| m == member) {
+            return false;
+        }
+        binding.members.push(member.to_string());
+    } else {
+        policy.bindings.push(Binding {
+            role: role.to_string(),
+            members: vec![member.to_string()],
+            condition: None,
+        });
+    }
+    true
+}
+
+/// Read-modify-write of the policy of `resource` (a URL without the method).
+async fn grant(
+    http: &impl HttpClient,
+    token: &AccessToken,
+    resource: &str,
+    role: &str,
+    member: &str,
+) -> Result<(), GoogleFailure> {
+    let mut attempt = 1;
+    loop {
+        let mut policy: Policy = call(
+            http,
+            OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({}))
+                .bearer(token.expose()),
+        )
+        .await?;
+        if !add_member(&mut policy, role, member) {
+            return Ok(());
+        }
+        let body = json!({ "policy": policy });
+        match call::<Value>(
+            http,
+            OutboundRequest::post_json(format!("{resource}:setIamPolicy"), &body)
+                .bearer(token.expose()),
+        )
+        .await
+        {
+            Ok(_) => return Ok(()),
+            // 409 ABORTED: someone changed the policy since it was read.
+            Err(GoogleFailure::AlreadyExists) if attempt < POLICY_ATTEMPTS => attempt += 1,
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_member_joins_the_roles_binding_once_and_the_rest_is_kept() {
+        let mut policy: Policy = serde_json::from_value(json!({
+            "version": 1, "etag": "BwX",
+            "bindings": [
+                { "role": "roles/owner", "members": ["user:ada@example.com"] },
+                { "role": "roles/viewer", "members": ["user:b@example.com"], "condition": { "title": "t", "expression": "true" } },
+            ],
+        }))
+        .unwrap();
+        assert!(add_member(
+            &mut policy,
+            "roles/viewer",
+            "serviceAccount:ci@p.iam.gserviceaccount.com"
+        ));
+        assert!(!add_member(
+            &mut policy,
+            "roles/viewer",
+            "serviceAccount:ci@p.iam.gserviceaccount.com"
+        ));
+        assert!(add_member(&mut policy, "roles/owner", "user:c@example.com"));
+        let written = serde_json::to_value(&policy).unwrap();
+        assert_eq!(written["version"], 1);
+        assert_eq!(written["etag"], "BwX");
+        assert_eq!(
+            written["bindings"][0]["members"],
+            json!(["user:ada@example.com", "user:c@example.com"])
+        );
+        assert_eq!(
+            written["bindings"][1]["condition"]["title"], "t",
+            "a conditional binding is left alone"
+        );
+        assert_eq!(
+            written["bindings"][2]["members"],
+            json!(["serviceAccount:ci@p.iam.gserviceaccount.com"])
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! Google IAM in the simulator: Workload Identity pools and OIDC providers (created
+//! through long-running operations), service accounts and their IAM policies, and the
+//! project's IAM policy through Resource Manager (`:getIamPolicy` / `:setIamPolicy` with
+//! etags). The IAM, IAM Credentials and STS APIs start disabled in every project, as in
+//! a new Google project, and answer Google's SERVICE_DISABLED until Service Usage
+//! enables them. Only the project's owner may call any of it here.
+
+pub mod accounts;
+pub mod admin;
+pub mod condition;
+pub mod policy;
+pub mod wif;
+
+use crate::clock::now_ms;
+use crate::errors::{ApiResult, GoogleError};
+use crate::faults::FaultEffect;
+use crate::http::Req;
+use crate::oauth::{authenticate, SCOPE_CLOUD_PLATFORM};
+use crate::state::{Project, User, World};
+use crate::Sim;
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use claw_free_protocol::google::ApiError;
+use policy::Policy;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+pub const IAM: &str = "iam.googleapis.com";
+pub const IAM_CREDENTIALS: &str = "iamcredentials.googleapis.com";
+pub const STS: &str = "sts.googleapis.com";
+pub const CRM: &str = "cloudresourcemanager.googleapis.com";
+
+/// Services that are off in a new project until enabled (besides Compute, which
+/// Service Usage tracks on the project itself).
+pub const OFF_BY_DEFAULT: &[&str] = &[IAM, IAM_CREDENTIALS, STS];
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub display_name: String,
+    pub description: String,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub display_name: String,
+    pub description: String,
+    pub disabled: bool,
+    pub attribute_mapping: BTreeMap<String, String>,
+    pub attribute_condition: Option<String>,
+    pub issuer_uri: String,
+    pub allowed_audiences: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceAccount {
+    pub project_id: String,
+    pub email: String,
+    pub unique_id: String,
+    pub display_name: String,
+    pub description: String,
+    pub policy: Policy,
+}
+
+/// Everything IAM remembers, keyed by project id.
+#[derive(Debug, Default)]
+pub struct State {
+    /// When an off-by-default service became (or becomes) enabled, by (project, service).
+    pub enabled: BTreeMap<(String, String), u64>,
+    pub pools: BTreeMap<(String, String), Pool>,
+    /// By (project, pool, provider).
+    pub providers: BTreeMap<(String, String, String), Provider>,
+    /// By email.
+    pub accounts: BTreeMap<String, ServiceAccount>,
+    /// Projects whose policy was read or set; others hold only their owner.
+    pub project_policies: BTreeMap<String, Policy>,
+}
+
+impl State {
+    /// When `service` is enabled in `project` (`None`: disabled); services that are not
+    /// off by default are always on.
+    pub fn enabled_at(&self, project: &str, service: &str) -> Option<u64> {
+        if OFF_BY_DEFAULT.contains(&service) {
+            self.enabled
+                .get(&(project.to_string(), service.to_string()))
+                .copied()
+        } else {
+            Some(0)
+        }
+    }
+
+    /// The project's policy; a project nobody changed has its owner alone.
+    pub fn project_policy(&self, project: &Project) -> Policy {
+        self.project_policies
+            .get(&project.project_id)
+            .cloned()
+            .unwrap_or_else(|| {
+                Policy::empty()
+                    .with_binding("roles/owner", &format!("user:{}", project.owner_email))
+            })
+    }
+}
+
+/// The project (by id or number) if it exists and the caller owns it; Google's 403
+/// "denied on resource (or it may not exist)" otherwise.
+pub fn owned_project(
+    world: &World,
+    project: &str,
+    user: &User,
+    permission: &str,
+    service: &str,
+) -> Result<Project, GoogleError> {
+    let now = now_ms();
+    world
+        .projects
+        .values()
+        .find(|p| (p.project_id == project || p.number == project) && p.ready_at <= now)
+        .filter(|p| p.owner_email == user.email)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                403,
+                "forbidden",
+                format!("Permission '{permission}' denied on resource (or it may not exist)."),
+            )
+            .with_error_info(
+                "IAM_PERMISSION_DENIED",
+                service,
+                json!({ "permission": permission }),
+            )
+            .into()
+        })
+}
+
+/// The caller and its project, once the service is enabled there.
+pub fn caller_and_project(
+    world: &World,
+    req: &Req,
+    project: &str,
+    permission: &str,
+    service: &str,
+) -> Result<(User, Project), GoogleError> {
+    let user = authenticate(world, req, service, &[SCOPE_CLOUD_PLATFORM])?;
+    let project = owned_project(world, project, &user, permission, service)?;
+    let enabled = world
+        .iam
+        .enabled_at(&project.project_id, service)
+        .is_some_and(|at| at <= now_ms());
+    if !enabled {
+        return Err(ApiError::service_disabled(&project.number, service).into());
+    }
+    Ok((user, project))
+}
+
+/// Serves an IAM or Resource Manager policy path, or `None` when the path is not one.
+pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
+    let get = req.method == Method::GET;
+    let post = req.method == Method::POST;
+    let endpoint: &'static str = match s {
+        ["v1" | "v3", "projects", p] if post && p.ends_with(":getIamPolicy") => {
+            "crm.projects.getIamPolicy"
+        }
+        ["v1" | "v3", "projects", p] if post && p.ends_with(":setIamPolicy") => {
+            "crm.projects.setIamPolicy"
+        }
+        ["v1", "projects", _, "locations", "global", "workloadIdentityPools", rest @ ..] => {
+            match rest {
+                [] if post => "iam.workloadIdentityPools.create",
+                [] if get => "iam.workloadIdentityPools.list",
+                [_] if get => "iam.workloadIdentityPools.get",
+                [_, "operations", _] if get => "iam.workloadIdentityPools.operations.get",
+                [_, "providers"] if post => "iam.workloadIdentityPools.providers.create",
+                [_, "providers", _] if get => "iam.workloadIdentityPools.providers.get",
+                [_, "providers", _, "operations", _] if get => {
+                    "iam.workloadIdentityPools.providers.operations.get"
+                }
+                _ => return None,
+            }
+        }
+        ["v1", "projects", _, "serviceAccounts"] if post => "iam.serviceAccounts.create",
+        ["v1", "projects", _, "serviceAccounts"] if get => "iam.serviceAccounts.list",
+        ["v1", "projects", _, "serviceAccounts", a] if post && a.ends_with(":setIamPolicy") => {
+            "iam.serviceAccounts.setIamPolicy"
+        }
+        ["v1", "projects", _, "serviceAccounts", a] if post && a.ends_with(":getIamPolicy") => {
+            "iam.serviceAccounts.getIamPolicy"
+        }
+        ["v1", "projects", _, "serviceAccounts", _] if get => "iam.serviceAccounts.get",
+        _ => return None,
+    };
+    let (latency, effect) = {
+        let mut world = sim.world();
+        world.count(endpoint);
+        crate::faults::strike(&mut world.faults, endpoint)
+    };
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+    if let Some(FaultEffect::Respond { status, body }) = effect {
+        return Some(crate::fault_response(endpoint, status, body));
+    }
+    let known: &[&str] = match endpoint {
+        "iam.workloadIdentityPools.create" => &["workloadIdentityPoolId"],
+        "iam.workloadIdentityPools.providers.create" => &["workloadIdentityPoolProviderId"],
+        "iam.workloadIdentityPools.list" | "iam.serviceAccounts.list" => {
+            &["pageSize", "pageToken", "showDeleted"]
+        }
+        _ => &[],
+    };
+    if let Err(e) = crate::errors::check_params(req, known) {
+        return Some(e.into_response());
+    }
+    let result: ApiResult = match s {
+        [_, "projects", p] => {
+            let (id, method) = p.rsplit_once(':').unwrap_or((p, ""));
+            accounts::project_policy(sim, req, id, method == "setIamPolicy")
+        }
+        ["v1", "projects", p, "locations", "global", "workloadIdentityPools", rest @ ..] => {
+            wif::handle(sim, req, p, rest)
+        }
+        ["v1", "projects", p, "serviceAccounts"] if post => accounts::create(sim, req, p),
+        ["v1", "projects", p, "serviceAccounts"] => accounts::list(sim, req, p),
+        ["v1", "projects", p, "serviceAccounts", a] => match a.rsplit_once(':') {
+            Some((email, "setIamPolicy")) => accounts::account_policy(sim, req, p, email, true),
+            Some((email, _)) => accounts::account_policy(sim, req, p, email, false),
+            None => accounts::get(sim, req, p, a),
+        },
+        _ => return None,
+    };
+    Some(result.unwrap_or_else(|e| e.into_response()))
+}
+
+/// The JSON body of a request, or Google's 400.
+pub fn body<T: serde::de::DeserializeOwned>(req: &Req) -> Result<T, GoogleError> {
+    let bytes: &[u8] = if req.body.is_empty() {
+        b"{}"
+    } else {
+        &req.body
+    };
+    serde_json::from_slice(bytes).map_err(|e| crate::errors::bad_json(e.to_string()))
+}
