@@ -1,7 +1,7 @@
 # What the image must be, as named checks over evaluated configurations.
 #
 # Owns: the assertions on the bot image (memory caps, OOM order, the
-# Phase 4.5 sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
+# memory-tuning sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
 # defaults and types, the Rust packages) and on the example user flake.
 # `nix/checks/run` evaluates this file and fails on any check that fails.
 # `extraModules` lets the negative self-tests add a broken fixture.
@@ -403,7 +403,7 @@ in
     ) "update ${toString (sc "clawfree-update").OOMScoreAdjust}, gateway ${toString (sc "openclaw-gateway").OOMScoreAdjust}")
     (expectKnownUnits "clawfree-update" (references "clawfree-update"))
 
-    # Phase 4.5.
+    # The memory tuning.
     (expectEq "zram: zstd, 50 %, priority 100" {
       inherit (config.zramSwap)
         enable
