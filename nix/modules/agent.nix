@@ -18,6 +18,7 @@
   ...
 }:
 let
+  inherit (lib) mkOption types;
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   agent = lib.getExe cfg.agent.package;
@@ -141,6 +142,49 @@ let
     };
 in
 {
+  options.openclaw = {
+    botName = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "The bot's display name; `null` takes the instance metadata `BOT_NAME`.";
+    };
+
+    agent = {
+      package = mkOption {
+        type = types.package;
+        default = pkgs.callPackage ../pkgs/agent.nix { };
+        defaultText = lib.literalExpression "the workspace crate claw-free-agent";
+        description = "The package holding `clawfree-agent`.";
+      };
+      metadataUrl = mkOption {
+        type = types.str;
+        default = "http://metadata.google.internal";
+        example = "http://10.0.2.2:8099/_vm/local/us-central1-a/bot";
+        description = "The GCE metadata server the agent reads and writes guest attributes through (the simulator's per-VM URL for local runs).";
+      };
+      healthIntervalSecs = mkOption {
+        type = types.ints.positive;
+        default = 60;
+        description = "How often the health reporter probes the gateway and refreshes `openclaw/health`.";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "each VM agent service";
+        memoryHigh = "24M";
+        memoryMax = "32M";
+        oomScoreAdjust = -200;
+      };
+    };
+
+    internal = {
+      setSecretSocket = mkOption {
+        type = types.str;
+        readOnly = true;
+        internal = true;
+        description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
+      };
+    };
+  };
+
   options.openclaw.githubMode = {
     enable = lib.mkEnableOption ''
       GitHub mode's rollouts: `clawfree-rollout.service` follows instance

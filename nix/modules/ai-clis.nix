@@ -10,10 +10,33 @@
   ...
 }:
 let
+  inherit (lib) mkOption types;
   cfg = config.openclaw;
   oomFirst = pkgs.callPackage ../pkgs/oom-first.nix { };
 in
 {
+  options.openclaw = {
+    aiClis = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether to bake the AI command-line tools into the system, each wrapped to be the OOM killer's first choice.";
+      };
+      packages = mkOption {
+        type = types.attrsOf types.package;
+        default = {
+          claude = pkgs.claude-code;
+          codex = pkgs.codex;
+          gemini = pkgs.gemini-cli;
+          aider = pkgs.aider-chat;
+          gh = pkgs.gh;
+        };
+        defaultText = lib.literalExpression "{ claude = pkgs.claude-code; codex = pkgs.codex; gemini = pkgs.gemini-cli; aider = pkgs.aider-chat; gh = pkgs.gh; }";
+        description = "The CLIs, by the command name they are installed under.";
+      };
+    };
+  };
+
   options.openclaw.aiClis.wrapped = lib.mkOption {
     type = lib.types.attrsOf lib.types.package;
     readOnly = true;

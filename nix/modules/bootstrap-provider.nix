@@ -10,9 +10,11 @@
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 let
+  inherit (lib) mkOption types;
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   provider = cfg.bootstrapProvider.package;
@@ -71,6 +73,42 @@ let
   configFile = "/etc/claw-free/config.json";
 in
 {
+  options.openclaw = {
+    bootstrapProvider = {
+      enable = mkOption {
+        type = types.bool;
+        default = true;
+        description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
+      };
+      package = mkOption {
+        type = types.package;
+        default = pkgs.callPackage ../pkgs/provider.nix { };
+        defaultText = lib.literalExpression "the workspace crate claw-free-provider";
+        description = "The package holding `claw-free-provider` and the `clawfree` skill command.";
+      };
+      port = mkOption {
+        type = types.port;
+        default = 3456;
+        description = "Loopback port of the bootstrap provider's OpenAI-compatible API.";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "the bootstrap provider";
+        memoryHigh = "150M";
+        memoryMax = "200M";
+        oomScoreAdjust = -300;
+      };
+    };
+
+    update.caps = clawLib.mkCapsOptions {
+      what = "`clawfree-update.service` (switches to a pushed system when the bot asks; runs only then)";
+      memoryHigh = "192M";
+      memoryMax = "256M";
+      # An update cut short leaves a half-switched system: taken after the
+      # agent and the provider, before the gateway.
+      oomScoreAdjust = -400;
+    };
+  };
+
   config = lib.mkMerge [
     (lib.mkIf cfg.enable {
       # `clawfree`, which the skill runs from the gateway.

@@ -11,6 +11,7 @@
   ...
 }:
 let
+  inherit (lib) mkOption types;
   cfg = config.openclaw;
   # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
   release = builtins.fromJSON (builtins.readFile ../openclaw-release.json);
@@ -98,6 +99,149 @@ let
   );
 in
 {
+  options.openclaw = {
+    package = mkOption {
+      type = types.package;
+      default = pkgs.openclaw;
+      defaultText = lib.literalExpression "pkgs.openclaw";
+      description = ''
+        The OpenClaw gateway. The default is nixpkgs' own `openclaw`, pinned
+        with nixpkgs by the flake lock. The `openclaw-gateway` package of the
+        nix-openclaw flake can be set here instead.
+      '';
+    };
+
+    provider = mkOption {
+      type = types.nullOr (
+        types.enum [
+          "kimi"
+          "claude"
+          "openai"
+        ]
+      );
+      default = null;
+      example = "claude";
+      description = ''
+        The LLM provider the bot starts with. `null` (the image's setting)
+        leaves the choice to the instance metadata `LLM_PROVIDER`, which the
+        VM agent reads at first boot.
+      '';
+    };
+
+    telegramTokenFile = mkOption {
+      type = types.path;
+      default = "${cfg.stateDir}/secrets/telegram-token";
+      defaultText = lib.literalExpression ''"''${config.openclaw.stateDir}/secrets/telegram-token"'';
+      example = lib.literalExpression "config.age.secrets.telegram-token.path";
+      description = ''
+        Root-only file holding the Telegram bot token. The default is where
+        the VM agent writes the token it decrypts from instance metadata; a
+        flake using agenix points it at `config.age.secrets.<name>.path`.
+        The gateway is started only once this file exists, and reads it
+        through a systemd credential, never from its own privileges.
+      '';
+    };
+
+    telegramOwnerId = mkOption {
+      # Telegram's user ids are positive and below 2^52.
+      type = types.nullOr (types.ints.between 1 4503599627370495);
+      default = null;
+      example = 123456789;
+      description = ''
+        The Telegram user id of the bot's owner, the only person it answers
+        (OpenClaw's `dmPolicy = "allowlist"` with this id in `allowFrom`).
+        `null` (the image's setting) leaves it to the instance metadata
+        `TELEGRAM_OWNER_ID`, and without that strangers get a pairing code
+        that must be approved on the VM. Set here, it wins over metadata.
+      '';
+    };
+
+    providerKeyFile = mkOption {
+      type = types.nullOr types.path;
+      default = null;
+      example = lib.literalExpression "config.age.secrets.anthropic-api-key.path";
+      description = ''
+        Root-only file holding the API key of {option}`openclaw.provider`,
+        passed to the gateway as a systemd credential. `null` leaves the
+        credential to the bootstrap provider's conversation.
+      '';
+    };
+
+    skills = mkOption {
+      type = types.listOf (types.either types.path types.package);
+      default = [ ];
+      example = lib.literalExpression "[ ./skills/weather inputs.my-skills.packages.x86_64-linux.notes ]";
+      description = ''
+        Extra OpenClaw skills: folders (or packages of one folder) holding a
+        `SKILL.md`. The claw.free management skill is always installed.
+      '';
+    };
+
+    settings = mkOption {
+      type = types.attrsOf types.anything;
+      default = { };
+      example = {
+        agents.defaults.thinkingDefault = "low";
+      };
+      description = ''
+        Extra OpenClaw configuration, merged over the configuration these
+        options render (see {option}`openclaw.mutableConfig`).
+      '';
+    };
+
+    mutableConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = ''
+        Whether OpenClaw's configuration is the root-only file in the state
+        folder that the VM agent writes over the rendered one and the
+        bootstrap provider updates (the image's mode; the gateway reads a
+        copy passed as a systemd credential), or the read-only file rendered
+        from these options (a declarative flake).
+      '';
+    };
+
+    gateway = {
+      port = mkOption {
+        type = types.port;
+        default = 18789;
+        description = "Loopback port of the OpenClaw gateway and of its `/health` endpoint.";
+      };
+      heapMiB = mkOption {
+        type = types.ints.between 64 1024;
+        default = 256;
+        description = "V8 old-space limit of the gateway's Node.js (`--max-old-space-size`).";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "the OpenClaw gateway";
+        memoryHigh = "350M";
+        memoryMax = "400M";
+        oomScoreAdjust = -500;
+      };
+    };
+
+    internal = {
+      renderedSettings = mkOption {
+        type = types.attrsOf types.anything;
+        readOnly = true;
+        internal = true;
+        description = "The OpenClaw configuration rendered from these options.";
+      };
+      renderedConfig = mkOption {
+        type = types.package;
+        readOnly = true;
+        internal = true;
+        description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      };
+      gatewayCredentialsDirectory = mkOption {
+        type = types.str;
+        readOnly = true;
+        internal = true;
+        description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
+      };
+    };
+  };
+
   config = lib.mkIf cfg.enable {
     assertions = [
       {

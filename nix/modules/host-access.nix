@@ -10,9 +10,26 @@
   ...
 }:
 let
+  inherit (lib) mkOption types;
   cfg = config.openclaw;
 in
 {
+  options.openclaw = {
+    binaryCache = {
+      url = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "https://claw-free.cachix.org";
+        description = "The binary cache CI pushes system closures to; the VM substitutes from it and never builds.";
+      };
+      publicKey = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "The signing key of {option}`openclaw.binaryCache.url`.";
+      };
+    };
+  };
+
   config = lib.mkIf cfg.enable {
     services.openssh = {
       enable = true;
