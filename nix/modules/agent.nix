@@ -150,11 +150,8 @@ in
     };
 
     agent = {
-      package = mkOption {
-        type = types.package;
-        default = pkgs.callPackage ../pkgs/agent.nix { };
-        defaultText = lib.literalExpression "the workspace crate claw-free-agent";
-        description = "The package holding `clawfree-agent`.";
+      package = lib.mkPackageOption pkgs "claw-free-agent" {
+        extraDescription = "It holds `clawfree-agent`.";
       };
       metadataUrl = mkOption {
         type = types.str;

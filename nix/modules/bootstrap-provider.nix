@@ -80,11 +80,8 @@ in
         default = true;
         description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
       };
-      package = mkOption {
-        type = types.package;
-        default = pkgs.callPackage ../pkgs/provider.nix { };
-        defaultText = lib.literalExpression "the workspace crate claw-free-provider";
-        description = "The package holding `claw-free-provider` and the `clawfree` skill command.";
+      package = lib.mkPackageOption pkgs "claw-free-provider" {
+        extraDescription = "It holds `claw-free-provider` and the `clawfree` skill command.";
       };
       port = mkOption {
         type = types.port;

@@ -35,7 +35,7 @@ let
   };
 
   # Interpolation copies a skill folder of the user's flake into the store.
-  skillDirs = [ "${pkgs.callPackage ../pkgs/clawfree-skill.nix { }}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
+  skillDirs = [ "${pkgs.clawfree-skill}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
 
   renderedSettings = lib.recursiveUpdate (
     {
@@ -100,14 +100,11 @@ let
 in
 {
   options.openclaw = {
-    package = mkOption {
-      type = types.package;
-      default = pkgs.openclaw;
-      defaultText = lib.literalExpression "pkgs.openclaw";
-      description = ''
-        The OpenClaw gateway. The default is nixpkgs' own `openclaw`, pinned
-        with nixpkgs by the flake lock. The `openclaw-gateway` package of the
-        nix-openclaw flake can be set here instead.
+    package = lib.mkPackageOption pkgs "openclaw" {
+      extraDescription = ''
+        The default is nixpkgs' own, pinned with nixpkgs by the flake lock;
+        the `openclaw-gateway` package of the nix-openclaw flake can be set
+        here instead.
       '';
     };
 
