@@ -75,7 +75,7 @@ let
   # "name:path" entries of a LoadCredential= list, by name.
   credentialNames = entries: map (e: builtins.head (builtins.split ":" e)) entries;
 
-  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".text;
+  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".source.text;
   # The fields of `pub struct Config` in the provider's source: its file
   # refuses unknown keys, so ours must be among them.
   providerConfigKeys =
@@ -485,7 +485,7 @@ in
     (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
 
     (expectEq "the provider checks callers against the key the agent makes in its state folder"
-      (builtins.fromJSON config.environment.etc."claw-free/config.json".text).api_key_file or null
+      (builtins.fromJSON config.environment.etc."claw-free/config.json".source.text).api_key_file or null
       "${config.openclaw.stateDir}/setup-provider.key"
     )
 

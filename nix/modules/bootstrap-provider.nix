@@ -15,6 +15,7 @@
 }:
 let
   inherit (lib) mkOption types;
+  jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   provider = cfg.bootstrapProvider.package;
@@ -110,7 +111,7 @@ in
     (lib.mkIf cfg.enable {
       # `clawfree`, which the skill runs from the gateway.
       environment.systemPackages = [ provider ];
-      environment.etc."claw-free/config.json".text = builtins.toJSON settings;
+      environment.etc."claw-free/config.json".source = jsonFormat.generate "claw-free-config.json" settings;
 
       # The switch `clawfree update` asks for, as root.
       systemd.services.clawfree-update =

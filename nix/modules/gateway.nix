@@ -12,6 +12,7 @@
 }:
 let
   inherit (lib) mkOption types;
+  jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
   release = builtins.fromJSON (builtins.readFile ../openclaw-release.json);
@@ -72,7 +73,7 @@ let
     }
   ) cfg.settings;
 
-  renderedConfig = pkgs.writeText "openclaw.json" (builtins.toJSON renderedSettings);
+  renderedConfig = jsonFormat.generate "openclaw.json" renderedSettings;
 
   startScript = pkgs.writeShellScript "openclaw-gateway-start" (
     ''
@@ -175,7 +176,7 @@ in
     };
 
     settings = mkOption {
-      type = types.attrsOf types.anything;
+      inherit (jsonFormat) type;
       default = { };
       example = {
         agents.defaults.thinkingDefault = "low";

@@ -102,6 +102,7 @@ in
     environment.etc = opt (types.attrsOf (
       types.submodule {
         text = opt (types.nullOr types.lines) null;
+        source = opt (types.nullOr types.path) null;
         mode = opt types.str "symlink";
       }
     )) { };

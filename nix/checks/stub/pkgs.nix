@@ -54,6 +54,17 @@ let
         scriptPath = "/bin/${name}";
         meta.mainProgram = name;
       };
+    # pkgs.formats.json: any JSON value as the option type, a store file as
+    # the output (the stand-in keeps its text, compact where nixpkgs' is
+    # pretty-printed: the same JSON either way).
+    formats.json = _: {
+      type = lib.types.attrsOf lib.types.anything;
+      generate =
+        name: value:
+        fakeDrv name {
+          text = builtins.toJSON value;
+        };
+    };
     runCommand =
       name: _env: buildScript:
       fakeDrv name {
