@@ -28,12 +28,14 @@ let
   # provider; the gateway gets a read-only copy as a credential at each start.
   mutableConfigPath = "${cfg.stateDir}/openclaw.json";
 
+  # Each provider's facts, as the Rust crates know them (protocol/src/provider.rs
+  # owns the table; a test there keeps this file equal to it).
+  providers = builtins.fromJSON (builtins.readFile ../providers.json);
+  providerIds = map (facts: facts.id) providers;
   # OpenClaw reads each provider's key from its own variable.
-  providerKeyVariable = {
-    claude = "ANTHROPIC_API_KEY";
-    openai = "OPENAI_API_KEY";
-    kimi = "NVIDIA_API_KEY";
-  };
+  providerKeyVariable = builtins.listToAttrs (
+    map (facts: lib.nameValuePair facts.id facts.key_variable) providers
+  );
 
   # Interpolation copies a skill folder of the user's flake into the store.
   skillDirs = [ "${pkgs.clawfree-skill}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
@@ -110,13 +112,7 @@ in
     };
 
     provider = mkOption {
-      type = types.nullOr (
-        types.enum [
-          "kimi"
-          "claude"
-          "openai"
-        ]
-      );
+      type = types.nullOr (types.enum providerIds);
       default = null;
       example = "claude";
       description = ''

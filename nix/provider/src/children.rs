@@ -11,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use claw_free_protocol::provider::Provider;
+
 /// The most output kept per child; sign-in commands print a few lines.
 const MAX_OUTPUT: usize = 64 * 1024;
 
@@ -349,7 +351,10 @@ pub fn last_line(output: &str) -> String {
     let words: Vec<String> = line
         .split(' ')
         .map(|w| {
-            if w.contains("sk-") || w.contains("nvapi-") || w.len() > 60 {
+            let key_like = Provider::ALL
+                .iter()
+                .any(|p| w.contains(p.facts().key_prefix));
+            if key_like || w.len() > 60 {
                 "[redacted]".to_string()
             } else {
                 w.to_string()

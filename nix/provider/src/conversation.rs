@@ -414,7 +414,7 @@ fn ask_provider(session: &mut Session, context: Context, preface: &str) -> Step 
     let list: Vec<String> = provider_options(session, context)
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("{}. {}: {}", i + 1, p.as_str(), provider_blurb(*p)))
+        .map(|(i, p)| format!("{}. {}: {}", i + 1, p.as_str(), p.facts().blurb))
         .collect();
     Step::say(join(
         preface,
@@ -427,36 +427,32 @@ fn ask_provider(session: &mut Session, context: Context, preface: &str) -> Step 
 
 fn ask_method(session: &mut Session, provider: Provider, preface: &str) -> Step {
     session.stage = Stage::ChooseMethod { provider };
-    let (plan, prefix) = match provider {
-        Provider::Claude => ("your Claude subscription (Pro or Max)", "sk-ant-"),
-        Provider::Openai => ("your ChatGPT subscription (Plus or Pro)", "sk-"),
-        Provider::Kimi => return ask_key(session, provider, preface),
+    let facts = provider.facts();
+    let Some(subscription) = &facts.subscription else {
+        return ask_key(session, provider, preface);
     };
     Step::say(join(
         preface,
         &format!(
-            "How do you want to connect {}?\n1. Sign in with {plan}\n2. Paste an API key (it starts with `{prefix}`)\nReply 1 or 2.",
-            provider.display_name()
+            "How do you want to connect {}?\n1. Sign in with {}\n2. Paste an API key (it starts with `{}`)\nReply 1 or 2.",
+            facts.display_name, subscription.plan, facts.key_prefix
         ),
     ))
 }
 
 fn ask_key(session: &mut Session, provider: Provider, preface: &str) -> Step {
     session.stage = Stage::AwaitingKey { provider };
-    let (where_, extra) = match provider {
-        Provider::Kimi => (
-            "https://build.nvidia.com/settings/api-keys",
-            " Kimi K2.5 runs on NVIDIA's API, free of charge.",
-        ),
-        Provider::Claude => ("https://console.anthropic.com/settings/keys", ""),
-        Provider::Openai => ("https://platform.openai.com/api-keys", ""),
+    let facts = provider.facts();
+    let note = if facts.key_note.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", facts.key_note)
     };
     Step::say(join(
         preface,
         &format!(
-            "Paste your {} API key here (it starts with `{}`; create one at {where_}).{extra} It is stored only on your VM and I will never show it again.",
-            provider.display_name(),
-            keys::expected_prefix(provider)
+            "Paste your {} API key here (it starts with `{}`; create one at {}).{note} It is stored only on your VM and I will never show it again.",
+            facts.display_name, facts.key_prefix, facts.key_url
         ),
     ))
 }
@@ -502,14 +498,6 @@ fn finished_text(session: &Session) -> String {
     )
 }
 
-fn provider_blurb(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Kimi => "Kimi K2.5 through NVIDIA, free with an NVIDIA API key",
-        Provider::Claude => "Anthropic's Claude, with a Claude subscription or an API key",
-        Provider::Openai => "OpenAI's GPT, with a ChatGPT subscription or an API key",
-    }
-}
-
 fn join(preface: &str, text: &str) -> String {
     if preface.is_empty() {
         text.to_string()
@@ -553,13 +541,7 @@ impl Words {
 
     /// The provider named in the message (by name or alias), among `options`.
     fn provider(&self, options: &[Provider]) -> Option<Provider> {
-        let aliases = |p: Provider| -> &'static [&'static str] {
-            match p {
-                Provider::Kimi => &["kimi", "nvidia", "moonshot"],
-                Provider::Claude => &["claude", "anthropic"],
-                Provider::Openai => &["openai", "chatgpt", "gpt", "codex", "open ai"],
-            }
-        };
+        let aliases = |p: Provider| p.facts().aliases;
         options.iter().copied().find(|p| {
             self.0.split(' ').any(|w| aliases(*p).contains(&w))
                 || aliases(*p).contains(&self.0.as_str())
