@@ -19,7 +19,8 @@ pub(super) struct NewInstance {
 }
 
 /// How Google states its resource-name rule in errors.
-pub(super) const NAME_RULE: &str = "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'";
+pub(super) const NAME_RULE: &str =
+    "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'";
 
 pub(super) fn field_error(field: &str, value: &Value, why: &str) -> GoogleError {
     let shown = match value {
@@ -52,7 +53,11 @@ pub(super) fn type_name(value: &Value) -> &'static str {
     }
 }
 
-pub(super) fn parse_insert(project: &str, zone: &str, body: &Value) -> Result<NewInstance, GoogleError> {
+pub(super) fn parse_insert(
+    project: &str,
+    zone: &str,
+    body: &Value,
+) -> Result<NewInstance, GoogleError> {
     let object = body
         .as_object()
         .ok_or_else(|| bad_json("The request body must be a JSON object (an Instance)."))?;
@@ -117,7 +122,11 @@ pub(super) fn parse_insert(project: &str, zone: &str, body: &Value) -> Result<Ne
     })
 }
 
-pub(super) fn parse_machine_type(project: &str, zone: &str, value: &Value) -> Result<String, GoogleError> {
+pub(super) fn parse_machine_type(
+    project: &str,
+    zone: &str,
+    value: &Value,
+) -> Result<String, GoogleError> {
     if value.is_null() {
         return Err(field_error(
             "machineType",
@@ -188,7 +197,10 @@ pub(super) fn parse_network(
 }
 
 /// `network`: the project's `default` network (the only one it has).
-pub(super) fn parse_network_ref(project: &str, value: Option<&Value>) -> Result<String, GoogleError> {
+pub(super) fn parse_network_ref(
+    project: &str,
+    value: Option<&Value>,
+) -> Result<String, GoogleError> {
     let Some(v) = value.filter(|v| !v.is_null()) else {
         return Ok("default".into());
     };

@@ -28,9 +28,9 @@ mod lifecycle;
 mod render;
 
 pub use handlers::*;
+use insert_body::*;
 pub use lifecycle::{advance, Effect};
 pub use render::render_instance;
-use insert_body::*;
 
 pub(super) const SERVICE: &str = "compute.googleapis.com";
 pub const API_BASE: &str = "https://www.googleapis.com/compute/v1";
@@ -167,7 +167,10 @@ pub(super) fn instance_ref<'w>(world: &'w World, key: &VmKey) -> Result<&'w Inst
         .ok_or_else(|| not_found(&key.to_string()))
 }
 
-pub(super) fn instance_mut<'w>(world: &'w mut World, key: &VmKey) -> Result<&'w mut Instance, GoogleError> {
+pub(super) fn instance_mut<'w>(
+    world: &'w mut World,
+    key: &VmKey,
+) -> Result<&'w mut Instance, GoogleError> {
     world
         .instances
         .get_mut(key)
