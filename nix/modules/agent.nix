@@ -18,7 +18,6 @@
   ...
 }:
 let
-  inherit (lib) mkOption types;
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   agent = lib.getExe cfg.agent.package;
@@ -143,8 +142,8 @@ let
 in
 {
   options.openclaw = {
-    botName = mkOption {
-      type = types.nullOr types.str;
+    botName = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
       default = null;
       description = "The bot's display name; `null` takes the instance metadata `BOT_NAME`.";
     };
@@ -153,14 +152,14 @@ in
       package = lib.mkPackageOption pkgs "claw-free-agent" {
         extraDescription = "It holds `clawfree-agent`.";
       };
-      metadataUrl = mkOption {
-        type = types.str;
+      metadataUrl = lib.mkOption {
+        type = lib.types.str;
         default = "http://metadata.google.internal";
         example = "http://10.0.2.2:8099/_vm/local/us-central1-a/bot";
         description = "The GCE metadata server the agent reads and writes guest attributes through (the simulator's per-VM URL for local runs).";
       };
-      healthIntervalSecs = mkOption {
-        type = types.ints.positive;
+      healthIntervalSecs = lib.mkOption {
+        type = lib.types.ints.positive;
         default = 60;
         description = "How often the health reporter probes the gateway and refreshes `openclaw/health`.";
       };
@@ -173,8 +172,8 @@ in
     };
 
     internal = {
-      setSecretSocket = mkOption {
-        type = types.str;
+      setSecretSocket = lib.mkOption {
+        type = lib.types.str;
         readOnly = true;
         internal = true;
         description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";

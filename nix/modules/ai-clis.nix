@@ -10,20 +10,19 @@
   ...
 }:
 let
-  inherit (lib) mkOption types;
   cfg = config.openclaw;
   oomFirst = pkgs.callPackage ../pkgs/oom-first.nix { };
 in
 {
   options.openclaw = {
     aiClis = {
-      enable = mkOption {
-        type = types.bool;
+      enable = lib.mkOption {
+        type = lib.types.bool;
         default = true;
         description = "Whether to bake the AI command-line tools into the system, each wrapped to be the OOM killer's first choice.";
       };
-      packages = mkOption {
-        type = types.attrsOf types.package;
+      packages = lib.mkOption {
+        type = lib.types.attrsOf lib.types.package;
         default = {
           claude = pkgs.claude-code;
           codex = pkgs.codex;

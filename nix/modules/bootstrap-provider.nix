@@ -14,7 +14,6 @@
   ...
 }:
 let
-  inherit (lib) mkOption types;
   jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
@@ -76,16 +75,16 @@ in
 {
   options.openclaw = {
     bootstrapProvider = {
-      enable = mkOption {
-        type = types.bool;
+      enable = lib.mkOption {
+        type = lib.types.bool;
         default = true;
         description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
       };
       package = lib.mkPackageOption pkgs "claw-free-provider" {
         extraDescription = "It holds `claw-free-provider` and the `clawfree` skill command.";
       };
-      port = mkOption {
-        type = types.port;
+      port = lib.mkOption {
+        type = lib.types.port;
         default = 3456;
         description = "Loopback port of the bootstrap provider's OpenAI-compatible API.";
       };

@@ -11,7 +11,6 @@
   ...
 }:
 let
-  inherit (lib) mkOption types;
   jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
@@ -111,8 +110,8 @@ in
       '';
     };
 
-    provider = mkOption {
-      type = types.nullOr (types.enum providerIds);
+    provider = lib.mkOption {
+      type = lib.types.nullOr (lib.types.enum providerIds);
       default = null;
       example = "claude";
       description = ''
@@ -122,8 +121,8 @@ in
       '';
     };
 
-    telegramTokenFile = mkOption {
-      type = types.path;
+    telegramTokenFile = lib.mkOption {
+      type = lib.types.path;
       default = "${cfg.stateDir}/secrets/telegram-token";
       defaultText = lib.literalExpression ''"''${config.openclaw.stateDir}/secrets/telegram-token"'';
       example = lib.literalExpression "config.age.secrets.telegram-token.path";
@@ -136,9 +135,9 @@ in
       '';
     };
 
-    telegramOwnerId = mkOption {
+    telegramOwnerId = lib.mkOption {
       # Telegram's user ids are positive and below 2^52.
-      type = types.nullOr (types.ints.between 1 4503599627370495);
+      type = lib.types.nullOr (lib.types.ints.between 1 4503599627370495);
       default = null;
       example = 123456789;
       description = ''
@@ -150,8 +149,8 @@ in
       '';
     };
 
-    providerKeyFile = mkOption {
-      type = types.nullOr types.path;
+    providerKeyFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
       default = null;
       example = lib.literalExpression "config.age.secrets.anthropic-api-key.path";
       description = ''
@@ -161,8 +160,8 @@ in
       '';
     };
 
-    skills = mkOption {
-      type = types.listOf (types.either types.path types.package);
+    skills = lib.mkOption {
+      type = lib.types.listOf (lib.types.either lib.types.path lib.types.package);
       default = [ ];
       example = lib.literalExpression "[ ./skills/weather inputs.my-skills.packages.x86_64-linux.notes ]";
       description = ''
@@ -171,7 +170,7 @@ in
       '';
     };
 
-    settings = mkOption {
+    settings = lib.mkOption {
       inherit (jsonFormat) type;
       default = { };
       example = {
@@ -183,8 +182,8 @@ in
       '';
     };
 
-    mutableConfig = mkOption {
-      type = types.bool;
+    mutableConfig = lib.mkOption {
+      type = lib.types.bool;
       default = true;
       description = ''
         Whether OpenClaw's configuration is the root-only file in the state
@@ -196,13 +195,13 @@ in
     };
 
     gateway = {
-      port = mkOption {
-        type = types.port;
+      port = lib.mkOption {
+        type = lib.types.port;
         default = 18789;
         description = "Loopback port of the OpenClaw gateway and of its `/health` endpoint.";
       };
-      heapMiB = mkOption {
-        type = types.ints.between 64 1024;
+      heapMiB = lib.mkOption {
+        type = lib.types.ints.between 64 1024;
         default = 256;
         description = "V8 old-space limit of the gateway's Node.js (`--max-old-space-size`).";
       };
@@ -215,20 +214,20 @@ in
     };
 
     internal = {
-      renderedSettings = mkOption {
-        type = types.attrsOf types.anything;
+      renderedSettings = lib.mkOption {
+        type = lib.types.attrsOf lib.types.anything;
         readOnly = true;
         internal = true;
         description = "The OpenClaw configuration rendered from these options.";
       };
-      renderedConfig = mkOption {
-        type = types.package;
+      renderedConfig = lib.mkOption {
+        type = lib.types.package;
         readOnly = true;
         internal = true;
         description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
       };
-      gatewayCredentialsDirectory = mkOption {
-        type = types.str;
+      gatewayCredentialsDirectory = lib.mkOption {
+        type = lib.types.str;
         readOnly = true;
         internal = true;
         description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";

@@ -10,20 +10,19 @@
   ...
 }:
 let
-  inherit (lib) mkOption types;
   cfg = config.openclaw;
 in
 {
   options.openclaw = {
     binaryCache = {
-      url = mkOption {
-        type = types.nullOr types.str;
+      url = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
         default = null;
         example = "https://claw-free.cachix.org";
         description = "The binary cache CI pushes system closures to; the VM substitutes from it and never builds.";
       };
-      publicKey = mkOption {
-        type = types.nullOr types.str;
+      publicKey = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
         default = null;
         description = "The signing key of {option}`openclaw.binaryCache.url`.";
       };
