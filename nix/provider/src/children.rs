@@ -408,22 +408,10 @@ pub fn strip_ansi(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use claw_free_testkit::alive;
 
     fn sh(script: &str, timeout: Duration) -> Child {
         Child::spawn(Path::new("/bin/sh"), &["-c", script], timeout).unwrap()
-    }
-
-    fn alive(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // A zombie has exited; only its parent's reaping is left.
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z'),
-            Err(_) => false,
-        }
     }
 
     #[test]

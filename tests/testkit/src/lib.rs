@@ -6,6 +6,7 @@
 //!   never runs a stale build of another crate;
 //! - [`wait_for`]: polling for a condition with a deadline;
 //! - [`openclaw`]: the pinned OpenClaw release and its configuration validator;
+//! - [`alive`]: whether a process still runs;
 //! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
 //!   them, flattened to `namespace/key`.
 
@@ -97,6 +98,20 @@ pub fn wait_for_every<T>(
 /// [`wait_for_every`] polling every 100 ms.
 pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
     wait_for_every(what, timeout, Duration::from_millis(100), check)
+}
+
+/// True while process `pid` runs: a zombie has exited and counts as gone (only its
+/// parent's reaping is left).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
 }
 
 /// Guest attributes as `namespace/key` → value, from any of the shapes the simulator
