@@ -128,28 +128,19 @@ pub(super) fn parse_request_id(value: &str) -> Result<String, GoogleError> {
 
 /// `GET .../instances/{i}`.
 pub fn get(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let world = sim.world();
-    access(
-        &world,
-        req,
-        project,
-        "compute.instances.get",
-        &k.to_string(),
-    )?;
+    let (k, world, _) = instance_call(sim, req, project, zone, instance, "compute.instances.get")?;
     Ok(ok_json(&render_instance(instance_ref(&world, &k)?)))
 }
 
 /// `DELETE .../instances/{i}`.
 pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let mut world = sim.world();
-    let user = access(
-        &world,
+    let (k, mut world, user) = instance_call(
+        sim,
         req,
         project,
+        zone,
+        instance,
         "compute.instances.delete",
-        &k.to_string(),
     )?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
@@ -183,15 +174,8 @@ pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -
 
 /// `POST .../instances/{i}/stop`.
 pub fn stop(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let mut world = sim.world();
-    let user = access(
-        &world,
-        req,
-        project,
-        "compute.instances.stop",
-        &k.to_string(),
-    )?;
+    let (k, mut world, user) =
+        instance_call(sim, req, project, zone, instance, "compute.instances.stop")?;
     let (id, done_after) = begin_stop(&mut world, &k)?;
     let op = start_operation(
         &mut world,
@@ -247,15 +231,8 @@ pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleE
 
 /// `POST .../instances/{i}/start`.
 pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let mut world = sim.world();
-    let user = access(
-        &world,
-        req,
-        project,
-        "compute.instances.start",
-        &k.to_string(),
-    )?;
+    let (k, mut world, user) =
+        instance_call(sim, req, project, zone, instance, "compute.instances.start")?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(&mut world, &k)?;
@@ -294,14 +271,13 @@ pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) ->
 
 /// `POST .../instances/{i}/setMetadata`: replaces all items; the fingerprint must match.
 pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let mut world = sim.world();
-    let user = access(
-        &world,
+    let (k, mut world, user) = instance_call(
+        sim,
         req,
         project,
+        zone,
+        instance,
         "compute.instances.setMetadata",
-        &k.to_string(),
     )?;
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let items = parse_metadata(&body)?;
@@ -347,14 +323,13 @@ pub fn get_guest_attributes(
     zone: &str,
     instance: &str,
 ) -> ApiResult {
-    let k = key(project, zone, instance);
-    let world = sim.world();
-    access(
-        &world,
+    let (k, world, _) = instance_call(
+        sim,
         req,
         project,
+        zone,
+        instance,
         "compute.instances.getGuestAttributes",
-        &k.to_string(),
     )?;
     let inst = instance_ref(&world, &k)?;
     let self_link = format!(
@@ -408,14 +383,13 @@ pub(super) fn guest_attribute_not_found(path: &str) -> GoogleError {
 
 /// `GET .../instances/{i}/serialPort?port=1&start=N`.
 pub fn serial_port(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let k = key(project, zone, instance);
-    let world = sim.world();
-    access(
-        &world,
+    let (k, world, _) = instance_call(
+        sim,
         req,
         project,
+        zone,
+        instance,
         "compute.instances.getSerialPortOutput",
-        &k.to_string(),
     )?;
     let port: u8 = match req.param("port") {
         None => 1,

@@ -150,6 +150,22 @@ pub(super) fn access(
     Ok(user)
 }
 
+/// The start of every call on one instance: its key, the world locked, and the
+/// caller once [`access`] lets it use `permission` on the instance.
+pub(super) fn instance_call<'s>(
+    sim: &'s Sim,
+    req: &Req,
+    project: &str,
+    zone: &str,
+    instance: &str,
+    permission: &str,
+) -> Result<(VmKey, std::sync::MutexGuard<'s, World>, User), GoogleError> {
+    let k = key(project, zone, instance);
+    let world = sim.world();
+    let user = access(&world, req, project, permission, &k.to_string())?;
+    Ok((k, world, user))
+}
+
 pub(super) fn known_zone(zone: &str) -> Result<(), GoogleError> {
     if ZONES.contains(&zone) {
         Ok(())
