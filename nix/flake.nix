@@ -15,6 +15,7 @@
       pkgs = import nixpkgs {
         inherit system;
         config = import ./nixpkgs-policy.nix { inherit lib; };
+        overlays = [ self.overlays.default ];
       };
 
       bot =
@@ -36,10 +37,17 @@
       ) botVm.openclaw.internal.scripts;
     in
     {
-      # What a user's flake imports: the options and services (default) and,
-      # for a GCE VM, the GCE profile with the bot's nixpkgs policy (gce).
+      # claw.free's own packages, for the modules' `mkPackageOption`s.
+      overlays.default = import ./overlay.nix;
+
+      # What a user's flake imports: the options and services with the
+      # overlay they name packages from (default) and, for a GCE VM, the GCE
+      # profile with the bot's nixpkgs policy (gce).
       nixosModules = {
-        default = ./modules;
+        default = {
+          imports = [ ./modules ];
+          nixpkgs.overlays = [ self.overlays.default ];
+        };
         gce = ./hosts/bot-vm.nix;
       };
 
@@ -57,7 +65,7 @@
 
         clawfree-agent = botVm.openclaw.agent.package;
         claw-free-provider = botVm.openclaw.bootstrapProvider.package;
-        clawfree-skill = pkgs.callPackage ./pkgs/clawfree-skill.nix { };
+        inherit (pkgs) clawfree-skill;
         openclaw-gateway = botVm.openclaw.package;
         default = self.packages.${system}.gce-image;
       }
@@ -75,8 +83,11 @@
         # metadata server, and the bot (nix/tests/first-boot.nix).
         first-boot = import ./tests/first-boot.nix {
           inherit pkgs testTools;
+          # The test's nodes share its package set (read-only, so no
+          # module may add overlays): the modules without the overlay, which
+          # that set already carries.
           botModules = [
-            self.nixosModules.default
+            ./modules
             ./hosts/bot-base.nix
           ];
         };

@@ -10,7 +10,10 @@
 }:
 let
   lib = import ./stub/lib.nix;
-  pkgs = import ./stub/pkgs.nix { inherit lib; };
+  pkgs = import ./stub/pkgs.nix {
+    inherit lib;
+    overlays = [ (import ../overlay.nix) ];
+  };
 
   evaluated = lib.evalModules {
     modules = [

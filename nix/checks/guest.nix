@@ -39,7 +39,8 @@ in
       in
       "u ${name} -:${user.group} \"${user.description}\" ${user.home} /usr/sbin/nologin"
     ) (builtins.attrNames config.users.users);
-  etc = lib.mapAttrs (_: file: file.text) config.environment.etc;
+  # A file given as `source` is a stand-in store file that keeps its text.
+  etc = lib.mapAttrs (_: file: if file.text != null then file.text else file.source.text) config.environment.etc;
   # Store files the units run or read: scripts and the rendered configuration.
   storeFiles = builtins.listToAttrs (
     [ (textFile false cfg.internal.renderedConfig) ]

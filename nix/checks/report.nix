@@ -1,7 +1,7 @@
 # What the image must be, as named checks over evaluated configurations.
 #
 # Owns: the assertions on the bot image (memory caps, OOM order, the
-# Phase 4.5 sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
+# memory-tuning sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
 # defaults and types, the Rust packages) and on the example user flake.
 # `nix/checks/run` evaluates this file and fails on any check that fails.
 # `extraModules` lets the negative self-tests add a broken fixture.
@@ -75,7 +75,7 @@ let
   # "name:path" entries of a LoadCredential= list, by name.
   credentialNames = entries: map (e: builtins.head (builtins.split ":" e)) entries;
 
-  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".text;
+  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".source.text;
   # The fields of `pub struct Config` in the provider's source: its file
   # refuses unknown keys, so ours must be among them.
   providerConfigKeys =
@@ -403,7 +403,7 @@ in
     ) "update ${toString (sc "clawfree-update").OOMScoreAdjust}, gateway ${toString (sc "openclaw-gateway").OOMScoreAdjust}")
     (expectKnownUnits "clawfree-update" (references "clawfree-update"))
 
-    # Phase 4.5.
+    # The memory tuning.
     (expectEq "zram: zstd, 50 %, priority 100" {
       inherit (config.zramSwap)
         enable
@@ -485,7 +485,7 @@ in
     (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
 
     (expectEq "the provider checks callers against the key the agent makes in its state folder"
-      (builtins.fromJSON config.environment.etc."claw-free/config.json".text).api_key_file or null
+      (builtins.fromJSON config.environment.etc."claw-free/config.json".source.text).api_key_file or null
       "${config.openclaw.stateDir}/setup-provider.key"
     )
 

@@ -19,6 +19,36 @@ let
 in
 rec {
   /**
+    The options of a capped service's three memory knobs (`memoryHigh`,
+    `memoryMax`, `oomScoreAdjust`), with the given defaults; `what` names
+    the service in their descriptions.
+  */
+  mkCapsOptions =
+    {
+      what,
+      memoryHigh,
+      memoryMax,
+      oomScoreAdjust,
+    }:
+    {
+      memoryHigh = lib.mkOption {
+        type = lib.types.str;
+        default = memoryHigh;
+        description = "systemd `MemoryHigh=` of ${what}: above it the kernel throttles the service and reclaims its memory.";
+      };
+      memoryMax = lib.mkOption {
+        type = lib.types.str;
+        default = memoryMax;
+        description = "systemd `MemoryMax=` of ${what}: the hard ceiling, enforced by the cgroup OOM killer.";
+      };
+      oomScoreAdjust = lib.mkOption {
+        type = lib.types.ints.between (-1000) 1000;
+        default = oomScoreAdjust;
+        description = "systemd `OOMScoreAdjust=` of ${what}: the lower, the later the kernel OOM killer picks it.";
+      };
+    };
+
+  /**
     One systemd `ExecStart=` value from an argument list, every argument
     quoted, so a path or flag with a space or `%` in it survives.
   */

@@ -141,6 +141,46 @@ let
     };
 in
 {
+  options.openclaw = {
+    botName = lib.mkOption {
+      type = lib.types.nullOr lib.types.str;
+      default = null;
+      description = "The bot's display name; `null` takes the instance metadata `BOT_NAME`.";
+    };
+
+    agent = {
+      package = lib.mkPackageOption pkgs "claw-free-agent" {
+        extraDescription = "It holds `clawfree-agent`.";
+      };
+      metadataUrl = lib.mkOption {
+        type = lib.types.str;
+        default = "http://metadata.google.internal";
+        example = "http://10.0.2.2:8099/_vm/local/us-central1-a/bot";
+        description = "The GCE metadata server the agent reads and writes guest attributes through (the simulator's per-VM URL for local runs).";
+      };
+      healthIntervalSecs = lib.mkOption {
+        type = lib.types.ints.positive;
+        default = 60;
+        description = "How often the health reporter probes the gateway and refreshes `openclaw/health`.";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "each VM agent service";
+        memoryHigh = "24M";
+        memoryMax = "32M";
+        oomScoreAdjust = -200;
+      };
+    };
+
+    internal = {
+      setSecretSocket = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        internal = true;
+        description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
+      };
+    };
+  };
+
   options.openclaw.githubMode = {
     enable = lib.mkEnableOption ''
       GitHub mode's rollouts: `clawfree-rollout.service` follows instance

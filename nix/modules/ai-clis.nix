@@ -14,6 +14,28 @@ let
   oomFirst = pkgs.callPackage ../pkgs/oom-first.nix { };
 in
 {
+  options.openclaw = {
+    aiClis = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Whether to bake the AI command-line tools into the system, each wrapped to be the OOM killer's first choice.";
+      };
+      packages = lib.mkOption {
+        type = lib.types.attrsOf lib.types.package;
+        default = {
+          claude = pkgs.claude-code;
+          codex = pkgs.codex;
+          gemini = pkgs.gemini-cli;
+          aider = pkgs.aider-chat;
+          gh = pkgs.gh;
+        };
+        defaultText = lib.literalExpression "{ claude = pkgs.claude-code; codex = pkgs.codex; gemini = pkgs.gemini-cli; aider = pkgs.aider-chat; gh = pkgs.gh; }";
+        description = "The CLIs, by the command name they are installed under.";
+      };
+    };
+  };
+
   options.openclaw.aiClis.wrapped = lib.mkOption {
     type = lib.types.attrsOf lib.types.package;
     readOnly = true;

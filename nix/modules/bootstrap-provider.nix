@@ -10,9 +10,11 @@
 {
   config,
   lib,
+  pkgs,
   ...
 }:
 let
+  jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   provider = cfg.bootstrapProvider.package;
@@ -71,11 +73,44 @@ let
   configFile = "/etc/claw-free/config.json";
 in
 {
+  options.openclaw = {
+    bootstrapProvider = {
+      enable = lib.mkOption {
+        type = lib.types.bool;
+        default = true;
+        description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
+      };
+      package = lib.mkPackageOption pkgs "claw-free-provider" {
+        extraDescription = "It holds `claw-free-provider` and the `clawfree` skill command.";
+      };
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 3456;
+        description = "Loopback port of the bootstrap provider's OpenAI-compatible API.";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "the bootstrap provider";
+        memoryHigh = "150M";
+        memoryMax = "200M";
+        oomScoreAdjust = -300;
+      };
+    };
+
+    update.caps = clawLib.mkCapsOptions {
+      what = "`clawfree-update.service` (switches to a pushed system when the bot asks; runs only then)";
+      memoryHigh = "192M";
+      memoryMax = "256M";
+      # An update cut short leaves a half-switched system: taken after the
+      # agent and the provider, before the gateway.
+      oomScoreAdjust = -400;
+    };
+  };
+
   config = lib.mkMerge [
     (lib.mkIf cfg.enable {
       # `clawfree`, which the skill runs from the gateway.
       environment.systemPackages = [ provider ];
-      environment.etc."claw-free/config.json".text = builtins.toJSON settings;
+      environment.etc."claw-free/config.json".source = jsonFormat.generate "claw-free-config.json" settings;
 
       # The switch `clawfree update` asks for, as root.
       systemd.services.clawfree-update =

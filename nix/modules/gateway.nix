@@ -11,6 +11,7 @@
   ...
 }:
 let
+  jsonFormat = pkgs.formats.json { };
   cfg = config.openclaw;
   # The OpenClaw release the tests run (scripts/install-openclaw reads the same file).
   release = builtins.fromJSON (builtins.readFile ../openclaw-release.json);
@@ -26,15 +27,17 @@ let
   # provider; the gateway gets a read-only copy as a credential at each start.
   mutableConfigPath = "${cfg.stateDir}/openclaw.json";
 
+  # Each provider's facts, as the Rust crates know them (protocol/src/provider.rs
+  # owns the table; a test there keeps this file equal to it).
+  providers = builtins.fromJSON (builtins.readFile ../providers.json);
+  providerIds = map (facts: facts.id) providers;
   # OpenClaw reads each provider's key from its own variable.
-  providerKeyVariable = {
-    claude = "ANTHROPIC_API_KEY";
-    openai = "OPENAI_API_KEY";
-    kimi = "NVIDIA_API_KEY";
-  };
+  providerKeyVariable = builtins.listToAttrs (
+    map (facts: lib.nameValuePair facts.id facts.key_variable) providers
+  );
 
   # Interpolation copies a skill folder of the user's flake into the store.
-  skillDirs = [ "${pkgs.callPackage ../pkgs/clawfree-skill.nix { }}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
+  skillDirs = [ "${pkgs.clawfree-skill}/share/openclaw/skills" ] ++ map (skill: "${skill}") cfg.skills;
 
   renderedSettings = lib.recursiveUpdate (
     {
@@ -71,7 +74,7 @@ let
     }
   ) cfg.settings;
 
-  renderedConfig = pkgs.writeText "openclaw.json" (builtins.toJSON renderedSettings);
+  renderedConfig = jsonFormat.generate "openclaw.json" renderedSettings;
 
   startScript = pkgs.writeShellScript "openclaw-gateway-start" (
     ''
@@ -98,6 +101,140 @@ let
   );
 in
 {
+  options.openclaw = {
+    package = lib.mkPackageOption pkgs "openclaw" {
+      extraDescription = ''
+        The default is nixpkgs' own, pinned with nixpkgs by the flake lock;
+        the `openclaw-gateway` package of the nix-openclaw flake can be set
+        here instead.
+      '';
+    };
+
+    provider = lib.mkOption {
+      type = lib.types.nullOr (lib.types.enum providerIds);
+      default = null;
+      example = "claude";
+      description = ''
+        The LLM provider the bot starts with. `null` (the image's setting)
+        leaves the choice to the instance metadata `LLM_PROVIDER`, which the
+        VM agent reads at first boot.
+      '';
+    };
+
+    telegramTokenFile = lib.mkOption {
+      type = lib.types.path;
+      default = "${cfg.stateDir}/secrets/telegram-token";
+      defaultText = lib.literalExpression ''"''${config.openclaw.stateDir}/secrets/telegram-token"'';
+      example = lib.literalExpression "config.age.secrets.telegram-token.path";
+      description = ''
+        Root-only file holding the Telegram bot token. The default is where
+        the VM agent writes the token it decrypts from instance metadata; a
+        flake using agenix points it at `config.age.secrets.<name>.path`.
+        The gateway is started only once this file exists, and reads it
+        through a systemd credential, never from its own privileges.
+      '';
+    };
+
+    telegramOwnerId = lib.mkOption {
+      # Telegram's user ids are positive and below 2^52.
+      type = lib.types.nullOr (lib.types.ints.between 1 4503599627370495);
+      default = null;
+      example = 123456789;
+      description = ''
+        The Telegram user id of the bot's owner, the only person it answers
+        (OpenClaw's `dmPolicy = "allowlist"` with this id in `allowFrom`).
+        `null` (the image's setting) leaves it to the instance metadata
+        `TELEGRAM_OWNER_ID`, and without that strangers get a pairing code
+        that must be approved on the VM. Set here, it wins over metadata.
+      '';
+    };
+
+    providerKeyFile = lib.mkOption {
+      type = lib.types.nullOr lib.types.path;
+      default = null;
+      example = lib.literalExpression "config.age.secrets.anthropic-api-key.path";
+      description = ''
+        Root-only file holding the API key of {option}`openclaw.provider`,
+        passed to the gateway as a systemd credential. `null` leaves the
+        credential to the bootstrap provider's conversation.
+      '';
+    };
+
+    skills = lib.mkOption {
+      type = lib.types.listOf (lib.types.either lib.types.path lib.types.package);
+      default = [ ];
+      example = lib.literalExpression "[ ./skills/weather inputs.my-skills.packages.x86_64-linux.notes ]";
+      description = ''
+        Extra OpenClaw skills: folders (or packages of one folder) holding a
+        `SKILL.md`. The claw.free management skill is always installed.
+      '';
+    };
+
+    settings = lib.mkOption {
+      inherit (jsonFormat) type;
+      default = { };
+      example = {
+        agents.defaults.thinkingDefault = "low";
+      };
+      description = ''
+        Extra OpenClaw configuration, merged over the configuration these
+        options render (see {option}`openclaw.mutableConfig`).
+      '';
+    };
+
+    mutableConfig = lib.mkOption {
+      type = lib.types.bool;
+      default = true;
+      description = ''
+        Whether OpenClaw's configuration is the root-only file in the state
+        folder that the VM agent writes over the rendered one and the
+        bootstrap provider updates (the image's mode; the gateway reads a
+        copy passed as a systemd credential), or the read-only file rendered
+        from these options (a declarative flake).
+      '';
+    };
+
+    gateway = {
+      port = lib.mkOption {
+        type = lib.types.port;
+        default = 18789;
+        description = "Loopback port of the OpenClaw gateway and of its `/health` endpoint.";
+      };
+      heapMiB = lib.mkOption {
+        type = lib.types.ints.between 64 1024;
+        default = 256;
+        description = "V8 old-space limit of the gateway's Node.js (`--max-old-space-size`).";
+      };
+      caps = clawLib.mkCapsOptions {
+        what = "the OpenClaw gateway";
+        memoryHigh = "350M";
+        memoryMax = "400M";
+        oomScoreAdjust = -500;
+      };
+    };
+
+    internal = {
+      renderedSettings = lib.mkOption {
+        type = lib.types.attrsOf lib.types.anything;
+        readOnly = true;
+        internal = true;
+        description = "The OpenClaw configuration rendered from these options.";
+      };
+      renderedConfig = lib.mkOption {
+        type = lib.types.package;
+        readOnly = true;
+        internal = true;
+        description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      };
+      gatewayCredentialsDirectory = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        internal = true;
+        description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
+      };
+    };
+  };
+
   config = lib.mkIf cfg.enable {
     assertions = [
       {

@@ -13,6 +13,22 @@ let
   cfg = config.openclaw;
 in
 {
+  options.openclaw = {
+    binaryCache = {
+      url = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        example = "https://claw-free.cachix.org";
+        description = "The binary cache CI pushes system closures to; the VM substitutes from it and never builds.";
+      };
+      publicKey = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        description = "The signing key of {option}`openclaw.binaryCache.url`.";
+      };
+    };
+  };
+
   config = lib.mkIf cfg.enable {
     services.openssh = {
       enable = true;

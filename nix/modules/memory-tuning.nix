@@ -1,4 +1,4 @@
-# The migration plan's Phase 4.5: a 1 GB, quarter-vCPU VM tuned for one bot.
+# A 1 GB, quarter-vCPU VM tuned for one bot.
 #
 # Owns: compressed swap in RAM (zram) and no disk swap, the VM and TCP
 # sysctls, transparent hugepages off, a volatile size-capped journal, /tmp in

@@ -1,6 +1,6 @@
 # What users of the bot expect to find on its VM.
 #
-# Owns: the system packages of the design's Phase 2 list (version control,
+# Owns: the system packages a bot's tools reach for (version control,
 # editors, Node.js 22, Python 3.12 with requests and httpx, a C toolchain,
 # search tools). Baked into the image; nothing is installed at boot.
 {

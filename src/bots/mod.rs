@@ -1,4 +1,4 @@
-//! The bot list and bot management (issue 6): every claw.free bot in the session's
+//! The bot list and bot management: every claw.free bot in the session's
 //! projects with its health, deleting a stopped bot, rotating its Telegram token and
 //! reading its serial output.
 //!

@@ -9,18 +9,24 @@
         { modules }:
         let
           lib = import ./lib.nix;
-        in
-        lib.evalModules {
-          modules = [
-            ./nixos-options.nix
-            ./agenix.nix
-          ]
-          ++ modules;
-          specialArgs = {
-            pkgs = import ./pkgs.nix { inherit lib; };
-            modulesPath = ./nixos-modules;
+          system = lib.evalModules {
+            modules = [
+              ./nixos-options.nix
+              ./agenix.nix
+            ]
+            ++ modules;
+            specialArgs = {
+              # As NixOS does: the package set the configuration's own
+              # `nixpkgs.overlays` make.
+              pkgs = import ./pkgs.nix {
+                inherit lib;
+                inherit (system.config.nixpkgs) overlays;
+              };
+              modulesPath = ./nixos-modules;
+            };
           };
-        };
+        in
+        system;
     };
   };
 }

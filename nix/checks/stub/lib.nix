@@ -438,6 +438,18 @@ let
     mkDefault = mkOverride 1000;
     mkForce = mkOverride 50;
     mkOptionDefault = mkOverride optionDefaultPriority;
+    mkPackageOption =
+      pkgs: name:
+      {
+        default ? name,
+        extraDescription ? "",
+      }:
+      mkOption {
+        type = types.package;
+        default = pkgs.${default} or (throw "${default} cannot be found in pkgs");
+        defaultText = lib.literalExpression "pkgs.${default}";
+        description = "The ${name} package to use." + lib.optionalString (extraDescription != "") " ${extraDescription}";
+      };
     literalExpression = text: {
       _type = "literalExpression";
       inherit text;

@@ -102,6 +102,7 @@ in
     environment.etc = opt (types.attrsOf (
       types.submodule {
         text = opt (types.nullOr types.lines) null;
+        source = opt (types.nullOr types.path) null;
         mode = opt types.str "symlink";
       }
     )) { };
@@ -222,6 +223,7 @@ in
     system.stateVersion = opt types.str "26.05";
     # nixos/modules/misc/nixpkgs.nix
     nixpkgs.config = opt types.attrs { };
+    nixpkgs.overlays = opt (types.listOf types.unspecified) [ ];
     nixpkgs.hostPlatform = opt (types.either types.str types.attrs) "x86_64-linux";
     # nixos/modules/tasks/network-interfaces.nix
     networking.hostName = opt types.str "nixos";

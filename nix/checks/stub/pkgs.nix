@@ -4,7 +4,10 @@
 # Owns: nothing that builds. Every package is an attribute set with a fake
 # store path, so evaluation can render units and scripts; the builders keep
 # their arguments (a script's text, buildRustPackage's inputs) for the checks.
-{ lib }:
+{
+  lib,
+  overlays ? [ ],
+}:
 let
   fakeDrv =
     name: extra:
@@ -19,7 +22,11 @@ let
 
   cli = pname: mainProgram: fakeDrv pname { meta.mainProgram = mainProgram; };
 
-  pkgs = {
+  # What `import nixpkgs { overlays; }` returns: each overlay sees the final
+  # set and the one before it.
+  pkgs = builtins.foldl' (prev: overlay: prev // overlay pkgs prev) base overlays;
+
+  base = {
     inherit lib;
 
     callPackage =
@@ -47,6 +54,17 @@ let
         scriptPath = "/bin/${name}";
         meta.mainProgram = name;
       };
+    # pkgs.formats.json: any JSON value as the option type, a store file as
+    # the output (the stand-in keeps its text, compact where nixpkgs' is
+    # pretty-printed: the same JSON either way).
+    formats.json = _: {
+      type = lib.types.attrsOf lib.types.anything;
+      generate =
+        name: value:
+        fakeDrv name {
+          text = builtins.toJSON value;
+        };
+    };
     runCommand =
       name: _env: buildScript:
       fakeDrv name {

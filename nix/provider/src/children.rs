@@ -11,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use claw_free_protocol::provider::Provider;
+
 /// The most output kept per child; sign-in commands print a few lines.
 const MAX_OUTPUT: usize = 64 * 1024;
 
@@ -349,7 +351,10 @@ pub fn last_line(output: &str) -> String {
     let words: Vec<String> = line
         .split(' ')
         .map(|w| {
-            if w.contains("sk-") || w.contains("nvapi-") || w.len() > 60 {
+            let key_like = Provider::ALL
+                .iter()
+                .any(|p| w.contains(p.facts().key_prefix));
+            if key_like || w.len() > 60 {
                 "[redacted]".to_string()
             } else {
                 w.to_string()
@@ -403,22 +408,10 @@ pub fn strip_ansi(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use claw_free_testkit::alive;
 
     fn sh(script: &str, timeout: Duration) -> Child {
         Child::spawn(Path::new("/bin/sh"), &["-c", script], timeout).unwrap()
-    }
-
-    fn alive(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // A zombie has exited; only its parent's reaping is left.
-            Ok(stat) => !stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z'),
-            Err(_) => false,
-        }
     }
 
     #[test]

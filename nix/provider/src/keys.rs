@@ -87,34 +87,27 @@ impl KeyError {
     }
 }
 
-const ANTHROPIC_PREFIX: &str = "sk-ant-";
-const ANTHROPIC_TOKEN_PREFIX: &str = "sk-ant-oat";
-const OPENAI_PREFIX: &str = "sk-";
-const NVIDIA_PREFIX: &str = "nvapi-";
 /// Real keys are far longer; this only rejects obvious fragments.
 const MIN_KEY_LEN: usize = 20;
 const MAX_KEY_LEN: usize = 512;
 
 /// The prefix a provider's API keys start with.
 pub fn expected_prefix(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Claude => ANTHROPIC_PREFIX,
-        Provider::Openai => OPENAI_PREFIX,
-        Provider::Kimi => NVIDIA_PREFIX,
-    }
+    provider.facts().key_prefix
 }
 
-/// The provider a key-shaped word belongs to, judged by its prefix.
+/// The provider a key-shaped word belongs to, judged by its prefix: the longest
+/// matching one, so an Anthropic `sk-ant-` key is not taken for OpenAI's `sk-`.
 fn owner_of(word: &str) -> Option<Provider> {
-    if word.starts_with(ANTHROPIC_PREFIX) {
-        Some(Provider::Claude)
-    } else if word.starts_with(OPENAI_PREFIX) {
-        Some(Provider::Openai)
-    } else if word.starts_with(NVIDIA_PREFIX) {
-        Some(Provider::Kimi)
-    } else {
-        None
-    }
+    Provider::ALL
+        .into_iter()
+        .filter(|p| word.starts_with(expected_prefix(*p)))
+        .max_by_key(|p| expected_prefix(*p).len())
+}
+
+/// What a subscription token of `provider` starts with, when its sign-in prints one.
+fn token_prefix(provider: Provider) -> Option<&'static str> {
+    provider.facts().subscription.as_ref()?.token_prefix
 }
 
 fn is_key_shaped(word: &str) -> bool {
@@ -143,7 +136,7 @@ pub fn parse_pasted(provider: Provider, message: &str) -> Result<Credential, Key
         Some(belongs_to) => return Err(KeyError::WrongProvider { belongs_to }),
         None => return Err(KeyError::NotAKey { expected_prefix }),
     }
-    let kind = if provider == Provider::Claude && word.starts_with(ANTHROPIC_TOKEN_PREFIX) {
+    let kind = if token_prefix(provider).is_some_and(|t| word.starts_with(t)) {
         CredentialKind::Token
     } else {
         CredentialKind::ApiKey
@@ -159,7 +152,9 @@ pub fn parse_pasted(provider: Provider, message: &str) -> Result<Credential, Key
 pub fn find_setup_token(output: &str) -> Option<Secret> {
     output
         .split(|c: char| c.is_whitespace() || c == '"' || c == '\'')
-        .find(|w| w.starts_with(ANTHROPIC_TOKEN_PREFIX) && is_key_shaped(w))
+        .find(|w| {
+            token_prefix(Provider::Claude).is_some_and(|t| w.starts_with(t)) && is_key_shaped(w)
+        })
         .map(|w| Secret::new(w.to_string()))
 }
 

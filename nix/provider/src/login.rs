@@ -38,19 +38,25 @@ impl Login {
     /// Starts the sign-in of `provider` and waits for its link. Returns the login and
     /// the event to step (`LoginStarted`, or `LoginNotStarted` with no login).
     pub fn start(provider: Provider, settings: &LoginSettings<'_>) -> (Option<Self>, Event) {
-        let (program, args): (&Path, &[&str]) = match provider {
-            Provider::Claude => (settings.claude, &["setup-token"]),
-            Provider::Openai => (settings.codex, &["login", "--device-auth"]),
-            Provider::Kimi => {
-                return (
-                    None,
-                    Event::LoginNotStarted {
-                        reason: "Kimi has no subscription sign-in; it uses an NVIDIA API key"
-                            .into(),
-                    },
-                )
-            }
+        let facts = provider.facts();
+        // The CLI's path is the image's to choose; its arguments are the provider's.
+        let program: Option<&Path> = match provider {
+            Provider::Claude => Some(settings.claude),
+            Provider::Openai => Some(settings.codex),
+            Provider::Kimi => None,
         };
+        let (Some(program), Some(subscription)) = (program, &facts.subscription) else {
+            return (
+                None,
+                Event::LoginNotStarted {
+                    reason: format!(
+                        "{} has no subscription sign-in; it uses an API key starting with {}",
+                        facts.display_name, facts.key_prefix
+                    ),
+                },
+            );
+        };
+        let args = subscription.login_args;
         let child = match Child::spawn_as(program, args, settings.timeout, settings.run_as) {
             Ok(child) => child,
             Err(e) => {

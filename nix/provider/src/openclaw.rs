@@ -25,11 +25,7 @@ pub const NVIDIA_BASE_URL: &str = "https://integrate.api.nvidia.com/v1";
 
 /// OpenClaw's id for the provider behind a claw.free choice.
 pub fn openclaw_provider_id(provider: Provider) -> &'static str {
-    match provider {
-        Provider::Claude => "anthropic",
-        Provider::Openai => "openai",
-        Provider::Kimi => "nvidia",
-    }
+    provider.facts().openclaw_id
 }
 
 /// Gives OpenClaw a credential through its own command, run as `user`.

@@ -5,6 +5,7 @@ mod common;
 
 use std::fs;
 
+use claw_free_testkit::alive;
 use common::*;
 use serde_json::json;
 

@@ -2,6 +2,7 @@
 
 mod common;
 
+use claw_free_testkit::alive;
 use common::*;
 
 #[test]

@@ -156,25 +156,7 @@ impl Sim {
                     .any(|k| vm.get(k).and_then(Value::as_str) == Some(self.instance.as_str()))
             })
             .unwrap_or_else(|| panic!("no VM {} in /_admin/vms", self.instance));
-        let mut out = BTreeMap::new();
-        if let Some(attributes) = vm.get("guestAttributes").and_then(Value::as_object) {
-            for (key, value) in attributes {
-                match value {
-                    Value::String(s) => {
-                        out.insert(key.clone(), s.clone());
-                    }
-                    Value::Object(inner) => {
-                        for (k, v) in inner {
-                            if let Some(s) = v.as_str() {
-                                out.insert(format!("{key}/{k}"), s.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        out
+        claw_free_testkit::guest_attributes(&vm["guestAttributes"])
     }
 
     /// One `openclaw/` guest attribute.

@@ -6,35 +6,6 @@ use crate::state::OperationFailure;
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Every counter name an endpoint can have (also the valid fault targets).
-pub const ENDPOINTS: &[&str] = &[
-    "oauth.authorize",
-    "oauth.token",
-    "oauth.userinfo",
-    "oauth.revoke",
-    "crm.projects.search",
-    "crm.projects.create",
-    "crm.projects.get",
-    "crm.operations.get",
-    "serviceusage.services.get",
-    "serviceusage.services.enable",
-    "serviceusage.operations.get",
-    "compute.instances.insert",
-    "compute.instances.get",
-    "compute.instances.delete",
-    "compute.instances.aggregatedList",
-    "compute.instances.setMetadata",
-    "compute.instances.getGuestAttributes",
-    "compute.instances.getSerialPortOutput",
-    "compute.instances.stop",
-    "compute.instances.start",
-    "compute.zoneOperations.get",
-    "telegram.getMe",
-    "telegram.getUpdates",
-    "metadata.get",
-    "metadata.guestAttributes.put",
-];
-
 /// `POST /_admin/faults` as sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -78,11 +49,11 @@ pub struct Fault {
 
 impl Fault {
     pub fn parse(request: FaultRequest) -> Result<Self, String> {
-        if !ENDPOINTS.contains(&request.endpoint.as_str()) {
+        if !crate::endpoint::names().contains(&request.endpoint.as_str()) {
             return Err(format!(
                 "unknown endpoint {:?}; use one of: {}",
                 request.endpoint,
-                ENDPOINTS.join(", ")
+                crate::endpoint::names().join(", ")
             ));
         }
         let probability = request.probability.unwrap_or(1.0);

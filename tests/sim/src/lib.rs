@@ -11,6 +11,7 @@ pub mod chat;
 pub mod clock;
 pub mod compute;
 pub mod crm;
+pub mod endpoint;
 pub mod errors;
 pub mod faults;
 pub mod filter;
@@ -29,6 +30,7 @@ pub mod storage;
 pub mod telegram;
 pub mod vm;
 
+use crate::endpoint::Endpoint;
 use crate::errors::ApiResult;
 use crate::faults::FaultEffect;
 use crate::http::{text, Req};
@@ -350,156 +352,126 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     if let Some(response) = iam::route(&sim, &req, &segments).await {
         return response;
     }
-    let Some(endpoint) = endpoint_of(&req.method, &segments) else {
+        let Some(endpoint) = Endpoint::parse(&req.method, &segments) else {
         return unknown_route(&req);
     };
+    let name = endpoint.name();
     let (latency, effect) = {
         let mut world = sim.world();
-        world.count(endpoint);
-        faults::strike(&mut world.faults, endpoint)
+        world.count(name);
+        faults::strike(&mut world.faults, name)
     };
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if let Some(FaultEffect::Respond { status, body }) = &effect {
-        return fault_response(endpoint, *status, body.clone());
+        return fault_response(name, *status, body.clone());
     }
-    if let Some(known) = known_params(endpoint) {
+    if let Some(known) = endpoint.known_params() {
         if let Err(e) = errors::check_params(&req, known) {
             return e.into_response();
         }
     }
-    dispatch(&sim, &req, &segments, effect).await
+    dispatch(&sim, &req, endpoint, effect).await
 }
 
-/// The counter name of a Google or Telegram route.
-fn endpoint_of(method: &Method, s: &[&str]) -> Option<&'static str> {
-    let get = method == Method::GET;
-    let post = method == Method::POST;
-    Some(match s {
-        ["o", "oauth2", "v2", "auth"] if get => "oauth.authorize",
-        ["token"] if post => "oauth.token",
-        ["v1", "userinfo"] | ["oauth2", "v3", "userinfo"] if get || post => "oauth.userinfo",
-        ["revoke"] | ["o", "oauth2", "revoke"] if post => "oauth.revoke",
-        ["v3", "projects:search"] if get => "crm.projects.search",
-        ["v3", "projects"] if post => "crm.projects.create",
-        ["v3", "projects", _] if get => "crm.projects.get",
-        ["v3", "operations", _] if get => "crm.operations.get",
-        ["v1", "projects", _, "services", s] if post && s.ends_with(":enable") => {
-            "serviceusage.services.enable"
+/// Serves one route: every [`Endpoint`] has its arm.
+async fn dispatch(
+    sim: &Arc<Sim>,
+    req: &Req,
+    endpoint: Endpoint<'_>,
+    effect: Option<FaultEffect>,
+) -> Response {
+    use Endpoint as E;
+    let vm = |project: &str, zone: &str, instance: &str| VmKey {
+        project: project.to_string(),
+        zone: zone.to_string(),
+        instance: instance.to_string(),
+    };
+    let result: ApiResult = match endpoint {
+        E::OauthAuthorize => return oauth::authorize(sim, req),
+        E::OauthToken => return oauth::token(sim, req),
+        E::OauthUserinfo => return oauth::userinfo(sim, req),
+        E::OauthRevoke => return oauth::revoke(sim, req),
+        E::CrmProjectsSearch => crm::search(sim, req),
+        E::CrmProjectsCreate => crm::create(sim, req),
+        E::CrmProjectsGet { project } => crm::get(sim, req, project),
+        E::CrmOperationsGet { operation } => crm::get_operation(sim, req, operation),
+        E::ServicesGet { project, service } => serviceusage::get(sim, req, project, service),
+        E::ServicesEnable { project, service } => serviceusage::enable(sim, req, project, service),
+        E::ServiceusageOperationsGet { operation } => {
+            serviceusage::get_operation(sim, req, operation)
         }
-        ["v1", "projects", _, "services", _] if get => "serviceusage.services.get",
-        ["v1", "operations", _] if get => "serviceusage.operations.get",
-        ["compute", "v1", "projects", _, rest @ ..] => match rest {
-            ["zones", _, "instances"] if post => "compute.instances.insert",
-            ["zones", _, "instances", _] if get => "compute.instances.get",
-            ["zones", _, "instances", _] if method == Method::DELETE => "compute.instances.delete",
-            ["zones", _, "instances", _, "setMetadata"] if post => "compute.instances.setMetadata",
-            ["zones", _, "instances", _, "getGuestAttributes"] if get => {
-                "compute.instances.getGuestAttributes"
-            }
-            ["zones", _, "instances", _, "serialPort"] if get => {
-                "compute.instances.getSerialPortOutput"
-            }
-            ["zones", _, "instances", _, "stop"] if post => "compute.instances.stop",
-            ["zones", _, "instances", _, "start"] if post => "compute.instances.start",
-            ["zones", _, "operations", _] if get => "compute.zoneOperations.get",
-            ["aggregated", "instances"] if get => "compute.instances.aggregatedList",
-            _ => return None,
-        },
-        // Every Bot API method reaches the Telegram handler, which records the ones it
-        // does not serve.
-        [bot, name] if bot.starts_with("bot") && (get || post) => telegram::endpoint(name),
-        ["_vm", _, _, _, "computeMetadata", "v1", ..] if method == Method::PUT => {
-            "metadata.guestAttributes.put"
+        E::InstancesInsert { project, zone } => compute::insert(sim, req, project, zone, effect),
+        E::InstancesGet {
+            project,
+            zone,
+            instance,
+        } => compute::get(sim, req, project, zone, instance),
+        E::InstancesDelete {
+            project,
+            zone,
+            instance,
+        } => compute::delete(sim, req, project, zone, instance),
+        E::InstancesSetMetadata {
+            project,
+            zone,
+            instance,
+        } => compute::set_metadata(sim, req, project, zone, instance),
+        E::InstancesGetGuestAttributes {
+            project,
+            zone,
+            instance,
+        } => compute::get_guest_attributes(sim, req, project, zone, instance),
+        E::InstancesGetSerialPortOutput {
+            project,
+            zone,
+            instance,
+        } => compute::serial_port(sim, req, project, zone, instance),
+        E::InstancesStop {
+            project,
+            zone,
+            instance,
+        } => compute::stop(sim, req, project, zone, instance),
+        E::InstancesStart {
+            project,
+            zone,
+            instance,
+        } => compute::start(sim, req, project, zone, instance),
+        E::ZoneOperationsGet {
+            project,
+            zone,
+            operation,
+        } => compute::zone_operation(sim, req, project, zone, operation),
+        E::InstancesAggregatedList { project } => compute::aggregated_list(sim, req, project),
+        E::Telegram { token, method } => return telegram::handle(sim, req, token, method).await,
+        E::MetadataGet {
+            project,
+            zone,
+            instance,
         }
-        ["_vm", _, _, _, "computeMetadata", "v1", ..] if get => "metadata.get",
-        ["storage", ..] | ["upload", "storage", ..] => return storage::endpoint(method, s),
-        _ => return None,
-    })
-}
-
-/// The query parameters a Cloud API method takes (besides Google's standard ones);
-/// `None` for endpoints that are not Cloud APIs.
-fn known_params(endpoint: &str) -> Option<&'static [&'static str]> {
-    Some(match endpoint {
-        "crm.projects.search" => &["query", "pageSize", "pageToken"],
-        "compute.instances.insert"
-        | "compute.instances.delete"
-        | "compute.instances.setMetadata"
-        | "compute.instances.start" => &["requestId"],
-        "compute.instances.stop" => &["requestId", "discardLocalSsd"],
-        "compute.instances.getGuestAttributes" => &["queryPath", "variableKey"],
-        "compute.instances.getSerialPortOutput" => &["port", "start"],
-        "compute.instances.aggregatedList" => &[
-            "filter",
-            "maxResults",
-            "pageToken",
-            "orderBy",
-            "returnPartialSuccess",
-            "includeAllScopes",
-            "serviceProjectNumber",
-        ],
-        e if e.starts_with("crm.")
-            || e.starts_with("serviceusage.")
-            || e.starts_with("compute.") =>
-        {
-            &[]
+        | E::MetadataGuestAttributesPut {
+            project,
+            zone,
+            instance,
+        } => {
+            let base = format!("/_vm/{project}/{zone}/{instance}/computeMetadata/v1");
+            // The path below `computeMetadata/v1/`, which the metadata server walks.
+            let rest: Vec<String> = req.segments.iter().skip(6).cloned().collect();
+            return metadata_server::handle(sim, req, vm(project, zone, instance), &rest, &base)
+                .await;
         }
-        _ => return None,
-    })
-}
-
-async fn dispatch(sim: &Arc<Sim>, req: &Req, s: &[&str], effect: Option<FaultEffect>) -> Response {
-    let result: ApiResult = match s {
-        ["o", "oauth2", "v2", "auth"] => return oauth::authorize(sim, req),
-        ["token"] => return oauth::token(sim, req),
-        ["v1", "userinfo"] | ["oauth2", "v3", "userinfo"] => return oauth::userinfo(sim, req),
-        ["revoke"] | ["o", "oauth2", "revoke"] => return oauth::revoke(sim, req),
-        ["v3", "projects:search"] => crm::search(sim, req),
-        ["v3", "projects"] => crm::create(sim, req),
-        ["v3", "projects", id] => crm::get(sim, req, id),
-        ["v3", "operations", id] => crm::get_operation(sim, req, id),
-        ["v1", "projects", p, "services", svc] => match svc.strip_suffix(":enable") {
-            Some(svc) => serviceusage::enable(sim, req, p, svc),
-            None => serviceusage::get(sim, req, p, svc),
-        },
-        ["v1", "operations", id] => serviceusage::get_operation(sim, req, id),
-        ["compute", "v1", "projects", p, "zones", z, "instances"] => {
-            compute::insert(sim, req, p, z, effect)
+        E::StorageBucketsInsert => storage::insert_bucket(&mut sim.world(), req),
+        E::StorageBucketsGet { bucket } => storage::get_bucket(&sim.world(), req, bucket),
+        E::StorageBucketsGetIamPolicy { bucket } => storage::get_policy(&sim.world(), req, bucket),
+        E::StorageBucketsSetIamPolicy { bucket } => {
+            storage::set_policy(&mut sim.world(), req, bucket)
         }
-        ["compute", "v1", "projects", p, "zones", z, "instances", i] => match req.method {
-            Method::DELETE => compute::delete(sim, req, p, z, i),
-            _ => compute::get(sim, req, p, z, i),
-        },
-        ["compute", "v1", "projects", p, "zones", z, "instances", i, action] => match *action {
-            "setMetadata" => compute::set_metadata(sim, req, p, z, i),
-            "getGuestAttributes" => compute::get_guest_attributes(sim, req, p, z, i),
-            "serialPort" => compute::serial_port(sim, req, p, z, i),
-            "stop" => compute::stop(sim, req, p, z, i),
-            _ => compute::start(sim, req, p, z, i),
-        },
-        ["compute", "v1", "projects", p, "zones", z, "operations", op] => {
-            compute::zone_operation(sim, req, p, z, op)
+        E::StorageObjectsList { bucket } => storage::list_objects(&sim.world(), req, bucket),
+        E::StorageObjectsGet { bucket, object } => {
+            storage::get_object(&sim.world(), req, bucket, object)
         }
-        ["compute", "v1", "projects", p, "aggregated", "instances"] => {
-            compute::aggregated_list(sim, req, p)
-        }
-        [bot, method] if bot.starts_with("bot") => {
-            return telegram::handle(sim, req, &bot["bot".len()..], method).await
-        }
-        ["_vm", p, z, i, "computeMetadata", "v1", rest @ ..] => {
-            let key = VmKey {
-                project: p.to_string(),
-                zone: z.to_string(),
-                instance: i.to_string(),
-            };
-            let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            let base = format!("/_vm/{p}/{z}/{i}/computeMetadata/v1");
-            return metadata_server::handle(sim, req, key, &rest, &base).await;
-        }
-        ["storage", ..] | ["upload", "storage", ..] => return storage::handle(sim, req, s),
-        _ => return unknown_route(req),
+        E::StorageObjectsInsert { bucket } => storage::upload(&mut sim.world(), req, bucket),
     };
     result.unwrap_or_else(|e| e.into_response())
 }

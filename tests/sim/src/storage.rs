@@ -10,9 +10,8 @@ use crate::http::{ok_json, percent_encode, Req};
 use crate::oauth::SCOPE_READ_ONLY;
 use crate::service_accounts::{caller, Principal};
 use crate::state::World;
-use crate::Sim;
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
 use claw_free_protocol::google::ApiError;
 use claw_free_protocol::rollout::cache;
 use serde_json::{json, Value};
@@ -58,39 +57,6 @@ struct Object {
     content_type: String,
     generation: String,
     updated_ms: u64,
-}
-
-/// The counter name of a Cloud Storage route, `None` if it is not one.
-pub fn endpoint(method: &Method, s: &[&str]) -> Option<&'static str> {
-    let get = method == Method::GET;
-    Some(match s {
-        ["storage", "v1", "b"] if method == Method::POST => "storage.buckets.insert",
-        ["storage", "v1", "b", _] if get => "storage.buckets.get",
-        ["storage", "v1", "b", _, "iam"] if get => "storage.buckets.getIamPolicy",
-        ["storage", "v1", "b", _, "iam"] if method == Method::PUT => "storage.buckets.setIamPolicy",
-        ["storage", "v1", "b", _, "o"] if get => "storage.objects.list",
-        ["storage", "v1", "b", _, "o", _] if get => "storage.objects.get",
-        ["upload", "storage", "v1", "b", _, "o"] if method == Method::POST => {
-            "storage.objects.insert"
-        }
-        _ => return None,
-    })
-}
-
-/// Serves a route [`endpoint`] named.
-pub fn handle(sim: &Sim, req: &Req, s: &[&str]) -> Response {
-    let mut world = sim.world();
-    let result = match s {
-        ["storage", "v1", "b"] => insert_bucket(&mut world, req),
-        ["storage", "v1", "b", b] => get_bucket(&world, req, b),
-        ["storage", "v1", "b", b, "iam"] if req.method == Method::GET => get_policy(&world, req, b),
-        ["storage", "v1", "b", b, "iam"] => set_policy(&mut world, req, b),
-        ["storage", "v1", "b", b, "o"] => list_objects(&world, req, b),
-        ["storage", "v1", "b", b, "o", o] => get_object(&world, req, b, o),
-        ["upload", "storage", "v1", "b", b, "o"] => upload(&mut world, req, b),
-        _ => Err(ApiError::new(404, "notFound", "Not Found").into()),
-    };
-    result.unwrap_or_else(|e| e.into_response())
 }
 
 fn error(code: u16, reason: &str, message: impl Into<String>) -> GoogleError {
@@ -203,7 +169,7 @@ fn valid_object_name(name: &str) -> bool {
 }
 
 /// `POST /storage/v1/b?project=`.
-fn insert_bucket(world: &mut World, req: &Req) -> ApiResult {
+pub fn insert_bucket(world: &mut World, req: &Req) -> ApiResult {
     check_params(
         req,
         &[
@@ -331,7 +297,7 @@ fn bucket_json(b: &Bucket) -> Value {
 }
 
 /// `GET /storage/v1/b/{bucket}`.
-fn get_bucket(world: &World, req: &Req, name: &str) -> ApiResult {
+pub fn get_bucket(world: &World, req: &Req, name: &str) -> ApiResult {
     check_params(req, &["projection"])?;
     let who = caller(world, req, SERVICE, &read_scopes())?;
     let bucket = bucket_for(world, &who, name, "storage.buckets.get", "bucket")?;
@@ -354,7 +320,7 @@ fn policy_etag(b: &Bucket) -> String {
 }
 
 /// `GET /storage/v1/b/{bucket}/iam`.
-fn get_policy(world: &World, req: &Req, name: &str) -> ApiResult {
+pub fn get_policy(world: &World, req: &Req, name: &str) -> ApiResult {
     check_params(req, &["optionsRequestedPolicyVersion"])?;
     let who = caller(world, req, SERVICE, &read_scopes())?;
     let bucket = bucket_for(world, &who, name, "storage.buckets.getIamPolicy", "bucket")?;
@@ -363,7 +329,7 @@ fn get_policy(world: &World, req: &Req, name: &str) -> ApiResult {
 
 /// `PUT /storage/v1/b/{bucket}/iam`: replaces the bindings; an `etag` that is not the
 /// current one is a 412, so two writers cannot lose each other's changes.
-fn set_policy(world: &mut World, req: &Req, name: &str) -> ApiResult {
+pub fn set_policy(world: &mut World, req: &Req, name: &str) -> ApiResult {
     check_params(req, &[])?;
     let who = caller(world, req, SERVICE, &[SCOPE_FULL])?;
     bucket_for(world, &who, name, "storage.buckets.setIamPolicy", "bucket")?;
@@ -434,7 +400,7 @@ fn object_json(b: &Bucket, name: &str, o: &Object) -> Value {
 }
 
 /// `POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=`: the body is the object.
-fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
+pub fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
     check_params(
         req,
         &[
@@ -499,7 +465,7 @@ fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
 }
 
 /// `GET /storage/v1/b/{bucket}/o/{object}`: metadata, or the bytes with `alt=media`.
-fn get_object(world: &World, req: &Req, name: &str, object: &str) -> ApiResult {
+pub fn get_object(world: &World, req: &Req, name: &str, object: &str) -> ApiResult {
     check_params(req, &["generation", "projection"])?;
     let who = caller(world, req, SERVICE, &read_scopes())?;
     let bucket = bucket_for(world, &who, name, "storage.objects.get", "object")?;
@@ -522,7 +488,7 @@ fn get_object(world: &World, req: &Req, name: &str, object: &str) -> ApiResult {
 }
 
 /// `GET /storage/v1/b/{bucket}/o?prefix=`: names in order, a page at a time.
-fn list_objects(world: &World, req: &Req, name: &str) -> ApiResult {
+pub fn list_objects(world: &World, req: &Req, name: &str) -> ApiResult {
     check_params(
         req,
         &[

@@ -56,18 +56,37 @@ fn render_update(update: &TelegramUpdate) -> Value {
     })
 }
 
+/// The Bot API methods counted by name, each with its counter name.
+const METHODS: &[(&str, &str)] = &[
+    ("getMe", "telegram.getMe"),
+    ("getUpdates", "telegram.getUpdates"),
+    ("deleteWebhook", "telegram.deleteWebhook"),
+    ("setMyCommands", "telegram.setMyCommands"),
+    ("deleteMyCommands", "telegram.deleteMyCommands"),
+    ("sendChatAction", "telegram.sendChatAction"),
+    ("sendMessage", "telegram.sendMessage"),
+];
+
+/// The counter of every method not in [`METHODS`].
+const UNKNOWN: &str = "telegram.unknown";
+
+/// Every Telegram counter name.
+pub const ENDPOINTS: [&str; METHODS.len() + 1] = {
+    let mut names = [UNKNOWN; METHODS.len() + 1];
+    let mut i = 0;
+    while i < METHODS.len() {
+        names[i] = METHODS[i].1;
+        i += 1;
+    }
+    names
+};
+
 /// The request counter's name for Bot API method `method`.
 pub fn endpoint(method: &str) -> &'static str {
-    match method {
-        "getMe" => "telegram.getMe",
-        "getUpdates" => "telegram.getUpdates",
-        "deleteWebhook" => "telegram.deleteWebhook",
-        "setMyCommands" => "telegram.setMyCommands",
-        "deleteMyCommands" => "telegram.deleteMyCommands",
-        "sendChatAction" => "telegram.sendChatAction",
-        "sendMessage" => "telegram.sendMessage",
-        _ => "telegram.unknown",
-    }
+    METHODS
+        .iter()
+        .find(|(name, _)| *name == method)
+        .map_or(UNKNOWN, |(_, counter)| counter)
 }
 
 /// `/bot{token}/{method}`.

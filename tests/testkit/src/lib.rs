@@ -6,6 +6,9 @@
 //!   never runs a stale build of another crate;
 //! - [`wait_for`]: polling for a condition with a deadline;
 //! - [`openclaw`]: the pinned OpenClaw release and its configuration validator;
+//! - [`alive`]: whether a process still runs;
+//! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
+//!   them, flattened to `namespace/key`;
 //! - [`netns`]: a test re-run in a network namespace with only loopback.
 
 pub mod netns;
@@ -99,9 +102,80 @@ pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<
     wait_for_every(what, timeout, Duration::from_millis(100), check)
 }
 
+/// True while process `pid` runs: a zombie has exited and counts as gone (only its
+/// parent's reaping is left).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+/// Guest attributes as `namespace/key` → value, from any of the shapes the simulator
+/// shows them in: `{"ns/key": v}`, `{"ns": {"key": v}}` or
+/// `[{namespace, key, value}]`.
+pub fn guest_attributes(value: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    use serde_json::Value;
+    let mut out = std::collections::BTreeMap::new();
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) => {
+                        out.insert(k.clone(), s.clone());
+                    }
+                    Value::Object(inner) => {
+                        for (ik, iv) in inner {
+                            if let Some(s) = iv.as_str() {
+                                out.insert(format!("{k}/{ik}"), s.to_string());
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                let key = item.get("key").and_then(Value::as_str).unwrap_or_default();
+                let value = item
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let full = match item.get("namespace").and_then(Value::as_str) {
+                    Some(ns) if !key.contains('/') => format!("{ns}/{key}"),
+                    _ => key.to_string(),
+                };
+                out.insert(full, value.to_string());
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guest_attributes_are_flattened_from_every_shape() {
+        let expected: std::collections::BTreeMap<String, String> =
+            [("openclaw/ready".to_string(), "ok".to_string())].into();
+        for shape in [
+            serde_json::json!({"openclaw/ready": "ok"}),
+            serde_json::json!({"openclaw": {"ready": "ok"}}),
+            serde_json::json!([{"namespace": "openclaw", "key": "ready", "value": "ok"}]),
+        ] {
+            assert_eq!(guest_attributes(&shape), expected, "{shape}");
+        }
+        assert!(guest_attributes(&serde_json::Value::Null).is_empty());
+    }
 
     #[test]
     fn waits_until_the_condition_holds() {

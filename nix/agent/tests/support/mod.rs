@@ -134,7 +134,7 @@ impl Sim {
 
     /// Every guest attribute of `instance`, keyed `namespace/key`.
     pub fn guest_attributes(&self, instance: &str) -> BTreeMap<String, String> {
-        flatten_guest_attributes(&self.vm(instance)["guestAttributes"])
+        claw_free_testkit::guest_attributes(&self.vm(instance)["guestAttributes"])
     }
 
     pub fn guest(&self, instance: &str, key: &str) -> Option<String> {
@@ -197,46 +197,6 @@ pub struct GuestWrite {
     /// `namespace/key`.
     pub key: String,
     pub value: String,
-}
-
-/// Accepts `{"ns/key": v}`, `{"ns": {"key": v}}` and `[{namespace, key, value}]`.
-fn flatten_guest_attributes(value: &Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                match v {
-                    Value::String(s) => {
-                        out.insert(k.clone(), s.clone());
-                    }
-                    Value::Object(inner) => {
-                        for (ik, iv) in inner {
-                            if let Some(s) = iv.as_str() {
-                                out.insert(format!("{k}/{ik}"), s.to_string());
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                let key = item.get("key").and_then(Value::as_str).unwrap_or_default();
-                let value = item
-                    .get("value")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let full = match item.get("namespace").and_then(Value::as_str) {
-                    Some(ns) if !key.contains('/') => format!("{ns}/{key}"),
-                    _ => key.to_string(),
-                };
-                out.insert(full, value.to_string());
-            }
-        }
-        _ => {}
-    }
-    out
 }
 
 impl Drop for Sim {

@@ -250,19 +250,6 @@ impl Drop for Provider {
     }
 }
 
-/// True while `pid` runs (a zombie counts as dead).
-pub fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .trim_start()
-            .starts_with('Z'),
-        Err(_) => false,
-    }
-}
-
 pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let until = Instant::now() + timeout;
     while !ok() {

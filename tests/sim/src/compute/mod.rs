@@ -1,0 +1,242 @@
+//! Compute Engine v1, the calls the Worker makes: instances insert (with Google's body
+//! checks), get, delete, aggregatedList (with filters), setMetadata (fingerprint
+//! checked), getGuestAttributes, getSerialPortOutput, stop, start and zoneOperations.get;
+//! and how instances move through their states over time.
+
+use crate::clock::{now_ms, random_digits, random_token, rfc3339_pacific};
+use crate::errors::{
+    self, bad_json, invalid, not_found, permission_denied, ApiResult, GoogleError,
+};
+use crate::faults::FaultEffect;
+use crate::filter::Filter;
+use crate::http::{ok_json, Req};
+use crate::oauth::{authenticate, SCOPE_COMPUTE};
+use crate::operations::{get_compute, render_compute};
+use crate::state::{
+    ComputeOpKind, ComputeOperation, Instance, InstanceStatus, Metadata, OperationFailure,
+    SerialLog, Transition, User, VmKey, World,
+};
+use crate::Sim;
+use claw_free_protocol::google::ApiError;
+use claw_free_protocol::names::{is_valid_label_value, is_valid_resource_name};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+mod handlers;
+mod insert_body;
+mod lifecycle;
+mod render;
+
+pub use handlers::*;
+use insert_body::*;
+pub use lifecycle::{advance, Effect};
+pub use render::render_instance;
+
+pub(super) const SERVICE: &str = "compute.googleapis.com";
+pub const API_BASE: &str = "https://www.googleapis.com/compute/v1";
+
+/// The zones the simulator offers, each with its region.
+pub const ZONES: &[&str] = &[
+    "us-central1-a",
+    "us-central1-b",
+    "us-central1-c",
+    "us-central1-f",
+    "us-east1-b",
+    "us-east1-c",
+    "us-east1-d",
+    "us-west1-a",
+    "us-west1-b",
+    "us-west1-c",
+    "europe-west1-b",
+    "europe-west1-c",
+    "europe-west1-d",
+    "europe-west4-a",
+    "asia-east1-a",
+];
+
+pub(super) const MACHINE_TYPES: &[&str] = &[
+    "e2-micro",
+    "e2-small",
+    "e2-medium",
+    "e2-standard-2",
+    "e2-standard-4",
+    "f1-micro",
+    "g1-small",
+    "n1-standard-1",
+    "n2-standard-2",
+];
+
+pub(super) const DISK_TYPES: &[&str] = &["pd-standard", "pd-balanced", "pd-ssd"];
+
+/// The instance fields Google accepts in an insert body.
+pub(super) const INSTANCE_FIELDS: &[&str] = &[
+    "kind",
+    "name",
+    "description",
+    "machineType",
+    "disks",
+    "networkInterfaces",
+    "metadata",
+    "labels",
+    "tags",
+    "serviceAccounts",
+    "scheduling",
+    "shieldedInstanceConfig",
+    "canIpForward",
+    "deletionProtection",
+    "minCpuPlatform",
+    "guestAccelerators",
+    "confidentialInstanceConfig",
+    "reservationAffinity",
+    "displayDevice",
+    "advancedMachineFeatures",
+    "params",
+    "zone",
+    "hostname",
+    "keyRevocationActionType",
+];
+
+pub fn region_of(zone: &str) -> &str {
+    zone.rsplit_once('-').map(|(r, _)| r).unwrap_or(zone)
+}
+
+/// `https://www.googleapis.com/compute/v1/projects/{project}/{rest}`.
+pub fn link(project: &str, rest: &str) -> String {
+    format!("{API_BASE}/projects/{project}/{rest}")
+}
+
+pub fn zone_link(project: &str, zone: &str) -> String {
+    link(project, &format!("zones/{zone}"))
+}
+
+/// Strips a full or partial resource URL down to the part after `projects/{project}/`;
+/// returns the project it names (if any) and the rest.
+pub(super) fn resource_path(value: &str) -> (Option<&str>, &str) {
+    let trimmed = value
+        .strip_prefix("https://www.googleapis.com/compute/v1/")
+        .or_else(|| value.strip_prefix("https://compute.googleapis.com/compute/v1/"))
+        .unwrap_or(value);
+    match trimmed
+        .strip_prefix("projects/")
+        .and_then(|r| r.split_once('/'))
+    {
+        Some((project, rest)) => (Some(project), rest),
+        None => (None, trimmed),
+    }
+}
+
+/// The caller, once it may act on `project`: a valid token, an existing project it
+/// owns, Compute enabled.
+pub(super) fn access(
+    world: &World,
+    req: &Req,
+    project: &str,
+    permission: &str,
+    resource: &str,
+) -> Result<User, GoogleError> {
+    let user = authenticate(world, req, SERVICE, &[SCOPE_COMPUTE])?;
+    let now = now_ms();
+    let p = world
+        .projects
+        .get(project)
+        .filter(|p| p.ready_at <= now)
+        .ok_or_else(|| not_found(&format!("projects/{project}")))?;
+    if p.owner_email != user.email {
+        return Err(permission_denied(permission, resource));
+    }
+    if !p.compute_enabled(now) {
+        return Err(ApiError::service_disabled(&p.number, SERVICE).into());
+    }
+    Ok(user)
+}
+
+/// The start of every call on one instance: its key, the world locked, and the
+/// caller once [`access`] lets it use `permission` on the instance.
+pub(super) fn instance_call<'s>(
+    sim: &'s Sim,
+    req: &Req,
+    project: &str,
+    zone: &str,
+    instance: &str,
+    permission: &str,
+) -> Result<(VmKey, std::sync::MutexGuard<'s, World>, User), GoogleError> {
+    let k = key(project, zone, instance);
+    let world = sim.world();
+    let user = access(&world, req, project, permission, &k.to_string())?;
+    Ok((k, world, user))
+}
+
+pub(super) fn known_zone(zone: &str) -> Result<(), GoogleError> {
+    if ZONES.contains(&zone) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "Invalid value for field 'zone': '{zone}'. Unknown zone."
+        )))
+    }
+}
+
+pub(super) fn instance_ref<'w>(world: &'w World, key: &VmKey) -> Result<&'w Instance, GoogleError> {
+    world
+        .instances
+        .get(key)
+        .ok_or_else(|| not_found(&key.to_string()))
+}
+
+pub(super) fn instance_mut<'w>(
+    world: &'w mut World,
+    key: &VmKey,
+) -> Result<&'w mut Instance, GoogleError> {
+    world
+        .instances
+        .get_mut(key)
+        .ok_or_else(|| not_found(&key.to_string()))
+}
+
+/// Records a new Compute operation and renders it.
+pub(super) fn start_operation(
+    world: &mut World,
+    kind: ComputeOpKind,
+    target: &VmKey,
+    target_id: &str,
+    user: &str,
+    done_after_ms: u64,
+    failure: Option<OperationFailure>,
+) -> Value {
+    let now = now_ms();
+    let step = world.config.operation_step_ms;
+    let name = format!(
+        "operation-{now}-{}-{}",
+        random_token(9).to_lowercase().replace('_', "a"),
+        random_hex_id()
+    );
+    let op = ComputeOperation {
+        name: name.clone(),
+        id: random_digits(19),
+        kind,
+        target: target.clone(),
+        target_id: target_id.to_string(),
+        user: user.to_string(),
+        insert_ms: now,
+        running_at: now + step,
+        done_at: now + done_after_ms.max(2 * step),
+        failure,
+    };
+    let rendered = render_compute(&op, now);
+    world
+        .compute_ops
+        .insert((target.project.clone(), target.zone.clone(), name), op);
+    rendered
+}
+
+pub(super) fn random_hex_id() -> String {
+    crate::clock::random_hex(4)
+}
+
+pub(super) fn key(project: &str, zone: &str, instance: &str) -> VmKey {
+    VmKey {
+        project: project.to_string(),
+        zone: zone.to_string(),
+        instance: instance.to_string(),
+    }
+}
