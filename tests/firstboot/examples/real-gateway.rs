@@ -101,7 +101,12 @@ fn main() {
         &dir,
         &rendered.metadata_url,
         sim.port,
-        &rendered.memory.kernel_params,
+        // The journal on the console too: what happened is there even if the guest hangs.
+        &[
+            rendered.memory.kernel_params.clone(),
+            vec!["systemd.journald.forward_to_console=1".into()],
+        ]
+        .concat(),
         gateway.share(),
     );
 

@@ -368,10 +368,14 @@ pub fn disk(base: &Base, rendered: &Rendered, gateway: &Gateway, dir: &Path) -> 
     match gateway {
         Gateway::Program(program) => install(program, &openclaw),
         Gateway::OpenClaw(_) => {
-            // The prefix's own wrapper runs OpenClaw with the Node beside it.
+            // OpenClaw on the Node beside it, which its helpers find first on PATH, as
+            // a packaged OpenClaw's wrapper does (the unit's PATH has no coreutils for
+            // the prefix's own wrapper).
             write(
                 &openclaw,
-                &format!("#!/bin/sh\nexec {OPENCLAW_MOUNT}/bin/openclaw \"$@\"\n"),
+                &format!(
+                    "#!/bin/sh\nPATH={OPENCLAW_MOUNT}/bin:$PATH exec {OPENCLAW_MOUNT}/bin/node {OPENCLAW_MOUNT}/node_modules/openclaw/openclaw.mjs \"$@\"\n"
+                ),
                 0o755,
             );
             let fstab = root.join("etc/fstab");
