@@ -150,7 +150,20 @@ fn main() {
     }));
     let delivered = vm.started.elapsed();
     // `ready` waits for the gateway's first healthy answer.
-    wait_for(&mut vm, "setup=ready", Duration::from_secs(2400), |_| {
+    // Under TCG that takes minutes: the unit's memory every half minute meanwhile.
+    let mut sampled = Instant::now();
+    wait_for(&mut vm, "setup=ready", Duration::from_secs(2400), |vm| {
+        if sampled.elapsed() > Duration::from_secs(30) {
+            sampled = Instant::now();
+            let (_, figures) = vm.run(&format!(
+                "cd {CGROUP} && echo current $(cat memory.current) swap $(cat memory.swap.current) peak $(cat memory.peak) $(grep oom_kill memory.events)"
+            ));
+            eprintln!(
+                "  {:.0} s: {}",
+                vm.started.elapsed().as_secs_f64(),
+                figures.trim()
+            );
+        }
         (sim.guest("setup").as_deref() == Some("ready")).then_some(())
     });
     let ready = vm.started.elapsed();
