@@ -3,14 +3,18 @@
 # files exactly as the stand-in evaluation renders them for the local QEMU
 # host, the files the units execute or read from the store, and the store
 # paths of the programs the test puts in place (the real agent and provider,
-# a stand-in gateway, the guest's own systemctl and ssh-keygen).
+# the gateway, the guest's own systemctl and ssh-keygen), and the memory
+# tuning (zram, sysctls, kernel parameters) the harness applies by hand,
+# since Debian's systemd has no NixOS zram-generator configuration.
 #
 # Owns: nothing of its own; it only selects from evaluate.nix.
 {
   host ? ../hosts/local-qemu.nix,
+  # Test-only settings of one run (the real gateway's Telegram API root).
+  extraModules ? [ ],
 }:
 let
-  image = import ./evaluate.nix { inherit host; };
+  image = import ./evaluate.nix { inherit host extraModules; };
   inherit (image) config lib pkgs;
   cfg = config.openclaw;
 
@@ -52,6 +56,18 @@ in
     gateway = "${cfg.package}";
     systemd = "${config.systemd.package}";
     openssh = "${pkgs.openssh}";
+  };
+  memory = {
+    zram = {
+      inherit (config.zramSwap)
+        enable
+        algorithm
+        memoryPercent
+        priority
+        ;
+    };
+    sysctl = lib.mapAttrs (_: toString) config.boot.kernel.sysctl;
+    inherit (config.boot) kernelParams;
   };
   inherit (cfg.agent) metadataUrl;
   gatewayPort = cfg.gateway.port;

@@ -32,6 +32,26 @@ pub struct Rendered {
     pub packages: Packages,
     pub metadata_url: String,
     pub gateway_port: u16,
+    pub memory: Memory,
+}
+
+/// The memory tuning the modules configure (`memory-tuning.nix`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Memory {
+    pub zram: Zram,
+    pub sysctl: BTreeMap<String, String>,
+    pub kernel_params: Vec<String>,
+}
+
+/// NixOS's `zramSwap`: one compressed swap device in RAM.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Zram {
+    pub enable: bool,
+    pub algorithm: String,
+    pub memory_percent: u32,
+    pub priority: i32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,11 +72,24 @@ pub struct Packages {
 
 /// Evaluates `nix/checks/guest.nix` with the stand-in lib and pkgs.
 pub fn render() -> Rendered {
+    render_with("{ }")
+}
+
+/// Like [`render`], with the configuration pointing OpenClaw's Telegram channel at
+/// `api_root` (the simulator, as the guest reaches it).
+pub fn render_for_telegram(api_root: &str) -> Rendered {
+    render_with(&format!(
+        "{{ extraModules = [ {{ openclaw.settings.channels.telegram.apiRoot = {}; }} ]; }}",
+        serde_json::to_string(api_root).expect("a string")
+    ))
+}
+
+fn render_with(arguments: &str) -> Rendered {
     let checks = claw_free_testkit::workspace_root().join("nix/checks");
     let cache = crate::state_dir().join("nix-cache");
     let out = Command::new("nix-instantiate")
         .args(["--store", "dummy://", "--eval", "--strict", "--json", "-E"])
-        .arg("import ./guest.nix { }")
+        .arg(format!("import ./guest.nix {arguments}"))
         .current_dir(&checks)
         .env("NIX_CONFIG", "build-users-group =")
         .env("XDG_CACHE_HOME", &cache)
@@ -127,6 +160,24 @@ pub fn base() -> Base {
 pub enum Gateway {
     /// A native program put in place as `bin/openclaw` (the stand-in).
     Program(PathBuf),
+    /// The real OpenClaw: the install prefix of `scripts/install-openclaw` (Node and
+    /// OpenClaw), which the VM shares read-only at [`OPENCLAW_MOUNT`].
+    OpenClaw(PathBuf),
+}
+
+/// Where the guest mounts the shared OpenClaw prefix (9p, read-only).
+pub const OPENCLAW_MOUNT: &str = "/opt/openclaw";
+/// The 9p mount tag of that share.
+pub const OPENCLAW_TAG: &str = "openclaw";
+
+impl Gateway {
+    /// The host folder the VM shares with the guest, if any.
+    pub fn share(&self) -> Option<&Path> {
+        match self {
+            Gateway::Program(_) => None,
+            Gateway::OpenClaw(prefix) => Some(prefix),
+        }
+    }
 }
 
 fn write(path: &Path, contents: &str, mode: u32) {
@@ -162,6 +213,60 @@ fn run(command: &mut Command) {
         "{command:?} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What NixOS makes of `memory-tuning.nix`, by hand: the sysctls as a sysctl.d file,
+/// and zram as a oneshot unit doing what NixOS's zram-generator does (a device of
+/// `memoryPercent` of RAM, `algorithm`, swap at `priority`). The kernel parameters
+/// go on the command line ([`crate::vm::Vm::boot`]).
+fn tune_memory(root: &Path, memory: &Memory) {
+    let sysctl: String = memory
+        .sysctl
+        .iter()
+        .map(|(key, value)| format!("{key} = {value}\n"))
+        .collect();
+    write(&root.join("etc/sysctl.d/90-claw-free.conf"), &sysctl, 0o644);
+    if !memory.zram.enable {
+        return;
+    }
+    let Zram {
+        algorithm,
+        memory_percent,
+        priority,
+        ..
+    } = &memory.zram;
+    write(
+        &root.join("usr/local/sbin/zram-swap"),
+        &format!(
+            "#!/bin/sh
+set -eu
+modprobe zram
+echo {algorithm} > /sys/block/zram0/comp_algorithm
+kib=$(awk '/MemTotal/ {{ print $2 }}' /proc/meminfo)
+echo $((kib * {memory_percent} / 100 * 1024)) > /sys/block/zram0/disksize
+mkswap /dev/zram0 >/dev/null
+swapon -p {priority} /dev/zram0
+"
+        ),
+        0o755,
+    );
+    write(
+        &root.join("etc/systemd/system/zram-swap.service"),
+        "[Unit]
+Description=Compressed swap in RAM, as NixOS's zramSwap makes it
+DefaultDependencies=no
+Before=swap.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/zram-swap
+",
+        0o644,
+    );
+    link(
+        "../zram-swap.service",
+        &root.join("etc/systemd/system/swap.target.wants/zram-swap.service"),
     );
 }
 
@@ -259,12 +364,30 @@ pub fn disk(base: &Base, rendered: &Rendered, gateway: &Gateway, dir: &Path) -> 
             &in_root(&root, &format!("{}/bin/{bin}", packages.provider)),
         );
     }
+    let openclaw = in_root(&root, &format!("{}/bin/openclaw", packages.gateway));
     match gateway {
-        Gateway::Program(program) => install(
-            program,
-            &in_root(&root, &format!("{}/bin/openclaw", packages.gateway)),
-        ),
+        Gateway::Program(program) => install(program, &openclaw),
+        Gateway::OpenClaw(_) => {
+            // OpenClaw on the Node beside it, which its helpers find first on PATH, as
+            // a packaged OpenClaw's wrapper does (the unit's PATH has no coreutils for
+            // the prefix's own wrapper).
+            write(
+                &openclaw,
+                &format!(
+                    "#!/bin/sh\nPATH={OPENCLAW_MOUNT}/bin:$PATH exec {OPENCLAW_MOUNT}/bin/node {OPENCLAW_MOUNT}/node_modules/openclaw/openclaw.mjs \"$@\"\n"
+                ),
+                0o755,
+            );
+            let fstab = root.join("etc/fstab");
+            let mut table = fs::read_to_string(&fstab).unwrap_or_default();
+            table.push_str(&format!(
+                "{OPENCLAW_TAG} {OPENCLAW_MOUNT} 9p trans=virtio,version=9p2000.L,ro,msize=512000 0 0\n"
+            ));
+            write(&fstab, &table, 0o644);
+            fs::create_dir_all(in_root(&root, OPENCLAW_MOUNT)).expect("the mount point");
+        }
     }
+    tune_memory(&root, &rendered.memory);
     for bin in ["systemctl", "journalctl"] {
         link(
             &format!("/usr/bin/{bin}"),

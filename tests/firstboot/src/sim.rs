@@ -128,6 +128,33 @@ impl Sim {
         );
     }
 
+    /// Registers a bot with the simulator's Telegram.
+    pub fn telegram_bot(&self, token: &str, username: &str) {
+        self.admin(
+            "/_admin/telegram/bots",
+            json!({"token": token, "username": username, "updates": []}),
+        );
+    }
+
+    /// The simulated Telegram user `from` writes `text` to the bot `token`.
+    pub fn telegram_say(&self, token: &str, from: u64, text: &str) {
+        self.admin(
+            "/_admin/telegram/messages",
+            json!({"token": token, "fromId": from, "firstName": "Ada", "text": text}),
+        );
+    }
+
+    /// The texts the bot `token` has sent to `chat`, oldest first.
+    pub fn telegram_sent(&self, token: &str, chat: u64) -> Vec<String> {
+        self.admin("/_admin/telegram/sent", json!({"token": token}))
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["chatId"] == chat)
+            .filter_map(|m| m["text"].as_str().map(String::from))
+            .collect()
+    }
+
     /// Delays every metadata-server answer by `delay_ms`.
     pub fn metadata_delay(&self, delay_ms: u64) {
         self.admin(

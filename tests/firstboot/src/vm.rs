@@ -49,8 +49,18 @@ fn host_port(url: &str) -> (String, u16) {
 }
 
 impl Vm {
-    /// Boots `disk` in `dir`, forwarding the host of `metadata_url` to `sim_port`.
-    pub fn boot(base: &Base, disk: &Path, dir: &Path, metadata_url: &str, sim_port: u16) -> Self {
+    /// Boots `disk` in `dir`, forwarding the host of `metadata_url` to `sim_port`, with
+    /// `kernel_params` on the kernel's command line and `share` (if any) offered
+    /// read-only over 9p as [`crate::guest::OPENCLAW_TAG`].
+    pub fn boot(
+        base: &Base,
+        disk: &Path,
+        dir: &Path,
+        metadata_url: &str,
+        sim_port: u16,
+        kernel_params: &[String],
+        share: Option<&Path>,
+    ) -> Self {
         let (host, port) = host_port(metadata_url);
         let forward =
             claw_free_testkit::workspace_binary("claw-free-firstboot", "firstboot-forward");
@@ -65,10 +75,11 @@ impl Vm {
             .arg(&base.kernel)
             .arg("-initrd")
             .arg(&base.initrd)
-            .args([
-                "-append",
-                "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1 systemd.show_status=1",
-            ])
+            .arg("-append")
+            .arg(format!(
+                "root=/dev/vda rw console=ttyS0 net.ifnames=0 panic=-1 systemd.show_status=1 {}",
+                kernel_params.join(" ")
+            ))
             .arg("-drive")
             .arg(format!("file={},if=virtio,format=raw,cache=unsafe", disk.display()))
             .arg("-netdev")
@@ -83,6 +94,16 @@ impl Vm {
             .arg("-chardev")
             .arg(format!("socket,id=shell,path={},server=on,wait=off", socket.display()))
             .args(["-device", "virtserialport,chardev=shell,name=org.clawfree.shell"])
+            .args(share.into_iter().flat_map(|folder| {
+                [
+                    "-virtfs".to_string(),
+                    format!(
+                        "local,path={},mount_tag={},security_model=none,readonly=on",
+                        folder.display(),
+                        crate::guest::OPENCLAW_TAG
+                    ),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(

@@ -60,6 +60,8 @@ fn boot(s: &Setup, sim: &Sim) -> Vm {
         &s.dir,
         &s.rendered.metadata_url,
         sim.port,
+        &s.rendered.memory.kernel_params,
+        None,
     )
 }
 

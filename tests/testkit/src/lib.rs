@@ -26,7 +26,10 @@ fn build_folder() -> PathBuf {
     let exe = std::env::current_exe().expect("the running executable");
     let folder = exe.parent().expect("the executable's folder");
     match folder.file_name() {
-        Some(name) if name == "deps" => folder.parent().expect("the profile folder").to_path_buf(),
+        // Tests run from `deps/`, examples from `examples/`.
+        Some(name) if name == "deps" || name == "examples" => {
+            folder.parent().expect("the profile folder").to_path_buf()
+        }
         _ => folder.to_path_buf(),
     }
 }
