@@ -40,6 +40,8 @@ flags:
   --health-interval-secs N    default 60
   --health-failures N         failed probes in a row before a restart; default 3
   --restart-backoff-secs N    least time between two restarts, doubled after each; default 60
+  --start-grace-secs N        how long a started app may fail before its failures count
+                              toward a restart (until its first healthy answer); default 300
   --metadata-timeout-secs N   per-request timeout for the metadata server; default 10
   --gateway-credentials-dir DIR
                               where the app reads its systemd credentials (OpenClaw's
@@ -102,6 +104,7 @@ pub struct Options {
     pub health_interval: Duration,
     pub health_failures: u32,
     pub restart_backoff: Duration,
+    pub start_grace: Duration,
     pub metadata_timeout: Duration,
     /// The gateway's systemd credentials folder. The gateway does not run as root, so
     /// it reads its token from the copy systemd puts there, not from the secret file.
@@ -166,6 +169,7 @@ impl Default for Options {
             health_interval: Duration::from_secs(60),
             health_failures: 3,
             restart_backoff: Duration::from_secs(60),
+            start_grace: Duration::from_secs(300),
             metadata_timeout: Duration::from_secs(10),
             gateway_credentials_dir: PathBuf::from("/run/credentials/openclaw-gateway.service"),
             declared: Declared::default(),
@@ -240,6 +244,7 @@ fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), Stri
         "health-interval-secs" => options.health_interval = seconds(name, &value)?,
         "health-failures" => options.health_failures = positive(name, &value)? as u32,
         "restart-backoff-secs" => options.restart_backoff = seconds(name, &value)?,
+        "start-grace-secs" => options.start_grace = seconds_or_zero(name, &value)?,
         "metadata-timeout-secs" => options.metadata_timeout = seconds(name, &value)?,
         "gateway-credentials-dir" => options.gateway_credentials_dir = absolute(name, value)?,
         "rollouts" => {
@@ -365,6 +370,14 @@ fn seconds(name: &str, value: &str) -> Result<Duration, String> {
     positive(name, value).map(Duration::from_secs)
 }
 
+/// A length of time that may be nothing (a grace can be switched off).
+fn seconds_or_zero(name: &str, value: &str) -> Result<Duration, String> {
+    match value.parse::<u32>() {
+        Ok(n) => Ok(Duration::from_secs(u64::from(n))),
+        Err(_) => Err(format!("--{name} must be a whole number of seconds")),
+    }
+}
+
 /// `path` placed under `root`: `/var/lib/openclaw` under `/tmp/t` is `/tmp/t/var/lib/openclaw`.
 pub fn rooted(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
@@ -435,6 +448,10 @@ mod tests {
             (vec!["run", "--metadata-url", "https://x"], "http://"),
             (vec!["run", "--health-failures", "0"], "at least 1"),
             (vec!["run", "--health-interval-secs", "soon"], "at least 1"),
+            (
+                vec!["run", "--start-grace-secs", "-1"],
+                "whole number of seconds",
+            ),
             (vec!["set-secret"], "NAME"),
             (vec!["set-secret", "../etc/passwd"], "secret names"),
             (vec!["run", "health"], "unexpected argument"),

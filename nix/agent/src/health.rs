@@ -1,6 +1,9 @@
 //! The health reporter: probes the app's local health URL, publishes `openclaw/health`,
 //! publishes `setup=ready` once the app answers healthy, and restarts an app that keeps
-//! failing, backing off so a broken app is not restarted in a loop.
+//! failing, backing off so a broken app is not restarted in a loop. A freshly started app
+//! gets a grace period before its failures count: the real gateway takes far longer than a
+//! few probes to start on a shared-core VM, and restarting it mid-start would keep it from
+//! ever starting.
 
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,6 +35,9 @@ pub struct Policy {
     pub failures_before_restart: u32,
     /// The least time between two restarts; doubled after each, reset by a healthy answer.
     pub restart_backoff: Duration,
+    /// How long an app that has not answered healthy since it was started (by the token's
+    /// arrival or by a restart) may fail before its failures count toward a restart.
+    pub start_grace: Duration,
 }
 
 /// What to do after a probe.
@@ -51,6 +57,19 @@ pub struct Tracker {
     ready_published: bool,
     last_restart: Option<Instant>,
     backoff: Duration,
+    start: Start,
+}
+
+/// Where the app is in its start, for the grace its failures get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Not seen failing yet: the first failure (the agent itself may have just started
+    /// beside a starting app) opens the grace.
+    Unknown,
+    /// Started then, and has not answered healthy since.
+    Since(Instant),
+    /// Answered healthy since its last start: failures count at once.
+    Over,
 }
 
 impl Tracker {
@@ -62,6 +81,7 @@ impl Tracker {
             ready_published: false,
             last_restart: None,
             backoff: policy.restart_backoff,
+            start: Start::Unknown,
         }
     }
 
@@ -78,6 +98,7 @@ impl Tracker {
             Probe::Healthy => {
                 self.failures_in_row = 0;
                 self.ever_healthy = true;
+                self.start = Start::Over;
                 self.backoff = self.policy.restart_backoff;
                 Decision {
                     health: Health::Ok { at: unix_now },
@@ -90,10 +111,29 @@ impl Tracker {
                 self.ready_published = false;
                 if !app_expected {
                     self.failures_in_row = 0;
+                    // The token's arrival starts the app: its grace begins then.
+                    self.start = Start::Since(now);
                     return Decision {
                         health: Health::Failing {
                             at: unix_now,
                             reason: format!("waiting for the Telegram token ({reason})"),
+                        },
+                        publish_ready: false,
+                        restart: false,
+                    };
+                }
+                if self.start == Start::Unknown {
+                    self.start = Start::Since(now);
+                }
+                let in_grace = match self.start {
+                    Start::Since(at) => now.duration_since(at) < self.policy.start_grace,
+                    Start::Unknown | Start::Over => false,
+                };
+                if in_grace {
+                    return Decision {
+                        health: Health::Failing {
+                            at: unix_now,
+                            reason: format!("starting ({reason})"),
                         },
                         publish_ready: false,
                         restart: false,
@@ -126,6 +166,7 @@ impl Tracker {
         }
         self.last_restart = Some(now);
         self.failures_in_row = 0;
+        self.start = Start::Since(now);
     }
 
     /// The pause before the next probe.
@@ -146,6 +187,7 @@ pub fn run(ctx: &Context) -> Result<(), String> {
         interval: options.health_interval,
         failures_before_restart: options.health_failures,
         restart_backoff: options.restart_backoff,
+        start_grace: options.start_grace,
     };
     let timeout = options.health_interval.min(MAX_PROBE_TIMEOUT);
     let http = ureq::Agent::new_with_config(
@@ -231,7 +273,44 @@ mod tests {
             interval: Duration::from_secs(60),
             failures_before_restart: failures,
             restart_backoff: Duration::from_secs(backoff_secs),
+            start_grace: Duration::ZERO,
         })
+    }
+
+    #[test]
+    fn a_starting_app_gets_its_grace_and_a_healthy_one_none() {
+        let mut t = Tracker::new(Policy {
+            interval: Duration::from_secs(5),
+            failures_before_restart: 3,
+            restart_backoff: Duration::from_secs(60),
+            start_grace: Duration::from_secs(300),
+        });
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        // Waiting for its token, then started by it: a slow start is no reason to restart.
+        t.observe(bad(), false, 0, at(0));
+        for secs in (5..300).step_by(5) {
+            let d = t.observe(bad(), true, secs, at(secs));
+            assert!(!d.restart, "restarted {secs}s into its start");
+            assert_eq!(
+                d.health.to_string(),
+                format!("failing {secs} starting (HTTP 503)")
+            );
+        }
+        // Past the grace, failures count as usual.
+        assert!(!t.observe(bad(), true, 300, at(300)).restart);
+        assert!(!t.observe(bad(), true, 305, at(305)).restart);
+        assert!(t.observe(bad(), true, 310, at(310)).restart);
+        // A restart opens a new grace.
+        t.restarted(at(310));
+        for secs in [315, 320, 325, 330] {
+            assert!(!t.observe(bad(), true, secs, at(secs)).restart);
+        }
+        // Once healthy, a failing app gets no grace: three failures restart it.
+        t.observe(Probe::Healthy, true, 400, at(400));
+        assert!(!t.observe(bad(), true, 1000, at(1000)).restart);
+        assert!(!t.observe(bad(), true, 1005, at(1005)).restart);
+        assert!(t.observe(bad(), true, 1010, at(1010)).restart);
     }
 
     fn bad() -> Probe {

@@ -376,6 +376,10 @@ impl Root {
             format!("date +%s.%N >> '{}'", self.restart_log().display()),
             "--health-interval-secs".into(),
             "1".into(),
+            // These tests' stand-in app answers at once when it runs: a failure is
+            // never a slow start, so restarts are tested without the start's grace.
+            "--start-grace-secs".into(),
+            "0".into(),
             "--metadata-timeout-secs".into(),
             "1".into(),
         ]
