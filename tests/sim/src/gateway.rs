@@ -214,7 +214,10 @@ impl Sim {
                 .arg("--openclaw")
                 .arg(&programs.openclaw)
                 .args(["--restart-gateway", &restart])
-                .args(["--restart-delay-ms", "1000"])
+                // systemd stops the gateway with SIGTERM and lets it finish what it is
+                // sending; this stand-in kills it, so the Setup model's last answer
+                // needs time to leave first, with room for a loaded machine.
+                .args(["--restart-delay-ms", "10000"])
                 .args(["--nvidia-base-url", &format!("{}/nvidia/v1", self.base_url)])
                 .stdout(Stdio::piped())
                 .stderr(log);

@@ -352,7 +352,7 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     if let Some(response) = iam::route(&sim, &req, &segments).await {
         return response;
     }
-        let Some(endpoint) = Endpoint::parse(&req.method, &segments) else {
+    let Some(endpoint) = Endpoint::parse(&req.method, &segments) else {
         return unknown_route(&req);
     };
     let name = endpoint.name();

@@ -332,8 +332,11 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
         &[
             "--restart-gateway",
             restart.to_str().unwrap(),
+            // systemd stops the gateway with SIGTERM and lets it finish what it is
+            // sending; this stand-in kills it, so the Setup model's last answer needs
+            // time to leave first, with room for a loaded machine.
             "--restart-delay-ms",
-            "500",
+            "10000",
             "--nvidia-base-url",
             &nvidia,
         ],
