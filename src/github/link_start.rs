@@ -17,7 +17,7 @@ use crate::store::SIGNIN_TTL;
 use serde::{Deserialize, Serialize};
 
 /// The sealing context of the link cookie.
-const LINK_CONTEXT: &str = "github-link";
+pub(super) const LINK_CONTEXT: &str = "github-link";
 
 /// What the link cookie carries from the start to the App's user authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +30,10 @@ pub struct PendingLink {
     /// The Google account (`sub`) that started it: the flow goes on only for it.
     pub owner: String,
     pub created_at: u64,
+    /// The installation GitHub's setup redirect named, once it has (not yet proven the
+    /// person's: the App's user authorization does that).
+    #[serde(default)]
+    pub installation: Option<u64>,
 }
 
 /// `GET /api/bots/:project/:zone/:vm/github`: to the GitHub App's install page, for a
@@ -60,6 +64,7 @@ pub async fn start<P: Platform>(
         vm: target.name.as_str().to_string(),
         owner: session.owner().to_string(),
         created_at: app.now(),
+        installation: None,
     };
     let plain = serde_json::to_string(&pending)
         .map_err(|_| ApiError::Unavailable("The link could not start.".into()))?;
@@ -75,4 +80,4 @@ pub async fn start<P: Platform>(
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -4,9 +4,9 @@ use crate::github::config::GitHubMode;
 use crate::http::Method;
 use crate::testing::TestApp;
 
-const LINK: &str = "/api/bots/claw-demo/us-central1-a/my-bot-010203/github";
+pub const LINK: &str = "/api/bots/claw-demo/us-central1-a/my-bot-010203/github";
 
-fn with_github_mode() -> TestApp {
+pub fn with_github_mode() -> TestApp {
     let mut h = TestApp::new();
     let var = |name: &str| {
         Some(match name {
@@ -33,7 +33,7 @@ fn get(h: &TestApp, path: &str, extra: &[(&str, &str)]) -> crate::http::Response
 }
 
 /// The sealed value of the link cookie in a `Set-Cookie` line.
-fn cookie_value(response: &crate::http::Response) -> String {
+pub fn cookie_value(response: &crate::http::Response) -> String {
     let line = response
         .headers
         .iter()
