@@ -16,6 +16,8 @@ pub const SESSION: &str = "__Host-session";
 pub const SIGN_IN: &str = "__Host-signin";
 /// The browser that started a deploy: `<deployment id>.<secret>`.
 pub const DEPLOY: &str = "__Host-deploy";
+/// A link to a GitHub repository under way: state, PKCE verifier, bot and owner, sealed.
+pub const GITHUB_LINK: &str = "__Host-github-link";
 
 /// A `Set-Cookie` line that stores `value` under `name` for `max_age` seconds.
 pub fn set(name: &str, value: &str, max_age: u64) -> String {
@@ -33,7 +35,7 @@ mod tests {
 
     #[test]
     fn every_cookie_meets_the_host_prefix_rules() {
-        for name in [SESSION, SIGN_IN, DEPLOY] {
+        for name in [SESSION, SIGN_IN, DEPLOY, GITHUB_LINK] {
             assert!(name.starts_with("__Host-"));
             for line in [set(name, "v", 60), clear(name)] {
                 assert!(line.contains("; Secure") && line.contains("; Path=/;"));

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
 use crate::ports::Platform;
-use crate::{auth, bots, deploys, health, rollouts, telegram};
+use crate::{auth, bots, deploys, github, health, rollouts, telegram};
 
 /// A bot's address in a path: `<project>/<zone>/<vm>`, checked by its handlers.
 pub type BotPath<'a> = (&'a str, &'a str, &'a str);
@@ -33,6 +33,9 @@ pub enum Route<'a> {
     BotRekey(BotPath<'a>),
     BotLogs(BotPath<'a>),
     BotRollback(BotPath<'a>),
+    BotGitHubLink(BotPath<'a>),
+    GitHubSetup,
+    GitHubCallback,
     TelegramOwnerCode,
     TelegramDetectUser,
 }
@@ -65,6 +68,11 @@ impl<'a> Route<'a> {
             ["api", "bots", project, zone, vm, "rollback"] => {
                 Self::BotRollback((project, zone, vm))
             }
+            ["api", "bots", project, zone, vm, "github"] => {
+                Self::BotGitHubLink((project, zone, vm))
+            }
+            ["api", "github", "setup"] => Self::GitHubSetup,
+            ["api", "github", "callback"] => Self::GitHubCallback,
             ["api", "telegram", "owner-code"] => Self::TelegramOwnerCode,
             ["api", "telegram", "detect-user"] => Self::TelegramDetectUser,
             _ => return None,
@@ -91,6 +99,9 @@ impl<'a> Route<'a> {
             Self::BotRekey(_) => "/api/bots/:project/:zone/:vm/rekey",
             Self::BotLogs(_) => "/api/bots/:project/:zone/:vm/logs",
             Self::BotRollback(_) => "/api/bots/:project/:zone/:vm/rollback",
+            Self::BotGitHubLink(_) => "/api/bots/:project/:zone/:vm/github",
+            Self::GitHubSetup => "/api/github/setup",
+            Self::GitHubCallback => "/api/github/callback",
             Self::TelegramOwnerCode => "/api/telegram/owner-code",
             Self::TelegramDetectUser => "/api/telegram/detect-user",
         }
@@ -123,13 +134,16 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (BotRekey(bot), Post) => bots::api::rekey(app, request, bot).await,
         (BotLogs(bot), Get) => bots::api::logs(app, request, bot).await,
         (BotRollback(bot), Post) => rollouts::rollback_route(app, request, bot).await,
+        (BotGitHubLink(bot), Get) => github::link_start::start(app, request, bot).await,
+        (GitHubSetup, Get) => github::authorize::setup(app, request).await,
+        (GitHubCallback, Get) => github::authorize::callback(app, request).await,
         (TelegramOwnerCode, Post) => telegram::code(app, request).await,
         (TelegramDetectUser, Post) => telegram::detect_user(app, request).await,
         (
             Health | SignIn | SignInCallback | Logout | Session | CreateProject | VmNamePreview
             | DeployStart | ExistingBots | Deploy(_) | DeploySecret(_) | DeployLogs(_) | Bot(_)
-            | BotSecret(_) | BotRekey(_) | BotLogs(_) | BotRollback(_) | TelegramOwnerCode
-            | TelegramDetectUser,
+            | BotSecret(_) | BotRekey(_) | BotLogs(_) | BotRollback(_) | BotGitHubLink(_)
+            | GitHubSetup | GitHubCallback | TelegramOwnerCode | TelegramDetectUser,
             _,
         ) => Err(ApiError::MethodNotAllowed),
     }

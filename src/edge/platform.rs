@@ -1,6 +1,8 @@
 //! The ports on Workers: KV through the `KV` binding, HTTP through `fetch`, time from
-//! `Date.now`, randomness from Web Crypto (getrandom's wasm backend).
+//! `Date.now`, randomness from Web Crypto (getrandom's wasm backend), and RS256 for the
+//! GitHub App's JWT from Web Crypto (`rs256.js`), so the Wasm carries no RSA code.
 
+use crate::github::app_jwt::Rs256;
 use crate::http::{Method, OutboundRequest, OutboundResponse};
 use crate::ports::{Clock, HttpClient, KvStore, PortError, Random};
 use std::cell::Cell;
@@ -128,5 +130,35 @@ impl Clock for WorkerPlatform {
 impl Random for WorkerPlatform {
     fn fill(&self, buf: &mut [u8]) -> Result<(), PortError> {
         getrandom::fill(buf).map_err(|e| PortError(format!("randomness: {e}")))
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(module = "/src/edge/rs256.js")]
+extern "C" {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 through Web Crypto: a promise of the signature's
+    /// bytes, rejected when Web Crypto refuses the key.
+    #[wasm_bindgen(js_name = clawFreeRs256Sign)]
+    fn web_crypto_rs256(pkcs8_der: &[u8], message: &[u8]) -> js_sys::Promise;
+}
+
+impl Rs256 for WorkerPlatform {
+    async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError> {
+        let promise = web_crypto_rs256(pkcs8_der, message);
+        let signature = worker::wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|e| PortError(format!("Web Crypto RS256: {}", js_error_text(&e))))?;
+        Ok(js_sys::Uint8Array::new(&signature).to_vec())
+    }
+}
+
+/// A rejection's message: Web Crypto rejects with a `DOMException` (an `Error`), whose
+/// text names the problem and never holds the key.
+fn js_error_text(error: &wasm_bindgen::JsValue) -> String {
+    use wasm_bindgen::JsCast;
+    match error.dyn_ref::<js_sys::Error>() {
+        Some(error) => String::from(error.message()),
+        None => error
+            .as_string()
+            .unwrap_or_else(|| "the key was refused".into()),
     }
 }

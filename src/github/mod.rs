@@ -3,12 +3,16 @@
 //! GitHub takes secrets in ([`sealed_box`]), the cache's Nix signing key ([`nix_key`]),
 //! GitHub's REST calls linking makes ([`client`]), the App's configuration ([`config`]),
 //! and what linking creates in the owner's
-//! project and repository, as data ([`plan`]). The linking flow (installation, the App's
-//! user authorization, the repository, and the Google side of CI) builds on these.
+//! project and repository, as data ([`plan`]), and the start of linking a bot
+//! ([`link_start`]: to the App's install page), then the setup redirect and the App's
+//! user authorization proving the installation is the person's ([`authorize`]). The
+//! link itself (the repository, and the Google side of CI) builds on these.
 
 pub mod app_jwt;
+pub mod authorize;
 pub mod client;
 pub mod config;
+pub mod link_start;
 pub mod nix_key;
 pub mod plan;
 pub mod sealed_box;

@@ -69,6 +69,9 @@ fn every_route_is_documented() {
         "/api/bots/p/z/v/rekey",
         "/api/bots/p/z/v/logs",
         "/api/bots/p/z/v/rollback",
+        "/api/bots/p/z/v/github",
+        "/api/github/setup",
+        "/api/github/callback",
         "/api/telegram/owner-code",
         "/api/telegram/detect-user",
     ];

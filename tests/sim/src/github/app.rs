@@ -605,6 +605,10 @@ pub struct NewApp {
     pub client_id: Option<String>,
     #[serde(default)]
     pub client_secret: Option<String>,
+    /// The App's id, when the test configured a Worker with it before registering (GitHub
+    /// gives an App its id once, at creation); a new one otherwise.
+    #[serde(default)]
+    pub id: Option<u64>,
 }
 
 /// Registers an App (what a person does once in GitHub's settings).
@@ -614,7 +618,13 @@ pub fn register(gh: &mut GitHub, new: NewApp) -> Result<Value, String> {
     let public_key = rsa::RsaPublicKey::from_public_key_pem(&new.public_key)
         .or_else(|_| rsa::RsaPublicKey::from_pkcs1_pem(&new.public_key))
         .map_err(|e| format!("publicKey: {e}"))?;
-    let id = gh.next_id();
+    let id = match new.id {
+        Some(id) if gh.apps.iter().any(|a| a.id == id && a.slug != new.slug) => {
+            return Err(format!("id: App {id} exists"))
+        }
+        Some(id) => id,
+        None => gh.next_id(),
+    };
     let client_id = new
         .client_id
         .unwrap_or_else(|| format!("Iv23{}", crate::clock::random_hex(8)));
