@@ -70,17 +70,25 @@ fn an_unknown_method_is_405_and_signs_nobody_out() {
     );
 }
 
-#[test]
-fn a_chunked_body_is_refused_once_it_passes_16_kib_without_waiting_for_its_end() {
-    let stack = Stack::start(StackOptions::default());
-    let mut stream = TcpStream::connect(authority(&stack)).expect("connect");
+/// `wrangler dev`'s proxy, not our Worker, answers this when the Worker it forwards to was
+/// swapped while a non-GET request was in flight; it retries GET and HEAD itself and asks
+/// the client to send others again. Production has no such proxy.
+fn is_dev_proxy_restart(head: &str) -> bool {
+    head.starts_with("HTTP/1.1 503")
+        && head.contains("Retry-After: 0")
+        && head.contains("text/plain")
+}
+
+/// A POST whose chunked body passes 16 KiB and never ends; the response's head.
+fn post_endless_chunked_body(stack: &Stack) -> String {
+    let mut stream = TcpStream::connect(authority(stack)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
     let head = format!(
         "POST /api/deploy/start HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\n\
          Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-        authority(&stack),
+        authority(stack),
         stack.site
     );
     stream.write_all(head.as_bytes()).unwrap();
@@ -90,7 +98,20 @@ fn a_chunked_body_is_refused_once_it_passes_16_kib_without_waiting_for_its_end()
         stream.write_all(chunk.as_bytes()).unwrap();
     }
     stream.flush().unwrap();
-    let response = read_head(&mut stream);
+    read_head(&mut stream)
+}
+
+#[test]
+fn a_chunked_body_is_refused_once_it_passes_16_kib_without_waiting_for_its_end() {
+    let stack = Stack::start(StackOptions::default());
+    // Sent again only when the development proxy asks for it, as it asks every client.
+    let mut response = post_endless_chunked_body(&stack);
+    for _ in 0..3 {
+        if !is_dev_proxy_restart(&response) {
+            break;
+        }
+        response = post_endless_chunked_body(&stack);
+    }
     assert!(
         response.starts_with("HTTP/1.1 413"),
         "refused while the body was still arriving: {response}"
