@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 use claw_free_protocol::rollout::cache;
 
 use crate::context::Context;
+use crate::curl;
 use crate::log;
 
 /// How many requests are served at once; more wait in the listen queue's stead get 503.
@@ -180,30 +180,14 @@ impl Upstream {
             self.bucket,
             if ask.head { "" } else { "?alt=media" }
         );
-        let mut child = Command::new(&self.curl)
-            .args([
-                "--silent",
-                "--show-error",
-                "--max-time",
-                DOWNLOAD_TIMEOUT_SECS,
-                "--noproxy",
-                "127.0.0.1,localhost",
-                "--dump-header",
-                "-",
-                "--config",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run curl ({})", e.kind()))?;
         let config = format!("url = \"{url}\"\nheader = \"Authorization: Bearer {token}\"\n");
-        let _ = child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(config.as_bytes());
+        let mut child = curl::spawn(
+            &self.curl,
+            DOWNLOAD_TIMEOUT_SECS,
+            &["--dump-header", "-"],
+            &config,
+        )
+        .map_err(|e| format!("cannot run curl ({})", e.kind()))?;
         let mut body = BufReader::new(child.stdout.take().expect("piped stdout"));
         let (status, length) = read_head(&mut body);
         let result = match status {

@@ -7,6 +7,7 @@ mod bot_settings;
 mod cache;
 mod cli;
 mod context;
+mod curl;
 mod declared;
 mod fault;
 mod fsutil;

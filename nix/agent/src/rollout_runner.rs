@@ -5,9 +5,7 @@
 //! decisions are in [`crate::rollout`].
 
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -471,30 +469,14 @@ impl<'a> Runner<'a> {
         if !token_shaped(token) {
             return Err("the Telegram token file does not hold a bot token".into());
         }
-        let mut child = Command::new(&self.options.curl)
-            .args([
-                "--silent",
-                "--show-error",
-                "--max-time",
-                "10",
-                "--noproxy",
-                "127.0.0.1,localhost",
-                "--write-out",
-                "\n%{http_code}",
-                "--config",
-                "-",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run curl for Telegram getMe ({})", e.kind()))?;
         let config = format!("url = \"{}/bot{token}/getMe\"\n", self.options.telegram_api);
-        let _ = child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(config.as_bytes());
+        let child = crate::curl::spawn(
+            &self.options.curl,
+            "10",
+            &["--write-out", "\n%{http_code}"],
+            &config,
+        )
+        .map_err(|e| format!("cannot run curl for Telegram getMe ({})", e.kind()))?;
         let output = child
             .wait_with_output()
             .map_err(|e| format!("Telegram getMe failed ({})", e.kind()))?;
