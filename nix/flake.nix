@@ -63,7 +63,7 @@
         # The closure CI pushes to running VMs.
         bot-vm-system = botVm.system.build.toplevel;
 
-        clawfree-agent = botVm.openclaw.agent.package;
+        claw-free-agent = botVm.openclaw.agent.package;
         claw-free-provider = botVm.openclaw.bootstrapProvider.package;
         inherit (pkgs) clawfree-skill;
         openclaw-gateway = botVm.openclaw.package;
@@ -75,7 +75,7 @@
       checks.${system} = {
         inherit (self.packages.${system})
           bot-vm-system
-          clawfree-agent
+          claw-free-agent
           claw-free-provider
           ;
 

@@ -37,7 +37,7 @@ let
 
   ours = [
     "openclaw-gateway"
-    "claw-free-provider"
+    "clawfree-provider"
     "clawfree-setup"
     "clawfree-watch-secrets"
     "clawfree-health"
@@ -48,7 +48,7 @@ let
       "400M"
       (-500)
     ];
-    claw-free-provider = [
+    clawfree-provider = [
       "150M"
       "200M"
       (-300)
@@ -138,8 +138,8 @@ in
     )
     # OOM order: CLIs first, then agent, provider, and the gateway last.
     (check "OOM order: CLIs > agent > provider > gateway" (
-      (sc "clawfree-health").OOMScoreAdjust > (sc "claw-free-provider").OOMScoreAdjust
-      && (sc "claw-free-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
+      (sc "clawfree-health").OOMScoreAdjust > (sc "clawfree-provider").OOMScoreAdjust
+      && (sc "clawfree-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
     ) "scores: ${builtins.toJSON (map (n: (sc n).OOMScoreAdjust) ours)}")
 
     # Ordering through real units.

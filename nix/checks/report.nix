@@ -75,7 +75,7 @@ let
   # "name:path" entries of a LoadCredential= list, by name.
   credentialNames = entries: map (e: builtins.head (builtins.split ":" e)) entries;
 
-  providerSettings = builtins.fromJSON config.environment.etc."claw-free/config.json".source.text;
+  providerSettings = builtins.fromJSON config.environment.etc."clawfree/config.json".source.text;
   # The fields of `pub struct Config` in the provider's source: its file
   # refuses unknown keys, so ours must be among them.
   providerConfigKeys =
@@ -222,8 +222,8 @@ in
       "systemctl restart openclaw-gateway.service"
     )
     (expectEq "the provider listens on 127.0.0.1:3456 only" providerSettings.listen "127.0.0.1:3456")
-    (expectContains "the provider reads the configuration file" (sc "claw-free-provider").ExecStart
-      "\"--config\" \"/etc/claw-free/config.json\""
+    (expectContains "the provider reads the configuration file" (sc "clawfree-provider").ExecStart
+      "\"--config\" \"/etc/clawfree/config.json\""
     )
     (expectEq "the gateway waits for its token and the agent's configuration"
       svc.openclaw-gateway.unitConfig.ConditionPathExists
@@ -252,7 +252,7 @@ in
       "clawfree-watch-secrets.service"
       "clawfree-health.service"
       "clawfree-update.service"
-      "claw-free-provider.service"
+      "clawfree-provider.service"
     ])
     (expectEq "the provider edits the configuration the agent writes" providerSettings.openclaw_config
       "/var/lib/openclaw/openclaw.json"
@@ -271,12 +271,12 @@ in
     # `clawfree switch-llm`, run by the gateway's user, restarts the provider
     # and asks it (root) to edit OpenClaw's root-only configuration.
     (check "polkit lets user openclaw restart the provider and the gateway (switch-llm)" (
-      contains "\"claw-free-provider.service\"" config.security.polkit.extraConfig
+      contains "\"clawfree-provider.service\"" config.security.polkit.extraConfig
       && contains "\"openclaw-gateway.service\"" config.security.polkit.extraConfig
     ) config.security.polkit.extraConfig)
     (expectEq "switch-llm: the provider is root and may write OpenClaw's configuration" {
-      user = (sc "claw-free-provider").User or "root";
-      writes = lib.elem config.openclaw.stateDir (sc "claw-free-provider").ReadWritePaths;
+      user = (sc "clawfree-provider").User or "root";
+      writes = lib.elem config.openclaw.stateDir (sc "clawfree-provider").ReadWritePaths;
       openclaw_config = providerSettings.openclaw_config or null;
       provider_service = providerSettings.provider_service or null;
       gateway_service = providerSettings.gateway_service or null;
@@ -284,7 +284,7 @@ in
       user = "root";
       writes = true;
       openclaw_config = "${config.openclaw.stateDir}/openclaw.json";
-      provider_service = "claw-free-provider.service";
+      provider_service = "clawfree-provider.service";
       gateway_service = "openclaw-gateway.service";
     })
 
@@ -378,7 +378,7 @@ in
       "clawfree-update.service"
     )
     (expectContains "clawfree-update switches in place" (sc "clawfree-update").ExecStart
-      "/bin/clawfree\" \"--config\" \"/etc/claw-free/config.json\" \"update\" \"--in-place\""
+      "/bin/clawfree\" \"--config\" \"/etc/clawfree/config.json\" \"update\" \"--in-place\""
     )
     (expectEq "clawfree-update: a root oneshot that runs anew at each start, on demand only" {
       user = (sc "clawfree-update").User or "root";
@@ -485,7 +485,7 @@ in
     (expectEq "updates are pushed, never built on the VM" config.system.autoUpgrade.enable false)
 
     (expectEq "the provider checks callers against the key the agent makes in its state folder"
-      (builtins.fromJSON config.environment.etc."claw-free/config.json".source.text).api_key_file or null
+      (builtins.fromJSON config.environment.etc."clawfree/config.json".source.text).api_key_file or null
       "${config.openclaw.stateDir}/setup-provider.key"
     )
 
@@ -506,8 +506,8 @@ in
     (check "metadata guard: the agent's units and the provider (it reads LLM_PROVIDER) run as an allowed user" (
       builtins.all (
         unit: lib.elem ((sc unit).User or "root") config.openclaw.metadataGuard.allowedUsers
-      ) (agentUnits ++ [ "claw-free-provider" ])
-    ) (builtins.toJSON (map (unit: (sc unit).User or "root") (agentUnits ++ [ "claw-free-provider" ]))))
+      ) (agentUnits ++ [ "clawfree-provider" ])
+    ) (builtins.toJSON (map (unit: (sc unit).User or "root") (agentUnits ++ [ "clawfree-provider" ]))))
     (expectContains "metadata guard: the build's ruleset check sees only uid 0"
       config.networking.nftables.preCheckRuleset
       "s/skuid != { root, nscd, nobody }/skuid != { 0 }/"
@@ -563,7 +563,7 @@ in
       program = config.openclaw.bootstrapProvider.package.meta.mainProgram;
     } {
       pname = "claw-free-provider";
-      program = "claw-free-provider";
+      program = "clawfree-provider";
     })
 
     # GitHub mode's rollouts.
@@ -586,8 +586,8 @@ in
       && !(userGateway.serviceConfig ? ExecStartPre && userGateway.serviceConfig.ExecStartPre != [ ])
     ) "OPENCLAW_CONFIG_PATH=${userGateway.environment.OPENCLAW_CONFIG_PATH}")
     (check "user flake: no bootstrap provider" (
-      !(user.config.systemd.services ? claw-free-provider)
-      && !(lib.elem "claw-free-provider.service" userGateway.after)
+      !(user.config.systemd.services ? clawfree-provider)
+      && !(lib.elem "clawfree-provider.service" userGateway.after)
     ) "the provider is still configured")
     (expectEq "user flake: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
     (expectEq "user flake: its owner reaches the agent through the rendered configuration"

@@ -193,7 +193,7 @@ in
       default = [ "openclaw-gateway.service" ];
       example = [
         "openclaw-gateway.service"
-        "claw-free-provider.service"
+        "clawfree-provider.service"
       ];
       description = "The systemd units that must be active before a new system counts as healthy.";
     };

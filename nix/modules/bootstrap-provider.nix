@@ -1,8 +1,8 @@
 # The claw.free Setup model and the `clawfree` management command.
 #
-# Owns: `claw-free-provider.service` (the OpenAI-compatible bootstrap provider
+# Owns: `clawfree-provider.service` (the OpenAI-compatible bootstrap provider
 # on loopback that walks the user through connecting their LLM), the
-# configuration file both programs read (/etc/claw-free/config.json: every
+# configuration file both programs read (/etc/clawfree/config.json: every
 # command path, unit name and state path), the `clawfree` command the skill
 # calls, `clawfree-update.service` (the root unit that switches the system
 # when the bot asks), and the polkit rule that lets the gateway's user manage
@@ -31,7 +31,7 @@ let
     "clawfree-health.service"
     "clawfree-update.service"
   ]
-  ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+  ++ lib.optional cfg.bootstrapProvider.enable "clawfree-provider.service";
 
   # The keys of nix/provider/src/config.rs; it refuses any other.
   settings = lib.filterAttrs (_: v: v != null) {
@@ -58,7 +58,7 @@ let
     ];
     services = units;
     gateway_service = "openclaw-gateway.service";
-    provider_service = "claw-free-provider.service";
+    provider_service = "clawfree-provider.service";
     health_url = "http://127.0.0.1:${toString cfg.gateway.port}/health";
     inherit systemctl;
     journalctl = "${config.systemd.package}/bin/journalctl";
@@ -70,7 +70,7 @@ let
     update_service = "clawfree-update.service";
     disk_path = "/";
   };
-  configFile = "/etc/claw-free/config.json";
+  configFile = "/etc/clawfree/config.json";
 in
 {
   options.openclaw = {
@@ -81,7 +81,7 @@ in
         description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
       };
       package = lib.mkPackageOption pkgs "claw-free-provider" {
-        extraDescription = "It holds `claw-free-provider` and the `clawfree` skill command.";
+        extraDescription = "It holds `clawfree-provider` and the `clawfree` skill command.";
       };
       port = lib.mkOption {
         type = lib.types.port;
@@ -110,7 +110,7 @@ in
     (lib.mkIf cfg.enable {
       # `clawfree`, which the skill runs from the gateway.
       environment.systemPackages = [ provider ];
-      environment.etc."claw-free/config.json".source = jsonFormat.generate "claw-free-config.json" settings;
+      environment.etc."clawfree/config.json".source = jsonFormat.generate "clawfree-config.json" settings;
 
       # The switch `clawfree update` asks for, as root.
       systemd.services.clawfree-update =
@@ -153,10 +153,10 @@ in
     })
 
     (lib.mkIf (cfg.enable && cfg.bootstrapProvider.enable) {
-      systemd.services.claw-free-provider = clawLib.mkCappedService {
+      systemd.services.clawfree-provider = clawLib.mkCappedService {
         description = "claw.free Setup: the bootstrap LLM provider";
         execStart = [
-          (lib.getExe' provider "claw-free-provider")
+          (lib.getExe' provider "clawfree-provider")
           "--config"
           configFile
         ];
@@ -179,7 +179,7 @@ in
           ReadWritePaths = [ cfg.stateDir ];
         };
         # A new configuration file means new command paths.
-        restartTriggers = [ config.environment.etc."claw-free/config.json".text ];
+        restartTriggers = [ config.environment.etc."clawfree/config.json".text ];
       };
     })
   ];

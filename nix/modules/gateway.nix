@@ -279,12 +279,12 @@ in
         "clawfree-setup.service"
         "clawfree-set-secret.socket"
       ]
-      ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+      ++ lib.optional cfg.bootstrapProvider.enable "clawfree-provider.service";
       wants = [
         "network-online.target"
         "clawfree-set-secret.socket"
       ]
-      ++ lib.optional cfg.bootstrapProvider.enable "claw-free-provider.service";
+      ++ lib.optional cfg.bootstrapProvider.enable "clawfree-provider.service";
       requires = [ "clawfree-setup.service" ];
       environment = {
         NODE_OPTIONS = "--max-old-space-size=${toString cfg.gateway.heapMiB}";

@@ -74,7 +74,7 @@ pkgs.testers.runNixOSTest {
         return lambda v: v.startswith("ok ") and int(v.split()[1]) >= since
 
     def assert_ready():
-        for unit in ["clawfree-setup", "clawfree-watch-secrets", "clawfree-health", "claw-free-provider", "openclaw-gateway"]:
+        for unit in ["clawfree-setup", "clawfree-watch-secrets", "clawfree-health", "clawfree-provider", "openclaw-gateway"]:
             bot.succeed(f"systemctl is-active {unit}.service")
         pid = bot.succeed("systemctl show -p MainPID --value openclaw-gateway.service").strip()
         assert bot.succeed(f"stat -c %U /proc/{pid}").strip() == "openclaw"
@@ -107,7 +107,7 @@ pkgs.testers.runNixOSTest {
     with subtest("idle memory"):
         print(bot.succeed("free -m"))
         print(bot.succeed("systemd-cgtop -b -n 1 -m --depth=2"))
-        for unit in ["clawfree-watch-secrets", "clawfree-health", "claw-free-provider", "openclaw-gateway"]:
+        for unit in ["clawfree-watch-secrets", "clawfree-health", "clawfree-provider", "openclaw-gateway"]:
             print(unit, bot.succeed(f"systemctl show -p MemoryCurrent --value {unit}.service").strip())
 
     with subtest("a restart keeps the bot healthy and does not redo setup"):

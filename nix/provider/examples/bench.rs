@@ -1,11 +1,11 @@
-//! Bench: starts the real `claw-free-provider` binary, walks a setup conversation
+//! Bench: starts the real `clawfree-provider` binary, walks a setup conversation
 //! through it (plain and streaming requests, a pasted key handed to a stand-in
 //! `openclaw`, the finish), and prints its resident memory (VmRSS and the peak VmHWM
 //! from /proc) and the time per request.
 //!
 //! ```text
 //! cargo build --release -p claw-free-provider --bins --examples
-//! target/release/examples/bench [PATH-TO-claw-free-provider] [REQUESTS]
+//! target/release/examples/bench [PATH-TO-clawfree-provider] [REQUESTS]
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,13 +50,13 @@ fn main() {
         exe.parent()
             .and_then(Path::parent)
             .unwrap()
-            .join("claw-free-provider")
+            .join("clawfree-provider")
     });
     let requests: usize = args
         .next()
         .map_or(200, |n| n.parse().expect("REQUESTS is a number"));
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let dir = std::env::temp_dir().join(format!("claw-free-provider-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("clawfree-provider-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("openclaw.json"),
@@ -133,7 +133,7 @@ fn main() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 
-    println!("claw-free-provider ({})", binary.display());
+    println!("clawfree-provider ({})", binary.display());
     println!("  resident memory idle:                {idle} KiB");
     println!("  resident memory after {requests} requests: {serving} KiB");
     println!("  peak resident memory (VmHWM):        {peak} KiB");

@@ -1,6 +1,6 @@
-//! Configuration shared by `claw-free-provider` and `clawfree`: every external command,
+//! Configuration shared by `clawfree-provider` and `clawfree`: every external command,
 //! every path and every timeout, from an optional JSON file (`--config PATH`, else
-//! `$CLAWFREE_CONFIG`, else `/etc/claw-free/config.json` when it exists) and then
+//! `$CLAWFREE_CONFIG`, else `/etc/clawfree/config.json` when it exists) and then
 //! command-line flags, which win. Unknown keys and bad values are refused where they
 //! enter, with a message naming the key.
 
@@ -13,7 +13,7 @@ use claw_free_protocol::provider::Provider;
 use serde::Deserialize;
 
 /// The config file read when neither `--config` nor `$CLAWFREE_CONFIG` names one.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/claw-free/config.json";
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/clawfree/config.json";
 
 /// The OpenClaw model refs set for one provider when setup finishes.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -102,7 +102,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:3456".into(),
-            state_dir: "/var/lib/claw-free-provider".into(),
+            state_dir: "/var/lib/clawfree-provider".into(),
             provider: None,
             metadata_url: None,
             claude: "claude".into(),
@@ -126,7 +126,7 @@ impl Default for Config {
             nvidia_base_url: crate::openclaw::NVIDIA_BASE_URL.into(),
             services: [
                 "openclaw-gateway.service",
-                "claw-free-provider.service",
+                "clawfree-provider.service",
                 "clawfree-setup.service",
                 "clawfree-watch-secrets.service",
                 "clawfree-health.service",
@@ -134,7 +134,7 @@ impl Default for Config {
             .map(String::from)
             .to_vec(),
             gateway_service: "openclaw-gateway.service".into(),
-            provider_service: "claw-free-provider.service".into(),
+            provider_service: "clawfree-provider.service".into(),
             health_url: "http://127.0.0.1:18789/health".into(),
             systemctl: "systemctl".into(),
             journalctl: "journalctl".into(),

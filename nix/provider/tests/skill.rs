@@ -234,11 +234,11 @@ fn logs_and_restart_accept_only_known_services() {
     assert!(vm
         .log()
         .contains("systemctl restart --no-block openclaw-gateway.service"));
-    let (ok, _, _) = vm.clawfree(&["restart", "claw-free-provider"], "", &[]);
+    let (ok, _, _) = vm.clawfree(&["restart", "clawfree-provider"], "", &[]);
     assert!(ok);
     assert!(vm
         .log()
-        .contains("systemctl restart --no-block claw-free-provider.service"));
+        .contains("systemctl restart --no-block clawfree-provider.service"));
 }
 
 #[test]
@@ -324,7 +324,7 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
     );
     assert!(vm
         .log()
-        .contains("systemctl restart claw-free-provider.service"));
+        .contains("systemctl restart clawfree-provider.service"));
     assert!(vm
         .log()
         .contains("systemctl restart --no-block openclaw-gateway.service"));

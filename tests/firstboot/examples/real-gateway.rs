@@ -39,7 +39,7 @@ fn wait_for<T>(
         vm.assert_running();
         if Instant::now() > until {
             let journal = vm
-                .run("journalctl -b --no-pager -n 120 -u 'clawfree-*' -u 'openclaw-*' -u 'claw-free-*'; free -m; cat /proc/swaps")
+                .run("journalctl -b --no-pager -n 120 -u 'clawfree-*' -u 'openclaw-*'; free -m; cat /proc/swaps")
                 .1;
             panic!("{what} did not happen in time\n--- journal ---\n{journal}");
         }

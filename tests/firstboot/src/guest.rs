@@ -357,7 +357,7 @@ pub fn disk(base: &Base, rendered: &Rendered, gateway: &Gateway, dir: &Path) -> 
         &agent,
         &in_root(&root, &format!("{}/bin/clawfree-agent", packages.agent)),
     );
-    for bin in ["claw-free-provider", "clawfree"] {
+    for bin in ["clawfree-provider", "clawfree"] {
         let program = claw_free_testkit::workspace_binary("claw-free-provider", bin);
         install(
             &program,

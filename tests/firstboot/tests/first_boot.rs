@@ -18,7 +18,7 @@ const OUR_UNITS: [&str; 5] = [
     "clawfree-setup.service",
     "clawfree-watch-secrets.service",
     "clawfree-health.service",
-    "claw-free-provider.service",
+    "clawfree-provider.service",
     "openclaw-gateway.service",
 ];
 
@@ -74,7 +74,7 @@ fn wait_guest(sim: &Sim, vm: &mut Vm, key: &str, ok: impl Fn(&str) -> bool) -> S
         }
         vm.assert_running();
         if Instant::now() > deadline {
-            let journal = vm.run("journalctl -b --no-pager -n 80 -u 'clawfree-*' -u 'openclaw-*' -u 'claw-free-*'").1;
+            let journal = vm.run("journalctl -b --no-pager -n 80 -u 'clawfree-*' -u 'openclaw-*'").1;
             panic!(
                 "openclaw/{key} never became what the test waits for (now {:?})\n--- journal ---\n{journal}",
                 sim.guest(key)

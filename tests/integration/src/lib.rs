@@ -245,7 +245,7 @@ impl Stack {
                 .arg("--setup-model")
                 .arg(claw_free_testkit::workspace_binary(
                     "claw-free-provider",
-                    "claw-free-provider",
+                    "clawfree-provider",
                 ));
         }
         let mut sim_child = sim.spawn().expect("start the simulator");

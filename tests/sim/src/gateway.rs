@@ -1,6 +1,6 @@
 //! A simulated VM's real OpenClaw gateway and claw.free Setup model, when the simulator
 //! is given the pinned OpenClaw release (`--openclaw PATH`) and the Setup model
-//! (`--setup-model PATH`): what `openclaw-gateway.service` and `claw-free-provider.service`
+//! (`--setup-model PATH`): what `openclaw-gateway.service` and `clawfree-provider.service`
 //! are on the image. The agent's restart command (`POST /_vm/.../app/restart`) starts
 //! the Setup model once and (re)starts the gateway from the configuration the agent
 //! wrote; the VM's health endpoint then reports whether that gateway listens.
@@ -25,7 +25,7 @@ use std::process::{Child, Command, Stdio};
 pub struct AppPrograms {
     /// The pinned release's `openclaw` command.
     pub openclaw: PathBuf,
-    /// `claw-free-provider`.
+    /// `clawfree-provider`.
     pub setup_model: PathBuf,
 }
 
@@ -200,13 +200,13 @@ impl Sim {
             .as_mut()
             .is_some_and(|(child, _)| matches!(child.try_wait(), Ok(None)));
         if !setup_alive {
-            let log = std::fs::File::create(root.join("claw-free-provider.log"))
+            let log = std::fs::File::create(root.join("clawfree-provider.log"))
                 .map_err(|e| e.to_string())?;
             let mut command = app_command(&programs.setup_model, &home, &agent_config_path);
             command
                 .args(["--listen", "127.0.0.1:0", "--metadata-url", &base])
                 .arg("--state-dir")
-                .arg(root.join("var/lib/claw-free-provider"))
+                .arg(root.join("var/lib/clawfree-provider"))
                 .arg("--openclaw-config")
                 .arg(&agent_config_path)
                 .arg("--api-key-file")

@@ -182,7 +182,7 @@ fn start_setup_model(home: &std::path::Path, provider: &str, extra: &[&str]) -> 
     std::fs::write(&key_file, SETUP_KEY).unwrap();
     let mut command = Command::new(claw_free_testkit::workspace_binary(
         "claw-free-provider",
-        "claw-free-provider",
+        "clawfree-provider",
     ));
     openclaw_env(&mut command, home);
     let mut child = command
@@ -198,7 +198,7 @@ fn start_setup_model(home: &std::path::Path, provider: &str, extra: &[&str]) -> 
         .args(extra)
         .stdout(Stdio::piped())
         .spawn()
-        .expect("start claw-free-provider");
+        .expect("start clawfree-provider");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

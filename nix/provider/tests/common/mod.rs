@@ -36,7 +36,7 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "claw-free-provider-{name}-{}-{}",
+            "clawfree-provider-{name}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
@@ -176,7 +176,7 @@ impl Provider {
             .append(true)
             .open(self.dir.path("provider.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_claw-free-provider"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_clawfree-provider"))
             .args(&self.extra_args)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("CLAWFREE_CONFIG")

@@ -1,7 +1,7 @@
-//! `claw-free-provider`: the "claw.free Setup" model on 127.0.0.1:3456.
+//! `clawfree-provider`: the "claw.free Setup" model on 127.0.0.1:3456.
 //!
 //! ```text
-//! claw-free-provider [--config PATH] [--listen ADDR] [--state-dir DIR] [--provider P]
+//! clawfree-provider [--config PATH] [--listen ADDR] [--state-dir DIR] [--provider P]
 //!                    [--metadata-url URL] [--claude PATH] [--codex PATH] [--openclaw PATH]
 //!                    [--openclaw-config PATH] [--restart-gateway CMD] [--login-timeout-secs N] ...
 //! ```
@@ -89,19 +89,19 @@ fn run() -> Result<(), String> {
         .ok_or("the server has no IP address")?;
     println!("listening on http://{address}");
     eprintln!(
-        "claw-free-provider: stage {}, provider {}",
+        "clawfree-provider: stage {}, provider {}",
         setup.stage_name(),
         preferred.map_or("unknown", Provider::as_str)
     );
     api::serve(&server, address, &setup, &STOP);
     setup.shutdown();
-    eprintln!("claw-free-provider: stopped");
+    eprintln!("clawfree-provider: stopped");
     Ok(())
 }
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("claw-free-provider: {e}");
+        eprintln!("clawfree-provider: {e}");
         std::process::exit(1);
     }
 }
