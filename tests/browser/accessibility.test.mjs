@@ -8,16 +8,13 @@ import { after, afterEach, before, test } from 'node:test';
 import {
   DESKTOP, PHONE, assertPageWasClean, focusedId, openBrowser, unlabelledControls, waitForView,
 } from './browser.mjs';
-import { FAST_GOOGLE, signIn } from './journeys.mjs';
-import { startStack } from './stack.mjs';
+import { signIn, startFastStack } from './journeys.mjs';
 
 let stack;
 let browser;
 
 before(async () => {
-  stack = await startStack();
-  await stack.admin.reset();
-  await stack.admin.config(FAST_GOOGLE);
+  stack = await startFastStack();
 });
 
 after(async () => {

@@ -10,8 +10,7 @@ import { after, before, test } from 'node:test';
 import {
   PHONE, assertPageWasClean, focusedId, openBrowser, unlabelledControls, waitForView,
 } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
-import { startStack } from './stack.mjs';
+import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
 
 const FIRST_TOKEN = telegramToken(7000000001, 'f');
 const ROTATED_TOKEN = telegramToken(7000000001, 'r');
@@ -20,9 +19,7 @@ let stack;
 let browser;
 
 before(async () => {
-  stack = await startStack();
-  await stack.admin.reset();
-  await stack.admin.config(FAST_GOOGLE);
+  stack = await startFastStack();
   await stack.admin.telegramBot({
     token: FIRST_TOKEN,
     username: 'ada_claw_bot',

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { waitForView } from './browser.mjs';
+import { startStack } from './stack.mjs';
 
 /** A well-formed Telegram token for a bot id (the simulator accepts any it was told about). */
 export function telegramToken(botId, seed = 'a') {
@@ -11,6 +12,17 @@ export function telegramToken(botId, seed = 'a') {
 
 /** Fast simulated Google, so a whole deploy takes seconds. */
 export const FAST_GOOGLE = { autoApprove: false, operationStepMs: 200, bootStepMs: 300, agentBootDelayMs: 300 };
+
+/**
+ * Starts the stack (extraArgs go to it as they are) on a freshly reset, fast
+ * simulated Google; config adds to or overrides FAST_GOOGLE.
+ */
+export async function startFastStack(extraArgs = [], config = {}) {
+  const stack = await startStack(extraArgs);
+  await stack.admin.reset();
+  await stack.admin.config({ ...FAST_GOOGLE, ...config });
+  return stack;
+}
 
 /** From the choices step, through the consent page ("Allow"), to the setup step. */
 export async function signIn(browser, { provider = 'kimi', shots = true } = {}) {

@@ -5,8 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
-import { startStack } from './stack.mjs';
+import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
 
 const READY_TIMEOUT_SECS = 20;
 const TOKEN = telegramToken(7000000003, 'n');
@@ -15,10 +14,8 @@ let stack;
 let browser;
 
 before(async () => {
-  stack = await startStack(['--var', `READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS}`]);
-  await stack.admin.reset();
   // Every VM's app stays unhealthy from its first boot: no race with the agent.
-  await stack.admin.config({ ...FAST_GOOGLE, appsNeverHealthy: true });
+  stack = await startFastStack(['--var', `READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS}`], { appsNeverHealthy: true });
   await stack.admin.telegramBot({ token: TOKEN, username: 'never_ready_bot', updates: [] });
   browser = await openBrowser({ site: stack.site, testName: 'readiness-timeout', viewport: DESKTOP });
 });

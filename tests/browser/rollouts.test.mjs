@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
-import { startStack } from './stack.mjs';
+import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
 
 const TOKEN = telegramToken(7000000005, 'g');
 const PREVIOUS_PATH = '/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-nixos-system-bot-25.11';
@@ -18,9 +17,7 @@ let stack;
 let browser;
 
 before(async () => {
-  stack = await startStack();
-  await stack.admin.reset();
-  await stack.admin.config(FAST_GOOGLE);
+  stack = await startFastStack();
   await stack.admin.telegramBot({ token: TOKEN, username: 'linked_bot', updates: [] });
   browser = await openBrowser({ site: stack.site, testName: 'rollouts', viewport: DESKTOP });
 });
