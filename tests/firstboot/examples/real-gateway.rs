@@ -25,28 +25,6 @@ const TOKEN: &str = "123456789:AAHrealgatewayrealgatewayrealgat01";
 const OWNER: u64 = 4242;
 const CGROUP: &str = "/sys/fs/cgroup/system.slice/openclaw-gateway.service";
 
-fn wait_for<T>(
-    vm: &mut Vm,
-    what: &str,
-    deadline: Duration,
-    mut probe: impl FnMut(&mut Vm) -> Option<T>,
-) -> T {
-    let until = Instant::now() + deadline;
-    loop {
-        if let Some(found) = probe(vm) {
-            return found;
-        }
-        vm.assert_running();
-        if Instant::now() > until {
-            let journal = vm
-                .run("journalctl -b --no-pager -n 120 -u 'clawfree-*' -u 'openclaw-*'; free -m; cat /proc/swaps")
-                .1;
-            panic!("{what} did not happen in time\n--- journal ---\n{journal}");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// The gateway cgroup's figures, in MiB, and its OOM kills.
 fn memory(vm: &mut Vm) -> (f64, f64, f64, u64) {
     let out = vm.must(&format!(
@@ -110,9 +88,11 @@ fn main() {
         gateway.share(),
     );
 
-    wait_for(&mut vm, "setup=waiting-secret", GUEST_DEADLINE, |_| {
-        (sim.guest("setup").as_deref() == Some("waiting-secret")).then_some(())
-    });
+    vm.wait_for(
+        GUEST_DEADLINE,
+        || "setup=waiting-secret".into(),
+        |_| (sim.guest("setup").as_deref() == Some("waiting-secret")).then_some(()),
+    );
     // The health reporter restarts a gateway that fails three probes in a row, and
     // under TCG OpenClaw takes minutes to start: its restarts would measure only
     // themselves. It keeps probing and publishing; only its restart command is a no-op
@@ -135,24 +115,12 @@ fn main() {
              systemctl daemon-reload"
         ));
     }
-    let recipient = sim
-        .guest("recipient")
-        .expect("the VM published its recipient");
-    let ciphertext = claw_free::crypto::age_encrypt(
-        &claw_free_firstboot::OsRandom,
-        &recipient,
-        TOKEN.as_bytes(),
-    )
-    .expect("the Worker encrypts to the VM's recipient");
-    sim.set_metadata(json!({
-        "openclaw-secret-telegram-token": ciphertext,
-        "openclaw-secret-version": "1",
-    }));
+    sim.deliver_telegram_token(TOKEN, 1);
     let delivered = vm.started.elapsed();
     // `ready` waits for the gateway's first healthy answer.
     // Under TCG that takes minutes: the unit's memory every half minute meanwhile.
     let mut sampled = Instant::now();
-    wait_for(&mut vm, "setup=ready", Duration::from_secs(2400), |vm| {
+    vm.wait_for(Duration::from_secs(2400), || "setup=ready".into(), |vm| {
         if sampled.elapsed() > Duration::from_secs(30) {
             sampled = Instant::now();
             let (_, figures) = vm.run(&format!(
@@ -173,10 +141,9 @@ fn main() {
     assert!(swaps.contains("/dev/zram0"), "{swaps}");
 
     // The real gateway's own /health, from the unit's start.
-    let healthy = wait_for(
-        &mut vm,
-        "the gateway's /health",
+    let healthy = vm.wait_for(
         Duration::from_secs(1500),
+        || "the gateway's /health".into(),
         |vm| {
             let (status, answer) = vm.run(&format!(
             "exec 3<>/dev/tcp/127.0.0.1/{}; printf 'GET /health HTTP/1.0\\r\\n\\r\\n' >&3; timeout 20 cat <&3",
@@ -192,10 +159,9 @@ fn main() {
     // The owner writes; the gateway asks the Setup provider and answers.
     let asked = Instant::now();
     sim.telegram_say(TOKEN, OWNER, "hello");
-    let reply = wait_for(
-        &mut vm,
-        "an answer to the owner",
+    let reply = vm.wait_for(
         Duration::from_secs(1500),
+        || "an answer to the owner".into(),
         |_| sim.telegram_sent(TOKEN, OWNER).into_iter().next(),
     );
     let answered = asked.elapsed();

@@ -8,6 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use claw_free_protocol::metadata::{SecretName, SECRET_VERSION};
 use serde_json::{json, Value};
 
 /// A running simulator on a free loopback port, stopped when dropped.
@@ -126,6 +127,24 @@ impl Sim {
             "/_admin/vms/metadata",
             json!({"project": self.project, "zone": self.zone, "instance": self.instance, "items": items}),
         );
+    }
+
+    /// Delivers the Telegram bot token as the Worker does: encrypted with the Worker's
+    /// own code to the recipient the VM published, as secret version `version`.
+    pub fn deliver_telegram_token(&self, token: &str, version: u32) {
+        let recipient = self
+            .guest("recipient")
+            .expect("the VM published its recipient");
+        let ciphertext =
+            claw_free::crypto::age_encrypt(&crate::OsRandom, &recipient, token.as_bytes())
+                .expect("the Worker encrypts to the VM's recipient");
+        let mut items = serde_json::Map::new();
+        items.insert(
+            SecretName::telegram_token().metadata_key(),
+            ciphertext.into(),
+        );
+        items.insert(SECRET_VERSION.into(), version.to_string().into());
+        self.set_metadata(items.into());
     }
 
     /// Registers a bot with the simulator's Telegram.

@@ -135,6 +135,34 @@ impl Vm {
         lines[lines.len().saturating_sub(60)..].join("\n")
     }
 
+    /// Polls `probe` until it finds something. If QEMU ends first, or `deadline` passes,
+    /// fails the test with what was awaited (`what`, asked only then) and the guest's
+    /// journal of our units and OpenClaw's, and its memory.
+    pub fn wait_for<T>(
+        &mut self,
+        deadline: Duration,
+        what: impl FnOnce() -> String,
+        mut probe: impl FnMut(&mut Vm) -> Option<T>,
+    ) -> T {
+        let until = Instant::now() + deadline;
+        loop {
+            if let Some(found) = probe(self) {
+                return found;
+            }
+            self.assert_running();
+            if Instant::now() > until {
+                let journal = self
+                    .run("journalctl -b --no-pager -n 120 -u 'clawfree-*' -u 'openclaw-*'; free -m; cat /proc/swaps")
+                    .1;
+                panic!(
+                    "{} did not happen in time\n--- journal ---\n{journal}",
+                    what()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// Fails the test with QEMU's and the guest's last words if QEMU has ended.
     pub fn assert_running(&mut self) {
         if let Some(status) = self.exited() {

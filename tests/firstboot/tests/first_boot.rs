@@ -6,7 +6,7 @@
 //! Prints the time from boot to `ready` and each of our units' `MemoryCurrent`. What
 //! Debian's systemd (252) cannot show of NixOS's (258) is printed with the figures.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use claw_free_firstboot::guest::{self, Base, Gateway, Rendered};
 use claw_free_firstboot::sim::Sim;
@@ -65,40 +65,18 @@ fn boot(s: &Setup, sim: &Sim) -> Vm {
     )
 }
 
-/// Waits until guest attribute `key` satisfies `ok`; the guest's console on failure.
+/// Waits until guest attribute `key` satisfies `ok`; the guest's journal on failure.
 fn wait_guest(sim: &Sim, vm: &mut Vm, key: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + GUEST_DEADLINE;
-    loop {
-        if let Some(value) = sim.guest(key).filter(|v| ok(v)) {
-            return value;
-        }
-        vm.assert_running();
-        if Instant::now() > deadline {
-            let journal = vm.run("journalctl -b --no-pager -n 80 -u 'clawfree-*' -u 'openclaw-*'").1;
-            panic!(
-                "openclaw/{key} never became what the test waits for (now {:?})\n--- journal ---\n{journal}",
+    vm.wait_for(
+        GUEST_DEADLINE,
+        || {
+            format!(
+                "openclaw/{key} becoming what the test waits for (now {:?})",
                 sim.guest(key)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn deliver_token(sim: &Sim, version: u32) {
-    let recipient = sim
-        .guest("recipient")
-        .expect("the VM published its recipient");
-    // The Worker's own encryption, as it encrypts a token the owner pasted.
-    let ciphertext = claw_free::crypto::age_encrypt(
-        &claw_free_firstboot::OsRandom,
-        &recipient,
-        TOKEN.as_bytes(),
+            )
+        },
+        |_| sim.guest(key).filter(|v| ok(v)),
     )
-    .expect("the Worker encrypts to the VM's recipient");
-    sim.set_metadata(json!({
-        "openclaw-secret-telegram-token": ciphertext,
-        "openclaw-secret-version": version.to_string(),
-    }));
 }
 
 fn unix_now() -> u64 {
@@ -168,7 +146,7 @@ fn a_fresh_bot_becomes_ready_without_a_reboot_and_stays_so_across_one() {
 
     wait_guest(&sim, &mut vm, "setup", |v| v == "waiting-secret");
     let waiting_after = vm.started.elapsed();
-    deliver_token(&sim, 1);
+    sim.deliver_telegram_token(TOKEN, 1);
     wait_guest(&sim, &mut vm, "setup", |v| v == "ready");
     let ready_after = vm.started.elapsed();
     wait_guest(&sim, &mut vm, "secret-version", |v| v == "1");
@@ -180,7 +158,7 @@ fn a_fresh_bot_becomes_ready_without_a_reboot_and_stays_so_across_one() {
         "660 root openclaw"
     );
     let clawfree = format!(
-        "{}/bin/clawfree --config /etc/claw-free/config.json",
+        "{}/bin/clawfree --config /etc/clawfree/config.json",
         s.rendered.packages.provider
     );
     let (status, output) = vm.run(&format!(
@@ -284,7 +262,7 @@ fn setup_killed_midway_converges_after_a_restart() {
 
     let mut vm = boot(&s, &sim);
     wait_guest(&sim, &mut vm, "setup", |v| v == "waiting-secret");
-    deliver_token(&sim, 1);
+    sim.deliver_telegram_token(TOKEN, 1);
     wait_guest(&sim, &mut vm, "setup", |v| v == "ready");
     assert_ready_guest(&mut vm, &s.rendered);
     assert_eq!(
