@@ -136,10 +136,7 @@ fn the_real_gateway_polls_the_simulated_telegram_using_only_methods_it_serves() 
         return;
     }
     let sim = sim();
-    sim.admin(
-        "telegram/bots",
-        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
-    );
+    add_bot(&sim);
     let gateway = start_gateway(&sim, agent_config());
     // Long polling proves the channel came up past its start-up calls.
     sim.wait_for(180, || {
@@ -234,6 +231,50 @@ fn setup_config(setup: &SetupModel) -> Value {
     config
 }
 
+/// The bot the tests' gateways poll, with nothing waiting for it.
+fn add_bot(sim: &TestSim) {
+    sim.admin(
+        "telegram/bots",
+        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
+    );
+}
+
+/// The bot answered no stranger, and the gateway called no Telegram method the
+/// simulator does not serve.
+fn assert_stranger_unanswered_and_methods_served(sim: &TestSim, gateway: &Gateway) {
+    assert_eq!(
+        sent_to(sim, STRANGER),
+        Vec::<String>::new(),
+        "a stranger got an answer"
+    );
+    assert_eq!(
+        sim.admin_get("telegram/unknown-methods"),
+        json!([]),
+        "{}",
+        gateway.log()
+    );
+}
+
+/// The owner's side of the chat: each turn says something and waits for the bot's
+/// replies to it.
+struct OwnerChat<'a> {
+    sim: &'a TestSim,
+    seen: usize,
+}
+
+impl<'a> OwnerChat<'a> {
+    fn new(sim: &'a TestSim) -> Self {
+        Self { sim, seen: 0 }
+    }
+
+    fn turn(&mut self, text: &str) -> Vec<String> {
+        say(self.sim, OWNER, text);
+        let replies = next_replies(self.sim, OWNER, self.seen);
+        self.seen += replies.len();
+        replies
+    }
+}
+
 /// The simulated user `from` writes `text` to the bot.
 fn say(sim: &TestSim, from: u64, text: &str) {
     sim.admin(
@@ -275,10 +316,7 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
         return;
     }
     let sim = sim();
-    sim.admin(
-        "telegram/bots",
-        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
-    );
+    add_bot(&sim);
     let home = gateway_home();
     let setup = start_setup_model(&home.0, "openai", &["--restart-gateway", "/bin/true"]);
     write_config(&home, &sim, setup_config(&setup));
@@ -286,8 +324,7 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
     wait_for_polling(&sim);
 
     say(&sim, STRANGER, "hello, whose bot is this?");
-    say(&sim, OWNER, "hi");
-    let texts = next_replies(&sim, OWNER, 0);
+    let texts = OwnerChat::new(&sim).turn("hi");
     assert!(
         texts
             .iter()
@@ -295,17 +332,7 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
         "the reply is not the setup conversation: {texts:?}\n{}",
         gateway.log()
     );
-    assert_eq!(
-        sent_to(&sim, STRANGER),
-        Vec::<String>::new(),
-        "a stranger got an answer"
-    );
-    assert_eq!(
-        sim.admin_get("telegram/unknown-methods"),
-        json!([]),
-        "{}",
-        gateway.log()
-    );
+    assert_stranger_unanswered_and_methods_served(&sim, &gateway);
 }
 
 /// The journey to its end for Kimi: the owner pastes an NVIDIA key in the chat, the
@@ -319,10 +346,7 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
         return;
     }
     let sim = sim();
-    sim.admin(
-        "telegram/bots",
-        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
-    );
+    add_bot(&sim);
     let home = gateway_home();
     let restart = home.0.join("restart");
     let nvidia = format!("{}/nvidia/v1", sim.url);
@@ -345,22 +369,16 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
     let gateway = start_gateway_in(home);
     wait_for_polling(&sim);
 
-    say(&sim, OWNER, "hi");
-    let mut seen = 0;
-    let asked = next_replies(&sim, OWNER, seen);
-    seen += asked.len();
+    let mut owner = OwnerChat::new(&sim);
+    let asked = owner.turn("hi");
     assert!(
         asked.iter().any(|t| t.contains("build.nvidia.com")),
         "the Setup model did not ask for the NVIDIA key: {asked:?}\n{}",
         gateway.log()
     );
-    say(&sim, OWNER, "nvapi-SimulatedKey0123456789abcdefXYZ");
-    let saved = next_replies(&sim, OWNER, seen);
-    seen += saved.len();
+    let saved = owner.turn("nvapi-SimulatedKey0123456789abcdefXYZ");
     let first_gateway = gateway.pid();
-    say(&sim, OWNER, "no");
-    let finished = next_replies(&sim, OWNER, seen);
-    seen += finished.len();
+    let finished = owner.turn("no");
     assert!(
         finished.iter().any(|t| t.contains("Kimi")),
         "setup did not finish with Kimi: {saved:?} {finished:?}\n{}",
@@ -376,8 +394,7 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
     );
 
     say(&sim, STRANGER, "and now?");
-    say(&sim, OWNER, "what is a lobster?");
-    let answer = next_replies(&sim, OWNER, seen);
+    let answer = owner.turn("what is a lobster?");
     assert!(
         answer
             .iter()
@@ -387,15 +404,5 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
         gateway.log()
     );
     assert!(sim.counter("nvidia.chat.completions") >= 1);
-    assert_eq!(
-        sent_to(&sim, STRANGER),
-        Vec::<String>::new(),
-        "a stranger got an answer"
-    );
-    assert_eq!(
-        sim.admin_get("telegram/unknown-methods"),
-        json!([]),
-        "{}",
-        gateway.log()
-    );
+    assert_stranger_unanswered_and_methods_served(&sim, &gateway);
 }
