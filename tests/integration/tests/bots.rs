@@ -42,14 +42,7 @@ fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
     let client = stack.client().signed_in();
     let (_, demo_vm, _) = deploy_to_done(&stack, &client, "claw-demo", "Demo Bot");
     let (second_id, second_vm) = started(&client, "claw-second", "Second Bot");
-    follow(
-        &stack,
-        &client,
-        &second_id,
-        None,
-        &["configuring"],
-        Duration::from_secs(30),
-    );
+    follow_tokenless(&stack, &client, &second_id, &["configuring"]);
     add_other_vm(&stack, "claw-demo", "web-server");
 
     let list = client.get("/api/deploy/existing");
@@ -105,14 +98,7 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Delete Bot");
-    let followed = follow(
-        &stack,
-        &client,
-        &id,
-        None,
-        &["configuring"],
-        Duration::from_secs(30),
-    );
+    let followed = follow_tokenless(&stack, &client, &id, &["configuring"]);
     let zone = followed.last["zone"].as_str().unwrap().to_string();
     let path = bot_path("claw-demo", &zone, &vm);
 
@@ -298,14 +284,7 @@ fn bot_actions_are_limited_per_session() {
     let stack = Stack::start(StackOptions::default().var("LIMIT_BOT_ACTIONS_PER_SESSION", 2));
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Busy Bot");
-    let followed = follow(
-        &stack,
-        &client,
-        &id,
-        None,
-        &["configuring"],
-        Duration::from_secs(30),
-    );
+    let followed = follow_tokenless(&stack, &client, &id, &["configuring"]);
     let path = bot_path("claw-demo", followed.last["zone"].as_str().unwrap(), &vm);
     assert_eq!(client.get(&format!("{path}/logs")).status, 200);
     assert_eq!(client.delete(&path).status, 409);

@@ -122,6 +122,18 @@ pub fn follow(
     }
 }
 
+/// Follows a deploy that is handed no token until its status is one of `until` (or it
+/// ends), within 30 s.
+pub fn follow_tokenless(stack: &Stack, client: &Client, id: &str, until: &[&str]) -> Followed {
+    follow(stack, client, id, None, until, Duration::from_secs(30))
+}
+
+/// The deploy ended in an error whose message says `words`.
+pub fn assert_failed_saying(last: &Value, words: &str) {
+    assert_eq!(last["status"], "error", "{last}");
+    assert!(last["error"].as_str().unwrap().contains(words), "{last}");
+}
+
 /// A deploy followed to `done` with the standard token.
 pub fn deploy_to_done(
     stack: &Stack,
