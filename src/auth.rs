@@ -319,13 +319,7 @@ pub async fn create_project<P: Platform>(
         Some(name) => ProjectDisplayName::parse(name)?,
         None => ProjectDisplayName::parse(project_id.as_str())?,
     };
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        session.limit_subject(),
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     let to_api = |f: GoogleFailure| {
         match f {
         GoogleFailure::AlreadyExists => ApiError::Conflict(format!(

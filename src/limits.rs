@@ -10,7 +10,9 @@
 //! Addresses are counted by network: an IPv6 client by its /64, which one host
 //! usually holds whole.
 
+use crate::app::App;
 use crate::error::ApiError;
+use crate::ports::Platform;
 use crate::store::{self, Key, RATE_WINDOW};
 
 /// What is being limited.
@@ -121,6 +123,19 @@ struct DeployCounts {
     /// By the session's hashed subject; at most `per_network` entries, since a
     /// refused start adds none.
     sessions: std::collections::BTreeMap<String, u32>,
+}
+
+/// Counts one more action on bots (a token rotation, a restart, a deletion, a roll
+/// back, a new project) by the session whose limit subject is `subject`, against the
+/// configured limit per session.
+pub async fn take_bot_action<P: Platform>(app: &App<'_, P>, subject: &str) -> Result<(), ApiError> {
+    take(
+        app.platform,
+        Scope::BotActionPerSession,
+        subject,
+        app.config.limits.bot_actions_per_session,
+    )
+    .await
 }
 
 /// Counts one more deploy by `session` (its limit subject) from `address`; refuses

@@ -12,7 +12,7 @@ use crate::bots;
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
 use crate::http::{Request, Response};
-use crate::limits::{self, Scope};
+use crate::limits;
 use crate::ports::Platform;
 use crate::sessions::{self, Session};
 use crate::vm::secrets;
@@ -106,13 +106,7 @@ pub async fn rollback<P: Platform>(
     session: &Session,
     target: &InstanceRef,
 ) -> Result<SystemRef, ApiError> {
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        session.limit_subject(),
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     let vm = secrets::bot_instance(app, &session.token, target).await?;
     if !vm.is_running() {
         return Err(ApiError::Conflict(

@@ -7,7 +7,7 @@ use crate::app::App;
 use crate::error::ApiError;
 use crate::google::compute::{self, Instance, InstanceRef};
 use crate::google::GoogleFailure;
-use crate::limits::{self, Scope};
+use crate::limits;
 use crate::ports::Platform;
 use crate::sessions::Session;
 use crate::types::{ProjectId, TelegramToken, VmName, Zone};
@@ -111,16 +111,6 @@ pub fn target(
     Ok(target)
 }
 
-async fn take_action<P: Platform>(app: &App<'_, P>, session: &Session) -> Result<(), ApiError> {
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        session.limit_subject(),
-        app.config.limits.bot_actions_per_session,
-    )
-    .await
-}
-
 /// One bot, with its health and current secret version.
 pub async fn get<P: Platform>(
     app: &App<'_, P>,
@@ -144,7 +134,7 @@ pub async fn delete<P: Platform>(
     session: &Session,
     target: &InstanceRef,
 ) -> Result<(), ApiError> {
-    take_action(app, session).await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     let instance = secrets::bot_instance(app, &session.token, target).await?;
     if !instance.is_stopped() {
         return Err(ApiError::Conflict(format!(
@@ -166,7 +156,7 @@ pub async fn rotate<P: Platform>(
     target: &InstanceRef,
     token: &TelegramToken,
 ) -> Result<u64, ApiError> {
-    take_action(app, session).await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     secrets::deliver(
         app,
         &session.token,
@@ -183,7 +173,7 @@ pub async fn rekey<P: Platform>(
     session: &Session,
     target: &InstanceRef,
 ) -> Result<secrets::VmRecipient, ApiError> {
-    take_action(app, session).await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     secrets::rekey(app, &session.token, target).await
 }
 
@@ -193,7 +183,7 @@ pub async fn logs<P: Platform>(
     session: &Session,
     target: &InstanceRef,
 ) -> Result<Logs, ApiError> {
-    take_action(app, session).await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     secrets::bot_instance(app, &session.token, target).await?;
     crate::vm::logs::serial(app, &session.token, target).await
 }

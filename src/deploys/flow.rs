@@ -17,7 +17,7 @@ use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes};
 use crate::google::{serviceusage, AccessToken, GoogleFailure};
-use crate::limits::{self, Scope};
+use crate::limits;
 use crate::ports::{Platform, Random};
 use crate::sessions::{self, Session};
 use crate::store::{self, Key, DEPLOY_TTL};
@@ -520,13 +520,7 @@ async fn act_on_vm<P: Platform>(
     let (record, _) = load_owned(app, caller, id).await?;
     refuse_before_vm(&record)?;
     allowed(&record)?;
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        &record.session_digest,
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
+    limits::take_bot_action(app, &record.session_digest).await?;
     let token = token_or_sign_in(app, &record)?;
     Ok((record, token))
 }
