@@ -115,16 +115,10 @@ pub fn telegram_access(
 
 #[cfg(test)]
 mod tests {
+    use crate::metadata::attributes as attrs;
     use serde_json::json;
 
     use super::*;
-
-    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn metadata_alone() {

@@ -25,6 +25,15 @@ const MAX_BODY: u64 = 1024 * 1024;
 /// Instance attributes: key to value (non-string values are dropped).
 pub type Attributes = BTreeMap<String, String>;
 
+/// Attributes from `(key, value)` pairs, as the tests write them.
+#[cfg(test)]
+pub fn attributes(pairs: &[(&str, &str)]) -> Attributes {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataError {
     /// The server did not answer usefully (connection refused, timeout, 5xx).

@@ -192,13 +192,7 @@ pub fn set_locally(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn attrs(pairs: &[(&str, &str)]) -> Attributes {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::metadata::attributes as attrs;
 
     #[test]
     fn pending_set_is_read_once_per_version() {

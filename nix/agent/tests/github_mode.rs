@@ -19,7 +19,7 @@ use support::ci::{Ci, Outcome};
 use support::*;
 
 const TOKEN: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
-const GATEWAY: &str = "openclaw-gateway.service";
+const GATEWAY: &str = GATEWAY_UNIT;
 const BUCKET: &str = "claw-cache-journey";
 const VM_SA: &str = "bot-vm@agent-tests.iam.gserviceaccount.com";
 const CI_SA: &str = "bot-ci@agent-tests.iam.gserviceaccount.com";
@@ -203,39 +203,22 @@ impl Journey {
         let r = root.path().display().to_string();
         let cache_url = format!("http://127.0.0.1:{port}");
         let mut args = root.agent_args(&sim, &vm, &app.url);
-        args.extend(
-            [
-                "--rollouts",
-                "on",
-                "--system-cache-url",
-                &cache_url,
-                // Nix's own fetch, into a store rooted in the test folder, trusting only
-                // the repository's cache key; no negative lookups remembered, so a path
-                // uploaded after a failed attempt is found.
-                "--system-fetch-cmd",
-                &format!(
-                    "NIX_CONFIG='build-users-group =' XDG_CACHE_HOME='{r}/xdg' NIX_REMOTE= \
-                     nix-store --store '{r}' --realise {{path}} \
-                     --option substituters {cache_url} \
-                     --option trusted-public-keys '{}' \
-                     --option narinfo-cache-negative-ttl 0 --option narinfo-cache-positive-ttl 0",
-                    ci.public_key
-                ),
-                "--system-switch-cmd",
-                &format!("'{r}'{{path}}/bin/switch-to-configuration test"),
-                "--system-boot-cmd",
-                &format!("'{r}'{{path}}/bin/switch-to-configuration boot"),
-                "--unit-check-cmd",
-                &format!("test -e '{r}/units/{{unit}}'"),
-                "--watched-units",
-                GATEWAY,
-                "--telegram-api",
-                &sim.base,
-                "--rollout-deadline-secs",
-                "5",
-            ]
-            .map(String::from),
-        );
+        args.extend(["--system-cache-url".to_string(), cache_url.clone()]);
+        // Nix's own fetch, into a store rooted in the test folder, trusting only the
+        // repository's cache key; no negative lookups remembered, so a path uploaded
+        // after a failed attempt is found.
+        args.extend(root.rollout_args(
+            &sim,
+            &format!(
+                "NIX_CONFIG='build-users-group =' XDG_CACHE_HOME='{r}/xdg' NIX_REMOTE= \
+                 nix-store --store '{r}' --realise {{path}} \
+                 --option substituters {cache_url} \
+                 --option trusted-public-keys '{}' \
+                 --option narinfo-cache-negative-ttl 0 --option narinfo-cache-positive-ttl 0",
+                ci.public_key
+            ),
+            5,
+        ));
         let agent = Agent::spawn(&root, "run", &args);
         Self {
             sim,

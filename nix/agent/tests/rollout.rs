@@ -20,7 +20,7 @@ const WAIT: Duration = Duration::from_secs(90);
 const TOKEN: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 const UNKNOWN_TOKEN: &str = "7000000009:AAUnknownTokenUnknownTokenUnknownTok";
 /// The watched unit the stand-in systems start and stop.
-const GATEWAY: &str = "openclaw-gateway.service";
+const GATEWAY: &str = GATEWAY_UNIT;
 
 /// How a stand-in system's `switch-to-configuration` behaves.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -105,27 +105,11 @@ impl Vm {
         fs::remove_file(vm.at("switch.log")).unwrap();
         let r = vm.root.path().display().to_string();
         let mut args = vm.root.agent_args(&vm.sim, &vm.vm, &vm.app.url);
-        args.extend(
-            [
-                "--rollouts",
-                "on",
-                "--system-fetch-cmd",
-                &format!("cp -R '{r}/cache/'$(basename {{path}}) '{r}/nix/store/'"),
-                "--system-switch-cmd",
-                &format!("'{r}'{{path}}/bin/switch-to-configuration test"),
-                "--system-boot-cmd",
-                &format!("'{r}'{{path}}/bin/switch-to-configuration boot"),
-                "--unit-check-cmd",
-                &format!("test -e '{r}/units/{{unit}}'"),
-                "--watched-units",
-                GATEWAY,
-                "--telegram-api",
-                &vm.sim.base,
-                "--rollout-deadline-secs",
-                &deadline_secs.to_string(),
-            ]
-            .map(String::from),
-        );
+        args.extend(vm.root.rollout_args(
+            &vm.sim,
+            &format!("cp -R '{r}/cache/'$(basename {{path}}) '{r}/nix/store/'"),
+            deadline_secs,
+        ));
         let vm = Self { args, ..vm };
         vm.sim.create_vm(&vm.vm, bot_metadata());
         vm

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// The gateway's unit, which the rollout tests' agents watch.
+pub const GATEWAY_UNIT: &str = "openclaw-gateway.service";
+
 pub const AGENT: &str = env!("CARGO_BIN_EXE_clawfree-agent");
 pub const PROJECT: &str = "agent-tests";
 pub const ZONE: &str = "us-central1-a";
@@ -383,6 +386,33 @@ impl Root {
             "--metadata-timeout-secs".into(),
             "1".into(),
         ]
+    }
+
+    /// Flags that turn rollouts on for a system tree under this root: `fetch` brings a
+    /// store path in, its `switch-to-configuration` switches, a unit exists when its
+    /// file is under `units/`, the gateway is the unit watched, and Telegram is `sim`'s.
+    pub fn rollout_args(&self, sim: &Sim, fetch: &str, deadline_secs: u64) -> Vec<String> {
+        let r = self.path().display().to_string();
+        [
+            "--rollouts",
+            "on",
+            "--system-fetch-cmd",
+            fetch,
+            "--system-switch-cmd",
+            &format!("'{r}'{{path}}/bin/switch-to-configuration test"),
+            "--system-boot-cmd",
+            &format!("'{r}'{{path}}/bin/switch-to-configuration boot"),
+            "--unit-check-cmd",
+            &format!("test -e '{r}/units/{{unit}}'"),
+            "--watched-units",
+            GATEWAY_UNIT,
+            "--telegram-api",
+            &sim.base,
+            "--rollout-deadline-secs",
+            &deadline_secs.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
     }
 }
 
