@@ -34,6 +34,17 @@ let
         types.str.merge loc defs;
   };
   units = opt (types.listOf types.str) [ ];
+  # What services and sockets share (commonUnitOptions), as far as our units use it.
+  commonUnitOptions = {
+    enable = opt types.bool true;
+    description = opt types.str "";
+    after = units;
+    before = units;
+    requires = units;
+    wants = units;
+    wantedBy = units;
+    unitConfig = opt (types.attrsOf unitOption) { };
+  };
 in
 {
   options = {
@@ -47,39 +58,29 @@ in
     # socketConfig, commonUnitOptions)
     systemd.package = opt types.package pkgs.systemd;
     systemd.services = opt (types.attrsOf (
-      types.submodule {
-        enable = opt types.bool true;
-        description = opt types.str "";
-        after = units;
-        before = units;
-        requires = units;
-        wants = units;
-        wantedBy = units;
-        partOf = units;
-        bindsTo = units;
-        environment = opt (types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ]))) { };
-        path = opt (types.listOf (types.either types.package types.str)) [ ];
-        serviceConfig = opt (types.attrsOf unitOption) { };
-        unitConfig = opt (types.attrsOf unitOption) { };
-        startLimitBurst = opt (types.nullOr types.int) null;
-        startLimitIntervalSec = opt (types.nullOr types.int) null;
-        restartTriggers = opt (types.listOf types.unspecified) [ ];
-        restartIfChanged = opt types.bool true;
-      }
+      types.submodule (
+        commonUnitOptions
+        // {
+          partOf = units;
+          bindsTo = units;
+          environment = opt (types.attrsOf (types.nullOr (types.oneOf [ types.str types.path types.package ]))) { };
+          path = opt (types.listOf (types.either types.package types.str)) [ ];
+          serviceConfig = opt (types.attrsOf unitOption) { };
+          startLimitBurst = opt (types.nullOr types.int) null;
+          startLimitIntervalSec = opt (types.nullOr types.int) null;
+          restartTriggers = opt (types.listOf types.unspecified) [ ];
+          restartIfChanged = opt types.bool true;
+        }
+      )
     )) { };
     systemd.sockets = opt (types.attrsOf (
-      types.submodule {
-        enable = opt types.bool true;
-        description = opt types.str "";
-        after = units;
-        before = units;
-        requires = units;
-        wants = units;
-        wantedBy = units;
-        listenStreams = opt (types.listOf types.str) [ ];
-        socketConfig = opt (types.attrsOf unitOption) { };
-        unitConfig = opt (types.attrsOf unitOption) { };
-      }
+      types.submodule (
+        commonUnitOptions
+        // {
+          listenStreams = opt (types.listOf types.str) [ ];
+          socketConfig = opt (types.attrsOf unitOption) { };
+        }
+      )
     )) { };
     # nixos/modules/system/boot/systemd/tmpfiles.nix
     systemd.tmpfiles.rules = opt (types.listOf types.str) [ ];
