@@ -4,7 +4,7 @@
 
 mod deploy_support;
 
-use claw_free_it::{wait_for, Stack, StackOptions};
+use claw_free_it::{wait_for, Client, Stack, StackOptions};
 use deploy_support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -13,6 +13,18 @@ const NEW_TOKEN: &str = "987654321:BBGfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9Zz";
 
 fn bot_path(project: &str, zone: &str, vm: &str) -> String {
     format!("/api/bots/{project}/{zone}/{vm}")
+}
+
+/// The path of a bot deployed in `claw-demo`, in the zone its deploy ended in.
+fn deployed_path(followed: &Followed, vm: &str) -> String {
+    bot_path("claw-demo", followed.last["zone"].as_str().unwrap(), vm)
+}
+
+/// A bot deployed to `done` in `claw-demo`: its VM, how its deploy went, and its path.
+fn deployed_bot(stack: &Stack, client: &Client, bot: &str) -> (String, Followed, String) {
+    let (_, vm, followed) = deploy_to_done(stack, client, "claw-demo", bot);
+    let path = deployed_path(&followed, &vm);
+    (vm, followed, path)
 }
 
 /// A VM in the user's project that claw.free did not create (no claw.free label).
@@ -165,9 +177,7 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
 fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
-    let (_, vm, followed) = deploy_to_done(&stack, &client, "claw-demo", "Rotate Bot");
-    let zone = followed.last["zone"].as_str().unwrap().to_string();
-    let path = bot_path("claw-demo", &zone, &vm);
+    let (vm, followed, path) = deployed_bot(&stack, &client, "Rotate Bot");
     let first_version = followed.secret_version.unwrap();
 
     let rotated = client.post(
@@ -225,9 +235,7 @@ fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
 fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
-    let (_, vm, followed) = deploy_to_done(&stack, &client, "claw-demo", "Pinned Bot");
-    let zone = followed.last["zone"].as_str().unwrap().to_string();
-    let path = bot_path("claw-demo", &zone, &vm);
+    let (vm, _, path) = deployed_bot(&stack, &client, "Pinned Bot");
     // The first token pinned the key the real agent published.
     let before = sim_vm(&stack, "claw-demo", &vm);
     let published = before["guestAttributes"]["openclaw/recipient"]
@@ -285,7 +293,7 @@ fn bot_actions_are_limited_per_session() {
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Busy Bot");
     let followed = follow_tokenless(&stack, &client, &id, &["configuring"]);
-    let path = bot_path("claw-demo", followed.last["zone"].as_str().unwrap(), &vm);
+    let path = deployed_path(&followed, &vm);
     assert_eq!(client.get(&format!("{path}/logs")).status, 200);
     assert_eq!(client.delete(&path).status, 409);
     let limited = client.get(&format!("{path}/logs"));

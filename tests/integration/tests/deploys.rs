@@ -12,6 +12,14 @@ use std::time::Duration;
 /// The secret half of [`TELEGRAM_TOKEN`].
 const TOKEN_SECRET: &str = "AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
 
+/// The next `times` VM creations end in an operation error `code`.
+fn fail_inserts(stack: &Stack, code: &str, times: u32) {
+    stack.admin(
+        "faults",
+        json!({"endpoint": "compute.instances.insert", "operationError": {"code": code}, "times": times}),
+    );
+}
+
 #[test]
 fn a_deploy_reaches_done_with_its_first_secret_and_no_plaintext_anywhere() {
     let stack = Stack::start(StackOptions::default());
@@ -96,14 +104,7 @@ fn compute_is_enabled_first_when_the_api_is_off() {
     let stack = Stack::start(StackOptions::default());
     let client = stack.client().signed_in();
     let (id, _) = started(&client, "claw-fresh", "Fresh Bot");
-    let followed = follow(
-        &stack,
-        &client,
-        &id,
-        Some(TELEGRAM_TOKEN),
-        &["done"],
-        Duration::from_secs(90),
-    );
+    let followed = follow_to_done(&stack, &client, &id, Duration::from_secs(90));
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
     assert_eq!(
         followed.statuses.first().map(String::as_str),
@@ -122,7 +123,7 @@ fn compute_is_enabled_first_when_the_api_is_off() {
 #[test]
 fn an_operation_that_ends_in_error_is_explained() {
     let stack = Stack::start(StackOptions::default());
-    stack.admin("faults", json!({"endpoint": "compute.instances.insert", "operationError": {"code": "QUOTA_EXCEEDED"}, "times": 1}));
+    fail_inserts(&stack, "QUOTA_EXCEEDED", 1);
     let client = stack.client().signed_in();
     let (id, _) = started(&client, "claw-demo", "Quota Bot");
     let followed = follow_tokenless(&stack, &client, &id, &[]);
@@ -140,14 +141,14 @@ fn an_operation_that_ends_in_error_is_explained() {
 #[test]
 fn an_exhausted_zone_moves_to_the_next_and_none_left_is_an_error() {
     let stack = Stack::start(StackOptions::default());
-    stack.admin("faults", json!({"endpoint": "compute.instances.insert", "operationError": {"code": "ZONE_RESOURCE_POOL_EXHAUSTED"}, "times": 1}));
+    fail_inserts(&stack, "ZONE_RESOURCE_POOL_EXHAUSTED", 1);
     let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Zone Bot");
     let followed = follow_tokenless(&stack, &client, &id, &["booting", "configuring"]);
     assert_eq!(followed.last["zone"], "us-central1-b", "{}", followed.last);
     assert_eq!(sim_vm(&stack, "claw-demo", &vm)["zone"], "us-central1-b");
 
-    stack.admin("faults", json!({"endpoint": "compute.instances.insert", "operationError": {"code": "ZONE_RESOURCE_POOL_EXHAUSTED"}, "times": 4}));
+    fail_inserts(&stack, "ZONE_RESOURCE_POOL_EXHAUSTED", 4);
     let (id, _) = started(&client, "claw-demo", "Zone Bot");
     let followed = follow_tokenless(&stack, &client, &id, &[]);
     assert_failed_saying(&followed.last, "no free e2-micro capacity");
@@ -262,14 +263,7 @@ fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
     client.clear_cookies();
     assert_eq!(client.get("/api/deploy/session").status, 401);
     client.set_cookie("__Host-deploy", &viewer);
-    let followed = follow(
-        &stack,
-        &client,
-        &id,
-        Some(TELEGRAM_TOKEN),
-        &["done"],
-        Duration::from_secs(60),
-    );
+    let followed = follow_to_done(&stack, &client, &id, Duration::from_secs(60));
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
     assert!(followed.secret_version.is_some());
 

@@ -122,6 +122,12 @@ pub fn follow(
     }
 }
 
+/// Follows a deploy to `done` (or its end), handing it the standard token when its VM
+/// asks.
+pub fn follow_to_done(stack: &Stack, client: &Client, id: &str, timeout: Duration) -> Followed {
+    follow(stack, client, id, Some(TELEGRAM_TOKEN), &["done"], timeout)
+}
+
 /// Follows a deploy that is handed no token until its status is one of `until` (or it
 /// ends), within 30 s.
 pub fn follow_tokenless(stack: &Stack, client: &Client, id: &str, until: &[&str]) -> Followed {
@@ -142,14 +148,7 @@ pub fn deploy_to_done(
     bot: &str,
 ) -> (String, String, Followed) {
     let (id, vm) = started(client, project, bot);
-    let followed = follow(
-        stack,
-        client,
-        &id,
-        Some(TELEGRAM_TOKEN),
-        &["done"],
-        Duration::from_secs(60),
-    );
+    let followed = follow_to_done(stack, client, &id, Duration::from_secs(60));
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
     (id, vm, followed)
 }
