@@ -8,7 +8,7 @@
 //! target/release/examples/bench [PATH-TO-clawfree-provider] [REQUESTS]
 //! ```
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -92,12 +92,8 @@ fn main() {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
     let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = claw_free_testkit::first_stdout_line(&mut child);
     let host = line
-        .trim()
         .strip_prefix("listening on http://")
         .expect("listening line")
         .to_string();

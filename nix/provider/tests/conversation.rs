@@ -23,13 +23,7 @@ fn gateway_restarted(provider: &Provider) -> bool {
 
 #[test]
 fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
-    let provider = Provider::start(
-        "claude-ok",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("claude-ok", "claude");
     let mut chat = Chat::new(&provider);
 
     let hello = chat.say("hi");
@@ -83,13 +77,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
 
 #[test]
 fn a_refused_code_falls_back_to_an_api_key() {
-    let provider = Provider::start(
-        "claude-bad",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("claude-bad", "claude");
     let mut chat = Chat::new(&provider);
     chat.say("hello");
     chat.say("1");
@@ -122,13 +110,7 @@ fn a_refused_code_falls_back_to_an_api_key() {
 
 #[test]
 fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
-    let provider = Provider::start(
-        "codex",
-        Options {
-            provider: Some("openai"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("codex", "openai");
     let mut chat = Chat::new(&provider);
     chat.say("hi");
     let link = chat.say("1");
@@ -181,13 +163,7 @@ fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
 
 #[test]
 fn a_denied_device_sign_in_is_reported() {
-    let provider = Provider::start(
-        "codex-denied",
-        Options {
-            provider: Some("openai"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("codex-denied", "openai");
     let mut chat = Chat::new(&provider);
     chat.say("hi");
     chat.say("1");
@@ -272,13 +248,7 @@ fn a_credential_openclaw_refuses_is_reported_without_the_key() {
 
 #[test]
 fn shutting_down_kills_a_running_sign_in() {
-    let mut provider = Provider::start(
-        "shutdown",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let mut provider = Provider::start_for("shutdown", "claude");
     let mut chat = Chat::new(&provider);
     chat.say("hi");
     chat.say("1");
@@ -294,13 +264,7 @@ fn shutting_down_kills_a_running_sign_in() {
 
 #[test]
 fn a_retried_request_is_answered_again_not_taken_twice() {
-    let provider = Provider::start(
-        "retry",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("retry", "claude");
     let mut chat = Chat::new(&provider);
     chat.say("hi");
     chat.messages.push(json!({"role": "user", "content": "2"}));

@@ -9,13 +9,7 @@ use common::*;
 
 #[test]
 fn the_openai_client_talks_to_the_setup_model() {
-    let provider = Provider::start(
-        "openai-client",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("openai-client", "claude");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/openai_client.mjs");
     let out = Command::new("node")
         .arg(&script)

@@ -7,13 +7,7 @@ use common::*;
 
 #[test]
 fn a_restart_while_waiting_for_the_key_resumes_there() {
-    let mut provider = Provider::start(
-        "restart-key",
-        Options {
-            provider: Some("kimi"),
-            ..Default::default()
-        },
-    );
+    let mut provider = Provider::start_for("restart-key", "kimi");
     {
         let mut chat = Chat::new(&provider);
         assert!(chat.say("hi").contains("nvapi-"));
@@ -28,13 +22,7 @@ fn a_restart_while_waiting_for_the_key_resumes_there() {
 
 #[test]
 fn a_restart_during_a_sign_in_starts_a_fresh_one_and_kills_the_old() {
-    let mut provider = Provider::start(
-        "restart-login",
-        Options {
-            provider: Some("claude"),
-            ..Default::default()
-        },
-    );
+    let mut provider = Provider::start_for("restart-login", "claude");
     let mut chat = Chat::new(&provider);
     chat.say("hi");
     assert!(chat.say("1").contains("https://claude.ai/"));

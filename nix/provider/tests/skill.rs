@@ -128,13 +128,7 @@ impl<'a> Vm<'a> {
 
 #[test]
 fn status_reports_services_memory_disk_generation_update_and_health() {
-    let provider = Provider::start(
-        "skill-status",
-        Options {
-            provider: Some("kimi"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("skill-status", "kimi");
     let vm = Vm::new(&provider);
     let (ok, out, err) = vm.clawfree(&["status"], "", &[]);
     assert!(ok, "{err}");
@@ -281,13 +275,7 @@ fn secret_set_hands_stdin_to_the_agent_and_never_prints_it() {
 
 #[test]
 fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
-    let provider = Provider::start(
-        "skill-switch",
-        Options {
-            provider: Some("kimi"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("skill-switch", "kimi");
     {
         let mut chat = Chat::new(&provider);
         chat.say("hi");
@@ -339,13 +327,7 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
 
 #[test]
 fn switch_llm_reports_a_provider_that_cannot_edit_the_configuration() {
-    let provider = Provider::start(
-        "skill-switch-fails",
-        Options {
-            provider: Some("kimi"),
-            ..Default::default()
-        },
-    );
+    let provider = Provider::start_for("skill-switch-fails", "kimi");
     Chat::new(&provider).say("hi");
     let stage = provider.health()["stage"].clone();
     fs::remove_file(provider.dir.path("openclaw.json")).unwrap();

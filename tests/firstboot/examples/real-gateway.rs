@@ -70,7 +70,7 @@ fn main() {
         json!({"LLM_PROVIDER": "claude", "BOT_NAME": "Real gateway",
                "TELEGRAM_OWNER_ID": OWNER.to_string(), "enable-guest-attributes": "TRUE"}),
     );
-    sim.telegram_bot(TOKEN, "real_gateway_bot");
+    sim.telegram(TOKEN).add_bot("real_gateway_bot");
     let gateway = Gateway::OpenClaw(prefix);
     let disk = guest::disk(&base, &rendered, &gateway, &dir);
     let mut vm = Vm::boot(
@@ -158,11 +158,11 @@ fn main() {
 
     // The owner writes; the gateway asks the Setup provider and answers.
     let asked = Instant::now();
-    sim.telegram_say(TOKEN, OWNER, "hello");
+    sim.telegram(TOKEN).say(OWNER, "hello");
     let reply = vm.wait_for(
         Duration::from_secs(1500),
         || "an answer to the owner".into(),
-        |_| sim.telegram_sent(TOKEN, OWNER).into_iter().next(),
+        |_| sim.telegram(TOKEN).sent_to(OWNER).into_iter().next(),
     );
     let answered = asked.elapsed();
     let after = memory(&mut vm);

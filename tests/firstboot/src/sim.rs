@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use claw_free_protocol::metadata::{SecretName, SECRET_VERSION};
+use claw_free_testkit::telegram::Telegram;
 use serde_json::{json, Value};
 
 /// A running simulator on a free loopback port, stopped when dropped.
@@ -147,31 +148,11 @@ impl Sim {
         self.set_metadata(items.into());
     }
 
-    /// Registers a bot with the simulator's Telegram.
-    pub fn telegram_bot(&self, token: &str, username: &str) {
-        self.admin(
-            "/_admin/telegram/bots",
-            json!({"token": token, "username": username, "updates": []}),
-        );
-    }
-
-    /// The simulated Telegram user `from` writes `text` to the bot `token`.
-    pub fn telegram_say(&self, token: &str, from: u64, text: &str) {
-        self.admin(
-            "/_admin/telegram/messages",
-            json!({"token": token, "fromId": from, "firstName": "Ada", "text": text}),
-        );
-    }
-
-    /// The texts the bot `token` has sent to `chat`, oldest first.
-    pub fn telegram_sent(&self, token: &str, chat: u64) -> Vec<String> {
-        self.admin("/_admin/telegram/sent", json!({"token": token}))
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["chatId"] == chat)
-            .filter_map(|m| m["text"].as_str().map(String::from))
-            .collect()
+    /// The bot `token` of the simulator's Telegram.
+    pub fn telegram(&self, token: &str) -> Telegram<'_> {
+        Telegram::new(token, move |path, body| {
+            self.admin(&format!("/_admin/{path}"), body)
+        })
     }
 
     /// Delays every metadata-server answer by `delay_ms`.

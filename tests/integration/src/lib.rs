@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -249,13 +249,9 @@ impl Stack {
                 ));
         }
         let mut sim_child = sim.spawn().expect("start the simulator");
-        let mut first_line = String::new();
-        BufReader::new(sim_child.stdout.take().expect("sim stdout"))
-            .read_line(&mut first_line)
-            .expect("sim output");
+        let first_line = claw_free_testkit::first_stdout_line(&mut sim_child);
         stack.children.push(sim_child);
         stack.sim = first_line
-            .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| {
                 panic!(

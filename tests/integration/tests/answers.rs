@@ -10,39 +10,13 @@ mod deploy_support;
 
 use claw_free_it::{start_body, Stack, StackOptions, TELEGRAM_TOKEN};
 use claw_free_testkit::netns::inside_own_network;
-use deploy_support::follow;
+use claw_free_testkit::telegram::Telegram;
+use deploy_support::follow_to_done;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const OWNER: u64 = 4242;
 const STRANGER: u64 = 9999;
-
-fn say(stack: &Stack, from: u64, text: &str) {
-    stack.admin(
-        "telegram/messages",
-        json!({ "token": TELEGRAM_TOKEN, "fromId": from, "firstName": "Ada", "text": text }),
-    );
-}
-
-fn sent_to(stack: &Stack, chat: u64) -> Vec<String> {
-    stack
-        .admin("telegram/sent", json!({ "token": TELEGRAM_TOKEN }))
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| m["chatId"] == chat)
-        .filter_map(|m| m["text"].as_str().map(String::from))
-        .collect()
-}
-
-/// The bot's messages to `chat` after the first `seen`, once there are any.
-fn next_replies(stack: &Stack, chat: u64, seen: usize) -> Vec<String> {
-    claw_free_it::wait_for("the bot's reply", Duration::from_secs(240), || {
-        let sent = sent_to(stack, chat);
-        (sent.len() > seen).then(|| sent[seen..].to_vec())
-    })
-}
 
 fn log(stack: &Stack, name: &str) -> String {
     deploy_support::files_named(&stack.state_dir, name).join("\n")
@@ -57,24 +31,15 @@ fn after_ready_the_owner_sets_up_kimi_in_the_chat_and_kimi_answers() {
         real_gateway: true,
         ..StackOptions::default()
     });
-    stack.admin(
-        "telegram/bots",
-        json!({ "token": TELEGRAM_TOKEN, "username": "ada_claw_bot", "updates": [] }),
-    );
+    let telegram = Telegram::new(TELEGRAM_TOKEN, |path, body| stack.admin(path, body));
+    telegram.add_bot("ada_claw_bot");
     let client = stack.client().signed_in();
     let mut body: Value = start_body("claw-demo", "Ada Bot");
     body["telegramUserId"] = json!(OWNER);
     let reply = client.post("/api/deploy/start", body);
     assert_eq!(reply.status, 200, "start: {}", reply.text);
     let id = reply.json["deploymentId"].as_str().unwrap().to_string();
-    let followed = follow(
-        &stack,
-        &client,
-        &id,
-        Some(TELEGRAM_TOKEN),
-        &["done"],
-        Duration::from_secs(300),
-    );
+    let followed = follow_to_done(&stack, &client, &id, Duration::from_secs(300));
     assert_eq!(
         followed.last["status"],
         "done",
@@ -83,19 +48,15 @@ fn after_ready_the_owner_sets_up_kimi_in_the_chat_and_kimi_answers() {
         log(&stack, "openclaw-gateway.log")
     );
 
-    say(&stack, STRANGER, "hello?");
-    say(&stack, OWNER, "hi");
-    let asked = next_replies(&stack, OWNER, 0);
+    telegram.say(STRANGER, "hello?");
+    let mut owner = telegram.conversation(OWNER);
+    let asked = owner.turn("hi");
     assert!(
         asked.iter().any(|t| t.contains("build.nvidia.com")),
         "the Setup model did not ask for the NVIDIA key: {asked:?}"
     );
-    let mut seen = asked.len();
-    say(&stack, OWNER, "nvapi-SimulatedKey0123456789abcdefXYZ");
-    seen += next_replies(&stack, OWNER, seen).len();
-    say(&stack, OWNER, "no");
-    let finished = next_replies(&stack, OWNER, seen);
-    seen += finished.len();
+    owner.turn("nvapi-SimulatedKey0123456789abcdefXYZ");
+    let finished = owner.turn("no");
     assert!(
         finished.iter().any(|t| t.contains("Kimi")),
         "setup did not finish with Kimi: {finished:?}"
@@ -112,8 +73,7 @@ fn after_ready_the_owner_sets_up_kimi_in_the_chat_and_kimi_answers() {
             .then_some(gateway_log)
         },
     );
-    say(&stack, OWNER, "what is a lobster?");
-    let answer = next_replies(&stack, OWNER, seen);
+    let answer = owner.turn("what is a lobster?");
     assert!(
         answer
             .iter()
@@ -121,7 +81,7 @@ fn after_ready_the_owner_sets_up_kimi_in_the_chat_and_kimi_answers() {
         "the answer is not Kimi's: {answer:?}\n{restarted}"
     );
     assert_eq!(
-        sent_to(&stack, STRANGER),
+        telegram.sent_to(STRANGER),
         Vec::<String>::new(),
         "a stranger got an answer"
     );

@@ -1,6 +1,5 @@
 //! The `claw-free-sim` binary: flags, the ready line, clear errors.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_claw-free-sim");
@@ -20,13 +19,9 @@ fn prints_its_address_and_serves() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = claw_free_testkit::first_stdout_line(&mut child);
     let result = std::panic::catch_unwind(|| {
         let url = line
-            .trim()
             .strip_prefix("listening on ")
             .expect("ready line")
             .to_string();

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
 
 use claw_free_testkit::netns::inside_own_network;
+use claw_free_testkit::telegram::Telegram;
 
 const BOT: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 
@@ -173,7 +174,6 @@ impl Drop for SetupModel {
 /// gateway's configuration and hands credentials to its `openclaw`), for a user who
 /// picked `provider` on claw.free.
 fn start_setup_model(home: &std::path::Path, provider: &str, extra: &[&str]) -> SetupModel {
-    use std::io::BufRead;
     let dir = TempDir(temp_dir());
     let key_file = dir.0.join("setup-provider.key");
     std::fs::write(&key_file, SETUP_KEY).unwrap();
@@ -196,12 +196,8 @@ fn start_setup_model(home: &std::path::Path, provider: &str, extra: &[&str]) -> 
         .stdout(Stdio::piped())
         .spawn()
         .expect("start clawfree-provider");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = claw_free_testkit::first_stdout_line(&mut child);
     let url = line
-        .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("the provider said {line:?}"))
         .to_string();
@@ -231,19 +227,21 @@ fn setup_config(setup: &SetupModel) -> Value {
     config
 }
 
-/// The bot the tests' gateways poll, with nothing waiting for it.
+/// The bot the tests' gateways poll, through this simulator's admin API.
+fn telegram(sim: &TestSim) -> Telegram<'_> {
+    Telegram::new(BOT, move |path, body| sim.admin(path, body).json())
+}
+
+/// Registers the bot the tests' gateways poll, with nothing waiting for it.
 fn add_bot(sim: &TestSim) {
-    sim.admin(
-        "telegram/bots",
-        json!({ "token": BOT, "username": "sim_claw_bot", "updates": [] }),
-    );
+    telegram(sim).add_bot("sim_claw_bot");
 }
 
 /// The bot answered no stranger, and the gateway called no Telegram method the
 /// simulator does not serve.
 fn assert_stranger_unanswered_and_methods_served(sim: &TestSim, gateway: &Gateway) {
     assert_eq!(
-        sent_to(sim, STRANGER),
+        telegram(sim).sent_to(STRANGER),
         Vec::<String>::new(),
         "a stranger got an answer"
     );
@@ -253,54 +251,6 @@ fn assert_stranger_unanswered_and_methods_served(sim: &TestSim, gateway: &Gatewa
         "{}",
         gateway.log()
     );
-}
-
-/// The owner's side of the chat: each turn says something and waits for the bot's
-/// replies to it.
-struct OwnerChat<'a> {
-    sim: &'a TestSim,
-    seen: usize,
-}
-
-impl<'a> OwnerChat<'a> {
-    fn new(sim: &'a TestSim) -> Self {
-        Self { sim, seen: 0 }
-    }
-
-    fn turn(&mut self, text: &str) -> Vec<String> {
-        say(self.sim, OWNER, text);
-        let replies = next_replies(self.sim, OWNER, self.seen);
-        self.seen += replies.len();
-        replies
-    }
-}
-
-/// The simulated user `from` writes `text` to the bot.
-fn say(sim: &TestSim, from: u64, text: &str) {
-    sim.admin(
-        "telegram/messages",
-        json!({ "token": BOT, "fromId": from, "firstName": "Ada", "text": text }),
-    );
-}
-
-/// What the bot has sent to `chat`, oldest first.
-fn sent_to(sim: &TestSim, chat: u64) -> Vec<String> {
-    sim.admin("telegram/sent", json!({ "token": BOT }))
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["chatId"] == chat)
-        .filter_map(|m| m["text"].as_str().map(String::from))
-        .collect()
-}
-
-/// Waits for the bot's next messages to `chat` after the `seen` it had sent before.
-fn next_replies(sim: &TestSim, chat: u64, seen: usize) -> Vec<String> {
-    sim.wait_for(240, || {
-        let sent = sent_to(sim, chat);
-        (sent.len() > seen).then(|| sent[seen..].to_vec())
-    })
 }
 
 fn wait_for_polling(sim: &TestSim) {
@@ -323,8 +273,9 @@ fn the_owner_gets_the_setup_model_s_answer_and_a_stranger_gets_none() {
     let gateway = start_gateway_in(home);
     wait_for_polling(&sim);
 
-    say(&sim, STRANGER, "hello, whose bot is this?");
-    let texts = OwnerChat::new(&sim).turn("hi");
+    let telegram = telegram(&sim);
+    telegram.say(STRANGER, "hello, whose bot is this?");
+    let texts = telegram.conversation(OWNER).turn("hi");
     assert!(
         texts
             .iter()
@@ -369,7 +320,8 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
     let gateway = start_gateway_in(home);
     wait_for_polling(&sim);
 
-    let mut owner = OwnerChat::new(&sim);
+    let telegram = telegram(&sim);
+    let mut owner = telegram.conversation(OWNER);
     let asked = owner.turn("hi");
     assert!(
         asked.iter().any(|t| t.contains("build.nvidia.com")),
@@ -393,7 +345,7 @@ fn after_the_owner_pastes_an_nvidia_key_kimi_answers_through_the_gateway() {
         "the Setup model is still configured: {config}"
     );
 
-    say(&sim, STRANGER, "and now?");
+    telegram.say(STRANGER, "and now?");
     let answer = owner.turn("what is a lobster?");
     assert!(
         answer

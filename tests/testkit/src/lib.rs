@@ -6,13 +6,16 @@
 //!   never runs a stale build of another crate;
 //! - [`wait_for`]: polling for a condition with a deadline;
 //! - [`openclaw`]: the pinned OpenClaw release and its configuration validator;
-//! - [`alive`]: whether a process still runs;
+//! - [`alive`]: whether a process still runs, and [`first_stdout_line`]: what a
+//!   server it started says first;
 //! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
 //!   them, flattened to `namespace/key`;
-//! - [`netns`]: a test re-run in a network namespace with only loopback.
+//! - [`netns`]: a test re-run in a network namespace with only loopback;
+//! - [`telegram`]: the simulator's Telegram, a bot and a conversation with it.
 
 pub mod netns;
 pub mod openclaw;
+pub mod telegram;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -77,6 +80,17 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     );
     built.insert(bin.to_string(), path.clone());
     path
+}
+
+/// The first line `child` writes to its stdout (which it must have piped, and which
+/// this takes), trimmed: where the workspace's servers say `listening on ADDRESS`.
+pub fn first_stdout_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("the child's stdout is piped"))
+        .read_line(&mut line)
+        .expect("the child's first line");
+    line.trim().to_string()
 }
 
 /// Polls `check` every `every` until it returns `Some`; fails the test naming `what`

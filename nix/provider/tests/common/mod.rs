@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -98,6 +98,17 @@ impl Default for Options {
 }
 
 impl Provider {
+    /// A provider configured only with the LLM `provider` it sets up.
+    pub fn start_for(name: &str, provider: &'static str) -> Self {
+        Self::start(
+            name,
+            Options {
+                provider: Some(provider),
+                ..Default::default()
+            },
+        )
+    }
+
     pub fn start(name: &str, options: Options) -> Self {
         let dir = TempDir::new(name);
         fs::create_dir_all(dir.path("codex")).unwrap();
@@ -185,12 +196,8 @@ impl Provider {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = claw_free_testkit::first_stdout_line(&mut child);
         let address = line
-            .trim()
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}; log: {}", self.log()))
             .to_string();
