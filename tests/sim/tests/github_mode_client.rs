@@ -13,7 +13,7 @@ use base64::Engine;
 use claw_free::github::app_jwt::{app_jwt, AppKey};
 use claw_free::github::client::{is_users_installation, GitHub, RepoName};
 use claw_free::github::nix_key::NixKeyPair;
-use claw_free::github::plan::{Target, CONFIG_FILE, ENVIRONMENT, SIGNING_KEY_SECRET};
+use claw_free::github::plan::{CONFIG_FILE, ENVIRONMENT, SIGNING_KEY_SECRET};
 use claw_free::github::sealed_box::seal;
 use common::{query_param, sim, TestSim};
 use rsa::pkcs1::DecodeRsaPrivateKey;
@@ -79,23 +79,18 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         &client_id,
         &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
     );
-    let user = block_on(github.exchange_code(
-        &native,
-        &client_id,
-        &client_secret,
-        &code,
-        CALLBACK,
-        &verifier,
-    ))
-    .unwrap();
-    let reused = block_on(github.exchange_code(
-        &native,
-        &client_id,
-        &client_secret,
-        &code,
-        CALLBACK,
-        &verifier,
-    ));
+    let exchange = || {
+        block_on(github.exchange_code(
+            &native,
+            &client_id,
+            &client_secret,
+            &code,
+            CALLBACK,
+            &verifier,
+        ))
+    };
+    let user = exchange().unwrap();
+    let reused = exchange();
     assert!(
         matches!(reused, Err(claw_free::github::client::GitHubFailure::OAuth(ref e)) if e == "bad_verification_code"),
         "{reused:?}"
@@ -132,17 +127,7 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
     ))
     .unwrap();
 
-    let number = sim.admin_get("iam/projects/claw-demo")["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let target = Target {
-        project_id: "claw-demo".into(),
-        project_number: number,
-        zone: "us-central1-a".into(),
-        instance: "my-bot-010203".into(),
-        repository_id: repo.id,
-    };
+    let target = sim.claw_demo_target(repo.id);
     let nix_key = NixKeyPair::generate(&native, &target.signing_key_name()).unwrap();
     block_on(github.ensure_environment(&native, &token, &name, ENVIRONMENT)).unwrap();
     let sealing = block_on(github.environment_key(&native, &token, &name, ENVIRONMENT)).unwrap();

@@ -79,17 +79,7 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         crm: sim.url.clone(),
         serviceusage: sim.url.clone(),
     };
-    let number = sim.admin_get("iam/projects/claw-demo")["number"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let target = Target {
-        project_id: "claw-demo".into(),
-        project_number: number,
-        zone: "us-central1-a".into(),
-        instance: "my-bot-010203".into(),
-        repository_id: 987654,
-    };
+    let target = sim.claw_demo_target(987654);
     assert!(target.names_are_valid());
     link(&sim, &apis, &token, &target);
     let first = sim.admin_get("iam/projects/claw-demo");

@@ -25,13 +25,6 @@ fn enable_iam(sim: &TestSim, token: &str) {
     assert_eq!(state.json()["state"], "ENABLED");
 }
 
-fn number(sim: &TestSim) -> String {
-    sim.admin_get("iam/projects/claw-demo")["number"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn provider_body(condition: Option<&str>) -> Value {
     let mut body = json!({
         "displayName": "GitHub",
@@ -140,7 +133,7 @@ fn a_github_provider_is_restricted_to_one_repository_and_main() {
     let got = sim
         .get(&format!("{POOLS}/claw-free/providers/github"), &token)
         .json();
-    let n = number(&sim);
+    let n = sim.claw_demo_number();
     assert_eq!(
         got["name"],
         format!("projects/{n}/locations/global/workloadIdentityPools/claw-free/providers/github")
@@ -175,7 +168,7 @@ fn service_accounts_and_policies_with_etags() {
     let token = sim.token();
     enable_iam(&sim, &token);
     pool_and_provider(&sim, &token);
-    let n = number(&sim);
+    let n = sim.claw_demo_number();
 
     let ci = sim.post(
         ACCOUNTS,

@@ -210,10 +210,7 @@ fn the_host_key_works_with_age() {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let sim = with_vm();
-    let root = sim.admin_get("vms")["vms"][0]["root"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let root = sim.first_vm_root();
     let public =
         std::fs::read_to_string(format!("{root}/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
     let recipient: String = public

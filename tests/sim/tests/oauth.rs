@@ -13,38 +13,14 @@ fn consent_page_then_allow_issues_a_code_that_works_once() {
     assert_eq!(page.status, 200);
     assert!(page.body.contains(">Allow</button>") && page.body.contains(">Cancel</button>"));
     assert!(page.body.contains("ada@example.com"));
-    let consent = page
-        .body
-        .split("name=\"consent\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let allowed = sim.form(
-        "/o/oauth2/v2/auth/consent",
-        &[("consent", &consent), ("decision", "allow")],
-    );
+    let allowed = sim.decide(&consent_id(&page.body), "allow");
     assert_eq!(allowed.status, 302);
     let location = allowed.location.unwrap();
     assert!(location.starts_with(REDIRECT));
     assert_eq!(query_param(&location, "state").as_deref(), Some("xyz"));
     let code = query_param(&location, "code").unwrap();
 
-    let exchange = |verifier: &str, redirect: &str| {
-        sim.form(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-                ("redirect_uri", redirect),
-                ("code_verifier", verifier),
-            ],
-        )
-    };
+    let exchange = |verifier: &str, redirect: &str| sim.exchange_code(&code, verifier, redirect);
     let wrong = exchange(&pkce_verifier(), REDIRECT);
     assert_eq!(wrong.status, 400);
     assert_eq!(wrong.json()["error"], "invalid_grant");
@@ -81,19 +57,7 @@ fn consent_page_then_allow_issues_a_code_that_works_once() {
 fn cancel_redirects_with_access_denied() {
     let sim = sim();
     let page = sim.authorize(SCOPES, &challenge(&pkce_verifier()), "s1");
-    let consent = page
-        .body
-        .split("name=\"consent\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let denied = sim.form(
-        "/o/oauth2/v2/auth/consent",
-        &[("consent", &consent), ("decision", "deny")],
-    );
+    let denied = sim.decide(&consent_id(&page.body), "deny");
     assert_eq!(denied.status, 302);
     let location = denied.location.unwrap();
     assert_eq!(
@@ -214,19 +178,7 @@ fn offline_access_gives_a_refresh_token_that_refreshes() {
         .call()
         .unwrap();
     let code = query_param(auth.header("location").unwrap(), "code").unwrap();
-    let token = sim
-        .form(
-            "/token",
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("client_id", CLIENT_ID),
-                ("client_secret", CLIENT_SECRET),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
-            ],
-        )
-        .json();
+    let token = sim.exchange_code(&code, &verifier, REDIRECT).json();
     let refresh = token["refresh_token"].as_str().expect("refresh token");
     let renewed = sim.form(
         "/token",

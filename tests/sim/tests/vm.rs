@@ -58,10 +58,7 @@ fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
         recipient.starts_with("ssh-ed25519 AAAA") && recipient.split(' ').count() == 2,
         "{recipient}"
     );
-    let root = sim.admin_get("vms")["vms"][0]["root"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let root = sim.first_vm_root();
     let public =
         std::fs::read_to_string(format!("{root}/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
     assert!(public.starts_with(recipient));

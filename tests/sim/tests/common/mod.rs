@@ -175,19 +175,33 @@ impl TestSim {
         let auth = self.authorize(scopes, &challenge(&verifier), "st");
         assert_eq!(auth.status, 302, "{}", auth.body);
         let code = query_param(auth.location.as_deref().unwrap(), "code").expect("code");
-        let token = self.form(
+        let token = self.exchange_code(&code, &verifier, REDIRECT);
+        assert_eq!(token.status, 200, "{}", token.body);
+        token.json()
+    }
+
+    /// The person's answer (`allow` or `deny`) on the consent page whose id is `consent`.
+    pub fn decide(&self, consent: &str, decision: &str) -> Resp {
+        self.form(
+            "/o/oauth2/v2/auth/consent",
+            &[("consent", consent), ("decision", decision)],
+        )
+    }
+
+    /// Exchanges an authorization code at `/token` as the Worker does (this test
+    /// client's id and secret), with the PKCE `verifier` and the `redirect` URI.
+    pub fn exchange_code(&self, code: &str, verifier: &str, redirect: &str) -> Resp {
+        self.form(
             "/token",
             &[
                 ("grant_type", "authorization_code"),
-                ("code", &code),
+                ("code", code),
                 ("client_id", CLIENT_ID),
                 ("client_secret", CLIENT_SECRET),
-                ("redirect_uri", REDIRECT),
-                ("code_verifier", &verifier),
+                ("redirect_uri", redirect),
+                ("code_verifier", verifier),
             ],
-        );
-        assert_eq!(token.status, 200, "{}", token.body);
-        token.json()
+        )
     }
 
     pub fn token(&self) -> String {
@@ -209,6 +223,33 @@ impl TestSim {
                 .query("code_challenge_method", "S256")
                 .call(),
         )
+    }
+
+    /// The folder that is the first simulated VM's root file system.
+    pub fn first_vm_root(&self) -> String {
+        self.admin_get("vms")["vms"][0]["root"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Project `claw-demo`'s number, as IAM's principals name it.
+    pub fn claw_demo_number(&self) -> String {
+        self.admin_get("iam/projects/claw-demo")["number"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A bot VM in project `claw-demo` linked to GitHub repository `repository_id`.
+    pub fn claw_demo_target(&self, repository_id: u64) -> claw_free::github::plan::Target {
+        claw_free::github::plan::Target {
+            project_id: "claw-demo".into(),
+            project_number: self.claw_demo_number(),
+            zone: "us-central1-a".into(),
+            instance: "my-bot-010203".into(),
+            repository_id,
+        }
     }
 
     /// Polls `check` until it returns Some or `secs` pass.
@@ -268,6 +309,15 @@ pub fn vm_body(name: &str) -> Value {
             "accessConfigs": [{ "type": "ONE_TO_ONE_NAT", "name": "External NAT" }],
         }],
     })
+}
+
+/// The consent id the simulator's consent page posts back.
+pub fn consent_id(page: &str) -> String {
+    page.split("name=\"consent\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the consent page carries its consent id")
+        .to_string()
 }
 
 pub fn pkce_verifier() -> String {
