@@ -48,17 +48,7 @@ impl IamApis {
         project: &str,
         service: &str,
     ) -> Result<Operation, GoogleFailure> {
-        let url = format!(
-            "{}/v1/projects/{}/services/{}:enable",
-            self.serviceusage,
-            encode(project),
-            encode(service)
-        );
-        call(
-            http,
-            OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
-        )
-        .await
+        super::serviceusage::enable(http, &self.serviceusage, token, project, service).await
     }
 
     /// A Service Usage operation.

@@ -1,4 +1,5 @@
-//! Service Usage v1: whether the Compute Engine API is on in a project, and turning it on.
+//! Service Usage v1: whether the Compute Engine API is on in a project, and turning it
+//! (or, for GitHub mode, another service) on.
 
 use super::{call, AccessToken, GoogleFailure};
 use crate::config::Config;
@@ -45,7 +46,23 @@ pub async fn enable_compute(
     token: &AccessToken,
     project: &ProjectId,
 ) -> Result<Operation, GoogleFailure> {
-    let url = format!("{}:enable", service_url(config, project));
+    let api = &config.endpoints.serviceusage_api;
+    enable(http, api, token, project.as_str(), COMPUTE_SERVICE).await
+}
+
+/// `services.enable` of `service` in `project`, on the Service Usage API at `api`.
+pub async fn enable(
+    http: &impl HttpClient,
+    api: &str,
+    token: &AccessToken,
+    project: &str,
+    service: &str,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!(
+        "{api}/v1/projects/{}/services/{}:enable",
+        encode(project),
+        encode(service)
+    );
     call(
         http,
         OutboundRequest::post_json(url, &serde_json::json!({})).bearer(token.expose()),
