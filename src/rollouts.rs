@@ -142,12 +142,7 @@ mod tests {
     const PATH: &str = "/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-nixos-system-bot-25.11";
 
     fn attributes(pairs: &[(&str, &str)]) -> GuestAttributes {
-        GuestAttributes(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        GuestAttributes::from_pairs(pairs)
     }
 
     fn previous_value() -> String {

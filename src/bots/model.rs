@@ -156,12 +156,7 @@ mod tests {
     }
 
     fn read(pairs: &[(&str, &str)]) -> Report {
-        Report::Read(GuestAttributes(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ))
+        Report::Read(GuestAttributes::from_pairs(pairs))
     }
 
     #[test]

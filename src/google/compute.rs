@@ -204,6 +204,17 @@ fn last_segment(url: &str) -> &str {
 pub struct GuestAttributes(pub BTreeMap<String, String>);
 
 impl GuestAttributes {
+    /// Attributes from `(key, value)` pairs, as the tests write them.
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
     }

@@ -86,12 +86,7 @@ fn instance(status: &str, created: &str) -> Instance {
 }
 
 fn guest(pairs: &[(&str, &str)]) -> GuestAttributes {
-    GuestAttributes(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
+    GuestAttributes::from_pairs(pairs)
 }
 
 fn google_error(status: u16, reason: &str) -> GoogleFailure {
