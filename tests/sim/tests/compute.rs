@@ -220,12 +220,7 @@ fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
         .json();
     assert_eq!(list["kind"], "compute#instanceAggregatedList");
     let zone = &list["items"]["zones/us-central1-a"];
-    let names: Vec<&str> = zone["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let names = fields(&zone["instances"], "name");
     assert_eq!(names, ["bot-a"]);
     assert_eq!(
         list["items"]["zones/us-east1-b"]["warning"]["code"],

@@ -218,20 +218,7 @@ fn the_host_key_works_with_age() {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    let mut encrypt = Command::new("age")
-        .args(["--encrypt", "--armor", "--recipient", &recipient])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the age command-line tool (Debian package age) is installed");
-    encrypt
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"123:telegram-token")
-        .unwrap();
-    let ciphertext = encrypt.wait_with_output().unwrap();
-    assert!(ciphertext.status.success());
+    let ciphertext = age_encrypt(&recipient, b"123:telegram-token");
     let mut decrypt = Command::new("age")
         .args([
             "--decrypt",
@@ -246,7 +233,7 @@ fn the_host_key_works_with_age() {
         .stdin
         .take()
         .unwrap()
-        .write_all(&ciphertext.stdout)
+        .write_all(ciphertext.as_bytes())
         .unwrap();
     let plaintext = decrypt.wait_with_output().unwrap();
     assert!(plaintext.status.success());

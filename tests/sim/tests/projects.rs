@@ -14,12 +14,7 @@ fn search_lists_only_the_callers_active_projects() {
     );
     let token = sim.token();
     let found = sim.get("/v3/projects:search", &token).json();
-    let ids: Vec<&str> = found["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["projectId"].as_str().unwrap())
-        .collect();
+    let ids = fields(&found["projects"], "projectId");
     assert_eq!(ids, ["claw-demo", "claw-fresh"]);
     let demo = &found["projects"][0];
     assert_eq!(demo["state"], "ACTIVE");

@@ -5,9 +5,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
@@ -34,24 +32,6 @@ fn guest(sim: &TestSim, token: &str) -> Value {
     Value::Object(map)
 }
 
-fn age_encrypt(recipient: &str, plaintext: &str) -> String {
-    let mut child = Command::new("age")
-        .args(["--encrypt", "--armor", "--recipient", recipient])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the age command-line tool (Debian package age) is installed");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(plaintext.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[test]
 fn the_real_agent_takes_a_vm_from_first_boot_to_ready() {
     let agent = agent_binary();
@@ -67,7 +47,7 @@ fn the_real_agent_takes_a_vm_from_first_boot_to_ready() {
 
     let mut items = vm["metadata"]["items"].as_array().unwrap().clone();
     items.push(
-        json!({ "key": "openclaw-secret-telegram-token", "value": age_encrypt(recipient, TOKEN) }),
+        json!({ "key": "openclaw-secret-telegram-token", "value": age_encrypt(recipient, TOKEN.as_bytes()) }),
     );
     items.push(json!({ "key": "openclaw-secret-version", "value": "1" }));
     let fingerprint = sim

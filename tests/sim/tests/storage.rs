@@ -190,12 +190,7 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
     let list = sim
         .get(&format!("/storage/v1/b/{bucket}/o?prefix=nar/"), &vm)
         .json();
-    let names: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["name"].as_str().unwrap())
-        .collect();
+    let names = fields(&list["items"], "name");
     assert_eq!(names, ["nar/abc.nar"]);
     let write = upload(&sim, &vm, bucket, "evil.narinfo", b"x");
     assert_eq!(write.status, 403, "a read-only token cannot write");

@@ -311,6 +311,31 @@ pub fn vm_body(name: &str) -> Value {
     })
 }
 
+/// The string `field` of each item of the JSON list `list`, in order.
+pub fn fields<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|item| item[field].as_str().expect("a string field"))
+        .collect()
+}
+
+/// `plaintext` encrypted by the `age` command-line tool to `recipient`, armored.
+pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> String {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("age")
+        .args(["--encrypt", "--armor", "--recipient", recipient])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the age command-line tool (Debian package age) is installed");
+    child.stdin.take().unwrap().write_all(plaintext).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The consent id the simulator's consent page posts back.
 pub fn consent_id(page: &str) -> String {
     page.split("name=\"consent\" value=\"")
