@@ -5,7 +5,7 @@
 //! decisions are in [`crate::rollout`].
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -185,14 +185,11 @@ impl<'a> Runner<'a> {
         if let Some(previous) = journal.previous.as_ref().filter(|p| p.path != good.path) {
             self.record_previous(previous);
         }
-        if let Err(e) =
-            fsutil::write_atomic(&self.good_file, good.to_json().as_bytes(), PRIVATE_FILE)
-        {
-            log::event(
-                "rollout",
-                &format!("cannot record the last good system: {}", e.kind()),
-            );
-        }
+        keep(
+            &self.good_file,
+            &good.to_json(),
+            "record the last good system",
+        );
         self.publish_system(&good);
         log::event(
             "rollout",
@@ -248,16 +245,11 @@ impl<'a> Runner<'a> {
     }
 
     fn save(&self, journal: &Journal) {
-        if let Err(e) = fsutil::write_atomic(
+        keep(
             &self.journal_file,
-            journal.to_json().as_bytes(),
-            PRIVATE_FILE,
-        ) {
-            log::event(
-                "rollout",
-                &format!("cannot write the rollout journal: {}", e.kind()),
-            );
-        }
+            &journal.to_json(),
+            "write the rollout journal",
+        );
     }
 
     fn report(&self, rev: Option<Rev>, state: &RolloutState) -> bool {
@@ -282,16 +274,11 @@ impl<'a> Runner<'a> {
         let Some(rev) = &previous.rev else {
             return;
         };
-        if let Err(e) = fsutil::write_atomic(
+        keep(
             &self.previous_file,
-            previous.to_json().as_bytes(),
-            PRIVATE_FILE,
-        ) {
-            log::event(
-                "rollout",
-                &format!("cannot record the previous system: {}", e.kind()),
-            );
-        }
+            &previous.to_json(),
+            "record the previous system",
+        );
         self.publish_previous(&SystemRef {
             path: previous.path.clone(),
             rev: rev.clone(),
@@ -525,6 +512,14 @@ fn unix_nanos() -> u128 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0)
+}
+
+/// Writes one of the rollout's root-only files atomically. A failure is logged
+/// ("cannot {what}") and otherwise let go: the rollout itself goes on.
+fn keep(path: &Path, contents: &str, what: &str) {
+    if let Err(e) = fsutil::write_atomic(path, contents.as_bytes(), PRIVATE_FILE) {
+        log::event("rollout", &format!("cannot {what}: {}", e.kind()));
+    }
 }
 
 #[cfg(test)]
