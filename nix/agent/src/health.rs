@@ -351,33 +351,19 @@ mod tests {
     fn restarts_back_off_and_a_healthy_answer_resets_the_back_off() {
         let mut t = tracker(1, 10);
         let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
         assert!(t.observe(bad(), true, 0, start).restart);
         t.restarted(start);
         // Within the back-off: no restart however many failures.
-        assert!(
-            !t.observe(bad(), true, 5, start + Duration::from_secs(5))
-                .restart
-        );
-        assert!(
-            t.observe(bad(), true, 10, start + Duration::from_secs(10))
-                .restart
-        );
-        t.restarted(start + Duration::from_secs(10));
+        assert!(!t.observe(bad(), true, 5, at(5)).restart);
+        assert!(t.observe(bad(), true, 10, at(10)).restart);
+        t.restarted(at(10));
         // The back-off doubled to 20 s.
-        assert!(
-            !t.observe(bad(), true, 25, start + Duration::from_secs(25))
-                .restart
-        );
-        assert!(
-            t.observe(bad(), true, 30, start + Duration::from_secs(30))
-                .restart
-        );
-        t.restarted(start + Duration::from_secs(30));
-        t.observe(Probe::Healthy, true, 31, start + Duration::from_secs(31));
-        assert!(
-            t.observe(bad(), true, 40, start + Duration::from_secs(40))
-                .restart
-        );
+        assert!(!t.observe(bad(), true, 25, at(25)).restart);
+        assert!(t.observe(bad(), true, 30, at(30)).restart);
+        t.restarted(at(30));
+        t.observe(Probe::Healthy, true, 31, at(31));
+        assert!(t.observe(bad(), true, 40, at(40)).restart);
     }
 
     #[test]
