@@ -317,6 +317,9 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         }
         ["_static", "avatar.svg"] => return avatar(),
         ["_chat"] if req.method == Method::GET => return chat::page(),
+        ["_actions", rest @ ..] if req.method == Method::GET => {
+            return github::actions_oidc::handle(&sim, &req, rest)
+        }
         ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
         [""] if req.method == Method::GET => {
             return text(

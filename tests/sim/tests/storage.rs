@@ -14,33 +14,15 @@ const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 fn upload(sim: &TestSim, token: &str, bucket: &str, name: &str, data: &[u8]) -> Resp {
-    let r = sim
-        .request(
-            "POST",
-            &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"),
-        )
-        .set("Authorization", &format!("Bearer {token}"))
-        .set("Content-Type", "text/x-nix-narinfo")
-        .send_bytes(data);
-    match r {
-        Ok(r) => Resp {
-            status: r.status(),
-            body: r.into_string().unwrap(),
-            location: None,
-            etag: None,
-            www_authenticate: None,
-            flavor: None,
-        },
-        Err(ureq::Error::Status(status, r)) => Resp {
-            status,
-            body: r.into_string().unwrap(),
-            location: None,
-            etag: None,
-            www_authenticate: None,
-            flavor: None,
-        },
-        Err(e) => panic!("{e}"),
-    }
+    sim.send_raw(
+        "POST",
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"),
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "text/x-nix-narinfo"),
+        ],
+        data,
+    )
 }
 
 fn message(r: &Resp) -> String {

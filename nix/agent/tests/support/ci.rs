@@ -8,10 +8,13 @@
 //! workflow does with `gcloud compute instances add-metadata` (the instance's
 //! fingerprint, then `setMetadata`) and `get-guest-attributes`.
 //!
+//! CI's Google token is keyless, as `google-github-actions/auth` gets it: the job's
+//! GitHub OIDC token, exchanged at STS against the provider linking made, then CI's
+//! service account impersonated through IAM Credentials. Cloud Storage and Compute
+//! accept it only through the grants of the Worker's plan.
+//!
 //! Where it is thinner than the real workflow: the system is not built from a flake
-//! (nothing can be built here); CI's storage token comes from the simulator's admin API
-//! in place of a Workload Identity exchange; its Compute calls carry the owner's token,
-//! as the simulator's Compute does not yet model a service account's project roles.
+//! (nothing can be built here).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,9 +23,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use claw_free_protocol::rollout::{RolloutReport, RolloutState};
+use claw_free_testkit::keyless::{self, plan::Target};
 use serde_json::{json, Value};
 
-use super::{http_client, wait_for, Sim, PROJECT, ZONE};
+use super::{http_client, wait_for, Sim};
 
 /// The cache key's name, as the owner's repository would call it.
 pub const KEY_NAME: &str = "bot-cache-1";
@@ -37,10 +41,9 @@ pub enum Outcome {
 pub struct Ci {
     dir: tempfile::TempDir,
     pub public_key: String,
+    /// CI's service account's token, for Cloud Storage and Compute alike.
     token: String,
-    /// What CI's Compute calls carry.
-    compute_token: String,
-    bucket: String,
+    target: Target,
 }
 
 /// `nix` with no daemon, no build users and its cache in `dir`.
@@ -67,8 +70,8 @@ fn run(mut command: Command) -> String {
 }
 
 impl Ci {
-    /// A CI with its own signing key and a token for `service_account`.
-    pub fn new(sim: &Sim, service_account: &str, bucket: &str, compute_token: &str) -> Self {
+    /// A CI run of `repository`'s `main` with its own signing key and CI's keyless token.
+    pub fn new(sim: &Sim, target: &Target, repository: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut keygen = nix(dir.path(), "nix-store");
         keygen
@@ -77,19 +80,13 @@ impl Ci {
             .arg(dir.path().join("public-key"));
         run(keygen);
         let public_key = fs::read_to_string(dir.path().join("public-key")).unwrap();
-        let token = sim.admin(
-            "/_admin/service-account-tokens",
-            json!({"email": service_account, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}),
-        )["access_token"]
-            .as_str()
-            .expect("a CI token")
-            .to_string();
+        let token = keyless::ci_token(sim, target, repository, "refs/heads/main")
+            .unwrap_or_else(|refusal| panic!("CI's keyless token: {refusal:?}"));
         Self {
             dir,
             public_key: public_key.trim().to_string(),
             token,
-            compute_token: compute_token.to_string(),
-            bucket: bucket.to_string(),
+            target: target.clone(),
         }
     }
 
@@ -163,7 +160,7 @@ impl Ci {
                 let url = format!(
                     "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
                     sim.base,
-                    self.bucket,
+                    self.target.bucket(),
                     name.replace('/', "%2F")
                 );
                 let mut response = http_client()
@@ -188,14 +185,15 @@ impl Ci {
 
     /// Names `path` at `rev` in the VM's metadata and follows `openclaw/rollout` until
     /// it is final for that revision.
-    pub fn deploy(&self, sim: &Sim, vm: &str, path: &str, rev: &str, rollback: bool) -> Outcome {
+    pub fn deploy(&self, sim: &Sim, path: &str, rev: &str, rollback: bool) -> Outcome {
         let mut value = json!({"path": path, "rev": rev});
         if rollback {
             value["rollback"] = Value::Bool(true);
         }
+        let t = &self.target;
         let instance = format!(
-            "{}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{vm}",
-            sim.base
+            "{}/compute/v1/projects/{}/zones/{}/instances/{}",
+            sim.base, t.project_id, t.zone, t.instance
         );
         let current = self.compute("GET", &instance, None);
         let mut items: Vec<Value> = current["metadata"]["items"]
@@ -236,7 +234,7 @@ impl Ci {
 
     /// A Compute call; an error answer is returned as its JSON body.
     fn compute(&self, method: &str, url: &str, body: Option<Value>) -> Value {
-        let auth = format!("Bearer {}", self.compute_token);
+        let auth = format!("Bearer {}", self.token);
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .proxy(None)

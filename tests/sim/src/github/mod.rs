@@ -8,6 +8,7 @@
 //! permissions, one hour), and the App's user tokens `ghu_` (the user, within what the
 //! App may do and the repositories its installation covers).
 
+pub mod actions_oidc;
 pub mod admin;
 pub mod app;
 pub mod repos;

@@ -8,7 +8,9 @@
 pub mod accounts;
 pub mod admin;
 pub mod condition;
+pub mod credentials;
 pub mod policy;
+pub mod sts;
 pub mod wif;
 
 use crate::clock::now_ms;
@@ -74,6 +76,8 @@ pub struct State {
     pub accounts: BTreeMap<String, ServiceAccount>,
     /// Projects whose policy was read or set; others hold only their owner.
     pub project_policies: BTreeMap<String, Policy>,
+    /// STS's federated tokens, by token.
+    pub federated: BTreeMap<String, sts::Federated>,
 }
 
 impl State {
@@ -177,6 +181,12 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
                 _ => return None,
             }
         }
+        ["v1", "token"] if post => "sts.token",
+        ["v1", "projects", _, "serviceAccounts", a]
+            if post && a.ends_with(":generateAccessToken") =>
+        {
+            "iamcredentials.serviceAccounts.generateAccessToken"
+        }
         ["v1", "projects", _, "serviceAccounts"] if post => "iam.serviceAccounts.create",
         ["v1", "projects", _, "serviceAccounts"] if get => "iam.serviceAccounts.list",
         ["v1", "projects", _, "serviceAccounts", a] if post && a.ends_with(":setIamPolicy") => {
@@ -211,6 +221,7 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         return Some(e.into_response());
     }
     let result: ApiResult = match s {
+        ["v1", "token"] => return Some(sts::token(sim, req)),
         [_, "projects", p] => {
             let (id, method) = p.rsplit_once(':').unwrap_or((p, ""));
             accounts::project_policy(sim, req, id, method == "setIamPolicy")
@@ -222,6 +233,9 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["v1", "projects", p, "serviceAccounts"] => accounts::list(sim, req, p),
         ["v1", "projects", p, "serviceAccounts", a] => match a.rsplit_once(':') {
             Some((email, "setIamPolicy")) => accounts::account_policy(sim, req, p, email, true),
+            Some((email, "generateAccessToken")) => {
+                credentials::generate_access_token(sim, req, email)
+            }
             Some((email, _)) => accounts::account_policy(sim, req, p, email, false),
             None => accounts::get(sim, req, p, a),
         },

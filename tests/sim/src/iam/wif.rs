@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The issuer of GitHub Actions' OIDC tokens; Google requires a condition for it.
-pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+pub use crate::github::actions_oidc::ISSUER as GITHUB_ISSUER;
 
 fn pool_name(project: &Project, pool: &str) -> String {
     format!(
