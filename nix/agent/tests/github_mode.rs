@@ -25,6 +25,8 @@ use support::*;
 const TOKEN: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 const GATEWAY: &str = "openclaw-gateway.service";
 const REPOSITORY: &str = "ada-lovelace/journey-bot";
+/// A system's bulk: past the resumable threshold of CI's uploads, and two chunks.
+const PAYLOAD: usize = 9 * 1024 * 1024;
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 
 /// The owner's token, through the simulator's OAuth consent (approved automatically).
@@ -286,11 +288,31 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
 
     // A healthy system: fetched by Nix through the substituter, switched, the boot default.
     let reads_before = j.sim.counter("storage.objects.get");
-    let two = j.build("bot-2", true);
+    // Its archive is larger than any one request to Cloud Storage but an upload's: CI
+    // sends it through a resumable session, in chunks.
+    let two = j.ci.build_with_payload(
+        "nixos-system-bot-2",
+        &system_script(&j.root, "bot-2", true),
+        PAYLOAD,
+    );
     assert!(!j.on_vm(&two));
-    j.ci.publish(&j.sim, &two);
+    assert_eq!(
+        j.ci.publish_counting(&j.sim, &two),
+        1,
+        "the archive, resumable"
+    );
     assert_eq!(j.deploy(&two, "2222222"), Outcome::Green);
     assert!(j.on_vm(&two), "Nix put the system in the VM's store");
+    let payload = j
+        .root
+        .path()
+        .join(two.trim_start_matches('/'))
+        .join("share/payload");
+    assert_eq!(
+        fs::metadata(&payload).map(|m| m.len() as usize).ok(),
+        Some(PAYLOAD),
+        "the whole archive arrived"
+    );
     assert_eq!(
         j.sim.counter("compute.instances.setMetadata"),
         1,

@@ -233,7 +233,8 @@ impl<'a> Endpoint<'a> {
             ["storage", "v1", "b", bucket, "o", object] if get => {
                 Self::StorageObjectsGet { bucket, object }
             }
-            ["upload", "storage", "v1", "b", bucket, "o"] if post => {
+            // POST: a media upload or a resumable session's start; PUT: its chunks.
+            ["upload", "storage", "v1", "b", bucket, "o"] if post || put => {
                 Self::StorageObjectsInsert { bucket }
             }
             _ => return None,

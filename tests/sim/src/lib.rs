@@ -47,6 +47,9 @@ use tokio::sync::{oneshot, Notify};
 
 /// The largest request body the simulator reads (Google's metadata limit is 512 KB).
 const MAX_BODY: usize = 2 * 1024 * 1024;
+/// The largest body of one request under `/upload/` (a media upload or one chunk of a
+/// resumable one): Cloud Storage takes far more, a test never needs more.
+const MAX_UPLOAD_BODY: usize = 64 * 1024 * 1024;
 
 /// How the simulator is started (the binary's flags).
 #[derive(Debug, Clone)]
@@ -287,7 +290,12 @@ impl Drop for Background {
 /// The one entry point: parse, count, inject faults, dispatch.
 async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let limit = if parts.uri.path().starts_with("/upload/") {
+        MAX_UPLOAD_BODY
+    } else {
+        MAX_BODY
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return errors::GoogleError::from(ApiError::new(
@@ -489,7 +497,9 @@ async fn dispatch(
         E::StorageObjectsGet { bucket, object } => {
             storage::get_object(&sim.world(), req, bucket, object)
         }
-        E::StorageObjectsInsert { bucket } => storage::upload(&mut sim.world(), req, bucket),
+        E::StorageObjectsInsert { bucket } => {
+            storage::upload(&mut sim.world(), req, bucket, &sim.base_url)
+        }
     };
     result.unwrap_or_else(|e| e.into_response())
 }

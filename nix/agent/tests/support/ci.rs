@@ -26,10 +26,15 @@ use claw_free_protocol::rollout::{RolloutReport, RolloutState};
 use claw_free_testkit::keyless::{self, plan::Target};
 use serde_json::{json, Value};
 
-use super::{http_client, wait_for, Sim};
+use super::{wait_for, Sim};
 
 /// The cache key's name, as the owner's repository would call it.
 pub const KEY_NAME: &str = "bot-cache-1";
+/// Objects this large or larger are sent as resumable uploads, as `gcloud storage`
+/// does past its `resumable_threshold`.
+const RESUMABLE_THRESHOLD: usize = 8 * 1024 * 1024;
+/// One request's share of a resumable upload (a multiple of 256 KiB, as required).
+const CHUNK: usize = 8 * 1024 * 1024;
 
 /// What a CI run ends with, as the workflow reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +98,21 @@ impl Ci {
     /// Adds a stand-in system named `name`, whose `switch-to-configuration` runs
     /// `script`, to CI's own store; returns its store path.
     pub fn build(&self, name: &str, script: &str) -> String {
+        self.build_with_payload(name, script, 0)
+    }
+
+    /// As [`Ci::build`], with a `share/payload` file of `bytes` bytes, the bulk a real
+    /// closure's archives carry.
+    pub fn build_with_payload(&self, name: &str, script: &str, bytes: usize) -> String {
         let source = self.dir.path().join("src").join(name);
         fs::create_dir_all(source.join("bin")).unwrap();
+        if bytes > 0 {
+            fs::create_dir_all(source.join("share")).unwrap();
+            let payload: Vec<u8> = (0..bytes as u64)
+                .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
+                .collect();
+            fs::write(source.join("share/payload"), payload).unwrap();
+        }
         let file = source.join("bin/switch-to-configuration");
         fs::write(&file, script).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
@@ -152,35 +170,114 @@ impl Ci {
         objects
     }
 
-    /// Uploads each object as CI's service account; the statuses Cloud Storage answered.
-    pub fn upload(&self, sim: &Sim, objects: &[(String, Vec<u8>)]) -> Vec<(String, u16, String)> {
+    /// Uploads each object as CI's service account; the statuses Cloud Storage answered
+    /// and whether the object went through a resumable session.
+    pub fn upload(
+        &self,
+        sim: &Sim,
+        objects: &[(String, Vec<u8>)],
+    ) -> Vec<(String, u16, String, bool)> {
         objects
             .iter()
             .map(|(name, bytes)| {
-                let url = format!(
-                    "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
-                    sim.base,
-                    self.target.bucket(),
-                    name.replace('/', "%2F")
-                );
-                let mut response = http_client()
-                    .post(&url)
-                    .header("Authorization", &format!("Bearer {}", self.token))
-                    .header("Content-Type", "application/octet-stream")
-                    .send(&bytes[..])
-                    .unwrap();
-                let status = response.status().as_u16();
-                let body = response.body_mut().read_to_string().unwrap_or_default();
-                (name.clone(), status, body)
+                let resumable = bytes.len() >= RESUMABLE_THRESHOLD;
+                let (status, body) = if resumable {
+                    self.upload_resumable(sim, name, bytes)
+                } else {
+                    self.upload_media(sim, name, bytes)
+                };
+                (name.clone(), status, body, resumable)
             })
             .collect()
     }
 
+    fn object_url(&self, sim: &Sim, upload_type: &str, name: &str) -> String {
+        format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType={upload_type}&name={}",
+            sim.base,
+            self.target.bucket(),
+            name.replace('/', "%2F")
+        )
+    }
+
+    fn upload_media(&self, sim: &Sim, name: &str, bytes: &[u8]) -> (u16, String) {
+        let mut response = uploads()
+            .post(&self.object_url(sim, "media", name))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// A session, then chunks: every answer but the last a `308` whose `Range` says all
+    /// bytes sent so far were persisted.
+    fn upload_resumable(&self, sim: &Sim, name: &str, bytes: &[u8]) -> (u16, String) {
+        let mut opened = uploads()
+            .post(&self.object_url(sim, "resumable", name))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("X-Upload-Content-Type", "application/octet-stream")
+            .header("X-Upload-Content-Length", &bytes.len().to_string())
+            .send_empty()
+            .unwrap();
+        let status = opened.status().as_u16();
+        let Some(session) = opened
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string)
+        else {
+            return (
+                status,
+                opened.body_mut().read_to_string().unwrap_or_default(),
+            );
+        };
+        let total = bytes.len();
+        let mut sent = 0;
+        loop {
+            let end = (sent + CHUNK).min(total);
+            let last = end == total;
+            let range = format!(
+                "bytes {sent}-{}/{}",
+                end - 1,
+                if last { total.to_string() } else { "*".into() }
+            );
+            let mut answer = uploads()
+                .put(&session)
+                .header("Content-Range", &range)
+                .send(&bytes[sent..end])
+                .unwrap();
+            let status = answer.status().as_u16();
+            let persisted = answer
+                .headers()
+                .get("range")
+                .and_then(|r| r.to_str().ok())
+                .map(str::to_string);
+            let body = answer.body_mut().read_to_string().unwrap_or_default();
+            if last || status != 308 || persisted != Some(format!("bytes=0-{}", end - 1)) {
+                return (status, body);
+            }
+            sent = end;
+        }
+    }
+
     /// Build, sign, upload: what a push to `main` does before it names the system.
     pub fn publish(&self, sim: &Sim, path: &str) {
-        for (name, status, body) in self.upload(sim, &self.sign(path)) {
+        self.publish_counting(sim, path);
+    }
+
+    /// [`Ci::publish`], answering how many objects went through resumable sessions.
+    pub fn publish_counting(&self, sim: &Sim, path: &str) -> usize {
+        let mut resumable = 0;
+        for (name, status, body, chunked) in self.upload(sim, &self.sign(path)) {
             assert_eq!(status, 200, "uploading {name}: {body}");
+            resumable += usize::from(chunked);
         }
+        resumable
     }
 
     /// Names `path` at `rev` in the VM's metadata and follows `openclaw/rollout` until
@@ -254,6 +351,21 @@ impl Ci {
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
     }
+}
+
+/// Cloud Storage's client: a `308` is an answer, not a redirect to follow.
+fn uploads() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .proxy(None)
+                .max_redirects(0)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build(),
+        )
+    })
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
