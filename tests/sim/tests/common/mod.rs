@@ -306,6 +306,18 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// Enables the IAM API in `claw-demo` (off in a new project) and waits until it is.
+pub fn enable_iam_in_demo(sim: &TestSim, token: &str) {
+    let op = sim.post(
+        "/v1/projects/claw-demo/services/iam.googleapis.com:enable",
+        token,
+        json!({}),
+    );
+    assert_eq!(op.status, 200, "{}", op.body);
+    let name = op.json()["name"].as_str().unwrap().to_string();
+    wait_op(sim, &format!("/v1/{name}"), token);
+}
+
 /// Waits for an operation (Compute or Cloud) to finish and returns it.
 pub fn wait_op(sim: &TestSim, path: &str, token: &str) -> Value {
     sim.wait_for(10, || {
