@@ -455,12 +455,12 @@ async fn dispatch(
             project,
             zone,
             instance,
-        } => compute::get_iam_policy(sim, req, project, zone, instance),
+        } => compute::iam_policy(sim, req, project, zone, instance, false),
         E::InstancesSetIamPolicy {
             project,
             zone,
             instance,
-        } => compute::set_iam_policy(sim, req, project, zone, instance),
+        } => compute::iam_policy(sim, req, project, zone, instance, true),
         E::ZoneOperationsGet {
             project,
             zone,

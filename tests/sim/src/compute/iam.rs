@@ -83,25 +83,6 @@ pub(super) fn check_act_as(world: &World, who: &Principal, email: &str) -> Resul
     ))
 }
 
-/// `GET .../instances/{i}/getIamPolicy`.
-pub fn get_iam_policy(
-    sim: &Sim,
-    req: &Req,
-    project: &str,
-    zone: &str,
-    instance: &str,
-) -> ApiResult {
-    let (k, world, _) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.getIamPolicy",
-    )?;
-    Ok(ok_json(&instance_ref(&world, &k)?.iam_policy))
-}
-
 /// The body of `instances.setIamPolicy` (a `ZoneSetPolicyRequest`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,25 +94,28 @@ struct SetPolicyRequest {
     etag: Option<String>,
 }
 
-/// `POST .../instances/{i}/setIamPolicy`: replaces the policy; a stale etag is refused.
-pub fn set_iam_policy(
+/// `GET .../instances/{i}/getIamPolicy`, or with `set` `POST .../setIamPolicy`, which
+/// replaces the policy and refuses a stale etag.
+pub fn iam_policy(
     sim: &Sim,
     req: &Req,
     project: &str,
     zone: &str,
     instance: &str,
+    set: bool,
 ) -> ApiResult {
-    let (k, mut world, _) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.setIamPolicy",
-    )?;
+    let permission = if set {
+        "compute.instances.setIamPolicy"
+    } else {
+        "compute.instances.getIamPolicy"
+    };
+    let (k, mut world, _) = instance_call(sim, req, project, zone, instance, permission)?;
+    let current = instance_ref(&world, &k)?.iam_policy.clone();
+    if !set {
+        return Ok(ok_json(&current));
+    }
     let asked: SetPolicyRequest = body(req)?;
     let _ = (asked.bindings, asked.etag);
-    let current = instance_ref(&world, &k)?.iam_policy.clone();
     let policy = accept(asked.policy, Resource::Instance, &current, |m| {
         member_exists(&world, m)
     })?;

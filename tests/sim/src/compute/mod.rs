@@ -30,7 +30,7 @@ mod lifecycle;
 mod render;
 
 pub use handlers::*;
-pub use iam::{get_iam_policy, set_iam_policy, set_service_account};
+pub use iam::{iam_policy, set_service_account};
 use insert_body::*;
 pub use lifecycle::{advance, Effect};
 pub use render::render_instance;
