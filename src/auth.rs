@@ -269,6 +269,8 @@ struct SessionView<'a> {
     user_picture: &'a str,
     projects: &'a [crm::ProjectSummary],
     expires_in_seconds: u64,
+    /// Whether this claw.free can link bots to GitHub (a GitHub App is configured).
+    github_linking: bool,
 }
 
 /// `GET /api/deploy/session`: who is signed in and their projects.
@@ -290,6 +292,7 @@ pub async fn session<P: Platform>(
             user_picture: &r.user.picture,
             projects: &r.projects,
             expires_in_seconds: session.remaining_secs(app.now()),
+            github_linking: app.config.github.is_some(),
         },
     ))
 }

@@ -142,6 +142,8 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         zone: "us-central1-a".into(),
         instance: "my-bot-010203".into(),
         repository_id: repo.id,
+        repository: repo.full_name.clone(),
+        instance_id: "8412345678901234567".into(),
     };
     let nix_key = NixKeyPair::generate(&native, &target.signing_key_name()).unwrap();
     block_on(github.ensure_environment(&native, &token, &name, ENVIRONMENT)).unwrap();

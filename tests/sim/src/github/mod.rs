@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod branches;
 pub mod repos;
 pub mod state;
 
@@ -237,6 +238,9 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["app", "installations", _, "access_tokens"] if post => "github.apps.access_tokens",
         ["user"] if get => "github.users.me",
         ["user", "installations"] if get => "github.users.installations",
+        ["user", "installations", _, "repositories"] if get => {
+            "github.users.installation_repositories"
+        }
         ["repos", _, _] if get => "github.repos.get",
         ["repos", _, _, "generate"] if post => "github.repos.generate",
         ["repos", _, _, "contents", ..] if put && s.len() > 4 => "github.repos.contents.put",
@@ -246,6 +250,8 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
             "github.environments.public_key"
         }
         ["repos", _, _, "environments", _, "secrets", _] if put => "github.environments.secret",
+        ["repos", _, _, "branches", _, "protection"] if put => "github.branches.protection.put",
+        ["repos", _, _, "branches", _, "protection"] if get => "github.branches.protection.get",
         ["repos", _, _, "actions", "variables"] if post => "github.variables.create",
         ["repos", _, _, "actions", "variables", _] if patch => "github.variables.update",
         ["repos", _, _, "actions", "variables", _] if get => "github.variables.get",
@@ -279,6 +285,9 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["app", "installations", id, _] => app::create_token(sim, req, id),
         ["user"] => app::get_user(sim, req),
         ["user", "installations"] => app::user_installations(sim, req),
+        ["user", "installations", id, _] => app::installation_repositories(sim, req, id),
+        ["repos", o, r, "branches", b, _] if put => branches::protect(sim, req, o, r, b),
+        ["repos", o, r, "branches", b, _] => branches::protection(sim, req, o, r, b),
         ["repos", o, r] => repos::get(sim, req, o, r),
         ["repos", o, r, "generate"] => repos::generate(sim, req, o, r),
         ["repos", o, r, "contents", path @ ..] => {
