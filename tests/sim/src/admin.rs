@@ -479,6 +479,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
                 never_healthy: false,
                 boot_id: 1,
                 standin_secret_version: None,
+                iam_policy: crate::iam::policy::Policy::empty(),
             },
         );
         (

@@ -74,6 +74,11 @@ endpoints! {
     InstancesStop { project, zone, instance } =>
         "compute.instances.stop", Some(&["requestId", "discardLocalSsd"]);
     InstancesStart { project, zone, instance } => "compute.instances.start", REQUEST_ID;
+    InstancesSetServiceAccount { project, zone, instance } =>
+        "compute.instances.setServiceAccount", REQUEST_ID;
+    InstancesGetIamPolicy { project, zone, instance } =>
+        "compute.instances.getIamPolicy", Some(&["optionsRequestedPolicyVersion"]);
+    InstancesSetIamPolicy { project, zone, instance } => "compute.instances.setIamPolicy", NO_PARAMS;
     ZoneOperationsGet { project, zone, operation } => "compute.zoneOperations.get", NO_PARAMS;
     InstancesAggregatedList { project } => "compute.instances.aggregatedList", Some(&[
         "filter",
@@ -164,6 +169,21 @@ impl<'a> Endpoint<'a> {
                         instance,
                     },
                     "start" if post => Self::InstancesStart {
+                        project,
+                        zone,
+                        instance,
+                    },
+                    "setServiceAccount" if post => Self::InstancesSetServiceAccount {
+                        project,
+                        zone,
+                        instance,
+                    },
+                    "getIamPolicy" if get => Self::InstancesGetIamPolicy {
+                        project,
+                        zone,
+                        instance,
+                    },
+                    "setIamPolicy" if post => Self::InstancesSetIamPolicy {
                         project,
                         zone,
                         instance,

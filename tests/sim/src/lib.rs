@@ -438,6 +438,21 @@ async fn dispatch(
             zone,
             instance,
         } => compute::start(sim, req, project, zone, instance),
+        E::InstancesSetServiceAccount {
+            project,
+            zone,
+            instance,
+        } => compute::set_service_account(sim, req, project, zone, instance),
+        E::InstancesGetIamPolicy {
+            project,
+            zone,
+            instance,
+        } => compute::get_iam_policy(sim, req, project, zone, instance),
+        E::InstancesSetIamPolicy {
+            project,
+            zone,
+            instance,
+        } => compute::set_iam_policy(sim, req, project, zone, instance),
         E::ZoneOperationsGet {
             project,
             zone,
