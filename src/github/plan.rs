@@ -430,4 +430,74 @@ mod tests {
         }
         assert!(RepoConfig::parse(&good.to_string()).is_ok());
     }
+
+    /// The names after `prefix` in `text` (`vars.NAME`, `secrets.NAME`, `link.name`).
+    fn names_after(text: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+        text.match_indices(prefix)
+            .filter(|(i, _)| {
+                !text[..*i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            })
+            .map(|(i, _)| {
+                text[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    fn template(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/template");
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_template_reads_exactly_the_names_linking_writes() {
+        let t = target();
+        let workflow = template(".github/workflows/deploy.yml");
+        let written: std::collections::BTreeSet<String> =
+            t.variables().iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(names_after(&workflow, "vars."), written, "Actions variables");
+        assert_eq!(
+            names_after(&workflow, "secrets."),
+            [SIGNING_KEY_SECRET.to_string()].into(),
+            "secrets"
+        );
+        let environments: Vec<&str> = workflow
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("environment:"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(environments, vec![ENVIRONMENT]);
+
+        // The flake reads the config file linking commits, and only fields it has.
+        let flake = template("flake.nix");
+        assert!(
+            flake.contains(&format!("builtins.readFile ./{CONFIG_FILE}")),
+            "the flake reads {CONFIG_FILE}"
+        );
+        let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
+        let config = serde_json::to_value(t.config(&key)).unwrap();
+        let fields: std::collections::BTreeSet<String> =
+            config.as_object().unwrap().keys().cloned().collect();
+        let mut read = names_after(&flake, "link.");
+        for (i, _) in flake.match_indices("inherit (link)") {
+            let rest = &flake[i + "inherit (link)".len()..];
+            let names = rest.split(';').next().unwrap_or_default();
+            read.extend(names.split_whitespace().map(str::to_string));
+        }
+        assert!(read.contains("bucket") && read.contains("cachePublicKey"), "{read:?}");
+        assert!(!read.is_empty() && read.is_subset(&fields), "{read:?} of {fields:?}");
+        assert!(template(CONFIG_FILE).contains("cachePublicKey"));
+
+        // The secrets' README names the recipients file and the token's file.
+        let readme = template("secrets/README.md");
+        for path in [RECIPIENTS_FILE, TELEGRAM_TOKEN_FILE] {
+            assert!(readme.contains(path), "secrets/README.md does not name {path}");
+        }
+    }
 }
