@@ -147,10 +147,29 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (TelegramOwnerCode, Post) => telegram::code(app, request).await,
         (TelegramDetectUser, Post) => telegram::detect_user(app, request).await,
         (
-            Health | SignIn | SignInCallback | Logout | Session | CreateProject | VmNamePreview
-            | DeployStart | ExistingBots | Deploy(_) | DeploySecret(_) | DeployLogs(_) | Bot(_)
-            | BotSecret(_) | BotRekey(_) | BotLogs(_) | BotRollback(_) | BotGitHubLink(_)
-            | BotGitHubLinkStatus(_) | GitHubSetup | GitHubCallback | TelegramOwnerCode | TelegramDetectUser,
+            Health
+            | SignIn
+            | SignInCallback
+            | Logout
+            | Session
+            | CreateProject
+            | VmNamePreview
+            | DeployStart
+            | ExistingBots
+            | Deploy(_)
+            | DeploySecret(_)
+            | DeployLogs(_)
+            | Bot(_)
+            | BotSecret(_)
+            | BotRekey(_)
+            | BotLogs(_)
+            | BotRollback(_)
+            | BotGitHubLink(_)
+            | BotGitHubLinkStatus(_)
+            | GitHubSetup
+            | GitHubCallback
+            | TelegramOwnerCode
+            | TelegramDetectUser,
             _,
         ) => Err(ApiError::MethodNotAllowed),
     }

@@ -12,16 +12,16 @@
 use super::client::{is_users_installation, GitHubFailure, Repository, UserToken};
 use super::config::GitHubMode;
 use super::link::{self, model::RepoRef};
-use crate::google::compute::InstanceRef;
-use crate::sessions::Session;
 use super::link_start::{PendingLink, LINK_CONTEXT};
 use crate::app::App;
 use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
+use crate::google::compute::InstanceRef;
 use crate::http::{query_string, Request, Response};
 use crate::ports::Platform;
 use crate::sessions;
+use crate::sessions::Session;
 use crate::store::SIGNIN_TTL;
 
 /// Why linking stopped before the link itself.
@@ -260,7 +260,10 @@ async fn repository<P: Platform>(
         Ok(created) => Ok(as_ref(&created)),
         Err(GitHubFailure::Rejected(said)) => reachable
             .iter()
-            .find(|r| r.full_name.eq_ignore_ascii_case(&format!("{account}/{name}")))
+            .find(|r| {
+                r.full_name
+                    .eq_ignore_ascii_case(&format!("{account}/{name}"))
+            })
             .map(as_ref)
             .ok_or(GitHubFailure::Rejected(said)),
         Err(other) => Err(other),

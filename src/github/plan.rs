@@ -290,7 +290,10 @@ impl Target {
 
     /// `secrets/recipients`: the VM's pinned key, the one every secret is encrypted to.
     pub fn recipients_file(&self, recipient: &str) -> String {
-        format!("# The VM's SSH host key ({}): every secrets/*.age is encrypted to it.\n{recipient}\n", self.instance)
+        format!(
+            "# The VM's SSH host key ({}): every secrets/*.age is encrypted to it.\n{recipient}\n",
+            self.instance
+        )
     }
 
     /// The value of [`METADATA_KEY`].
@@ -415,7 +418,10 @@ mod tests {
             with("/repository", json!("no-slash")),
             with("/bucket", json!("claw-cache-someone-else")),
             with("/cachePublicKey", json!("claw-cache-claw-demo-1:short")),
-            with("/cachePublicKey", json!(format!("other-1:{}", STANDARD.encode([7u8; 32])))),
+            with(
+                "/cachePublicKey",
+                json!(format!("other-1:{}", STANDARD.encode([7u8; 32]))),
+            ),
             with("/bot/instanceId", json!("12a")),
             with("/bot/instanceId", json!(12)),
             with("/bot/zone", json!("../x")),
@@ -461,7 +467,11 @@ mod tests {
         let workflow = template(".github/workflows/deploy.yml");
         let written: std::collections::BTreeSet<String> =
             t.variables().iter().map(|(n, _)| n.to_string()).collect();
-        assert_eq!(names_after(&workflow, "vars."), written, "Actions variables");
+        assert_eq!(
+            names_after(&workflow, "vars."),
+            written,
+            "Actions variables"
+        );
         assert_eq!(
             names_after(&workflow, "secrets."),
             [SIGNING_KEY_SECRET.to_string()].into(),
@@ -490,14 +500,23 @@ mod tests {
             let names = rest.split(';').next().unwrap_or_default();
             read.extend(names.split_whitespace().map(str::to_string));
         }
-        assert!(read.contains("bucket") && read.contains("cachePublicKey"), "{read:?}");
-        assert!(!read.is_empty() && read.is_subset(&fields), "{read:?} of {fields:?}");
+        assert!(
+            read.contains("bucket") && read.contains("cachePublicKey"),
+            "{read:?}"
+        );
+        assert!(
+            !read.is_empty() && read.is_subset(&fields),
+            "{read:?} of {fields:?}"
+        );
         assert!(template(CONFIG_FILE).contains("cachePublicKey"));
 
         // The secrets' README names the recipients file and the token's file.
         let readme = template("secrets/README.md");
         for path in [RECIPIENTS_FILE, TELEGRAM_TOKEN_FILE] {
-            assert!(readme.contains(path), "secrets/README.md does not name {path}");
+            assert!(
+                readme.contains(path),
+                "secrets/README.md does not name {path}"
+            );
         }
     }
 }

@@ -422,7 +422,11 @@ pub async fn grant_on_instance(
     super::iam::grant_with(
         http,
         token,
-        || OutboundRequest::get(format!("{base}/getIamPolicy?optionsRequestedPolicyVersion=1")),
+        || {
+            OutboundRequest::get(format!(
+                "{base}/getIamPolicy?optionsRequestedPolicyVersion=1"
+            ))
+        },
         |policy| {
             OutboundRequest::post_json(format!("{base}/setIamPolicy"), &json!({ "policy": policy }))
         },

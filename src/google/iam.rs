@@ -253,7 +253,10 @@ async fn grant(
         token,
         || OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({})),
         |policy| {
-            OutboundRequest::post_json(format!("{resource}:setIamPolicy"), &json!({ "policy": policy }))
+            OutboundRequest::post_json(
+                format!("{resource}:setIamPolicy"),
+                &json!({ "policy": policy }),
+            )
         },
         role,
         member,

@@ -198,7 +198,10 @@ mod tests {
         let url = consent_url(&development_config(), "st4te", "ch4llenge", false);
         assert!(!url.contains("auth%2Fcloud-platform&") && !url.contains("auth%2Fcloud-platform+"));
         let link = consent_url(&development_config(), "st4te", "ch4llenge", true);
-        assert!(link.contains("https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform&"), "{link}");
+        assert!(
+            link.contains("https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform&"),
+            "{link}"
+        );
         assert!(url.starts_with("http://sim.test/o/oauth2/v2/auth?"));
         for part in [
             "client_id=claw-free-local",

@@ -102,8 +102,15 @@ fn install_github(h: &TestApp) -> Rc<RefCell<FakeGitHub>> {
             .starts_with("https://api.github.com/user/installations/77/repositories")
             && authorized
         {
-            let list: Vec<_> = gh.repositories.iter().map(|(id, f)| render(*id, f)).collect();
-            return reply(200, json!({"total_count": list.len(), "repositories": list}));
+            let list: Vec<_> = gh
+                .repositories
+                .iter()
+                .map(|(id, f)| render(*id, f))
+                .collect();
+            return reply(
+                200,
+                json!({"total_count": list.len(), "repositories": list}),
+            );
         }
         if req.url == "https://api.github.com/repos/claw-free/bot-template/generate" && authorized {
             let body: serde_json::Value =
@@ -123,13 +130,12 @@ fn install_github(h: &TestApp) -> Rc<RefCell<FakeGitHub>> {
 
 /// The link the callback began, as stored.
 fn stored_link(h: &TestApp) -> crate::github::link::model::LinkRecord {
-    let raw = h
-        .p
-        .kv
-        .borrow()
-        .get("github-link:claw-demo/us-central1-a/my-bot-010203")
-        .map(|(v, _)| v.clone())
-        .expect("a link record");
+    let raw =
+        h.p.kv
+            .borrow()
+            .get("github-link:claw-demo/us-central1-a/my-bot-010203")
+            .map(|(v, _)| v.clone())
+            .expect("a link record");
     serde_json::from_str(&raw).unwrap()
 }
 
@@ -223,7 +229,11 @@ fn the_installation_is_proven_the_persons_through_the_apps_authorization_with_pk
     );
     let link = stored_link(&h);
     assert_eq!(
-        (link.repository.id, link.repository.full_name.as_str(), link.installation),
+        (
+            link.repository.id,
+            link.repository.full_name.as_str(),
+            link.installation
+        ),
         (900, "alice/my-bot-010203", 77)
     );
     assert_eq!(link.owner, "sub-alice");

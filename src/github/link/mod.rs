@@ -5,3 +5,6 @@
 pub mod flow;
 pub mod model;
 pub mod run;
+
+#[cfg(test)]
+mod tests;

@@ -389,7 +389,10 @@ mod tests {
         );
         assert!(r.waiting.is_empty());
         assert!(r.resume(6));
-        assert_eq!((r.state, r.step, r.error.clone()), (LinkState::Linking, Step::Apis, None));
+        assert_eq!(
+            (r.state, r.step, r.error.clone()),
+            (LinkState::Linking, Step::Apis, None)
+        );
         assert!(!r.resume(7), "only a failed link resumes");
     }
 

@@ -258,7 +258,12 @@ async fn project<P: Platform>(
         .name
         .strip_prefix("projects/")
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| failed("Google named the project in a way claw.free cannot read.", None))?;
+        .ok_or_else(|| {
+            failed(
+                "Google named the project in a way claw.free cannot read.",
+                None,
+            )
+        })?;
     let vm = secrets::bot_instance(ctx.app, ctx.token, &instance(record))
         .await
         .map_err(|e| ctx.api_error(e))?;
@@ -278,7 +283,10 @@ async fn project<P: Platform>(
 
 fn operation_failed(message: &str) -> Stop {
     failed(
-        format!("Google could not finish setting up: {}", crate::google::sanitize(message)),
+        format!(
+            "Google could not finish setting up: {}",
+            crate::google::sanitize(message)
+        ),
         None,
     )
 }
@@ -350,7 +358,8 @@ async fn identity<P: Platform>(
     }
     let project = record.project.as_str();
     let created = if record.step == Step::Pool {
-        iam.create_pool(http, ctx.token, project, plan::POOL_ID).await
+        iam.create_pool(http, ctx.token, project, plan::POOL_ID)
+            .await
     } else {
         let body = target(record)
             .map(|t| t.provider_body())
@@ -485,7 +494,10 @@ async fn vm_account<P: Platform>(
         .map_err(|e| ctx.api_error(e))?;
     let email = t.vm_account();
     let attached = vm.service_accounts.iter().any(|a| {
-        a.email == email && plan::VM_SCOPES.iter().all(|s| a.scopes.iter().any(|g| g == s))
+        a.email == email
+            && plan::VM_SCOPES
+                .iter()
+                .all(|s| a.scopes.iter().any(|g| g == s))
     });
     let wait = |note: &str| Outcome::Wait {
         operations: Vec::new(),
@@ -611,9 +623,16 @@ async fn files<P: Platform>(
             t.config_file(&public_key),
         ),
     ] {
-        gh.put_file(ctx.app.platform, &token, &repo, path, message, content.as_bytes())
-            .await
-            .map_err(|f| ctx.github(record, f))?;
+        gh.put_file(
+            ctx.app.platform,
+            &token,
+            &repo,
+            path,
+            message,
+            content.as_bytes(),
+        )
+        .await
+        .map_err(|f| ctx.github(record, f))?;
     }
     Ok(Outcome::Done)
 }

@@ -8,11 +8,11 @@ mod deploy_support;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use claw_free_it::{free_port, wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
-use serde_json::Value;
-use std::time::Duration;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
+use serde_json::Value;
+use std::time::Duration;
 
 const FIXTURE_PEM: &str = include_str!("../../fixtures/github_app_private_key.pem");
 const BOT: &str = "claw-demo/us-central1-a/my-bot-010203";
@@ -206,7 +206,10 @@ fn google(stack: &Stack, method: &str, path: &str, token: &str, body: Option<Vec
 #[test]
 fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     let stack = github_stack();
-    stack.admin("github/plan", json!({"login": "ada-lovelace", "plan": "pro"}));
+    stack.admin(
+        "github/plan",
+        json!({"login": "ada-lovelace", "plan": "pro"}),
+    );
     let client = stack.client();
     let signed = client.sign_in("provider=kimi&channel=telegram&cloud=gcp&access=github");
     assert_eq!(signed.status, 302, "{}", signed.text);
@@ -262,13 +265,20 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     let pinned = sim_vm["metadata"]["openclaw-recipient"].as_str().unwrap();
     let recipients = file(&repo, "secrets/recipients");
     assert_eq!(
-        recipients.lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>(),
+        recipients
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
         vec![pinned]
     );
 
     // The signing key, opened by the simulated GitHub: its public half is the config's.
     let secret = STANDARD
-        .decode(repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"].as_str().unwrap())
+        .decode(
+            repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
+                .as_str()
+                .unwrap(),
+        )
         .unwrap();
     let secret = String::from_utf8(secret).unwrap();
     let (name, key) = secret.split_once(':').unwrap();
@@ -278,9 +288,16 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     assert_eq!(
         config["cachePublicKey"],
-        format!("claw-cache-claw-demo-1:{}", STANDARD.encode(public.to_bytes())).as_str()
+        format!(
+            "claw-cache-claw-demo-1:{}",
+            STANDARD.encode(public.to_bytes())
+        )
+        .as_str()
     );
-    assert!(!stack.kv_contents().contains(&STANDARD.encode(seed)), "the key is forgotten");
+    assert!(
+        !stack.kv_contents().contains(&STANDARD.encode(seed)),
+        "the key is forgotten"
+    );
 
     // The variables, and main protected so that it takes a pull request.
     let iam = stack.admin_get("iam/projects/claw-demo");
@@ -310,7 +327,10 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     // Google: the provider lets in only this repository's main branch.
     let repository_id = repo["id"].as_u64().unwrap().to_string();
     let check = |claims: Value| {
-        stack.admin("iam/sts-check", json!({"provider": provider, "claims": claims}))["allowed"]
+        stack.admin(
+            "iam/sts-check",
+            json!({"provider": provider, "claims": claims}),
+        )["allowed"]
             .clone()
     };
     assert_eq!(
@@ -359,7 +379,11 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     };
     assert_eq!(upload(&ci_token), 200);
     let vm_write_token = account_token(&stack, vm_account, write);
-    assert_eq!(upload(&vm_write_token), 403, "the VM may not write the cache");
+    assert_eq!(
+        upload(&vm_write_token),
+        403,
+        "the VM may not write the cache"
+    );
     let object = "/storage/v1/b/claw-cache-claw-demo/o/nix-cache-info?alt=media";
     assert_eq!(google(&stack, "GET", object, &vm_token, None), 200);
     assert_eq!(google(&stack, "GET", object, "", None), 401, "not public");
@@ -369,7 +393,12 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     let compute = "https://www.googleapis.com/auth/compute";
     let ci_compute = account_token(&stack, ci, compute);
     let seen = Client::new(&stack.sim)
-        .request("GET", &instance_path, None, &[("authorization", &format!("Bearer {ci_compute}"))])
+        .request(
+            "GET",
+            &instance_path,
+            None,
+            &[("authorization", &format!("Bearer {ci_compute}"))],
+        )
         .unwrap();
     assert_eq!(seen.status, 200, "{}", seen.text);
     // The VM runs again, as its read-only account.
@@ -389,13 +418,22 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
         json!({"repository": full_name, "repositoryId": repo["id"], "installationId": linked_installation(&stack, &full_name)})
     );
     let listed = client.get(&format!("/api/bots/{bot}"));
-    assert_eq!(listed.json["github"]["repository"], full_name.as_str(), "{}", listed.text);
+    assert_eq!(
+        listed.json["github"]["repository"],
+        full_name.as_str(),
+        "{}",
+        listed.text
+    );
     let refused = client.post(
         &format!("/api/bots/{bot}/secret"),
         json!({"telegramToken": TELEGRAM_TOKEN}),
     );
     assert_eq!(refused.status, 409, "{}", refused.text);
-    assert!(refused.error().contains("secrets/telegram-token.age"), "{}", refused.text);
+    assert!(
+        refused.error().contains("secrets/telegram-token.age"),
+        "{}",
+        refused.text
+    );
 
     // Nothing secret in KV; nobody else sees the link.
     let kv = stack.kv_contents();

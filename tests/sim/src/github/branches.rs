@@ -45,7 +45,10 @@ pub fn protect(sim: &Sim, req: &Req, owner: &str, name: &str, branch: &str) -> G
     }
     let reviews = &asked["required_pull_request_reviews"];
     if !(reviews.is_null() || reviews.is_object()) {
-        return Err(GhError::new(422, "Invalid request.\n\nFor 'properties/required_pull_request_reviews', is not an object."));
+        return Err(GhError::new(
+            422,
+            "Invalid request.\n\nFor 'properties/required_pull_request_reviews', is not an object.",
+        ));
     }
     let rendered = json!({
         "url": format!("https://api.github.com/repos/{owner}/{name}/branches/{branch}/protection"),
