@@ -34,6 +34,8 @@ pub struct LinkWorld {
     pub providers: BTreeMap<String, Value>,
     /// Operation name → polls before it is done.
     pub operations: BTreeMap<String, u32>,
+    /// How many polls a new operation takes beyond the first (0 by default).
+    pub operation_delay: u32,
     pub accounts: BTreeSet<String>,
     /// Policy by resource (service account email or bucket).
     pub policies: BTreeMap<String, Value>,
@@ -197,7 +199,7 @@ fn iam(w: &mut LinkWorld, req: &OutboundRequest, path: &str) -> OutboundResponse
     };
     let operation = |w: &mut LinkWorld, of: &str| {
         let name = format!("projects/{PROJECT_NUMBER}/locations/global/workloadIdentityPools/{of}/operations/op-{}", w.operations.len());
-        w.operations.insert(name.clone(), 1);
+        w.operations.insert(name.clone(), 1 + w.operation_delay);
         reply(200, json!({"name": name, "done": false}))
     };
     if path == pools && req.method == Method::Post {

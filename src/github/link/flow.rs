@@ -125,7 +125,10 @@ async fn advance<P: Platform>(
         let outcome = run::perform(&ctx, &mut record).await;
         let waits = matches!(outcome, super::model::Outcome::Wait { .. });
         retrying = record.apply(outcome, app.now());
-        changed |= record != before;
+        // Written only when a fact changed, not for the time of a poll that waited.
+        let mut moved = record.clone();
+        moved.updated_at = before.updated_at;
+        changed |= moved != before;
         if retrying || waits {
             break;
         }

@@ -448,3 +448,26 @@ fn only_the_owner_sees_or_moves_a_link_and_only_from_this_site() {
     let (status, _) = off.call(Method::Get, STATUS, None);
     assert_eq!(status, 404);
 }
+
+#[test]
+fn a_poll_that_only_waits_writes_nothing() {
+    let (h, link) = linking();
+    link.borrow_mut().operation_delay = 3;
+    let mut waiting_polls = 0;
+    for _ in 0..12 {
+        let writes = h.p.kv_writes.get();
+        let (_, body) = h.call(Method::Get, STATUS, None);
+        let record = stored(&h);
+        if body["step"] == "pool" && !record.waiting.is_empty() && h.p.kv_writes.get() == writes {
+            waiting_polls += 1;
+        }
+        if body["step"] == "provider" {
+            break;
+        }
+    }
+    assert!(
+        waiting_polls >= 2,
+        "{waiting_polls} polls waited without a write"
+    );
+    assert_eq!(poll_until_settled(&h, 40)["state"], "linked");
+}
