@@ -455,6 +455,8 @@ fn a_poll_that_only_waits_writes_nothing() {
     link.borrow_mut().operation_delay = 3;
     let mut waiting_polls = 0;
     for _ in 0..12 {
+        // The page polls every two seconds.
+        h.p.now_ms.set(h.p.now_ms.get() + 2000);
         let writes = h.p.kv_writes.get();
         let (_, body) = h.call(Method::Get, STATUS, None);
         let record = stored(&h);
