@@ -70,9 +70,12 @@ pub struct State {
     pub other: Option<Other>,
 }
 
-/// Another fake consulted before this one: `None` lets this one answer.
+/// How another fake answers: `None` lets this one answer.
+pub type OtherAnswer = dyn Fn(&OutboundRequest) -> Option<OutboundResponse>;
+
+/// Another fake consulted before this one.
 #[derive(Clone)]
-pub struct Other(pub Rc<dyn Fn(&OutboundRequest) -> Option<OutboundResponse>>);
+pub struct Other(pub Rc<OtherAnswer>);
 
 impl std::fmt::Debug for Other {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -74,7 +74,7 @@ impl<P: Platform> Ctx<'_, '_, P> {
     fn api_error(&self, error: ApiError) -> Stop {
         match error {
             ApiError::Unavailable(_) => Outcome::Transient,
-            ApiError::Google { status, .. } if status == 503 => Outcome::Transient,
+            ApiError::Google { status: 503, .. } => Outcome::Transient,
             ApiError::Google {
                 message, action, ..
             } => failed(message, action),
