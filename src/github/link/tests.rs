@@ -473,3 +473,64 @@ fn a_poll_that_only_waits_writes_nothing() {
     );
     assert_eq!(poll_until_settled(&h, 40)["state"], "linked");
 }
+
+#[test]
+fn one_link_at_a_time_per_bot_and_only_for_the_sessions_projects() {
+    let (h, _link) = linking();
+    let app = crate::app::App::new(&h.p, &h.config);
+    let session = run(crate::sessions::resolve(&app, &h.cookie)).unwrap();
+    let target = crate::google::compute::InstanceRef {
+        project: ProjectId::parse("claw-demo").unwrap(),
+        zone: Zone::parse("us-central1-a").unwrap(),
+        name: VmName::parse("my-bot-010203").unwrap(),
+    };
+    let other = RepoRef {
+        id: 7,
+        full_name: "alice/other".into(),
+        url: "https://github.com/alice/other".into(),
+    };
+    // A link under way is kept.
+    run(super::flow::begin(
+        &app,
+        &session,
+        &target,
+        99,
+        other.clone(),
+    ))
+    .unwrap();
+    assert_eq!(stored(&h).repository.id, REPO_ID);
+    // A failed one is replaced by the new start.
+    let mut record = stored(&h);
+    record.state = LinkState::Failed;
+    run(store::save(
+        &h.p,
+        &Key::GitHubLink(BOT.into()),
+        &record,
+        3600,
+    ))
+    .unwrap();
+    run(super::flow::begin(
+        &app,
+        &session,
+        &target,
+        99,
+        other.clone(),
+    ))
+    .unwrap();
+    let replaced = stored(&h);
+    assert_eq!((replaced.repository.id, replaced.installation), (7, 99));
+    assert_eq!(
+        (replaced.state, replaced.step),
+        (LinkState::Linking, Step::Repository)
+    );
+    // Not for a bot outside the session's projects.
+    let foreign = crate::google::compute::InstanceRef {
+        project: ProjectId::parse("someone-else").unwrap(),
+        ..target
+    };
+    assert!(run(super::flow::begin(&app, &session, &foreign, 99, other)).is_err());
+    assert!(
+        h.p.kv_dump().contains("github-link:claw-demo/")
+            && !h.p.kv_dump().contains("github-link:someone-else")
+    );
+}
