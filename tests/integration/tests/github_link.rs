@@ -210,9 +210,8 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
         "github/plan",
         json!({"login": "ada-lovelace", "plan": "pro"}),
     );
-    let client = stack.client();
-    let signed = client.sign_in("provider=kimi&channel=telegram&cloud=gcp&access=github");
-    assert_eq!(signed.status, 302, "{}", signed.text);
+    // A plain sign-in: enough to deploy, not to create a Workload Identity pool.
+    let client = stack.client().signed_in();
     let session = client.get("/api/deploy/session");
     assert_eq!(session.json["githubLinking"], true, "{}", session.text);
     let (_, vm, followed) =
@@ -223,6 +222,21 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     let setup = install_bot(&client, &bot);
     let back = authorize(&client, &setup);
     assert!(back.starts_with("/?githubLink="), "{back}");
+    let stopped = follow_link(&client, &bot);
+    assert_eq!(
+        (stopped["state"].as_str(), stopped["step"].as_str()),
+        (Some("failed"), Some("pool")),
+        "{stopped}"
+    );
+    let action = stopped["errorAction"]["url"].as_str().unwrap();
+    assert_eq!(action, "/api/auth/google?access=github");
+    // The owner follows the action (Google asks for cloud-platform too), then resumes.
+    let (_, query) = action.split_once('?').unwrap();
+    let signed = client.sign_in(&format!("provider=kimi&channel=telegram&cloud=gcp&{query}"));
+    assert_eq!(signed.status, 302, "{}", signed.text);
+    let resumed = client.post(&format!("/api/bots/{bot}/github/link"), json!({}));
+    assert_eq!(resumed.status, 200, "{}", resumed.text);
+    assert_ne!(resumed.json["state"], "failed", "{}", resumed.text);
     let linked = follow_link(&client, &bot);
     assert_eq!(linked["state"], "linked", "{linked}");
     assert!(linked["steps"]
