@@ -87,20 +87,33 @@ pub async fn begin<P: Platform>(
     save(app, target, &record).await
 }
 
-/// The owner's link of the bot `path` names.
+/// The owner's link of the bot `path` names, if one is kept.
 async fn load_owned<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     path: (&str, &str, &str),
-) -> Result<(Session, InstanceRef, LinkRecord), ApiError> {
+) -> Result<(Session, InstanceRef, Option<LinkRecord>), ApiError> {
     mode(app)?;
     let session = sessions::require(app, request).await?;
     let target = service::target(&session, path)?;
-    let record: LinkRecord = store::load(app.platform, &key(&target))
+    let record = store::load(app.platform, &key(&target))
         .await?
-        .filter(|r: &LinkRecord| r.owner == session.owner())
-        .ok_or_else(no_link)?;
+        .filter(|r: &LinkRecord| r.owner == session.owner());
     Ok((session, target, record))
+}
+
+/// A bot linked earlier, whose record has expired: what its `openclaw-github`
+/// metadata says (read with the owner's token, so Google checks the access).
+async fn recorded<P: Platform>(
+    app: &App<'_, P>,
+    session: &Session,
+    target: &InstanceRef,
+) -> Result<LinkView, ApiError> {
+    let mode = mode(app)?;
+    let vm = crate::vm::secrets::bot_instance(app, &session.token, target).await?;
+    let linked =
+        crate::bots::model::linked_repository(&vm, &mode.github.web).ok_or_else(no_link)?;
+    Ok(LinkView::linked(linked.repository, linked.url))
 }
 
 /// Moves a linking record on by up to [`STEPS_PER_POLL`] steps; saves it when it changed.
@@ -147,14 +160,18 @@ fn answer(view: &LinkView) -> Response {
     }
 }
 
-/// `GET /api/bots/:project/:zone/:vm/github/link`: the link, moved on by this poll.
+/// `GET /api/bots/:project/:zone/:vm/github/link`: the link, moved on by this poll; for
+/// a bot linked longer ago than its record lives, what the bot's metadata records.
 pub async fn status<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
     path: (&str, &str, &str),
 ) -> Result<Response, ApiError> {
     let (session, target, record) = load_owned(app, request, path).await?;
-    let view = advance(app, &session, &target, record, false).await?;
+    let view = match record {
+        Some(record) => advance(app, &session, &target, record, false).await?,
+        None => recorded(app, &session, &target).await?,
+    };
     Ok(answer(&view))
 }
 
@@ -168,7 +185,8 @@ pub async fn resume<P: Platform>(
     if !request.body.iter().all(u8::is_ascii_whitespace) {
         let _: serde_json::Map<String, serde_json::Value> = crate::security::json_body(request)?;
     }
-    let (session, target, mut record) = load_owned(app, request, path).await?;
+    let (session, target, record) = load_owned(app, request, path).await?;
+    let mut record = record.ok_or_else(no_link)?;
     limits::take(
         app.platform,
         Scope::BotActionPerSession,

@@ -266,6 +266,28 @@ pub struct LinkView {
     pub retry_after_ms: Option<u64>,
 }
 
+impl LinkView {
+    /// A finished link, as the bot's metadata records it once its record is gone.
+    pub fn linked(full_name: String, url: String) -> Self {
+        Self {
+            state: LinkState::Linked,
+            step: Step::Metadata.id(),
+            steps: Step::ALL
+                .iter()
+                .map(|step| StepView {
+                    id: step.id(),
+                    label: step.label().to_string(),
+                    state: "done",
+                })
+                .collect(),
+            repository: RepoView { full_name, url },
+            error: None,
+            error_action: None,
+            retry_after_ms: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StepView {
     pub id: &'static str,

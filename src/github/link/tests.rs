@@ -534,3 +534,30 @@ fn one_link_at_a_time_per_bot_and_only_for_the_sessions_projects() {
             && !h.p.kv_dump().contains("github-link:someone-else")
     );
 }
+
+#[test]
+fn a_bot_linked_before_its_record_expired_still_answers_linked_from_its_metadata() {
+    let (h, _link) = linking();
+    assert_eq!(poll_until_settled(&h, 40)["state"], "linked");
+    let (_, fresh) = h.call(Method::Get, STATUS, None);
+    h.p.kv
+        .borrow_mut()
+        .retain(|k, _| !k.starts_with("github-link:"));
+    let (status, later) = h.call(Method::Get, STATUS, None);
+    assert_eq!(status, 200, "{later}");
+    assert_eq!(later["state"], "linked");
+    assert_eq!(later["repository"]["fullName"], REPO);
+    assert_eq!(later["steps"], fresh["steps"]);
+    // Nothing to resume, and an unlinked bot has nothing recorded.
+    let (status, _) = h.call(Method::Post, STATUS, Some(json!({})));
+    assert_eq!(status, 404);
+    h.google
+        .borrow_mut()
+        .vms
+        .get_mut(BOT)
+        .unwrap()
+        .metadata
+        .retain(|(k, _)| k != plan::METADATA_KEY);
+    let (status, body) = h.call(Method::Get, STATUS, None);
+    assert_eq!(status, 404, "{body}");
+}
