@@ -69,8 +69,6 @@ pub struct Target {
     pub repository_id: u64,
     /// `owner/name`.
     pub repository: String,
-    /// The VM's numeric id (Google's, as a string).
-    pub instance_id: String,
 }
 
 /// `claw-free.json`, the linked repository's description of itself: read by its flake,
@@ -265,8 +263,8 @@ impl Target {
         ]
     }
 
-    /// `claw-free.json` ([`RepoConfig`]).
-    pub fn config(&self, cache_public_key: &str) -> RepoConfig {
+    /// `claw-free.json` ([`RepoConfig`]), for the VM whose numeric id is `instance_id`.
+    pub fn config(&self, cache_public_key: &str, instance_id: &str) -> RepoConfig {
         RepoConfig {
             repository: self.repository.clone(),
             bucket: self.bucket(),
@@ -275,15 +273,15 @@ impl Target {
                 project: self.project_id.clone(),
                 zone: self.zone.clone(),
                 instance: self.instance.clone(),
-                instance_id: self.instance_id.clone(),
+                instance_id: instance_id.to_string(),
             },
         }
     }
 
     /// `claw-free.json` as committed.
-    pub fn config_file(&self, cache_public_key: &str) -> String {
-        let mut text =
-            serde_json::to_string_pretty(&self.config(cache_public_key)).unwrap_or_default();
+    pub fn config_file(&self, cache_public_key: &str, instance_id: &str) -> String {
+        let mut text = serde_json::to_string_pretty(&self.config(cache_public_key, instance_id))
+            .unwrap_or_default();
         text.push('\n');
         text
     }
@@ -320,6 +318,8 @@ impl Target {
 mod tests {
     use super::*;
 
+    const ID: &str = "8412345678901234567";
+
     fn target() -> Target {
         Target {
             project_id: "claw-demo".into(),
@@ -328,7 +328,6 @@ mod tests {
             instance: "my-bot-010203".into(),
             repository_id: 42,
             repository: "ada-lovelace/my-bot".into(),
-            instance_id: "8412345678901234567".into(),
         }
     }
 
@@ -381,7 +380,7 @@ mod tests {
         assert_eq!(vars["BOT_INSTANCE"], "my-bot-010203");
         assert_eq!(vars.len(), 6);
         let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
-        let text = t.config_file(&key);
+        let text = t.config_file(&key, ID);
         let config: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             config,
@@ -393,7 +392,7 @@ mod tests {
                         "instance": "my-bot-010203", "instanceId": "8412345678901234567"},
             })
         );
-        assert_eq!(RepoConfig::parse(&text).unwrap(), t.config(&key));
+        assert_eq!(RepoConfig::parse(&text).unwrap(), t.config(&key, ID));
         assert!(t.names_are_valid());
         assert!(!Target {
             project_number: "claw-demo".into(),
@@ -406,7 +405,7 @@ mod tests {
     fn a_malformed_config_file_is_refused() {
         let t = target();
         let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
-        let good: Value = serde_json::from_str(&t.config_file(&key)).unwrap();
+        let good: Value = serde_json::from_str(&t.config_file(&key, ID)).unwrap();
         let with = |pointer: &str, value: Value| {
             let mut v = good.clone();
             *v.pointer_mut(pointer).unwrap() = value;
@@ -491,7 +490,7 @@ mod tests {
             "the flake reads {CONFIG_FILE}"
         );
         let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
-        let config = serde_json::to_value(t.config(&key)).unwrap();
+        let config = serde_json::to_value(t.config(&key, ID)).unwrap();
         let fields: std::collections::BTreeSet<String> =
             config.as_object().unwrap().keys().cloned().collect();
         let mut read = names_after(&flake, "link.");

@@ -148,7 +148,8 @@ fn instance(record: &LinkRecord) -> InstanceRef {
     }
 }
 
-/// The plan's target, once the project number and the VM's id are known.
+/// The plan's target, once the project number and the VM's id are known (the VM's id
+/// goes only into `claw-free.json`, but a link that reads one reads both).
 pub fn target(record: &LinkRecord) -> Option<Target> {
     Some(Target {
         project_id: record.project.as_str().to_string(),
@@ -157,8 +158,8 @@ pub fn target(record: &LinkRecord) -> Option<Target> {
         instance: record.vm.as_str().to_string(),
         repository_id: record.repository.id,
         repository: record.repository.full_name.clone(),
-        instance_id: record.instance_id.clone()?,
     })
+    .filter(|_| record.instance_id.is_some())
 }
 
 /// The region of a zone (`us-central1-a` → `us-central1`).
@@ -620,7 +621,10 @@ async fn files<P: Platform>(
         (
             plan::CONFIG_FILE,
             "claw.free: link this repository to its bot and cache",
-            t.config_file(&public_key),
+            t.config_file(
+                &public_key,
+                record.instance_id.as_deref().unwrap_or_default(),
+            ),
         ),
     ] {
         gh.put_file(

@@ -485,6 +485,8 @@ pub struct World {
     pub github: crate::github::State,
     pub iam: crate::iam::State,
     pub storage: crate::storage::Storage,
+    /// GitHub Actions jobs that may ask for OIDC ID tokens.
+    pub actions_jobs: crate::github::actions_oidc::Jobs,
     next_ip: u32,
 }
 

@@ -6,23 +6,12 @@
 
 mod common;
 
-use common::{sim, wait_op, TestSim};
+use common::{enable_iam_in_demo, sim, TestSim};
 use serde_json::{json, Value};
 
 const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
-
-fn enable_iam(sim: &TestSim, token: &str) {
-    let op = sim.post(
-        "/v1/projects/claw-demo/services/iam.googleapis.com:enable",
-        token,
-        json!({}),
-    );
-    assert_eq!(op.status, 200, "{}", op.body);
-    let name = op.json()["name"].as_str().unwrap().to_string();
-    wait_op(sim, &format!("/v1/{name}"), token);
-}
 
 /// A service account of claw-demo, created through IAM; its email.
 fn account(sim: &TestSim, token: &str, id: &str) -> String {
@@ -63,7 +52,7 @@ fn stop(sim: &TestSim, token: &str, name: &str) {
 fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follows() {
     let sim = sim();
     let owner = sim.token();
-    enable_iam(&sim, &owner);
+    enable_iam_in_demo(&sim, &owner);
     let email = account(&sim, &owner, "bot-vm-account");
     sim.insert_vm(&owner, "bot");
     let path = format!("{ZONE}/instances/bot/setServiceAccount");
@@ -135,7 +124,7 @@ fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follow
 fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
     let sim = sim();
     let owner = sim.token();
-    enable_iam(&sim, &owner);
+    enable_iam_in_demo(&sim, &owner);
     let ci = account(&sim, &owner, "bot-ci-account");
     let vm_account = account(&sim, &owner, "bot-vm-account");
     sim.insert_vm(&owner, "bot");

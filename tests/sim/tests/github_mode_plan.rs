@@ -90,7 +90,6 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         instance: "my-bot-010203".into(),
         repository_id: 987654,
         repository: "ada-lovelace/my-bot".into(),
-        instance_id: "8412345678901234567".into(),
     };
     assert!(target.names_are_valid());
     link(&sim, &apis, &token, &target);

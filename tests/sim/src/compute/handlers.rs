@@ -311,19 +311,7 @@ pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &
         Some(_) => {}
     }
     inst.metadata = Metadata::new(items);
-    let id = inst.id.clone();
-    let op = start_operation(
-        &mut world,
-        ComputeOpKind::SetMetadata,
-        &k,
-        &id,
-        user.email(),
-        0,
-        None,
-    );
-    drop(world);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    answer_change(sim, world, ComputeOpKind::SetMetadata, &k, user.email())
 }
 
 /// `GET .../instances/{i}/getGuestAttributes?queryPath=ns/` (or `variableKey=ns/key`).

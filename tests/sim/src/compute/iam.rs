@@ -205,19 +205,12 @@ pub fn set_service_account(
         check_act_as(&world, &who, &email)?;
         json!([{ "email": email, "scopes": asked.scopes }])
     };
-    let inst = instance_mut(&mut world, &k)?;
-    inst.service_accounts = accounts;
-    let id = inst.id.clone();
-    let op = start_operation(
-        &mut world,
+    instance_mut(&mut world, &k)?.service_accounts = accounts;
+    answer_change(
+        sim,
+        world,
         ComputeOpKind::SetServiceAccount,
         &k,
-        &id,
         who.email(),
-        0,
-        None,
-    );
-    drop(world);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    )
 }

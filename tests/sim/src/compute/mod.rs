@@ -237,6 +237,22 @@ pub(super) fn start_operation(
     rendered
 }
 
+/// The answer to a change made at once on instance `k`: a finished operation, with
+/// whoever waits for a change woken once the world is released.
+pub(super) fn answer_change(
+    sim: &Sim,
+    mut world: std::sync::MutexGuard<'_, World>,
+    kind: ComputeOpKind,
+    k: &VmKey,
+    user: &str,
+) -> ApiResult {
+    let id = instance_ref(&world, k)?.id.clone();
+    let op = start_operation(&mut world, kind, k, &id, user, 0, None);
+    drop(world);
+    sim.changed.notify_waiters();
+    Ok(ok_json(&op))
+}
+
 pub(super) fn random_hex_id() -> String {
     crate::clock::random_hex(4)
 }
