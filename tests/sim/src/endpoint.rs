@@ -136,6 +136,8 @@ endpoints! {
     GithubAppsAccessTokens { installation } => "github.apps.access_tokens", None;
     GithubUsersMe => "github.users.me", None;
     GithubUsersInstallations => "github.users.installations", None;
+    GithubUsersInstallationRepositories { installation } =>
+        "github.users.installation_repositories", None;
     GithubReposGet { owner, repo } => "github.repos.get", None;
     GithubReposGenerate { owner, repo } => "github.repos.generate", None;
     /// The file's path is the rest of the path (`Req::segments` from the fifth on).
@@ -149,6 +151,8 @@ endpoints! {
     GithubVariablesCreate { owner, repo } => "github.variables.create", None;
     GithubVariablesUpdate { owner, repo, variable } => "github.variables.update", None;
     GithubVariablesGet { owner, repo, variable } => "github.variables.get", None;
+    GithubBranchProtectionPut { owner, repo, branch } => "github.branches.protection.put", None;
+    GithubBranchProtectionGet { owner, repo, branch } => "github.branches.protection.get", None;
 }
 
 impl<'a> Endpoint<'a> {
@@ -354,6 +358,23 @@ impl<'a> Endpoint<'a> {
             }
             ["user"] if get => Self::GithubUsersMe,
             ["user", "installations"] if get => Self::GithubUsersInstallations,
+            ["user", "installations", installation, "repositories"] if get => {
+                Self::GithubUsersInstallationRepositories { installation }
+            }
+            ["repos", owner, repo, "branches", branch, "protection"] if put => {
+                Self::GithubBranchProtectionPut {
+                    owner,
+                    repo,
+                    branch,
+                }
+            }
+            ["repos", owner, repo, "branches", branch, "protection"] if get => {
+                Self::GithubBranchProtectionGet {
+                    owner,
+                    repo,
+                    branch,
+                }
+            }
             ["repos", owner, repo] if get => Self::GithubReposGet { owner, repo },
             ["repos", owner, repo, "generate"] if post => Self::GithubReposGenerate { owner, repo },
             ["repos", owner, repo, "contents", _, ..] if get => {

@@ -541,6 +541,23 @@ async fn dispatch(
         }
         E::GithubUsersMe => return gh(github::app::get_user(sim, req)),
         E::GithubUsersInstallations => return gh(github::app::user_installations(sim, req)),
+        E::GithubUsersInstallationRepositories { installation } => {
+            return gh(github::app::installation_repositories(
+                sim,
+                req,
+                installation,
+            ))
+        }
+        E::GithubBranchProtectionPut {
+            owner,
+            repo,
+            branch,
+        } => return gh(github::branches::protect(sim, req, owner, repo, branch)),
+        E::GithubBranchProtectionGet {
+            owner,
+            repo,
+            branch,
+        } => return gh(github::branches::protection(sim, req, owner, repo, branch)),
         E::GithubReposGet { owner, repo } => return gh(github::repos::get(sim, req, owner, repo)),
         E::GithubReposGenerate { owner, repo } => {
             return gh(github::repos::generate(sim, req, owner, repo))

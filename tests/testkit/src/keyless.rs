@@ -85,6 +85,7 @@ pub fn target(
         zone: zone.into(),
         instance: instance.into(),
         repository_id,
+        repository: repository.into(),
     }
 }
 

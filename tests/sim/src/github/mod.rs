@@ -11,6 +11,7 @@
 pub mod actions_oidc;
 pub mod admin;
 pub mod app;
+pub mod branches;
 pub mod repos;
 pub mod state;
 
