@@ -79,7 +79,7 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         crm: sim.url.clone(),
         serviceusage: sim.url.clone(),
     };
-    let target = sim.claw_demo_target(987654);
+    let target = sim.claw_demo_target(987654, "ada-lovelace/my-bot");
     assert!(target.names_are_valid());
     link(&sim, &apis, &token, &target);
     let first = sim.admin_get("iam/projects/claw-demo");

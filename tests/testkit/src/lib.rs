@@ -11,8 +11,11 @@
 //! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
 //!   them, flattened to `namespace/key`;
 //! - [`netns`]: a test re-run in a network namespace with only loopback;
-//! - [`telegram`]: the simulator's Telegram, a bot and a conversation with it.
+//! - [`telegram`]: the simulator's Telegram, a bot and a conversation with it;
+//! - [`keyless`]: GitHub mode's Google side made from the Worker's plan, and CI's
+//!   keyless token as a GitHub Actions job gets it.
 
+pub mod keyless;
 pub mod netns;
 pub mod openclaw;
 pub mod telegram;
