@@ -33,6 +33,16 @@ after(async () => {
   await stack?.stop();
 });
 
+test('a failed authorization comes back as the page\'s own sentence, never the URL\'s text', async () => {
+  // A browser of its own, signed in, with no bot yet: the redirect lands on the list all the same.
+  const other = await openBrowser({ site: stack.site, testName: 'github-link-errors', viewport: DESKTOP });
+  try {
+    await landsWithErrors(other);
+  } finally {
+    await other.close();
+  }
+});
+
 test("a bot is linked to a new repository from the list, through Google's refusal and Try again", async () => {
   const { page, watch, shot } = browser;
   await page.goto(stack.site);
@@ -43,7 +53,7 @@ test("a bot is linked to a new repository from the list, through Google's refusa
   await page.getByRole('button', { name: 'See your bots' }).click();
   await waitForView(page, 'bots');
   const row = page.locator('#bots-rows tr', { hasText: 'Repo bot' });
-  assert.equal(await row.getByRole('button', { name: 'New Telegram token for Repo bot' }).count(), 1);
+  assert.equal(await row.getByRole('button', { name: 'New Telegram token for Repo bot' }).count(), 1, await row.innerHTML());
 
   // The dialog first: declining leaves nothing started.
   const link = row.getByRole('button', { name: 'Link Repo bot to a GitHub repository' });
@@ -91,16 +101,6 @@ test("a bot is linked to a new repository from the list, through Google's refusa
   await waitForView(page, 'bots');
   assert.equal(await page.locator('#github-link-panel').isVisible(), false);
   assertPageWasClean(watch);
-});
-
-test('a failed authorization comes back as the page\'s own sentence, never the URL\'s text', async () => {
-  // A browser of its own, signed in, with no bot: the redirect lands on the list all the same.
-  const other = await openBrowser({ site: stack.site, testName: 'github-link-errors', viewport: DESKTOP });
-  try {
-    await landsWithErrors(other);
-  } finally {
-    await other.close();
-  }
 });
 
 async function landsWithErrors(other) {
