@@ -53,7 +53,7 @@ test("a bot is linked to a new repository from the list, through Google's refusa
   await page.getByRole('button', { name: 'See your bots' }).click();
   await waitForView(page, 'bots');
   const row = page.locator('#bots-rows tr', { hasText: 'Repo bot' });
-  assert.equal(await row.getByRole('button', { name: 'New Telegram token for Repo bot' }).count(), 1, await row.innerHTML());
+  await row.getByRole('button', { name: 'New Telegram token for Repo bot' }).waitFor();
 
   // The dialog first: declining leaves nothing started.
   const link = row.getByRole('button', { name: 'Link Repo bot to a GitHub repository' });
