@@ -27,6 +27,9 @@ use serde_json::json;
 /// The sealing context of the sign-in cookie.
 const SIGN_IN_CONTEXT: &str = "signin";
 
+/// `?access=` of a sign-in that also allows linking a GitHub repository.
+pub const LINK_ACCESS: &str = "github";
+
 /// What the sign-in cookie carries between the redirect to Google and the callback.
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingSignIn {
@@ -100,7 +103,8 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         SIGN_IN_CONTEXT,
         &plain,
     )?;
-    let url = oauth::consent_url(app.config, &pending.state, &challenge);
+    let link = param("access").as_deref() == Some(LINK_ACCESS);
+    let url = oauth::consent_url(app.config, &pending.state, &challenge, link);
     Ok(Response::redirect(&url).with_header(
         "set-cookie",
         cookies::set(cookies::SIGN_IN, sealed.as_str(), SIGNIN_TTL),
@@ -265,6 +269,8 @@ struct SessionView<'a> {
     user_picture: &'a str,
     projects: &'a [crm::ProjectSummary],
     expires_in_seconds: u64,
+    /// Whether this claw.free can link bots to GitHub (a GitHub App is configured).
+    github_linking: bool,
 }
 
 /// `GET /api/deploy/session`: who is signed in and their projects.
@@ -286,6 +292,7 @@ pub async fn session<P: Platform>(
             user_picture: &r.user.picture,
             projects: &r.projects,
             expires_in_seconds: session.remaining_secs(app.now()),
+            github_linking: app.config.github.is_some(),
         },
     ))
 }

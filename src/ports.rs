@@ -3,6 +3,7 @@
 //! `fetch`, `Date.now` and Web Crypto; [`crate::testing`] implements them in memory so
 //! every flow runs natively in unit tests.
 
+pub use crate::github::app_jwt::Rs256;
 use crate::http::{OutboundRequest, OutboundResponse};
 
 /// A failure of the platform itself (KV or the network), not of the request.
@@ -61,6 +62,7 @@ pub trait Random {
     fn fill(&self, buf: &mut [u8]) -> Result<(), PortError>;
 }
 
-/// Everything a request handler may touch besides its request.
-pub trait Platform: KvStore + HttpClient + Clock + Random {}
-impl<T: KvStore + HttpClient + Clock + Random> Platform for T {}
+/// Everything a request handler may touch besides its request (and RS256 signing, for
+/// the GitHub App's JWT, which Web Crypto does at the edge).
+pub trait Platform: KvStore + HttpClient + Clock + Random + Rs256 {}
+impl<T: KvStore + HttpClient + Clock + Random + Rs256> Platform for T {}

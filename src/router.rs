@@ -34,6 +34,7 @@ pub enum Route<'a> {
     BotLogs(BotPath<'a>),
     BotRollback(BotPath<'a>),
     BotGitHubLink(BotPath<'a>),
+    BotGitHubLinkStatus(BotPath<'a>),
     GitHubSetup,
     GitHubCallback,
     TelegramOwnerCode,
@@ -71,6 +72,9 @@ impl<'a> Route<'a> {
             ["api", "bots", project, zone, vm, "github"] => {
                 Self::BotGitHubLink((project, zone, vm))
             }
+            ["api", "bots", project, zone, vm, "github", "link"] => {
+                Self::BotGitHubLinkStatus((project, zone, vm))
+            }
             ["api", "github", "setup"] => Self::GitHubSetup,
             ["api", "github", "callback"] => Self::GitHubCallback,
             ["api", "telegram", "owner-code"] => Self::TelegramOwnerCode,
@@ -100,6 +104,7 @@ impl<'a> Route<'a> {
             Self::BotLogs(_) => "/api/bots/:project/:zone/:vm/logs",
             Self::BotRollback(_) => "/api/bots/:project/:zone/:vm/rollback",
             Self::BotGitHubLink(_) => "/api/bots/:project/:zone/:vm/github",
+            Self::BotGitHubLinkStatus(_) => "/api/bots/:project/:zone/:vm/github/link",
             Self::GitHubSetup => "/api/github/setup",
             Self::GitHubCallback => "/api/github/callback",
             Self::TelegramOwnerCode => "/api/telegram/owner-code",
@@ -135,15 +140,36 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (BotLogs(bot), Get) => bots::api::logs(app, request, bot).await,
         (BotRollback(bot), Post) => rollouts::rollback_route(app, request, bot).await,
         (BotGitHubLink(bot), Get) => github::link_start::start(app, request, bot).await,
+        (BotGitHubLinkStatus(bot), Get) => github::link::flow::status(app, request, bot).await,
+        (BotGitHubLinkStatus(bot), Post) => github::link::flow::resume(app, request, bot).await,
         (GitHubSetup, Get) => github::authorize::setup(app, request).await,
         (GitHubCallback, Get) => github::authorize::callback(app, request).await,
         (TelegramOwnerCode, Post) => telegram::code(app, request).await,
         (TelegramDetectUser, Post) => telegram::detect_user(app, request).await,
         (
-            Health | SignIn | SignInCallback | Logout | Session | CreateProject | VmNamePreview
-            | DeployStart | ExistingBots | Deploy(_) | DeploySecret(_) | DeployLogs(_) | Bot(_)
-            | BotSecret(_) | BotRekey(_) | BotLogs(_) | BotRollback(_) | BotGitHubLink(_)
-            | GitHubSetup | GitHubCallback | TelegramOwnerCode | TelegramDetectUser,
+            Health
+            | SignIn
+            | SignInCallback
+            | Logout
+            | Session
+            | CreateProject
+            | VmNamePreview
+            | DeployStart
+            | ExistingBots
+            | Deploy(_)
+            | DeploySecret(_)
+            | DeployLogs(_)
+            | Bot(_)
+            | BotSecret(_)
+            | BotRekey(_)
+            | BotLogs(_)
+            | BotRollback(_)
+            | BotGitHubLink(_)
+            | BotGitHubLinkStatus(_)
+            | GitHubSetup
+            | GitHubCallback
+            | TelegramOwnerCode
+            | TelegramDetectUser,
             _,
         ) => Err(ApiError::MethodNotAllowed),
     }

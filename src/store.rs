@@ -25,6 +25,8 @@ pub enum Key {
     Session(String),
     /// `deploy:<deployment id>`.
     Deploy(String),
+    /// `github-link:<project>/<zone>/<vm>`: a bot's link to its GitHub repository.
+    GitHubLink(String),
     /// `rate:<scope>:<subject>:<window start>`: a fixed-window counter.
     Rate {
         scope: &'static str,
@@ -38,6 +40,7 @@ impl Key {
         match self {
             Self::Session(digest) => format!("session:{digest}"),
             Self::Deploy(id) => format!("deploy:{id}"),
+            Self::GitHubLink(bot) => format!("github-link:{bot}"),
             Self::Rate {
                 scope,
                 subject,

@@ -30,6 +30,30 @@ pub struct Bot {
     /// GitHub mode's rollouts; absent for a bot that never had one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout: Option<crate::rollouts::Rollout>,
+    /// The GitHub repository the bot is linked to; absent in local mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github: Option<LinkedRepository>,
+}
+
+/// A linked bot's repository, from its `openclaw-github` metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedRepository {
+    pub repository: String,
+    pub url: String,
+}
+
+/// The repository `instance` is linked to, on GitHub at `web` (`https://github.com`).
+pub fn linked_repository(instance: &Instance, web: &str) -> Option<LinkedRepository> {
+    let value = instance
+        .metadata
+        .items
+        .iter()
+        .find(|item| item.key == crate::github::plan::METADATA_KEY)?;
+    let linked = crate::github::plan::LinkedMetadata::parse(&value.value)?;
+    Some(LinkedRepository {
+        url: format!("{web}/{}", linked.repository),
+        repository: linked.repository,
+    })
 }
 
 /// A project whose bots could not be listed.
@@ -81,6 +105,7 @@ pub fn bot(project: &str, instance: &Instance, report: &Report, now: u64, stale_
         key_changed: attributes
             .is_some_and(|a| crate::vm::secrets::key_changed(&instance.metadata, a.recipient())),
         rollout: attributes.and_then(crate::rollouts::view),
+        github: None,
     }
 }
 

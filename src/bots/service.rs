@@ -62,7 +62,11 @@ pub async fn list<P: Platform>(app: &App<'_, P>, session: &Session) -> Result<Bo
     let mut vms: Vec<Bot> = found
         .iter()
         .zip(reports)
-        .map(|((project, instance), report)| model::bot(project, instance, &report, now, stale))
+        .map(|((project, instance), report)| {
+            let mut bot = model::bot(project, instance, &report, now, stale);
+            bot.github = model::linked_repository(instance, github_web(app));
+            bot
+        })
         .collect();
     vms.sort_by(|a, b| {
         (&a.project_id, &a.created_at, &a.vm_name).cmp(&(&b.project_id, &b.created_at, &b.vm_name))
@@ -129,13 +133,24 @@ pub async fn get<P: Platform>(
 ) -> Result<Bot, ApiError> {
     let instance = secrets::bot_instance(app, &session.token, target).await?;
     let report = report(app, session, target.project.as_str(), &instance).await;
-    Ok(model::bot(
+    let mut bot = model::bot(
         target.project.as_str(),
         &instance,
         &report,
         app.now(),
         app.config.limits.health_stale_secs,
-    ))
+    );
+    bot.github = model::linked_repository(&instance, github_web(app));
+    Ok(bot)
+}
+
+/// Where GitHub's pages are (the simulator's in local runs).
+fn github_web<'a, P: Platform>(app: &App<'a, P>) -> &'a str {
+    app.config
+        .github
+        .as_ref()
+        .map(|mode| mode.github.web.as_str())
+        .unwrap_or(crate::github::config::GITHUB_WEB)
 }
 
 /// Deletes a bot whose VM is stopped; a running one is refused (409).

@@ -9,15 +9,19 @@
 //! Every failure sends the person back to the page with `?githubLinkError=<code>`
 //! (never text: the page owns the sentences).
 
-use super::client::{is_users_installation, GitHubFailure};
+use super::client::{is_users_installation, GitHubFailure, Repository, UserToken};
+use super::config::GitHubMode;
+use super::link::{self, model::RepoRef};
 use super::link_start::{PendingLink, LINK_CONTEXT};
 use crate::app::App;
 use crate::cookies;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
+use crate::google::compute::InstanceRef;
 use crate::http::{query_string, Request, Response};
 use crate::ports::Platform;
 use crate::sessions;
+use crate::sessions::Session;
 use crate::store::SIGNIN_TTL;
 
 /// Why linking stopped before the link itself.
@@ -64,7 +68,7 @@ fn failed(error: LinkAuthError) -> Response {
 async fn pending<P: Platform>(
     app: &App<'_, P>,
     request: &Request,
-) -> Result<PendingLink, LinkAuthError> {
+) -> Result<(PendingLink, Session), LinkAuthError> {
     let state = request.query_param("state").unwrap_or_default();
     let sealed = request
         .cookie(cookies::GITHUB_LINK)
@@ -87,7 +91,7 @@ async fn pending<P: Platform>(
     if session.owner() != pending.owner {
         return Err(LinkAuthError::Expired);
     }
-    Ok(pending)
+    Ok((pending, session))
 }
 
 /// `GET /api/github/setup?installation_id&setup_action&state`: GitHub's redirect after
@@ -100,7 +104,7 @@ pub async fn setup<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         ));
     };
     let mut pending = match pending(app, request).await {
-        Ok(pending) => pending,
+        Ok((pending, _)) => pending,
         Err(error) => return Ok(failed(error)),
     };
     let installation = request
@@ -141,8 +145,8 @@ pub async fn callback<P: Platform>(
             "Linking a GitHub repository is not available on this claw.free.".into(),
         ));
     };
-    let pending = match pending(app, request).await {
-        Ok(pending) => pending,
+    let (pending, session) = match pending(app, request).await {
+        Ok(found) => found,
         Err(error) => return Ok(failed(error)),
     };
     let Some(installation) = pending.installation else {
@@ -184,6 +188,28 @@ pub async fn callback<P: Platform>(
     if !is_users_installation(&installations, mode.app_id, installation) {
         return Ok(failed(LinkAuthError::NotYours));
     }
+    let Some(account) = installations
+        .iter()
+        .find(|i| i.id == installation)
+        .map(|i| i.account.login.clone())
+    else {
+        return Ok(failed(LinkAuthError::NotYours));
+    };
+    let Ok(target) =
+        crate::bots::service::target(&session, (&pending.project, &pending.zone, &pending.vm))
+    else {
+        return Ok(failed(LinkAuthError::Expired));
+    };
+    let repository = match repository(app, mode, &token, installation, &account, &target).await {
+        Ok(repository) => repository,
+        Err(failure) => return Ok(failed(github_failure(failure))),
+    };
+    if link::flow::begin(app, &session, &target, installation, repository)
+        .await
+        .is_err()
+    {
+        return Ok(failed(LinkAuthError::GitHub));
+    }
     let bot = format!("{}/{}/{}", pending.project, pending.zone, pending.vm);
     Ok(Response::redirect(&format!(
         "/?{}",
@@ -193,6 +219,55 @@ pub async fn callback<P: Platform>(
         ])
     ))
     .with_header("set-cookie", cookies::clear(cookies::GITHUB_LINK)))
+}
+
+/// The repository to link, chosen with the user's token (the only one that may create
+/// a repository in a user's account: GitHub lets an installation token create one only
+/// in an organization): the one repository the installation was given, adopted; else a
+/// new private one from the template, named after the bot's VM (or that one, when a
+/// retried callback made it already).
+async fn repository<P: Platform>(
+    app: &App<'_, P>,
+    mode: &GitHubMode,
+    user: &UserToken,
+    installation: u64,
+    account: &str,
+    target: &InstanceRef,
+) -> Result<RepoRef, GitHubFailure> {
+    let github = &mode.github;
+    let reachable = github
+        .installation_repositories(app.platform, user, installation)
+        .await?;
+    let as_ref = |repo: &Repository| RepoRef {
+        id: repo.id,
+        full_name: repo.full_name.clone(),
+        url: if repo.html_url.is_empty() {
+            format!("{}/{}", github.web, repo.full_name)
+        } else {
+            repo.html_url.clone()
+        },
+    };
+    if let [only] = reachable.as_slice() {
+        if !only.is_template {
+            return Ok(as_ref(only));
+        }
+    }
+    let name = target.name.as_str();
+    match github
+        .generate(app.platform, user, &mode.template, account, name)
+        .await
+    {
+        Ok(created) => Ok(as_ref(&created)),
+        Err(GitHubFailure::Rejected(said)) => reachable
+            .iter()
+            .find(|r| {
+                r.full_name
+                    .eq_ignore_ascii_case(&format!("{account}/{name}"))
+            })
+            .map(as_ref)
+            .ok_or(GitHubFailure::Rejected(said)),
+        Err(other) => Err(other),
+    }
 }
 
 #[cfg(test)]

@@ -343,6 +343,61 @@ impl GitHub {
         Ok(())
     }
 
+    /// The repositories of installation `id` the token's user can reach (first 100).
+    pub async fn installation_repositories(
+        &self,
+        http: &impl HttpClient,
+        user: &UserToken,
+        installation: u64,
+    ) -> Result<Vec<Repository>, GitHubFailure> {
+        #[derive(Deserialize)]
+        struct List {
+            repositories: Vec<Repository>,
+        }
+        let url = format!(
+            "{}/user/installations/{installation}/repositories?per_page=100",
+            self.api
+        );
+        let list: List = parse(&send(http, request(Method::Get, url, user.expose(), None)).await?)?;
+        Ok(list.repositories)
+    }
+
+    /// A repository the installation token reaches.
+    pub async fn installed_repository(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        full_name: &RepoName,
+    ) -> Result<Repository, GitHubFailure> {
+        self.repository(http, token.expose(), full_name).await
+    }
+
+    /// Protects `branch` so that changes reach it only through a pull request.
+    pub async fn require_pull_requests(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<(), GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/branches/{}/protection",
+            self.api,
+            repo.path(),
+            encode(branch)
+        );
+        let body = json!({
+            "required_status_checks": null,
+            "enforce_admins": true,
+            "required_pull_request_reviews": { "required_approving_review_count": 0 },
+            "restrictions": null,
+            "allow_force_pushes": false,
+            "allow_deletions": false,
+        });
+        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
+        Ok(())
+    }
+
     /// Sets an Actions variable, creating it or updating the one there.
     pub async fn set_variable(
         &self,
@@ -416,6 +471,10 @@ pub struct Repository {
     pub full_name: String,
     pub private: bool,
     pub default_branch: String,
+    #[serde(default)]
+    pub html_url: String,
+    #[serde(default)]
+    pub is_template: bool,
 }
 
 /// `owner/name`, each part as GitHub allows (letters, digits, `-`, `_`, `.`).

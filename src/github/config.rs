@@ -5,13 +5,16 @@
 //! every other endpoint (see [`crate::config`]).
 
 use super::app_jwt::AppKey;
-use super::client::GitHub;
+use super::client::{GitHub, RepoName};
 use crate::config::Environment;
 use crate::google::iam::IamApis;
 
 pub const GITHUB_API: &str = "https://api.github.com";
 pub const GITHUB_WEB: &str = "https://github.com";
 pub const IAM_API: &str = "https://iam.googleapis.com";
+pub const STORAGE_API: &str = "https://storage.googleapis.com";
+/// The template repository owners' repositories are generated from.
+pub const TEMPLATE: &str = "claw-free/bot-template";
 
 #[derive(Clone)]
 pub struct GitHubMode {
@@ -24,6 +27,10 @@ pub struct GitHubMode {
     pub github: GitHub,
     /// IAM's base URL (`https://iam.googleapis.com`).
     pub iam_api: String,
+    /// Cloud Storage's base URL (`https://storage.googleapis.com`).
+    pub storage_api: String,
+    /// The template repository (`GITHUB_TEMPLATE`, `owner/name`).
+    pub template: RepoName,
 }
 
 /// Shows neither the client secret nor the key.
@@ -35,6 +42,8 @@ impl std::fmt::Debug for GitHubMode {
             .field("client_id", &self.client_id)
             .field("github", &self.github)
             .field("iam_api", &self.iam_api)
+            .field("storage_api", &self.storage_api)
+            .field("template", &self.template)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +101,9 @@ impl GitHubMode {
                 web: endpoint("GITHUB_WEB", GITHUB_WEB)?,
             },
             iam_api: endpoint("IAM_API", IAM_API)?,
+            storage_api: endpoint("STORAGE_API", STORAGE_API)?,
+            template: RepoName::parse(&var("GITHUB_TEMPLATE").unwrap_or_else(|| TEMPLATE.into()))
+                .map_err(|e| format!("GITHUB_TEMPLATE: {e}"))?,
         }))
     }
 

@@ -5,13 +5,14 @@
 //! and what linking creates in the owner's
 //! project and repository, as data ([`plan`]), and the start of linking a bot
 //! ([`link_start`]: to the App's install page), then the setup redirect and the App's
-//! user authorization proving the installation is the person's ([`authorize`]). The
-//! link itself (the repository, and the Google side of CI) builds on these.
+//! user authorization proving the installation is the person's ([`authorize`]), and the
+//! link itself: the repository and the Google side of CI, step by step ([`link`]).
 
 pub mod app_jwt;
 pub mod authorize;
 pub mod client;
 pub mod config;
+pub mod link;
 pub mod link_start;
 pub mod nix_key;
 pub mod plan;

@@ -9,7 +9,10 @@
 //! and may write the cache bucket and set the bot VM's metadata; the VM's service
 //! account may only read the bucket.
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use claw_free_protocol::names::is_valid_resource_name;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The Workload Identity pool and provider (one per project, shared by its bots).
@@ -27,6 +30,24 @@ pub const ENVIRONMENT: &str = "deploy";
 pub const SIGNING_KEY_SECRET: &str = "CLAW_CACHE_SIGNING_KEY";
 /// The repository file that tells its flake the bucket and the cache's public key.
 pub const CONFIG_FILE: &str = "claw-free.json";
+/// The repository file naming the keys its secrets are encrypted to (the VM's).
+pub const RECIPIENTS_FILE: &str = "secrets/recipients";
+/// Where the repository keeps the bot's Telegram token once it is linked.
+pub const TELEGRAM_TOKEN_FILE: &str = "secrets/telegram-token.age";
+/// The branch CI deploys from, protected so that it changes only by pull request.
+pub const MAIN_BRANCH: &str = "main";
+/// The instance metadata key that marks a linked bot (the VM cannot write metadata).
+pub const METADATA_KEY: &str = "openclaw-github";
+/// The scope of the VM's tokens: reading the cache bucket, nothing else.
+pub const VM_SCOPES: &[&str] = &["https://www.googleapis.com/auth/devstorage.read_only"];
+/// What linking's installation tokens may do on the one repository: files, the
+/// environment and its secret, Actions variables, and branch protection.
+pub const LINK_PERMISSIONS: &[(&str, &str)] = &[
+    ("contents", "write"),
+    ("administration", "write"),
+    ("environments", "write"),
+    ("actions_variables", "write"),
+];
 
 /// The APIs linking needs enabled in the owner's project.
 pub const SERVICES: &[&str] = &[
@@ -46,6 +67,76 @@ pub struct Target {
     pub instance: String,
     /// GitHub's immutable repository id.
     pub repository_id: u64,
+    /// `owner/name`.
+    pub repository: String,
+}
+
+/// `claw-free.json`, the linked repository's description of itself: read by its flake,
+/// by the Worker when the VM asks for a GitHub token, and by the VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoConfig {
+    pub repository: String,
+    pub bucket: String,
+    pub cache_public_key: String,
+    pub bot: BotRef,
+}
+
+/// The bot a repository is linked to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BotRef {
+    pub project: String,
+    pub zone: String,
+    pub instance: String,
+    pub instance_id: String,
+}
+
+impl RepoConfig {
+    /// Parses the file, refusing anything malformed: unknown fields, a repository that
+    /// is not `owner/name`, a bucket or key that is not this project's cache's, a zone
+    /// or instance Google would not accept, an id that is not a number.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| format!("{CONFIG_FILE} does not parse: {e}"))?;
+        super::client::RepoName::parse(&config.repository)?;
+        let bot = &config.bot;
+        let project_ok = crate::types::ProjectId::parse(&bot.project).is_ok();
+        let zone_ok = crate::types::Zone::parse(&bot.zone).is_ok();
+        let id_ok = !bot.instance_id.is_empty()
+            && bot.instance_id.len() <= 20
+            && bot.instance_id.bytes().all(|b| b.is_ascii_digit());
+        let bucket = format!("claw-cache-{}", bot.project);
+        let key_ok = config
+            .cache_public_key
+            .strip_prefix(&format!("{bucket}-1:"))
+            .and_then(|k| STANDARD.decode(k).ok())
+            .is_some_and(|k| k.len() == 32);
+        if !(project_ok && zone_ok && is_valid_resource_name(&bot.instance) && id_ok) {
+            return Err(format!("{CONFIG_FILE} names no valid bot"));
+        }
+        if config.bucket != bucket || !key_ok {
+            return Err(format!("{CONFIG_FILE} names another cache than the bot's"));
+        }
+        Ok(config)
+    }
+}
+
+/// The value of [`METADATA_KEY`] on a linked bot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkedMetadata {
+    pub repository: String,
+    pub repository_id: u64,
+    pub installation_id: u64,
+}
+
+impl LinkedMetadata {
+    pub fn parse(value: &str) -> Option<Self> {
+        let parsed: Self = serde_json::from_str(value).ok()?;
+        super::client::RepoName::parse(&parsed.repository).ok()?;
+        Some(parsed)
+    }
 }
 
 /// Where an IAM grant is made.
@@ -172,15 +263,44 @@ impl Target {
         ]
     }
 
-    /// `claw-free.json`, which the repository's flake passes to the VM's substituter.
-    pub fn config_file(&self, cache_public_key: &str) -> String {
-        let mut text = serde_json::to_string_pretty(&json!({
-            "bucket": self.bucket(),
-            "cachePublicKey": cache_public_key,
-        }))
-        .unwrap_or_default();
+    /// `claw-free.json` ([`RepoConfig`]), for the VM whose numeric id is `instance_id`.
+    pub fn config(&self, cache_public_key: &str, instance_id: &str) -> RepoConfig {
+        RepoConfig {
+            repository: self.repository.clone(),
+            bucket: self.bucket(),
+            cache_public_key: cache_public_key.to_string(),
+            bot: BotRef {
+                project: self.project_id.clone(),
+                zone: self.zone.clone(),
+                instance: self.instance.clone(),
+                instance_id: instance_id.to_string(),
+            },
+        }
+    }
+
+    /// `claw-free.json` as committed.
+    pub fn config_file(&self, cache_public_key: &str, instance_id: &str) -> String {
+        let mut text = serde_json::to_string_pretty(&self.config(cache_public_key, instance_id))
+            .unwrap_or_default();
         text.push('\n');
         text
+    }
+
+    /// `secrets/recipients`: the VM's pinned key, the one every secret is encrypted to.
+    pub fn recipients_file(&self, recipient: &str) -> String {
+        format!(
+            "# The VM's SSH host key ({}): every secrets/*.age is encrypted to it.\n{recipient}\n",
+            self.instance
+        )
+    }
+
+    /// The value of [`METADATA_KEY`].
+    pub fn metadata(&self, installation_id: u64) -> LinkedMetadata {
+        LinkedMetadata {
+            repository: self.repository.clone(),
+            repository_id: self.repository_id,
+            installation_id,
+        }
     }
 
     /// Whether every name derived from the target is one Google accepts.
@@ -198,6 +318,8 @@ impl Target {
 mod tests {
     use super::*;
 
+    const ID: &str = "8412345678901234567";
+
     fn target() -> Target {
         Target {
             project_id: "claw-demo".into(),
@@ -205,6 +327,7 @@ mod tests {
             zone: "us-east1-b".into(),
             instance: "my-bot-010203".into(),
             repository_id: 42,
+            repository: "ada-lovelace/my-bot".into(),
         }
     }
 
@@ -256,17 +379,143 @@ mod tests {
         assert_eq!(vars["GCP_WORKLOAD_IDENTITY_PROVIDER"], t.provider_name());
         assert_eq!(vars["BOT_INSTANCE"], "my-bot-010203");
         assert_eq!(vars.len(), 6);
-        let config: Value =
-            serde_json::from_str(&t.config_file("claw-cache-claw-demo-1:AAAA")).unwrap();
+        let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
+        let text = t.config_file(&key, ID);
+        let config: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             config,
-            json!({"bucket": "claw-cache-claw-demo", "cachePublicKey": "claw-cache-claw-demo-1:AAAA"})
+            json!({
+                "repository": "ada-lovelace/my-bot",
+                "bucket": "claw-cache-claw-demo",
+                "cachePublicKey": key,
+                "bot": {"project": "claw-demo", "zone": "us-east1-b",
+                        "instance": "my-bot-010203", "instanceId": "8412345678901234567"},
+            })
         );
+        assert_eq!(RepoConfig::parse(&text).unwrap(), t.config(&key, ID));
         assert!(t.names_are_valid());
         assert!(!Target {
             project_number: "claw-demo".into(),
             ..t
         }
         .names_are_valid());
+    }
+
+    #[test]
+    fn a_malformed_config_file_is_refused() {
+        let t = target();
+        let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
+        let good: Value = serde_json::from_str(&t.config_file(&key, ID)).unwrap();
+        let with = |pointer: &str, value: Value| {
+            let mut v = good.clone();
+            *v.pointer_mut(pointer).unwrap() = value;
+            v.to_string()
+        };
+        for bad in [
+            "".to_string(),
+            "[]".into(),
+            with("/repository", json!("no-slash")),
+            with("/bucket", json!("claw-cache-someone-else")),
+            with("/cachePublicKey", json!("claw-cache-claw-demo-1:short")),
+            with(
+                "/cachePublicKey",
+                json!(format!("other-1:{}", STANDARD.encode([7u8; 32]))),
+            ),
+            with("/bot/instanceId", json!("12a")),
+            with("/bot/instanceId", json!(12)),
+            with("/bot/zone", json!("../x")),
+            with("/bot/instance", json!("Bad Name")),
+            {
+                let mut v = good.clone();
+                v["extra"] = json!(1);
+                v.to_string()
+            },
+        ] {
+            assert!(RepoConfig::parse(&bad).is_err(), "{bad}");
+        }
+        assert!(RepoConfig::parse(&good.to_string()).is_ok());
+    }
+
+    /// The names after `prefix` in `text` (`vars.NAME`, `secrets.NAME`, `link.name`).
+    fn names_after(text: &str, prefix: &str) -> std::collections::BTreeSet<String> {
+        text.match_indices(prefix)
+            .filter(|(i, _)| {
+                !text[..*i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            })
+            .map(|(i, _)| {
+                text[i + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+
+    fn template(path: &str) -> String {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("nix/template");
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_template_reads_exactly_the_names_linking_writes() {
+        let t = target();
+        let workflow = template(".github/workflows/deploy.yml");
+        let written: std::collections::BTreeSet<String> =
+            t.variables().iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(
+            names_after(&workflow, "vars."),
+            written,
+            "Actions variables"
+        );
+        assert_eq!(
+            names_after(&workflow, "secrets."),
+            [SIGNING_KEY_SECRET.to_string()].into(),
+            "secrets"
+        );
+        let environments: Vec<&str> = workflow
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("environment:"))
+            .map(str::trim)
+            .collect();
+        assert_eq!(environments, vec![ENVIRONMENT]);
+
+        // The flake reads the config file linking commits, and only fields it has.
+        let flake = template("flake.nix");
+        assert!(
+            flake.contains(&format!("builtins.readFile ./{CONFIG_FILE}")),
+            "the flake reads {CONFIG_FILE}"
+        );
+        let key = format!("claw-cache-claw-demo-1:{}", STANDARD.encode([7u8; 32]));
+        let config = serde_json::to_value(t.config(&key, ID)).unwrap();
+        let fields: std::collections::BTreeSet<String> =
+            config.as_object().unwrap().keys().cloned().collect();
+        let mut read = names_after(&flake, "link.");
+        for (i, _) in flake.match_indices("inherit (link)") {
+            let rest = &flake[i + "inherit (link)".len()..];
+            let names = rest.split(';').next().unwrap_or_default();
+            read.extend(names.split_whitespace().map(str::to_string));
+        }
+        assert!(
+            read.contains("bucket") && read.contains("cachePublicKey"),
+            "{read:?}"
+        );
+        assert!(
+            !read.is_empty() && read.is_subset(&fields),
+            "{read:?} of {fields:?}"
+        );
+        assert!(template(CONFIG_FILE).contains("cachePublicKey"));
+
+        // The secrets' README names the recipients file and the token's file.
+        let readme = template("secrets/README.md");
+        for path in [RECIPIENTS_FILE, TELEGRAM_TOKEN_FILE] {
+            assert!(
+                readme.contains(path),
+                "secrets/README.md does not name {path}"
+            );
+        }
     }
 }

@@ -120,6 +120,9 @@ impl Operation {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Instance {
+    /// Google's numeric id (a uint64 as a string), which never names another VM.
+    #[serde(default)]
+    pub id: String,
     pub name: String,
     #[serde(default)]
     pub status: String,
@@ -135,6 +138,16 @@ pub struct Instance {
     pub network_interfaces: Vec<NetworkInterface>,
     #[serde(default)]
     pub metadata: Metadata,
+    #[serde(default)]
+    pub service_accounts: Vec<AttachedAccount>,
+}
+
+/// The service account a VM runs as, and the scopes its tokens carry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AttachedAccount {
+    pub email: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -346,6 +359,81 @@ pub async fn guest_attributes(
         Err(GoogleFailure::NotFound(_)) => Ok(GuestAttributes::default()),
         Err(other) => Err(other),
     }
+}
+
+/// `instances.stop`; the VM goes through STOPPING to TERMINATED.
+pub async fn stop(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!("{}/stop", instance.url(config));
+    call(
+        http,
+        OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
+    )
+    .await
+}
+
+/// `instances.start` of a stopped VM.
+pub async fn start(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<Operation, GoogleFailure> {
+    let url = format!("{}/start", instance.url(config));
+    call(
+        http,
+        OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
+    )
+    .await
+}
+
+/// `instances.setServiceAccount`; Google accepts it only while the VM is stopped.
+pub async fn set_service_account(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    email: &str,
+    scopes: &[&str],
+) -> Result<Operation, GoogleFailure> {
+    let url = format!("{}/setServiceAccount", instance.url(config));
+    call(
+        http,
+        OutboundRequest::post_json(url, &json!({ "email": email, "scopes": scopes }))
+            .bearer(token.expose()),
+    )
+    .await
+}
+
+/// Grants `role` to `member` on this one instance (its own IAM policy).
+pub async fn grant_on_instance(
+    http: &impl HttpClient,
+    config: &Config,
+    token: &AccessToken,
+    instance: &InstanceRef,
+    role: &str,
+    member: &str,
+) -> Result<(), GoogleFailure> {
+    let base = instance.url(config);
+    super::iam::grant_with(
+        http,
+        token,
+        || {
+            OutboundRequest::get(format!(
+                "{base}/getIamPolicy?optionsRequestedPolicyVersion=1"
+            ))
+        },
+        |policy| {
+            OutboundRequest::post_json(format!("{base}/setIamPolicy"), &json!({ "policy": policy }))
+        },
+        role,
+        member,
+    )
+    .await
 }
 
 /// Replaces the instance's metadata; Google refuses (412) when `fingerprint` is stale.

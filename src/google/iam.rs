@@ -239,7 +239,8 @@ fn add_member(policy: &mut Policy, role: &str, member: &str) -> bool {
     true
 }
 
-/// Read-modify-write of the policy of `resource` (a URL without the method).
+/// Read-modify-write of the policy of `resource` (a URL without the method), in the
+/// dialect of IAM and Resource Manager (`:getIamPolicy` and `:setIamPolicy`, both POST).
 async fn grant(
     http: &impl HttpClient,
     token: &AccessToken,
@@ -247,28 +248,47 @@ async fn grant(
     role: &str,
     member: &str,
 ) -> Result<(), GoogleFailure> {
+    grant_with(
+        http,
+        token,
+        || OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({})),
+        |policy| {
+            OutboundRequest::post_json(
+                format!("{resource}:setIamPolicy"),
+                &json!({ "policy": policy }),
+            )
+        },
+        role,
+        member,
+    )
+    .await
+}
+
+/// Read-modify-write of a policy: `read` builds the request that reads it, `write` the
+/// one that writes it back (with the etag read, so a concurrent change is refused and
+/// read again: 409 in IAM's dialect, 412 in Storage's and Compute's).
+pub(crate) async fn grant_with(
+    http: &impl HttpClient,
+    token: &AccessToken,
+    read: impl Fn() -> OutboundRequest,
+    write: impl Fn(&Value) -> OutboundRequest,
+    role: &str,
+    member: &str,
+) -> Result<(), GoogleFailure> {
     let mut attempt = 1;
     loop {
-        let mut policy: Policy = call(
-            http,
-            OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({}))
-                .bearer(token.expose()),
-        )
-        .await?;
+        let mut policy: Policy = call(http, read().bearer(token.expose())).await?;
         if !add_member(&mut policy, role, member) {
             return Ok(());
         }
-        let body = json!({ "policy": policy });
-        match call::<Value>(
-            http,
-            OutboundRequest::post_json(format!("{resource}:setIamPolicy"), &body)
-                .bearer(token.expose()),
-        )
-        .await
-        {
+        let body = serde_json::to_value(&policy).unwrap_or_default();
+        match call::<Value>(http, write(&body).bearer(token.expose())).await {
             Ok(_) => return Ok(()),
-            // 409 ABORTED: someone changed the policy since it was read.
-            Err(GoogleFailure::AlreadyExists) if attempt < POLICY_ATTEMPTS => attempt += 1,
+            Err(GoogleFailure::AlreadyExists | GoogleFailure::FingerprintMismatch)
+                if attempt < POLICY_ATTEMPTS =>
+            {
+                attempt += 1
+            }
             Err(other) => return Err(other),
         }
     }

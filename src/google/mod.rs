@@ -6,6 +6,7 @@
 //! - [`serviceusage`]: enabling the Compute Engine API.
 //! - [`iam`]: GitHub mode's Workload Identity pool and provider, service accounts, grants.
 //! - [`longrunning`]: the operations Resource Manager and Service Usage return.
+//! - [`storage`]: GitHub mode's cache bucket and its IAM policy.
 //! - [`compute`]: instances, zone operations, guest attributes, metadata, serial output.
 
 pub mod compute;
@@ -14,6 +15,7 @@ pub mod iam;
 pub mod longrunning;
 pub mod oauth;
 pub mod serviceusage;
+pub mod storage;
 
 use crate::config::Config;
 use crate::error::{Action, ApiError};
@@ -51,6 +53,8 @@ pub enum GoogleFailure {
     Transient(String),
     /// 401: the access token expired or was revoked.
     Unauthenticated,
+    /// 403: the sign-in did not grant the scope this call needs.
+    ScopeInsufficient,
     /// The Compute Engine API is not enabled in the project.
     ServiceDisabled {
         activation_url: Option<String>,
@@ -102,6 +106,9 @@ impl GoogleFailure {
                 _,
                 "quotaExceeded" | "QUOTA_EXCEEDED" | "RATE_LIMIT_EXCEEDED" | "rateLimitExceeded",
             ) if response.status != 429 => Self::QuotaExceeded(message),
+            (_, "ACCESS_TOKEN_SCOPE_INSUFFICIENT" | "insufficientPermissions") => {
+                Self::ScopeInsufficient
+            }
             (401, _) => Self::Unauthenticated,
             (403, _) => Self::PermissionDenied(message),
             (404, _) => Self::NotFound(message),
@@ -154,6 +161,11 @@ impl GoogleFailure {
             Self::Unauthenticated => (
                 401,
                 "Your Google sign-in has expired. Sign in again to continue.".into(),
+                Some(Action { label: "Sign in again".into(), url: "/".into() }),
+            ),
+            Self::ScopeInsufficient => (
+                403,
+                "Your Google sign-in does not let claw.free do this. Sign in again and allow what claw.free asks for.".into(),
                 Some(Action { label: "Sign in again".into(), url: "/".into() }),
             ),
             Self::ServiceDisabled { activation_url } => (

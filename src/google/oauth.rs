@@ -43,13 +43,26 @@ pub fn scopes() -> String {
 /// The scope that includes every Cloud scope (granted by older sign-ins).
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
-/// The consent page URL for a sign-in.
-pub fn consent_url(config: &Config, state: &str, code_challenge: &str) -> String {
+/// What linking a GitHub repository adds to a sign-in: creating the Workload Identity
+/// pool and provider accepts only `cloud-platform` (IAM v1's "Authorization scopes"),
+/// and so do the service accounts' and the bucket's policies together. Asked for only
+/// when the person links a bot, never at a plain sign-in.
+pub const LINK_SCOPES: [&str; 1] = [CLOUD_PLATFORM];
+
+/// The consent page URL for a sign-in (with `link`, also for linking a repository).
+pub fn consent_url(config: &Config, state: &str, code_challenge: &str, link: bool) -> String {
+    let mut scope = scopes();
+    if link {
+        for extra in LINK_SCOPES {
+            scope.push(' ');
+            scope.push_str(extra);
+        }
+    }
     let query = query_string(&[
         ("client_id", &config.client_id),
         ("redirect_uri", &config.redirect_uri()),
         ("response_type", "code"),
-        ("scope", &scopes()),
+        ("scope", &scope),
         ("state", state),
         ("code_challenge", code_challenge),
         ("code_challenge_method", "S256"),
@@ -182,7 +195,13 @@ mod tests {
 
     #[test]
     fn consent_url_asks_for_pkce_and_no_offline_access() {
-        let url = consent_url(&development_config(), "st4te", "ch4llenge");
+        let url = consent_url(&development_config(), "st4te", "ch4llenge", false);
+        assert!(!url.contains("auth%2Fcloud-platform&") && !url.contains("auth%2Fcloud-platform+"));
+        let link = consent_url(&development_config(), "st4te", "ch4llenge", true);
+        assert!(
+            link.contains("https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fcloud-platform&"),
+            "{link}"
+        );
         assert!(url.starts_with("http://sim.test/o/oauth2/v2/auth?"));
         for part in [
             "client_id=claw-free-local",

@@ -70,6 +70,7 @@ fn every_route_is_documented() {
         "/api/bots/p/z/v/logs",
         "/api/bots/p/z/v/rollback",
         "/api/bots/p/z/v/github",
+        "/api/bots/p/z/v/github/link",
         "/api/github/setup",
         "/api/github/callback",
         "/api/telegram/owner-code",

@@ -33,6 +33,10 @@ pub struct FakeVm {
     pub fingerprint: u32,
     pub guest: BTreeMap<String, String>,
     pub serial: String,
+    /// The service account it runs as, and its scopes.
+    pub service_account: Option<(String, Vec<String>)>,
+    /// Its own IAM policy (`instances.getIamPolicy`).
+    pub iam_policy: Value,
 }
 
 #[derive(Debug, Default)]
@@ -62,6 +66,21 @@ pub struct State {
     pub counter: u32,
     /// Telegram bots (`getMe`): token → (first name, username).
     pub telegram_bots: BTreeMap<String, (String, String)>,
+    /// Answers requests the fake does not model (another service's fake), first.
+    pub other: Option<Other>,
+}
+
+/// How another fake answers: `None` lets this one answer.
+pub type OtherAnswer = dyn Fn(&OutboundRequest) -> Option<OutboundResponse>;
+
+/// Another fake consulted before this one.
+#[derive(Clone)]
+pub struct Other(pub Rc<OtherAnswer>);
+
+impl std::fmt::Debug for Other {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Other")
+    }
 }
 
 impl FakeVm {
@@ -77,6 +96,8 @@ impl FakeVm {
             fingerprint: 0,
             guest: BTreeMap::new(),
             serial: "NixOS booting\nclawfree-agent: setup done\n".into(),
+            service_account: None,
+            iam_policy: json!({"etag": "BwE", "bindings": []}),
         }
     }
 }
@@ -114,7 +135,11 @@ fn render_vm(key: &str, vm: &FakeVm) -> Value {
         "machineType": format!("{base}/machineTypes/e2-micro"),
         "creationTimestamp": vm.created,
         "labels": vm.labels,
+        "id": "8412345678901234567",
         "networkInterfaces": [{"accessConfigs": [{"type": "ONE_TO_ONE_NAT", "natIP": "34.1.2.3"}]}],
+        "serviceAccounts": vm.service_account.iter()
+            .map(|(email, scopes)| json!({"email": email, "scopes": scopes}))
+            .collect::<Vec<_>>(),
         "metadata": {
             "fingerprint": format!("fp-{}", vm.fingerprint),
             "items": vm.metadata.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
@@ -123,6 +148,9 @@ fn render_vm(key: &str, vm: &FakeVm) -> Value {
 }
 
 fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
+    if let Some(answered) = s.other.clone().and_then(|other| (other.0)(req)) {
+        return answered;
+    }
     if let Some(rest) = req.url.strip_prefix("http://sim.test/bot") {
         return match rest
             .strip_suffix("/getMe")
@@ -349,6 +377,49 @@ fn answer(s: &mut State, req: &OutboundRequest) -> OutboundResponse {
                     vm.fingerprint += 1;
                     vm.metadata = crate::testing::metadata_items(&body["items"]);
                     reply(200, json!({"name": "operation-meta", "status": "RUNNING"}))
+                }
+                (Method::Post, ["stop"]) => {
+                    vm.status = "TERMINATED".into();
+                    reply(200, json!({"name": "operation-stop", "status": "RUNNING"}))
+                }
+                (Method::Post, ["start"]) => {
+                    vm.status = "RUNNING".into();
+                    reply(200, json!({"name": "operation-start", "status": "RUNNING"}))
+                }
+                (Method::Post, ["setServiceAccount"]) => {
+                    if vm.status != "TERMINATED" {
+                        return error(
+                            400,
+                            "resourceNotReady",
+                            &format!("The instance '{name}' must be stopped to change its service account."),
+                        );
+                    }
+                    let body: Value =
+                        serde_json::from_slice(req.body.as_deref().unwrap_or_default()).unwrap();
+                    let scopes = body["scopes"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    vm.service_account =
+                        Some((body["email"].as_str().unwrap_or("").into(), scopes));
+                    reply(200, json!({"name": "operation-sa", "status": "RUNNING"}))
+                }
+                (Method::Get, ["getIamPolicy"]) => reply(200, vm.iam_policy.clone()),
+                (Method::Post, ["setIamPolicy"]) => {
+                    let body: Value =
+                        serde_json::from_slice(req.body.as_deref().unwrap_or_default()).unwrap();
+                    if body["policy"]["etag"] != vm.iam_policy["etag"] {
+                        return error(412, "conditionNotMet", "etag mismatch");
+                    }
+                    let mut policy = body["policy"].clone();
+                    policy["etag"] =
+                        json!(format!("{}x", vm.iam_policy["etag"].as_str().unwrap_or("")));
+                    vm.iam_policy = policy.clone();
+                    reply(200, policy)
                 }
                 (Method::Get, ["serialPort"]) => reply(
                     200,

@@ -1,9 +1,11 @@
 //! Test support, native only: the in-memory platform ([`platform`]), a fake Google
-//! answering in Google's shapes ([`fake_google`]), the application with a person
+//! answering in Google's shapes ([`fake_google`]), and the rest of what linking a
+//! repository meets, GitHub, IAM and Storage ([`fake_link`]), the application with a person
 //! signed in ([`app::TestApp`]), and the fixtures tests share.
 
 pub mod app;
 pub mod fake_google;
+pub mod fake_link;
 mod platform;
 
 pub use crate::config::tests::development_config;

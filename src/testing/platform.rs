@@ -188,3 +188,11 @@ pub fn is(req: &OutboundRequest, method: Method, fragment: &str) -> bool {
 pub fn run<F: std::future::Future>(future: F) -> F::Output {
     pollster::block_on(future)
 }
+
+impl crate::ports::Rs256 for TestPlatform {
+    async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError> {
+        crate::github::app_jwt::tests::NativeRs256
+            .sign(pkcs8_der, message)
+            .await
+    }
+}

@@ -168,6 +168,7 @@ pub async fn deliver_to<P: Platform>(
     plaintext: &str,
 ) -> Result<u64, ApiError> {
     let vm = bot_instance(app, token, instance).await?;
+    refuse_linked(&vm.metadata)?;
     if !vm.is_running() {
         return Err(ApiError::Conflict(
             "The VM is not running. Start it, wait a minute for it to boot, then send the token again.".into(),
@@ -196,6 +197,57 @@ pub async fn deliver_to<P: Platform>(
     })
     .await?;
     Ok(version)
+}
+
+/// A bot linked to a GitHub repository takes its secrets from the repository, never
+/// through metadata: the repository is what the VM's system and its secrets roll back
+/// with.
+fn refuse_linked(metadata: &Metadata) -> Result<(), ApiError> {
+    let linked = metadata
+        .items
+        .iter()
+        .find(|item| item.key == crate::github::plan::METADATA_KEY)
+        .and_then(|item| crate::github::plan::LinkedMetadata::parse(&item.value));
+    match linked {
+        Some(link) => Err(ApiError::Conflict(format!(
+            "This bot is linked to the GitHub repository {}, so its Telegram token lives there, encrypted to the VM, as {}. Encrypt the new token to secrets/recipients and commit it (the repository's secrets/README.md shows how); the bot picks it up with the next rollout.",
+            link.repository,
+            crate::github::plan::TELEGRAM_TOKEN_FILE
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The key the VM's secrets go to: the pinned one, or the one the VM publishes, pinned
+/// now when nothing was (the same trust as for a delivery). `None` while the VM has
+/// published no key yet.
+pub async fn trusted_recipient<P: Platform>(
+    app: &App<'_, P>,
+    token: &AccessToken,
+    instance: &InstanceRef,
+) -> Result<Option<VmRecipient>, ApiError> {
+    let vm = bot_instance(app, token, instance).await?;
+    let attributes = if vm.is_running() {
+        compute::guest_attributes(app.platform, app.config, token, instance)
+            .await
+            .map_err(|failure| {
+                failure.into_api_error(app.config, Some(instance.project.as_str()))
+            })?
+    } else {
+        GuestAttributes::default()
+    };
+    match trust(&vm.metadata, attributes.recipient()) {
+        Ok(Trust::Pinned(key)) => Ok(Some(key)),
+        Ok(Trust::FirstSeen(key)) => {
+            write_metadata(app, token, instance, vm, |current| {
+                Ok(with_item(current, PINNED_RECIPIENT, key.as_str()))
+            })
+            .await?;
+            Ok(Some(key))
+        }
+        Err(Distrust::NotYet) => Ok(None),
+        Err(distrust) => Err(ApiError::Conflict(distrust.message().into())),
+    }
 }
 
 /// `POST /api/bots/:project/:zone/:vm/rekey`: the owner trusts the key the VM

@@ -21,6 +21,10 @@ struct FakeGitHub {
     /// Answer `/user/installations` with this status.
     installations_status: Option<u16>,
     exchanges: u32,
+    /// The repositories the installation was given (`id`, `owner/name`).
+    repositories: Vec<(u64, &'static str)>,
+    /// What `generate` was asked for: `(owner, name, private)`.
+    generated: Vec<(String, String, bool)>,
 }
 
 fn install_github(h: &TestApp) -> Rc<RefCell<FakeGitHub>> {
@@ -60,7 +64,7 @@ fn install_github(h: &TestApp) -> Rc<RefCell<FakeGitHub>> {
         }
         if req
             .url
-            .starts_with("https://api.github.com/user/installations")
+            .starts_with("https://api.github.com/user/installations?")
         {
             let authorized = req
                 .headers
@@ -85,9 +89,54 @@ fn install_github(h: &TestApp) -> Rc<RefCell<FakeGitHub>> {
                 json!({"total_count": list.len(), "installations": list}),
             );
         }
+        let authorized = req
+            .headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && v.ends_with(USER_TOKEN));
+        let render = |id: u64, full: &str| {
+            json!({"id": id, "full_name": full, "private": true, "default_branch": "main",
+                   "html_url": format!("https://github.com/{full}"), "is_template": false})
+        };
+        if req
+            .url
+            .starts_with("https://api.github.com/user/installations/77/repositories")
+            && authorized
+        {
+            let list: Vec<_> = gh
+                .repositories
+                .iter()
+                .map(|(id, f)| render(*id, f))
+                .collect();
+            return reply(
+                200,
+                json!({"total_count": list.len(), "repositories": list}),
+            );
+        }
+        if req.url == "https://api.github.com/repos/claw-free/bot-template/generate" && authorized {
+            let body: serde_json::Value =
+                serde_json::from_slice(req.body.as_deref().unwrap_or_default()).unwrap();
+            let (owner, name) = (
+                body["owner"].as_str().unwrap().to_string(),
+                body["name"].as_str().unwrap().to_string(),
+            );
+            gh.generated
+                .push((owner.clone(), name.clone(), body["private"] == true));
+            return reply(201, render(900, &format!("{owner}/{name}")));
+        }
         reply(599, json!({"message": format!("unexpected {}", req.url)}))
     });
     fake
+}
+
+/// The link the callback began, as stored.
+fn stored_link(h: &TestApp) -> crate::github::link::model::LinkRecord {
+    let raw =
+        h.p.kv
+            .borrow()
+            .get("github-link:claw-demo/us-central1-a/my-bot-010203")
+            .map(|(v, _)| v.clone())
+            .expect("a link record");
+    serde_json::from_str(&raw).unwrap()
 }
 
 fn get(h: &TestApp, path: &str, session: &str, link_cookie: Option<&str>) -> crate::http::Response {
@@ -172,6 +221,46 @@ fn the_installation_is_proven_the_persons_through_the_apps_authorization_with_pk
     // The user token went nowhere but GitHub.
     assert!(!h.p.kv_dump().contains(USER_TOKEN));
     assert!(!String::from_utf8_lossy(&done.body).contains(USER_TOKEN));
+    // The installation was given no repository: a private one is made from the
+    // template, in the installation's account, named after the VM; the link begins.
+    assert_eq!(
+        fake.borrow().generated,
+        vec![("alice".to_string(), "my-bot-010203".to_string(), true)]
+    );
+    let link = stored_link(&h);
+    assert_eq!(
+        (
+            link.repository.id,
+            link.repository.full_name.as_str(),
+            link.installation
+        ),
+        (900, "alice/my-bot-010203", 77)
+    );
+    assert_eq!(link.owner, "sub-alice");
+    assert_eq!(link.state, crate::github::link::model::LinkState::Linking);
+}
+
+#[test]
+fn the_one_repository_an_installation_was_given_is_adopted() {
+    let h = with_github_mode();
+    let fake = install_github(&h);
+    fake.borrow_mut().installations = vec![77];
+    fake.borrow_mut().repositories = vec![(555, "alice/bot-config")];
+    let (authorize, cookie) = through_setup(&h, &fake, 77);
+    let state = query(&authorize, "state");
+    let done = get(
+        &h,
+        &format!("/api/github/callback?code=c0de&state={state}"),
+        &h.cookie,
+        Some(&cookie),
+    );
+    assert!(location(&done).starts_with("/?githubLink="));
+    assert!(fake.borrow().generated.is_empty(), "nothing is created");
+    let link = stored_link(&h);
+    assert_eq!(
+        (link.repository.id, link.repository.full_name.as_str()),
+        (555, "alice/bot-config")
+    );
 }
 
 #[test]

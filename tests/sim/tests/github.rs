@@ -520,3 +520,119 @@ fn a_repository_from_the_template_gets_files_an_environment_a_sealed_secret_and_
     );
     assert!(sim.counter("github.environments.secret") >= 4);
 }
+
+#[test]
+fn only_a_users_token_makes_a_repository_in_a_users_account_and_main_is_protected_with_pro() {
+    let sim = sim();
+    let app = register(&sim, all_permissions());
+    let (inst, _) = install(&sim, "s");
+    let user = user_token(&sim, &app);
+    let token_for = |body: Value| {
+        gh(
+            &sim,
+            "POST",
+            &format!("/app/installations/{inst}/access_tokens"),
+            &app.jwt(),
+            Some(body),
+        )
+        .json()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // An installation token acts as the App: no repositories in a user's account.
+    let installation = token_for(json!({}));
+    let body = json!({ "owner": "ada-lovelace", "name": "my-bot", "private": true });
+    let refused = gh(
+        &sim,
+        "POST",
+        "/repos/claw-free/bot-template/generate",
+        &installation,
+        Some(body.clone()),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        refused.json()["message"],
+        "Resource not accessible by integration"
+    );
+    let made = gh(
+        &sim,
+        "POST",
+        "/repos/claw-free/bot-template/generate",
+        &user,
+        Some(body),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["id"].clone();
+
+    // The user's view of the installation's repositories.
+    let listed = gh(
+        &sim,
+        "GET",
+        &format!("/user/installations/{inst}/repositories"),
+        &user,
+        None,
+    );
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let names: Vec<String> = listed.json()["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["full_name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        names.contains(&"ada-lovelace/my-bot".to_string()),
+        "{names:?}"
+    );
+    let other = gh(
+        &sim,
+        "GET",
+        &format!("/user/installations/{}/repositories", inst + 1),
+        &user,
+        None,
+    );
+    assert_eq!(other.status, 404);
+
+    // Branch protection: administration, all four rules, Pro for a private repository.
+    let token = token_for(json!({ "repository_ids": [id] }));
+    let path = "/repos/ada-lovelace/my-bot/branches/main/protection";
+    let rules = json!({
+        "required_status_checks": null, "enforce_admins": true,
+        "required_pull_request_reviews": { "required_approving_review_count": 0 },
+        "restrictions": null,
+    });
+    let free = gh(&sim, "PUT", path, &token, Some(rules.clone()));
+    assert_eq!(free.status, 403, "{}", free.body);
+    assert!(free.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Upgrade to GitHub Pro"));
+    sim.admin(
+        "github/plan",
+        json!({ "login": "ada-lovelace", "plan": "pro" }),
+    );
+    let partial = gh(
+        &sim,
+        "PUT",
+        path,
+        &token,
+        Some(json!({ "required_pull_request_reviews": {} })),
+    );
+    assert_eq!(partial.status, 422, "{}", partial.body);
+    let narrow =
+        token_for(json!({ "repository_ids": [id], "permissions": { "contents": "write" } }));
+    assert_eq!(
+        gh(&sim, "PUT", path, &narrow, Some(rules.clone())).status,
+        403
+    );
+    let protected = gh(&sim, "PUT", path, &token, Some(rules));
+    assert_eq!(protected.status, 200, "{}", protected.body);
+    let read = gh(&sim, "GET", path, &token, None).json();
+    assert_eq!(
+        read["required_pull_request_reviews"]["required_approving_review_count"],
+        0
+    );
+    assert_eq!(read["enforce_admins"]["enabled"], true);
+    let admin = sim.admin_get("github/repos/ada-lovelace/my-bot");
+    assert!(admin["protection"]["main"].is_object());
+}

@@ -142,6 +142,7 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         zone: "us-central1-a".into(),
         instance: "my-bot-010203".into(),
         repository_id: repo.id,
+        repository: repo.full_name.clone(),
     };
     let nix_key = NixKeyPair::generate(&native, &target.signing_key_name()).unwrap();
     block_on(github.ensure_environment(&native, &token, &name, ENVIRONMENT)).unwrap();
@@ -162,14 +163,18 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         for (variable, value) in target.variables() {
             block_on(github.set_variable(&native, &token, &name, variable, &value)).unwrap();
         }
-        block_on(github.put_file(
-            &native,
-            &token,
-            &name,
-            CONFIG_FILE,
-            "claw.free: the cache",
-            target.config_file(nix_key.public()).as_bytes(),
-        ))
+        block_on(
+            github.put_file(
+                &native,
+                &token,
+                &name,
+                CONFIG_FILE,
+                "claw.free: the cache",
+                target
+                    .config_file(nix_key.public(), "8412345678901234567")
+                    .as_bytes(),
+            ),
+        )
         .unwrap();
     }
 
@@ -190,7 +195,7 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         .unwrap();
     assert_eq!(
         String::from_utf8(config).unwrap(),
-        target.config_file(nix_key.public())
+        target.config_file(nix_key.public(), "8412345678901234567")
     );
     // The token reaches nothing else of the owner's.
     sim.admin("github/repos", json!({ "name": "diary", "private": true }));

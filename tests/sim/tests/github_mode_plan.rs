@@ -89,6 +89,7 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
         zone: "us-central1-a".into(),
         instance: "my-bot-010203".into(),
         repository_id: 987654,
+        repository: "ada-lovelace/my-bot".into(),
     };
     assert!(target.names_are_valid());
     link(&sim, &apis, &token, &target);

@@ -1,7 +1,8 @@
 //! The admin routes of simulated GitHub under `/_admin/github/` (tests only): register
 //! an App (what its owner does once in GitHub's settings), sign in as someone, choose the repositories the
 //! next installation covers, make a repository for the signed-in account (one to adopt),
-//! expire every token, and read a repository back with its opened secrets.
+//! expire every token, set an account's plan, and read a repository back with its
+//! opened secrets and branch protection.
 
 use super::app::{register, NewApp};
 use crate::http::{json, ok_json, Req};
@@ -44,6 +45,14 @@ struct SignIn {
     login: String,
 }
 
+/// An account's GitHub plan: `free` or `pro`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plan {
+    login: String,
+    plan: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct TokenTtl {
@@ -52,6 +61,13 @@ struct TokenTtl {
 
 pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
     let result = match (&req.method, path) {
+        (&Method::POST, ["actions", "jobs"]) => {
+            parse::<super::actions_oidc::NewJob>(req).and_then(|job| {
+                super::actions_oidc::start_job(sim, job)
+                    .map(|v| ok_json(&v))
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e))
+            })
+        }
         (&Method::POST, ["apps"]) => parse::<NewApp>(req).and_then(|app| {
             register(&mut sim.world().github, app)
                 .map(|v| ok_json(&v))
@@ -74,6 +90,18 @@ pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
             let id = gh.add_account(&s.login, &s.login);
             gh.signed_in = id;
             ok_json(&j!({ "id": id }))
+        }),
+        (&Method::POST, ["plan"]) => parse::<Plan>(req).and_then(|p| {
+            let mut world = sim.world();
+            let gh = &mut world.github;
+            let id = gh
+                .account_by_login(&p.login)
+                .map(|a| a.id)
+                .ok_or((StatusCode::NOT_FOUND, format!("no account {}", p.login)))?;
+            if let Some(account) = gh.accounts.iter_mut().find(|a| a.id == id) {
+                account.pro = p.plan == "pro";
+            }
+            Ok(ok_json(&j!({ "ok": true })))
         }),
         (&Method::POST, ["tokens", "expire"]) => {
             let mut world = sim.world();
@@ -146,6 +174,7 @@ fn read_repo(sim: &Sim, owner: &str, name: &str) -> Response {
     ok_json(&j!({
         "id": repo.id,
         "private": repo.private,
+        "protection": repo.protection,
         "commits": repo.commits,
         "files": files,
         "environments": environments,

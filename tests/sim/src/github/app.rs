@@ -590,6 +590,30 @@ pub fn user_installations(sim: &Sim, req: &Req) -> GhResult {
     ))
 }
 
+/// `GET /user/installations/{id}/repositories` with a user token: the repositories of
+/// one of the user's installations of the token's App.
+pub fn installation_repositories(sim: &Sim, req: &Req, id: &str) -> GhResult {
+    let world = sim.world();
+    let gh = &world.github;
+    let (app_id, user) = user_of(gh, req)?;
+    let inst = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| gh.installation(id))
+        .filter(|i| i.app_id == app_id && i.account == user)
+        .ok_or_else(super::not_found)?;
+    let list: Vec<Value> = gh
+        .repos
+        .iter()
+        .filter(|r| inst.covers(r))
+        .map(|r| super::repos::render(gh, r))
+        .collect();
+    Ok(reply(
+        StatusCode::OK,
+        &json!({ "total_count": list.len(), "repositories": list }),
+    ))
+}
+
 /// What `POST /_admin/github/apps` takes: an App to register, with its public key.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

@@ -108,24 +108,9 @@ pub fn generate(sim: &Sim, req: &Req, t_owner: &str, t_name: &str) -> GhResult {
                 _ => return Err(super::not_accessible()),
             }
         }
-        Caller::Token(Grant::Installation {
-            installation,
-            repositories,
-            permissions,
-        }) => {
-            let inst = gh
-                .installation(*installation)
-                .ok_or_else(super::bad_credentials)?;
-            let can = inst.selection == Selection::All
-                && repositories.is_none()
-                && permissions
-                    .get("administration")
-                    .is_some_and(|l| super::level_ok(l, "write"));
-            if !can {
-                return Err(super::not_accessible());
-            }
-            (inst.account, inst.id)
-        }
+        // An installation token acts as the App, which may create repositories in an
+        // organization only; every account here is a user's.
+        Caller::Token(Grant::Installation { .. }) => return Err(super::not_accessible()),
         Caller::App(_) => return Err(super::not_accessible()),
     };
     let login = gh

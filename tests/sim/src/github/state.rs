@@ -12,6 +12,8 @@ pub struct Account {
     pub id: u64,
     pub login: String,
     pub name: String,
+    /// GitHub Pro (or better): protected branches on private repositories need it.
+    pub pro: bool,
 }
 
 /// A registered GitHub App.
@@ -143,6 +145,8 @@ pub struct Repo {
     pub commits: u64,
     pub environments: BTreeMap<String, Environment>,
     pub variables: BTreeMap<String, Variable>,
+    /// Branch protection, by branch: the rules as GitHub renders them.
+    pub protection: BTreeMap<String, serde_json::Value>,
 }
 
 /// The repository whose environments' secrets are sealed to this key pair. GitHub has
@@ -272,6 +276,7 @@ impl GitHub {
             id,
             login: login.to_string(),
             name: name.to_string(),
+            pro: false,
         });
         id
     }
@@ -300,6 +305,7 @@ impl GitHub {
             commits: 0,
             environments: BTreeMap::new(),
             variables: BTreeMap::new(),
+            protection: BTreeMap::new(),
         });
         id
     }
