@@ -13,7 +13,7 @@ import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
 import { formatAge } from './format.js';
 import { openDeleteDialog, openLogsDialog, openRotateDialog, rollBack, trustNewKey } from './bot-actions.js';
 import { canLink, safeUrl } from './github.js';
-import { githubLinkingEnabled, openGithubDialog } from './github-link.js';
+import { githubLinkingEnabled, nameFollowedBot, openGithubDialog } from './github-link.js';
 import { canRollBack, rolloutWords, shortRev } from './rollouts.js';
 import { currentViewName, showView } from './views.js';
 
@@ -72,6 +72,7 @@ function render({ vms = [], errors = [] }) {
   setVisible(byId('bots-table'), vms.length > 0);
   const rows = [...vms].sort(byNewestFirst).map(botRow);
   byId('bots-rows').replaceChildren(...rows);
+  nameFollowedBot(vms);
   if (vms.some(isChanging)) refreshTimer = setTimeout(refreshIfStillShown, AUTO_REFRESH_MS);
 }
 

@@ -4,11 +4,13 @@
 // GitHub, the panel polls the link's status, which is also what moves the link
 // on, and lists its steps until it is linked or stopped (then "Try again"
 // resumes from the step that failed). The bot being linked is kept in this
-// tab's sessionStorage, so a reload keeps following it.
+// tab's sessionStorage, so a reload keeps following it, and so does the
+// return from the wider Google sign-in a stopped link may ask for, after
+// which the link resumes by itself.
 
 import * as api from './api.js';
 import { byId, el, hide, setMessage, setVisible, show, whileBusy } from './dom.js';
-import { botKey, linkSteps, linkSummary, linkedBotFromParam, nextPollMs, safeUrl } from './github.js';
+import { botKey, isSitePath, linkSteps, linkSummary, linkedBotFromParam, nextPollMs, safeUrl } from './github.js';
 
 const SAVED_KEY = 'clawfree.githubLink';
 // After a failed poll (network, 5xx, 429), the next waits longer each time, up to this.
@@ -39,6 +41,18 @@ export function githubLinkingEnabled() {
 
 function botLabel(bot) {
   return bot.botName || bot.vmName;
+}
+
+/**
+ * Names the followed bot as the list does, once the list is read: a redirect names
+ * the bot only by its VM.
+ */
+export function nameFollowedBot(bots) {
+  if (!following || following.bot.botName) return;
+  const listed = bots.find((bot) => botKey(bot) === botKey(following.bot));
+  if (!listed || !listed.botName) return;
+  following.bot = { ...following.bot, botName: listed.botName };
+  byId('github-link-bot').textContent = listed.botName;
 }
 
 /** "Link to GitHub": what it does, then on to GitHub. */
@@ -83,10 +97,14 @@ export function followedBot(param) {
   return linkedBotFromParam(saved);
 }
 
-/** Shows the panel for `bot` and follows its link until it ends. */
-export function followLink(bot) {
+/**
+ * Shows the panel for `bot` and follows its link until it ends. With
+ * `resumeIfStopped` (back from the sign-in its action asked for), a link found
+ * stopped is resumed once.
+ */
+export function followLink(bot, { resumeIfStopped = false } = {}) {
   clearTimeout(pollTimer);
-  following = { bot, failures: 0 };
+  following = { bot, failures: 0, resumeIfStopped };
   byId('github-link-bot').textContent = botLabel(bot);
   byId('github-link-steps').replaceChildren();
   setMessage(byId('github-link-status'), `Linking ${botLabel(bot)}…`);
@@ -110,6 +128,11 @@ async function poll(current) {
   }
   if (current !== following) return;
   current.failures = 0;
+  if (link.state === 'failed' && current.resumeIfStopped) {
+    current.resumeIfStopped = false;
+    await resume();
+    return;
+  }
   render(current, link);
   if (link.state === 'linking') pollTimer = setTimeout(() => poll(current), nextPollMs(link));
 }
@@ -167,6 +190,12 @@ function renderAction(link) {
   if (link.state === 'failed' && url && typeof link.errorAction.label === 'string') {
     action.href = url;
     action.textContent = link.errorAction.label;
+    // A path of this site (the wider sign-in) replaces the page; Google's console opens beside it.
+    if (isSitePath(url)) {
+      action.removeAttribute('target');
+    } else {
+      action.target = '_blank';
+    }
     show(action);
   } else {
     hide(action);

@@ -64,6 +64,7 @@ export function canLink(bot, linkingEnabled) {
 /** A URL the page may link to: https (or http on this machine's loopback, for the simulator). */
 export function safeUrl(value) {
   if (typeof value !== 'string') return null;
+  if (isSitePath(value)) return value;
   try {
     const url = new URL(value);
     if (url.protocol === 'https:') return url.href;
@@ -72,4 +73,9 @@ export function safeUrl(value) {
     // Not a URL.
   }
   return null;
+}
+
+/** Whether `value` is a path on this site ("/api/..."), which opens in the same tab. */
+export function isSitePath(value) {
+  return typeof value === 'string' && value.startsWith('/') && !value.startsWith('//') && !value.includes('\\');
 }

@@ -118,7 +118,8 @@ async function landSignedIn(landing) {
   const linking = followedBot(landing.githubLink);
   if (linking) {
     showBots();
-    followLink(linking);
+    // Back from a sign-in while a link was followed: the sign-in its stopped step asked for.
+    followLink(linking, { resumeIfStopped: landing.justSignedIn });
     return;
   }
   const running = savedRun();

@@ -2,8 +2,10 @@
 // against the Worker under wrangler dev and the simulated GitHub and Google:
 // the dialog says what linking creates before anything happens; GitHub's
 // install and authorization pages send the browser back; the panel follows the
-// link step by step (each poll moves it on); a step Google refuses stops it
-// with a reason, and Try again goes on from there; the linked bot names
+// link step by step (each poll moves it on); the sign-in's narrower access
+// stops it at the Workload Identity pool with the wider sign-in as its action,
+// after which it resumes by itself; a step Google refuses stops it with a
+// reason, and Try again goes on from there; the linked bot names
 // its repository and no longer offers a Telegram token of claw.free's. A
 // redirect's error code becomes the page's own sentence.
 
@@ -65,7 +67,9 @@ test("a bot is linked to a new repository from the list, through Google's refusa
   await dialog.getByRole('button', { name: 'Not now' }).click();
   assert.equal((await stack.admin.counters())['github.installations.new'] ?? 0, 0);
 
-  // Google refuses to create CI's service account once (the owner lacks the permission).
+  // GitHub protects main on a private repository for GitHub Pro accounts; Ada has one.
+  await stack.admin.githubPlan({ login: 'ada-lovelace', plan: 'pro' });
+  // Once the link is past the pool, Google refuses CI's service account once.
   await stack.admin.fault({
     endpoint: 'iam.serviceAccounts.create', status: 403, times: 1,
     body: { error: { code: 403, message: "Permission 'iam.serviceAccounts.create' denied on resource (or it may not exist).", status: 'PERMISSION_DENIED' } },
@@ -76,6 +80,20 @@ test("a bot is linked to a new repository from the list, through Google's refusa
   const panel = page.getByRole('region', { name: /Linking Repo bot to GitHub/ });
   await panel.waitFor();
   assert.ok(!page.url().includes('githubLink'), 'the redirect\'s parameters leave the address bar');
+
+  // The plain sign-in cannot create a Workload Identity pool: the link stops there and
+  // offers the sign-in that allows it, in this tab; back from Google it resumes by itself.
+  const widerSignIn = panel.getByRole('link', { name: /sign in/i });
+  await widerSignIn.waitFor({ timeout: 120_000 });
+  assert.equal(await panel.locator('.step-failed').count(), 1);
+  assert.equal(await widerSignIn.getAttribute('target'), null, 'the sign-in replaces the page');
+  await shot('link-needs-access');
+  await widerSignIn.click();
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await waitForView(page, 'bots');
+  await panel.waitFor();
+
+  // Then the refused service account: stopped with a reason, Try again goes on.
   await panel.getByRole('button', { name: 'Try again' }).waitFor({ timeout: 120_000 });
   await panel.getByText(/Linking Repo bot stopped: .+/).waitFor();
   assert.equal(await panel.locator('.step-failed').count(), 1);

@@ -131,5 +131,6 @@ export function simAdmin(simBase) {
     clearFaults: () => call('DELETE', '/_admin/faults'),
     githubApp: (registration) => call('POST', '/_admin/github/apps', registration),
     githubRepo: (fullName) => call('GET', `/_admin/github/repos/${fullName}`),
+    githubPlan: (account) => call('POST', '/_admin/github/plan', account),
   };
 }

@@ -42,7 +42,7 @@ pub fn registration(site: &str) -> Value {
         "setupUrl": format!("{site}/api/github/setup"),
         "callbackUrl": format!("{site}/api/github/callback"),
         "permissions": {"contents": "write", "environments": "write",
-                        "secrets": "write", "variables": "write"},
+                        "administration": "write", "actions_variables": "write"},
         "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "id": APP_ID,
     })
 }

@@ -197,6 +197,8 @@ pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
         ("CRM_API", sim.to_string()),
         ("SERVICEUSAGE_API", sim.to_string()),
         ("COMPUTE_API", sim.to_string()),
+        ("IAM_API", sim.to_string()),
+        ("STORAGE_API", sim.to_string()),
         ("TELEGRAM_API", sim.to_string()),
         ("CONSOLE_URL", format!("{sim}/console")),
     ]
