@@ -61,6 +61,7 @@ pub trait Random {
     fn fill(&self, buf: &mut [u8]) -> Result<(), PortError>;
 }
 
-/// Everything a request handler may touch besides its request.
-pub trait Platform: KvStore + HttpClient + Clock + Random {}
-impl<T: KvStore + HttpClient + Clock + Random> Platform for T {}
+/// Everything a request handler may touch besides its request: with RS256 (signing the
+/// GitHub App's JWT, verifying Google's identity tokens) through Web Crypto on Workers.
+pub trait Platform: KvStore + HttpClient + Clock + Random + crate::github::app_jwt::Rs256 {}
+impl<T: KvStore + HttpClient + Clock + Random + crate::github::app_jwt::Rs256> Platform for T {}

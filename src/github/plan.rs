@@ -10,6 +10,7 @@
 //! account may only read the bucket.
 
 use claw_free_protocol::names::is_valid_resource_name;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// The Workload Identity pool and provider (one per project, shared by its bots).
@@ -46,6 +47,53 @@ pub struct Target {
     pub instance: String,
     /// GitHub's immutable repository id.
     pub repository_id: u64,
+}
+
+/// The bot a repository belongs to, as `claw-free.json` names it: the one VM that may
+/// ask the Worker for a token to propose changes to the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BotRef {
+    pub project: String,
+    pub zone: String,
+    pub instance: String,
+    /// GCE's numeric instance id, as a string: a re-created VM of the same name differs.
+    pub instance_id: String,
+}
+
+/// `claw-free.json` at the linked repository's root, read by the flake, by the Worker
+/// when the VM asks for a GitHub token, and by the VM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RepoConfig {
+    pub repository: String,
+    pub bucket: String,
+    pub cache_public_key: String,
+    pub bot: BotRef,
+}
+
+impl RepoConfig {
+    /// The file's text; anything malformed (a missing or extra field, a wrong type, a
+    /// repository that is not `owner/name`, an empty or non-numeric instance id) is refused.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = serde_json::from_str(text)
+            .map_err(|e| format!("{CONFIG_FILE} is not valid: {e}"))?;
+        super::client::RepoName::parse(&config.repository)
+            .map_err(|e| format!("{CONFIG_FILE}: {e}"))?;
+        let bot = &config.bot;
+        let id_ok = !bot.instance_id.is_empty()
+            && bot.instance_id.len() <= 20
+            && bot.instance_id.bytes().all(|b| b.is_ascii_digit());
+        let names_ok = [&bot.project, &bot.zone, &bot.instance]
+            .iter()
+            .all(|n| is_valid_resource_name(n));
+        if !(id_ok && names_ok) {
+            return Err(format!(
+                "{CONFIG_FILE}: bot must name a project, zone, instance and numeric instanceId"
+            ));
+        }
+        Ok(config)
+    }
 }
 
 /// Where an IAM grant is made.
@@ -268,5 +316,39 @@ mod tests {
             ..t
         }
         .names_are_valid());
+    }
+
+    #[test]
+    fn the_repository_config_is_parsed_strictly() {
+        let good = json!({
+            "repository": "ada-lovelace/my-bot",
+            "bucket": "claw-cache-claw-demo",
+            "cachePublicKey": "claw-cache-claw-demo-1:AAAA",
+            "bot": {"project": "claw-demo", "zone": "us-east1-b",
+                    "instance": "my-bot-010203", "instanceId": "4242"},
+        });
+        let config = RepoConfig::parse(&good.to_string()).unwrap();
+        assert_eq!(config.bot.instance_id, "4242");
+        assert_eq!(serde_json::to_value(&config).unwrap(), good);
+        let mutate = |f: &dyn Fn(&mut Value)| {
+            let mut v = good.clone();
+            f(&mut v);
+            v.to_string()
+        };
+        for bad in [
+            String::new(),
+            "[]".into(),
+            mutate(&|v| v["bot"]["instanceId"] = json!(4242)),
+            mutate(&|v| v["bot"]["instanceId"] = json!("")),
+            mutate(&|v| v["bot"]["instanceId"] = json!("12a")),
+            mutate(&|v| v["repository"] = json!("no-slash")),
+            mutate(&|v| v["bot"]["instance"] = json!("Bad Name")),
+            mutate(&|v| v["extra"] = json!(1)),
+            mutate(&|v| {
+                v.as_object_mut().unwrap().remove("bot");
+            }),
+        ] {
+            assert!(RepoConfig::parse(&bad).is_err(), "{bad}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`oauth`]: consent URL, code exchange (PKCE), userinfo, revoke.
 //! - [`crm`]: Cloud Resource Manager v3 (list and create projects).
 //! - [`serviceusage`]: enabling the Compute Engine API.
+//! - [`identity`]: verifying a VM's instance identity token (Google-signed JWT).
 //! - [`iam`]: GitHub mode's Workload Identity pool and provider, service accounts, grants.
 //! - [`longrunning`]: the operations Resource Manager and Service Usage return.
 //! - [`compute`]: instances, zone operations, guest attributes, metadata, serial output.
@@ -11,6 +12,7 @@
 pub mod compute;
 pub mod crm;
 pub mod iam;
+pub mod identity;
 pub mod longrunning;
 pub mod oauth;
 pub mod serviceusage;
