@@ -36,6 +36,7 @@ pub enum Route<'a> {
     BotGitHubLink(BotPath<'a>),
     GitHubSetup,
     GitHubCallback,
+    VmGitHubToken,
     TelegramOwnerCode,
     TelegramDetectUser,
 }
@@ -73,6 +74,7 @@ impl<'a> Route<'a> {
             }
             ["api", "github", "setup"] => Self::GitHubSetup,
             ["api", "github", "callback"] => Self::GitHubCallback,
+            ["api", "vm", "github-token"] => Self::VmGitHubToken,
             ["api", "telegram", "owner-code"] => Self::TelegramOwnerCode,
             ["api", "telegram", "detect-user"] => Self::TelegramDetectUser,
             _ => return None,
@@ -102,6 +104,7 @@ impl<'a> Route<'a> {
             Self::BotGitHubLink(_) => "/api/bots/:project/:zone/:vm/github",
             Self::GitHubSetup => "/api/github/setup",
             Self::GitHubCallback => "/api/github/callback",
+            Self::VmGitHubToken => "/api/vm/github-token",
             Self::TelegramOwnerCode => "/api/telegram/owner-code",
             Self::TelegramDetectUser => "/api/telegram/detect-user",
         }
@@ -137,13 +140,14 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (BotGitHubLink(bot), Get) => github::link_start::start(app, request, bot).await,
         (GitHubSetup, Get) => github::authorize::setup(app, request).await,
         (GitHubCallback, Get) => github::authorize::callback(app, request).await,
+        (VmGitHubToken, Post) => github::vm_token::issue(app, request).await,
         (TelegramOwnerCode, Post) => telegram::code(app, request).await,
         (TelegramDetectUser, Post) => telegram::detect_user(app, request).await,
         (
             Health | SignIn | SignInCallback | Logout | Session | CreateProject | VmNamePreview
             | DeployStart | ExistingBots | Deploy(_) | DeploySecret(_) | DeployLogs(_) | Bot(_)
             | BotSecret(_) | BotRekey(_) | BotLogs(_) | BotRollback(_) | BotGitHubLink(_)
-            | GitHubSetup | GitHubCallback | TelegramOwnerCode | TelegramDetectUser,
+            | GitHubSetup | GitHubCallback | VmGitHubToken | TelegramOwnerCode | TelegramDetectUser,
             _,
         ) => Err(ApiError::MethodNotAllowed),
     }

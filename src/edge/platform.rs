@@ -143,7 +143,12 @@ extern "C" {
 
     /// A promise of whether the signature verifies with the JWK key (`n`, `e`).
     #[wasm_bindgen(js_name = clawFreeRs256Verify)]
-    fn web_crypto_rs256_verify(n: &str, e: &str, message: &[u8], signature: &[u8]) -> js_sys::Promise;
+    fn web_crypto_rs256_verify(
+        n: &str,
+        e: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> js_sys::Promise;
 }
 
 impl Rs256 for WorkerPlatform {

@@ -12,6 +12,7 @@ use crate::google::iam::IamApis;
 pub const GITHUB_API: &str = "https://api.github.com";
 pub const GITHUB_WEB: &str = "https://github.com";
 pub const IAM_API: &str = "https://iam.googleapis.com";
+pub use crate::google::identity::GOOGLE_CERTS_URL;
 
 #[derive(Clone)]
 pub struct GitHubMode {
@@ -24,6 +25,8 @@ pub struct GitHubMode {
     pub github: GitHub,
     /// IAM's base URL (`https://iam.googleapis.com`).
     pub iam_api: String,
+    /// Google's JWK set for instance identity tokens (a VM asking for a GitHub token).
+    pub google_certs_url: String,
 }
 
 /// Shows neither the client secret nor the key.
@@ -35,6 +38,7 @@ impl std::fmt::Debug for GitHubMode {
             .field("client_id", &self.client_id)
             .field("github", &self.github)
             .field("iam_api", &self.iam_api)
+            .field("google_certs_url", &self.google_certs_url)
             .finish_non_exhaustive()
     }
 }
@@ -92,6 +96,7 @@ impl GitHubMode {
                 web: endpoint("GITHUB_WEB", GITHUB_WEB)?,
             },
             iam_api: endpoint("IAM_API", IAM_API)?,
+            google_certs_url: endpoint("GOOGLE_CERTS_URL", GOOGLE_CERTS_URL)?,
         }))
     }
 
@@ -141,6 +146,7 @@ mod tests {
         assert_eq!(mode.app_id, 123456);
         assert_eq!(mode.github.api, GITHUB_API);
         assert_eq!(mode.iam_api, IAM_API);
+        assert_eq!(mode.google_certs_url, GOOGLE_CERTS_URL);
         let shown = format!("{mode:?}");
         assert!(
             !shown.contains("s3cret") && !shown.contains("PRIVATE KEY"),
@@ -169,5 +175,14 @@ mod tests {
             "https://iam.googleapis.com.evil.test".into(),
         );
         assert!(parse(&spoof, Environment::Production).is_err());
+        // Google's keys decide which VM a token names: never anyone else's in production.
+        let mut certs = app();
+        certs.insert(
+            "GOOGLE_CERTS_URL".into(),
+            "https://keys.evil.test/certs".into(),
+        );
+        assert!(parse(&certs, Environment::Production)
+            .unwrap_err()
+            .contains("GOOGLE_CERTS_URL"));
     }
 }

@@ -5,7 +5,9 @@
 //! and what linking creates in the owner's
 //! project and repository, as data ([`plan`]), and the start of linking a bot
 //! ([`link_start`]: to the App's install page), then the setup redirect and the App's
-//! user authorization proving the installation is the person's ([`authorize`]). The
+//! user authorization proving the installation is the person's ([`authorize`]), and the
+//! short-lived token a bot's VM gets to propose changes to its own repository
+//! ([`vm_token`]). The
 //! link itself (the repository, and the Google side of CI) builds on these.
 
 pub mod app_jwt;
@@ -16,3 +18,4 @@ pub mod link_start;
 pub mod nix_key;
 pub mod plan;
 pub mod sealed_box;
+pub mod vm_token;

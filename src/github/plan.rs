@@ -76,8 +76,8 @@ impl RepoConfig {
     /// The file's text; anything malformed (a missing or extra field, a wrong type, a
     /// repository that is not `owner/name`, an empty or non-numeric instance id) is refused.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|e| format!("{CONFIG_FILE} is not valid: {e}"))?;
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| format!("{CONFIG_FILE} is not valid: {e}"))?;
         super::client::RepoName::parse(&config.repository)
             .map_err(|e| format!("{CONFIG_FILE}: {e}"))?;
         let bot = &config.bot;

@@ -72,6 +72,7 @@ fn every_route_is_documented() {
         "/api/bots/p/z/v/github",
         "/api/github/setup",
         "/api/github/callback",
+        "/api/vm/github-token",
         "/api/telegram/owner-code",
         "/api/telegram/detect-user",
     ];

@@ -41,7 +41,14 @@ fn googles_token_for_this_site_names_the_vm() {
         }
     );
     // Another VM's token names that VM, never this one.
-    let other = check(&p, &token(SITE, now, ("claw-demo", "us-east1-b", "my-bot-010203", "4343")));
+    let other = check(
+        &p,
+        &token(
+            SITE,
+            now,
+            ("claw-demo", "us-east1-b", "my-bot-010203", "4343"),
+        ),
+    );
     assert_eq!(other.unwrap().instance_id, "4343");
 }
 
@@ -59,7 +66,10 @@ fn a_signature_not_by_googles_published_key_is_refused() {
     let mut changed = claims.clone();
     changed["google"]["compute_engine"]["instance_id"] = json!("9999");
     parts[1] = URL_SAFE_NO_PAD.encode(changed.to_string());
-    assert_eq!(check(&p, &parts.join(".")), Err(IdentityError::BadSignature));
+    assert_eq!(
+        check(&p, &parts.join(".")),
+        Err(IdentityError::BadSignature)
+    );
     // A kid Google does not publish.
     let unknown = sign_with(
         g::GOOGLE_PEM,
@@ -105,9 +115,12 @@ fn wrong_audience_issuer_or_time_is_refused() {
     );
     // A `format=standard` token carries no VM.
     assert_eq!(
-        check(&p, &signed(&|c| {
-            c.as_object_mut().unwrap().remove("google");
-        })),
+        check(
+            &p,
+            &signed(&|c| {
+                c.as_object_mut().unwrap().remove("google");
+            })
+        ),
         Err(IdentityError::NotAVm)
     );
     // A token that was good expires with time.
