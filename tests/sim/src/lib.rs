@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod github;
 pub mod http;
 pub mod iam;
+pub mod identity;
 pub mod metadata_server;
 pub mod nvidia;
 pub mod oauth;
@@ -318,6 +319,9 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         ["_static", "avatar.svg"] => return avatar(),
         ["_chat"] if req.method == Method::GET => return chat::page(),
         ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
+        ["oauth2", "v3", "certs"] if req.method == Method::GET => {
+            return http::ok_json(&identity::certs())
+        }
         [""] if req.method == Method::GET => {
             return text(
                 StatusCode::OK,

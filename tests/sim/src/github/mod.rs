@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod pulls;
 pub mod repos;
 pub mod state;
 
@@ -238,6 +239,10 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["user"] if get => "github.users.me",
         ["user", "installations"] if get => "github.users.installations",
         ["repos", _, _] if get => "github.repos.get",
+        ["repos", _, _, "installation"] if get => "github.repos.installation",
+        ["repos", _, _, "git", "ref", "heads", ..] if get && s.len() > 6 => "github.git.ref",
+        ["repos", _, _, "git", "refs"] if post => "github.git.create_ref",
+        ["repos", _, _, "pulls"] if post => "github.pulls.create",
         ["repos", _, _, "generate"] if post => "github.repos.generate",
         ["repos", _, _, "contents", ..] if put && s.len() > 4 => "github.repos.contents.put",
         ["repos", _, _, "contents", ..] if get && s.len() > 4 => "github.repos.contents.get",
@@ -280,6 +285,12 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["user"] => app::get_user(sim, req),
         ["user", "installations"] => app::user_installations(sim, req),
         ["repos", o, r] => repos::get(sim, req, o, r),
+        ["repos", o, r, "installation"] => pulls::installation(sim, req, o, r),
+        ["repos", o, r, "git", "ref", "heads", branch @ ..] => {
+            pulls::get_ref(sim, req, o, r, &branch.join("/"))
+        }
+        ["repos", o, r, "git", "refs"] => pulls::create_ref(sim, req, o, r),
+        ["repos", o, r, "pulls"] => pulls::create_pull(sim, req, o, r),
         ["repos", o, r, "generate"] => repos::generate(sim, req, o, r),
         ["repos", o, r, "contents", path @ ..] => {
             let path = path.join("/");

@@ -1,6 +1,6 @@
 //! What simulated GitHub remembers: users, GitHub Apps and their installations, the
 //! tokens handed out (App user tokens, installation tokens), and repositories with
-//! their files, environments, environment secrets (opened, so a test can read what a
+//! their files, branches and pull requests, environments, environment secrets (opened, so a test can read what a
 //! client sealed) and Actions variables.
 
 use crate::clock::{now_ms, random_token};
@@ -143,6 +143,11 @@ pub struct Repo {
     pub commits: u64,
     pub environments: BTreeMap<String, Environment>,
     pub variables: BTreeMap<String, Variable>,
+    /// Branches other than `main` ([`super::pulls`]).
+    pub branches: BTreeMap<String, super::pulls::Branch>,
+    pub pulls: Vec<super::pulls::Pull>,
+    /// Branches that take no direct writes (changes only through a pull request).
+    pub protected_branches: std::collections::BTreeSet<String>,
 }
 
 /// The repository whose environments' secrets are sealed to this key pair. GitHub has
@@ -300,6 +305,9 @@ impl GitHub {
             commits: 0,
             environments: BTreeMap::new(),
             variables: BTreeMap::new(),
+            branches: BTreeMap::new(),
+            pulls: Vec::new(),
+            protected_branches: Default::default(),
         });
         id
     }
