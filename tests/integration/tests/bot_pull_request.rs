@@ -1,6 +1,7 @@
 //! The bot's own pull requests in GitHub mode, end to end on real parts where they can
-//! run here: the real agent binary (`clawfree-agent propose`, with the real curl) on a
-//! simulated VM asks its metadata server for a Google identity token (signed by the
+//! run here: the skill's real `clawfree propose` hands the proposal over a Unix socket
+//! to the real agent's `serve-propose` (as systemd's socket activation would, one
+//! process per connection), which with the real curl on a simulated VM asks its metadata server for a Google identity token (signed by the
 //! simulator as Google), the Worker under wrangler dev verifies it against the
 //! simulator's published keys and mints an installation token from the simulated
 //! GitHub App, and the agent opens a pull request that the simulated GitHub holds.
@@ -11,8 +12,10 @@ use claw_free_it::{free_port, Client, Stack, StackOptions};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::{json, Value};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 const FIXTURE_PEM: &str = include_str!("../../fixtures/github_app_private_key.pem");
 const APP_ID: u64 = 434343;
@@ -120,19 +123,9 @@ fn repository(stack: &Stack, instance_id: &str) {
     );
 }
 
-/// Runs the real agent's `propose` as VM `name` would; its exit status and output.
-fn propose(
-    stack: &Stack,
-    name: &str,
-    title: &str,
-    files: &[(&str, &Path)],
-) -> (bool, String, String) {
-    let agent = claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent");
-    let mut command = Command::new(agent);
-    command.args([
-        "propose",
-        "--title",
-        title,
+/// The agent's flags for VM `name`, as its NixOS module renders them.
+fn agent_flags(stack: &Stack, name: &str) -> Vec<String> {
+    [
         "--metadata-url",
         &format!("{}/_vm/{PROJECT}/{ZONE}/{name}", stack.sim),
         "--worker-url",
@@ -143,16 +136,67 @@ fn propose(
         &format!("{OWNER}/{REPO}"),
         "--curl",
         "curl",
-    ]);
-    for (path, local) in files {
-        command.arg(format!("{path}={}", local.display()));
-    }
-    let output = command.output().expect("the agent runs");
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn outcome(output: std::process::Output) -> (bool, String, String) {
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// Runs the real agent's `propose` as root on VM `name` would.
+fn propose(
+    stack: &Stack,
+    name: &str,
+    title: &str,
+    files: &[(&str, &Path)],
+) -> (bool, String, String) {
+    let agent = claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent");
+    let mut command = Command::new(agent);
+    command
+        .args(["propose", "--title", title])
+        .args(agent_flags(stack, name));
+    for (path, local) in files {
+        command.arg(format!("{path}={}", local.display()));
+    }
+    outcome(command.output().expect("the agent runs"))
+}
+
+/// The skill's `clawfree propose` as the bot runs it, through the socket of the
+/// agent's `serve-propose` (one connection served, as systemd's `Accept=yes` does).
+fn propose_through_skill(stack: &Stack, dir: &Path, args: &[String]) -> (bool, String, String) {
+    let socket = dir.join("propose.sock");
+    let _ = std::fs::remove_file(&socket);
+    let listener = UnixListener::bind(&socket).unwrap();
+    let flags = agent_flags(stack, VM);
+    let agent = claw_free_testkit::workspace_binary("claw-free-agent", "clawfree-agent");
+    let server = std::thread::spawn(move || {
+        let (connection, _) = listener.accept().unwrap();
+        let stdin = OwnedFd::from(connection.try_clone().unwrap());
+        Command::new(agent)
+            .arg("serve-propose")
+            .args(&flags)
+            .stdin(Stdio::from(stdin))
+            .stdout(Stdio::from(OwnedFd::from(connection)))
+            .status()
+            .unwrap()
+    });
+    let skill = claw_free_testkit::workspace_binary("claw-free-provider", "clawfree");
+    let output = Command::new(skill)
+        .arg("--propose-socket")
+        .arg(&socket)
+        .arg("propose")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(server.join().unwrap().success());
+    outcome(output)
 }
 
 fn pulls(stack: &Stack) -> Value {
@@ -176,15 +220,26 @@ fn the_named_vm_proposes_a_change_and_others_are_refused() {
     let bot_nix = local_file(&dir, "bot.nix", new_bot);
     let notes = local_file(&dir, "notes.md", "Why: a nicer name.\n");
 
-    // The VM the repository names: a pull request with both files, main untouched.
-    let (ok, out, err) = propose(
+    // The VM the repository names: the bot's `clawfree propose` gets a pull request
+    // with both files, main untouched.
+    let body = local_file(&dir, "body.md", "A nicer name, as Ada asked.\n");
+    let (ok, out, err) = propose_through_skill(
         &stack,
-        VM,
-        "Rename the bot",
-        &[("bot.nix", &bot_nix), ("docs/notes.md", &notes)],
+        &dir,
+        &[
+            "--title".into(),
+            "Rename the bot".into(),
+            "--body-file".into(),
+            body.display().to_string(),
+            format!("bot.nix={}", bot_nix.display()),
+            format!("docs/notes.md={}", notes.display()),
+        ],
     );
     assert!(ok, "stdout: {out}\nstderr: {err}");
-    let url = out.trim();
+    let url = out
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_default();
     assert!(
         url.starts_with(&format!("https://github.com/{OWNER}/{REPO}/pull/")),
         "{url}"
@@ -192,6 +247,7 @@ fn the_named_vm_proposes_a_change_and_others_are_refused() {
     let held = pulls(&stack);
     let pull = &held["pulls"][0];
     assert_eq!(pull["title"], "Rename the bot");
+    assert_eq!(pull["body"], "A nicer name, as Ada asked.\n");
     assert_eq!(pull["base"], "main");
     assert!(pull["head"]
         .as_str()
