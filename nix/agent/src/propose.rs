@@ -4,7 +4,7 @@
 //! Worker, which answers with an hour's GitHub token for this one repository
 //! (`contents` and `pull_requests` write, never `workflows`) once the repository's
 //! `main` names this VM. With it: a new branch from `main`, one commit per file on it,
-//! and a pull request; the owner decides by merging. Both tokens live only in this
+//! and a pull request (a refusal on the way deletes the branch again); the owner decides by merging. Both tokens live only in this
 //! process and reach curl through its config on stdin; the bot sees the pull
 //! request's URL, nothing else.
 //!
@@ -231,10 +231,17 @@ impl Proposer<'_> {
         };
         let base = github.main_commit()?;
         github.create_branch(&branch, &base)?;
-        for (path, content) in &proposal.files {
-            github.write(&branch, path, content, &proposal.title)?;
+        let opened = proposal
+            .files
+            .iter()
+            .try_for_each(|(path, content)| github.write(&branch, path, content, &proposal.title))
+            .and_then(|()| github.open_pull(&branch, proposal));
+        if opened.is_err() {
+            // A refused proposal leaves no half-written branch behind; if even this
+            // fails, the branch is only clutter the owner may delete.
+            github.delete_branch(&branch);
         }
-        github.open_pull(&branch, proposal)
+        opened
     }
 
     fn github_token(
@@ -324,6 +331,24 @@ impl GitHub<'_> {
                 "cannot create branch {branch} (HTTP {status}: {})",
                 message_of(&body)
             ))
+        }
+    }
+
+    fn delete_branch(&self, branch: &str) {
+        let path = format!(
+            "/git/refs/heads/{}",
+            branch.split('/').map(encode).collect::<Vec<_>>().join("/")
+        );
+        match self.call("DELETE", &path, None) {
+            Ok((204, _)) => {}
+            Ok((status, body)) => log::event(
+                "propose",
+                &format!(
+                    "branch {branch} left behind (HTTP {status}: {})",
+                    message_of(&body)
+                ),
+            ),
+            Err(why) => log::event("propose", &format!("branch {branch} left behind: {why}")),
         }
     }
 

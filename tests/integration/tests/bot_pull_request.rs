@@ -279,7 +279,10 @@ fn the_named_vm_proposes_a_change_and_others_are_refused() {
         err.contains("may never change the repository's workflows"),
         "{err}"
     );
-    assert_eq!(pulls(&stack)["pulls"].as_array().unwrap().len(), 1);
+    let after = pulls(&stack);
+    assert_eq!(after["pulls"].as_array().unwrap().len(), 1);
+    // The refused proposal's branch was deleted again.
+    assert_eq!(after["branches"], json!([pull["head"]]), "{after}\n{err}");
 
     // Another VM of the same project: the repository does not name it.
     vm(&stack, "other-bot-040506");

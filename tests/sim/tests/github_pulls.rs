@@ -220,6 +220,23 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
     let repo_view = sim.admin_get(&format!("github/repos/{OWNER}/my-bot"));
     assert_eq!(repo_view["files"]["bot.nix"], STANDARD.encode("{ }\n"));
 
+    // A branch can be deleted, once; main cannot.
+    assert_eq!(branch("claw-free/y", &base).status, 201);
+    let delete = |name: &str| {
+        sim.send(
+            "DELETE",
+            &format!("{repo}/git/refs/heads/{name}"),
+            Some(&writer),
+            None,
+        )
+    };
+    assert_eq!(delete("claw-free/y").status, 204);
+    assert_eq!(
+        delete("claw-free/y").json()["message"],
+        "Reference does not exist"
+    );
+    assert_eq!(delete("main").status, 422);
+
     // Without pull_requests, no pull request; a protected main takes no direct write.
     let contents_only = token(&sim, app, json!({"contents": "write"}));
     let r = sim.post(

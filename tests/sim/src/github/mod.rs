@@ -229,6 +229,7 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
     let post = req.method == Method::POST;
     let put = req.method == Method::PUT;
     let patch = req.method == Method::PATCH;
+    let delete = req.method == Method::DELETE;
     let endpoint: &'static str = match s {
         ["apps", _, "installations", "new"] if get => "github.installations.new",
         ["login", "oauth", "authorize"] if get => "github.oauth.authorize",
@@ -242,6 +243,9 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
         ["repos", _, _, "installation"] if get => "github.repos.installation",
         ["repos", _, _, "git", "ref", "heads", ..] if get && s.len() > 6 => "github.git.ref",
         ["repos", _, _, "git", "refs"] if post => "github.git.create_ref",
+        ["repos", _, _, "git", "refs", "heads", ..] if delete && s.len() > 6 => {
+            "github.git.delete_ref"
+        }
         ["repos", _, _, "pulls"] if post => "github.pulls.create",
         ["repos", _, _, "generate"] if post => "github.repos.generate",
         ["repos", _, _, "contents", ..] if put && s.len() > 4 => "github.repos.contents.put",
@@ -290,6 +294,9 @@ pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
             pulls::get_ref(sim, req, o, r, &branch.join("/"))
         }
         ["repos", o, r, "git", "refs"] => pulls::create_ref(sim, req, o, r),
+        ["repos", o, r, "git", "refs", "heads", branch @ ..] => {
+            pulls::delete_ref(sim, req, o, r, &branch.join("/"))
+        }
         ["repos", o, r, "pulls"] => pulls::create_pull(sim, req, o, r),
         ["repos", o, r, "generate"] => repos::generate(sim, req, o, r),
         ["repos", o, r, "contents", path @ ..] => {

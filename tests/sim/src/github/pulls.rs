@@ -1,7 +1,7 @@
 //! Branches other than `main`, git refs and pull requests: what a bot's VM uses to
 //! propose a change. `GET /repos/{o}/{r}/installation` (the App finding its
 //! installation on a repository), `GET .../git/ref/heads/{branch}`, `POST .../git/refs`
-//! (a branch from a commit), the contents API on a branch (`ref=` to read, `branch`
+//! (a branch from a commit), `DELETE .../git/refs/heads/{branch}`, the contents API on a branch (`ref=` to read, `branch`
 //! to write), and `POST .../pulls`. Each needs what GitHub documents: `contents` to
 //! read or write a branch, `pull_requests: write` to open a pull request, and
 //! `workflows` for anything under `.github/workflows/` (checked by the contents API
@@ -183,6 +183,22 @@ pub fn create_ref(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
         StatusCode::CREATED,
         &render_ref(&full, &branch, &asked.sha),
     ))
+}
+
+/// `DELETE /repos/{o}/{r}/git/refs/heads/{branch}`: 204; `main` is never deleted here.
+pub fn delete_ref(sim: &Sim, req: &Req, owner: &str, name: &str, branch: &str) -> GhResult {
+    let mut world = sim.world();
+    let gh = &mut world.github;
+    let who = required(gh, req)?;
+    let id = repo_for(gh, Some(&who), owner, name, "contents", "write")?.id;
+    let repo = gh.repo_mut(id).ok_or_else(not_found)?;
+    if branch == MAIN {
+        return Err(GhError::new(422, "Cannot delete the default branch"));
+    }
+    if repo.branches.remove(branch).is_none() {
+        return Err(GhError::new(422, "Reference does not exist"));
+    }
+    Ok(super::no_content())
 }
 
 /// Whether a direct write to `branch` is refused by its protection.
