@@ -105,7 +105,7 @@ pub async fn issue<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     limits::take(
         app.platform,
         Scope::VmTokenPerInstance,
-        &vm.instance_id,
+        &format!("{}/{}", vm.project, vm.instance_id),
         app.config.limits.vm_tokens_per_instance,
     )
     .await?;
