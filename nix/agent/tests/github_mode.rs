@@ -1,6 +1,9 @@
-//! GitHub mode's journey on the VM side, end to end: a CI stand-in builds and signs a
-//! system with the real `nix`, uploads it to the simulator's Cloud Storage bucket as
-//! CI's service account and names it in instance metadata; on the VM the real agent's
+//! GitHub mode's journey on the VM side, end to end: the owner's project gets what
+//! linking makes (the Worker's own plan: Workload Identity, CI's and the VM's service
+//! accounts, the bucket, every grant); a CI stand-in, keyless as a GitHub Actions job of
+//! the repository's `main`, builds and signs a system with the real `nix`, uploads it to
+//! the simulator's Cloud Storage bucket as CI's service account and names it in
+//! instance metadata; on the VM the real agent's
 //! `serve-cache` serves the bucket to the real `nix-store --realise` with the VM's
 //! read-only service-account token, and the real `rollouts` switches, checks health and
 //! reports. The `switch-to-configuration` scripts are stand-ins (no NixOS activation
@@ -14,15 +17,16 @@ use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use claw_free_testkit::keyless::{self, plan::Resource, plan::Target};
 use serde_json::{json, Value};
 use support::ci::{Ci, Outcome};
 use support::*;
 
 const TOKEN: &str = "7000000001:AAFirstTokenFirstTokenFirstTokenFirst";
 const GATEWAY: &str = "openclaw-gateway.service";
-const BUCKET: &str = "claw-cache-journey";
-const VM_SA: &str = "bot-vm@agent-tests.iam.gserviceaccount.com";
-const CI_SA: &str = "bot-ci@agent-tests.iam.gserviceaccount.com";
+const REPOSITORY: &str = "ada-lovelace/journey-bot";
+/// A system's bulk: past the resumable threshold of CI's uploads, and two chunks.
+const PAYLOAD: usize = 9 * 1024 * 1024;
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 
 /// The owner's token, through the simulator's OAuth consent (approved automatically).
@@ -66,52 +70,23 @@ fn owner_token(sim: &Sim) -> String {
         .to_string()
 }
 
-fn google(method: &str, sim: &Sim, path: &str, token: &str, body: Option<Value>) -> Value {
-    let url = format!("{}{path}", sim.base);
-    let auth = format!("Bearer {token}");
-    let mut response = match (method, body) {
-        ("GET", _) => http_client()
-            .get(&url)
-            .header("Authorization", &auth)
-            .call(),
-        ("PUT", Some(b)) => http_client()
-            .put(&url)
-            .header("Authorization", &auth)
-            .header("Content-Type", "application/json")
-            .send(b.to_string()),
-        (_, b) => http_client()
-            .post(&url)
-            .header("Authorization", &auth)
-            .header("Content-Type", "application/json")
-            .send(b.unwrap_or(Value::Null).to_string()),
-    }
-    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-/// The bucket's bindings: CI writes objects; the VM reads them when `vm_reads`.
-fn grant(sim: &Sim, owner: &str, vm_reads: bool) {
-    let policy = google(
-        "GET",
-        sim,
-        &format!("/storage/v1/b/{BUCKET}/iam"),
-        owner,
-        None,
-    );
-    let mut bindings = vec![
-        json!({"role": "roles/storage.objectAdmin", "members": [format!("serviceAccount:{CI_SA}")]}),
-    ];
-    if vm_reads {
-        bindings.push(json!({"role": "roles/storage.objectViewer", "members": [format!("serviceAccount:{VM_SA}")]}));
-    }
-    let set = google(
-        "PUT",
-        sim,
-        &format!("/storage/v1/b/{BUCKET}/iam"),
-        owner,
-        Some(json!({"bindings": bindings, "etag": policy["etag"]})),
-    );
-    assert_eq!(set["kind"], "storage#policy", "{set}");
+/// The VM's read access to the bucket, as the plan grants it, given or withdrawn.
+fn vm_reads(sim: &Sim, owner: &str, target: &Target, reads: bool) {
+    let grant = target
+        .grants()
+        .into_iter()
+        .find(|g| {
+            matches!(g.resource, Resource::Bucket(_))
+                && g.member == format!("serviceAccount:{}", target.vm_account())
+        })
+        .expect("the plan lets the VM read the bucket");
+    keyless::change_policy(sim, owner, target, &grant.resource, |policy| {
+        if reads {
+            keyless::with_binding(policy, grant.role, &grant.member)
+        } else {
+            keyless::without_role(policy, grant.role)
+        }
+    });
 }
 
 struct Journey {
@@ -120,6 +95,7 @@ struct Journey {
     _app: FakeApp,
     vm: String,
     owner: String,
+    target: Target,
     ci: Ci,
     _cache: Agent,
     _agent: Agent,
@@ -132,30 +108,28 @@ impl Journey {
             "/_admin/telegram/bots",
             json!({"token": TOKEN, "username": "journey_bot"}),
         );
-        // The owner's project and the bot's VM, which runs as its own service account.
+        // The owner's project, the repository linked to it, and the bot's VM, which runs
+        // as the VM's service account; then everything linking makes.
+        let owner_email = "ada@example.com";
+        sim.admin(
+            "/_admin/projects",
+            json!({"projectId": PROJECT, "ownerEmail": owner_email}),
+        );
+        let (_, repo) = REPOSITORY.split_once('/').unwrap();
+        sim.admin("/_admin/github/repos", json!({"name": repo}));
         let vm = instance_name("journey");
+        let target = keyless::target(&sim, PROJECT, ZONE, &vm, REPOSITORY);
         sim.admin(
             "/_admin/vms",
             json!({
                 "project": PROJECT, "zone": ZONE, "instance": vm, "metadata": bot_metadata(),
                 "runAgent": false,
-                "serviceAccounts": [{"email": VM_SA, "scopes": [READ_ONLY]}]
+                "serviceAccounts": [{"email": target.vm_account(), "scopes": [READ_ONLY]}]
             }),
         );
         let owner = owner_token(&sim);
-        let bucket = google(
-            "POST",
-            &sim,
-            &format!("/storage/v1/b?project={PROJECT}"),
-            &owner,
-            Some(json!({
-                "name": BUCKET, "location": "us-central1",
-                "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": true}, "publicAccessPrevention": "enforced"}
-            })),
-        );
-        assert_eq!(bucket["name"], BUCKET, "{bucket}");
-        grant(&sim, &owner, true);
-        let ci = Ci::new(&sim, CI_SA, BUCKET, &owner);
+        keyless::link(&sim, &owner, &target);
+        let ci = Ci::new(&sim, &target, REPOSITORY);
 
         let root = Root::new();
         let app = FakeApp::start(Health::Status(200));
@@ -189,7 +163,7 @@ impl Journey {
                 "--metadata-url".to_string(),
                 sim.metadata_url(&vm),
                 "--cache-bucket".into(),
-                BUCKET.into(),
+                target.bucket(),
                 "--cache-listen".into(),
                 format!("127.0.0.1:{port}"),
                 "--storage-api".into(),
@@ -243,6 +217,7 @@ impl Journey {
             _app: app,
             vm,
             owner,
+            target,
             ci,
             _cache: cache,
             _agent: agent,
@@ -258,7 +233,7 @@ impl Journey {
     }
 
     fn deploy(&self, path: &str, rev: &str) -> Outcome {
-        self.ci.deploy(&self.sim, &self.vm, path, rev, false)
+        self.ci.deploy(&self.sim, path, rev, false)
     }
 
     fn read(&self, file: &str) -> String {
@@ -313,11 +288,31 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
 
     // A healthy system: fetched by Nix through the substituter, switched, the boot default.
     let reads_before = j.sim.counter("storage.objects.get");
-    let two = j.build("bot-2", true);
+    // Its archive is larger than any one request to Cloud Storage but an upload's: CI
+    // sends it through a resumable session, in chunks.
+    let two = j.ci.build_with_payload(
+        "nixos-system-bot-2",
+        &system_script(&j.root, "bot-2", true),
+        PAYLOAD,
+    );
     assert!(!j.on_vm(&two));
-    j.ci.publish(&j.sim, &two);
+    assert_eq!(
+        j.ci.publish_counting(&j.sim, &two),
+        1,
+        "the archive, resumable"
+    );
     assert_eq!(j.deploy(&two, "2222222"), Outcome::Green);
     assert!(j.on_vm(&two), "Nix put the system in the VM's store");
+    let payload = j
+        .root
+        .path()
+        .join(two.trim_start_matches('/'))
+        .join("share/payload");
+    assert_eq!(
+        fs::metadata(&payload).map(|m| m.len() as usize).ok(),
+        Some(PAYLOAD),
+        "the whole archive arrived"
+    );
     assert_eq!(
         j.sim.counter("compute.instances.setMetadata"),
         1,
@@ -334,15 +329,16 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
 
     // Every token expires: the substituter's is refused once, renewed from the
     // metadata server, and the next system arrives all the same.
-    let expired = j
-        .sim
-        .admin("/_admin/tokens/expire", json!({"email": VM_SA}));
+    let expired = j.sim.admin(
+        "/_admin/tokens/expire",
+        json!({"email": j.target.vm_account()}),
+    );
     assert_eq!(expired["expired"], 1, "{expired}");
     let renewed = j.build("bot-2b", true);
     j.ci.publish(&j.sim, &renewed);
     assert_eq!(j.deploy(&renewed, "2b2b2b2"), Outcome::Green);
     assert_eq!(j.read("active"), "bot-2b");
-    let back = j.ci.deploy(&j.sim, &j.vm, &two, "2222222", true);
+    let back = j.ci.deploy(&j.sim, &two, "2222222", true);
     assert_eq!(back, Outcome::Green);
 
     // A broken one: its activation fails, the VM returns to bot-2 by itself and says why.
@@ -364,10 +360,7 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
     assert_eq!(j.deploy(&four, "4444444"), Outcome::Green);
     assert_eq!(j.read("active"), "bot-4");
     let reads = j.sim.counter("storage.objects.get");
-    assert_eq!(
-        j.ci.deploy(&j.sim, &j.vm, &two, "2222222", true),
-        Outcome::Green
-    );
+    assert_eq!(j.ci.deploy(&j.sim, &two, "2222222", true), Outcome::Green);
     assert_eq!(
         j.sim.counter("storage.objects.get"),
         reads,
@@ -390,19 +383,22 @@ fn ci_ships_through_the_bucket_and_the_vm_switches_rolls_back_and_reports() {
     // Fetch fails: the VM's service account lost its read access to the bucket.
     let six = j.build("bot-6", true);
     j.ci.publish(&j.sim, &six);
-    grant(&j.sim, &j.owner, false);
+    vm_reads(&j.sim, &j.owner, &j.target, false);
     let reason = red(j.deploy(&six, "6666666"));
     assert!(
         reason.starts_with(
             "rolled back: fetching the system failed (the VM may not read the binary cache: "
-        ) && reason.contains(&format!("{VM_SA} does not have storage.objects.get access")),
+        ) && reason.contains(&format!(
+            "{} does not have storage.objects.get access",
+            j.target.vm_account()
+        )),
         "{reason}"
     );
     assert!(!j.on_vm(&six));
-    grant(&j.sim, &j.owner, true);
+    vm_reads(&j.sim, &j.owner, &j.target, true);
 
     // Fetch fails: a system signed with another key is refused by Nix itself.
-    let stranger = Ci::new(&j.sim, CI_SA, BUCKET, &j.owner);
+    let stranger = Ci::new(&j.sim, &j.target, REPOSITORY);
     let forged = stranger.build(
         "nixos-system-bot-7-forged",
         &system_script(&j.root, "bot-7-forged", true),

@@ -479,6 +479,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
                 never_healthy: false,
                 boot_id: 1,
                 standin_secret_version: None,
+                iam_policy: crate::iam::policy::Policy::empty(),
             },
         );
         let id = world
@@ -506,7 +507,8 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
     ))
 }
 
-/// A token for a service account, as a Workload Identity exchange would hand CI one.
+/// A token for a service account without the keyless exchange (tests of what an
+/// account may do, not of how it got its token).
 fn service_account_token(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]

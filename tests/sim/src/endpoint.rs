@@ -1,7 +1,8 @@
-//! The simulator's counted routes as one type: [`Endpoint::parse`] turns a method and
-//! a path into a route with its path parameters, [`Endpoint::name`] is its request
-//! counter (and fault target) name, [`Endpoint::known_params`] the query parameters
-//! Google accepts on it. `lib.rs` dispatches on it with one exhaustive `match`.
+//! The simulator's counted routes as one type, for every service it stands in for
+//! (Google's, GitHub's, Telegram's): [`Endpoint::parse`] turns a method and a path into
+//! a route with its path parameters, [`Endpoint::name`] is its request counter (and
+//! fault target) name, [`Endpoint::known_params`] the query parameters Google accepts
+//! on it. `lib.rs` dispatches on it with one exhaustive `match`.
 //!
 //! Each route is declared once, in the table below: its variant, its counter name and
 //! its query parameters. Adding a route is one line there, one arm in `parse` and
@@ -16,7 +17,7 @@ macro_rules! endpoints {
         $(#[$doc:meta])*
         $variant:ident $({ $($field:ident),* $(,)? })? => $name:literal, $params:expr;
     )*) => {
-        /// A route of Google's or Telegram's APIs that the simulator counts.
+        /// A route of Google's, GitHub's or Telegram's APIs that the simulator counts.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Endpoint<'a> {
             $($(#[$doc])* $variant $({ $($field: &'a str),* })?,)*
@@ -50,6 +51,7 @@ macro_rules! endpoints {
 
 const NO_PARAMS: Option<&[&str]> = Some(&[]);
 const REQUEST_ID: Option<&[&str]> = Some(&["requestId"]);
+const IAM_LIST: Option<&[&str]> = Some(&["pageSize", "pageToken", "showDeleted"]);
 
 endpoints! {
     OauthAuthorize => "oauth.authorize", None;
@@ -74,6 +76,11 @@ endpoints! {
     InstancesStop { project, zone, instance } =>
         "compute.instances.stop", Some(&["requestId", "discardLocalSsd"]);
     InstancesStart { project, zone, instance } => "compute.instances.start", REQUEST_ID;
+    InstancesSetServiceAccount { project, zone, instance } =>
+        "compute.instances.setServiceAccount", REQUEST_ID;
+    InstancesGetIamPolicy { project, zone, instance } =>
+        "compute.instances.getIamPolicy", Some(&["optionsRequestedPolicyVersion"]);
+    InstancesSetIamPolicy { project, zone, instance } => "compute.instances.setIamPolicy", NO_PARAMS;
     ZoneOperationsGet { project, zone, operation } => "compute.zoneOperations.get", NO_PARAMS;
     InstancesAggregatedList { project } => "compute.instances.aggregatedList", Some(&[
         "filter",
@@ -95,6 +102,61 @@ endpoints! {
     StorageObjectsList { bucket } => "storage.objects.list", None;
     StorageObjectsGet { bucket, object } => "storage.objects.get", None;
     StorageObjectsInsert { bucket } => "storage.objects.insert", None;
+    CrmProjectsGetIamPolicy { project } => "crm.projects.getIamPolicy", NO_PARAMS;
+    CrmProjectsSetIamPolicy { project } => "crm.projects.setIamPolicy", NO_PARAMS;
+    IamPoolsCreate { project } =>
+        "iam.workloadIdentityPools.create", Some(&["workloadIdentityPoolId"]);
+    IamPoolsList { project } => "iam.workloadIdentityPools.list", IAM_LIST;
+    IamPoolsGet { project, pool } => "iam.workloadIdentityPools.get", NO_PARAMS;
+    IamPoolsOperationsGet { project, pool, operation } =>
+        "iam.workloadIdentityPools.operations.get", NO_PARAMS;
+    IamProvidersCreate { project, pool } =>
+        "iam.workloadIdentityPools.providers.create", Some(&["workloadIdentityPoolProviderId"]);
+    IamProvidersGet { project, pool, provider } =>
+        "iam.workloadIdentityPools.providers.get", NO_PARAMS;
+    IamProvidersOperationsGet { project, pool, provider, operation } =>
+        "iam.workloadIdentityPools.providers.operations.get", NO_PARAMS;
+    IamServiceAccountsCreate { project } => "iam.serviceAccounts.create", NO_PARAMS;
+    IamServiceAccountsList { project } => "iam.serviceAccounts.list", IAM_LIST;
+    IamServiceAccountsGet { project, account } => "iam.serviceAccounts.get", NO_PARAMS;
+    IamServiceAccountsGetIamPolicy { project, account } =>
+        "iam.serviceAccounts.getIamPolicy", NO_PARAMS;
+    IamServiceAccountsSetIamPolicy { project, account } =>
+        "iam.serviceAccounts.setIamPolicy", NO_PARAMS;
+    /// `sts.googleapis.com/v1/token`.
+    StsToken => "sts.token", NO_PARAMS;
+    IamCredentialsGenerateAccessToken { account } =>
+        "iamcredentials.serviceAccounts.generateAccessToken", NO_PARAMS;
+    /// github.com's page that installs an App.
+    GithubInstallationsNew { slug } => "github.installations.new", None;
+    GithubOauthAuthorize => "github.oauth.authorize", None;
+    GithubOauthAccessToken => "github.oauth.access_token", None;
+    GithubAppsGet => "github.apps.get", None;
+    GithubAppsInstallation { installation } => "github.apps.installation", None;
+    GithubAppsAccessTokens { installation } => "github.apps.access_tokens", None;
+    GithubUsersMe => "github.users.me", None;
+    GithubUsersInstallations => "github.users.installations", None;
+    GithubReposGet { owner, repo } => "github.repos.get", None;
+    GithubReposGenerate { owner, repo } => "github.repos.generate", None;
+    /// The file's path is the rest of the path (`Req::segments` from the fifth on).
+    GithubContentsGet { owner, repo } => "github.repos.contents.get", None;
+    GithubContentsPut { owner, repo } => "github.repos.contents.put", None;
+    GithubEnvironmentsPut { owner, repo, environment } => "github.environments.put", None;
+    GithubEnvironmentsPublicKey { owner, repo, environment } =>
+        "github.environments.public_key", None;
+    GithubEnvironmentsSecret { owner, repo, environment, secret } =>
+        "github.environments.secret", None;
+    GithubVariablesCreate { owner, repo } => "github.variables.create", None;
+    GithubVariablesUpdate { owner, repo, variable } => "github.variables.update", None;
+    GithubVariablesGet { owner, repo, variable } => "github.variables.get", None;
+    /// The App's installation on a repository (with the App's JWT).
+    GithubReposInstallation { owner, repo } => "github.repos.installation", None;
+    /// The branch is the rest of the path (`Req::segments` from the seventh on).
+    GithubGitRef { owner, repo } => "github.git.ref", None;
+    GithubGitCreateRef { owner, repo } => "github.git.create_ref", None;
+    /// The branch is the rest of the path (`Req::segments` from the seventh on).
+    GithubGitDeleteRef { owner, repo } => "github.git.delete_ref", None;
+    GithubPullsCreate { owner, repo } => "github.pulls.create", None;
 }
 
 impl<'a> Endpoint<'a> {
@@ -105,6 +167,7 @@ impl<'a> Endpoint<'a> {
         let post = method == Method::POST;
         let put = method == Method::PUT;
         let delete = method == Method::DELETE;
+        let patch = method == Method::PATCH;
         Some(match *s {
             ["o", "oauth2", "v2", "auth"] if get => Self::OauthAuthorize,
             ["token"] if post => Self::OauthToken,
@@ -168,6 +231,21 @@ impl<'a> Endpoint<'a> {
                         zone,
                         instance,
                     },
+                    "setServiceAccount" if post => Self::InstancesSetServiceAccount {
+                        project,
+                        zone,
+                        instance,
+                    },
+                    "getIamPolicy" if get => Self::InstancesGetIamPolicy {
+                        project,
+                        zone,
+                        instance,
+                    },
+                    "setIamPolicy" if post => Self::InstancesSetIamPolicy {
+                        project,
+                        zone,
+                        instance,
+                    },
                     _ => return None,
                 }
             }
@@ -213,11 +291,145 @@ impl<'a> Endpoint<'a> {
             ["storage", "v1", "b", bucket, "o", object] if get => {
                 Self::StorageObjectsGet { bucket, object }
             }
-            ["upload", "storage", "v1", "b", bucket, "o"] if post => {
+            // POST: a media upload or a resumable session's start; PUT: its chunks.
+            ["upload", "storage", "v1", "b", bucket, "o"] if post || put => {
                 Self::StorageObjectsInsert { bucket }
+            }
+            ["v1" | "v3", "projects", p] if post => match p.rsplit_once(':')? {
+                (project, "getIamPolicy") => Self::CrmProjectsGetIamPolicy { project },
+                (project, "setIamPolicy") => Self::CrmProjectsSetIamPolicy { project },
+                _ => return None,
+            },
+            ["v1", "projects", project, "locations", "global", "workloadIdentityPools", ref rest @ ..] => {
+                match *rest {
+                    [] if post => Self::IamPoolsCreate { project },
+                    [] if get => Self::IamPoolsList { project },
+                    [pool] if get => Self::IamPoolsGet { project, pool },
+                    [pool, "operations", operation] if get => Self::IamPoolsOperationsGet {
+                        project,
+                        pool,
+                        operation,
+                    },
+                    [pool, "providers"] if post => Self::IamProvidersCreate { project, pool },
+                    [pool, "providers", provider] if get => Self::IamProvidersGet {
+                        project,
+                        pool,
+                        provider,
+                    },
+                    [pool, "providers", provider, "operations", operation] if get => {
+                        Self::IamProvidersOperationsGet {
+                            project,
+                            pool,
+                            provider,
+                            operation,
+                        }
+                    }
+                    _ => return None,
+                }
+            }
+            ["v1", "projects", project, "serviceAccounts"] if post => {
+                Self::IamServiceAccountsCreate { project }
+            }
+            ["v1", "projects", project, "serviceAccounts"] if get => {
+                Self::IamServiceAccountsList { project }
+            }
+            ["v1", "projects", project, "serviceAccounts", a] => match a.rsplit_once(':') {
+                None if get => Self::IamServiceAccountsGet {
+                    project,
+                    account: a,
+                },
+                Some((account, "getIamPolicy")) if post => {
+                    Self::IamServiceAccountsGetIamPolicy { project, account }
+                }
+                Some((account, "setIamPolicy")) if post => {
+                    Self::IamServiceAccountsSetIamPolicy { project, account }
+                }
+                Some((account, "generateAccessToken")) if post => {
+                    Self::IamCredentialsGenerateAccessToken { account }
+                }
+                _ => return None,
+            },
+            ["v1", "token"] if post => Self::StsToken,
+            ["apps", slug, "installations", "new"] if get => Self::GithubInstallationsNew { slug },
+            ["login", "oauth", "authorize"] if get => Self::GithubOauthAuthorize,
+            ["login", "oauth", "access_token"] if post => Self::GithubOauthAccessToken,
+            ["app"] if get => Self::GithubAppsGet,
+            ["app", "installations", installation] if get => {
+                Self::GithubAppsInstallation { installation }
+            }
+            ["app", "installations", installation, "access_tokens"] if post => {
+                Self::GithubAppsAccessTokens { installation }
+            }
+            ["user"] if get => Self::GithubUsersMe,
+            ["user", "installations"] if get => Self::GithubUsersInstallations,
+            ["repos", owner, repo] if get => Self::GithubReposGet { owner, repo },
+            ["repos", owner, repo, "generate"] if post => Self::GithubReposGenerate { owner, repo },
+            ["repos", owner, repo, "installation"] if get => {
+                Self::GithubReposInstallation { owner, repo }
+            }
+            ["repos", owner, repo, "git", "ref", "heads", _, ..] if get => {
+                Self::GithubGitRef { owner, repo }
+            }
+            ["repos", owner, repo, "git", "refs"] if post => {
+                Self::GithubGitCreateRef { owner, repo }
+            }
+            ["repos", owner, repo, "git", "refs", "heads", _, ..] if method == Method::DELETE => {
+                Self::GithubGitDeleteRef { owner, repo }
+            }
+            ["repos", owner, repo, "pulls"] if post => Self::GithubPullsCreate { owner, repo },
+            ["repos", owner, repo, "contents", _, ..] if get => {
+                Self::GithubContentsGet { owner, repo }
+            }
+            ["repos", owner, repo, "contents", _, ..] if put => {
+                Self::GithubContentsPut { owner, repo }
+            }
+            ["repos", owner, repo, "environments", environment] if put => {
+                Self::GithubEnvironmentsPut {
+                    owner,
+                    repo,
+                    environment,
+                }
+            }
+            ["repos", owner, repo, "environments", environment, "secrets", "public-key"] if get => {
+                Self::GithubEnvironmentsPublicKey {
+                    owner,
+                    repo,
+                    environment,
+                }
+            }
+            ["repos", owner, repo, "environments", environment, "secrets", secret] if put => {
+                Self::GithubEnvironmentsSecret {
+                    owner,
+                    repo,
+                    environment,
+                    secret,
+                }
+            }
+            ["repos", owner, repo, "actions", "variables"] if post => {
+                Self::GithubVariablesCreate { owner, repo }
+            }
+            ["repos", owner, repo, "actions", "variables", variable] if patch => {
+                Self::GithubVariablesUpdate {
+                    owner,
+                    repo,
+                    variable,
+                }
+            }
+            ["repos", owner, repo, "actions", "variables", variable] if get => {
+                Self::GithubVariablesGet {
+                    owner,
+                    repo,
+                    variable,
+                }
             }
             _ => return None,
         })
+    }
+
+    /// Whether a path the simulator does not serve is GitHub-shaped, so its 404 comes
+    /// in GitHub's format.
+    pub fn is_github_path(s: &[&str]) -> bool {
+        matches!(s, ["app" | "user" | "repos" | "apps" | "login", ..])
     }
 }
 
@@ -264,6 +476,44 @@ mod tests {
             parse(Method::GET, "/bot123:abc/getMe").map(|e| e.name()),
             Some("telegram.getMe")
         );
+        assert_eq!(
+            parse(Method::POST, "/v3/projects/claw-demo:setIamPolicy"),
+            Some(Endpoint::CrmProjectsSetIamPolicy {
+                project: "claw-demo"
+            })
+        );
+        assert_eq!(
+            parse(
+                Method::POST,
+                "/v1/projects/-/serviceAccounts/ci@p.iam.gserviceaccount.com:generateAccessToken"
+            ),
+            Some(Endpoint::IamCredentialsGenerateAccessToken {
+                account: "ci@p.iam.gserviceaccount.com"
+            })
+        );
+        assert_eq!(
+            parse(
+                Method::GET,
+                "/v1/projects/123/locations/global/workloadIdentityPools/claw/providers/gh/operations/x"
+            ),
+            Some(Endpoint::IamProvidersOperationsGet {
+                project: "123",
+                pool: "claw",
+                provider: "gh",
+                operation: "x"
+            })
+        );
+        assert_eq!(
+            parse(Method::PUT, "/repos/ada/bot/contents/a/b.nix"),
+            Some(Endpoint::GithubContentsPut {
+                owner: "ada",
+                repo: "bot"
+            })
+        );
+        assert_eq!(
+            parse(Method::PATCH, "/repos/ada/bot/actions/variables/X").map(|e| e.name()),
+            Some("github.variables.update")
+        );
     }
 
     #[test]
@@ -286,6 +536,14 @@ mod tests {
             ),
             None
         );
+        assert_eq!(parse(Method::DELETE, "/repos/ada/bot"), None);
+        assert_eq!(parse(Method::GET, "/repos/ada/bot/contents"), None);
+        assert_eq!(
+            parse(Method::POST, "/v3/projects/p:testIamPermissions"),
+            None
+        );
+        assert!(Endpoint::is_github_path(&["repos", "ada", "bot"]));
+        assert!(!Endpoint::is_github_path(&["v1", "token"]));
     }
 
     /// The counter names docs/CONTRACTS.md lists are exactly the routes' names.

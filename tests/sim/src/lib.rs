@@ -48,6 +48,9 @@ use tokio::sync::{oneshot, Notify};
 
 /// The largest request body the simulator reads (Google's metadata limit is 512 KB).
 const MAX_BODY: usize = 2 * 1024 * 1024;
+/// The largest body of one request under `/upload/` (a media upload or one chunk of a
+/// resumable one): Cloud Storage takes far more, a test never needs more.
+const MAX_UPLOAD_BODY: usize = 64 * 1024 * 1024;
 
 /// How the simulator is started (the binary's flags).
 #[derive(Debug, Clone)]
@@ -288,7 +291,12 @@ impl Drop for Background {
 /// The one entry point: parse, count, inject faults, dispatch.
 async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+    let limit = if parts.uri.path().starts_with("/upload/") {
+        MAX_UPLOAD_BODY
+    } else {
+        MAX_BODY
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return errors::GoogleError::from(ApiError::new(
@@ -318,6 +326,9 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         }
         ["_static", "avatar.svg"] => return avatar(),
         ["_chat"] if req.method == Method::GET => return chat::page(),
+        ["_actions", rest @ ..] if req.method == Method::GET => {
+            return github::actions_oidc::handle(&sim, &req, rest)
+        }
         ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
         ["oauth2", "v3", "certs"] if req.method == Method::GET => {
             return http::ok_json(&identity::certs())
@@ -350,13 +361,10 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         _ => {}
     }
 
-    if let Some(response) = github::route(&sim, &req, &segments).await {
-        return response;
-    }
-    if let Some(response) = iam::route(&sim, &req, &segments).await {
-        return response;
-    }
     let Some(endpoint) = Endpoint::parse(&req.method, &segments) else {
+        if Endpoint::is_github_path(&segments) {
+            return github::not_found().into_response();
+        }
         return unknown_route(&req);
     };
     let name = endpoint.name();
@@ -442,6 +450,21 @@ async fn dispatch(
             zone,
             instance,
         } => compute::start(sim, req, project, zone, instance),
+        E::InstancesSetServiceAccount {
+            project,
+            zone,
+            instance,
+        } => compute::set_service_account(sim, req, project, zone, instance),
+        E::InstancesGetIamPolicy {
+            project,
+            zone,
+            instance,
+        } => compute::iam_policy(sim, req, project, zone, instance, false),
+        E::InstancesSetIamPolicy {
+            project,
+            zone,
+            instance,
+        } => compute::iam_policy(sim, req, project, zone, instance, true),
         E::ZoneOperationsGet {
             project,
             zone,
@@ -475,9 +498,143 @@ async fn dispatch(
         E::StorageObjectsGet { bucket, object } => {
             storage::get_object(&sim.world(), req, bucket, object)
         }
-        E::StorageObjectsInsert { bucket } => storage::upload(&mut sim.world(), req, bucket),
+        E::StorageObjectsInsert { bucket } => {
+            storage::upload(&mut sim.world(), req, bucket, &sim.base_url)
+        }
+        E::CrmProjectsGetIamPolicy { project } => {
+            iam::accounts::project_policy(sim, req, project, false)
+        }
+        E::CrmProjectsSetIamPolicy { project } => {
+            iam::accounts::project_policy(sim, req, project, true)
+        }
+        E::IamPoolsCreate { project }
+        | E::IamPoolsList { project }
+        | E::IamPoolsGet { project, .. }
+        | E::IamPoolsOperationsGet { project, .. }
+        | E::IamProvidersCreate { project, .. }
+        | E::IamProvidersGet { project, .. }
+        | E::IamProvidersOperationsGet { project, .. } => {
+            // The path below `.../workloadIdentityPools/`, which `wif` walks.
+            let rest: Vec<&str> = req.segments.iter().skip(6).map(String::as_str).collect();
+            iam::wif::handle(sim, req, project, &rest)
+        }
+        E::IamServiceAccountsCreate { project } => iam::accounts::create(sim, req, project),
+        E::IamServiceAccountsList { project } => iam::accounts::list(sim, req, project),
+        E::IamServiceAccountsGet { project, account } => {
+            iam::accounts::get(sim, req, project, account)
+        }
+        E::IamServiceAccountsGetIamPolicy { project, account } => {
+            iam::accounts::account_policy(sim, req, project, account, false)
+        }
+        E::IamServiceAccountsSetIamPolicy { project, account } => {
+            iam::accounts::account_policy(sim, req, project, account, true)
+        }
+        E::StsToken => return iam::sts::token(sim, req),
+        E::IamCredentialsGenerateAccessToken { account } => {
+            iam::credentials::generate_access_token(sim, req, account)
+        }
+        E::GithubInstallationsNew { slug } => return gh(github::app::install_page(sim, req, slug)),
+        E::GithubOauthAuthorize => return gh(github::app::authorize(sim, req)),
+        E::GithubOauthAccessToken => return gh(github::app::access_token(sim, req)),
+        E::GithubAppsGet => return gh(github::app::get_app(sim, req)),
+        E::GithubAppsInstallation { installation } => {
+            return gh(github::app::get_installation(sim, req, installation))
+        }
+        E::GithubAppsAccessTokens { installation } => {
+            return gh(github::app::create_token(sim, req, installation))
+        }
+        E::GithubUsersMe => return gh(github::app::get_user(sim, req)),
+        E::GithubUsersInstallations => return gh(github::app::user_installations(sim, req)),
+        E::GithubReposGet { owner, repo } => return gh(github::repos::get(sim, req, owner, repo)),
+        E::GithubReposGenerate { owner, repo } => {
+            return gh(github::repos::generate(sim, req, owner, repo))
+        }
+        E::GithubReposInstallation { owner, repo } => {
+            return gh(github::pulls::installation(sim, req, owner, repo))
+        }
+        E::GithubGitRef { owner, repo } => {
+            let branch = req.segments[6..].join("/");
+            return gh(github::pulls::get_ref(sim, req, owner, repo, &branch));
+        }
+        E::GithubGitCreateRef { owner, repo } => {
+            return gh(github::pulls::create_ref(sim, req, owner, repo))
+        }
+        E::GithubGitDeleteRef { owner, repo } => {
+            let branch = req.segments[6..].join("/");
+            return gh(github::pulls::delete_ref(sim, req, owner, repo, &branch));
+        }
+        E::GithubPullsCreate { owner, repo } => {
+            return gh(github::pulls::create_pull(sim, req, owner, repo))
+        }
+        E::GithubContentsGet { owner, repo } => {
+            let path = req.segments[4..].join("/");
+            return gh(github::repos::get_contents(sim, req, owner, repo, &path));
+        }
+        E::GithubContentsPut { owner, repo } => {
+            let path = req.segments[4..].join("/");
+            return gh(github::repos::put_contents(sim, req, owner, repo, &path));
+        }
+        E::GithubEnvironmentsPut {
+            owner,
+            repo,
+            environment,
+        } => {
+            return gh(github::repos::put_environment(
+                sim,
+                req,
+                owner,
+                repo,
+                environment,
+            ))
+        }
+        E::GithubEnvironmentsPublicKey {
+            owner,
+            repo,
+            environment,
+        } => {
+            return gh(github::repos::public_key(
+                sim,
+                req,
+                owner,
+                repo,
+                environment,
+            ))
+        }
+        E::GithubEnvironmentsSecret {
+            owner,
+            repo,
+            environment,
+            secret,
+        } => {
+            return gh(github::repos::put_secret(
+                sim,
+                req,
+                owner,
+                repo,
+                environment,
+                secret,
+            ))
+        }
+        E::GithubVariablesCreate { owner, repo } => {
+            return gh(github::repos::create_variable(sim, req, owner, repo))
+        }
+        E::GithubVariablesUpdate {
+            owner,
+            repo,
+            variable,
+        }
+        | E::GithubVariablesGet {
+            owner,
+            repo,
+            variable,
+        } => return gh(github::repos::variable(sim, req, owner, repo, variable)),
     };
     result.unwrap_or_else(|e| e.into_response())
+}
+
+/// A GitHub answer, or its error in GitHub's format.
+fn gh(result: github::GhResult) -> Response {
+    result.unwrap_or_else(github::GhError::into_response)
 }
 
 fn unknown_route(req: &Req) -> Response {
@@ -530,6 +687,7 @@ pub(crate) fn fault_response(
             errors::oauth(code, error, "Injected fault")
         }
         "metadata" => text(code, format!("metadata server error {status}")),
+        "github" => github::fault_response(status, body),
         _ => {
             let reason = match status {
                 429 => "rateLimitExceeded",

@@ -1,7 +1,7 @@
 //! Who is calling a Cloud API: a person (through the OAuth flow) or a service account
-//! (a VM's, through its metadata server; CI's, through a token the admin API mints in
-//! place of a Workload Identity exchange). Service-account tokens live beside the
-//! people's in `World::access_tokens`, their subject an IAM member `serviceAccount:EMAIL`.
+//! (a VM's, through its metadata server; CI's, through IAM Credentials after an STS
+//! exchange). Service-account tokens live beside the people's in `World::access_tokens`,
+//! their subject an IAM member `serviceAccount:EMAIL`.
 
 use crate::clock::{now_ms, random_token};
 use crate::errors::{unauthenticated, GoogleError, TokenProblem};

@@ -297,6 +297,8 @@ pub struct Instance {
     pub boot_id: u64,
     /// The stand-in's applied secret version (the stand-in cannot decrypt; see `vm`).
     pub standin_secret_version: Option<String>,
+    /// The instance's own IAM policy (`instances.getIamPolicy`/`setIamPolicy`).
+    pub iam_policy: crate::iam::policy::Policy,
 }
 
 /// The recent guest-attribute writes of one VM, numbered in order. Guest attributes
@@ -373,6 +375,7 @@ pub enum ComputeOpKind {
     SetMetadata,
     Stop,
     Start,
+    SetServiceAccount,
 }
 
 impl ComputeOpKind {
@@ -380,6 +383,7 @@ impl ComputeOpKind {
         match self {
             Self::Insert => "insert",
             Self::Delete => "delete",
+            Self::SetServiceAccount => "setServiceAccount",
             Self::SetMetadata => "setMetadata",
             Self::Stop => "stop",
             Self::Start => "start",
@@ -481,6 +485,8 @@ pub struct World {
     pub github: crate::github::State,
     pub iam: crate::iam::State,
     pub storage: crate::storage::Storage,
+    /// GitHub Actions jobs that may ask for OIDC ID tokens.
+    pub actions_jobs: crate::github::actions_oidc::Jobs,
     next_ip: u32,
 }
 

@@ -1,7 +1,8 @@
 //! Cloud Storage's JSON API, the part a Nix binary cache in a bucket needs: buckets
 //! (insert with uniform bucket-level access and public access prevention, get), bucket
-//! IAM policies (get, set with an etag), media uploads, object metadata and `alt=media`
-//! downloads, and listings by prefix. Permissions come from the bucket's policy (and
+//! IAM policies (get, set with an etag), media uploads and resumable uploads (a session
+//! URI, `Content-Range` chunks in multiples of 256 KiB, `308` with `Range` until the
+//! last), object metadata and `alt=media` downloads, and listings by prefix. Permissions come from the bucket's policy (and
 //! ownership of its project), errors in Cloud Storage's own words.
 
 use crate::clock::{now_ms, random_digits, rfc3339_utc};
@@ -25,11 +26,26 @@ pub const SCOPE_FULL: &str = "https://www.googleapis.com/auth/devstorage.full_co
 /// The most objects one listing page returns.
 const MAX_PAGE: usize = 1000;
 
-/// Every bucket, by name (bucket names are global).
+/// Every bucket, by name (bucket names are global), and the open resumable uploads.
 #[derive(Debug, Default)]
 pub struct Storage {
     buckets: BTreeMap<String, Bucket>,
+    /// By `upload_id`.
+    uploads: BTreeMap<String, Session>,
 }
+
+/// A resumable upload under way: what was asked at its start and the bytes persisted.
+#[derive(Debug)]
+struct Session {
+    bucket: String,
+    object: String,
+    content_type: String,
+    if_generation_match: Option<String>,
+    data: Vec<u8>,
+}
+
+/// Every chunk but the last is a multiple of this, as Cloud Storage requires.
+pub const CHUNK_GRANULARITY: usize = 256 * 1024;
 
 #[derive(Debug)]
 struct Bucket {
@@ -399,8 +415,13 @@ fn object_json(b: &Bucket, name: &str, o: &Object) -> Value {
     })
 }
 
-/// `POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=`: the body is the object.
-pub fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
+/// `POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=` (the body is the
+/// object) or `?uploadType=resumable` (starts a session), and `PUT` on a session URI
+/// (`...&upload_id=`) with a chunk or a status query.
+pub fn upload(world: &mut World, req: &Req, name: &str, base_url: &str) -> ApiResult {
+    if req.method == axum::http::Method::PUT {
+        return resume(world, req, name);
+    }
     check_params(
         req,
         &[
@@ -412,21 +433,34 @@ pub fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
         ],
     )?;
     let who = caller(world, req, SERVICE, &[SCOPE_WRITE, SCOPE_FULL])?;
-    match req.param("uploadType") {
-        Some("media") => {}
+    let resumable = match req.param("uploadType") {
+        Some("media") => false,
+        Some("resumable") => true,
         Some(other) => {
             return Err(error(
                 400,
                 "invalid",
-                format!("Invalid upload type {other:?}: only media uploads are served here."),
+                format!("Invalid upload type {other:?}: only media and resumable uploads are served here."),
             ))
         }
         None => return Err(error(400, "required", "Upload requests must include an uploadType URL parameter and a URL path beginning with /upload/")),
-    }
+    };
+    // A resumable upload may name its object in the JSON metadata body instead.
+    let metadata: Option<Value> = if resumable && !req.body.is_empty() {
+        Some(
+            serde_json::from_slice(&req.body)
+                .map_err(|e| error(400, "parseError", format!("Parse Error: {e}")))?,
+        )
+    } else {
+        None
+    };
     let object = req
         .param("name")
+        .or_else(|| metadata.as_ref().and_then(|m| m["name"].as_str()))
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| error(400, "required", "Required"))?;
+        .ok_or_else(|| error(400, "required", "Required"))?
+        .to_string();
+    let object = object.as_str();
     if !valid_object_name(object) {
         return Err(error(400, "invalid", "The object name is not valid."));
     }
@@ -435,32 +469,221 @@ pub fn upload(world: &mut World, req: &Req, name: &str) -> ApiResult {
     if exists && !allowed(world, bucket, &who, "storage.objects.delete") {
         return Err(denied(&who, "storage.objects.delete", "object"));
     }
-    if let Some(wanted) = req.param("ifGenerationMatch") {
-        let current = bucket
-            .objects
-            .get(object)
-            .map_or("0", |o| o.generation.as_str());
-        if wanted != current {
-            return Err(error(
-                412,
-                "conditionNotMet",
-                "At least one of the pre-conditions you specified did not hold.",
-            ));
+    let if_generation_match = req.param("ifGenerationMatch").map(str::to_string);
+    check_generation(bucket, object, if_generation_match.as_deref())?;
+    if resumable {
+        let content_type = req
+            .header("x-upload-content-type")
+            .or_else(|| metadata.as_ref().and_then(|m| m["contentType"].as_str()))
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let upload_id = format!("ADPycd{}", crate::clock::random_token(48));
+        world.storage.uploads.insert(
+            upload_id.clone(),
+            Session {
+                bucket: name.to_string(),
+                object: object.to_string(),
+                content_type,
+                if_generation_match,
+                data: Vec::new(),
+            },
+        );
+        let location = format!(
+            "{base_url}/upload/storage/v1/b/{name}/o?uploadType=resumable&name={}&upload_id={upload_id}",
+            percent_encode(object)
+        );
+        let mut response = StatusCode::OK.into_response();
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
         }
+        return Ok(response);
     }
     let content_type = req
         .header("content-type")
         .unwrap_or("application/octet-stream")
         .to_string();
-    let bucket = world.storage.buckets.get_mut(name).ok_or_else(no_bucket)?;
+    let answer = store(world, name, object, req.body.to_vec(), content_type)?;
+    Ok(ok_json(&answer))
+}
+
+/// `ifGenerationMatch`: the object's current generation (`0`: it must not exist).
+fn check_generation(
+    bucket: &Bucket,
+    object: &str,
+    wanted: Option<&str>,
+) -> Result<(), GoogleError> {
+    let Some(wanted) = wanted else {
+        return Ok(());
+    };
+    let current = bucket
+        .objects
+        .get(object)
+        .map_or("0", |o| o.generation.as_str());
+    if wanted != current {
+        return Err(error(
+            412,
+            "conditionNotMet",
+            "At least one of the pre-conditions you specified did not hold.",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes an object (a new generation) and answers its metadata.
+fn store(
+    world: &mut World,
+    bucket: &str,
+    object: &str,
+    data: Vec<u8>,
+    content_type: String,
+) -> Result<Value, GoogleError> {
+    let bucket = world
+        .storage
+        .buckets
+        .get_mut(bucket)
+        .ok_or_else(no_bucket)?;
     let stored = Object {
-        data: req.body.to_vec(),
+        data,
         content_type,
         generation: format!("17{}", random_digits(14)),
         updated_ms: now_ms(),
     };
     let answer = object_json(bucket, object, &stored);
     bucket.objects.insert(object.to_string(), stored);
+    Ok(answer)
+}
+
+/// `Content-Range` of a resumable chunk: `bytes FIRST-LAST/TOTAL`, `bytes */TOTAL`
+/// (a status query), with `*` for a total not yet known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ContentRange {
+    /// The first and last byte of this chunk; `None` for a status query.
+    span: Option<(u64, u64)>,
+    total: Option<u64>,
+}
+
+impl ContentRange {
+    fn parse(value: &str) -> Option<Self> {
+        let (span, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+        let total = match total {
+            "*" => None,
+            t => Some(t.parse().ok()?),
+        };
+        let span = match span {
+            "*" => None,
+            s => {
+                let (first, last) = s.split_once('-')?;
+                let (first, last): (u64, u64) = (first.parse().ok()?, last.parse().ok()?);
+                if last < first {
+                    return None;
+                }
+                Some((first, last))
+            }
+        };
+        Some(Self { span, total })
+    }
+}
+
+/// Cloud Storage's `308 Resume Incomplete`, with `Range` once bytes are persisted.
+fn incomplete(persisted: usize) -> axum::response::Response {
+    let mut response = StatusCode::PERMANENT_REDIRECT.into_response();
+    if persisted > 0 {
+        if let Ok(value) = HeaderValue::from_str(&format!("bytes=0-{}", persisted - 1)) {
+            response.headers_mut().insert(header::RANGE, value);
+        }
+    }
+    response
+}
+
+/// `PUT` on a session URI: a chunk (or the whole object), or a status query.
+fn resume(world: &mut World, req: &Req, bucket: &str) -> ApiResult {
+    check_params(req, &["name", "upload_id"])?;
+    let upload_id = req
+        .param("upload_id")
+        .ok_or_else(|| error(400, "required", "Required parameter: upload_id"))?;
+    let session = world
+        .storage
+        .uploads
+        .get_mut(upload_id)
+        .filter(|s| s.bucket == bucket)
+        .ok_or_else(|| error(404, "notFound", "No such upload session."))?;
+    let range = match req.header("content-range") {
+        // No Content-Range: the body is the whole object.
+        None => ContentRange {
+            span: (!req.body.is_empty()).then(|| (0, req.body.len() as u64 - 1)),
+            total: Some(req.body.len() as u64),
+        },
+        Some(value) => ContentRange::parse(value).ok_or_else(|| {
+            error(
+                400,
+                "invalid",
+                format!("Invalid Content-Range header: {value:?}"),
+            )
+        })?,
+    };
+    let persisted = session.data.len() as u64;
+    if let Some((first, last)) = range.span {
+        if last - first + 1 != req.body.len() as u64 {
+            return Err(error(
+                400,
+                "invalid",
+                "The Content-Range does not match the number of bytes in the request body.",
+            ));
+        }
+        if first > persisted {
+            return Err(error(
+                400,
+                "invalid",
+                format!("Invalid request. The upload starts at byte {first}, but only {persisted} byte(s) were persisted."),
+            ));
+        }
+        let is_last = range.total == Some(last + 1);
+        if !is_last && (last + 1) % CHUNK_GRANULARITY as u64 != 0 {
+            return Err(error(
+                400,
+                "invalid",
+                format!("Invalid request. The chunk size must be a multiple of {CHUNK_GRANULARITY} bytes, except for the last chunk."),
+            ));
+        }
+        // Bytes already persisted are skipped, as when a client resends after a 308.
+        let skip = (persisted - first) as usize;
+        if skip < req.body.len() {
+            session.data.extend_from_slice(&req.body[skip..]);
+        }
+    }
+    let complete = range.total.is_some_and(|t| t == session.data.len() as u64);
+    if let Some(total) = range.total {
+        if (session.data.len() as u64) > total {
+            return Err(error(
+                400,
+                "invalid",
+                "The upload is longer than the total the Content-Range declares.",
+            ));
+        }
+    }
+    if !complete {
+        return Ok(incomplete(session.data.len()));
+    }
+    let Some(session) = world.storage.uploads.remove(upload_id) else {
+        return Err(error(404, "notFound", "No such upload session."));
+    };
+    let target = world
+        .storage
+        .buckets
+        .get(&session.bucket)
+        .ok_or_else(no_bucket)?;
+    check_generation(
+        target,
+        &session.object,
+        session.if_generation_match.as_deref(),
+    )?;
+    let answer = store(
+        world,
+        &session.bucket,
+        &session.object,
+        session.data,
+        session.content_type,
+    )?;
     Ok(ok_json(&answer))
 }
 

@@ -6,21 +6,14 @@
 
 mod common;
 
-use common::{sim, wait_op, TestSim};
+use common::{enable_iam_in_demo, sim, wait_op, TestSim};
 use serde_json::{json, Value};
 
 const POOLS: &str = "/v1/projects/claw-demo/locations/global/workloadIdentityPools";
 const ACCOUNTS: &str = "/v1/projects/claw-demo/serviceAccounts";
 
 fn enable_iam(sim: &TestSim, token: &str) {
-    let op = sim.post(
-        "/v1/projects/claw-demo/services/iam.googleapis.com:enable",
-        token,
-        json!({}),
-    );
-    assert_eq!(op.status, 200, "{}", op.body);
-    let name = op.json()["name"].as_str().unwrap().to_string();
-    wait_op(sim, &format!("/v1/{name}"), token);
+    enable_iam_in_demo(sim, token);
     let state = sim.get("/v1/projects/claw-demo/services/iam.googleapis.com", token);
     assert_eq!(state.json()["state"], "ENABLED");
 }

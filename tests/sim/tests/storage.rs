@@ -14,33 +14,15 @@ const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 fn upload(sim: &TestSim, token: &str, bucket: &str, name: &str, data: &[u8]) -> Resp {
-    let r = sim
-        .request(
-            "POST",
-            &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"),
-        )
-        .set("Authorization", &format!("Bearer {token}"))
-        .set("Content-Type", "text/x-nix-narinfo")
-        .send_bytes(data);
-    match r {
-        Ok(r) => Resp {
-            status: r.status(),
-            body: r.into_string().unwrap(),
-            location: None,
-            etag: None,
-            www_authenticate: None,
-            flavor: None,
-        },
-        Err(ureq::Error::Status(status, r)) => Resp {
-            status,
-            body: r.into_string().unwrap(),
-            location: None,
-            etag: None,
-            www_authenticate: None,
-            flavor: None,
-        },
-        Err(e) => panic!("{e}"),
-    }
+    sim.send_raw(
+        "POST",
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}"),
+        &[
+            ("Authorization", &format!("Bearer {token}")),
+            ("Content-Type", "text/x-nix-narinfo"),
+        ],
+        data,
+    )
 }
 
 fn message(r: &Resp) -> String {
@@ -269,12 +251,12 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
         json!({}),
     );
     assert_eq!(no_name.status, 400);
-    let resumable = sim.post(
-        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=resumable&name=x"),
+    let unknown_type = sim.post(
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=chunky&name=x"),
         &ci,
         json!({}),
     );
-    assert_eq!(resumable.status, 400);
+    assert_eq!(unknown_type.status, 400);
     let unknown_param = sim.get(&format!("/storage/v1/b/{bucket}/o?colour=red"), &vm);
     assert_eq!(unknown_param.status, 400);
     let zero = sim.get(&format!("/storage/v1/b/{bucket}/o?maxResults=0"), &vm);
@@ -298,4 +280,126 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
         2,
         "nothing stored by a refused request"
     );
+}
+
+/// A NAR of several megabytes, past the simulator's body limit for other APIs, arrives
+/// as `gcloud storage` sends large objects: a resumable session, then chunks in
+/// multiples of 256 KiB, each answered `308` with the `Range` persisted, the last with
+/// the object.
+#[test]
+fn a_large_object_arrives_through_a_resumable_upload() {
+    let sim = sim();
+    let owner = sim.token();
+    let bucket = "claw-cache-big";
+    let made = sim.post(
+        "/storage/v1/b?project=claw-demo",
+        &owner,
+        json!({"name": bucket, "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": true}}}),
+    );
+    assert_eq!(made.status, 200, "{}", made.body);
+    let data: Vec<u8> = (0..5 * 1024 * 1024 + 123u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let total = data.len();
+    let auth = format!("Bearer {owner}");
+
+    // Anyone without storage.objects.create cannot even open a session.
+    let stranger = sim
+        .admin(
+            "service-account-tokens",
+            json!({"email": "stranger@claw-demo.iam.gserviceaccount.com", "scopes": [CLOUD]}),
+        )
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = format!("/upload/storage/v1/b/{bucket}/o?uploadType=resumable&name=nar%2Fbig.nar");
+    let refused = sim.send_raw(
+        "POST",
+        &start,
+        &[("Authorization", &format!("Bearer {stranger}"))],
+        b"",
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+
+    let opened = sim.send_raw(
+        "POST",
+        &start,
+        &[
+            ("Authorization", &auth),
+            ("X-Upload-Content-Type", "application/x-nix-nar"),
+            ("X-Upload-Content-Length", &total.to_string()),
+        ],
+        b"",
+    );
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let session = opened.location.expect("a session URI");
+    let session = session.strip_prefix(&sim.url).expect("on the simulator");
+    assert!(session.contains("upload_id="), "{session}");
+    let put = |range: &str, bytes: &[u8]| {
+        sim.send_raw("PUT", session, &[("Content-Range", range)], bytes)
+    };
+
+    // Nothing yet: a status query says so (no Range).
+    let status = put("bytes */*", b"");
+    assert_eq!((status.status, status.range.as_deref()), (308, None));
+    const MIB: usize = 1024 * 1024;
+    let first = put(&format!("bytes 0-{}/*", 2 * MIB - 1), &data[..2 * MIB]);
+    assert_eq!(first.status, 308, "{}", first.body);
+    assert_eq!(first.range.as_deref(), Some("bytes=0-2097151"));
+    // A chunk that is not a multiple of 256 KiB, or leaves a gap, is refused.
+    let ragged = put(
+        &format!("bytes {}-{}/*", 2 * MIB, 2 * MIB + 99_999),
+        &data[2 * MIB..2 * MIB + 100_000],
+    );
+    assert_eq!(ragged.status, 400, "{}", ragged.body);
+    let gap = put(
+        &format!("bytes {}-{}/*", 3 * MIB, 4 * MIB - 1),
+        &data[3 * MIB..4 * MIB],
+    );
+    assert_eq!(gap.status, 400, "{}", gap.body);
+    // A chunk resent from an earlier offset: the persisted bytes are kept once.
+    let again = put(
+        &format!("bytes {}-{}/*", MIB, 3 * MIB - 1),
+        &data[MIB..3 * MIB],
+    );
+    assert_eq!(
+        again.range.as_deref(),
+        Some("bytes=0-3145727"),
+        "{}",
+        again.body
+    );
+    let status = put(&format!("bytes */{total}"), b"");
+    assert_eq!(status.range.as_deref(), Some("bytes=0-3145727"));
+    let last = put(
+        &format!("bytes {}-{}/{total}", 3 * MIB, total - 1),
+        &data[3 * MIB..],
+    );
+    assert_eq!(last.status, 200, "{}", last.body);
+    let object = last.json();
+    assert_eq!(object["size"], total.to_string());
+    assert_eq!(object["contentType"], "application/x-nix-nar");
+
+    let read = sim
+        .request(
+            "GET",
+            &format!("/storage/v1/b/{bucket}/o/nar%2Fbig.nar?alt=media"),
+        )
+        .set("Authorization", &auth)
+        .call()
+        .unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut read.into_reader(), &mut bytes).unwrap();
+    assert!(bytes == data, "the object is the bytes sent, once each");
+    // The session is closed once the object is written.
+    assert_eq!(put("bytes */*", b"").status, 404);
+
+    // The same object in one media request: uploads may be larger than other APIs' 2 MB.
+    let whole = sim.send_raw(
+        "POST",
+        &format!("/upload/storage/v1/b/{bucket}/o?uploadType=media&name=nar%2Fwhole.nar"),
+        &[("Authorization", &auth)],
+        &data,
+    );
+    assert_eq!(whole.status, 200, "{}", whole.body);
 }

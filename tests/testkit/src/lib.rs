@@ -9,8 +9,11 @@
 //! - [`alive`]: whether a process still runs;
 //! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
 //!   them, flattened to `namespace/key`;
-//! - [`netns`]: a test re-run in a network namespace with only loopback.
+//! - [`netns`]: a test re-run in a network namespace with only loopback;
+//! - [`keyless`]: GitHub mode's Google side made from the Worker's plan, and CI's
+//!   keyless token as a GitHub Actions job gets it.
 
+pub mod keyless;
 pub mod netns;
 pub mod openclaw;
 

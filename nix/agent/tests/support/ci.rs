@@ -8,10 +8,13 @@
 //! workflow does with `gcloud compute instances add-metadata` (the instance's
 //! fingerprint, then `setMetadata`) and `get-guest-attributes`.
 //!
+//! CI's Google token is keyless, as `google-github-actions/auth` gets it: the job's
+//! GitHub OIDC token, exchanged at STS against the provider linking made, then CI's
+//! service account impersonated through IAM Credentials. Cloud Storage and Compute
+//! accept it only through the grants of the Worker's plan.
+//!
 //! Where it is thinner than the real workflow: the system is not built from a flake
-//! (nothing can be built here); CI's storage token comes from the simulator's admin API
-//! in place of a Workload Identity exchange; its Compute calls carry the owner's token,
-//! as the simulator's Compute does not yet model a service account's project roles.
+//! (nothing can be built here).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -20,12 +23,18 @@ use std::process::Command;
 use std::time::Duration;
 
 use claw_free_protocol::rollout::{RolloutReport, RolloutState};
+use claw_free_testkit::keyless::{self, plan::Target};
 use serde_json::{json, Value};
 
-use super::{http_client, wait_for, Sim, PROJECT, ZONE};
+use super::{wait_for, Sim};
 
 /// The cache key's name, as the owner's repository would call it.
 pub const KEY_NAME: &str = "bot-cache-1";
+/// Objects this large or larger are sent as resumable uploads, as `gcloud storage`
+/// does past its `resumable_threshold`.
+const RESUMABLE_THRESHOLD: usize = 8 * 1024 * 1024;
+/// One request's share of a resumable upload (a multiple of 256 KiB, as required).
+const CHUNK: usize = 8 * 1024 * 1024;
 
 /// What a CI run ends with, as the workflow reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +46,9 @@ pub enum Outcome {
 pub struct Ci {
     dir: tempfile::TempDir,
     pub public_key: String,
+    /// CI's service account's token, for Cloud Storage and Compute alike.
     token: String,
-    /// What CI's Compute calls carry.
-    compute_token: String,
-    bucket: String,
+    target: Target,
 }
 
 /// `nix` with no daemon, no build users and its cache in `dir`.
@@ -67,8 +75,8 @@ fn run(mut command: Command) -> String {
 }
 
 impl Ci {
-    /// A CI with its own signing key and a token for `service_account`.
-    pub fn new(sim: &Sim, service_account: &str, bucket: &str, compute_token: &str) -> Self {
+    /// A CI run of `repository`'s `main` with its own signing key and CI's keyless token.
+    pub fn new(sim: &Sim, target: &Target, repository: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut keygen = nix(dir.path(), "nix-store");
         keygen
@@ -77,27 +85,34 @@ impl Ci {
             .arg(dir.path().join("public-key"));
         run(keygen);
         let public_key = fs::read_to_string(dir.path().join("public-key")).unwrap();
-        let token = sim.admin(
-            "/_admin/service-account-tokens",
-            json!({"email": service_account, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}),
-        )["access_token"]
-            .as_str()
-            .expect("a CI token")
-            .to_string();
+        let token = keyless::ci_token(sim, target, repository, "refs/heads/main")
+            .unwrap_or_else(|refusal| panic!("CI's keyless token: {refusal:?}"));
         Self {
             dir,
             public_key: public_key.trim().to_string(),
             token,
-            compute_token: compute_token.to_string(),
-            bucket: bucket.to_string(),
+            target: target.clone(),
         }
     }
 
     /// Adds a stand-in system named `name`, whose `switch-to-configuration` runs
     /// `script`, to CI's own store; returns its store path.
     pub fn build(&self, name: &str, script: &str) -> String {
+        self.build_with_payload(name, script, 0)
+    }
+
+    /// As [`Ci::build`], with a `share/payload` file of `bytes` bytes, the bulk a real
+    /// closure's archives carry.
+    pub fn build_with_payload(&self, name: &str, script: &str, bytes: usize) -> String {
         let source = self.dir.path().join("src").join(name);
         fs::create_dir_all(source.join("bin")).unwrap();
+        if bytes > 0 {
+            fs::create_dir_all(source.join("share")).unwrap();
+            let payload: Vec<u8> = (0..bytes as u64)
+                .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
+                .collect();
+            fs::write(source.join("share/payload"), payload).unwrap();
+        }
         let file = source.join("bin/switch-to-configuration");
         fs::write(&file, script).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).unwrap();
@@ -155,47 +170,127 @@ impl Ci {
         objects
     }
 
-    /// Uploads each object as CI's service account; the statuses Cloud Storage answered.
-    pub fn upload(&self, sim: &Sim, objects: &[(String, Vec<u8>)]) -> Vec<(String, u16, String)> {
+    /// Uploads each object as CI's service account; the statuses Cloud Storage answered
+    /// and whether the object went through a resumable session.
+    pub fn upload(
+        &self,
+        sim: &Sim,
+        objects: &[(String, Vec<u8>)],
+    ) -> Vec<(String, u16, String, bool)> {
         objects
             .iter()
             .map(|(name, bytes)| {
-                let url = format!(
-                    "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
-                    sim.base,
-                    self.bucket,
-                    name.replace('/', "%2F")
-                );
-                let mut response = http_client()
-                    .post(&url)
-                    .header("Authorization", &format!("Bearer {}", self.token))
-                    .header("Content-Type", "application/octet-stream")
-                    .send(&bytes[..])
-                    .unwrap();
-                let status = response.status().as_u16();
-                let body = response.body_mut().read_to_string().unwrap_or_default();
-                (name.clone(), status, body)
+                let resumable = bytes.len() >= RESUMABLE_THRESHOLD;
+                let (status, body) = if resumable {
+                    self.upload_resumable(sim, name, bytes)
+                } else {
+                    self.upload_media(sim, name, bytes)
+                };
+                (name.clone(), status, body, resumable)
             })
             .collect()
     }
 
+    fn object_url(&self, sim: &Sim, upload_type: &str, name: &str) -> String {
+        format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType={upload_type}&name={}",
+            sim.base,
+            self.target.bucket(),
+            name.replace('/', "%2F")
+        )
+    }
+
+    fn upload_media(&self, sim: &Sim, name: &str, bytes: &[u8]) -> (u16, String) {
+        let mut response = uploads()
+            .post(&self.object_url(sim, "media", name))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Content-Type", "application/octet-stream")
+            .send(bytes)
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    }
+
+    /// A session, then chunks: every answer but the last a `308` whose `Range` says all
+    /// bytes sent so far were persisted.
+    fn upload_resumable(&self, sim: &Sim, name: &str, bytes: &[u8]) -> (u16, String) {
+        let mut opened = uploads()
+            .post(&self.object_url(sim, "resumable", name))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("X-Upload-Content-Type", "application/octet-stream")
+            .header("X-Upload-Content-Length", &bytes.len().to_string())
+            .send_empty()
+            .unwrap();
+        let status = opened.status().as_u16();
+        let Some(session) = opened
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string)
+        else {
+            return (
+                status,
+                opened.body_mut().read_to_string().unwrap_or_default(),
+            );
+        };
+        let total = bytes.len();
+        let mut sent = 0;
+        loop {
+            let end = (sent + CHUNK).min(total);
+            let last = end == total;
+            let range = format!(
+                "bytes {sent}-{}/{}",
+                end - 1,
+                if last { total.to_string() } else { "*".into() }
+            );
+            let mut answer = uploads()
+                .put(&session)
+                .header("Content-Range", &range)
+                .send(&bytes[sent..end])
+                .unwrap();
+            let status = answer.status().as_u16();
+            let persisted = answer
+                .headers()
+                .get("range")
+                .and_then(|r| r.to_str().ok())
+                .map(str::to_string);
+            let body = answer.body_mut().read_to_string().unwrap_or_default();
+            if last || status != 308 || persisted != Some(format!("bytes=0-{}", end - 1)) {
+                return (status, body);
+            }
+            sent = end;
+        }
+    }
+
     /// Build, sign, upload: what a push to `main` does before it names the system.
     pub fn publish(&self, sim: &Sim, path: &str) {
-        for (name, status, body) in self.upload(sim, &self.sign(path)) {
+        self.publish_counting(sim, path);
+    }
+
+    /// [`Ci::publish`], answering how many objects went through resumable sessions.
+    pub fn publish_counting(&self, sim: &Sim, path: &str) -> usize {
+        let mut resumable = 0;
+        for (name, status, body, chunked) in self.upload(sim, &self.sign(path)) {
             assert_eq!(status, 200, "uploading {name}: {body}");
+            resumable += usize::from(chunked);
         }
+        resumable
     }
 
     /// Names `path` at `rev` in the VM's metadata and follows `openclaw/rollout` until
     /// it is final for that revision.
-    pub fn deploy(&self, sim: &Sim, vm: &str, path: &str, rev: &str, rollback: bool) -> Outcome {
+    pub fn deploy(&self, sim: &Sim, path: &str, rev: &str, rollback: bool) -> Outcome {
         let mut value = json!({"path": path, "rev": rev});
         if rollback {
             value["rollback"] = Value::Bool(true);
         }
+        let t = &self.target;
         let instance = format!(
-            "{}/compute/v1/projects/{PROJECT}/zones/{ZONE}/instances/{vm}",
-            sim.base
+            "{}/compute/v1/projects/{}/zones/{}/instances/{}",
+            sim.base, t.project_id, t.zone, t.instance
         );
         let current = self.compute("GET", &instance, None);
         let mut items: Vec<Value> = current["metadata"]["items"]
@@ -236,7 +331,7 @@ impl Ci {
 
     /// A Compute call; an error answer is returned as its JSON body.
     fn compute(&self, method: &str, url: &str, body: Option<Value>) -> Value {
-        let auth = format!("Bearer {}", self.compute_token);
+        let auth = format!("Bearer {}", self.token);
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .proxy(None)
@@ -256,6 +351,21 @@ impl Ci {
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
     }
+}
+
+/// Cloud Storage's client: a `308` is an answer, not a redirect to follow.
+fn uploads() -> &'static ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT.get_or_init(|| {
+        ureq::Agent::new_with_config(
+            ureq::Agent::config_builder()
+                .proxy(None)
+                .max_redirects(0)
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build(),
+        )
+    })
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

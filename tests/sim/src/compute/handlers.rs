@@ -13,7 +13,14 @@ pub fn insert(
 ) -> ApiResult {
     let resource = format!("projects/{project}/zones/{zone}/instances");
     let mut world = sim.world();
-    let user = access(&world, req, project, "compute.instances.create", &resource)?;
+    let user = access(
+        &world,
+        req,
+        project,
+        "compute.instances.create",
+        &resource,
+        None,
+    )?;
     known_zone(zone)?;
     let request_id = req.param("requestId").map(parse_request_id).transpose()?;
     if let Some(id) = &request_id {
@@ -87,6 +94,7 @@ pub fn insert(
                 never_healthy: false,
                 boot_id: 0,
                 standin_secret_version: None,
+                iam_policy: crate::iam::policy::Policy::empty(),
             },
         );
     }
@@ -95,7 +103,7 @@ pub fn insert(
         ComputeOpKind::Insert,
         &k,
         &id,
-        &user.email,
+        user.email(),
         0,
         failure,
     );
@@ -162,7 +170,7 @@ pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -
         ComputeOpKind::Delete,
         &k,
         &id,
-        &user.email,
+        user.email(),
         gone_at.saturating_sub(now),
         None,
     );
@@ -182,7 +190,7 @@ pub fn stop(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> 
         ComputeOpKind::Stop,
         &k,
         &id,
-        &user.email,
+        user.email(),
         done_after,
         None,
     );
@@ -260,7 +268,7 @@ pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) ->
         ComputeOpKind::Start,
         &k,
         &id,
-        &user.email,
+        user.email(),
         done_after,
         None,
     );
@@ -281,6 +289,9 @@ pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &
     )?;
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let items = parse_metadata(&body)?;
+    if let Some((account, _)) = crate::service_accounts::attached(instance_ref(&world, &k)?) {
+        iam::check_act_as(&world, &user, &account)?;
+    }
     let inst = instance_mut(&mut world, &k)?;
     match body.get("fingerprint").and_then(Value::as_str) {
         None => {
@@ -300,19 +311,7 @@ pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &
         Some(_) => {}
     }
     inst.metadata = Metadata::new(items);
-    let id = inst.id.clone();
-    let op = start_operation(
-        &mut world,
-        ComputeOpKind::SetMetadata,
-        &k,
-        &id,
-        &user.email,
-        0,
-        None,
-    );
-    drop(world);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    answer_change(sim, world, ComputeOpKind::SetMetadata, &k, user.email())
 }
 
 /// `GET .../instances/{i}/getGuestAttributes?queryPath=ns/` (or `variableKey=ns/key`).
@@ -443,6 +442,7 @@ pub fn aggregated_list(sim: &Sim, req: &Req, project: &str) -> ApiResult {
         project,
         "compute.instances.list",
         &format!("projects/{project}"),
+        None,
     )?;
     let filter = match req.param("filter") {
         None | Some("") => None,
@@ -516,6 +516,7 @@ pub fn zone_operation(sim: &Sim, req: &Req, project: &str, zone: &str, name: &st
         project,
         "compute.zoneOperations.get",
         &format!("projects/{project}/zones/{zone}/operations/{name}"),
+        None,
     )?;
     Ok(ok_json(&get_compute(&world, project, zone, name)?))
 }

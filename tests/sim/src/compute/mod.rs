@@ -10,11 +10,12 @@ use crate::errors::{
 use crate::faults::FaultEffect;
 use crate::filter::Filter;
 use crate::http::{ok_json, Req};
-use crate::oauth::{authenticate, SCOPE_COMPUTE};
+use crate::oauth::SCOPE_COMPUTE;
 use crate::operations::{get_compute, render_compute};
+use crate::service_accounts::{caller, Principal};
 use crate::state::{
     ComputeOpKind, ComputeOperation, Instance, InstanceStatus, Metadata, OperationFailure,
-    SerialLog, Transition, User, VmKey, World,
+    SerialLog, Transition, VmKey, World,
 };
 use crate::Sim;
 use claw_free_protocol::google::ApiError;
@@ -23,11 +24,13 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
 mod handlers;
+mod iam;
 mod insert_body;
 mod lifecycle;
 mod render;
 
 pub use handlers::*;
+pub use iam::{iam_policy, set_service_account};
 use insert_body::*;
 pub use lifecycle::{advance, Effect};
 pub use render::render_instance;
@@ -125,29 +128,34 @@ pub(super) fn resource_path(value: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// The caller, once it may act on `project`: a valid token, an existing project it
-/// owns, Compute enabled.
+/// The caller, once it may use `permission` on `resource` of `project`: a valid token,
+/// an existing project, a grant (the project's owner, a role in the project's policy,
+/// or one in `instance`'s own policy), Compute enabled.
 pub(super) fn access(
     world: &World,
     req: &Req,
     project: &str,
     permission: &str,
     resource: &str,
-) -> Result<User, GoogleError> {
-    let user = authenticate(world, req, SERVICE, &[SCOPE_COMPUTE])?;
+    instance: Option<&VmKey>,
+) -> Result<Principal, GoogleError> {
+    let who = caller(world, req, SERVICE, &[SCOPE_COMPUTE])?;
     let now = now_ms();
     let p = world
         .projects
         .get(project)
         .filter(|p| p.ready_at <= now)
         .ok_or_else(|| not_found(&format!("projects/{project}")))?;
-    if p.owner_email != user.email {
+    let instance_policy = instance
+        .and_then(|k| world.instances.get(k))
+        .map(|i| &i.iam_policy);
+    if !iam::may(world, p, &who, permission, instance_policy) {
         return Err(permission_denied(permission, resource));
     }
     if !p.compute_enabled(now) {
         return Err(ApiError::service_disabled(&p.number, SERVICE).into());
     }
-    Ok(user)
+    Ok(who)
 }
 
 /// The start of every call on one instance: its key, the world locked, and the
@@ -159,11 +167,11 @@ pub(super) fn instance_call<'s>(
     zone: &str,
     instance: &str,
     permission: &str,
-) -> Result<(VmKey, std::sync::MutexGuard<'s, World>, User), GoogleError> {
+) -> Result<(VmKey, std::sync::MutexGuard<'s, World>, Principal), GoogleError> {
     let k = key(project, zone, instance);
     let world = sim.world();
-    let user = access(&world, req, project, permission, &k.to_string())?;
-    Ok((k, world, user))
+    let who = access(&world, req, project, permission, &k.to_string(), Some(&k))?;
+    Ok((k, world, who))
 }
 
 pub(super) fn known_zone(zone: &str) -> Result<(), GoogleError> {
@@ -227,6 +235,22 @@ pub(super) fn start_operation(
         .compute_ops
         .insert((target.project.clone(), target.zone.clone(), name), op);
     rendered
+}
+
+/// The answer to a change made at once on instance `k`: a finished operation, with
+/// whoever waits for a change woken once the world is released.
+pub(super) fn answer_change(
+    sim: &Sim,
+    mut world: std::sync::MutexGuard<'_, World>,
+    kind: ComputeOpKind,
+    k: &VmKey,
+    user: &str,
+) -> ApiResult {
+    let id = instance_ref(&world, k)?.id.clone();
+    let op = start_operation(&mut world, kind, k, &id, user, 0, None);
+    drop(world);
+    sim.changed.notify_waiters();
+    Ok(ok_json(&op))
 }
 
 pub(super) fn random_hex_id() -> String {

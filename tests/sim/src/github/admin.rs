@@ -53,6 +53,13 @@ struct TokenTtl {
 
 pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
     let result = match (&req.method, path) {
+        (&Method::POST, ["actions", "jobs"]) => {
+            parse::<super::actions_oidc::NewJob>(req).and_then(|job| {
+                super::actions_oidc::start_job(sim, job)
+                    .map(|v| ok_json(&v))
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e))
+            })
+        }
         (&Method::POST, ["apps"]) => parse::<NewApp>(req).and_then(|app| {
             register(&mut sim.world().github, app)
                 .map(|v| ok_json(&v))

@@ -8,6 +8,7 @@
 //! permissions, one hour), and the App's user tokens `ghu_` (the user, within what the
 //! App may do and the repositories its installation covers).
 
+pub mod actions_oidc;
 pub mod admin;
 pub mod app;
 pub mod pulls;
@@ -15,10 +16,8 @@ pub mod repos;
 pub mod state;
 
 use crate::clock::now_ms;
-use crate::faults::FaultEffect;
 use crate::http::{json, Req};
-use crate::Sim;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
 use state::{GitHub, Grant, Repo};
@@ -223,102 +222,13 @@ pub fn repo_for<'g>(
     }
 }
 
-/// Serves a GitHub path, or `None` when the path is not GitHub's.
-pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
-    let get = req.method == Method::GET;
-    let post = req.method == Method::POST;
-    let put = req.method == Method::PUT;
-    let patch = req.method == Method::PATCH;
-    let delete = req.method == Method::DELETE;
-    let endpoint: &'static str = match s {
-        ["apps", _, "installations", "new"] if get => "github.installations.new",
-        ["login", "oauth", "authorize"] if get => "github.oauth.authorize",
-        ["login", "oauth", "access_token"] if post => "github.oauth.access_token",
-        ["app"] if get => "github.apps.get",
-        ["app", "installations", _] if get => "github.apps.installation",
-        ["app", "installations", _, "access_tokens"] if post => "github.apps.access_tokens",
-        ["user"] if get => "github.users.me",
-        ["user", "installations"] if get => "github.users.installations",
-        ["repos", _, _] if get => "github.repos.get",
-        ["repos", _, _, "installation"] if get => "github.repos.installation",
-        ["repos", _, _, "git", "ref", "heads", ..] if get && s.len() > 6 => "github.git.ref",
-        ["repos", _, _, "git", "refs"] if post => "github.git.create_ref",
-        ["repos", _, _, "git", "refs", "heads", ..] if delete && s.len() > 6 => {
-            "github.git.delete_ref"
-        }
-        ["repos", _, _, "pulls"] if post => "github.pulls.create",
-        ["repos", _, _, "generate"] if post => "github.repos.generate",
-        ["repos", _, _, "contents", ..] if put && s.len() > 4 => "github.repos.contents.put",
-        ["repos", _, _, "contents", ..] if get && s.len() > 4 => "github.repos.contents.get",
-        ["repos", _, _, "environments", _] if put => "github.environments.put",
-        ["repos", _, _, "environments", _, "secrets", "public-key"] if get => {
-            "github.environments.public_key"
-        }
-        ["repos", _, _, "environments", _, "secrets", _] if put => "github.environments.secret",
-        ["repos", _, _, "actions", "variables"] if post => "github.variables.create",
-        ["repos", _, _, "actions", "variables", _] if patch => "github.variables.update",
-        ["repos", _, _, "actions", "variables", _] if get => "github.variables.get",
-        // A GitHub-shaped path with a method GitHub does not serve there.
-        ["app" | "user" | "repos" | "apps" | "login", ..] => {
-            return Some(GhError::new(404, "Not Found").into_response())
-        }
-        _ => return None,
-    };
-    let (latency, effect) = {
-        let mut world = sim.world();
-        world.count(endpoint);
-        crate::faults::strike(&mut world.faults, endpoint)
-    };
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+/// An injected fault on a GitHub counter, in GitHub's format unless a body was given.
+pub fn fault_response(status: u16, body: Option<Value>) -> Response {
+    let mut e = GhError::new(status, fault_message(status));
+    if let Some(b) = body {
+        e.body = b;
     }
-    if let Some(FaultEffect::Respond { status, body }) = effect {
-        let mut e = GhError::new(status, fault_message(status));
-        if let Some(b) = body {
-            e.body = b;
-        }
-        return Some(e.into_response());
-    }
-    let result = match s {
-        ["apps", slug, ..] => app::install_page(sim, req, slug),
-        ["login", "oauth", "authorize"] => app::authorize(sim, req),
-        ["login", "oauth", "access_token"] => app::access_token(sim, req),
-        ["app"] => app::get_app(sim, req),
-        ["app", "installations", id] => app::get_installation(sim, req, id),
-        ["app", "installations", id, _] => app::create_token(sim, req, id),
-        ["user"] => app::get_user(sim, req),
-        ["user", "installations"] => app::user_installations(sim, req),
-        ["repos", o, r] => repos::get(sim, req, o, r),
-        ["repos", o, r, "installation"] => pulls::installation(sim, req, o, r),
-        ["repos", o, r, "git", "ref", "heads", branch @ ..] => {
-            pulls::get_ref(sim, req, o, r, &branch.join("/"))
-        }
-        ["repos", o, r, "git", "refs"] => pulls::create_ref(sim, req, o, r),
-        ["repos", o, r, "git", "refs", "heads", branch @ ..] => {
-            pulls::delete_ref(sim, req, o, r, &branch.join("/"))
-        }
-        ["repos", o, r, "pulls"] => pulls::create_pull(sim, req, o, r),
-        ["repos", o, r, "generate"] => repos::generate(sim, req, o, r),
-        ["repos", o, r, "contents", path @ ..] => {
-            let path = path.join("/");
-            if put {
-                repos::put_contents(sim, req, o, r, &path)
-            } else {
-                repos::get_contents(sim, req, o, r, &path)
-            }
-        }
-        ["repos", o, r, "environments", env] => repos::put_environment(sim, req, o, r, env),
-        ["repos", o, r, "environments", env, "secrets", "public-key"] if get => {
-            repos::public_key(sim, req, o, r, env)
-        }
-        ["repos", o, r, "environments", env, "secrets", name] => {
-            repos::put_secret(sim, req, o, r, env, name)
-        }
-        ["repos", o, r, "actions", "variables"] => repos::create_variable(sim, req, o, r),
-        ["repos", o, r, "actions", "variables", name] => repos::variable(sim, req, o, r, name),
-        _ => Err(not_found()),
-    };
-    Some(result.unwrap_or_else(GhError::into_response))
+    e.into_response()
 }
 
 fn fault_message(status: u16) -> &'static str {

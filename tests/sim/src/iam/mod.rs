@@ -8,18 +8,16 @@
 pub mod accounts;
 pub mod admin;
 pub mod condition;
+pub mod credentials;
 pub mod policy;
+pub mod sts;
 pub mod wif;
 
 use crate::clock::now_ms;
-use crate::errors::{ApiResult, GoogleError};
-use crate::faults::FaultEffect;
+use crate::errors::GoogleError;
 use crate::http::Req;
 use crate::oauth::{authenticate, SCOPE_CLOUD_PLATFORM};
 use crate::state::{Project, User, World};
-use crate::Sim;
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
 use claw_free_protocol::google::ApiError;
 use policy::Policy;
 use serde_json::json;
@@ -74,6 +72,8 @@ pub struct State {
     pub accounts: BTreeMap<String, ServiceAccount>,
     /// Projects whose policy was read or set; others hold only their owner.
     pub project_policies: BTreeMap<String, Policy>,
+    /// STS's federated tokens, by token.
+    pub federated: BTreeMap<String, sts::Federated>,
 }
 
 impl State {
@@ -150,84 +150,6 @@ pub fn caller_and_project(
         return Err(ApiError::service_disabled(&project.number, service).into());
     }
     Ok((user, project))
-}
-
-/// Serves an IAM or Resource Manager policy path, or `None` when the path is not one.
-pub async fn route(sim: &Sim, req: &Req, s: &[&str]) -> Option<Response> {
-    let get = req.method == Method::GET;
-    let post = req.method == Method::POST;
-    let endpoint: &'static str = match s {
-        ["v1" | "v3", "projects", p] if post && p.ends_with(":getIamPolicy") => {
-            "crm.projects.getIamPolicy"
-        }
-        ["v1" | "v3", "projects", p] if post && p.ends_with(":setIamPolicy") => {
-            "crm.projects.setIamPolicy"
-        }
-        ["v1", "projects", _, "locations", "global", "workloadIdentityPools", rest @ ..] => {
-            match rest {
-                [] if post => "iam.workloadIdentityPools.create",
-                [] if get => "iam.workloadIdentityPools.list",
-                [_] if get => "iam.workloadIdentityPools.get",
-                [_, "operations", _] if get => "iam.workloadIdentityPools.operations.get",
-                [_, "providers"] if post => "iam.workloadIdentityPools.providers.create",
-                [_, "providers", _] if get => "iam.workloadIdentityPools.providers.get",
-                [_, "providers", _, "operations", _] if get => {
-                    "iam.workloadIdentityPools.providers.operations.get"
-                }
-                _ => return None,
-            }
-        }
-        ["v1", "projects", _, "serviceAccounts"] if post => "iam.serviceAccounts.create",
-        ["v1", "projects", _, "serviceAccounts"] if get => "iam.serviceAccounts.list",
-        ["v1", "projects", _, "serviceAccounts", a] if post && a.ends_with(":setIamPolicy") => {
-            "iam.serviceAccounts.setIamPolicy"
-        }
-        ["v1", "projects", _, "serviceAccounts", a] if post && a.ends_with(":getIamPolicy") => {
-            "iam.serviceAccounts.getIamPolicy"
-        }
-        ["v1", "projects", _, "serviceAccounts", _] if get => "iam.serviceAccounts.get",
-        _ => return None,
-    };
-    let (latency, effect) = {
-        let mut world = sim.world();
-        world.count(endpoint);
-        crate::faults::strike(&mut world.faults, endpoint)
-    };
-    if latency > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
-    }
-    if let Some(FaultEffect::Respond { status, body }) = effect {
-        return Some(crate::fault_response(endpoint, status, body));
-    }
-    let known: &[&str] = match endpoint {
-        "iam.workloadIdentityPools.create" => &["workloadIdentityPoolId"],
-        "iam.workloadIdentityPools.providers.create" => &["workloadIdentityPoolProviderId"],
-        "iam.workloadIdentityPools.list" | "iam.serviceAccounts.list" => {
-            &["pageSize", "pageToken", "showDeleted"]
-        }
-        _ => &[],
-    };
-    if let Err(e) = crate::errors::check_params(req, known) {
-        return Some(e.into_response());
-    }
-    let result: ApiResult = match s {
-        [_, "projects", p] => {
-            let (id, method) = p.rsplit_once(':').unwrap_or((p, ""));
-            accounts::project_policy(sim, req, id, method == "setIamPolicy")
-        }
-        ["v1", "projects", p, "locations", "global", "workloadIdentityPools", rest @ ..] => {
-            wif::handle(sim, req, p, rest)
-        }
-        ["v1", "projects", p, "serviceAccounts"] if post => accounts::create(sim, req, p),
-        ["v1", "projects", p, "serviceAccounts"] => accounts::list(sim, req, p),
-        ["v1", "projects", p, "serviceAccounts", a] => match a.rsplit_once(':') {
-            Some((email, "setIamPolicy")) => accounts::account_policy(sim, req, p, email, true),
-            Some((email, _)) => accounts::account_policy(sim, req, p, email, false),
-            None => accounts::get(sim, req, p, a),
-        },
-        _ => return None,
-    };
-    Some(result.unwrap_or_else(|e| e.into_response()))
 }
 
 /// The JSON body of a request, or Google's 400.

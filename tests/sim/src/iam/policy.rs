@@ -77,6 +77,8 @@ pub struct SetRequest {
 pub enum Resource {
     Project,
     ServiceAccount,
+    /// A Compute instance.
+    Instance,
 }
 
 /// Predefined roles the simulator knows; any other `roles/…` name does not exist.
@@ -113,6 +115,10 @@ pub fn check_role(role: &str, resource: Resource) -> Result<(), GoogleError> {
         Resource::Project => true,
         Resource::ServiceAccount => {
             role.starts_with("roles/iam.")
+                || matches!(role, "roles/owner" | "roles/editor" | "roles/viewer")
+        }
+        Resource::Instance => {
+            role.starts_with("roles/compute.")
                 || matches!(role, "roles/owner" | "roles/editor" | "roles/viewer")
         }
     };

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The issuer of GitHub Actions' OIDC tokens; Google requires a condition for it.
-pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+pub use crate::github::actions_oidc::ISSUER as GITHUB_ISSUER;
 
 fn pool_name(project: &Project, pool: &str) -> String {
     format!(
@@ -195,16 +195,24 @@ pub fn handle(sim: &Sim, req: &Req, project: &str, rest: &[&str]) -> ApiResult {
     }
 }
 
-fn create_pool(sim: &Sim, req: &Req, owner: &str, project: &Project) -> ApiResult {
-    let id = req
-        .param("workloadIdentityPoolId")
-        .unwrap_or("")
-        .to_string();
-    if !valid_id(&id) {
-        return Err(invalid(format!(
-            "Invalid workload identity pool id: \"{id}\". The id must be 4 to 32 lowercase letters, digits or hyphens and must not start with \"gcp-\"."
-        )));
+/// The new resource's id from query parameter `name`, or Google's 400 (`why` follows
+/// the id in the message).
+fn new_id(req: &Req, name: &str, what: &str, why: &str) -> Result<String, GoogleError> {
+    let id = req.param(name).unwrap_or("").to_string();
+    if valid_id(&id) {
+        Ok(id)
+    } else {
+        Err(invalid(format!("Invalid {what} id: \"{id}\".{why}")))
     }
+}
+
+fn create_pool(sim: &Sim, req: &Req, owner: &str, project: &Project) -> ApiResult {
+    let id = new_id(
+        req,
+        "workloadIdentityPoolId",
+        "workload identity pool",
+        " The id must be 4 to 32 lowercase letters, digits or hyphens and must not start with \"gcp-\".",
+    )?;
     let asked: NewPool = body(req)?;
     let pool = Pool {
         display_name: asked.display_name,
@@ -254,15 +262,12 @@ fn check_mapping(mapping: &BTreeMap<String, String>) -> Result<(), GoogleError> 
 }
 
 fn create_provider(sim: &Sim, req: &Req, owner: &str, project: &Project, pool: &str) -> ApiResult {
-    let id = req
-        .param("workloadIdentityPoolProviderId")
-        .unwrap_or("")
-        .to_string();
-    if !valid_id(&id) {
-        return Err(invalid(format!(
-            "Invalid workload identity pool provider id: \"{id}\"."
-        )));
-    }
+    let id = new_id(
+        req,
+        "workloadIdentityPoolProviderId",
+        "workload identity pool provider",
+        "",
+    )?;
     let asked: NewProvider = body(req)?;
     let oidc = asked
         .oidc

@@ -75,6 +75,7 @@ pub fn sim_with(change: impl FnOnce(&mut Options)) -> TestSim {
 }
 
 /// A response: status, headers we look at, body text.
+#[derive(Debug)]
 pub struct Resp {
     pub status: u16,
     pub body: String,
@@ -82,6 +83,8 @@ pub struct Resp {
     pub etag: Option<String>,
     pub www_authenticate: Option<String>,
     pub flavor: Option<String>,
+    /// Cloud Storage's `Range` on a resumable upload's 308.
+    pub range: Option<String>,
 }
 
 impl Resp {
@@ -97,11 +100,12 @@ fn into_resp(result: Result<ureq::Response, ureq::Error>) -> Resp {
         Err(e) => panic!("transport error: {e}"),
     };
     let header = |n: &str| response.header(n).map(str::to_string);
-    let (location, etag, www, flavor) = (
+    let (location, etag, www, flavor, range) = (
         header("location"),
         header("etag"),
         header("www-authenticate"),
         header("metadata-flavor"),
+        header("range"),
     );
     let status = response.status();
     Resp {
@@ -111,6 +115,7 @@ fn into_resp(result: Result<ureq::Response, ureq::Error>) -> Resp {
         etag,
         www_authenticate: www,
         flavor,
+        range,
     }
 }
 
@@ -128,6 +133,21 @@ impl TestSim {
             Some(b) => req.send_json(b),
             None => req.call(),
         })
+    }
+
+    /// A request with raw bytes and the headers given (uploads).
+    pub fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Resp {
+        let mut req = self.request(method, path);
+        for (name, value) in headers {
+            req = req.set(name, value);
+        }
+        into_resp(req.send_bytes(body))
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {
@@ -286,10 +306,42 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// Enables the IAM API in `claw-demo` (off in a new project) and waits until it is.
+pub fn enable_iam_in_demo(sim: &TestSim, token: &str) {
+    let op = sim.post(
+        "/v1/projects/claw-demo/services/iam.googleapis.com:enable",
+        token,
+        json!({}),
+    );
+    assert_eq!(op.status, 200, "{}", op.body);
+    let name = op.json()["name"].as_str().unwrap().to_string();
+    wait_op(sim, &format!("/v1/{name}"), token);
+}
+
 /// Waits for an operation (Compute or Cloud) to finish and returns it.
 pub fn wait_op(sim: &TestSim, path: &str, token: &str) -> Value {
     sim.wait_for(10, || {
         let op = sim.get(path, token).json();
         (op["status"] == "DONE" || op["done"] == true).then_some(op)
     })
+}
+
+impl claw_free_testkit::keyless::Google for TestSim {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let r = self.send(method, path, token, body);
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
+    fn base(&self) -> String {
+        self.url.clone()
+    }
 }
