@@ -465,6 +465,32 @@ impl GitHub {
         Ok(())
     }
 
+    /// Whether `branch` changes only by pull request (its protection requires reviews);
+    /// false for an unprotected branch.
+    pub async fn requires_pull_requests(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<bool, GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/branches/{}/protection",
+            self.api,
+            repo.path(),
+            encode(branch)
+        );
+        match send(http, request(Method::Get, url, token.expose(), None)).await {
+            Ok(response) => {
+                let rules: Value = parse(&response)?;
+                Ok(rules.get("required_pull_request_reviews").is_some())
+            }
+            // "Branch not protected".
+            Err(GitHubFailure::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Sets an Actions variable, creating it or updating the one there.
     pub async fn set_variable(
         &self,

@@ -132,7 +132,7 @@ pub async fn issue<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
             &jwt,
             installation.id,
             &repo,
-            &[("contents", "read")],
+            &[("contents", "read"), ("administration", "read")],
         )
         .await
         .map_err(github_error)?;
@@ -155,6 +155,18 @@ pub async fn issue<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     };
     if !names_this_vm(&config, &repo, &vm) {
         return Err(not_yours());
+    }
+    // A token that can write contents could push to an unprotected main, which CI
+    // deploys: the bot gets one only while main changes by pull request alone.
+    if !github
+        .requires_pull_requests(app.platform, &reader, &repo, MAIN)
+        .await
+        .map_err(github_error)?
+    {
+        return Err(ApiError::Forbidden(format!(
+            "{}/{}'s {MAIN} branch does not require pull requests, so claw.free gives the bot no token to change it. Protect {MAIN} on GitHub (a private repository needs GitHub Pro for that, or make it public), then try again.",
+            repo.owner, repo.name
+        )));
     }
     let writer = github
         .installation_token_for(app.platform, &jwt, installation.id, &repo, PERMISSIONS)

@@ -22,8 +22,15 @@ struct FakeGitHub {
     installed: bool,
     /// `claw-free.json` on `main`, when there is one.
     config: Option<String>,
+    /// Whether `main` requires pull requests.
+    protected: bool,
     /// The bodies of every token request.
     minted: Vec<Value>,
+}
+
+/// The read-only token's permissions: the config, and whether main is protected.
+fn read_permissions() -> Value {
+    json!({"contents": "read", "administration": "read"})
 }
 
 fn config_naming(vm: (&str, &str, &str, &str)) -> String {
@@ -41,6 +48,7 @@ fn setup() -> (TestApp, Rc<RefCell<FakeGitHub>>) {
     let fake = Rc::new(RefCell::new(FakeGitHub {
         installed: true,
         config: Some(config_naming(VM)),
+        protected: true,
         minted: Vec::new(),
     }));
     let handle = fake.clone();
@@ -65,7 +73,7 @@ fn setup() -> (TestApp, Rc<RefCell<FakeGitHub>>) {
         }
         if req.url == format!("{api}/app/installations/77/access_tokens") {
             let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
-            let read = body["permissions"] == json!({"contents": "read"});
+            let read = body["permissions"] == read_permissions();
             gh.minted.push(body);
             let token = if read { READ_TOKEN } else { WRITE_TOKEN };
             return reply(201, json!({"token": token, "expires_at": "2026-11-28T13:00:00Z"}));
@@ -78,6 +86,14 @@ fn setup() -> (TestApp, Rc<RefCell<FakeGitHub>>) {
                     json!({"type": "file", "encoding": "base64", "content": STANDARD.encode(text)}),
                 ),
                 None => reply(404, json!({"message": "Not Found"})),
+            };
+        }
+        if req.url == format!("{api}/repos/{REPO}/branches/main/protection") {
+            assert_eq!(auth, format!("Bearer {READ_TOKEN}"), "protection is read read-only");
+            return if gh.protected {
+                reply(200, json!({"required_pull_request_reviews": {"required_approving_review_count": 0}}))
+            } else {
+                reply(404, json!({"message": "Branch not protected"}))
             };
         }
         reply(404, json!({"message": format!("unexpected {}", req.url)}))
@@ -126,12 +142,29 @@ fn the_vm_the_repository_names_gets_a_narrow_token_and_nothing_is_stored() {
     assert_eq!(
         minted,
         vec![
-            json!({"repositories": ["my-bot"], "permissions": {"contents": "read"}}),
+            json!({"repositories": ["my-bot"], "permissions": read_permissions()}),
             json!({"repositories": ["my-bot"], "permissions": {"contents": "write", "pull_requests": "write"}}),
         ]
     );
     let kv = h.p.kv_dump();
     assert!(!kv.contains("ghs_"), "{kv}");
+}
+
+#[test]
+fn no_write_token_while_main_takes_direct_pushes() {
+    let (h, fake) = setup();
+    fake.borrow_mut().protected = false;
+    let (status, body) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("does not require pull requests"));
+    assert!(fake
+        .borrow()
+        .minted
+        .iter()
+        .all(|m| m["permissions"] == read_permissions()));
 }
 
 #[test]
@@ -153,7 +186,7 @@ fn a_vm_the_repository_does_not_name_gets_no_write_token() {
             fake.borrow()
                 .minted
                 .iter()
-                .all(|m| m["permissions"] == json!({"contents": "read"})),
+                .all(|m| m["permissions"] == read_permissions()),
             "{other:?}"
         );
     }

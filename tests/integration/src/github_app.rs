@@ -24,6 +24,7 @@ pub fn worker_vars(sim: &str) -> Vec<(String, String)> {
         ("GITHUB_APP_PRIVATE_KEY", PRIVATE_KEY_PEM.into()),
         ("GITHUB_API", sim.into()),
         ("GITHUB_WEB", sim.into()),
+        ("GOOGLE_CERTS_URL", format!("{sim}/oauth2/v3/certs")),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_string(), value))
@@ -42,7 +43,8 @@ pub fn registration(site: &str) -> Value {
         "setupUrl": format!("{site}/api/github/setup"),
         "callbackUrl": format!("{site}/api/github/callback"),
         "permissions": {"contents": "write", "environments": "write",
-                        "administration": "write", "actions_variables": "write"},
+                        "administration": "write", "actions_variables": "write",
+                        "pull_requests": "write"},
         "clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET, "id": APP_ID,
     })
 }

@@ -8,17 +8,13 @@
 //! Refused: a VM the repository does not name, a change to `.github/workflows/`, and
 //! a direct write to the protected `main` with the token the VM was given.
 
-use claw_free_it::{free_port, Client, Stack, StackOptions};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use claw_free_it::{Client, Stack, StackOptions};
 use serde_json::{json, Value};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const FIXTURE_PEM: &str = include_str!("../../fixtures/github_app_private_key.pem");
-const APP_ID: u64 = 434343;
 const OWNER: &str = "ada-lovelace";
 const REPO: &str = "my-bot";
 const PROJECT: &str = "claw-demo";
@@ -38,45 +34,12 @@ fn unb64(text: &str) -> Vec<u8> {
         .unwrap()
 }
 
-/// The stack in GitHub mode, with Google's keys at the simulator. The App asks GitHub
-/// for more than the VM may have (`workflows`, `administration`): the Worker narrows.
+/// The stack in GitHub mode (the development App), with Google's keys at the simulator.
 fn stack() -> Stack {
-    let sim_port = free_port();
-    let sim = format!("http://127.0.0.1:{sim_port}");
-    let mut options = StackOptions {
-        sim_port,
+    Stack::start(StackOptions {
+        github: true,
         ..StackOptions::default()
-    };
-    for (name, value) in [
-        ("GITHUB_APP_ID", APP_ID.to_string()),
-        ("GITHUB_APP_SLUG", "claw-free-local".into()),
-        ("GITHUB_APP_CLIENT_ID", "Iv23local".into()),
-        ("GITHUB_APP_CLIENT_SECRET", "local-github-secret".into()),
-        ("GITHUB_APP_PRIVATE_KEY", FIXTURE_PEM.into()),
-        ("GITHUB_API", sim.clone()),
-        ("GITHUB_WEB", sim.clone()),
-        ("GOOGLE_CERTS_URL", format!("{sim}/oauth2/v3/certs")),
-    ] {
-        options.vars.insert(name.into(), value);
-    }
-    let stack = Stack::start(options);
-    let public_key = rsa::RsaPrivateKey::from_pkcs1_pem(FIXTURE_PEM)
-        .unwrap()
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
-    stack.admin(
-        "github/apps",
-        json!({
-            "slug": "claw-free-local", "name": "claw.free local", "publicKey": public_key,
-            "setupUrl": format!("{}/api/github/setup", stack.site),
-            "callbackUrl": format!("{}/api/github/callback", stack.site),
-            "permissions": {"contents": "write", "pull_requests": "write",
-                            "workflows": "write", "administration": "write"},
-            "clientId": "Iv23local", "clientSecret": "local-github-secret", "id": APP_ID,
-        }),
-    );
-    stack
+    })
 }
 
 /// A simulated VM with a service account (identity tokens need one); its instance id.
