@@ -74,6 +74,8 @@ pub struct Limits {
     pub health_stale_secs: u64,
     /// How many projects the bot list queries at most.
     pub max_projects_listed: usize,
+    /// GitHub tokens one VM may be given per window (GitHub mode).
+    pub vm_tokens_per_instance: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +185,7 @@ impl Config {
                 ready_timeout_secs: number("READY_TIMEOUT_SECS", 300)?,
                 health_stale_secs: number("HEALTH_STALE_SECS", 180)?,
                 max_projects_listed: number("MAX_PROJECTS_LISTED", 20)? as usize,
+                vm_tokens_per_instance: number("LIMIT_VM_TOKENS_PER_INSTANCE", 20)? as u32,
             },
             github: crate::github::config::GitHubMode::parse(&var, environment)?,
             version: env!("CARGO_PKG_VERSION"),

@@ -23,6 +23,8 @@ pub enum Scope {
     DeployPerSession,
     DeployPerIp,
     BotActionPerSession,
+    /// GitHub tokens a VM asks for, by its instance id.
+    VmTokenPerInstance,
 }
 
 impl Scope {
@@ -33,6 +35,7 @@ impl Scope {
             Self::DeployPerSession => "deploy-session",
             Self::DeployPerIp => "deploy-ip",
             Self::BotActionPerSession => "bot-session",
+            Self::VmTokenPerInstance => "vm-github-token",
         }
     }
 
@@ -44,6 +47,7 @@ impl Scope {
                 "You have started several deploys in the last hour. Please wait before starting another."
             }
             Self::BotActionPerSession => "Too many bot actions in the last hour. Please wait and try again.",
+            Self::VmTokenPerInstance => "This VM asked for too many GitHub tokens in the last hour. Please wait and try again.",
         }
     }
 }

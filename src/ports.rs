@@ -62,7 +62,7 @@ pub trait Random {
     fn fill(&self, buf: &mut [u8]) -> Result<(), PortError>;
 }
 
-/// Everything a request handler may touch besides its request (and RS256 signing, for
-/// the GitHub App's JWT, which Web Crypto does at the edge).
+/// Everything a request handler may touch besides its request: with RS256 (signing the
+/// GitHub App's JWT, verifying Google's identity tokens) through Web Crypto on Workers.
 pub trait Platform: KvStore + HttpClient + Clock + Random + Rs256 {}
 impl<T: KvStore + HttpClient + Clock + Random + Rs256> Platform for T {}

@@ -37,6 +37,7 @@ pub enum Route<'a> {
     BotGitHubLinkStatus(BotPath<'a>),
     GitHubSetup,
     GitHubCallback,
+    VmGitHubToken,
     TelegramOwnerCode,
     TelegramDetectUser,
 }
@@ -77,6 +78,7 @@ impl<'a> Route<'a> {
             }
             ["api", "github", "setup"] => Self::GitHubSetup,
             ["api", "github", "callback"] => Self::GitHubCallback,
+            ["api", "vm", "github-token"] => Self::VmGitHubToken,
             ["api", "telegram", "owner-code"] => Self::TelegramOwnerCode,
             ["api", "telegram", "detect-user"] => Self::TelegramDetectUser,
             _ => return None,
@@ -107,6 +109,7 @@ impl<'a> Route<'a> {
             Self::BotGitHubLinkStatus(_) => "/api/bots/:project/:zone/:vm/github/link",
             Self::GitHubSetup => "/api/github/setup",
             Self::GitHubCallback => "/api/github/callback",
+            Self::VmGitHubToken => "/api/vm/github-token",
             Self::TelegramOwnerCode => "/api/telegram/owner-code",
             Self::TelegramDetectUser => "/api/telegram/detect-user",
         }
@@ -144,6 +147,7 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (BotGitHubLinkStatus(bot), Post) => github::link::flow::resume(app, request, bot).await,
         (GitHubSetup, Get) => github::authorize::setup(app, request).await,
         (GitHubCallback, Get) => github::authorize::callback(app, request).await,
+        (VmGitHubToken, Post) => github::vm_token::issue(app, request).await,
         (TelegramOwnerCode, Post) => telegram::code(app, request).await,
         (TelegramDetectUser, Post) => telegram::detect_user(app, request).await,
         (
@@ -168,6 +172,7 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
             | BotGitHubLinkStatus(_)
             | GitHubSetup
             | GitHubCallback
+            | VmGitHubToken
             | TelegramOwnerCode
             | TelegramDetectUser,
             _,

@@ -23,13 +23,15 @@ let
   github = import ./evaluate.nix {
     extraModules = extraModules ++ [ { openclaw.githubMode.enable = true; } ];
   };
-  # GitHub mode with the repository's cache bucket.
+  # GitHub mode with the repository's cache bucket, and the repository the bot
+  # proposes changes to.
   cacheKey = "bot-cache-1:COu8rp8ZEaat2m1P52oDEI2sh7F0QtYHzAtomxKA0hQ=";
   githubCache = import ./evaluate.nix {
     extraModules = extraModules ++ [
       {
         openclaw.githubMode = {
           enable = true;
+          repository = "ada-lovelace/my-bot";
           cache = {
             bucket = "claw-cache-demo";
             publicKey = cacheKey;
@@ -143,6 +145,31 @@ let
       (expectEq "every NixOS assertion holds (GitHub mode with a cache)" (failedAssertions gc) [ ])
     ];
 
+  # The bot's pull requests: the skill's socket to the agent's root service.
+  proposeChecks =
+    let
+      gc = githubCache.config;
+      socket = gc.systemd.sockets.clawfree-propose or { listenStreams = [ ]; socketConfig = { }; };
+      service = gc.systemd.services."clawfree-propose@" or { serviceConfig.ExecStart = "\"\""; };
+      args = execArgs service.serviceConfig.ExecStart;
+      settings = builtins.fromJSON gc.environment.etc."clawfree/config.json".source.text;
+      cliSource = builtins.readFile ../agent/src/cli.rs;
+      flags = map builtins.head (builtins.filter (m: m != null) (map (builtins.match "--([a-z-]+)") args));
+      unknown = builtins.filter (f: !(contains "\"${f}\" =>" cliSource)) flags;
+    in
+    [
+      (check "propose: no socket without a repository" (!(github.config.systemd.sockets ? clawfree-propose)) "clawfree-propose is configured")
+      (expectEq "propose: the socket the skill connects to" socket.listenStreams [ "/run/clawfree/propose.sock" ])
+      (expectEq "propose: only the gateway's group may connect" [ (socket.socketConfig.SocketGroup or "") (socket.socketConfig.SocketMode or "") ] [ "openclaw" "0660" ])
+      (check "propose: the agent serves one proposal per connection" (lib.elem "serve-propose" args) (builtins.toJSON args))
+      (expectEq "propose: for the repository claw-free.json names" (flagValue args "--github-repository") "ada-lovelace/my-bot")
+      (expectEq "propose: with the claw.free site as the token's audience" (flagValue args "--worker-url") "https://claw.free")
+      (expectEq "propose: runs as root (only root reaches the metadata server)" (service.serviceConfig.User or "root") "root")
+      (expectEq "propose: the clawfree command knows the socket" (settings.propose_socket or null) "/run/clawfree/propose.sock")
+      (check "propose: the image without a repository gives the command no socket" (!(providerSettings ? propose_socket)) "propose_socket is set")
+      (check "propose: every flag is the agent's" (unknown == [ ]) "unknown: ${builtins.toJSON unknown}")
+    ];
+
   rolloutChecks =
     let
       rollout = github.config.systemd.services.clawfree-rollout;
@@ -199,6 +226,7 @@ in
   ++ rules.checks
   ++ rolloutChecks
   ++ cacheChecks
+  ++ proposeChecks
   ++ [
     (expectEq "the five AI CLIs are wrapped" (builtins.attrNames clis) [
       "aider"

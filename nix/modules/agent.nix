@@ -10,7 +10,10 @@
 # `clawfree-rollout.service` (switches to the system CI names in instance
 # metadata, gates it on health, keeps it or rolls back) and its options, and
 # with a cache bucket `clawfree-cache.service` (the bucket served to Nix on the
-# loopback as the VM's read-only service account).
+# loopback as the VM's read-only service account), and with a repository
+# `clawfree-propose.socket` and its per-connection `clawfree-propose@.service`
+# (the bot's own pull requests: root asks claw.free for a GitHub token with the
+# VM's identity token, which the gateway's user may not fetch).
 {
   config,
   lib,
@@ -67,6 +70,35 @@ let
   };
 
   gh = cfg.githubMode;
+
+  # The bot proposes changes to its repository through root: only root may ask
+  # the metadata server for the VM's identity token (metadata-guard.nix), and
+  # the GitHub token it buys never reaches the gateway's user.
+  proposeSocket = "/run/clawfree/propose.sock";
+  propose = clawLib.mkCappedSocketService {
+    description = "claw.free pull requests: propose a change to the bot's repository";
+    listenStream = proposeSocket;
+    group = "openclaw";
+    # curl to claw.free and GitHub, a few files: a minute or two at most.
+    runtimeMaxSec = 180;
+    execStart = [
+      agent
+      "serve-propose"
+      "--metadata-url"
+      cfg.agent.metadataUrl
+      "--github-repository"
+      gh.repository
+      "--worker-url"
+      gh.workerUrl
+      "--curl"
+      (lib.getExe' pkgs.curl "curl")
+    ];
+    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    after = [ "network-online.target" ];
+    # Root (the metadata guard lets only root ask for the identity token),
+    # with no state and nothing written: only the network.
+    serviceConfig = clawLib.hardening;
+  };
   # The local substituter in front of the owner's cache bucket, when there is one.
   cacheUrl = "http://127.0.0.1:${toString gh.cache.port}";
   withCache = gh.cache.bucket != null;
@@ -178,6 +210,12 @@ in
         internal = true;
         description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
       };
+      proposeSocket = lib.mkOption {
+        type = lib.types.nullOr lib.types.str;
+        default = null;
+        internal = true;
+        description = "The socket of the agent's root `serve-propose` service, which `clawfree propose` connects to; `null` without a repository.";
+      };
     };
   };
 
@@ -231,6 +269,26 @@ in
         default = 8091;
         description = "The loopback port the cache is served on.";
       };
+    };
+    repository = lib.mkOption {
+      type = lib.types.nullOr (lib.types.strMatching "[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+");
+      default = null;
+      example = "ada-lovelace/my-bot";
+      description = ''
+        The bot's own GitHub repository (`owner/name`, the `repository` of its
+        `claw-free.json`). When set, the bot can propose changes to it as pull
+        requests (`clawfree propose`), with a GitHub token claw.free mints for
+        this VM only while the repository's `main` names it.
+      '';
+    };
+    workerUrl = lib.mkOption {
+      type = lib.types.strMatching "https?://[^/?#]+";
+      default = "https://claw.free";
+      example = "http://10.0.2.2:8787";
+      description = ''
+        The claw.free site that linked the repository: it mints the GitHub
+        token, and is the audience of the VM's identity token.
+      '';
     };
     healthDeadlineSecs = lib.mkOption {
       type = lib.types.ints.positive;
@@ -316,6 +374,13 @@ in
           restartIfChanged = false;
         };
     };
+  })
+
+  # The bot's pull requests, when the VM knows its repository.
+  (lib.mkIf (cfg.enable && gh.enable && gh.repository != null) {
+    openclaw.internal = { inherit proposeSocket; };
+    systemd.sockets.clawfree-propose = propose.socket;
+    systemd.services."clawfree-propose@" = propose.service;
   })
 
   # The substituter: no state, no privilege, nothing but the loopback port and

@@ -47,6 +47,8 @@ let
     agent = lib.getExe cfg.agent.package;
     # `clawfree secret set` runs as the gateway's user: root stores the secret.
     agent_socket = cfg.internal.setSecretSocket;
+    # `clawfree propose` (GitHub mode with a repository): root opens the pull request.
+    propose_socket = cfg.internal.proposeSocket;
     openclaw_config = "${cfg.stateDir}/openclaw.json";
     # The key every caller must present; the agent (state folder cfg.stateDir)
     # makes it at first boot and gives it to OpenClaw in its configuration.

@@ -1,7 +1,7 @@
 # The owner's repository in GitHub mode, as claw.free creates it: claw.free's
-# base module, agenix for the secrets, the bot's settings in ./bot.nix and the
-# cache the VM fetches from in ./claw-free.json (written when the repository
-# is linked). .github/workflows/deploy.yml builds
+# base module, agenix for the secrets, the bot's settings in ./bot.nix, and
+# from ./claw-free.json (written when the repository is linked) the cache the
+# VM fetches from and this repository's name (the bot proposes changes to it). .github/workflows/deploy.yml builds
 # `nixosConfigurations.bot.config.system.build.toplevel` on every push to
 # main and ships it to the VM.
 {
@@ -33,6 +33,8 @@
             nixpkgs.hostPlatform = "x86_64-linux";
             openclaw.githubMode = {
               enable = true;
+              # The bot may propose changes to this repository as pull requests.
+              inherit (link) repository;
               cache = {
                 inherit (link) bucket;
                 publicKey = link.cachePublicKey;

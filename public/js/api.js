@@ -126,5 +126,9 @@ export const rotateSecret = (bot, telegramToken) => post(botPath(bot, '/secret')
 export const getBotLogs = (bot) => get(botPath(bot, '/logs'));
 export const trustNewKey = (bot) => post(botPath(bot, '/rekey'));
 export const rollBack = (bot) => post(botPath(bot, '/rollback'));
+/** Where "Link a GitHub repository" sends the browser: a navigation, not a fetch (it ends on GitHub). */
+export const githubLinkStartPath = (bot) => botPath(bot, '/github');
+export const getGithubLink = (bot) => get(botPath(bot, '/github/link'));
+export const resumeGithubLink = (bot) => post(botPath(bot, '/github/link'), {});
 export const ownerCode = (token) => post('/api/telegram/owner-code', { token });
 export const detectTelegramUser = (token) => post('/api/telegram/detect-user', { token });

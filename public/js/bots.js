@@ -3,13 +3,17 @@
 // IP and age, and the actions each status allows: logs, a new Telegram token
 // for a running bot, delete for a stopped one, and trusting the VM's new
 // encryption key when it publishes another one than claw.free pinned for it.
-// A bot linked to a GitHub repository also shows its latest rollout, and can
-// be rolled back to the previous system its VM still has.
+// A running bot can be linked to a GitHub repository (when this claw.free has a
+// GitHub App); a linked one names its repository, shows its latest rollout,
+// and can be rolled back to the previous system its VM still has. Its Telegram
+// token then lives in the repository, so the list offers no new token for it.
 
 import * as api from './api.js';
 import { byId, el, hide, setMessage, setVisible, show } from './dom.js';
 import { formatAge } from './format.js';
 import { openDeleteDialog, openLogsDialog, openRotateDialog, rollBack, trustNewKey } from './bot-actions.js';
+import { canLink, safeUrl } from './github.js';
+import { githubLinkingEnabled, nameFollowedBot, openGithubDialog } from './github-link.js';
 import { canRollBack, rolloutWords, shortRev } from './rollouts.js';
 import { currentViewName, showView } from './views.js';
 
@@ -33,6 +37,11 @@ export function showBots(preloaded = null) {
   showView('bots');
   if (preloaded) render(preloaded);
   else loadBots();
+}
+
+/** Reads the list again (a link finished, say), if it is on screen. */
+export function reloadBots() {
+  if (currentViewName() === 'bots') loadBots();
 }
 
 async function loadBots() {
@@ -63,6 +72,7 @@ function render({ vms = [], errors = [] }) {
   setVisible(byId('bots-table'), vms.length > 0);
   const rows = [...vms].sort(byNewestFirst).map(botRow);
   byId('bots-rows').replaceChildren(...rows);
+  nameFollowedBot(vms);
   if (vms.some(isChanging)) refreshTimer = setTimeout(refreshIfStillShown, AUTO_REFRESH_MS);
 }
 
@@ -118,6 +128,7 @@ function botRow(bot) {
   const detail = detailText ? el('span', { className: 'detail' }, detailText) : null;
   const rollout = rolloutWords(bot.rollout);
   const rolloutDetail = rollout ? el('span', { className: 'detail rollout' }, rollout) : null;
+  const repository = repositoryDetail(bot);
   return el('tr', { 'data-vm': bot.vmName },
     el('th', { scope: 'row', className: 'bot-name' },
       el('span', {}, bot.botName || bot.vmName),
@@ -126,6 +137,7 @@ function botRow(bot) {
       el('span', { className: `dot dot-${dotColour(bot)}`, 'aria-hidden': 'true' }),
       el('span', { className: 'status-words' }, statusWords(bot)),
       detail,
+      repository,
       rolloutDetail),
     cell('Machine', machineTypeName(bot.machineType)),
     cell('Zone', bot.zone),
@@ -134,18 +146,32 @@ function botRow(bot) {
     cell('Actions', actionsFor(bot)));
 }
 
+/** "Linked to owner/name", linking to it when its URL is one the page may link to. */
+function repositoryDetail(bot) {
+  if (!bot.github || typeof bot.github.repository !== 'string') return null;
+  const url = safeUrl(bot.github.url);
+  const name = url
+    ? el('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, bot.github.repository)
+    : el('code', {}, bot.github.repository);
+  return el('span', { className: 'detail repository' }, 'Linked to ', name);
+}
+
 function actionsFor(bot) {
   const name = bot.botName || bot.vmName;
   const actions = el('div', { className: 'row-actions' },
     el('button', { type: 'button', className: 'secondary small', 'aria-label': `Logs of ${name}`,
       onclick: () => openLogsDialog(bot) }, 'Logs'));
-  if (bot.status === 'RUNNING') {
+  if (bot.status === 'RUNNING' && !bot.github) {
     actions.append(el('button', { type: 'button', className: 'secondary small', 'aria-label': `New Telegram token for ${name}`,
       onclick: () => openRotateDialog(bot) }, 'New token'));
   }
   if (bot.status === 'RUNNING' && bot.keyChanged) {
     actions.append(el('button', { type: 'button', className: 'danger small', 'aria-label': `Trust the new key of ${name}`,
       onclick: (event) => trustNewKey(bot, event.currentTarget, () => loadBots()) }, 'Trust the new key'));
+  }
+  if (canLink(bot, githubLinkingEnabled())) {
+    actions.append(el('button', { type: 'button', className: 'secondary small',
+      'aria-label': `Link ${name} to a GitHub repository`, onclick: () => openGithubDialog(bot) }, 'Link to GitHub'));
   }
   if (canRollBack(bot)) {
     actions.append(el('button', { type: 'button', className: 'secondary small',

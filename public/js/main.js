@@ -1,15 +1,17 @@
 // main.js: the page's entry point. Wires the steps together and decides where
 // a visitor lands: the choices and sign-in when signed out (with the reason,
 // if sign-in failed or the session expired); a deploy this tab was watching;
+// the bot list, following a GitHub link, when GitHub sent the visitor back;
 // the bot list for a returning visitor who has bots; else the setup step.
 
 import * as api from './api.js';
 import { hideAccount, showAccount } from './account.js';
 import { initBotActions } from './bot-actions.js';
-import { initBots, showBots } from './bots.js';
+import { initBots, reloadBots, showBots } from './bots.js';
+import { followLink, followedBot, forgetFollowed, initGithubLink, setGithubLinking, stopFollowing } from './github-link.js';
 import { initChoose, showChoose } from './choose.js';
 import { byId, whileBusy, wireRevealButtons } from './dom.js';
-import { signInErrorMessage, signedOutMessage as signOutNotice } from './messages.js';
+import { githubLinkErrorMessage, signInErrorMessage, signedOutMessage as signOutNotice } from './messages.js';
 import { initDone, showDone } from './done.js';
 import { initProgress, savedRun, startProgress, stopProgress } from './progress.js';
 import { forgetFinishedBot, initSetup, showSetup } from './setup.js';
@@ -25,6 +27,7 @@ let deployingProvider = null;
 /** Back to step 1, keeping the choices made so far (from `choices` or the lost session). */
 function backToSignIn(message, kind = 'error', choices = null) {
   stopProgress();
+  stopFollowing();
   closeDialogs();
   const previous = choices || session || {};
   session = null;
@@ -80,6 +83,7 @@ function wire() {
   initDone({ onShowBots: toBots });
   initBots({ onNewBot: toSetup });
   initBotActions();
+  initGithubLink({ onLinkedChange: reloadBots });
   byId('nav-bots').addEventListener('click', toBots);
   byId('sign-out').addEventListener('click', (event) => signOut(event.currentTarget));
   api.onSessionLost(() => {
@@ -92,6 +96,8 @@ function takeLandingParams() {
   const params = new URLSearchParams(window.location.search);
   const landing = {
     authError: params.get('authError'),
+    githubLink: params.get('githubLink'),
+    githubLinkError: params.get('githubLinkError'),
     signedOutUnrevoked: params.get('signedOut') === 'unrevoked',
     justSignedIn: params.has('provider'),
     provider: params.get('provider'),
@@ -103,6 +109,19 @@ function takeLandingParams() {
 
 /** Where a signed-in visitor starts: a deploy in progress, their bots, or a new bot. */
 async function landSignedIn(landing) {
+  if (landing.githubLinkError !== null) {
+    forgetFollowed();
+    showBots();
+    showNotice(githubLinkErrorMessage(landing.githubLinkError));
+    return;
+  }
+  const linking = followedBot(landing.githubLink);
+  if (linking) {
+    showBots();
+    // Back from a sign-in while a link was followed: the sign-in its stopped step asked for.
+    followLink(linking, { resumeIfStopped: landing.justSignedIn });
+    return;
+  }
   const running = savedRun();
   if (running) {
     startProgress(running, null);
@@ -126,6 +145,7 @@ async function landSignedIn(landing) {
 /** Why a visitor who is not signed in sees step 1; '' for a plain first visit. */
 function signedOutMessage(error, landing) {
   if (landing.authError !== null) return signInErrorMessage(landing.authError);
+  if (landing.githubLinkError !== null) return githubLinkErrorMessage(landing.githubLinkError);
   if (landing.signedOutUnrevoked) return signOutNotice(false);
   if (error.status === 401) return '';
   if (error.status === 404) return SESSION_EXPIRED;
@@ -142,6 +162,7 @@ async function start() {
     return;
   }
   showAccount(session);
+  setGithubLinking(session.githubLinking);
   await landSignedIn(landing);
 }
 

@@ -1,6 +1,7 @@
 // messages.js: the sentences the page shows for the codes the Worker puts in
-// its redirects (`/?authError=<code>`). The URL carries a code, never text, so
-// a link made by anyone else cannot make the page say something of theirs.
+// its redirects (`/?authError=<code>`, `/?githubLinkError=<code>`). The URL
+// carries a code, never text, so a link made by anyone else cannot make the
+// page say something of theirs.
 
 const SIGN_IN_ERRORS = Object.freeze({
   expired: 'This sign-in link has expired or was already used. Please sign in again.',
@@ -25,4 +26,19 @@ export function signedOutMessage(revoked) {
   return revoked === false
     ? 'You are signed out here, but Google did not confirm that it revoked claw.free\'s access. You can remove it yourself at myaccount.google.com/permissions.'
     : 'You are signed out.';
+}
+
+const GITHUB_LINK_ERRORS = Object.freeze({
+  expired: 'Linking to GitHub took too long or was started in another browser. Start it again from your bot list.',
+  cancelled: 'You did not authorize claw.free on GitHub, so nothing was linked. You can start again from your bot list.',
+  refused: 'GitHub did not confirm the installation. Start linking again from your bot list.',
+  'not-yours': 'That GitHub installation belongs to another account than the one you authorized with. Nothing was linked.',
+  github: 'GitHub did not answer as expected. Nothing was linked; try again in a moment.',
+});
+
+const UNKNOWN_GITHUB_LINK_ERROR = 'Linking to GitHub did not complete. Nothing was linked; start again from your bot list.';
+
+/** The sentence for a `githubLinkError` code; a fixed one for anything unknown. */
+export function githubLinkErrorMessage(code) {
+  return Object.hasOwn(GITHUB_LINK_ERRORS, code) ? GITHUB_LINK_ERRORS[code] : UNKNOWN_GITHUB_LINK_ERROR;
 }

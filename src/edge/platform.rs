@@ -1,6 +1,7 @@
 //! The ports on Workers: KV through the `KV` binding, HTTP through `fetch`, time from
 //! `Date.now`, randomness from Web Crypto (getrandom's wasm backend), and RS256 for the
-//! GitHub App's JWT from Web Crypto (`rs256.js`), so the Wasm carries no RSA code.
+//! GitHub App's JWT and Google's identity tokens from Web Crypto (`rs256.js`), so the
+//! Wasm carries no RSA code.
 
 use crate::github::app_jwt::Rs256;
 use crate::http::{Method, OutboundRequest, OutboundResponse};
@@ -139,6 +140,15 @@ extern "C" {
     /// bytes, rejected when Web Crypto refuses the key.
     #[wasm_bindgen(js_name = clawFreeRs256Sign)]
     fn web_crypto_rs256(pkcs8_der: &[u8], message: &[u8]) -> js_sys::Promise;
+
+    /// A promise of whether the signature verifies with the JWK key (`n`, `e`).
+    #[wasm_bindgen(js_name = clawFreeRs256Verify)]
+    fn web_crypto_rs256_verify(
+        n: &str,
+        e: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> js_sys::Promise;
 }
 
 impl Rs256 for WorkerPlatform {
@@ -148,6 +158,20 @@ impl Rs256 for WorkerPlatform {
             .await
             .map_err(|e| PortError(format!("Web Crypto RS256: {}", js_error_text(&e))))?;
         Ok(js_sys::Uint8Array::new(&signature).to_vec())
+    }
+
+    async fn verify(
+        &self,
+        n: &str,
+        e: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError> {
+        let promise = web_crypto_rs256_verify(n, e, message, signature);
+        let valid = worker::wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|e| PortError(format!("Web Crypto RS256: {}", js_error_text(&e))))?;
+        Ok(valid.as_bool() == Some(true))
     }
 }
 

@@ -1,4 +1,5 @@
-// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) through Web Crypto, for the GitHub App's JWT.
+// RS256 (RSASSA-PKCS1-v1_5 with SHA-256) through Web Crypto: signing the GitHub App's JWT,
+// and verifying Google's instance identity tokens with the JWKs Google publishes.
 // Kept in its own module, not inline in Rust, so that node's Web Crypto (the same
 // standard API workerd implements) can run this very code in the tests.
 
@@ -28,4 +29,26 @@ export async function clawFreeRs256Sign(pkcs8, message) {
   const key = await importKey(pkcs8);
   const signature = await crypto.subtle.sign(ALGORITHM, key, Uint8Array.from(message));
   return new Uint8Array(signature);
+}
+
+// Verifying keys by their JWK modulus and exponent, reused while the isolate lives:
+// Google publishes two or three at a time.
+const verifiers = new Map();
+
+async function importJwk(n, e) {
+  const id = `${n}.${e}`;
+  const known = verifiers.get(id);
+  if (known) return known;
+  const jwk = { kty: 'RSA', n, e, alg: 'RS256', ext: true };
+  const key = await crypto.subtle.importKey('jwk', jwk, ALGORITHM, false, ['verify']);
+  if (verifiers.size >= 8) verifiers.clear();
+  verifiers.set(id, key);
+  return key;
+}
+
+// Resolves to whether `signature` is the JWK (`n`, `e`, base64url) key's over `message`.
+// A key Web Crypto refuses rejects with its error.
+export async function clawFreeRs256Verify(n, e, message, signature) {
+  const key = await importJwk(n, e);
+  return crypto.subtle.verify(ALGORITHM, key, Uint8Array.from(signature), Uint8Array.from(message));
 }

@@ -17,10 +17,21 @@ pub const BACKDATE_SECS: u64 = 60;
 /// How long after "now" it expires; GitHub refuses an `exp` more than ten minutes out.
 pub const LIFETIME_SECS: u64 = 540;
 
-/// RSASSA-PKCS1-v1_5 with SHA-256 over `message`, with a PKCS#8 DER key.
+/// RSASSA-PKCS1-v1_5 with SHA-256: signing with a PKCS#8 DER key (the App's JWT), and
+/// verifying with a public key given as a JWK's base64url `n` and `e` (Google's
+/// instance identity tokens, whose keys Google publishes as a JWK set).
 #[allow(async_fn_in_trait)]
 pub trait Rs256 {
     async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError>;
+    /// Whether `signature` is the key's over `message`; an error only when the key
+    /// itself is unusable.
+    async fn verify(
+        &self,
+        n: &str,
+        e: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError>;
 }
 
 /// The App's private key as PKCS#8 DER. Its `Debug` shows nothing of it.
@@ -153,6 +164,28 @@ pub mod tests {
                 .map_err(|e| PortError(format!("key: {e}")))?;
             let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
             Ok(signer.sign(message).to_vec())
+        }
+
+        async fn verify(
+            &self,
+            n: &str,
+            e: &str,
+            message: &[u8],
+            signature: &[u8],
+        ) -> Result<bool, PortError> {
+            let number = |b64: &str| {
+                URL_SAFE_NO_PAD
+                    .decode(b64)
+                    .map(|b| rsa::BigUint::from_bytes_be(&b))
+                    .map_err(|_| PortError("key: not base64url".into()))
+            };
+            let key = rsa::RsaPublicKey::new(number(n)?, number(e)?)
+                .map_err(|e| PortError(format!("key: {e}")))?;
+            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
+            let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
+                return Ok(false);
+            };
+            Ok(verifier.verify(message, &signature).is_ok())
         }
     }
 

@@ -210,6 +210,73 @@ impl GitHub {
         Ok(InstallationToken(answer.token))
     }
 
+    /// The App's installation on a repository (`GET /repos/{o}/{r}/installation`).
+    pub async fn repository_installation(
+        &self,
+        http: &impl HttpClient,
+        app_jwt: &str,
+        repo: &RepoName,
+    ) -> Result<Installation, GitHubFailure> {
+        let url = format!("{}/repos/{}/installation", self.api, repo.path());
+        parse(&send(http, request(Method::Get, url, app_jwt, None)).await?)
+    }
+
+    /// A token of installation `id` for the one repository named, with only `permissions`.
+    pub async fn installation_token_for(
+        &self,
+        http: &impl HttpClient,
+        app_jwt: &str,
+        installation: u64,
+        repo: &RepoName,
+        permissions: &[(&str, &str)],
+    ) -> Result<InstallationToken, GitHubFailure> {
+        let permissions: serde_json::Map<String, Value> = permissions
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let body = json!({ "repositories": [repo.name], "permissions": permissions });
+        let url = format!(
+            "{}/app/installations/{installation}/access_tokens",
+            self.api
+        );
+        let answer: TokenBody =
+            parse(&send(http, request(Method::Post, url, app_jwt, Some(&body))).await?)?;
+        Ok(InstallationToken(answer.token))
+    }
+
+    /// A file's bytes on `branch`; `None` when it is not there.
+    pub async fn file(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        path: &str,
+        branch: &str,
+    ) -> Result<Option<Vec<u8>>, GitHubFailure> {
+        #[derive(Deserialize)]
+        struct Content {
+            content: String,
+        }
+        let url = format!(
+            "{}/repos/{}/contents/{}?ref={}",
+            self.api,
+            repo.path(),
+            path.split('/').map(encode).collect::<Vec<_>>().join("/"),
+            encode(branch)
+        );
+        let content: Content =
+            match send(http, request(Method::Get, url, token.expose(), None)).await {
+                Ok(response) => parse(&response)?,
+                Err(GitHubFailure::NotFound(_)) => return Ok(None),
+                Err(other) => return Err(other),
+            };
+        let text: String = content.content.split_whitespace().collect();
+        STANDARD
+            .decode(text)
+            .map(Some)
+            .map_err(|_| GitHubFailure::Unexpected("a file's content is not base64".into()))
+    }
+
     pub async fn repository(
         &self,
         http: &impl HttpClient,
@@ -396,6 +463,32 @@ impl GitHub {
         });
         send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
         Ok(())
+    }
+
+    /// Whether `branch` changes only by pull request (its protection requires reviews);
+    /// false for an unprotected branch.
+    pub async fn requires_pull_requests(
+        &self,
+        http: &impl HttpClient,
+        token: &InstallationToken,
+        repo: &RepoName,
+        branch: &str,
+    ) -> Result<bool, GitHubFailure> {
+        let url = format!(
+            "{}/repos/{}/branches/{}/protection",
+            self.api,
+            repo.path(),
+            encode(branch)
+        );
+        match send(http, request(Method::Get, url, token.expose(), None)).await {
+            Ok(response) => {
+                let rules: Value = parse(&response)?;
+                Ok(rules.get("required_pull_request_reviews").is_some())
+            }
+            // "Branch not protected".
+            Err(GitHubFailure::NotFound(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 
     /// Sets an Actions variable, creating it or updating the one there.

@@ -15,6 +15,7 @@ pub const IAM_API: &str = "https://iam.googleapis.com";
 pub const STORAGE_API: &str = "https://storage.googleapis.com";
 /// The template repository owners' repositories are generated from.
 pub const TEMPLATE: &str = "claw-free/bot-template";
+pub use crate::google::identity::GOOGLE_CERTS_URL;
 
 #[derive(Clone)]
 pub struct GitHubMode {
@@ -31,6 +32,8 @@ pub struct GitHubMode {
     pub storage_api: String,
     /// The template repository (`GITHUB_TEMPLATE`, `owner/name`).
     pub template: RepoName,
+    /// Google's JWK set for instance identity tokens (a VM asking for a GitHub token).
+    pub google_certs_url: String,
 }
 
 /// Shows neither the client secret nor the key.
@@ -44,6 +47,7 @@ impl std::fmt::Debug for GitHubMode {
             .field("iam_api", &self.iam_api)
             .field("storage_api", &self.storage_api)
             .field("template", &self.template)
+            .field("google_certs_url", &self.google_certs_url)
             .finish_non_exhaustive()
     }
 }
@@ -104,6 +108,7 @@ impl GitHubMode {
             storage_api: endpoint("STORAGE_API", STORAGE_API)?,
             template: RepoName::parse(&var("GITHUB_TEMPLATE").unwrap_or_else(|| TEMPLATE.into()))
                 .map_err(|e| format!("GITHUB_TEMPLATE: {e}"))?,
+            google_certs_url: endpoint("GOOGLE_CERTS_URL", GOOGLE_CERTS_URL)?,
         }))
     }
 
@@ -153,6 +158,7 @@ mod tests {
         assert_eq!(mode.app_id, 123456);
         assert_eq!(mode.github.api, GITHUB_API);
         assert_eq!(mode.iam_api, IAM_API);
+        assert_eq!(mode.google_certs_url, GOOGLE_CERTS_URL);
         let shown = format!("{mode:?}");
         assert!(
             !shown.contains("s3cret") && !shown.contains("PRIVATE KEY"),
@@ -181,5 +187,14 @@ mod tests {
             "https://iam.googleapis.com.evil.test".into(),
         );
         assert!(parse(&spoof, Environment::Production).is_err());
+        // Google's keys decide which VM a token names: never anyone else's in production.
+        let mut certs = app();
+        certs.insert(
+            "GOOGLE_CERTS_URL".into(),
+            "https://keys.evil.test/certs".into(),
+        );
+        assert!(parse(&certs, Environment::Production)
+            .unwrap_err()
+            .contains("GOOGLE_CERTS_URL"));
     }
 }

@@ -6,7 +6,9 @@
 //! project and repository, as data ([`plan`]), and the start of linking a bot
 //! ([`link_start`]: to the App's install page), then the setup redirect and the App's
 //! user authorization proving the installation is the person's ([`authorize`]), and the
-//! link itself: the repository and the Google side of CI, step by step ([`link`]).
+//! link itself: the repository and the Google side of CI, step by step ([`link`]); and
+//! the short-lived token a linked bot's VM gets to propose changes to its own
+//! repository ([`vm_token`]).
 
 pub mod app_jwt;
 pub mod authorize;
@@ -17,3 +19,4 @@ pub mod link_start;
 pub mod nix_key;
 pub mod plan;
 pub mod sealed_box;
+pub mod vm_token;

@@ -4,6 +4,7 @@
 //! - [`oauth`]: consent URL, code exchange (PKCE), userinfo, revoke.
 //! - [`crm`]: Cloud Resource Manager v3 (list and create projects).
 //! - [`serviceusage`]: enabling the Compute Engine API.
+//! - [`identity`]: verifying a VM's instance identity token (Google-signed JWT).
 //! - [`iam`]: GitHub mode's Workload Identity pool and provider, service accounts, grants.
 //! - [`longrunning`]: the operations Resource Manager and Service Usage return.
 //! - [`storage`]: GitHub mode's cache bucket and its IAM policy.
@@ -12,6 +13,7 @@
 pub mod compute;
 pub mod crm;
 pub mod iam;
+pub mod identity;
 pub mod longrunning;
 pub mod oauth;
 pub mod serviceusage;

@@ -73,6 +73,7 @@ fn every_route_is_documented() {
         "/api/bots/p/z/v/github/link",
         "/api/github/setup",
         "/api/github/callback",
+        "/api/vm/github-token",
         "/api/telegram/owner-code",
         "/api/telegram/detect-user",
     ];

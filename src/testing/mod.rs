@@ -6,6 +6,7 @@
 pub mod app;
 pub mod fake_google;
 pub mod fake_link;
+pub mod google_identity;
 mod platform;
 
 pub use crate::config::tests::development_config;

@@ -115,3 +115,56 @@ test('a rollout reads as one sentence, and Roll back is offered only when the VM
   assert.ok(!canRollBack({ ...bot, rollout: { canRollBack: false, previous: '1111111' } }));
   assert.ok(!canRollBack({ status: 'RUNNING' }));
 });
+
+test('linking errors are codes mapped to fixed sentences, never text from the URL', async () => {
+  const { githubLinkErrorMessage } = await import('../../public/js/messages.js');
+  const known = ['expired', 'cancelled', 'refused', 'not-yours', 'github'].map(githubLinkErrorMessage);
+  assert.equal(new Set(known).size, known.length, 'each code has its own sentence');
+  const unknown = githubLinkErrorMessage('<img src=x onerror=alert(1)>');
+  assert.ok(!unknown.includes('<img'));
+  assert.equal(unknown, githubLinkErrorMessage('toString'));
+  assert.ok(!known.includes(unknown));
+});
+
+test('a link names its bot, its steps and where it stands', async () => {
+  const { botKey, canLink, linkSteps, linkSummary, linkedBotFromParam, nextPollMs, safeUrl } =
+    await import('../../public/js/github.js');
+  const bot = linkedBotFromParam('claw-demo/us-central1-a/my-bot-010203');
+  assert.deepEqual(bot, { projectId: 'claw-demo', zone: 'us-central1-a', vmName: 'my-bot-010203' });
+  assert.equal(botKey(bot), 'claw-demo/us-central1-a/my-bot-010203');
+  for (const hostile of [null, '', 'a/b', 'a/b/c/d', '../../x/y', 'claw-demo/us-central1-a/<b>', 'A/b/c']) {
+    assert.equal(linkedBotFromParam(hostile), null, hostile);
+  }
+
+  const link = {
+    state: 'linking',
+    steps: [
+      { id: 'repository', label: 'Creating your repository', state: 'done' },
+      { id: 'identity', label: 'Trusting your repository in Google Cloud', state: 'running' },
+      { id: 'bucket', label: 'Creating the cache bucket', state: 'pending' },
+      { id: 'bogus', label: 'Something else', state: 'exploded' },
+    ],
+  };
+  assert.deepEqual(linkSteps(link).map((s) => s.state), ['done', 'active', 'pending']);
+  assert.equal(linkSummary(link, 'My bot'), 'Linking My bot: Trusting your repository in Google Cloud…');
+  assert.equal(
+    linkSummary({ state: 'linked', repository: { fullName: 'ada/my-bot', url: 'https://github.com/ada/my-bot' } }, 'My bot'),
+    'My bot is linked to ada/my-bot. A push to its main branch now deploys to the bot.');
+  assert.equal(linkSummary({ state: 'failed', error: 'Google refused.' }, 'My bot'), 'Linking My bot stopped: Google refused.');
+
+  assert.equal(nextPollMs({ retryAfterMs: 1500 }), 1500);
+  assert.equal(nextPollMs({ retryAfterMs: 10 }), 1000);
+  assert.equal(nextPollMs({ retryAfterMs: 600_000 }), 30_000);
+  assert.equal(nextPollMs({}), 2000);
+
+  assert.equal(canLink({ status: 'RUNNING' }, true), true);
+  assert.equal(canLink({ status: 'RUNNING' }, false), false);
+  assert.equal(canLink({ status: 'STOPPED' }, true), false);
+  assert.equal(canLink({ status: 'RUNNING', github: { repository: 'ada/my-bot' } }, true), false);
+
+  assert.equal(safeUrl('https://github.com/ada/my-bot'), 'https://github.com/ada/my-bot');
+  assert.equal(safeUrl('http://127.0.0.1:8787/ada/my-bot'), 'http://127.0.0.1:8787/ada/my-bot');
+  for (const hostile of ['javascript:alert(1)', 'http://evil.example/x', 'data:text/html,hi', 42, null]) {
+    assert.equal(safeUrl(hostile), null, String(hostile));
+  }
+});

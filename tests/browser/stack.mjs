@@ -46,6 +46,8 @@ export async function startStack(extraArgs = []) {
   return {
     site: endpoints.site,
     sim: endpoints.sim,
+    // With --github: the development GitHub App's registration, to post again after a reset.
+    githubApp: endpoints.githubApp || null,
     admin: simAdmin(endpoints.sim),
     stderr: () => stderrTail.join(''),
     stop: () => stopProcessGroup(child),
@@ -126,5 +128,9 @@ export function simAdmin(simBase) {
     vms: () => call('GET', '/_admin/vms'),
     stopVm: (vm) => call('POST', '/_admin/vms/stop', vm),
     expireTokens: (who = {}) => call('POST', '/_admin/tokens/expire', who),
+    clearFaults: () => call('DELETE', '/_admin/faults'),
+    githubApp: (registration) => call('POST', '/_admin/github/apps', registration),
+    githubRepo: (fullName) => call('GET', `/_admin/github/repos/${fullName}`),
+    githubPlan: (account) => call('POST', '/_admin/github/plan', account),
   };
 }

@@ -1,5 +1,6 @@
 // The Worker's RS256 for the GitHub App's JWT (src/edge/rs256.js), against the key the
-// simulator's GitHub App registers: run on node's Web Crypto, and under wrangler dev
+// simulator's GitHub App registers, and its verification of Google's identity tokens with
+// a JWK's n and e: run on node's Web Crypto, and under wrangler dev
 // (real workerd) through a Worker that only signs with that same module.
 
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { clawFreeRs256Sign } from '../../src/edge/rs256.js';
+import { clawFreeRs256Sign, clawFreeRs256Verify } from '../../src/edge/rs256.js';
 
 const FIXTURE = readFileSync(new URL('../fixtures/github_app_private_key.pem', import.meta.url), 'utf8');
 const MESSAGE = new TextEncoder().encode('eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOjF9');
@@ -55,6 +56,25 @@ test('a key Web Crypto refuses rejects, and the rejection holds no key', async (
       return true;
     });
   }
+});
+
+test('a signature verifies with the JWK of its key only, and a tampered one not at all', async () => {
+  const google = createPrivateKey(readFileSync(new URL('../fixtures/google_identity_private_key.pem', import.meta.url), 'utf8'));
+  const jwk = createPublicKey(google).export({ format: 'jwk' });
+  const signature = new Uint8Array(sign('sha256', MESSAGE, google));
+  assert.equal(await clawFreeRs256Verify(jwk.n, jwk.e, MESSAGE, signature), true);
+  const tampered = Uint8Array.from(MESSAGE);
+  tampered[5] ^= 1;
+  assert.equal(await clawFreeRs256Verify(jwk.n, jwk.e, tampered, signature), false);
+  const truncated = signature.slice(0, 100);
+  assert.equal(await clawFreeRs256Verify(jwk.n, jwk.e, MESSAGE, truncated), false);
+  // Another key's JWK (the App key) does not verify Google's signature.
+  const other = createPublicKey(createPrivateKey(FIXTURE)).export({ format: 'jwk' });
+  assert.equal(await clawFreeRs256Verify(other.n, other.e, MESSAGE, signature), false);
+  // A key that is no key never verifies (node answers false, or rejects; the Rust side
+  // refuses the token either way).
+  const verdict = await clawFreeRs256Verify('', 'AQAB', MESSAGE, signature).catch(() => 'rejected');
+  assert.notEqual(verdict, true);
 });
 
 function freePort() {

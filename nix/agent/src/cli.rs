@@ -14,7 +14,7 @@ pub use crate::cache::CacheOptions;
 use crate::declared::Declared;
 
 pub const USAGE: &str = "\
-usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|serve-cache|set-secret NAME|serve-set-secret> [flags]
+usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|serve-cache|set-secret NAME|serve-set-secret|propose ...|serve-propose> [flags]
 
   setup            first boot: configuration, recipient, setup state (once; idempotent)
   watch-secrets    apply encrypted secrets from instance metadata as they change
@@ -29,6 +29,13 @@ usage: clawfree-agent <setup|watch-secrets|health|rollouts|run|serve-cache|set-s
   serve-set-secret one request on stdin (NAME, a line break, the value), done as
                    set-secret; answers `ok` or `error: REASON` on stdout (the
                    socket-activated service the unprivileged skill connects to)
+  propose --title T [--body-file F] PATH=LOCAL...
+                   GitHub mode: open a pull request on the bot's repository that
+                   sets each PATH (in the repository) to the LOCAL file's content;
+                   prints its URL
+  serve-propose    one proposal on stdin as JSON ({title, body, files: {PATH:
+                   base64}}), done as propose; answers `ok URL` or `error: REASON`
+                   (the socket-activated service the unprivileged skill connects to)
 
 flags:
   --metadata-url URL          default http://metadata.google.internal
@@ -67,6 +74,12 @@ and {unit} one watched unit):
   --system-cache-url URL      the local substituter, asked for the system's narinfo
                               before fetching so a failure says why; default none
 
+GitHub mode's pull requests (`propose`, `serve-propose`; through --curl):
+  --github-repository O/N     the bot's repository (its claw-free.json names this VM)
+  --worker-url URL            claw.free's site, which mints the GitHub token and is the
+                              audience of the VM's identity token
+  --github-api URL            default https://api.github.com
+
 GitHub mode's substituter (`serve-cache`):
   --cache-bucket NAME         the Cloud Storage bucket holding the binary cache
   --cache-listen ADDR:PORT    a loopback address; default 127.0.0.1:8091
@@ -89,6 +102,35 @@ pub enum Command {
     ServeCache,
     SetSecret(SecretName),
     ServeSetSecret,
+    Propose(ProposeArgs),
+    ServePropose,
+}
+
+/// `propose`'s own arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProposeArgs {
+    pub title: String,
+    pub body_file: Option<PathBuf>,
+    /// `(path in the repository, local file)`.
+    pub files: Vec<(String, PathBuf)>,
+}
+
+/// GitHub mode's pull requests: where the repository and claw.free are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitHubOptions {
+    pub repository: Option<String>,
+    pub worker_url: Option<String>,
+    pub api: String,
+}
+
+impl Default for GitHubOptions {
+    fn default() -> Self {
+        Self {
+            repository: None,
+            worker_url: None,
+            api: "https://api.github.com".into(),
+        }
+    }
 }
 
 /// Everything the agent reads from outside, with the production defaults.
@@ -113,6 +155,7 @@ pub struct Options {
     pub declared: Declared,
     pub rollout: RolloutOptions,
     pub cache: CacheOptions,
+    pub github: GitHubOptions,
 }
 
 /// GitHub mode's rollouts: the commands and checks of [`crate::rollout_runner`].
@@ -175,6 +218,7 @@ impl Default for Options {
             declared: Declared::default(),
             rollout: RolloutOptions::default(),
             cache: CacheOptions::default(),
+            github: GitHubOptions::default(),
         }
     }
 }
@@ -191,9 +235,25 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
     let mut args = args.into_iter();
     let mut options = Options::default();
     let mut command = None;
+    let mut propose = ProposeArgs::default();
     while let Some(arg) = args.next() {
         if arg == "-h" || arg == "--help" || arg == "help" {
             return Ok(Invocation::Help);
+        }
+        if matches!(command, Some(Command::Propose(_))) {
+            if let Some((path, local)) = arg.split_once('=').filter(|_| !arg.starts_with("--")) {
+                propose.files.push((path.to_string(), PathBuf::from(local)));
+                continue;
+            }
+            if arg == "--title" || arg == "--body-file" {
+                let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
+                if arg == "--title" {
+                    propose.title = value;
+                } else {
+                    propose.body_file = Some(PathBuf::from(value));
+                }
+                continue;
+            }
         }
         if let Some(flag) = arg.strip_prefix("--") {
             let (name, inline) = match flag.split_once('=') {
@@ -226,10 +286,20 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Invocation, Strin
                 Command::SetSecret(SecretName::parse(&name)?)
             }
             "serve-set-secret" => Command::ServeSetSecret,
+            "propose" => Command::Propose(ProposeArgs::default()),
+            "serve-propose" => Command::ServePropose,
             other => return Err(format!("unknown command {other:?}")),
         });
     }
-    let command = command.ok_or("no command given")?;
+    let command = match command.ok_or("no command given")? {
+        Command::Propose(_) => {
+            if propose.title.trim().is_empty() || propose.files.is_empty() {
+                return Err("propose needs --title and at least one PATH=LOCAL file".into());
+            }
+            Command::Propose(propose)
+        }
+        other => other,
+    };
     Ok(Invocation::Run(command, Box::new(options)))
 }
 
@@ -283,6 +353,23 @@ fn set_flag(options: &mut Options, name: &str, value: String) -> Result<(), Stri
             options.cache.listen = addr
         }
         "storage-api" => options.cache.storage_api = web_url(name, &value)?,
+        "github-repository" => {
+            let valid = value.split_once('/').is_some_and(|(o, n)| {
+                [o, n].iter().all(|p| {
+                    !p.is_empty()
+                        && *p != "."
+                        && *p != ".."
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                })
+            });
+            if !valid {
+                return Err(format!("--{name} is owner/name"));
+            }
+            options.github.repository = Some(value)
+        }
+        "worker-url" => options.github.worker_url = Some(web_url(name, &value)?),
+        "github-api" => options.github.api = web_url(name, &value)?,
         _ => return Err(format!("unknown flag --{name}")),
     }
     Ok(())

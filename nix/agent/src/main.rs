@@ -18,6 +18,7 @@ mod metadata;
 mod openclaw_config;
 mod owner;
 mod paths;
+mod propose;
 mod provider_key;
 mod rollout;
 mod rollout_runner;
@@ -69,6 +70,13 @@ fn main() -> ExitCode {
             std::io::stdin().lock(),
             std::io::stdout().lock(),
         ),
+        Command::Propose(args) => propose_from_files(&ctx, &args),
+        Command::ServePropose => propose::serve(
+            &proposer(&ctx),
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+            now_secs(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +85,41 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn proposer(ctx: &Context) -> propose::Proposer<'_> {
+    propose::Proposer {
+        options: &ctx.options.github,
+        metadata: &ctx.metadata,
+        curl: &ctx.options.rollout.curl,
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `propose`: the files read here (as root), the pull request's URL on stdout.
+fn propose_from_files(ctx: &Context, args: &cli::ProposeArgs) -> Result<(), String> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let body = match &args.body_file {
+        Some(path) => {
+            String::from_utf8(read(path)?).map_err(|_| format!("{} is not text", path.display()))?
+        }
+        None => String::new(),
+    };
+    let mut files = Vec::new();
+    for (path, local) in &args.files {
+        files.push((path.clone(), read(local)?));
+    }
+    let proposal = propose::Proposal::new(&args.title, &body, files)?;
+    let url = proposer(ctx).propose(&proposal, now_secs())?;
+    println!("{url}");
+    Ok(())
 }
 
 /// Setup, then the watcher and the health reporter side by side (and in GitHub mode the

@@ -1,5 +1,6 @@
 //! The client for the GCE metadata server: instance attributes (read once, or
-//! long-polled with `wait_for_change` and an ETag) and guest attributes (written).
+//! long-polled with `wait_for_change` and an ETag), guest attributes (written), and the
+//! VM's Google identity token.
 //!
 //! The metadata server restarts and stalls now and then (host maintenance, live
 //! migration), so transient failures are retried with a capped exponential back-off
@@ -128,6 +129,30 @@ impl MetadataClient {
                 // Nothing else can be read, so every failure is waited out; a refusal
                 // (guest environment misconfigured) is logged like the rest.
                 Err(err) => backoff.wait("read instance attributes", &err),
+            }
+        }
+    }
+
+    /// The VM's Google instance identity token for `audience`, with the VM's own claims
+    /// (`format=full`): what proves to claw.free which VM is asking. A few attempts.
+    pub fn identity_token(&self, audience: &str) -> Result<String, MetadataError> {
+        let path = format!(
+            "instance/service-accounts/default/identity?audience={}&format=full",
+            query_escape(audience)
+        );
+        let mut backoff = Backoff::default();
+        loop {
+            let result =
+                self.send(&path, None, self.timeout)
+                    .and_then(|answer| match answer.status {
+                        200 => Ok(answer.body.trim().to_string()),
+                        status => Err(classify(status)),
+                    });
+            match result {
+                Err(err @ MetadataError::Unavailable(_)) if backoff.failures < 3 => {
+                    backoff.wait("read the identity token", &err)
+                }
+                other => return other,
             }
         }
     }

@@ -8,6 +8,11 @@
 //!
 //! The socket's protocol: the name, a line break, the value; the end of input (a
 //! half-close) ends the request; the agent answers one line, `ok` or `error: REASON`.
+//!
+//! `clawfree propose` likewise hands a pull request to the agent's root service
+//! `serve-propose` (only root may fetch the VM's identity token, and the GitHub token
+//! it buys stays there): one JSON object, a half-close, and `ok URL` or
+//! `error: REASON`.
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -60,6 +65,48 @@ fn through_socket(socket: &Path, name: &SecretName, value: &[u8]) -> Result<(), 
     }
 }
 
+/// How long opening a pull request may take (claw.free, then a few GitHub calls).
+const PROPOSE_WAIT: Duration = Duration::from_secs(180);
+
+/// Sends a proposal (`{title, body, files: {path: base64}}`) to the agent's socket;
+/// the pull request's URL.
+pub fn propose(socket: &Path, request: &[u8]) -> Result<String, String> {
+    let mut stream = UnixStream::connect(socket)
+        .map_err(|e| format!("cannot reach the agent at {}: {e}", socket.display()))?;
+    stream
+        .set_write_timeout(Some(SEND_TIMEOUT))
+        .and_then(|()| stream.set_read_timeout(Some(PROPOSE_WAIT)))
+        .map_err(|e| format!("cannot set up the agent's socket: {e}"))?;
+    let sent = stream
+        .write_all(request)
+        .and_then(|()| stream.shutdown(Shutdown::Write));
+    let mut answer = Vec::new();
+    let received = (&mut stream).take(MAX_ANSWER).read_to_end(&mut answer);
+    match (sent, received) {
+        (_, Ok(_)) if !answer.is_empty() => parse_proposed(&answer),
+        (Err(e), _) => Err(format!("cannot send the proposal to the agent: {e}")),
+        (Ok(()), Err(e)) => Err(format!("no answer from the agent: {e}")),
+        (Ok(()), Ok(_)) => parse_proposed(&answer),
+    }
+}
+
+/// `ok URL` or `error: REASON`.
+pub fn parse_proposed(answer: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(answer);
+    let line = text.lines().next().unwrap_or("").trim_end();
+    if let Some(url) = line
+        .strip_prefix("ok ")
+        .filter(|u| u.starts_with("https://"))
+    {
+        return Ok(url.to_string());
+    }
+    match line.strip_prefix("error: ") {
+        Some(reason) => Err(reason.to_string()),
+        None if line.is_empty() => Err("the agent closed the connection without an answer (its journal, `journalctl -u 'clawfree-propose@*'`, says why)".into()),
+        None => Err("the agent's answer is neither ok nor an error".into()),
+    }
+}
+
 /// The agent's one-line answer.
 pub fn parse_answer(answer: &[u8]) -> Result<(), String> {
     let text = String::from_utf8_lossy(answer);
@@ -91,6 +138,24 @@ fn through_command(agent: &Path, name: &SecretName, value: &[u8]) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proposal_answers() {
+        assert_eq!(
+            parse_proposed(b"ok https://github.com/a/b/pull/1\n"),
+            Ok("https://github.com/a/b/pull/1".into())
+        );
+        assert_eq!(
+            parse_proposed(b"error: claw.free gave no GitHub token\n"),
+            Err("claw.free gave no GitHub token".into())
+        );
+        assert!(parse_proposed(b"")
+            .unwrap_err()
+            .contains("clawfree-propose@"));
+        // Only a URL is passed on as one; anything else is not an answer.
+        assert!(parse_proposed(b"ok javascript:alert(1)").is_err());
+        assert!(parse_proposed(b"okay").is_err());
+    }
 
     #[test]
     fn answers() {

@@ -47,6 +47,9 @@ pub struct Config {
     /// secret set` sends the secret there instead of running `agent`, because the
     /// gateway's user (who runs the skill) may not write the root-only secrets.
     pub agent_socket: Option<PathBuf>,
+    /// The socket of the agent's root service `serve-propose` (GitHub mode with a
+    /// repository): `clawfree propose` sends its pull request there.
+    pub propose_socket: Option<PathBuf>,
     /// OpenClaw's JSON configuration.
     pub openclaw_config: PathBuf,
     /// The Setup model's API key (root-only; the VM agent makes it at first boot and
@@ -111,6 +114,7 @@ impl Default for Config {
             cli_user: None,
             agent: "clawfree-agent".into(),
             agent_socket: None,
+            propose_socket: None,
             openclaw_config: "/var/lib/openclaw/.openclaw/openclaw.json".into(),
             api_key_file: "/var/lib/openclaw/setup-provider.key".into(),
             restart_gateway: ["systemctl", "restart", "openclaw-gateway.service"]
@@ -261,6 +265,7 @@ impl Config {
             "openclaw" => self.openclaw = value.into(),
             "agent" => self.agent = value.into(),
             "agent-socket" => self.agent_socket = Some(value.into()),
+            "propose-socket" => self.propose_socket = Some(value.into()),
             "cli-user" => self.cli_user = Some(value),
             "openclaw-config" => self.openclaw_config = value.into(),
             "api-key-file" => self.api_key_file = value.into(),

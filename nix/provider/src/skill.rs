@@ -32,6 +32,10 @@ commands:
   switch-llm             turn the claw.free Setup model back on to connect another provider
   secret set NAME        set or rotate a local secret; the value is read from stdin
   update                 switch to the newest CI-built system pushed to this VM
+  propose --title T [--body-file F] PATH=LOCAL...
+                         GitHub mode: propose a change to the bot's repository as a
+                         pull request (each PATH in the repository gets the LOCAL
+                         file's content); prints the pull request's URL
 
 services: gateway, provider, or a unit name listed by `clawfree status`";
 
@@ -52,6 +56,12 @@ pub enum Command {
     /// `in_place`: switch here and now rather than through `update_service`.
     Update {
         in_place: bool,
+    },
+    Propose {
+        title: String,
+        body_file: Option<String>,
+        /// `(path in the repository, local file)`.
+        files: Vec<(String, String)>,
     },
     Help,
 }
@@ -112,8 +122,64 @@ pub fn parse(config: &Config, args: &[String]) -> Result<Command, String> {
         ["secret", ..] => Err("usage: clawfree secret set NAME  (the value on stdin)".into()),
         ["update"] => Ok(Command::Update { in_place: false }),
         ["update", "--in-place"] => Ok(Command::Update { in_place: true }),
+        ["propose", rest @ ..] => parse_propose(rest),
         [other, ..] => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }
+}
+
+const PROPOSE_USAGE: &str =
+    "usage: clawfree propose --title TITLE [--body-file FILE] PATH=LOCAL_FILE...";
+
+fn parse_propose(words: &[&str]) -> Result<Command, String> {
+    let (mut title, mut body_file, mut files) = (None, None, Vec::new());
+    let mut words = words.iter();
+    while let Some(word) = words.next() {
+        match *word {
+            "--title" => title = words.next().map(|t| t.to_string()),
+            "--body-file" => body_file = words.next().map(|f| f.to_string()),
+            other => match other.split_once('=') {
+                Some((path, local)) if !path.is_empty() && !local.is_empty() => {
+                    files.push((path.to_string(), local.to_string()))
+                }
+                _ => return Err(PROPOSE_USAGE.into()),
+            },
+        }
+    }
+    match title {
+        Some(title) if !title.trim().is_empty() && !files.is_empty() => Ok(Command::Propose {
+            title,
+            body_file,
+            files,
+        }),
+        _ => Err(PROPOSE_USAGE.into()),
+    }
+}
+
+/// Reads the proposal's files (as the bot, so only what the bot may read) into the
+/// agent's request.
+fn propose(
+    config: &Config,
+    title: &str,
+    body_file: Option<&str>,
+    files: &[(String, String)],
+) -> Result<String, String> {
+    let socket = config.propose_socket.as_deref().ok_or(
+        "this VM cannot propose changes: it is not linked to a GitHub repository (GitHub mode)",
+    )?;
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    let body = match body_file {
+        Some(path) => String::from_utf8(read(path)?).map_err(|_| format!("{path} is not text"))?,
+        None => String::new(),
+    };
+    let mut encoded = serde_json::Map::new();
+    for (path, local) in files {
+        use base64::Engine;
+        let content = base64::engine::general_purpose::STANDARD.encode(read(local)?);
+        encoded.insert(path.clone(), serde_json::Value::String(content));
+    }
+    let request = serde_json::json!({ "title": title, "body": body, "files": encoded });
+    let url = agent_link::propose(socket, request.to_string().as_bytes())?;
+    Ok(format!("Opened the pull request {url}\nThe owner reviews and merges it on GitHub; nothing changes on this VM until they do."))
 }
 
 /// Runs a configured program and returns its output, or why it failed.
@@ -185,6 +251,11 @@ pub fn run(config: &Config, command: Command, stdin: &mut dyn Read) -> Result<St
             ))
         }
         Command::Update { .. } => update(config),
+        Command::Propose {
+            title,
+            body_file,
+            files,
+        } => propose(config, &title, body_file.as_deref(), &files),
     }
 }
 

@@ -79,6 +79,7 @@ pub async fn begin<P: Platform>(
         project_number: None,
         instance_id: None,
         cache_public_key: None,
+        main_unprotected: false,
         error: None,
         action: None,
         created_at: now,

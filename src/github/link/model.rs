@@ -130,6 +130,11 @@ pub struct LinkRecord {
     /// The cache's public key (the signing key itself is never kept).
     #[serde(default)]
     pub cache_public_key: Option<String>,
+    /// GitHub would not protect `main` (a private repository of an account without
+    /// GitHub Pro). The link goes on, since CI and rollouts need no protection; the
+    /// Worker then mints the bot no token to propose changes until `main` is protected.
+    #[serde(default)]
+    pub main_unprotected: bool,
     #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
@@ -156,6 +161,9 @@ pub enum Outcome {
         action: Option<Action>,
     },
 }
+
+/// The protection step's label when GitHub would not protect `main`.
+pub const UNPROTECTED_LABEL: &str = "Require pull requests on main: GitHub allows it on a private repository only with GitHub Pro, so the bot cannot propose changes until you make the repository public or upgrade, and protect main";
 
 /// How long the page waits before the next poll.
 pub const POLL_MS: u64 = 2000;
@@ -222,6 +230,9 @@ impl LinkRecord {
                 };
                 let label = match (&self.note, i == position, self.state) {
                     (Some(note), true, LinkState::Linking) => format!("{} ({note})", step.label()),
+                    _ if *step == Step::Protection && self.main_unprotected => {
+                        UNPROTECTED_LABEL.to_string()
+                    }
                     _ => step.label().to_string(),
                 };
                 StepView {
@@ -326,6 +337,7 @@ mod tests {
             project_number: None,
             instance_id: None,
             cache_public_key: None,
+            main_unprotected: false,
             error: None,
             action: None,
             created_at: 1,

@@ -641,17 +641,28 @@ async fn files<P: Platform>(
     Ok(Outcome::Done)
 }
 
+/// How GitHub refuses branch protection on a private repository of a free account.
+const PRO_ONLY: &str = "Upgrade to GitHub Pro";
+
 async fn protection<P: Platform>(
     ctx: &Ctx<'_, '_, P>,
     record: &mut LinkRecord,
 ) -> Result<Outcome, Stop> {
     let token = ctx.installation_token(record).await?;
     let repo = repo_name(record)?;
-    ctx.mode
+    match ctx
+        .mode
         .github
         .require_pull_requests(ctx.app.platform, &token, &repo, plan::MAIN_BRANCH)
         .await
-        .map_err(|f| ctx.github(record, f))?;
+    {
+        Ok(()) => record.main_unprotected = false,
+        // Most owners have no GitHub Pro: linking still gives them CI and rollouts.
+        Err(GitHubFailure::Forbidden(said)) if said.contains(PRO_ONLY) => {
+            record.main_unprotected = true
+        }
+        Err(failure) => return Err(ctx.github(record, failure)),
+    }
     Ok(Outcome::Done)
 }
 

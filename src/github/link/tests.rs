@@ -42,6 +42,7 @@ fn linking() -> (TestApp, Link) {
         project_number: None,
         instance_id: None,
         cache_public_key: None,
+        main_unprotected: false,
         error: None,
         action: None,
         created_at: 1,
@@ -342,20 +343,20 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
         .unwrap()
         .contains("belongs to another Google Cloud project"));
 
-    // GitHub refuses branch protection (a private repository without GitHub Pro).
+    // GitHub refuses branch protection to the App (a permission it was not given).
     let (h, link) = linking();
     link.borrow_mut().faults.push((
         "/protection".into(),
         Method::Put,
         403,
-        json!({"message": "Upgrade to GitHub Pro or make this repository public to enable this feature."}),
+        json!({"message": "Resource not accessible by integration"}),
     ));
     let failed = poll_until_settled(&h, 40);
     assert_eq!(failed["step"], "protection", "{failed}");
     assert!(failed["error"]
         .as_str()
         .unwrap()
-        .contains("Upgrade to GitHub Pro"));
+        .contains("Resource not accessible by integration"));
     assert_eq!(
         failed["errorAction"]["url"],
         "http://127.0.0.1:9/github/settings/installations/77"
@@ -379,6 +380,32 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
         .as_str()
         .unwrap()
         .contains("not the repository"));
+}
+
+#[test]
+fn a_free_accounts_private_repository_is_linked_without_protection_and_the_page_says_so() {
+    let (h, link) = linking();
+    link.borrow_mut().faults.push((
+        "/protection".into(),
+        Method::Put,
+        403,
+        json!({"message": "Upgrade to GitHub Pro or make this repository public to enable this feature."}),
+    ));
+    let linked = poll_until_settled(&h, 40);
+    assert_eq!(linked["state"], "linked", "{linked}");
+    let protection = linked["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "protection")
+        .unwrap();
+    assert_eq!(protection["state"], "done");
+    assert!(protection["label"]
+        .as_str()
+        .unwrap()
+        .contains("the bot cannot propose changes"));
+    assert!(stored(&h).main_unprotected);
+    assert!(link.borrow().protection.is_none());
 }
 
 #[test]

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 pub use claw_free_testkit::{wait_for, workspace_root as repo_root};
 
+pub mod github_app;
+
 /// The simulator and the agent, built on demand.
 fn native_binaries() -> (PathBuf, PathBuf) {
     (
@@ -132,6 +134,9 @@ pub struct StackOptions {
     /// health stand-in. Each gateway holds some 700 MB, and reaches out (model
     /// catalogs) wherever the stack's network lets it: tests run it in a namespace.
     pub real_gateway: bool,
+    /// Configure the Worker with the development GitHub App and register it in the
+    /// simulator ([`github_app`]), so bots can be linked to simulated repositories.
+    pub github: bool,
     /// Show the children's output on this process's stderr.
     pub verbose: bool,
 }
@@ -152,6 +157,7 @@ impl Default for StackOptions {
             state_dir: None,
             real_agent: true,
             real_gateway: false,
+            github: false,
             verbose: false,
         }
     }
@@ -191,6 +197,8 @@ pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
         ("CRM_API", sim.to_string()),
         ("SERVICEUSAGE_API", sim.to_string()),
         ("COMPUTE_API", sim.to_string()),
+        ("IAM_API", sim.to_string()),
+        ("STORAGE_API", sim.to_string()),
         ("TELEGRAM_API", sim.to_string()),
         ("CONSOLE_URL", format!("{sim}/console")),
     ]
@@ -262,7 +270,16 @@ impl Stack {
             .to_string();
 
         stack.start_worker(&root, &options);
+        if options.github {
+            stack.register_github_app();
+        }
         stack
+    }
+
+    /// Registers the development GitHub App in the simulator (again after a reset).
+    pub fn register_github_app(&self) {
+        let app = self.admin("github/apps", github_app::registration(&self.site));
+        assert_eq!(app["id"], github_app::APP_ID, "{app}");
     }
 
     /// Starts `wrangler dev` and waits until the Worker answers. A Worker that exits
@@ -294,6 +311,9 @@ impl Stack {
     fn spawn_wrangler(&self, root: &Path, options: &StackOptions, site_port: u16) -> Child {
         let state_dir = &self.state_dir;
         let mut vars = development_vars(&self.site, &self.sim);
+        if options.github {
+            vars.extend(github_app::worker_vars(&self.sim));
+        }
         vars.extend(options.vars.clone());
         let vars_toml: String = vars
             .iter()

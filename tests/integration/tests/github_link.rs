@@ -7,59 +7,19 @@ mod deploy_support;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use claw_free_it::{free_port, wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use claw_free_it::{wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
 use serde_json::json;
 use serde_json::Value;
 use std::time::Duration;
 
-const FIXTURE_PEM: &str = include_str!("../../fixtures/github_app_private_key.pem");
 const BOT: &str = "claw-demo/us-central1-a/my-bot-010203";
-const APP_ID: u64 = 424242;
 
 /// The stack with GitHub mode on, the App registered in the simulator.
 fn github_stack() -> Stack {
-    let sim_port = free_port();
-    let sim = format!("http://127.0.0.1:{sim_port}");
-    let mut options = StackOptions {
-        sim_port,
+    Stack::start(StackOptions {
+        github: true,
         ..StackOptions::default()
-    };
-    for (name, value) in [
-        ("GITHUB_APP_SLUG", "claw-free-local".to_string()),
-        ("GITHUB_APP_CLIENT_ID", "Iv23local".into()),
-        ("GITHUB_APP_CLIENT_SECRET", "local-github-secret".into()),
-        ("GITHUB_APP_PRIVATE_KEY", FIXTURE_PEM.into()),
-        ("GITHUB_API", sim.clone()),
-        ("GITHUB_WEB", sim.clone()),
-        ("IAM_API", sim.clone()),
-        ("STORAGE_API", sim.clone()),
-    ] {
-        options.vars.insert(name.into(), value);
-    }
-    options
-        .vars
-        .insert("GITHUB_APP_ID".into(), APP_ID.to_string());
-    let stack = Stack::start(options);
-    let public_key = rsa::RsaPrivateKey::from_pkcs1_pem(FIXTURE_PEM)
-        .unwrap()
-        .to_public_key()
-        .to_public_key_pem(LineEnding::LF)
-        .unwrap();
-    let app = stack.admin(
-        "github/apps",
-        json!({
-            "slug": "claw-free-local", "name": "claw.free local", "publicKey": public_key,
-            "setupUrl": format!("{}/api/github/setup", stack.site),
-            "callbackUrl": format!("{}/api/github/callback", stack.site),
-            "permissions": {"contents": "write", "environments": "write",
-                            "administration": "write", "actions_variables": "write"},
-            "clientId": "Iv23local", "clientSecret": "local-github-secret", "id": APP_ID,
-        }),
-    );
-    assert_eq!(app["id"], APP_ID);
-    stack
+    })
 }
 
 /// A browser of github.com: carries no claw.free cookie.

@@ -422,7 +422,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
         zone: v.zone.clone(),
         instance: v.instance.clone(),
     };
-    let (boot_id, url) = {
+    let (boot_id, url, id) = {
         let mut world = sim.world();
         if world.instances.contains_key(&key) {
             return Err(bad(format!("VM {key} already exists")));
@@ -482,12 +482,18 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
                 iam_policy: crate::iam::policy::Policy::empty(),
             },
         );
+        let id = world
+            .instances
+            .get(&key)
+            .map(|i| i.id.clone())
+            .unwrap_or_default();
         (
             1,
             format!(
                 "{}/_vm/{}/{}/{}",
                 sim.base_url, key.project, key.zone, key.instance
             ),
+            id,
         )
     };
     let root = World::vm_root(&sim.opts.state_dir, &key);
@@ -497,7 +503,7 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
     sim.boot(key, boot_id);
     sim.changed.notify_waiters();
     Ok(ok_json(
-        &j!({ "ok": true, "metadataUrl": url, "root": root }),
+        &j!({ "ok": true, "metadataUrl": url, "root": root, "id": id }),
     ))
 }
 

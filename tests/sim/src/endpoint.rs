@@ -153,6 +153,14 @@ endpoints! {
     GithubVariablesGet { owner, repo, variable } => "github.variables.get", None;
     GithubBranchProtectionPut { owner, repo, branch } => "github.branches.protection.put", None;
     GithubBranchProtectionGet { owner, repo, branch } => "github.branches.protection.get", None;
+    /// The App's installation on a repository (with the App's JWT).
+    GithubReposInstallation { owner, repo } => "github.repos.installation", None;
+    /// The branch is the rest of the path (`Req::segments` from the seventh on).
+    GithubGitRef { owner, repo } => "github.git.ref", None;
+    GithubGitCreateRef { owner, repo } => "github.git.create_ref", None;
+    /// The branch is the rest of the path (`Req::segments` from the seventh on).
+    GithubGitDeleteRef { owner, repo } => "github.git.delete_ref", None;
+    GithubPullsCreate { owner, repo } => "github.pulls.create", None;
 }
 
 impl<'a> Endpoint<'a> {
@@ -377,6 +385,19 @@ impl<'a> Endpoint<'a> {
             }
             ["repos", owner, repo] if get => Self::GithubReposGet { owner, repo },
             ["repos", owner, repo, "generate"] if post => Self::GithubReposGenerate { owner, repo },
+            ["repos", owner, repo, "installation"] if get => {
+                Self::GithubReposInstallation { owner, repo }
+            }
+            ["repos", owner, repo, "git", "ref", "heads", _, ..] if get => {
+                Self::GithubGitRef { owner, repo }
+            }
+            ["repos", owner, repo, "git", "refs"] if post => {
+                Self::GithubGitCreateRef { owner, repo }
+            }
+            ["repos", owner, repo, "git", "refs", "heads", _, ..] if method == Method::DELETE => {
+                Self::GithubGitDeleteRef { owner, repo }
+            }
+            ["repos", owner, repo, "pulls"] if post => Self::GithubPullsCreate { owner, repo },
             ["repos", owner, repo, "contents", _, ..] if get => {
                 Self::GithubContentsGet { owner, repo }
             }

@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod github;
 pub mod http;
 pub mod iam;
+pub mod identity;
 pub mod metadata_server;
 pub mod nvidia;
 pub mod oauth;
@@ -329,6 +330,9 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             return github::actions_oidc::handle(&sim, &req, rest)
         }
         ["nvidia", "v1", rest @ ..] => return nvidia::handle(&sim, &req, rest),
+        ["oauth2", "v3", "certs"] if req.method == Method::GET => {
+            return http::ok_json(&identity::certs())
+        }
         [""] if req.method == Method::GET => {
             return text(
                 StatusCode::OK,
@@ -561,6 +565,23 @@ async fn dispatch(
         E::GithubReposGet { owner, repo } => return gh(github::repos::get(sim, req, owner, repo)),
         E::GithubReposGenerate { owner, repo } => {
             return gh(github::repos::generate(sim, req, owner, repo))
+        }
+        E::GithubReposInstallation { owner, repo } => {
+            return gh(github::pulls::installation(sim, req, owner, repo))
+        }
+        E::GithubGitRef { owner, repo } => {
+            let branch = req.segments[6..].join("/");
+            return gh(github::pulls::get_ref(sim, req, owner, repo, &branch));
+        }
+        E::GithubGitCreateRef { owner, repo } => {
+            return gh(github::pulls::create_ref(sim, req, owner, repo))
+        }
+        E::GithubGitDeleteRef { owner, repo } => {
+            let branch = req.segments[6..].join("/");
+            return gh(github::pulls::delete_ref(sim, req, owner, repo, &branch));
+        }
+        E::GithubPullsCreate { owner, repo } => {
+            return gh(github::pulls::create_pull(sim, req, owner, repo))
         }
         E::GithubContentsGet { owner, repo } => {
             let path = req.segments[4..].join("/");

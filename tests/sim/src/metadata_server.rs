@@ -295,6 +295,28 @@ pub async fn handle(
             };
         }
     }
+    if let ["instance", "service-accounts", alias, "identity"] = path
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        if req.method == Method::GET {
+            let world = sim.world();
+            let Some(inst) = world.instances.get(&key) else {
+                return not_found_page();
+            };
+            let audience = req.param("audience");
+            let format = req.param("format");
+            return match crate::identity::token(&world, inst, alias, audience, format) {
+                Ok(token) => plain(StatusCode::OK, token),
+                Err(crate::identity::Refusal::NotFound) => not_found_page(),
+                Err(crate::identity::Refusal::BadRequest(why)) => {
+                    plain(StatusCode::BAD_REQUEST, why)
+                }
+            };
+        }
+    }
     if req.method == Method::PUT {
         return put_guest_attribute(sim, req, &key, &path);
     }

@@ -1,7 +1,7 @@
 //! `claw-free-stack`: runs the Google simulator and the Worker under `wrangler dev`
 //! together, for the README's run command and the browser tests.
 //!
-//! `--json` prints one line `{"site": ..., "sim": ...}` once both answer and stops when
+//! `--json` prints one line `{"site": ..., "sim": ..., "githubApp": ...}` once both answer and stops when
 //! stdin closes; otherwise it prints where to open the site and stops on Ctrl-C.
 //! Either way SIGTERM stops it, and its children with it.
 
@@ -9,7 +9,7 @@ use claw_free_it::{Stack, StackOptions};
 use std::io::Read;
 use std::sync::mpsc;
 
-const USAGE: &str = "usage: claw-free-stack [--site-port N] [--sim-port N] [--state-dir DIR] [--json] [--stand-in-agent] [--real-gateway] [--var NAME=VALUE]... [--sim-arg ARG]... [--verbose]";
+const USAGE: &str = "usage: claw-free-stack [--site-port N] [--sim-port N] [--state-dir DIR] [--json] [--stand-in-agent] [--real-gateway] [--github] [--var NAME=VALUE]... [--sim-arg ARG]... [--verbose]";
 
 fn main() {
     let mut options = StackOptions::default();
@@ -51,6 +51,7 @@ fn main() {
             }
             "--stand-in-agent" => options.real_agent = false,
             "--real-gateway" => options.real_gateway = true,
+            "--github" => options.github = true,
             "--json" => json = true,
             "--verbose" => options.verbose = true,
             "--help" | "-h" => {
@@ -66,11 +67,16 @@ fn main() {
         let _ = on_signal.send(());
     })
     .unwrap_or_else(|e| fail(&format!("cannot watch signals: {e}")));
+    let github = options.github;
     let stack = Stack::start(options);
     if json {
         println!(
             "{}",
-            serde_json::json!({"site": stack.site, "sim": stack.sim, "stateDir": stack.state_dir})
+            serde_json::json!({
+                "site": stack.site, "sim": stack.sim, "stateDir": stack.state_dir,
+                // What a test posts to register the App again after resetting the simulator.
+                "githubApp": github.then(|| claw_free_it::github_app::registration(&stack.site)),
+            })
         );
         std::thread::spawn(move || {
             let mut sink = Vec::new();

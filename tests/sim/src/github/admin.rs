@@ -1,8 +1,9 @@
 //! The admin routes of simulated GitHub under `/_admin/github/` (tests only): register
 //! an App (what its owner does once in GitHub's settings), sign in as someone, choose the repositories the
 //! next installation covers, make a repository for the signed-in account (one to adopt),
-//! expire every token, set an account's plan, and read a repository back with its
-//! opened secrets and branch protection.
+//! expire every token, set an account's plan, read a repository back with its opened
+//! secrets, branch protection, branches and pull requests, write a file on `main` as its
+//! owner, and protect a branch.
 
 use super::app::{register, NewApp};
 use crate::http::{json, ok_json, Req};
@@ -120,6 +121,32 @@ pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
             ok_json(&j!({ "ok": true }))
         }),
         (&Method::GET, ["repos", owner, name]) => Ok(read_repo(sim, owner, name)),
+        (&Method::GET, ["repos", owner, name, "pulls"]) => {
+            let world = sim.world();
+            match world.github.repo_by_name(owner, name) {
+                Some(repo) => Ok(ok_json(&super::pulls::admin_view(repo))),
+                None => Err((StatusCode::NOT_FOUND, "no such repository".into())),
+            }
+        }
+        (&Method::POST, ["repos", owner, name, "files"]) => {
+            parse::<RepoFile>(req).and_then(|f| put_repo_file(sim, owner, name, f))
+        }
+        (&Method::POST, ["repos", owner, name, "protect"]) => parse::<Protect>(req).and_then(|p| {
+            let mut world = sim.world();
+            let gh = &mut world.github;
+            let id = gh
+                .repo_by_name(owner, name)
+                .map(|r| r.id)
+                .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
+            if let Some(repo) = gh.repo_mut(id) {
+                // As a `PUT .../protection` that requires a pull request renders it.
+                repo.protection.insert(
+                    p.branch,
+                    j!({"required_pull_request_reviews": {"required_approving_review_count": 0}}),
+                );
+            }
+            Ok(ok_json(&j!({ "ok": true })))
+        }),
         _ => Err((
             StatusCode::NOT_FOUND,
             format!(
@@ -130,6 +157,40 @@ pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
         )),
     };
     result.unwrap_or_else(|(status, error)| json(status, &j!({ "error": error })))
+}
+
+/// A file written on `main` as its owner would (one commit), base64.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepoFile {
+    path: String,
+    content: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Protect {
+    branch: String,
+}
+
+fn put_repo_file(sim: &Sim, owner: &str, name: &str, file: RepoFile) -> Result<Response, Refusal> {
+    let content = STANDARD.decode(&file.content).map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "content must be base64".to_string(),
+        )
+    })?;
+    let mut world = sim.world();
+    let gh = &mut world.github;
+    let id = gh
+        .repo_by_name(owner, name)
+        .map(|r| r.id)
+        .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
+    let repo = gh
+        .repo_mut(id)
+        .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
+    let sha = super::state::put_file(repo, &file.path, content);
+    Ok(ok_json(&j!({ "sha": sha })))
 }
 
 /// A repository as a test wants to see it: files (base64), environments with their

@@ -12,6 +12,7 @@ pub mod actions_oidc;
 pub mod admin;
 pub mod app;
 pub mod branches;
+pub mod pulls;
 pub mod repos;
 pub mod state;
 

@@ -1,5 +1,5 @@
 //! Repositories: get, generate from a template, contents (read, create or update a file
-//! on `main`), deployment environments, environment secrets (the repository's public key,
+//! on `main`, or on another branch through [`super::pulls`]), deployment environments, environment secrets (the repository's public key,
 //! and secrets sealed to it that the simulator really opens, so a client's libsodium
 //! sealed box is checked) and Actions variables. Each call needs the permission GitHub
 //! documents for it; files under `.github/workflows/` also need `workflows`.
@@ -185,8 +185,8 @@ pub fn get_contents(sim: &Sim, req: &Req, owner: &str, name: &str, path: &str) -
     let gh = &world.github;
     let who = caller(gh, req)?;
     let repo = repo_for(gh, who.as_ref(), owner, name, "contents", "read")?;
-    if req.param("ref").is_some_and(|r| r != "main") {
-        return Err(GhError::new(404, "No commit found for the ref"));
+    if let Some(branch) = req.param("ref").filter(|r| *r != "main") {
+        return super::pulls::get_on_branch(repo, &full_name(gh, repo), path, branch);
     }
     let file = repo.files.get(path).ok_or_else(not_found)?;
     let mut body = render_content(&full_name(gh, repo), path, &file.sha, file.content.len());
@@ -235,11 +235,24 @@ pub fn put_contents(sim: &Sim, req: &Req, owner: &str, name: &str, path: &str) -
             None,
         ));
     }
-    if asked.branch.as_deref().is_some_and(|b| b != "main") {
-        return Err(GhError::new(
-            404,
-            format!("Branch {} not found", asked.branch.unwrap_or_default()),
-        ));
+    if let Some(branch) = asked.branch.as_deref().filter(|b| *b != "main") {
+        let full = full_name(gh, gh.repo(id).ok_or_else(not_found)?);
+        let repo = gh.repo_mut(id).ok_or_else(not_found)?;
+        return super::pulls::put_on_branch(
+            repo,
+            &full,
+            path,
+            branch,
+            &asked.content,
+            asked.sha.as_deref(),
+            &asked.message,
+        );
+    }
+    if gh
+        .repo(id)
+        .is_some_and(|r| super::pulls::is_protected(r, "main"))
+    {
+        return Err(super::pulls::protected_refusal());
     }
     let content = decode_b64(&asked.content)
         .ok_or_else(|| GhError::new(422, "content is not valid Base64"))?;

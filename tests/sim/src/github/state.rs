@@ -1,6 +1,6 @@
 //! What simulated GitHub remembers: users, GitHub Apps and their installations, the
 //! tokens handed out (App user tokens, installation tokens), and repositories with
-//! their files, environments, environment secrets (opened, so a test can read what a
+//! their files, branches and pull requests, environments, environment secrets (opened, so a test can read what a
 //! client sealed) and Actions variables.
 
 use crate::clock::{now_ms, random_token};
@@ -147,6 +147,9 @@ pub struct Repo {
     pub variables: BTreeMap<String, Variable>,
     /// Branch protection, by branch: the rules as GitHub renders them.
     pub protection: BTreeMap<String, serde_json::Value>,
+    /// Branches other than `main` ([`super::pulls`]).
+    pub branches: BTreeMap<String, super::pulls::Branch>,
+    pub pulls: Vec<super::pulls::Pull>,
 }
 
 /// The repository whose environments' secrets are sealed to this key pair. GitHub has
@@ -306,6 +309,8 @@ impl GitHub {
             environments: BTreeMap::new(),
             variables: BTreeMap::new(),
             protection: BTreeMap::new(),
+            branches: BTreeMap::new(),
+            pulls: Vec::new(),
         });
         id
     }

@@ -64,6 +64,31 @@ impl Rs256 for Native {
             .sign(message)
             .to_vec())
     }
+
+    async fn verify(
+        &self,
+        n: &str,
+        e: &str,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, PortError> {
+        use base64::Engine;
+        let number = |b64: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b64)
+                .map(|b| rsa::BigUint::from_bytes_be(&b))
+                .map_err(|e| PortError(e.to_string()))
+        };
+        let key =
+            rsa::RsaPublicKey::new(number(n)?, number(e)?).map_err(|e| PortError(e.to_string()))?;
+        let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
+            return Ok(false);
+        };
+        use rsa::signature::Verifier;
+        Ok(rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
+            .verify(message, &signature)
+            .is_ok())
+    }
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
