@@ -6,9 +6,6 @@
 
 import * as api from './api.js';
 import { hideAccount, showAccount } from './account.js';
-import { initBotActions } from './bot-actions.js';
-import { initBots, reloadBots, showBots } from './bots.js';
-import { followLink, followedBot, forgetFollowed, initGithubLink, setGithubLinking, stopFollowing } from './github-link.js';
 import { initChoose, showChoose } from './choose.js';
 import { byId, whileBusy, wireRevealButtons } from './dom.js';
 import { githubLinkErrorMessage, signInErrorMessage, signedOutMessage as signOutNotice } from './messages.js';
@@ -19,6 +16,24 @@ import { clearNotice, closeDialogs, showNotice } from './views.js';
 
 const SESSION_EXPIRED = 'Your session expired. Sign in again to continue.';
 
+/**
+ * The bot list's modules (the list, its dialogs, rollouts, linking to GitHub), loaded
+ * the first time a signed-in page needs them: a first visit, signed out, downloads
+ * none of them.
+ */
+let botList = null;
+function loadBotList() {
+  botList ||= Promise.all([import('./bots.js'), import('./bot-actions.js'), import('./github-link.js')])
+    .then(([bots, actions, github]) => {
+      bots.initBots({ onNewBot: toSetup });
+      actions.initBotActions();
+      github.initGithubLink({ onLinkedChange: bots.reloadBots });
+      github.setGithubLinking(session?.githubLinking);
+      return { bots, github };
+    });
+  return botList;
+}
+
 /** The signed-in session (GET /api/deploy/session), or null when signed out. */
 let session = null;
 /** The provider of the deploy being watched, for the done step's words. */
@@ -27,7 +42,7 @@ let deployingProvider = null;
 /** Back to step 1, keeping the choices made so far (from `choices` or the lost session). */
 function backToSignIn(message, kind = 'error', choices = null) {
   stopProgress();
-  stopFollowing();
+  botList?.then(({ github }) => github.stopFollowing());
   closeDialogs();
   const previous = choices || session || {};
   session = null;
@@ -41,9 +56,9 @@ function toSetup() {
   showSetup(session);
 }
 
-function toBots() {
+async function toBots() {
   clearNotice();
-  showBots();
+  (await loadBotList()).bots.showBots();
 }
 
 async function signOut(button) {
@@ -81,9 +96,6 @@ function wire() {
     onBackToSetup: toSetup,
   });
   initDone({ onShowBots: toBots });
-  initBots({ onNewBot: toSetup });
-  initBotActions();
-  initGithubLink({ onLinkedChange: reloadBots });
   byId('nav-bots').addEventListener('click', toBots);
   byId('sign-out').addEventListener('click', (event) => signOut(event.currentTarget));
   api.onSessionLost(() => {
@@ -109,17 +121,18 @@ function takeLandingParams() {
 
 /** Where a signed-in visitor starts: a deploy in progress, their bots, or a new bot. */
 async function landSignedIn(landing) {
+  const { bots, github } = await loadBotList();
   if (landing.githubLinkError !== null) {
-    forgetFollowed();
-    showBots();
+    github.forgetFollowed();
+    bots.showBots();
     showNotice(githubLinkErrorMessage(landing.githubLinkError));
     return;
   }
-  const linking = followedBot(landing.githubLink);
+  const linking = github.followedBot(landing.githubLink);
   if (linking) {
-    showBots();
+    bots.showBots();
     // Back from a sign-in while a link was followed: the sign-in its stopped step asked for.
-    followLink(linking, { resumeIfStopped: landing.justSignedIn });
+    github.followLink(linking, { resumeIfStopped: landing.justSignedIn });
     return;
   }
   const running = savedRun();
@@ -131,7 +144,7 @@ async function landSignedIn(landing) {
     try {
       const existing = await api.listBots();
       if (existing.vms && existing.vms.length > 0) {
-        showBots(existing);
+        bots.showBots(existing);
         return;
       }
     } catch (error) {
@@ -162,7 +175,6 @@ async function start() {
     return;
   }
   showAccount(session);
-  setGithubLinking(session.githubLinking);
   await landSignedIn(landing);
 }
 
