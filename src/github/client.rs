@@ -196,18 +196,9 @@ impl GitHub {
         repository_id: u64,
         permissions: &[(&str, &str)],
     ) -> Result<InstallationToken, GitHubFailure> {
-        let permissions: serde_json::Map<String, Value> = permissions
-            .iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let body = json!({ "repository_ids": [repository_id], "permissions": permissions });
-        let url = format!(
-            "{}/app/installations/{installation}/access_tokens",
-            self.api
-        );
-        let answer: TokenBody =
-            parse(&send(http, request(Method::Post, url, app_jwt, Some(&body))).await?)?;
-        Ok(InstallationToken(answer.token))
+        let narrowed = json!({ "repository_ids": [repository_id] });
+        self.mint(http, app_jwt, installation, narrowed, permissions)
+            .await
     }
 
     /// The App's installation on a repository (`GET /repos/{o}/{r}/installation`).
@@ -230,17 +221,32 @@ impl GitHub {
         repo: &RepoName,
         permissions: &[(&str, &str)],
     ) -> Result<InstallationToken, GitHubFailure> {
-        let permissions: serde_json::Map<String, Value> = permissions
+        let narrowed = json!({ "repositories": [repo.name] });
+        self.mint(http, app_jwt, installation, narrowed, permissions)
+            .await
+    }
+
+    /// `POST /app/installations/{id}/access_tokens`: a token narrowed to the repositories
+    /// in `narrowed` (by id or by name) and to `permissions`.
+    async fn mint(
+        &self,
+        http: &impl HttpClient,
+        app_jwt: &str,
+        installation: u64,
+        mut narrowed: Value,
+        permissions: &[(&str, &str)],
+    ) -> Result<InstallationToken, GitHubFailure> {
+        narrowed["permissions"] = permissions
             .iter()
             .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect();
-        let body = json!({ "repositories": [repo.name], "permissions": permissions });
+            .collect::<serde_json::Map<String, Value>>()
+            .into();
         let url = format!(
             "{}/app/installations/{installation}/access_tokens",
             self.api
         );
         let answer: TokenBody =
-            parse(&send(http, request(Method::Post, url, app_jwt, Some(&body))).await?)?;
+            parse(&send(http, request(Method::Post, url, app_jwt, Some(&narrowed))).await?)?;
         Ok(InstallationToken(answer.token))
     }
 

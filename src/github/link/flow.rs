@@ -3,7 +3,7 @@
 //! checked against the owner: the Google account that began it, signed in now, with the
 //! bot's project among its projects; anyone else gets the 404 of a bot with no link.
 
-use super::model::{LinkRecord, LinkState, LinkView, RepoRef, Step};
+use super::model::{LinkRecord, LinkState, LinkView, RepoRef};
 use super::run::{self, Ctx};
 use crate::app::App;
 use crate::bots::service;
@@ -64,27 +64,17 @@ pub async fn begin<P: Platform>(
     if existing.is_some_and(|r| r.state == LinkState::Linking) {
         return Ok(());
     }
-    let now = app.now();
-    let record = LinkRecord {
-        owner: session.owner().to_string(),
-        project: target.project.clone(),
-        zone: target.zone.clone(),
-        vm: target.name.clone(),
+    let record = LinkRecord::start(
+        session.owner().to_string(),
+        (
+            target.project.clone(),
+            target.zone.clone(),
+            target.name.clone(),
+        ),
         installation,
         repository,
-        state: LinkState::Linking,
-        step: Step::Repository,
-        waiting: Vec::new(),
-        note: None,
-        project_number: None,
-        instance_id: None,
-        cache_public_key: None,
-        main_unprotected: false,
-        error: None,
-        action: None,
-        created_at: now,
-        updated_at: now,
-    };
+        app.now(),
+    );
     save(app, target, &record).await
 }
 

@@ -171,6 +171,36 @@ pub const POLL_MS: u64 = 2000;
 pub const RETRY_MS: u64 = 5000;
 
 impl LinkRecord {
+    /// A link of `repository` for the bot, started now by `owner`, at its first step.
+    pub fn start(
+        owner: String,
+        (project, zone, vm): (ProjectId, Zone, VmName),
+        installation: u64,
+        repository: RepoRef,
+        now: u64,
+    ) -> Self {
+        Self {
+            owner,
+            project,
+            zone,
+            vm,
+            installation,
+            repository,
+            state: LinkState::Linking,
+            step: Step::Repository,
+            waiting: Vec::new(),
+            note: None,
+            project_number: None,
+            instance_id: None,
+            cache_public_key: None,
+            main_unprotected: false,
+            error: None,
+            action: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// Moves the record by the outcome of its current step; whether it was transient.
     pub fn apply(&mut self, outcome: Outcome, now: u64) -> bool {
         if self.state != LinkState::Linking {
@@ -319,30 +349,21 @@ mod tests {
     use serde_json::json;
 
     pub(crate) fn record() -> LinkRecord {
-        LinkRecord {
-            owner: "sub-alice".into(),
-            project: ProjectId::parse("claw-demo").unwrap(),
-            zone: Zone::parse("us-central1-a").unwrap(),
-            vm: VmName::parse("my-bot-010203").unwrap(),
-            installation: 7,
-            repository: RepoRef {
+        LinkRecord::start(
+            "sub-alice".into(),
+            (
+                ProjectId::parse("claw-demo").unwrap(),
+                Zone::parse("us-central1-a").unwrap(),
+                VmName::parse("my-bot-010203").unwrap(),
+            ),
+            7,
+            RepoRef {
                 id: 42,
                 full_name: "ada-lovelace/my-bot".into(),
                 url: "https://github.com/ada-lovelace/my-bot".into(),
             },
-            state: LinkState::Linking,
-            step: Step::Repository,
-            waiting: Vec::new(),
-            note: None,
-            project_number: None,
-            instance_id: None,
-            cache_public_key: None,
-            main_unprotected: false,
-            error: None,
-            action: None,
-            created_at: 1,
-            updated_at: 1,
-        }
+            1,
+        )
     }
 
     #[test]

@@ -24,30 +24,21 @@ fn linking() -> (TestApp, Link) {
     let mut vm = FakeVm::bot("RUNNING");
     vm.guest.insert("recipient".into(), recipient());
     h.google.borrow_mut().vms.insert(BOT.into(), vm);
-    let record = LinkRecord {
-        owner: "sub-alice".into(),
-        project: ProjectId::parse("claw-demo").unwrap(),
-        zone: Zone::parse("us-central1-a").unwrap(),
-        vm: VmName::parse("my-bot-010203").unwrap(),
-        installation: 77,
-        repository: RepoRef {
+    let record = LinkRecord::start(
+        "sub-alice".into(),
+        (
+            ProjectId::parse("claw-demo").unwrap(),
+            Zone::parse("us-central1-a").unwrap(),
+            VmName::parse("my-bot-010203").unwrap(),
+        ),
+        77,
+        RepoRef {
             id: REPO_ID,
             full_name: REPO.into(),
             url: format!("https://github.com/{REPO}"),
         },
-        state: LinkState::Linking,
-        step: Step::Repository,
-        waiting: Vec::new(),
-        note: None,
-        project_number: None,
-        instance_id: None,
-        cache_public_key: None,
-        main_unprotected: false,
-        error: None,
-        action: None,
-        created_at: 1,
-        updated_at: 1,
-    };
+        1,
+    );
     run(store::save(
         &h.p,
         &Key::GitHubLink(BOT.into()),
