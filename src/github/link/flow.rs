@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::github::config::GitHubMode;
 use crate::google::compute::InstanceRef;
 use crate::http::{Request, Response};
-use crate::limits::{self, Scope};
+use crate::limits;
 use crate::ports::Platform;
 use crate::sessions::{self, Session};
 use crate::store::{self, Key, DEPLOY_TTL};
@@ -178,13 +178,7 @@ pub async fn resume<P: Platform>(
     }
     let (session, target, record) = load_owned(app, request, path).await?;
     let mut record = record.ok_or_else(no_link)?;
-    limits::take(
-        app.platform,
-        Scope::BotActionPerSession,
-        session.limit_subject(),
-        app.config.limits.bot_actions_per_session,
-    )
-    .await?;
+    limits::take_bot_action(app, session.limit_subject()).await?;
     let resumed = record.resume(app.now());
     let view = advance(app, &session, &target, record, resumed).await?;
     Ok(answer(&view))
