@@ -8,13 +8,14 @@ use super::model::{LinkRecord, Outcome, Step};
 use crate::app::App;
 use crate::error::{Action, ApiError};
 use crate::github::app_jwt;
-use crate::github::client::{GitHubFailure, InstallationToken, RepoName};
+use crate::github::client::{GitHub, GitHubFailure, InstallationToken, RepoName};
 use crate::github::config::GitHubMode;
 use crate::github::nix_key::NixKeyPair;
 use crate::github::plan::{self, Resource, Target};
 use crate::github::sealed_box;
 use crate::google::compute::{self, InstanceRef};
-use crate::google::iam::Created;
+use crate::google::iam::{Created, IamApis};
+use crate::google::longrunning::Operation;
 use crate::google::storage::{self, BucketReady};
 use crate::google::{call, AccessToken, GoogleFailure};
 use crate::http::{encode, OutboundRequest};
@@ -39,9 +40,51 @@ fn failed(message: impl Into<String>, action: Option<Action>) -> Outcome {
     }
 }
 
-impl<P: Platform> Ctx<'_, '_, P> {
-    fn google(&self, record: &LinkRecord, failure: GoogleFailure) -> Stop {
-        let project = record.project.as_str();
+/// A step waiting for something other than a Google operation, saying what.
+fn wait(note: Option<&str>) -> Outcome {
+    Outcome::Wait {
+        operations: Vec::new(),
+        note: note.map(Into::into),
+    }
+}
+
+/// The repository as a step that writes to it holds it: an installation token narrowed
+/// to it (minted for the step, never kept) and its name.
+struct Repo {
+    token: InstallationToken,
+    name: RepoName,
+}
+
+/// One run of the current step: the context, and the record it reads and moves.
+struct Run<'r, 'a, 'b, P: Platform> {
+    ctx: &'r Ctx<'a, 'b, P>,
+    record: &'r mut LinkRecord,
+}
+
+impl<P: Platform> Run<'_, '_, '_, P> {
+    fn http(&self) -> &P {
+        self.ctx.app.platform
+    }
+
+    fn github_api(&self) -> &GitHub {
+        &self.ctx.mode.github
+    }
+
+    fn iam(&self) -> IamApis {
+        self.ctx.mode.iam_apis(self.ctx.app.config)
+    }
+
+    fn instance(&self) -> InstanceRef {
+        InstanceRef {
+            project: self.record.project.clone(),
+            zone: self.record.zone.clone(),
+            name: self.record.vm.clone(),
+        }
+    }
+
+    fn google(&self, failure: GoogleFailure) -> Stop {
+        let project = self.record.project.as_str();
+        let config = self.ctx.app.config;
         match failure {
             GoogleFailure::Transient(_) => Outcome::Transient,
             GoogleFailure::ServiceDisabled { activation_url } => failed(
@@ -51,7 +94,7 @@ impl<P: Platform> Ctx<'_, '_, P> {
                     url: activation_url.unwrap_or_else(|| {
                         format!(
                             "{}/apis/library?project={}",
-                            self.app.config.endpoints.console_url,
+                            config.endpoints.console_url,
                             encode(project)
                         )
                     }),
@@ -65,7 +108,7 @@ impl<P: Platform> Ctx<'_, '_, P> {
                 }),
             ),
             other => {
-                let (_, message, action) = other.explain(self.app.config, Some(project));
+                let (_, message, action) = other.explain(config, Some(project));
                 failed(message, action)
             }
         }
@@ -82,27 +125,28 @@ impl<P: Platform> Ctx<'_, '_, P> {
         }
     }
 
-    fn installation_page(&self, record: &LinkRecord) -> Action {
+    fn installation_page(&self) -> Action {
         Action {
             label: "Open the App's settings on GitHub".into(),
             url: format!(
                 "{}/settings/installations/{}",
-                self.mode.github.web, record.installation
+                self.github_api().web,
+                self.record.installation
             ),
         }
     }
 
-    fn github(&self, record: &LinkRecord, failure: GitHubFailure) -> Stop {
-        let repo = &record.repository.full_name;
+    fn github(&self, failure: GitHubFailure) -> Stop {
+        let repo = &self.record.repository.full_name;
         match failure {
             GitHubFailure::Transient(_) => Outcome::Transient,
             GitHubFailure::Forbidden(said) => failed(
                 format!("The claw.free GitHub App may not do this on {repo}. Accept the permissions it asks for on GitHub, then resume. (GitHub said: {said})"),
-                Some(self.installation_page(record)),
+                Some(self.installation_page()),
             ),
             GitHubFailure::NotFound(_) => failed(
                 format!("The claw.free GitHub App cannot reach {repo} any more. Give its installation access to the repository on GitHub, then resume."),
-                Some(self.installation_page(record)),
+                Some(self.installation_page()),
             ),
             GitHubFailure::Unauthorized(_) => failed(
                 "GitHub did not accept this claw.free's App credentials. Its operator has to fix them; try again later.",
@@ -116,35 +160,396 @@ impl<P: Platform> Ctx<'_, '_, P> {
         }
     }
 
-    /// A token of the installation for this repository only, with linking's permissions.
-    async fn installation_token(&self, record: &LinkRecord) -> Result<InstallationToken, Stop> {
-        let jwt = app_jwt::app_jwt(
-            self.app.platform,
-            &self.mode.key,
-            self.mode.app_id,
-            self.app.now(),
-        )
-        .await
-        .map_err(|_| Outcome::Transient)?;
-        self.mode
+    /// The repository, with a token of the installation for it only and with linking's
+    /// permissions.
+    async fn repo(&self) -> Result<Repo, Stop> {
+        let (app, mode) = (self.ctx.app, self.ctx.mode);
+        let jwt = app_jwt::app_jwt(app.platform, &mode.key, mode.app_id, app.now())
+            .await
+            .map_err(|_| Outcome::Transient)?;
+        let token = mode
             .github
             .installation_token(
-                self.app.platform,
+                app.platform,
                 &jwt,
-                record.installation,
-                record.repository.id,
+                self.record.installation,
+                self.record.repository.id,
                 plan::LINK_PERMISSIONS,
             )
             .await
-            .map_err(|f| self.github(record, f))
+            .map_err(|f| self.github(f))?;
+        let name =
+            RepoName::parse(&self.record.repository.full_name).map_err(|e| failed(e, None))?;
+        Ok(Repo { token, name })
     }
-}
 
-fn instance(record: &LinkRecord) -> InstanceRef {
-    InstanceRef {
-        project: record.project.clone(),
-        zone: record.zone.clone(),
-        name: record.vm.clone(),
+    /// The bot's VM, as Google has it now.
+    async fn vm(&self, instance: &InstanceRef) -> Result<compute::Instance, Stop> {
+        secrets::bot_instance(self.ctx.app, self.ctx.token, instance)
+            .await
+            .map_err(|e| self.api_error(e))
+    }
+
+    /// Follows a Google operation: done, still running, or failed with Google's words.
+    fn followed(&self, op: Operation) -> Result<Option<String>, Stop> {
+        match op.error {
+            Some(error) => Err(failed(
+                format!(
+                    "Google could not finish setting up: {}",
+                    crate::google::sanitize(&error.message)
+                ),
+                None,
+            )),
+            None if op.done => Ok(None),
+            None => Ok(Some(op.name)),
+        }
+    }
+
+    async fn step(&mut self) -> Result<Outcome, Stop> {
+        let step = self.record.step;
+        let t = match step {
+            Step::Repository => return self.repository().await,
+            Step::Project => return self.project().await,
+            Step::Apis => return self.apis().await,
+            Step::Pool | Step::Provider => return self.identity().await,
+            _ => match target(self.record) {
+                Some(t) => t,
+                // A record from before the project step recorded these: read them again.
+                None => {
+                    self.record.step = Step::Project;
+                    return Ok(wait(None));
+                }
+            },
+        };
+        match step {
+            Step::Accounts => self.accounts(&t).await,
+            Step::Bucket => self.bucket(&t).await,
+            Step::Grants => self.grants(&t).await,
+            Step::VmAccount => self.vm_account(&t).await,
+            Step::SigningKey => self.signing_key(&t).await,
+            Step::Variables => self.variables(&t).await,
+            Step::Files => self.files(&t).await,
+            Step::Protection => self.protection().await,
+            Step::Metadata => self.metadata(&t).await,
+            Step::Repository | Step::Project | Step::Apis | Step::Pool | Step::Provider => {
+                Ok(Outcome::Done)
+            }
+        }
+    }
+
+    async fn repository(&mut self) -> Result<Outcome, Stop> {
+        let repo = self.repo().await?;
+        let found = self
+            .github_api()
+            .installed_repository(self.http(), &repo.token, &repo.name)
+            .await
+            .map_err(|f| self.github(f))?;
+        if found.id != self.record.repository.id {
+            return Err(failed(
+                format!("{} is not the repository linking started with (it was deleted and made again). Link the bot again.", self.record.repository.full_name),
+                None,
+            ));
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn project(&mut self) -> Result<Outcome, Stop> {
+        #[derive(Deserialize)]
+        struct Project {
+            name: String,
+        }
+        let url = format!(
+            "{}/v3/projects/{}",
+            self.ctx.app.config.endpoints.crm_api,
+            encode(self.record.project.as_str())
+        );
+        let project: Project = call(
+            self.http(),
+            OutboundRequest::get(url).bearer(self.ctx.token.expose()),
+        )
+        .await
+        .map_err(|f| self.google(f))?;
+        let number = project
+            .name
+            .strip_prefix("projects/")
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                failed(
+                    "Google named the project in a way claw.free cannot read.",
+                    None,
+                )
+            })?;
+        let vm = self.vm(&self.instance()).await?;
+        if vm.id.is_empty() || !vm.id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(failed("Google did not give the VM's id.", None));
+        }
+        self.record.project_number = Some(number.to_string());
+        self.record.instance_id = Some(vm.id);
+        if target(self.record).is_none_or(|t| !t.names_are_valid()) {
+            return Err(failed(
+                "This project's or VM's names do not fit what linking creates.",
+                None,
+            ));
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn apis(&mut self) -> Result<Outcome, Stop> {
+        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
+        let mut pending = Vec::new();
+        if self.record.waiting.is_empty() {
+            for service in plan::SERVICES {
+                let op = iam.enable(http, token, self.record.project.as_str(), service);
+                let op = op.await.map_err(|f| self.google(f))?;
+                pending.extend(self.followed(op)?);
+            }
+        } else {
+            for name in &self.record.waiting {
+                let op = iam.enable_operation(http, token, name);
+                let op = op.await.map_err(|f| self.google(f))?;
+                // Enabling's operations keep their name while running.
+                pending.extend(self.followed(op)?.map(|_| name.clone()));
+            }
+        }
+        Ok(if pending.is_empty() {
+            Outcome::Done
+        } else {
+            Outcome::Wait {
+                operations: pending,
+                note: Some("Google is turning them on".into()),
+            }
+        })
+    }
+
+    /// The pool, or the provider: created, or found; its operation followed.
+    async fn identity(&mut self) -> Result<Outcome, Stop> {
+        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
+        let op = if let Some(name) = self.record.waiting.first() {
+            iam.operation(http, token, name).await
+        } else {
+            let project = self.record.project.as_str();
+            let created = if self.record.step == Step::Pool {
+                iam.create_pool(http, token, project, plan::POOL_ID).await
+            } else {
+                let body = target(self.record)
+                    .map(|t| t.provider_body())
+                    .ok_or_else(|| failed("The project's number is not known yet.", None))?;
+                let (pool, provider) = (plan::POOL_ID, plan::PROVIDER_ID);
+                iam.create_provider(http, token, project, pool, provider, &body)
+                    .await
+            };
+            match created {
+                Ok(Created::Existed) => return Ok(Outcome::Done),
+                Ok(Created::Started(op)) => Ok(op),
+                Err(failure) => Err(failure),
+            }
+        };
+        let op = op.map_err(|f| self.google(f))?;
+        Ok(match self.followed(op)? {
+            None => Outcome::Done,
+            // An operation followed keeps the name it was recorded under.
+            Some(started) => Outcome::Wait {
+                operations: vec![self.record.waiting.first().cloned().unwrap_or(started)],
+                note: None,
+            },
+        })
+    }
+
+    async fn accounts(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let iam = self.iam();
+        for (id, name) in [
+            (plan::CI_ACCOUNT_ID, "claw.free CI (GitHub Actions)"),
+            (plan::VM_ACCOUNT_ID, "claw.free bot VM (reads the cache)"),
+        ] {
+            iam.create_service_account(self.http(), self.ctx.token, &t.project_id, id, name)
+                .await
+                .map_err(|f| self.google(f))?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn bucket(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let ready = storage::create_bucket(
+            self.http(),
+            &self.ctx.mode.storage_api,
+            self.ctx.token,
+            &t.project_id,
+            &t.project_number,
+            &t.bucket(),
+            region(&t.zone),
+        )
+        .await
+        .map_err(|f| self.google(f))?;
+        match ready {
+            BucketReady::Created | BucketReady::Existed => Ok(Outcome::Done),
+            BucketReady::TakenElsewhere => Err(failed(
+                format!("The bucket name {} belongs to another Google Cloud project, so this project cannot have its cache there.", t.bucket()),
+                None,
+            )),
+        }
+    }
+
+    async fn grants(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
+        let (storage_api, config) = (&self.ctx.mode.storage_api, self.ctx.app.config);
+        for grant in t.grants() {
+            let (role, member) = (grant.role, &grant.member);
+            let result = match &grant.resource {
+                Resource::ServiceAccount(email) => {
+                    iam.grant_on_service_account(http, token, &t.project_id, email, role, member)
+                        .await
+                }
+                Resource::Bucket(name) => {
+                    storage::grant_on_bucket(http, storage_api, token, name, role, member).await
+                }
+                Resource::Instance => {
+                    let vm = self.instance();
+                    compute::grant_on_instance(http, config, token, &vm, role, member).await
+                }
+            };
+            result.map_err(|f| self.google(f))?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Stop, set, start: Google attaches a service account only to a stopped VM. Each poll
+    /// reads the VM and does what its state calls for, so nothing needs remembering.
+    async fn vm_account(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let target = self.instance();
+        let vm = self.vm(&target).await?;
+        let email = t.vm_account();
+        let attached = vm.service_accounts.iter().any(|a| {
+            a.email == email
+                && plan::VM_SCOPES
+                    .iter()
+                    .all(|s| a.scopes.iter().any(|g| g == s))
+        });
+        let (http, config, token) = (self.http(), self.ctx.app.config, self.ctx.token);
+        let (call, note) = match (attached, vm.status.as_str()) {
+            (true, "RUNNING") => return Ok(Outcome::Done),
+            (true, "TERMINATED" | "STOPPED") => (
+                compute::start(http, config, token, &target).await,
+                "starting the VM again",
+            ),
+            (false, "RUNNING") => (
+                compute::stop(http, config, token, &target).await,
+                "stopping the VM",
+            ),
+            (false, "TERMINATED" | "STOPPED") => (
+                compute::set_service_account(http, config, token, &target, &email, plan::VM_SCOPES)
+                    .await,
+                "attaching the VM's account",
+            ),
+            (_, "SUSPENDED") => return Err(failed(
+                "The VM is suspended. Resume it in the Google Cloud console, then resume linking.",
+                None,
+            )),
+            (_, "STOPPING" | "SUSPENDING") => return Ok(wait(Some("stopping the VM"))),
+            _ => return Ok(wait(Some("starting the VM again"))),
+        };
+        call.map_err(|f| self.google(f))?;
+        Ok(wait(Some(note)))
+    }
+
+    async fn signing_key(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let Repo { token, name } = self.repo().await?;
+        let (gh, http, env) = (self.github_api(), self.http(), plan::ENVIRONMENT);
+        let github = |f| self.github(f);
+        gh.ensure_environment(http, &token, &name, env)
+            .await
+            .map_err(github)?;
+        let key = gh
+            .environment_key(http, &token, &name, env)
+            .await
+            .map_err(github)?;
+        let pair =
+            NixKeyPair::generate(http, &t.signing_key_name()).map_err(|_| Outcome::Transient)?;
+        let sealed = sealed_box::seal(http, &key, pair.expose_secret().as_bytes())
+            .map_err(|_| Outcome::Transient)?;
+        let secret = plan::SIGNING_KEY_SECRET;
+        gh.put_environment_secret(http, &token, &name, env, secret, &key, &sealed)
+            .await
+            .map_err(github)?;
+        self.record.cache_public_key = Some(pair.public().to_string());
+        Ok(Outcome::Done)
+    }
+
+    async fn variables(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let repo = self.repo().await?;
+        for (name, value) in t.variables() {
+            self.github_api()
+                .set_variable(self.http(), &repo.token, &repo.name, name, &value)
+                .await
+                .map_err(|f| self.github(f))?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn files(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let Some(public_key) = self.record.cache_public_key.clone() else {
+            self.record.step = Step::SigningKey;
+            return Ok(wait(None));
+        };
+        let recipient = match secrets::trusted_recipient(
+            self.ctx.app,
+            self.ctx.token,
+            &self.instance(),
+        )
+        .await
+        {
+            Ok(Some(recipient)) => recipient,
+            Ok(None) => return Ok(wait(Some("waiting for the VM to publish its key"))),
+            Err(error) => return Err(self.api_error(error)),
+        };
+        let repo = self.repo().await?;
+        let instance_id = self.record.instance_id.as_deref().unwrap_or_default();
+        for (path, message, content) in [
+            (
+                plan::RECIPIENTS_FILE,
+                "claw.free: the VM's key, which secrets are encrypted to",
+                t.recipients_file(recipient.as_str()),
+            ),
+            (
+                plan::CONFIG_FILE,
+                "claw.free: link this repository to its bot and cache",
+                t.config_file(&public_key, instance_id),
+            ),
+        ] {
+            let content = content.as_bytes();
+            self.github_api()
+                .put_file(self.http(), &repo.token, &repo.name, path, message, content)
+                .await
+                .map_err(|f| self.github(f))?;
+        }
+        Ok(Outcome::Done)
+    }
+
+    async fn protection(&mut self) -> Result<Outcome, Stop> {
+        let repo = self.repo().await?;
+        let protected = self
+            .github_api()
+            .require_pull_requests(self.http(), &repo.token, &repo.name, plan::MAIN_BRANCH)
+            .await;
+        self.record.main_unprotected = match protected {
+            Ok(()) => false,
+            // Most owners have no GitHub Pro: linking still gives them CI and rollouts.
+            Err(GitHubFailure::Forbidden(said)) if said.contains(PRO_ONLY) => true,
+            Err(failure) => return Err(self.github(failure)),
+        };
+        Ok(Outcome::Done)
+    }
+
+    async fn metadata(&mut self, t: &Target) -> Result<Outcome, Stop> {
+        let target = self.instance();
+        let vm = self.vm(&target).await?;
+        let value =
+            serde_json::to_string(&t.metadata(self.record.installation)).unwrap_or_default();
+        secrets::write_metadata(self.ctx.app, self.ctx.token, &target, vm, |current| {
+            Ok(secrets::with_item(current, plan::METADATA_KEY, &value))
+        })
+        .await
+        .map_err(|e| self.api_error(e))?;
+        Ok(Outcome::Done)
     }
 }
 
@@ -167,519 +572,10 @@ fn region(zone: &str) -> &str {
     zone.rsplit_once('-').map(|(r, _)| r).unwrap_or(zone)
 }
 
-/// Runs the record's current step once.
-pub async fn perform<P: Platform>(ctx: &Ctx<'_, '_, P>, record: &mut LinkRecord) -> Outcome {
-    let result = match record.step {
-        Step::Repository => repository(ctx, record).await,
-        Step::Project => project(ctx, record).await,
-        Step::Apis => apis(ctx, record).await,
-        Step::Pool | Step::Provider => identity(ctx, record).await,
-        step => match target(record) {
-            Some(t) => with_target(ctx, record, &t, step).await,
-            // A record from before the project step recorded these: read them again.
-            None => {
-                record.step = Step::Project;
-                Ok(Outcome::Wait {
-                    operations: Vec::new(),
-                    note: None,
-                })
-            }
-        },
-    };
-    result.unwrap_or_else(|stop| stop)
-}
-
-async fn with_target<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-    step: Step,
-) -> Result<Outcome, Stop> {
-    match step {
-        Step::Accounts => accounts(ctx, record, t).await,
-        Step::Bucket => bucket(ctx, record, t).await,
-        Step::Grants => grants(ctx, record, t).await,
-        Step::VmAccount => vm_account(ctx, record, t).await,
-        Step::SigningKey => signing_key(ctx, record, t).await,
-        Step::Variables => variables(ctx, record, t).await,
-        Step::Files => files(ctx, record, t).await,
-        Step::Protection => protection(ctx, record).await,
-        Step::Metadata => metadata(ctx, record, t).await,
-        Step::Repository | Step::Project | Step::Apis | Step::Pool | Step::Provider => {
-            Ok(Outcome::Done)
-        }
-    }
-}
-
-fn repo_name(record: &LinkRecord) -> Result<RepoName, Stop> {
-    RepoName::parse(&record.repository.full_name).map_err(|e| failed(e, None))
-}
-
-async fn repository<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-) -> Result<Outcome, Stop> {
-    let token = ctx.installation_token(record).await?;
-    let name = repo_name(record)?;
-    let repo = ctx
-        .mode
-        .github
-        .installed_repository(ctx.app.platform, &token, &name)
-        .await
-        .map_err(|f| ctx.github(record, f))?;
-    if repo.id != record.repository.id {
-        return Err(failed(
-            format!("{} is not the repository linking started with (it was deleted and made again). Link the bot again.", record.repository.full_name),
-            None,
-        ));
-    }
-    Ok(Outcome::Done)
-}
-
-async fn project<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-) -> Result<Outcome, Stop> {
-    #[derive(Deserialize)]
-    struct Project {
-        name: String,
-    }
-    let url = format!(
-        "{}/v3/projects/{}",
-        ctx.app.config.endpoints.crm_api,
-        encode(record.project.as_str())
-    );
-    let project: Project = call(
-        ctx.app.platform,
-        OutboundRequest::get(url).bearer(ctx.token.expose()),
-    )
-    .await
-    .map_err(|f| ctx.google(record, f))?;
-    let number = project
-        .name
-        .strip_prefix("projects/")
-        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .ok_or_else(|| {
-            failed(
-                "Google named the project in a way claw.free cannot read.",
-                None,
-            )
-        })?;
-    let vm = secrets::bot_instance(ctx.app, ctx.token, &instance(record))
-        .await
-        .map_err(|e| ctx.api_error(e))?;
-    if vm.id.is_empty() || !vm.id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(failed("Google did not give the VM's id.", None));
-    }
-    record.project_number = Some(number.to_string());
-    record.instance_id = Some(vm.id);
-    if target(record).is_none_or(|t| !t.names_are_valid()) {
-        return Err(failed(
-            "This project's or VM's names do not fit what linking creates.",
-            None,
-        ));
-    }
-    Ok(Outcome::Done)
-}
-
-fn operation_failed(message: &str) -> Stop {
-    failed(
-        format!(
-            "Google could not finish setting up: {}",
-            crate::google::sanitize(message)
-        ),
-        None,
-    )
-}
-
-async fn apis<P: Platform>(ctx: &Ctx<'_, '_, P>, record: &mut LinkRecord) -> Result<Outcome, Stop> {
-    let iam = ctx.mode.iam_apis(ctx.app.config);
-    let http = ctx.app.platform;
-    let mut pending = Vec::new();
-    if record.waiting.is_empty() {
-        for service in plan::SERVICES {
-            let op = iam
-                .enable(http, ctx.token, record.project.as_str(), service)
-                .await
-                .map_err(|f| ctx.google(record, f))?;
-            if let Some(error) = &op.error {
-                return Err(operation_failed(&error.message));
-            }
-            if !op.done {
-                pending.push(op.name);
-            }
-        }
-    } else {
-        for name in record.waiting.clone() {
-            let op = iam
-                .enable_operation(http, ctx.token, &name)
-                .await
-                .map_err(|f| ctx.google(record, f))?;
-            if let Some(error) = &op.error {
-                return Err(operation_failed(&error.message));
-            }
-            if !op.done {
-                pending.push(name);
-            }
-        }
-    }
-    Ok(if pending.is_empty() {
-        Outcome::Done
-    } else {
-        Outcome::Wait {
-            operations: pending,
-            note: Some("Google is turning them on".into()),
-        }
-    })
-}
-
-/// The pool, or the provider: created, or found; its operation followed.
-async fn identity<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-) -> Result<Outcome, Stop> {
-    let iam = ctx.mode.iam_apis(ctx.app.config);
-    let http = ctx.app.platform;
-    if let Some(name) = record.waiting.first().cloned() {
-        let op = iam
-            .operation(http, ctx.token, &name)
-            .await
-            .map_err(|f| ctx.google(record, f))?;
-        if let Some(error) = &op.error {
-            return Err(operation_failed(&error.message));
-        }
-        return Ok(if op.done {
-            Outcome::Done
-        } else {
-            Outcome::Wait {
-                operations: vec![name],
-                note: None,
-            }
-        });
-    }
-    let project = record.project.as_str();
-    let created = if record.step == Step::Pool {
-        iam.create_pool(http, ctx.token, project, plan::POOL_ID)
-            .await
-    } else {
-        let body = target(record)
-            .map(|t| t.provider_body())
-            .ok_or_else(|| failed("The project's number is not known yet.", None))?;
-        iam.create_provider(
-            http,
-            ctx.token,
-            project,
-            plan::POOL_ID,
-            plan::PROVIDER_ID,
-            &body,
-        )
-        .await
-    }
-    .map_err(|f| ctx.google(record, f))?;
-    Ok(match created {
-        Created::Existed => Outcome::Done,
-        Created::Started(op) if op.error.is_some() => {
-            return Err(operation_failed(
-                &op.error.map(|e| e.message).unwrap_or_default(),
-            ))
-        }
-        Created::Started(op) if op.done => Outcome::Done,
-        Created::Started(op) => Outcome::Wait {
-            operations: vec![op.name],
-            note: None,
-        },
-    })
-}
-
-async fn accounts<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let iam = ctx.mode.iam_apis(ctx.app.config);
-    for (id, name) in [
-        (plan::CI_ACCOUNT_ID, "claw.free CI (GitHub Actions)"),
-        (plan::VM_ACCOUNT_ID, "claw.free bot VM (reads the cache)"),
-    ] {
-        iam.create_service_account(ctx.app.platform, ctx.token, &t.project_id, id, name)
-            .await
-            .map_err(|f| ctx.google(record, f))?;
-    }
-    Ok(Outcome::Done)
-}
-
-async fn bucket<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let ready = storage::create_bucket(
-        ctx.app.platform,
-        &ctx.mode.storage_api,
-        ctx.token,
-        &t.project_id,
-        &t.project_number,
-        &t.bucket(),
-        region(&t.zone),
-    )
-    .await
-    .map_err(|f| ctx.google(record, f))?;
-    match ready {
-        BucketReady::Created | BucketReady::Existed => Ok(Outcome::Done),
-        BucketReady::TakenElsewhere => Err(failed(
-            format!("The bucket name {} belongs to another Google Cloud project, so this project cannot have its cache there.", t.bucket()),
-            None,
-        )),
-    }
-}
-
-async fn grants<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let iam = ctx.mode.iam_apis(ctx.app.config);
-    let http = ctx.app.platform;
-    for grant in t.grants() {
-        let result = match &grant.resource {
-            Resource::ServiceAccount(email) => {
-                iam.grant_on_service_account(
-                    http,
-                    ctx.token,
-                    &t.project_id,
-                    email,
-                    grant.role,
-                    &grant.member,
-                )
-                .await
-            }
-            Resource::Bucket(name) => {
-                storage::grant_on_bucket(
-                    http,
-                    &ctx.mode.storage_api,
-                    ctx.token,
-                    name,
-                    grant.role,
-                    &grant.member,
-                )
-                .await
-            }
-            Resource::Instance => {
-                compute::grant_on_instance(
-                    http,
-                    ctx.app.config,
-                    ctx.token,
-                    &instance(record),
-                    grant.role,
-                    &grant.member,
-                )
-                .await
-            }
-        };
-        result.map_err(|f| ctx.google(record, f))?;
-    }
-    Ok(Outcome::Done)
-}
-
-/// Stop, set, start: Google attaches a service account only to a stopped VM. Each poll
-/// reads the VM and does what its state calls for, so nothing needs remembering.
-async fn vm_account<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let target = instance(record);
-    let (http, config) = (ctx.app.platform, ctx.app.config);
-    let vm = secrets::bot_instance(ctx.app, ctx.token, &target)
-        .await
-        .map_err(|e| ctx.api_error(e))?;
-    let email = t.vm_account();
-    let attached = vm.service_accounts.iter().any(|a| {
-        a.email == email
-            && plan::VM_SCOPES
-                .iter()
-                .all(|s| a.scopes.iter().any(|g| g == s))
-    });
-    let wait = |note: &str| Outcome::Wait {
-        operations: Vec::new(),
-        note: Some(note.into()),
-    };
-    let google = |f| ctx.google(record, f);
-    Ok(match (attached, vm.status.as_str()) {
-        (true, "RUNNING") => Outcome::Done,
-        (true, "TERMINATED" | "STOPPED") => {
-            compute::start(http, config, ctx.token, &target)
-                .await
-                .map_err(google)?;
-            wait("starting the VM again")
-        }
-        (false, "RUNNING") => {
-            compute::stop(http, config, ctx.token, &target)
-                .await
-                .map_err(google)?;
-            wait("stopping the VM")
-        }
-        (false, "TERMINATED" | "STOPPED") => {
-            compute::set_service_account(http, config, ctx.token, &target, &email, plan::VM_SCOPES)
-                .await
-                .map_err(google)?;
-            wait("attaching the VM's account")
-        }
-        (_, "SUSPENDED") => {
-            return Err(failed(
-                "The VM is suspended. Resume it in the Google Cloud console, then resume linking.",
-                None,
-            ))
-        }
-        (_, "STOPPING" | "SUSPENDING") => wait("stopping the VM"),
-        _ => wait("starting the VM again"),
-    })
-}
-
-async fn signing_key<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let token = ctx.installation_token(record).await?;
-    let repo = repo_name(record)?;
-    let (gh, http) = (&ctx.mode.github, ctx.app.platform);
-    let github = |f| ctx.github(record, f);
-    gh.ensure_environment(http, &token, &repo, plan::ENVIRONMENT)
-        .await
-        .map_err(github)?;
-    let key = gh
-        .environment_key(http, &token, &repo, plan::ENVIRONMENT)
-        .await
-        .map_err(github)?;
-    let pair = NixKeyPair::generate(http, &t.signing_key_name()).map_err(|_| Outcome::Transient)?;
-    let sealed = sealed_box::seal(http, &key, pair.expose_secret().as_bytes())
-        .map_err(|_| Outcome::Transient)?;
-    gh.put_environment_secret(
-        http,
-        &token,
-        &repo,
-        plan::ENVIRONMENT,
-        plan::SIGNING_KEY_SECRET,
-        &key,
-        &sealed,
-    )
-    .await
-    .map_err(github)?;
-    record.cache_public_key = Some(pair.public().to_string());
-    Ok(Outcome::Done)
-}
-
-async fn variables<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let token = ctx.installation_token(record).await?;
-    let repo = repo_name(record)?;
-    for (name, value) in t.variables() {
-        ctx.mode
-            .github
-            .set_variable(ctx.app.platform, &token, &repo, name, &value)
-            .await
-            .map_err(|f| ctx.github(record, f))?;
-    }
-    Ok(Outcome::Done)
-}
-
-async fn files<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let Some(public_key) = record.cache_public_key.clone() else {
-        record.step = Step::SigningKey;
-        return Ok(Outcome::Wait {
-            operations: Vec::new(),
-            note: None,
-        });
-    };
-    let recipient = match secrets::trusted_recipient(ctx.app, ctx.token, &instance(record)).await {
-        Ok(Some(recipient)) => recipient,
-        Ok(None) => {
-            return Ok(Outcome::Wait {
-                operations: Vec::new(),
-                note: Some("waiting for the VM to publish its key".into()),
-            })
-        }
-        Err(error) => return Err(ctx.api_error(error)),
-    };
-    let token = ctx.installation_token(record).await?;
-    let repo = repo_name(record)?;
-    let gh = &ctx.mode.github;
-    for (path, message, content) in [
-        (
-            plan::RECIPIENTS_FILE,
-            "claw.free: the VM's key, which secrets are encrypted to",
-            t.recipients_file(recipient.as_str()),
-        ),
-        (
-            plan::CONFIG_FILE,
-            "claw.free: link this repository to its bot and cache",
-            t.config_file(
-                &public_key,
-                record.instance_id.as_deref().unwrap_or_default(),
-            ),
-        ),
-    ] {
-        gh.put_file(
-            ctx.app.platform,
-            &token,
-            &repo,
-            path,
-            message,
-            content.as_bytes(),
-        )
-        .await
-        .map_err(|f| ctx.github(record, f))?;
-    }
-    Ok(Outcome::Done)
-}
-
 /// How GitHub refuses branch protection on a private repository of a free account.
 const PRO_ONLY: &str = "Upgrade to GitHub Pro";
 
-async fn protection<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-) -> Result<Outcome, Stop> {
-    let token = ctx.installation_token(record).await?;
-    let repo = repo_name(record)?;
-    match ctx
-        .mode
-        .github
-        .require_pull_requests(ctx.app.platform, &token, &repo, plan::MAIN_BRANCH)
-        .await
-    {
-        Ok(()) => record.main_unprotected = false,
-        // Most owners have no GitHub Pro: linking still gives them CI and rollouts.
-        Err(GitHubFailure::Forbidden(said)) if said.contains(PRO_ONLY) => {
-            record.main_unprotected = true
-        }
-        Err(failure) => return Err(ctx.github(record, failure)),
-    }
-    Ok(Outcome::Done)
-}
-
-async fn metadata<P: Platform>(
-    ctx: &Ctx<'_, '_, P>,
-    record: &mut LinkRecord,
-    t: &Target,
-) -> Result<Outcome, Stop> {
-    let target = instance(record);
-    let vm = secrets::bot_instance(ctx.app, ctx.token, &target)
-        .await
-        .map_err(|e| ctx.api_error(e))?;
-    let value = serde_json::to_string(&t.metadata(record.installation)).unwrap_or_default();
-    secrets::write_metadata(ctx.app, ctx.token, &target, vm, |current| {
-        Ok(secrets::with_item(current, plan::METADATA_KEY, &value))
-    })
-    .await
-    .map_err(|e| ctx.api_error(e))?;
-    Ok(Outcome::Done)
+/// Runs the record's current step once.
+pub async fn perform<P: Platform>(ctx: &Ctx<'_, '_, P>, record: &mut LinkRecord) -> Outcome {
+    Run { ctx, record }.step().await.unwrap_or_else(|stop| stop)
 }
