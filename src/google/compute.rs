@@ -2,7 +2,7 @@
 //! zone operations, its guest attributes (how the VM talks back), its metadata (how
 //! encrypted secrets reach it) and its serial output (how a person sees why it failed).
 
-use super::{call, AccessToken, GoogleFailure};
+use super::{call, get_json, post_json, AccessToken, GoogleFailure};
 use crate::config::Config;
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
@@ -291,11 +291,7 @@ pub async fn insert(
         encode(instance.project.as_str()),
         instance.zone.as_str()
     );
-    call(
-        http,
-        OutboundRequest::post_json(url, body).bearer(token.expose()),
-    )
-    .await
+    post_json(http, token, url, body).await
 }
 
 pub async fn get(
@@ -304,11 +300,7 @@ pub async fn get(
     token: &AccessToken,
     instance: &InstanceRef,
 ) -> Result<Instance, GoogleFailure> {
-    call(
-        http,
-        OutboundRequest::get(instance.url(config)).bearer(token.expose()),
-    )
-    .await
+    get_json(http, token, instance.url(config)).await
 }
 
 pub async fn delete(
@@ -339,7 +331,7 @@ pub async fn get_operation(
         zone.as_str(),
         encode(operation)
     );
-    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+    get_json(http, token, url).await
 }
 
 /// The `openclaw/` guest attributes; none yet (Google answers 404) is an empty set.
@@ -354,9 +346,7 @@ pub async fn guest_attributes(
         instance.url(config),
         encode(guest::QUERY_PATH)
     );
-    match call::<GuestAttributesResponse>(http, OutboundRequest::get(url).bearer(token.expose()))
-        .await
-    {
+    match get_json::<GuestAttributesResponse>(http, token, url).await {
         Ok(response) => Ok(GuestAttributes(
             response
                 .query_value
@@ -372,52 +362,38 @@ pub async fn guest_attributes(
     }
 }
 
-/// `instances.stop`; the VM goes through STOPPING to TERMINATED.
-pub async fn stop(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<Operation, GoogleFailure> {
-    let url = format!("{}/stop", instance.url(config));
-    call(
-        http,
-        OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
-    )
-    .await
+/// A change of a VM's power or account, each one of the instance's own methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// `instances.stop`; the VM goes through STOPPING to TERMINATED.
+    Stop,
+    /// `instances.start` of a stopped VM.
+    Start,
+    /// `instances.setServiceAccount`; Google accepts it only while the VM is stopped.
+    ServiceAccount {
+        email: &'a str,
+        scopes: &'a [&'a str],
+    },
 }
 
-/// `instances.start` of a stopped VM.
-pub async fn start(
+/// Asks Google for `change` of the instance.
+pub async fn change(
     http: &impl HttpClient,
     config: &Config,
     token: &AccessToken,
     instance: &InstanceRef,
+    change: Change<'_>,
 ) -> Result<Operation, GoogleFailure> {
-    let url = format!("{}/start", instance.url(config));
-    call(
-        http,
-        OutboundRequest::post_json(url, &json!({})).bearer(token.expose()),
-    )
-    .await
-}
-
-/// `instances.setServiceAccount`; Google accepts it only while the VM is stopped.
-pub async fn set_service_account(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-    email: &str,
-    scopes: &[&str],
-) -> Result<Operation, GoogleFailure> {
-    let url = format!("{}/setServiceAccount", instance.url(config));
-    call(
-        http,
-        OutboundRequest::post_json(url, &json!({ "email": email, "scopes": scopes }))
-            .bearer(token.expose()),
-    )
-    .await
+    let (method, body) = match change {
+        Change::Stop => ("stop", json!({})),
+        Change::Start => ("start", json!({})),
+        Change::ServiceAccount { email, scopes } => (
+            "setServiceAccount",
+            json!({ "email": email, "scopes": scopes }),
+        ),
+    };
+    let url = format!("{}/{method}", instance.url(config));
+    post_json(http, token, url, &body).await
 }
 
 /// Grants `role` to `member` on this one instance (its own IAM policy).
@@ -457,11 +433,7 @@ pub async fn set_metadata(
 ) -> Result<Operation, GoogleFailure> {
     let url = format!("{}/setMetadata", instance.url(config));
     let body = serde_json::to_value(metadata).unwrap_or_default();
-    call(
-        http,
-        OutboundRequest::post_json(url, &body).bearer(token.expose()),
-    )
-    .await
+    post_json(http, token, url, &body).await
 }
 
 #[derive(Deserialize)]
@@ -481,7 +453,7 @@ pub async fn serial_tail(
     instance: &InstanceRef,
 ) -> Result<String, GoogleFailure> {
     let url = format!("{}/serialPort?port=1", instance.url(config));
-    let output: SerialOutput = call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+    let output: SerialOutput = get_json(http, token, url).await?;
     let contents = output.contents;
     let cut = contents.len().saturating_sub(SERIAL_TAIL_BYTES);
     let start = (cut..=contents.len())
@@ -523,8 +495,7 @@ pub async fn list_bots(
         if let Some(page) = &page_token {
             url.push_str(&format!("&pageToken={}", encode(page)));
         }
-        let list: AggregatedList =
-            call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+        let list: AggregatedList = get_json(http, token, url).await?;
         bots.extend(
             list.items
                 .into_values()

@@ -1,8 +1,8 @@
 //! Cloud Resource Manager v3: the person's active projects, and creating a project.
 
-use super::{call, AccessToken, GoogleFailure};
+use super::{get_json, post_json, AccessToken, GoogleFailure};
 use crate::config::Config;
-use crate::http::{encode, OutboundRequest};
+use crate::http::encode;
 use crate::ports::HttpClient;
 use crate::types::{ProjectDisplayName, ProjectId};
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,7 @@ pub async fn active_projects(
         if let Some(page) = &page_token {
             url.push_str(&format!("&pageToken={}", encode(page)));
         }
-        let page: SearchResponse =
-            call(http, OutboundRequest::get(url).bearer(token.expose())).await?;
+        let page: SearchResponse = get_json(http, token, url).await?;
         projects.extend(
             page.projects
                 .into_iter()
@@ -89,10 +88,11 @@ pub async fn create_project(
     display_name: &ProjectDisplayName,
 ) -> Result<Operation, GoogleFailure> {
     let body = json!({"projectId": project_id.as_str(), "displayName": display_name.as_str()});
-    call(
+    post_json(
         http,
-        OutboundRequest::post_json(format!("{}/v3/projects", config.endpoints.crm_api), &body)
-            .bearer(token.expose()),
+        token,
+        format!("{}/v3/projects", config.endpoints.crm_api),
+        &body,
     )
     .await
 }

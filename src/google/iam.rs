@@ -6,7 +6,7 @@
 //! can run again after a failure midway.
 
 use super::longrunning::Operation;
-use super::{call, AccessToken, GoogleFailure};
+use super::{call, get_json, post_json, AccessToken, GoogleFailure};
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
 use serde::{Deserialize, Serialize};
@@ -82,13 +82,7 @@ impl IamApis {
             encode(pool)
         );
         let body = json!({ "displayName": "claw.free", "description": "GitHub Actions of claw.free bots" });
-        created(
-            call(
-                http,
-                OutboundRequest::post_json(url, &body).bearer(token.expose()),
-            )
-            .await,
-        )
+        created(post_json(http, token, url, &body).await)
     }
 
     pub async fn create_provider(
@@ -106,13 +100,7 @@ impl IamApis {
             encode(pool),
             encode(provider)
         );
-        created(
-            call(
-                http,
-                OutboundRequest::post_json(url, body).bearer(token.expose()),
-            )
-            .await,
-        )
+        created(post_json(http, token, url, body).await)
     }
 
     /// An IAM operation, by its full name (`projects/…/operations/…`).
@@ -124,7 +112,7 @@ impl IamApis {
     ) -> Result<Operation, GoogleFailure> {
         let path: Vec<String> = name.split('/').map(encode).collect();
         let url = format!("{}/v1/{}", self.iam, path.join("/"));
-        call(http, OutboundRequest::get(url).bearer(token.expose())).await
+        get_json(http, token, url).await
     }
 
     /// Creates service account `account_id`; `Ok(false)` when it existed.
@@ -143,12 +131,7 @@ impl IamApis {
         );
         let body =
             json!({ "accountId": account_id, "serviceAccount": { "displayName": display_name } });
-        match call::<Value>(
-            http,
-            OutboundRequest::post_json(url, &body).bearer(token.expose()),
-        )
-        .await
-        {
+        match post_json::<Value>(http, token, url, &body).await {
             Ok(_) => Ok(true),
             Err(GoogleFailure::AlreadyExists) => Ok(false),
             Err(other) => Err(other),

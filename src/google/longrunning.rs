@@ -2,8 +2,8 @@
 //! Manager and Service Usage return them: `{name, done, error?, response?}`.
 //! (Compute Engine has its own operation type, in [`super::compute`].)
 
-use super::{call, AccessToken, GoogleFailure};
-use crate::http::{encode, OutboundRequest};
+use super::{get_json, AccessToken, GoogleFailure};
+use crate::http::encode;
 use crate::ports::HttpClient;
 use serde::Deserialize;
 
@@ -36,5 +36,5 @@ pub async fn get(
 ) -> Result<Operation, GoogleFailure> {
     let id = name.strip_prefix("operations/").unwrap_or(name);
     let url = format!("{api}/{version}/operations/{}", encode(id));
-    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+    get_json(http, token, url).await
 }

@@ -252,6 +252,24 @@ pub async fn call<T: DeserializeOwned>(
     http: &impl HttpClient,
     request: OutboundRequest,
 ) -> Result<T, GoogleFailure> {
+    let body = answer(http, request).await?;
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        &body
+    };
+    serde_json::from_slice(body).map_err(|_| GoogleFailure::Other {
+        status: 502,
+        message: "Google sent an answer claw.free could not read.".into(),
+    })
+}
+
+/// The body of a successful answer to `request`. Apart from [`call`], which is made once
+/// for each type it parses, so that sending and classifying exist once in the Wasm.
+async fn answer(
+    http: &impl HttpClient,
+    request: OutboundRequest,
+) -> Result<Vec<u8>, GoogleFailure> {
     let response = http
         .send(request)
         .await
@@ -259,15 +277,30 @@ pub async fn call<T: DeserializeOwned>(
     if !response.is_success() {
         return Err(GoogleFailure::from_response(&response));
     }
-    let body = if response.body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        &response.body
-    };
-    serde_json::from_slice(body).map_err(|_| GoogleFailure::Other {
-        status: 502,
-        message: "Google sent an answer claw.free could not read.".into(),
-    })
+    Ok(response.body)
+}
+
+/// `GET url` with the owner's token.
+pub async fn get_json<T: DeserializeOwned>(
+    http: &impl HttpClient,
+    token: &AccessToken,
+    url: String,
+) -> Result<T, GoogleFailure> {
+    call(http, OutboundRequest::get(url).bearer(token.expose())).await
+}
+
+/// `POST url` of a JSON `body` with the owner's token.
+pub async fn post_json<T: DeserializeOwned>(
+    http: &impl HttpClient,
+    token: &AccessToken,
+    url: String,
+    body: &serde_json::Value,
+) -> Result<T, GoogleFailure> {
+    call(
+        http,
+        OutboundRequest::post_json(url, body).bearer(token.expose()),
+    )
+    .await
 }
 
 #[cfg(test)]

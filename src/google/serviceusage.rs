@@ -1,9 +1,9 @@
 //! Service Usage v1: whether the Compute Engine API is on in a project, and turning it
 //! (or, for GitHub mode, another service) on.
 
-use super::{call, AccessToken, GoogleFailure};
+use super::{get_json, post_json, AccessToken, GoogleFailure};
 use crate::config::Config;
-use crate::http::{encode, OutboundRequest};
+use crate::http::encode;
 use crate::ports::HttpClient;
 use crate::types::ProjectId;
 use serde::Deserialize;
@@ -32,11 +32,7 @@ pub async fn compute_enabled(
     token: &AccessToken,
     project: &ProjectId,
 ) -> Result<bool, GoogleFailure> {
-    let service: Service = call(
-        http,
-        OutboundRequest::get(service_url(config, project)).bearer(token.expose()),
-    )
-    .await?;
+    let service: Service = get_json(http, token, service_url(config, project)).await?;
     Ok(service.state == "ENABLED")
 }
 
@@ -63,11 +59,7 @@ pub async fn enable(
         encode(project),
         encode(service)
     );
-    call(
-        http,
-        OutboundRequest::post_json(url, &serde_json::json!({})).bearer(token.expose()),
-    )
-    .await
+    post_json(http, token, url, &serde_json::json!({})).await
 }
 
 pub async fn get_operation(

@@ -3,7 +3,7 @@
 //! grants on its IAM policy. Creating a bucket this project already owns is success, so
 //! linking can run again; a name taken by anyone else is not.
 
-use super::{call, AccessToken, GoogleFailure};
+use super::{get_json, post_json, AccessToken, GoogleFailure};
 use crate::http::{encode, Method, OutboundRequest};
 use crate::ports::HttpClient;
 use serde::Deserialize;
@@ -46,16 +46,11 @@ pub async fn create_bucket(
             "publicAccessPrevention": "enforced",
         },
     });
-    match call::<Value>(
-        http,
-        OutboundRequest::post_json(url, &body).bearer(token.expose()),
-    )
-    .await
-    {
+    match post_json::<Value>(http, token, url, &body).await {
         Ok(_) => Ok(BucketReady::Created),
         Err(GoogleFailure::AlreadyExists) => {
             let url = format!("{api}/storage/v1/b/{}", encode(name));
-            match call::<Bucket>(http, OutboundRequest::get(url).bearer(token.expose())).await {
+            match get_json::<Bucket>(http, token, url).await {
                 Ok(bucket) if bucket.project_number == project_number => Ok(BucketReady::Existed),
                 Ok(_) | Err(GoogleFailure::PermissionDenied(_)) => Ok(BucketReady::TakenElsewhere),
                 Err(other) => Err(other),

@@ -13,12 +13,12 @@ use crate::github::config::GitHubMode;
 use crate::github::nix_key::NixKeyPair;
 use crate::github::plan::{self, Resource, Target};
 use crate::github::sealed_box;
-use crate::google::compute::{self, InstanceRef};
+use crate::google::compute::{self, Change, InstanceRef};
 use crate::google::iam::{Created, IamApis};
 use crate::google::longrunning::Operation;
 use crate::google::storage::{self, BucketReady};
-use crate::google::{call, AccessToken, GoogleFailure};
-use crate::http::{encode, OutboundRequest};
+use crate::google::{get_json, AccessToken, GoogleFailure};
+use crate::http::encode;
 use crate::ports::Platform;
 use crate::vm::secrets;
 use serde::Deserialize;
@@ -263,12 +263,9 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             self.ctx.app.config.endpoints.crm_api,
             encode(self.record.project.as_str())
         );
-        let project: Project = call(
-            self.http(),
-            OutboundRequest::get(url).bearer(self.ctx.token.expose()),
-        )
-        .await
-        .map_err(|f| self.google(f))?;
+        let project: Project = get_json(self.http(), self.ctx.token, url)
+            .await
+            .map_err(|f| self.google(f))?;
         let number = project
             .name
             .strip_prefix("projects/")
@@ -424,20 +421,15 @@ impl<P: Platform> Run<'_, '_, '_, P> {
                     .iter()
                     .all(|s| a.scopes.iter().any(|g| g == s))
         });
-        let (http, config, token) = (self.http(), self.ctx.app.config, self.ctx.token);
-        let (call, note) = match (attached, vm.status.as_str()) {
+        let (change, note) = match (attached, vm.status.as_str()) {
             (true, "RUNNING") => return Ok(Outcome::Done),
-            (true, "TERMINATED" | "STOPPED") => (
-                compute::start(http, config, token, &target).await,
-                "starting the VM again",
-            ),
-            (false, "RUNNING") => (
-                compute::stop(http, config, token, &target).await,
-                "stopping the VM",
-            ),
+            (true, "TERMINATED" | "STOPPED") => (Change::Start, "starting the VM again"),
+            (false, "RUNNING") => (Change::Stop, "stopping the VM"),
             (false, "TERMINATED" | "STOPPED") => (
-                compute::set_service_account(http, config, token, &target, &email, plan::VM_SCOPES)
-                    .await,
+                Change::ServiceAccount {
+                    email: &email,
+                    scopes: plan::VM_SCOPES,
+                },
                 "attaching the VM's account",
             ),
             (_, "SUSPENDED") => return Err(failed(
@@ -447,7 +439,10 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             (_, "STOPPING" | "SUSPENDING") => return Ok(wait(Some("stopping the VM"))),
             _ => return Ok(wait(Some("starting the VM again"))),
         };
-        call.map_err(|f| self.google(f))?;
+        let (http, config, token) = (self.http(), self.ctx.app.config, self.ctx.token);
+        compute::change(http, config, token, &target, change)
+            .await
+            .map_err(|f| self.google(f))?;
         Ok(wait(Some(note)))
     }
 
