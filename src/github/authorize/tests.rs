@@ -149,6 +149,12 @@ fn get(h: &TestApp, path: &str, session: &str, link_cookie: Option<&str>) -> cra
     h.send(request)
 }
 
+/// GitHub's redirect back after the App's authorization, with its code.
+fn callback(h: &TestApp, state: &str, cookie: &str) -> crate::http::Response {
+    let path = format!("/api/github/callback?code=c0de&state={state}");
+    get(h, &path, &h.cookie, Some(cookie))
+}
+
 fn location(response: &crate::http::Response) -> String {
     assert_eq!(
         response.status,
@@ -203,12 +209,7 @@ fn the_installation_is_proven_the_persons_through_the_apps_authorization_with_pk
     assert!(query(&authorize, "code_challenge").len() >= 43);
     let state = query(&authorize, "state");
 
-    let done = get(
-        &h,
-        &format!("/api/github/callback?code=c0de&state={state}"),
-        &h.cookie,
-        Some(&cookie),
-    );
+    let done = callback(&h, &state, &cookie);
     assert_eq!(
         location(&done),
         "/?githubLink=claw-demo%2Fus-central1-a%2Fmy-bot-010203&installation=77"
@@ -248,12 +249,7 @@ fn the_one_repository_an_installation_was_given_is_adopted() {
     fake.borrow_mut().repositories = vec![(555, "alice/bot-config")];
     let (authorize, cookie) = through_setup(&h, &fake, 77);
     let state = query(&authorize, "state");
-    let done = get(
-        &h,
-        &format!("/api/github/callback?code=c0de&state={state}"),
-        &h.cookie,
-        Some(&cookie),
-    );
+    let done = callback(&h, &state, &cookie);
     assert!(location(&done).starts_with("/?githubLink="));
     assert!(fake.borrow().generated.is_empty(), "nothing is created");
     let link = stored_link(&h);
@@ -338,12 +334,7 @@ fn without_this_browsers_cookie_its_state_or_the_same_google_account_nothing_goe
         );
     }
     // The start's cookie names no installation yet: it cannot skip the setup redirect.
-    let skipped = location(&get(
-        &h,
-        &format!("/api/github/callback?code=c0de&state={state}"),
-        &h.cookie,
-        Some(&cookie),
-    ));
+    let skipped = location(&callback(&h, &state, &cookie));
     assert_eq!(skipped, expired);
     h.p.advance_secs(SIGNIN_TTL + 1);
     assert_eq!(setup(&h.cookie, Some(&cookie), &state, "77"), expired);

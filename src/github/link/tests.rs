@@ -39,14 +39,27 @@ fn linking() -> (TestApp, Link) {
         },
         1,
     );
-    run(store::save(
-        &h.p,
-        &Key::GitHubLink(BOT.into()),
-        &record,
-        store::DEPLOY_TTL,
-    ))
-    .unwrap();
+    save(&h, &record);
     (h, link)
+}
+
+/// Keeps `record` as the bot's link.
+fn save(h: &TestApp, record: &LinkRecord) {
+    let key = Key::GitHubLink(BOT.into());
+    run(store::save(&h.p, &key, record, store::DEPLOY_TTL)).unwrap();
+}
+
+/// The fakes answer the next `method` call whose URL holds `path` with `status` and
+/// `body`, once.
+fn fail_next(link: &Link, path: &str, method: Method, status: u16, body: Value) {
+    link.borrow_mut()
+        .faults
+        .push((path.into(), method, status, body));
+}
+
+/// The sentence a failed link shows.
+fn error(view: &Value) -> &str {
+    view["error"].as_str().unwrap()
 }
 
 /// Polls until the link is no longer `linking` (or `polls` polls); the last answer.
@@ -200,10 +213,7 @@ fn every_step_runs_on_the_fakes_and_the_bot_ends_linked() {
         Some(json!({"telegramToken": "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"})),
     );
     assert_eq!(status, 409, "{body}");
-    assert!(body["error"]
-        .as_str()
-        .unwrap()
-        .contains("secrets/telegram-token.age"));
+    assert!(error(&body).contains("secrets/telegram-token.age"));
     assert!(!h
         .vm(BOT)
         .metadata
@@ -238,8 +248,9 @@ fn a_step_run_again_finds_what_exists_and_goes_on() {
 #[test]
 fn an_api_that_is_off_stops_the_link_with_a_way_to_turn_it_on_and_resume_goes_on_from_there() {
     let (h, link) = linking();
-    link.borrow_mut().faults.push((
-        "workloadIdentityPools".into(),
+    fail_next(
+        &link,
+        "workloadIdentityPools",
         Method::Post,
         403,
         google_error(
@@ -247,11 +258,11 @@ fn an_api_that_is_off_stops_the_link_with_a_way_to_turn_it_on_and_resume_goes_on
             "accessNotConfigured",
             "IAM API has not been used in project 123456789012",
         ),
-    ));
+    );
     let failed = poll_until_settled(&h, 20);
     assert_eq!(failed["state"], "failed", "{failed}");
     assert_eq!(failed["step"], "pool");
-    assert!(failed["error"].as_str().unwrap().contains("not turned on"));
+    assert!(error(&failed).contains("not turned on"));
     assert_eq!(failed["errorAction"]["label"], "Turn the API on");
     let steps = failed["steps"].as_array().unwrap();
     assert_eq!(
@@ -280,12 +291,13 @@ fn a_transient_failure_keeps_the_step_for_the_next_poll() {
     for _ in 0..3 {
         poll_until_settled(&h, 1);
     }
-    link.borrow_mut().faults.push((
-        "storage/v1/b".into(),
+    fail_next(
+        &link,
+        "storage/v1/b",
         Method::Post,
         503,
         google_error(503, "backendError", "Backend Error"),
-    ));
+    );
     let mut seen_retry = false;
     for _ in 0..10 {
         let (_, body) = h.call(Method::Get, STATUS, None);
@@ -304,8 +316,9 @@ fn a_transient_failure_keeps_the_step_for_the_next_poll() {
 fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
     // A sign-in without the scopes linking needs.
     let (h, link) = linking();
-    link.borrow_mut().faults.push((
-        "serviceAccounts".into(),
+    fail_next(
+        &link,
+        "serviceAccounts",
         Method::Post,
         403,
         google_error(
@@ -313,7 +326,7 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
             "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
             "Request had insufficient authentication scopes.",
         ),
-    ));
+    );
     let failed = poll_until_settled(&h, 20);
     assert_eq!(
         (failed["state"].as_str(), failed["step"].as_str()),
@@ -329,25 +342,20 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
     link.borrow_mut().foreign_bucket = Some("claw-cache-claw-demo".into());
     let failed = poll_until_settled(&h, 20);
     assert_eq!(failed["step"], "bucket");
-    assert!(failed["error"]
-        .as_str()
-        .unwrap()
-        .contains("belongs to another Google Cloud project"));
+    assert!(error(&failed).contains("belongs to another Google Cloud project"));
 
     // GitHub refuses branch protection to the App (a permission it was not given).
     let (h, link) = linking();
-    link.borrow_mut().faults.push((
-        "/protection".into(),
+    fail_next(
+        &link,
+        "/protection",
         Method::Put,
         403,
         json!({"message": "Resource not accessible by integration"}),
-    ));
+    );
     let failed = poll_until_settled(&h, 40);
     assert_eq!(failed["step"], "protection", "{failed}");
-    assert!(failed["error"]
-        .as_str()
-        .unwrap()
-        .contains("Resource not accessible by integration"));
+    assert!(error(&failed).contains("Resource not accessible by integration"));
     assert_eq!(
         failed["errorAction"]["url"],
         "http://127.0.0.1:9/github/settings/installations/77"
@@ -358,30 +366,22 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
     let _ = link;
     let mut record = stored(&h);
     record.repository.id = 41;
-    run(store::save(
-        &h.p,
-        &Key::GitHubLink(BOT.into()),
-        &record,
-        3600,
-    ))
-    .unwrap();
+    save(&h, &record);
     let failed = poll_until_settled(&h, 5);
     assert_eq!(failed["step"], "repository");
-    assert!(failed["error"]
-        .as_str()
-        .unwrap()
-        .contains("not the repository"));
+    assert!(error(&failed).contains("not the repository"));
 }
 
 #[test]
 fn a_free_accounts_private_repository_is_linked_without_protection_and_the_page_says_so() {
     let (h, link) = linking();
-    link.borrow_mut().faults.push((
-        "/protection".into(),
+    fail_next(
+        &link,
+        "/protection",
         Method::Put,
         403,
         json!({"message": "Upgrade to GitHub Pro or make this repository public to enable this feature."}),
-    ));
+    );
     let linked = poll_until_settled(&h, 40);
     assert_eq!(linked["state"], "linked", "{linked}");
     let protection = linked["steps"]
@@ -520,13 +520,7 @@ fn one_link_at_a_time_per_bot_and_only_for_the_sessions_projects() {
     // A failed one is replaced by the new start.
     let mut record = stored(&h);
     record.state = LinkState::Failed;
-    run(store::save(
-        &h.p,
-        &Key::GitHubLink(BOT.into()),
-        &record,
-        3600,
-    ))
-    .unwrap();
+    save(&h, &record);
     run(super::flow::begin(
         &app,
         &session,
