@@ -252,24 +252,6 @@ pub async fn call<T: DeserializeOwned>(
     http: &impl HttpClient,
     request: OutboundRequest,
 ) -> Result<T, GoogleFailure> {
-    let body = answer(http, request).await?;
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        &body
-    };
-    serde_json::from_slice(body).map_err(|_| GoogleFailure::Other {
-        status: 502,
-        message: "Google sent an answer claw.free could not read.".into(),
-    })
-}
-
-/// The body of a successful answer to `request`. Apart from [`call`], which is made once
-/// for each type it parses, so that sending and classifying exist once in the Wasm.
-async fn answer(
-    http: &impl HttpClient,
-    request: OutboundRequest,
-) -> Result<Vec<u8>, GoogleFailure> {
     let response = http
         .send(request)
         .await
@@ -277,7 +259,15 @@ async fn answer(
     if !response.is_success() {
         return Err(GoogleFailure::from_response(&response));
     }
-    Ok(response.body)
+    let body = if response.body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        &response.body
+    };
+    serde_json::from_slice(body).map_err(|_| GoogleFailure::Other {
+        status: 502,
+        message: "Google sent an answer claw.free could not read.".into(),
+    })
 }
 
 /// `GET url` with the owner's token.
