@@ -43,29 +43,21 @@ pub enum GitHubFailure {
     Unexpected(String),
 }
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    errors: Vec<Value>,
-}
-
+/// GitHub's error body, `{message, errors: [{message}]}`, as one sentence.
 fn failure(response: &OutboundResponse) -> GitHubFailure {
-    let body: ErrorBody = serde_json::from_slice(&response.body).unwrap_or(ErrorBody {
-        message: String::new(),
-        errors: Vec::new(),
-    });
-    let detail = body
-        .errors
-        .iter()
-        .filter_map(|e| e.get("message").and_then(Value::as_str))
+    let body: Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let said = body["message"].as_str().unwrap_or_default();
+    let detail = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["message"].as_str())
         .collect::<Vec<_>>()
         .join("; ");
-    let message = match (body.message.is_empty(), detail.is_empty()) {
+    let message = match (said.is_empty(), detail.is_empty()) {
         (true, _) => format!("GitHub answered {}", response.status),
-        (false, true) => body.message,
-        (false, false) => format!("{}: {detail}", body.message),
+        (false, true) => said.to_string(),
+        (false, false) => format!("{said}: {detail}"),
     };
     match response.status {
         401 => GitHubFailure::Unauthorized(message),
@@ -117,6 +109,17 @@ fn parse<T: DeserializeOwned>(response: &OutboundResponse) -> Result<T, GitHubFa
         .map_err(|e| GitHubFailure::Unexpected(format!("GitHub's answer did not parse: {e}")))
 }
 
+/// The text field `name` of GitHub's answer.
+fn text(response: &OutboundResponse, name: &str) -> Result<String, GitHubFailure> {
+    let answer: Value = parse(response)?;
+    match answer[name].as_str() {
+        Some(text) => Ok(text.to_string()),
+        None => Err(GitHubFailure::Unexpected(format!(
+            "GitHub's answer did not parse: no {name}"
+        ))),
+    }
+}
+
 /// A user token of the App (`ghu_…`), kept only for the request that got it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UserToken(String);
@@ -131,14 +134,6 @@ impl UserToken {
     pub fn expose(&self) -> &str {
         &self.0
     }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
 }
 
 impl GitHub {
@@ -164,10 +159,10 @@ impl GitHub {
         );
         req.headers
             .push(("accept".into(), "application/json".into()));
-        let answer: TokenAnswer = parse(&send(http, req).await?)?;
-        match (answer.access_token, answer.error) {
-            (Some(token), None) if !token.is_empty() => Ok(UserToken(token)),
-            (_, Some(error)) => Err(GitHubFailure::OAuth(error)),
+        let answer: Value = parse(&send(http, req).await?)?;
+        match (answer["access_token"].as_str(), answer["error"].as_str()) {
+            (Some(token), None) if !token.is_empty() => Ok(UserToken(token.into())),
+            (_, Some(error)) => Err(GitHubFailure::OAuth(error.into())),
             _ => Err(GitHubFailure::Unexpected("no access token".into())),
         }
     }
@@ -245,9 +240,8 @@ impl GitHub {
             "{}/app/installations/{installation}/access_tokens",
             self.api
         );
-        let answer: TokenBody =
-            parse(&send(http, request(Method::Post, url, app_jwt, Some(&narrowed))).await?)?;
-        Ok(InstallationToken(answer.token))
+        let answer = send(http, request(Method::Post, url, app_jwt, Some(&narrowed))).await?;
+        Ok(InstallationToken(text(&answer, "token")?))
     }
 
     /// A file's bytes on `branch`; `None` when it is not there.
@@ -259,10 +253,6 @@ impl GitHub {
         path: &str,
         branch: &str,
     ) -> Result<Option<Vec<u8>>, GitHubFailure> {
-        #[derive(Deserialize)]
-        struct Content {
-            content: String,
-        }
         let url = format!(
             "{}/repos/{}/contents/{}?ref={}",
             self.api,
@@ -270,15 +260,14 @@ impl GitHub {
             path.split('/').map(encode).collect::<Vec<_>>().join("/"),
             encode(branch)
         );
-        let content: Content =
-            match send(http, request(Method::Get, url, token.expose(), None)).await {
-                Ok(response) => parse(&response)?,
-                Err(GitHubFailure::NotFound(_)) => return Ok(None),
-                Err(other) => return Err(other),
-            };
-        let text: String = content.content.split_whitespace().collect();
+        let content = match send(http, request(Method::Get, url, token.expose(), None)).await {
+            Ok(response) => text(&response, "content")?,
+            Err(GitHubFailure::NotFound(_)) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let base64: String = content.split_whitespace().collect();
         STANDARD
-            .decode(text)
+            .decode(base64)
             .map(Some)
             .map_err(|_| GitHubFailure::Unexpected("a file's content is not base64".into()))
     }
@@ -326,17 +315,13 @@ impl GitHub {
             repo.path(),
             path.split('/').map(encode).collect::<Vec<_>>().join("/")
         );
-        #[derive(Deserialize)]
-        struct Existing {
-            sha: String,
-        }
         let current = match send(
             http,
             request(Method::Get, url.clone(), token.expose(), None),
         )
         .await
         {
-            Ok(response) => Some(parse::<Existing>(&response)?.sha),
+            Ok(response) => Some(text(&response, "sha")?),
             Err(GitHubFailure::NotFound(_)) => None,
             Err(other) => return Err(other),
         };
@@ -377,19 +362,15 @@ impl GitHub {
         repo: &RepoName,
         environment: &str,
     ) -> Result<RepoKey, GitHubFailure> {
-        #[derive(Deserialize)]
-        struct Key {
-            key_id: String,
-            key: String,
-        }
         let url = format!(
             "{}/repos/{}/environments/{}/secrets/public-key",
             self.api,
             repo.path(),
             encode(environment)
         );
-        let key: Key = parse(&send(http, request(Method::Get, url, token.expose(), None)).await?)?;
-        RepoKey::parse(&key.key_id, &key.key).map_err(GitHubFailure::Unexpected)
+        let answer = send(http, request(Method::Get, url, token.expose(), None)).await?;
+        RepoKey::parse(&text(&answer, "key_id")?, &text(&answer, "key")?)
+            .map_err(GitHubFailure::Unexpected)
     }
 
     /// Stores a secret already sealed to `key` (see [`super::sealed_box::seal`]).
@@ -527,11 +508,6 @@ impl GitHub {
             Err(other) => Err(other),
         }
     }
-}
-
-#[derive(Deserialize)]
-struct TokenBody {
-    token: String,
 }
 
 /// An installation token (`ghs_…`), narrowed to one repository; never stored.

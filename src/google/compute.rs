@@ -436,12 +436,6 @@ pub async fn set_metadata(
     post_json(http, token, url, &body).await
 }
 
-#[derive(Deserialize)]
-struct SerialOutput {
-    #[serde(default)]
-    contents: String,
-}
-
 /// The most serial output a response carries.
 pub const SERIAL_TAIL_BYTES: usize = 32 * 1024;
 
@@ -453,8 +447,8 @@ pub async fn serial_tail(
     instance: &InstanceRef,
 ) -> Result<String, GoogleFailure> {
     let url = format!("{}/serialPort?port=1", instance.url(config));
-    let output: SerialOutput = get_json(http, token, url).await?;
-    let contents = output.contents;
+    let output: Value = get_json(http, token, url).await?;
+    let contents = output["contents"].as_str().unwrap_or_default();
     let cut = contents.len().saturating_sub(SERIAL_TAIL_BYTES);
     let start = (cut..=contents.len())
         .find(|i| contents.is_char_boundary(*i))

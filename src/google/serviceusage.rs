@@ -6,15 +6,8 @@ use crate::config::Config;
 use crate::http::encode;
 use crate::ports::HttpClient;
 use crate::types::ProjectId;
-use serde::Deserialize;
 
 pub const COMPUTE_SERVICE: &str = "compute.googleapis.com";
-
-#[derive(Deserialize)]
-struct Service {
-    #[serde(default)]
-    state: String,
-}
 
 pub use super::longrunning::Operation;
 
@@ -32,8 +25,8 @@ pub async fn compute_enabled(
     token: &AccessToken,
     project: &ProjectId,
 ) -> Result<bool, GoogleFailure> {
-    let service: Service = get_json(http, token, service_url(config, project)).await?;
-    Ok(service.state == "ENABLED")
+    let service: serde_json::Value = get_json(http, token, service_url(config, project)).await?;
+    Ok(service["state"] == "ENABLED")
 }
 
 pub async fn enable_compute(
