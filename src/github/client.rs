@@ -109,6 +109,15 @@ fn parse<T: DeserializeOwned>(response: &OutboundResponse) -> Result<T, GitHubFa
         .map_err(|e| GitHubFailure::Unexpected(format!("GitHub's answer did not parse: {e}")))
 }
 
+/// `GET url` with `credential`, its answer parsed.
+async fn get<T: DeserializeOwned>(
+    http: &impl HttpClient,
+    url: String,
+    credential: &str,
+) -> Result<T, GitHubFailure> {
+    parse(&send(http, request(Method::Get, url, credential, None)).await?)
+}
+
 /// The text field `name` of GitHub's answer.
 fn text(response: &OutboundResponse, name: &str) -> Result<String, GitHubFailure> {
     let answer: Value = parse(response)?;
@@ -178,7 +187,7 @@ impl GitHub {
             installations: Vec<Installation>,
         }
         let url = format!("{}/user/installations?per_page=100", self.api);
-        let list: List = parse(&send(http, request(Method::Get, url, user.expose(), None)).await?)?;
+        let list: List = get(http, url, user.expose()).await?;
         Ok(list.installations)
     }
 
@@ -204,7 +213,7 @@ impl GitHub {
         repo: &RepoName,
     ) -> Result<Installation, GitHubFailure> {
         let url = format!("{}/repos/{}/installation", self.api, repo.path());
-        parse(&send(http, request(Method::Get, url, app_jwt, None)).await?)
+        get(http, url, app_jwt).await
     }
 
     /// A token of installation `id` for the one repository named, with only `permissions`.
@@ -279,7 +288,7 @@ impl GitHub {
         full_name: &RepoName,
     ) -> Result<Repository, GitHubFailure> {
         let url = format!("{}/repos/{}", self.api, full_name.path());
-        parse(&send(http, request(Method::Get, url, token, None)).await?)
+        get(http, url, token).await
     }
 
     /// A new private repository of the user, from the template.
@@ -412,7 +421,7 @@ impl GitHub {
             "{}/user/installations/{installation}/repositories?per_page=100",
             self.api
         );
-        let list: List = parse(&send(http, request(Method::Get, url, user.expose(), None)).await?)?;
+        let list: List = get(http, url, user.expose()).await?;
         Ok(list.repositories)
     }
 

@@ -217,38 +217,34 @@ impl Target {
         )
     }
 
-    /// Every grant linking makes.
+    /// Every grant linking makes: on what, which role, to whom.
     pub fn grants(&self) -> Vec<Grant> {
         let ci = format!("serviceAccount:{}", self.ci_account());
         let vm = format!("serviceAccount:{}", self.vm_account());
-        vec![
-            Grant {
-                resource: Resource::ServiceAccount(self.ci_account()),
-                role: "roles/iam.workloadIdentityUser",
-                member: self.repository_principals(),
-            },
+        let bucket = || Resource::Bucket(self.bucket());
+        [
+            (
+                Resource::ServiceAccount(self.ci_account()),
+                "roles/iam.workloadIdentityUser",
+                self.repository_principals(),
+            ),
             // Setting the metadata of a VM that runs as a service account needs actAs on it.
-            Grant {
-                resource: Resource::ServiceAccount(self.vm_account()),
-                role: "roles/iam.serviceAccountUser",
-                member: ci.clone(),
-            },
-            Grant {
-                resource: Resource::Bucket(self.bucket()),
-                role: "roles/storage.objectAdmin",
-                member: ci.clone(),
-            },
-            Grant {
-                resource: Resource::Bucket(self.bucket()),
-                role: "roles/storage.objectViewer",
-                member: vm,
-            },
-            Grant {
-                resource: Resource::Instance,
-                role: "roles/compute.instanceAdmin.v1",
-                member: ci,
-            },
+            (
+                Resource::ServiceAccount(self.vm_account()),
+                "roles/iam.serviceAccountUser",
+                ci.clone(),
+            ),
+            (bucket(), "roles/storage.objectAdmin", ci.clone()),
+            (bucket(), "roles/storage.objectViewer", vm),
+            (Resource::Instance, "roles/compute.instanceAdmin.v1", ci),
         ]
+        .into_iter()
+        .map(|(resource, role, member)| Grant {
+            resource,
+            role,
+            member,
+        })
+        .collect()
     }
 
     /// The Actions variables the workflow reads.

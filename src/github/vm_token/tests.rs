@@ -33,6 +33,19 @@ fn read_permissions() -> Value {
     json!({"contents": "read", "administration": "read"})
 }
 
+/// The sentence of a refusal.
+fn refusal(body: &Value) -> &str {
+    body["error"].as_str().unwrap()
+}
+
+/// Whether every token minted could only read.
+fn only_read_tokens(fake: &Rc<RefCell<FakeGitHub>>) -> bool {
+    fake.borrow()
+        .minted
+        .iter()
+        .all(|m| m["permissions"] == read_permissions())
+}
+
 fn config_naming(vm: (&str, &str, &str, &str)) -> String {
     json!({
         "repository": REPO,
@@ -156,15 +169,8 @@ fn no_write_token_while_main_takes_direct_pushes() {
     fake.borrow_mut().protected = false;
     let (status, body) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
     assert_eq!(status, 403, "{body}");
-    assert!(body["error"]
-        .as_str()
-        .unwrap()
-        .contains("does not require pull requests"));
-    assert!(fake
-        .borrow()
-        .minted
-        .iter()
-        .all(|m| m["permissions"] == read_permissions()));
+    assert!(refusal(&body).contains("does not require pull requests"));
+    assert!(only_read_tokens(&fake));
 }
 
 #[test]
@@ -178,17 +184,8 @@ fn a_vm_the_repository_does_not_name_gets_no_write_token() {
         let (h, fake) = setup();
         let (status, body) = ask(&h, Some(&vm_token(&h, other)), &repository_body());
         assert_eq!(status, 403, "{other:?}: {body}");
-        assert!(body["error"]
-            .as_str()
-            .unwrap()
-            .contains("does not name this VM"));
-        assert!(
-            fake.borrow()
-                .minted
-                .iter()
-                .all(|m| m["permissions"] == read_permissions()),
-            "{other:?}"
-        );
+        assert!(refusal(&body).contains("does not name this VM"));
+        assert!(only_read_tokens(&fake), "{other:?}");
     }
     // No claw-free.json, or one that does not parse, names no one.
     for config in [None, Some("{\"repository\": 1}".to_string())] {
