@@ -57,6 +57,12 @@ fn fail_next(link: &Link, path: &str, method: Method, status: u16, body: Value) 
         .push((path.into(), method, status, body));
 }
 
+/// GitHub answers the App's protection of `main` with a 403 saying `message`.
+fn protection_refused(link: &Link, message: &str) {
+    let body = json!({ "message": message });
+    fail_next(link, "/protection", Method::Put, 403, body);
+}
+
 /// The sentence a failed link shows.
 fn error(view: &Value) -> &str {
     view["error"].as_str().unwrap()
@@ -346,13 +352,7 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
 
     // GitHub refuses branch protection to the App (a permission it was not given).
     let (h, link) = linking();
-    fail_next(
-        &link,
-        "/protection",
-        Method::Put,
-        403,
-        json!({"message": "Resource not accessible by integration"}),
-    );
+    protection_refused(&link, "Resource not accessible by integration");
     let failed = poll_until_settled(&h, 40);
     assert_eq!(failed["step"], "protection", "{failed}");
     assert!(error(&failed).contains("Resource not accessible by integration"));
@@ -375,12 +375,9 @@ fn each_refusal_ends_failed_with_a_sentence_the_owner_can_act_on() {
 #[test]
 fn a_free_accounts_private_repository_is_linked_without_protection_and_the_page_says_so() {
     let (h, link) = linking();
-    fail_next(
+    protection_refused(
         &link,
-        "/protection",
-        Method::Put,
-        403,
-        json!({"message": "Upgrade to GitHub Pro or make this repository public to enable this feature."}),
+        "Upgrade to GitHub Pro or make this repository public to enable this feature.",
     );
     let linked = poll_until_settled(&h, 40);
     assert_eq!(linked["state"], "linked", "{linked}");
