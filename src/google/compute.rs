@@ -27,15 +27,20 @@ pub struct InstanceRef {
     pub name: VmName,
 }
 
+/// A zone of a project, under which its instances and operations are.
+fn zone_url(config: &Config, project: &ProjectId, zone: &Zone) -> String {
+    format!(
+        "{}/compute/v1/projects/{}/zones/{}",
+        config.endpoints.compute_api,
+        encode(project.as_str()),
+        zone.as_str()
+    )
+}
+
 impl InstanceRef {
     fn url(&self, config: &Config) -> String {
-        format!(
-            "{}/compute/v1/projects/{}/zones/{}/instances/{}",
-            config.endpoints.compute_api,
-            encode(self.project.as_str()),
-            self.zone.as_str(),
-            self.name.as_str()
-        )
+        let zone = zone_url(config, &self.project, &self.zone);
+        format!("{zone}/instances/{}", self.name.as_str())
     }
 
     /// The serial console in Google's Cloud console, for the "View logs" link.
@@ -285,13 +290,8 @@ pub async fn insert(
     instance: &InstanceRef,
     body: &Value,
 ) -> Result<Operation, GoogleFailure> {
-    let url = format!(
-        "{}/compute/v1/projects/{}/zones/{}/instances",
-        config.endpoints.compute_api,
-        encode(instance.project.as_str()),
-        instance.zone.as_str()
-    );
-    post_json(http, token, url, body).await
+    let zone = zone_url(config, &instance.project, &instance.zone);
+    post_json(http, token, format!("{zone}/instances"), body).await
 }
 
 pub async fn get(
@@ -325,10 +325,8 @@ pub async fn get_operation(
     operation: &str,
 ) -> Result<Operation, GoogleFailure> {
     let url = format!(
-        "{}/compute/v1/projects/{}/zones/{}/operations/{}",
-        config.endpoints.compute_api,
-        encode(project.as_str()),
-        zone.as_str(),
+        "{}/operations/{}",
+        zone_url(config, project, zone),
         encode(operation)
     );
     get_json(http, token, url).await
