@@ -504,28 +504,23 @@ fn one_link_at_a_time_per_bot_and_only_for_the_sessions_projects() {
         full_name: "alice/other".into(),
         url: "https://github.com/alice/other".into(),
     };
+    let begin = |target: &crate::google::compute::InstanceRef| {
+        run(super::flow::begin(
+            &app,
+            &session,
+            target,
+            99,
+            other.clone(),
+        ))
+    };
     // A link under way is kept.
-    run(super::flow::begin(
-        &app,
-        &session,
-        &target,
-        99,
-        other.clone(),
-    ))
-    .unwrap();
+    begin(&target).unwrap();
     assert_eq!(stored(&h).repository.id, REPO_ID);
     // A failed one is replaced by the new start.
     let mut record = stored(&h);
     record.state = LinkState::Failed;
     save(&h, &record);
-    run(super::flow::begin(
-        &app,
-        &session,
-        &target,
-        99,
-        other.clone(),
-    ))
-    .unwrap();
+    begin(&target).unwrap();
     let replaced = stored(&h);
     assert_eq!((replaced.repository.id, replaced.installation), (7, 99));
     assert_eq!(
@@ -537,7 +532,7 @@ fn one_link_at_a_time_per_bot_and_only_for_the_sessions_projects() {
         project: ProjectId::parse("someone-else").unwrap(),
         ..target
     };
-    assert!(run(super::flow::begin(&app, &session, &foreign, 99, other)).is_err());
+    assert!(begin(&foreign).is_err());
     assert!(
         h.p.kv_dump().contains("github-link:claw-demo/")
             && !h.p.kv_dump().contains("github-link:someone-else")

@@ -129,6 +129,11 @@ fn ask(h: &TestApp, bearer: Option<&str>, body: &str) -> (u16, Value) {
     (response.status, response.json_body())
 }
 
+/// The VM `vm` asks for a token for the repository, with its own identity token.
+fn ask_as(h: &TestApp, vm: (&str, &str, &str, &str)) -> (u16, Value) {
+    ask(h, Some(&vm_token(h, vm)), &repository_body())
+}
+
 fn vm_token(h: &TestApp, vm: (&str, &str, &str, &str)) -> String {
     token(SITE, h.p.now_secs(), vm)
 }
@@ -140,7 +145,7 @@ fn repository_body() -> String {
 #[test]
 fn the_vm_the_repository_names_gets_a_narrow_token_and_nothing_is_stored() {
     let (h, fake) = setup();
-    let (status, body) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
+    let (status, body) = ask_as(&h, VM);
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token"], WRITE_TOKEN);
     assert_eq!(body["repository"], REPO);
@@ -167,7 +172,7 @@ fn the_vm_the_repository_names_gets_a_narrow_token_and_nothing_is_stored() {
 fn no_write_token_while_main_takes_direct_pushes() {
     let (h, fake) = setup();
     fake.borrow_mut().protected = false;
-    let (status, body) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
+    let (status, body) = ask_as(&h, VM);
     assert_eq!(status, 403, "{body}");
     assert!(refusal(&body).contains("does not require pull requests"));
     assert!(only_read_tokens(&fake));
@@ -182,7 +187,7 @@ fn a_vm_the_repository_does_not_name_gets_no_write_token() {
         ("claw-demo", "us-east1-b", "my-bot-999999", "4242"),
     ] {
         let (h, fake) = setup();
-        let (status, body) = ask(&h, Some(&vm_token(&h, other)), &repository_body());
+        let (status, body) = ask_as(&h, other);
         assert_eq!(status, 403, "{other:?}: {body}");
         assert!(refusal(&body).contains("does not name this VM"));
         assert!(only_read_tokens(&fake), "{other:?}");
@@ -191,20 +196,20 @@ fn a_vm_the_repository_does_not_name_gets_no_write_token() {
     for config in [None, Some("{\"repository\": 1}".to_string())] {
         let (h, fake) = setup();
         fake.borrow_mut().config = config;
-        let (status, _) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
+        let (status, _) = ask_as(&h, VM);
         assert_eq!(status, 403);
     }
     // A config copied from another repository names that one, not this.
     let (h, fake) = setup();
     fake.borrow_mut().config = Some(config_naming(VM).replace(REPO, "ada-lovelace/other"));
-    assert_eq!(ask(&h, Some(&vm_token(&h, VM)), &repository_body()).0, 403);
+    assert_eq!(ask_as(&h, VM).0, 403);
 }
 
 #[test]
 fn no_installation_is_404() {
     let (h, fake) = setup();
     fake.borrow_mut().installed = false;
-    let (status, body) = ask(&h, Some(&vm_token(&h, VM)), &repository_body());
+    let (status, body) = ask_as(&h, VM);
     assert_eq!(status, 404, "{body}");
     assert!(fake.borrow().minted.is_empty());
 }
