@@ -146,6 +146,27 @@ impl UserToken {
 }
 
 impl GitHub {
+    /// `{api}/repos/{owner}/{name}`, under which every call about one repository is.
+    fn repo_url(&self, repo: &RepoName) -> String {
+        format!("{}/repos/{}", self.api, repo.path())
+    }
+
+    /// A file's URL in the repository (each part of its path encoded).
+    fn contents_url(&self, repo: &RepoName, path: &str) -> String {
+        let path: Vec<String> = path.split('/').map(encode).collect();
+        format!("{}/contents/{}", self.repo_url(repo), path.join("/"))
+    }
+
+    fn environment_url(&self, repo: &RepoName, environment: &str) -> String {
+        let repo = self.repo_url(repo);
+        format!("{repo}/environments/{}", encode(environment))
+    }
+
+    fn protection_url(&self, repo: &RepoName, branch: &str) -> String {
+        let repo = self.repo_url(repo);
+        format!("{repo}/branches/{}/protection", encode(branch))
+    }
+
     /// Exchanges the App's user-authorization code (GitHub answers refusals with 200).
     pub async fn exchange_code(
         &self,
@@ -212,7 +233,7 @@ impl GitHub {
         app_jwt: &str,
         repo: &RepoName,
     ) -> Result<Installation, GitHubFailure> {
-        let url = format!("{}/repos/{}/installation", self.api, repo.path());
+        let url = format!("{}/installation", self.repo_url(repo));
         get(http, url, app_jwt).await
     }
 
@@ -262,13 +283,7 @@ impl GitHub {
         path: &str,
         branch: &str,
     ) -> Result<Option<Vec<u8>>, GitHubFailure> {
-        let url = format!(
-            "{}/repos/{}/contents/{}?ref={}",
-            self.api,
-            repo.path(),
-            path.split('/').map(encode).collect::<Vec<_>>().join("/"),
-            encode(branch)
-        );
+        let url = format!("{}?ref={}", self.contents_url(repo, path), encode(branch));
         let content = match send(http, request(Method::Get, url, token.expose(), None)).await {
             Ok(response) => text(&response, "content")?,
             Err(GitHubFailure::NotFound(_)) => return Ok(None),
@@ -281,16 +296,6 @@ impl GitHub {
             .map_err(|_| GitHubFailure::Unexpected("a file's content is not base64".into()))
     }
 
-    pub async fn repository(
-        &self,
-        http: &impl HttpClient,
-        token: &str,
-        full_name: &RepoName,
-    ) -> Result<Repository, GitHubFailure> {
-        let url = format!("{}/repos/{}", self.api, full_name.path());
-        get(http, url, token).await
-    }
-
     /// A new private repository of the user, from the template.
     pub async fn generate(
         &self,
@@ -300,7 +305,7 @@ impl GitHub {
         owner: &str,
         name: &str,
     ) -> Result<Repository, GitHubFailure> {
-        let url = format!("{}/repos/{}/generate", self.api, template.path());
+        let url = format!("{}/generate", self.repo_url(template));
         let body = json!({
             "owner": owner, "name": name, "private": true,
             "description": "My OpenClaw bot's system (claw.free)",
@@ -318,12 +323,7 @@ impl GitHub {
         message: &str,
         content: &[u8],
     ) -> Result<(), GitHubFailure> {
-        let url = format!(
-            "{}/repos/{}/contents/{}",
-            self.api,
-            repo.path(),
-            path.split('/').map(encode).collect::<Vec<_>>().join("/")
-        );
+        let url = self.contents_url(repo, path);
         let current = match send(
             http,
             request(Method::Get, url.clone(), token.expose(), None),
@@ -349,12 +349,7 @@ impl GitHub {
         repo: &RepoName,
         environment: &str,
     ) -> Result<(), GitHubFailure> {
-        let url = format!(
-            "{}/repos/{}/environments/{}",
-            self.api,
-            repo.path(),
-            encode(environment)
-        );
+        let url = self.environment_url(repo, environment);
         send(
             http,
             request(Method::Put, url, token.expose(), Some(&json!({}))),
@@ -372,10 +367,8 @@ impl GitHub {
         environment: &str,
     ) -> Result<RepoKey, GitHubFailure> {
         let url = format!(
-            "{}/repos/{}/environments/{}/secrets/public-key",
-            self.api,
-            repo.path(),
-            encode(environment)
+            "{}/secrets/public-key",
+            self.environment_url(repo, environment)
         );
         let answer = send(http, request(Method::Get, url, token.expose(), None)).await?;
         RepoKey::parse(&text(&answer, "key_id")?, &text(&answer, "key")?)
@@ -395,10 +388,8 @@ impl GitHub {
         sealed: &str,
     ) -> Result<(), GitHubFailure> {
         let url = format!(
-            "{}/repos/{}/environments/{}/secrets/{}",
-            self.api,
-            repo.path(),
-            encode(environment),
+            "{}/secrets/{}",
+            self.environment_url(repo, environment),
             encode(name)
         );
         let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
@@ -432,7 +423,7 @@ impl GitHub {
         token: &InstallationToken,
         full_name: &RepoName,
     ) -> Result<Repository, GitHubFailure> {
-        self.repository(http, token.expose(), full_name).await
+        get(http, self.repo_url(full_name), token.expose()).await
     }
 
     /// Protects `branch` so that changes reach it only through a pull request.
@@ -443,12 +434,7 @@ impl GitHub {
         repo: &RepoName,
         branch: &str,
     ) -> Result<(), GitHubFailure> {
-        let url = format!(
-            "{}/repos/{}/branches/{}/protection",
-            self.api,
-            repo.path(),
-            encode(branch)
-        );
+        let url = self.protection_url(repo, branch);
         let body = json!({
             "required_status_checks": null,
             "enforce_admins": true,
@@ -470,12 +456,7 @@ impl GitHub {
         repo: &RepoName,
         branch: &str,
     ) -> Result<bool, GitHubFailure> {
-        let url = format!(
-            "{}/repos/{}/branches/{}/protection",
-            self.api,
-            repo.path(),
-            encode(branch)
-        );
+        let url = self.protection_url(repo, branch);
         match send(http, request(Method::Get, url, token.expose(), None)).await {
             Ok(response) => {
                 let rules: Value = parse(&response)?;
@@ -496,7 +477,7 @@ impl GitHub {
         name: &str,
         value: &str,
     ) -> Result<(), GitHubFailure> {
-        let base = format!("{}/repos/{}/actions/variables", self.api, repo.path());
+        let base = format!("{}/actions/variables", self.repo_url(repo));
         let body = json!({ "name": name, "value": value });
         match send(
             http,
