@@ -2,7 +2,7 @@
 //! zone operations, its guest attributes (how the VM talks back), its metadata (how
 //! encrypted secrets reach it) and its serial output (how a person sees why it failed).
 
-use super::{call, get_json, post_json, AccessToken, GoogleFailure};
+use super::{call, get_json, paged, post_json, AccessToken, GoogleFailure};
 use crate::config::Config;
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
@@ -476,18 +476,13 @@ pub async fn list_bots(
     project: &ProjectId,
 ) -> Result<Vec<Instance>, GoogleFailure> {
     let mut bots = Vec::new();
-    let mut page_token: Option<String> = None;
-    for _ in 0..5 {
-        let mut url = format!(
-            "{}/compute/v1/projects/{}/aggregated/instances?filter={}&maxResults=100",
-            config.endpoints.compute_api,
-            encode(project.as_str()),
-            encode(&labels::managed_filter())
-        );
-        if let Some(page) = &page_token {
-            url.push_str(&format!("&pageToken={}", encode(page)));
-        }
-        let list: AggregatedList = get_json(http, token, url).await?;
+    let url = format!(
+        "{}/compute/v1/projects/{}/aggregated/instances?filter={}&maxResults=100",
+        config.endpoints.compute_api,
+        encode(project.as_str()),
+        encode(&labels::managed_filter())
+    );
+    paged(http, token, &url, 5, |list: AggregatedList| {
         bots.extend(
             list.items
                 .into_values()
@@ -496,11 +491,9 @@ pub async fn list_bots(
                     i.labels.get(labels::MANAGED).map(String::as_str) == Some(labels::MANAGED_VALUE)
                 }),
         );
-        page_token = list.next_page_token.filter(|t| !t.is_empty());
-        if page_token.is_none() {
-            break;
-        }
-    }
+        list.next_page_token
+    })
+    .await?;
     Ok(bots)
 }
 

@@ -1,6 +1,6 @@
 //! Cloud Resource Manager v3: the person's active projects, and creating a project.
 
-use super::{get_json, post_json, AccessToken, GoogleFailure};
+use super::{paged, post_json, AccessToken, GoogleFailure};
 use crate::config::Config;
 use crate::http::encode;
 use crate::ports::HttpClient;
@@ -45,17 +45,12 @@ pub async fn active_projects(
     token: &AccessToken,
 ) -> Result<Vec<ProjectSummary>, GoogleFailure> {
     let mut projects = Vec::new();
-    let mut page_token: Option<String> = None;
-    for _ in 0..4 {
-        let mut url = format!(
-            "{}/v3/projects:search?query={}&pageSize=100",
-            config.endpoints.crm_api,
-            encode("state:ACTIVE")
-        );
-        if let Some(page) = &page_token {
-            url.push_str(&format!("&pageToken={}", encode(page)));
-        }
-        let page: SearchResponse = get_json(http, token, url).await?;
+    let url = format!(
+        "{}/v3/projects:search?query={}&pageSize=100",
+        config.endpoints.crm_api,
+        encode("state:ACTIVE")
+    );
+    paged(http, token, &url, 4, |page: SearchResponse| {
         projects.extend(
             page.projects
                 .into_iter()
@@ -69,11 +64,10 @@ pub async fn active_projects(
                     project_id: p.project_id,
                 }),
         );
-        page_token = page.next_page_token.filter(|t| !t.is_empty());
-        if page_token.is_none() || projects.len() >= MAX_PROJECTS {
-            break;
-        }
-    }
+        page.next_page_token
+            .filter(|_| projects.len() < MAX_PROJECTS)
+    })
+    .await?;
     projects.truncate(MAX_PROJECTS);
     Ok(projects)
 }

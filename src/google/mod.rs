@@ -270,6 +270,30 @@ pub async fn call<T: DeserializeOwned>(
     })
 }
 
+/// Reads Google's paged list at `url` (which has a query already), page by page and at
+/// most `pages` pages: `take` keeps what a page holds and gives its `nextPageToken`, or
+/// none to end the list early.
+pub async fn paged<T: DeserializeOwned>(
+    http: &impl HttpClient,
+    token: &AccessToken,
+    url: &str,
+    pages: usize,
+    mut take: impl FnMut(T) -> Option<String>,
+) -> Result<(), GoogleFailure> {
+    let mut next: Option<String> = None;
+    for _ in 0..pages {
+        let page_url = match &next {
+            Some(page) => format!("{url}&pageToken={}", crate::http::encode(page)),
+            None => url.to_string(),
+        };
+        next = take(get_json(http, token, page_url).await?).filter(|t| !t.is_empty());
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// `GET url` with the owner's token.
 pub async fn get_json<T: DeserializeOwned>(
     http: &impl HttpClient,

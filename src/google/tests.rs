@@ -72,3 +72,55 @@ fn messages_never_carry_credentials() {
     assert!(!cleaned.contains('\n'));
     assert!(cleaned.ends_with("retry"));
 }
+
+#[test]
+fn a_paged_list_is_read_page_by_page_until_its_last_page_or_its_limit() {
+    use crate::testing::{reply, run, TestPlatform};
+    use serde_json::{json, Value};
+    let p = TestPlatform::new();
+    p.respond(|req| {
+        let (items, next) = match req.url.split_once("&pageToken=") {
+            None => (json!([1, 2]), json!("p/2")),
+            Some((_, "p%2F2")) => (json!([3]), json!("p3")),
+            Some((_, "p3")) => (json!([4]), json!("")),
+            Some(_) => (json!([]), json!("more")),
+        };
+        reply(200, json!({ "items": items, "nextPageToken": next }))
+    });
+    let token = AccessToken::new("ya29.test".into());
+    let read = |pages: usize, stop_after: usize| {
+        let mut items = Vec::new();
+        run(paged(
+            &p,
+            &token,
+            "http://google/list?x=1",
+            pages,
+            |page: Value| {
+                items.extend(
+                    page["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|i| i.as_u64().unwrap()),
+                );
+                page["nextPageToken"]
+                    .as_str()
+                    .map(str::to_string)
+                    .filter(|_| items.len() < stop_after)
+            },
+        ))
+        .unwrap();
+        items
+    };
+    // To the page whose token is empty, the token encoded in the next page's URL.
+    assert_eq!(read(10, usize::MAX), [1, 2, 3, 4]);
+    assert_eq!(p.calls.borrow().len(), 3);
+    assert!(p.calls.borrow()[1].url.ends_with("?x=1&pageToken=p%2F2"));
+    assert!(p.calls.borrow()[0]
+        .headers
+        .iter()
+        .any(|(k, v)| k == "authorization" && v == "Bearer ya29.test"));
+    // No further than the limit of pages, or than `take` wants.
+    assert_eq!(read(2, usize::MAX), [1, 2, 3]);
+    assert_eq!(read(10, 2), [1, 2]);
+}
