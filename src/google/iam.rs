@@ -9,7 +9,6 @@ use super::longrunning::Operation;
 use super::{call, get_json, post_json, AccessToken, GoogleFailure};
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Where the IAM API and its neighbours are (`https://iam.googleapis.com`, ...).
@@ -171,45 +170,38 @@ impl IamApis {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Binding {
-    role: String,
-    #[serde(default)]
-    members: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    condition: Option<Value>,
-}
-
-/// A policy as read: the bindings claw.free touches, everything else kept verbatim.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Policy {
-    #[serde(default)]
-    bindings: Vec<Binding>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    etag: Option<String>,
-    #[serde(flatten)]
-    rest: serde_json::Map<String, Value>,
-}
-
-/// Adds `member` to the unconditional binding of `role`; false when it was there.
-fn add_member(policy: &mut Policy, role: &str, member: &str) -> bool {
-    if let Some(binding) = policy
-        .bindings
+/// Adds `member` to the unconditional binding of `role` in `policy`, Google's JSON as read
+/// (every other binding and field kept verbatim); `Ok(false)` when it was there.
+fn add_member(policy: &mut Value, role: &str, member: &str) -> Result<bool, GoogleFailure> {
+    let unreadable = || GoogleFailure::Other {
+        status: 502,
+        message: "Google sent an answer claw.free could not read.".into(),
+    };
+    let bindings = policy
+        .as_object_mut()
+        .ok_or_else(unreadable)?
+        .entry("bindings")
+        .or_insert_with(|| json!([]))
+        .as_array_mut()
+        .ok_or_else(unreadable)?;
+    let unconditional = bindings
         .iter_mut()
-        .find(|b| b.role == role && b.condition.is_none())
-    {
-        if binding.members.iter().any(|m| m == member) {
-            return false;
+        .find(|b| b["role"] == role && b.get("condition").is_none_or(Value::is_null));
+    match unconditional.and_then(Value::as_object_mut) {
+        Some(binding) => {
+            let members = binding
+                .entry("members")
+                .or_insert_with(|| json!([]))
+                .as_array_mut()
+                .ok_or_else(unreadable)?;
+            if members.iter().any(|m| m == member) {
+                return Ok(false);
+            }
+            members.push(json!(member));
         }
-        binding.members.push(member.to_string());
-    } else {
-        policy.bindings.push(Binding {
-            role: role.to_string(),
-            members: vec![member.to_string()],
-            condition: None,
-        });
+        None => bindings.push(json!({ "role": role, "members": [member] })),
     }
-    true
+    Ok(true)
 }
 
 /// Read-modify-write of the policy of `resource` (a URL without the method), in the
@@ -250,12 +242,11 @@ pub(crate) async fn grant_with(
 ) -> Result<(), GoogleFailure> {
     let mut attempt = 1;
     loop {
-        let mut policy: Policy = call(http, read().bearer(token.expose())).await?;
-        if !add_member(&mut policy, role, member) {
+        let mut policy: Value = call(http, read().bearer(token.expose())).await?;
+        if !add_member(&mut policy, role, member)? {
             return Ok(());
         }
-        let body = serde_json::to_value(&policy).unwrap_or_default();
-        match call::<Value>(http, write(&body).bearer(token.expose())).await {
+        match call::<Value>(http, write(&policy).bearer(token.expose())).await {
             Ok(_) => return Ok(()),
             Err(GoogleFailure::AlreadyExists | GoogleFailure::FingerprintMismatch)
                 if attempt < POLICY_ATTEMPTS =>
@@ -273,25 +264,26 @@ mod tests {
 
     #[test]
     fn a_member_joins_the_roles_binding_once_and_the_rest_is_kept() {
-        let mut policy: Policy = serde_json::from_value(json!({
+        let mut policy = json!({
             "version": 1, "etag": "BwX",
             "bindings": [
                 { "role": "roles/owner", "members": ["user:ada@example.com"] },
                 { "role": "roles/viewer", "members": ["user:b@example.com"], "condition": { "title": "t", "expression": "true" } },
             ],
-        }))
-        .unwrap();
+        });
         assert!(add_member(
             &mut policy,
             "roles/viewer",
             "serviceAccount:ci@p.iam.gserviceaccount.com"
-        ));
+        )
+        .unwrap());
         assert!(!add_member(
             &mut policy,
             "roles/viewer",
             "serviceAccount:ci@p.iam.gserviceaccount.com"
-        ));
-        assert!(add_member(&mut policy, "roles/owner", "user:c@example.com"));
+        )
+        .unwrap());
+        assert!(add_member(&mut policy, "roles/owner", "user:c@example.com").unwrap());
         let written = serde_json::to_value(&policy).unwrap();
         assert_eq!(written["version"], 1);
         assert_eq!(written["etag"], "BwX");
