@@ -300,6 +300,24 @@ pub struct Chat<'a> {
 }
 
 impl<'a> Chat<'a> {
+    /// Pastes another provider's `key`: the reply refuses it, names `names`, and
+    /// never echoes it.
+    pub fn paste_wrong_key(&mut self, key: &str, names: &str) {
+        let wrong = self.say(key);
+        assert!(wrong.contains(names) && !wrong.contains(key), "{wrong}");
+    }
+
+    /// Pastes `key`: the reply says `connected`, and the key went to OpenClaw's
+    /// `models auth paste-api-key` for `openclaw_provider`, on stdin.
+    pub fn paste_key(&mut self, key: &str, connected: &str, openclaw_provider: &str) {
+        let saved = self.say(key);
+        assert!(saved.contains(connected), "{saved}");
+        assert_eq!(
+            self.provider.openclaw_log(),
+            format!("argv=models auth paste-api-key --provider {openclaw_provider} stdin={key}\n")
+        );
+    }
+
     pub fn new(provider: &'a Provider) -> Self {
         Self {
             provider,
