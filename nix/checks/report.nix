@@ -2,7 +2,7 @@
 #
 # Owns: the assertions on the bot image (memory caps, OOM order, the
 # memory-tuning sysctls, zram, journald, tmpfs, SSH, Nix, unit ordering, option
-# defaults and types, the Rust packages) and on the example user flake.
+# defaults and types, the Rust packages) and on the example bot (examples/bot-with-key).
 # `nix/checks/run` evaluates this file and fails on any check that fails.
 # `extraModules` lets the negative self-tests add a broken fixture.
 {
@@ -11,12 +11,12 @@
 let
   image = import ./evaluate.nix { inherit extraModules; };
   user = import ./evaluate.nix {
-    host = ../examples/user-flake/bot.nix;
+    host = ../examples/bot-with-key/bot.nix;
     inherit extraModules;
   };
-  # The example user flake with its owner declared.
+  # The example bot with its owner declared.
   owned = import ./evaluate.nix {
-    host = ../examples/user-flake/bot.nix;
+    host = ../examples/bot-with-key/bot.nix;
     extraModules = extraModules ++ [ { openclaw.telegramOwnerId = 424242; } ];
   };
   # The bot image in GitHub mode.
@@ -218,10 +218,10 @@ in
 
   checks = [
     (expectEq "no definition of an undeclared option (image)" image.undeclared [ ])
-    (expectEq "no definition of an undeclared option (user flake)" user.undeclared [ ])
+    (expectEq "no definition of an undeclared option (example bot)" user.undeclared [ ])
     (expectEq "every NixOS assertion holds (image)" (failedAssertions config) [ ])
     (expectEq "no NixOS warning (image): OpenClaw is the tested release" config.warnings [ ])
-    (expectEq "every NixOS assertion holds (user flake)" (failedAssertions user.config) [ ])
+    (expectEq "every NixOS assertion holds (example bot)" (failedAssertions user.config) [ ])
   ]
   ++ rules.checks
   ++ rolloutChecks
@@ -596,29 +596,29 @@ in
 
     # GitHub mode's rollouts.
     (check "GitHub mode is off unless asked" (!(svc ? clawfree-rollout)) "clawfree-rollout is configured")
-    # The example user flake (agenix, GitHub mode).
-    (expectEq "user flake: token from agenix" userGateway.serviceConfig.LoadCredential [
+    # The example bot (agenix, its own provider key).
+    (expectEq "example bot: token from agenix" userGateway.serviceConfig.LoadCredential [
       "telegram-token:/run/agenix/telegram-token"
       "provider-key:/run/agenix/anthropic-api-key"
     ])
-    (expectEq "user flake: its read-only configuration reads the token's credential"
+    (expectEq "example bot: its read-only configuration reads the token's credential"
       user.config.openclaw.internal.renderedSettings.channels.telegram.tokenFile
       gatewayTokenFile
     )
-    (expectContains "user flake: the Anthropic key reaches OpenClaw"
+    (expectContains "example bot: the Anthropic key reaches OpenClaw"
       user.config.openclaw.internal.scripts.gateway-start.text
       "export ANTHROPIC_API_KEY"
     )
-    (check "user flake: read-only rendered configuration" (
+    (check "example bot: read-only rendered configuration" (
       lib.hasPrefix "/nix/store/" userGateway.environment.OPENCLAW_CONFIG_PATH
       && !(userGateway.serviceConfig ? ExecStartPre && userGateway.serviceConfig.ExecStartPre != [ ])
     ) "OPENCLAW_CONFIG_PATH=${userGateway.environment.OPENCLAW_CONFIG_PATH}")
-    (check "user flake: no bootstrap provider" (
+    (check "example bot: no bootstrap provider" (
       !(user.config.systemd.services ? clawfree-provider)
       && !(lib.elem "clawfree-provider.service" userGateway.after)
     ) "the provider is still configured")
-    (expectEq "user flake: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
-    (expectEq "user flake: its owner reaches the agent through the rendered configuration"
+    (expectEq "example bot: provider fixed for the agent" (user.config.systemd.services.clawfree-setup.environment.LLM_PROVIDER or null) "claude")
+    (expectEq "example bot: its owner reaches the agent through the rendered configuration"
       (owned.config.systemd.services.clawfree-setup.environment.CLAWFREE_BASE_CONFIG or null)
       "${owned.config.openclaw.internal.renderedConfig}"
     )
@@ -626,7 +626,7 @@ in
       let
         dirs = user.config.openclaw.internal.renderedSettings.skills.load.extraDirs;
       in
-      check "user flake: its skill is copied to the store and loaded" (
+      check "example bot: its skill is copied to the store and loaded" (
         builtins.all (lib.hasPrefix "/nix/store/") dirs && builtins.any (d: contains "-weather" d) dirs
       ) "skills.load.extraDirs = ${builtins.toJSON dirs}"
     )

@@ -48,6 +48,17 @@ pub struct Decision {
     pub restart: bool,
 }
 
+impl Decision {
+    /// Failing at `at` for `reason`: nothing to announce, and `restart` or not.
+    fn failing(at: u64, reason: String, restart: bool) -> Self {
+        Self {
+            health: Health::Failing { at, reason },
+            publish_ready: false,
+            restart,
+        }
+    }
+}
+
 /// The reporter's memory between probes; pure, so its rules are unit-tested.
 #[derive(Debug)]
 pub struct Tracker {
@@ -113,14 +124,11 @@ impl Tracker {
                     self.failures_in_row = 0;
                     // The token's arrival starts the app: its grace begins then.
                     self.start = Start::Since(now);
-                    return Decision {
-                        health: Health::Failing {
-                            at: unix_now,
-                            reason: format!("waiting for the Telegram token ({reason})"),
-                        },
-                        publish_ready: false,
-                        restart: false,
-                    };
+                    return Decision::failing(
+                        unix_now,
+                        format!("waiting for the Telegram token ({reason})"),
+                        false,
+                    );
                 }
                 if self.start == Start::Unknown {
                     self.start = Start::Since(now);
@@ -130,28 +138,17 @@ impl Tracker {
                     Start::Unknown | Start::Over => false,
                 };
                 if in_grace {
-                    return Decision {
-                        health: Health::Failing {
-                            at: unix_now,
-                            reason: format!("starting ({reason})"),
-                        },
-                        publish_ready: false,
-                        restart: false,
-                    };
+                    return Decision::failing(unix_now, format!("starting ({reason})"), false);
                 }
                 self.failures_in_row += 1;
                 let backed_off = self
                     .last_restart
                     .is_none_or(|at| now.duration_since(at) >= self.backoff);
-                Decision {
-                    health: Health::Failing {
-                        at: unix_now,
-                        reason,
-                    },
-                    publish_ready: false,
-                    restart: self.failures_in_row >= self.policy.failures_before_restart
-                        && backed_off,
-                }
+                Decision::failing(
+                    unix_now,
+                    reason,
+                    self.failures_in_row >= self.policy.failures_before_restart && backed_off,
+                )
             }
         }
     }
@@ -190,14 +187,7 @@ pub fn run(ctx: &Context) -> Result<(), String> {
         start_grace: options.start_grace,
     };
     let timeout = options.health_interval.min(MAX_PROBE_TIMEOUT);
-    let http = ureq::Agent::new_with_config(
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(timeout))
-            .max_idle_connections(1)
-            .build(),
-    );
+    let http = loopback_client(timeout);
     let token = ctx.paths.secret(&SecretName::telegram_token());
     let mut tracker = Tracker::new(policy);
     let mut last_logged: Option<Probe> = None;
@@ -247,6 +237,20 @@ pub fn run(ctx: &Context) -> Result<(), String> {
         }
         thread::sleep(tracker.next_interval());
     }
+}
+
+/// An HTTP client for the VM's own loopback services (the gateway's health, the local
+/// cache): a status is an answer, not an error; no proxy from the environment; one
+/// connection kept; every call bounded by `timeout`.
+pub fn loopback_client(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(timeout))
+            .max_idle_connections(1)
+            .build(),
+    )
 }
 
 fn probe(http: &ureq::Agent, url: &str) -> Probe {

@@ -271,7 +271,9 @@ pub fn parse_attributes(body: &str) -> Result<Attributes, MetadataError> {
         .collect())
 }
 
-fn query_escape(value: &str) -> String {
+/// Percent-encodes everything but RFC 3986's unreserved characters, for a query value
+/// or one segment of a path.
+pub(crate) fn query_escape(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

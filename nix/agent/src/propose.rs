@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use crate::cli::GitHubOptions;
 use crate::curl;
 use crate::log;
-use crate::metadata::MetadataClient;
+use crate::metadata::{query_escape, MetadataClient};
 
 /// GitHub's REST API version spoken.
 const API_VERSION: &str = "2022-11-28";
@@ -73,7 +73,7 @@ impl RepoPath {
 
     /// The path with each part percent-encoded for a URL.
     fn url(&self) -> String {
-        self.0.split('/').map(encode).collect::<Vec<_>>().join("/")
+        escape_segments(&self.0)
     }
 }
 
@@ -144,16 +144,12 @@ impl Proposal {
     }
 }
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+/// `path` with each `/`-separated part percent-encoded, the slashes kept.
+fn escape_segments(path: &str) -> String {
+    path.split('/')
+        .map(query_escape)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn encode_base64(bytes: &[u8]) -> String {
@@ -335,10 +331,7 @@ impl GitHub<'_> {
     }
 
     fn delete_branch(&self, branch: &str) {
-        let path = format!(
-            "/git/refs/heads/{}",
-            branch.split('/').map(encode).collect::<Vec<_>>().join("/")
-        );
+        let path = format!("/git/refs/heads/{}", escape_segments(branch));
         match self.call("DELETE", &path, None) {
             Ok((204, _)) => {}
             Ok((status, body)) => log::event(
@@ -360,7 +353,8 @@ impl GitHub<'_> {
         title: &str,
     ) -> Result<(), String> {
         let at = format!("/contents/{}", path.url());
-        let (status, body) = self.call("GET", &format!("{at}?ref={}", encode(branch)), None)?;
+        let (status, body) =
+            self.call("GET", &format!("{at}?ref={}", query_escape(branch)), None)?;
         let current = match status {
             200 => serde_json::from_str::<Value>(&body).unwrap_or_default()["sha"]
                 .as_str()

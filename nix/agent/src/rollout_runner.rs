@@ -105,14 +105,7 @@ impl<'a> Runner<'a> {
             journal_file: ctx.paths.state_dir.join("rollout.json"),
             good_file: ctx.paths.state_dir.join("system.json"),
             previous_file: ctx.paths.state_dir.join("previous-system.json"),
-            http: ureq::Agent::new_with_config(
-                ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .proxy(None)
-                    .timeout_global(Some(PROBE_TIMEOUT))
-                    .max_idle_connections(1)
-                    .build(),
-            ),
+            http: crate::health::loopback_client(PROBE_TIMEOUT),
         }
     }
 
@@ -456,33 +449,18 @@ impl<'a> Runner<'a> {
         if !token_shaped(token) {
             return Err("the Telegram token file does not hold a bot token".into());
         }
-        let config = format!("url = \"{}/bot{token}/getMe\"\n", self.options.telegram_api);
-        let child = crate::curl::spawn(
-            &self.options.curl,
-            "10",
-            &["--write-out", "\n%{http_code}"],
-            &config,
-        )
-        .map_err(|e| format!("cannot run curl for Telegram getMe ({})", e.kind()))?;
-        let output = child
-            .wait_with_output()
-            .map_err(|e| format!("Telegram getMe failed ({})", e.kind()))?;
-        let text = String::from_utf8_lossy(&output.stdout);
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-        if status.trim() == "200" && json["ok"] == true {
+        let url = format!("{}/bot{token}/getMe", self.options.telegram_api);
+        let (status, body) =
+            crate::curl::exchange(&self.options.curl, "10", "GET", &url, &[], None)
+                .map_err(|e| format!("Telegram getMe failed: {e}"))?;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if status == 200 && json["ok"] == true {
             return Ok(());
-        }
-        if !output.status.success() {
-            return Err(format!(
-                "Telegram getMe could not be reached (curl {})",
-                output.status
-            ));
         }
         let description = json["description"].as_str().unwrap_or("no description");
         Err(format!(
             "Telegram getMe refused the bot's token (HTTP {}: {})",
-            status.trim(),
+            status,
             log::one_line(description)
         ))
     }

@@ -43,6 +43,21 @@ fn deliver(sim: &Sim, vm: &str, version: u64, ciphertext: &str) {
     );
 }
 
+/// Delivers `token` as version `version`, encrypted to `recipient`.
+fn deliver_encrypted(sim: &Sim, vm: &str, version: u64, recipient: &str, token: &str) {
+    deliver(
+        sim,
+        vm,
+        version,
+        &encrypt_with_crate(recipient, token.as_bytes()),
+    );
+}
+
+/// The Telegram token the agent has stored.
+fn token_on_disk(root: &Root) -> String {
+    fs::read_to_string(root.secret("telegram-token")).unwrap()
+}
+
 /// A VM whose agent runs `run`, waiting for its first secret.
 struct Bot {
     sim: Sim,
@@ -54,14 +69,9 @@ struct Bot {
 
 impl Bot {
     fn boot(test: &str, extra: &[&str]) -> Self {
-        let sim = Sim::start();
-        let root = Root::new();
-        let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
-        let vm = instance_name(test);
-        sim.create_vm(&vm, bot_metadata());
-        let mut args = root.agent_args(&sim, &vm, &app.url);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let agent = Agent::spawn(&root, "run", &args);
+        let bot = BotVm::new(test);
+        let agent = bot.run_agent(extra);
+        let BotVm { sim, root, app, vm } = bot;
         wait_guest(&sim, &vm, "setup", "waiting-secret");
         Self {
             sim,
@@ -83,16 +93,11 @@ impl Bot {
     }
 
     fn token_on_disk(&self) -> String {
-        fs::read_to_string(self.root.secret("telegram-token")).unwrap()
+        token_on_disk(&self.root)
     }
 
     fn deliver_token(&self, version: u64, token: &str) {
-        deliver(
-            &self.sim,
-            &self.vm,
-            version,
-            &encrypt_with_crate(&self.recipient(), token.as_bytes()),
-        );
+        deliver_encrypted(&self.sim, &self.vm, version, &self.recipient(), token);
         wait_guest(&self.sim, &self.vm, "secret-version", &version.to_string());
     }
 
@@ -412,12 +417,7 @@ fn a_bad_ciphertext_is_reported_and_the_working_secret_kept() {
     let other = bot.root.path().join("other_key");
     ssh_keygen(&other);
     let stranger = fs::read_to_string(other.with_extension("pub")).unwrap();
-    deliver(
-        &bot.sim,
-        &bot.vm,
-        2,
-        &encrypt_with_crate(&stranger, TOKEN_2.as_bytes()),
-    );
+    deliver_encrypted(&bot.sim, &bot.vm, 2, &stranger, TOKEN_2);
     wait_guest(
         &bot.sim,
         &bot.vm,
@@ -470,69 +470,47 @@ fn a_first_token_that_fails_to_decrypt_leaves_the_vm_waiting() {
 
 #[test]
 fn the_metadata_server_down_or_slow_then_back() {
-    let sim = Sim::start();
-    let root = Root::new();
-    let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
-    let vm = instance_name("flaky-metadata");
-    sim.create_vm(&vm, bot_metadata());
+    let bot = BotVm::new("flaky-metadata");
+    let (sim, root, vm) = (&bot.sim, &bot.root, &bot.vm);
 
     // Down at boot: setup waits it out instead of failing.
     sim.metadata_server(true, 0);
-    let refused_before = metadata_requests(&sim);
-    let mut agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
+    let refused_before = metadata_requests(sim);
+    let mut agent = bot.run_agent(&[]);
     wait_for("the agent to be refused 3 times", WAIT, || {
-        (metadata_requests(&sim) >= refused_before + 3).then_some(())
+        (metadata_requests(sim) >= refused_before + 3).then_some(())
     });
     assert!(agent.still_running());
-    assert_eq!(sim.guest(&vm, "setup"), None);
+    assert_eq!(sim.guest(vm, "setup"), None);
     sim.metadata_server(false, 0);
-    wait_guest(&sim, &vm, "setup", "waiting-secret");
+    wait_guest(sim, vm, "setup", "waiting-secret");
 
     // Slower than the agent's timeout (1 s) while a secret arrives: nothing half-done.
-    let recipient = sim.guest(&vm, "recipient").unwrap();
+    let recipient = sim.guest(vm, "recipient").unwrap();
     sim.metadata_server(false, 2500);
-    let asked = metadata_requests(&sim);
-    deliver(
-        &sim,
-        &vm,
-        1,
-        &encrypt_with_crate(&recipient, TOKEN_1.as_bytes()),
-    );
+    let asked = metadata_requests(sim);
+    deliver_encrypted(sim, vm, 1, &recipient, TOKEN_1);
     // Three requests after the change: at least two of them were slow answers the
     // agent gave up on and asked again.
     wait_for("the agent to meet the slow server", WAIT, || {
-        (metadata_requests(&sim) >= asked + 3).then_some(())
+        (metadata_requests(sim) >= asked + 3).then_some(())
     });
     sim.metadata_server(false, 0);
-    wait_guest(&sim, &vm, "secret-version", "1");
-    assert_eq!(
-        fs::read_to_string(root.secret("telegram-token")).unwrap(),
-        TOKEN_1
-    );
+    wait_guest(sim, vm, "secret-version", "1");
+    assert_eq!(token_on_disk(root), TOKEN_1);
 
     // Down while the watcher long-polls: the rotation lands once it is back.
     sim.metadata_server(true, 0);
-    let asked = metadata_requests(&sim);
-    deliver(
-        &sim,
-        &vm,
-        2,
-        &encrypt_with_crate(&recipient, TOKEN_2.as_bytes()),
-    );
+    let asked = metadata_requests(sim);
+    deliver_encrypted(sim, vm, 2, &recipient, TOKEN_2);
     wait_for("the agent to be refused twice", WAIT, || {
-        (metadata_requests(&sim) >= asked + 2).then_some(())
+        (metadata_requests(sim) >= asked + 2).then_some(())
     });
-    assert_eq!(
-        fs::read_to_string(root.secret("telegram-token")).unwrap(),
-        TOKEN_1
-    );
+    assert_eq!(token_on_disk(root), TOKEN_1);
     sim.metadata_server(false, 0);
-    wait_guest(&sim, &vm, "secret-version", "2");
-    assert_eq!(
-        fs::read_to_string(root.secret("telegram-token")).unwrap(),
-        TOKEN_2
-    );
-    wait_guest(&sim, &vm, "setup", "ready");
+    wait_guest(sim, vm, "secret-version", "2");
+    assert_eq!(token_on_disk(root), TOKEN_2);
+    wait_guest(sim, vm, "setup", "ready");
     assert!(agent.still_running());
 }
 

@@ -208,6 +208,12 @@ impl Vm {
         self.rollout_after(mark)
     }
 
+    /// Publishes `generation`, ships it, and returns why it was rolled back.
+    fn roll_back_reason(&self, generation: Gen) -> String {
+        self.publish_to_cache(generation);
+        rolled_back_because(&self.ship(generation, false))
+    }
+
     /// The `openclaw/rollout` values written after write `mark`, once one is final.
     fn rollout_after(&self, mark: u64) -> Vec<String> {
         wait_for("a final openclaw/rollout", WAIT, || {
@@ -324,8 +330,7 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
     // Switch: activation fails halfway; the last good system is activated again.
     let broken = Gen(4, Behaviour::SwitchFails);
-    vm.publish_to_cache(broken);
-    let reason = rolled_back_because(&vm.ship(broken, false));
+    let reason = vm.roll_back_reason(broken);
     assert!(
         reason.starts_with("activating the system failed (exit status 1)"),
         "{reason}"
@@ -334,8 +339,7 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
     // Health: the new system leaves the gateway stopped.
     let stops = Gen(5, Behaviour::StopsGateway);
-    vm.publish_to_cache(stops);
-    let reason = rolled_back_because(&vm.ship(stops, false));
+    let reason = vm.roll_back_reason(stops);
     assert!(
         reason.starts_with("not healthy within 3s")
             && reason.contains("openclaw-gateway.service is not active"),
@@ -349,9 +353,8 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
     // Health: the gateway answers unhealthy.
     let sick = Gen(6, Behaviour::Good);
-    vm.publish_to_cache(sick);
     vm.app.set(Health::Status(503));
-    let reason = rolled_back_because(&vm.ship(sick, false));
+    let reason = vm.roll_back_reason(sick);
     vm.app.set(Health::Status(200));
     assert!(
         reason.contains("the gateway's health check answered HTTP 503"),
@@ -361,9 +364,8 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
     // Health: Telegram refuses the token the new system runs with.
     let unknown = Gen(7, Behaviour::Good);
-    vm.publish_to_cache(unknown);
     fs::write(vm.root.secret("telegram-token"), UNKNOWN_TOKEN).unwrap();
-    let reason = rolled_back_because(&vm.ship(unknown, false));
+    let reason = vm.roll_back_reason(unknown);
     fs::write(vm.root.secret("telegram-token"), TOKEN).unwrap();
     assert!(
         reason.contains("Telegram getMe refused the bot's token (HTTP 401: Unauthorized)"),
@@ -373,8 +375,7 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
     // Boot entry: healthy, but it cannot be made the boot default.
     let unbootable = Gen(8, Behaviour::BootFails);
-    vm.publish_to_cache(unbootable);
-    let reason = rolled_back_because(&vm.ship(unbootable, false));
+    let reason = vm.roll_back_reason(unbootable);
     assert!(
         reason.starts_with("making the system the boot default failed (exit status 1)"),
         "{reason}"

@@ -80,16 +80,13 @@ fn a_malformed_owner_fails_setup_and_opens_nothing() {
 
 #[test]
 fn an_owner_added_later_narrows_the_running_bot() {
-    let sim = Sim::start();
-    let root = Root::new();
-    let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
-    let vm = instance_name("owner-later");
-    sim.create_vm(&vm, bot_metadata());
-    let _agent = Agent::spawn(&root, "run", &root.agent_args(&sim, &vm, &app.url));
+    let bot = BotVm::new("owner-later");
+    let (sim, root, vm) = (&bot.sim, &bot.root, &bot.vm);
+    let _agent = bot.run_agent(&[]);
     wait_for("setup to finish", WAIT, || {
-        (sim.guest(&vm, "setup").as_deref() == Some("waiting-secret")).then_some(())
+        (sim.guest(vm, "setup").as_deref() == Some("waiting-secret")).then_some(())
     });
-    assert_eq!(telegram(&root)["dmPolicy"], "pairing");
+    assert_eq!(telegram(root)["dmPolicy"], "pairing");
     let restarts = root.restarts();
     // The watcher says once per metadata version it has read that it needed no
     // secret; each change below waits for its own, so none is folded into another.
@@ -103,20 +100,20 @@ fn an_owner_added_later_narrows_the_running_bot() {
     read_versions(1);
 
     // A malformed value changes nothing and is logged.
-    sim.set_metadata(&vm, json!({"TELEGRAM_OWNER_ID": "ada"}));
+    sim.set_metadata(vm, json!({"TELEGRAM_OWNER_ID": "ada"}));
     wait_for("the bad owner id to be logged", WAIT, || {
         root.log_text()
             .contains("TELEGRAM_OWNER_ID is not valid")
             .then_some(())
     });
-    assert_eq!(telegram(&root)["dmPolicy"], "pairing");
+    assert_eq!(telegram(root)["dmPolicy"], "pairing");
     assert_eq!(root.restarts(), restarts);
 
-    sim.set_metadata(&vm, json!({"TELEGRAM_OWNER_ID": "5151"}));
+    sim.set_metadata(vm, json!({"TELEGRAM_OWNER_ID": "5151"}));
     wait_for("the owner to be applied", WAIT, || {
-        (telegram(&root)["allowFrom"] == json!(["5151"])).then_some(())
+        (telegram(root)["allowFrom"] == json!(["5151"])).then_some(())
     });
-    let telegram_now = telegram(&root);
+    let telegram_now = telegram(root);
     assert_eq!(telegram_now["dmPolicy"], "allowlist");
     assert_eq!(
         telegram_now["tokenFile"],
@@ -130,9 +127,9 @@ fn an_owner_added_later_narrows_the_running_bot() {
     read_versions(3);
 
     // Removing the key keeps the last owner: the bot is never widened silently.
-    sim.set_metadata(&vm, json!({"TELEGRAM_OWNER_ID": null, "unrelated": "x"}));
+    sim.set_metadata(vm, json!({"TELEGRAM_OWNER_ID": null, "unrelated": "x"}));
     read_versions(4);
-    assert_eq!(telegram(&root)["allowFrom"], json!(["5151"]));
+    assert_eq!(telegram(root)["allowFrom"], json!(["5151"]));
     assert_eq!(root.restarts(), restarts + 1);
 }
 

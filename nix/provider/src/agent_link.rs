@@ -44,24 +44,32 @@ pub fn set_secret(config: &Config, name: &SecretName, value: &[u8]) -> Result<()
 }
 
 fn through_socket(socket: &Path, name: &SecretName, value: &[u8]) -> Result<(), String> {
+    let mut request = format!("{}\n", name.as_str()).into_bytes();
+    request.extend_from_slice(value);
+    let answer = exchange(socket, &request, ANSWER_WAIT, "the secret")?;
+    parse_answer(&answer)
+}
+
+/// Sends `request` (`what`, for an error) over the agent's socket, closes the sending
+/// half and reads the agent's answer, waiting up to `wait` for it.
+fn exchange(socket: &Path, request: &[u8], wait: Duration, what: &str) -> Result<Vec<u8>, String> {
     let mut stream = UnixStream::connect(socket)
         .map_err(|e| format!("cannot reach the agent at {}: {e}", socket.display()))?;
     stream
         .set_write_timeout(Some(SEND_TIMEOUT))
-        .and_then(|()| stream.set_read_timeout(Some(ANSWER_WAIT)))
+        .and_then(|()| stream.set_read_timeout(Some(wait)))
         .map_err(|e| format!("cannot set up the agent's socket: {e}"))?;
     let sent = stream
-        .write_all(format!("{}\n", name.as_str()).as_bytes())
-        .and_then(|()| stream.write_all(value))
+        .write_all(request)
         .and_then(|()| stream.shutdown(Shutdown::Write));
     let mut answer = Vec::new();
     let received = (&mut stream).take(MAX_ANSWER).read_to_end(&mut answer);
     match (sent, received) {
         // An agent that refused early may have stopped reading: its answer says why.
-        (_, Ok(_)) if !answer.is_empty() => parse_answer(&answer),
-        (Err(e), _) => Err(format!("cannot send the secret to the agent: {e}")),
+        (_, Ok(_)) if !answer.is_empty() => Ok(answer),
+        (Err(e), _) => Err(format!("cannot send {what} to the agent: {e}")),
         (Ok(()), Err(e)) => Err(format!("no answer from the agent: {e}")),
-        (Ok(()), Ok(_)) => parse_answer(&answer),
+        (Ok(()), Ok(_)) => Ok(answer),
     }
 }
 
@@ -71,23 +79,8 @@ const PROPOSE_WAIT: Duration = Duration::from_secs(180);
 /// Sends a proposal (`{title, body, files: {path: base64}}`) to the agent's socket;
 /// the pull request's URL.
 pub fn propose(socket: &Path, request: &[u8]) -> Result<String, String> {
-    let mut stream = UnixStream::connect(socket)
-        .map_err(|e| format!("cannot reach the agent at {}: {e}", socket.display()))?;
-    stream
-        .set_write_timeout(Some(SEND_TIMEOUT))
-        .and_then(|()| stream.set_read_timeout(Some(PROPOSE_WAIT)))
-        .map_err(|e| format!("cannot set up the agent's socket: {e}"))?;
-    let sent = stream
-        .write_all(request)
-        .and_then(|()| stream.shutdown(Shutdown::Write));
-    let mut answer = Vec::new();
-    let received = (&mut stream).take(MAX_ANSWER).read_to_end(&mut answer);
-    match (sent, received) {
-        (_, Ok(_)) if !answer.is_empty() => parse_proposed(&answer),
-        (Err(e), _) => Err(format!("cannot send the proposal to the agent: {e}")),
-        (Ok(()), Err(e)) => Err(format!("no answer from the agent: {e}")),
-        (Ok(()), Ok(_)) => parse_proposed(&answer),
-    }
+    let answer = exchange(socket, request, PROPOSE_WAIT, "the proposal")?;
+    parse_proposed(&answer)
 }
 
 /// `ok URL` or `error: REASON`.

@@ -93,17 +93,8 @@ fn a_refused_code_falls_back_to_an_api_key() {
     assert_eq!(provider.health()["stage"], "choose-method");
 
     chat.say("2");
-    let wrong = chat.say(NVIDIA_KEY);
-    assert!(
-        wrong.contains("NVIDIA") && !wrong.contains(NVIDIA_KEY),
-        "{wrong}"
-    );
-    let saved = chat.say(ANTHROPIC_KEY);
-    assert!(saved.contains("Claude is connected"), "{saved}");
-    assert_eq!(
-        provider.openclaw_log(),
-        format!("argv=models auth paste-api-key --provider anthropic stdin={ANTHROPIC_KEY}\n")
-    );
+    chat.paste_wrong_key(NVIDIA_KEY, "NVIDIA");
+    chat.paste_key(ANTHROPIC_KEY, "Claude is connected", "anthropic");
     assert_nowhere(&provider, &chat, ANTHROPIC_KEY);
     assert_nowhere(&provider, &chat, NVIDIA_KEY);
 }
@@ -136,17 +127,8 @@ fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
     );
     let ask_key = chat.say("kimi");
     assert!(ask_key.contains("nvapi-"), "{ask_key}");
-    let wrong = chat.say(OPENAI_KEY);
-    assert!(
-        wrong.contains("OpenAI key") && !wrong.contains(OPENAI_KEY),
-        "{wrong}"
-    );
-    let saved = chat.say(NVIDIA_KEY);
-    assert!(saved.contains("is connected"), "{saved}");
-    assert_eq!(
-        provider.openclaw_log(),
-        format!("argv=models auth paste-api-key --provider nvidia stdin={NVIDIA_KEY}\n")
-    );
+    chat.paste_wrong_key(OPENAI_KEY, "OpenAI key");
+    chat.paste_key(NVIDIA_KEY, "is connected", "nvidia");
     chat.say("no");
     let config = provider.openclaw_config();
     assert_eq!(

@@ -522,6 +522,33 @@ pub fn encrypt_with_cli(recipients_file: &Path, plaintext: &[u8]) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// A new bot VM in its own simulator, with the default metadata, an agent root, and an
+/// app that turns healthy once the Telegram token is on disk; no agent runs yet.
+pub struct BotVm {
+    pub sim: Sim,
+    pub root: Root,
+    pub app: FakeApp,
+    pub vm: String,
+}
+
+impl BotVm {
+    pub fn new(test: &str) -> Self {
+        let sim = Sim::start();
+        let root = Root::new();
+        let app = FakeApp::start(Health::WhenFileExists(root.secret("telegram-token")));
+        let vm = instance_name(test);
+        sim.create_vm(&vm, bot_metadata());
+        Self { sim, root, app, vm }
+    }
+
+    /// The agent's `run`, with `extra` arguments after the usual ones.
+    pub fn run_agent(&self, extra: &[&str]) -> Agent {
+        let mut args = self.root.agent_args(&self.sim, &self.vm, &self.app.url);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Agent::spawn(&self.root, "run", &args)
+    }
+}
+
 /// A process-unique instance name, so tests sharing nothing still read clearly.
 pub fn instance_name(test: &str) -> String {
     static NEXT: AtomicU16 = AtomicU16::new(0);

@@ -14,6 +14,14 @@ fn claude() -> Context {
     }
 }
 
+/// A session with `connected` done, asked whether to add another provider.
+fn adding_another(connected: Vec<Provider>) -> Session {
+    Session {
+        stage: Stage::AddAnother,
+        connected,
+    }
+}
+
 #[test]
 fn welcome_offers_the_provider_picked_on_the_site() {
     let mut s = Session::default();
@@ -192,10 +200,7 @@ fn a_key_pasted_while_signing_in_is_taken_for_the_provider_being_connected() {
 
 #[test]
 fn add_another_then_finish_with_primary_and_alternatives() {
-    let mut s = Session {
-        stage: Stage::AddAnother,
-        connected: vec![Provider::Claude],
-    };
+    let mut s = adding_another(vec![Provider::Claude]);
     user(&mut s, claude(), "yes");
     assert_eq!(s.stage, Stage::ChooseProvider);
     user(&mut s, claude(), "kimi");
@@ -220,16 +225,10 @@ fn add_another_then_finish_with_primary_and_alternatives() {
 
 #[test]
 fn no_wins_over_a_provider_named_in_the_same_answer() {
-    let mut s = Session {
-        stage: Stage::AddAnother,
-        connected: vec![Provider::Kimi],
-    };
+    let mut s = adding_another(vec![Provider::Kimi]);
     let out = user(&mut s, claude(), "no, not openai");
     assert!(matches!(out.action, Some(Action::Finish { .. })));
-    let mut s = Session {
-        stage: Stage::AddAnother,
-        connected: vec![Provider::Kimi],
-    };
+    let mut s = adding_another(vec![Provider::Kimi]);
     user(&mut s, claude(), "yes, openai");
     assert_eq!(
         s.stage,
@@ -288,10 +287,7 @@ fn a_lost_login_after_restart_is_started_again() {
 
 #[test]
 fn finish_failure_keeps_the_answer_retryable() {
-    let mut s = Session {
-        stage: Stage::AddAnother,
-        connected: vec![Provider::Kimi],
-    };
+    let mut s = adding_another(vec![Provider::Kimi]);
     user(&mut s, claude(), "no");
     let out = step(
         &mut s,

@@ -119,56 +119,43 @@ impl Provider {
         .unwrap();
         fs::write(dir.path("setup-provider.key"), format!("{SETUP_KEY}\n")).unwrap();
         let f = fixtures();
-        let mut args: Vec<String> = vec![
-            "--api-key-file".into(),
-            dir.path("setup-provider.key").display().to_string(),
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--state-dir".into(),
-            dir.path("state").display().to_string(),
-            "--claude".into(),
-            f.join("claude").display().to_string(),
-            "--codex".into(),
-            f.join("codex").display().to_string(),
-            "--openclaw".into(),
-            f.join("openclaw").display().to_string(),
-            "--openclaw-config".into(),
-            dir.path("openclaw.json").display().to_string(),
-            "--restart-gateway".into(),
-            f.join("restart-gateway").display().to_string(),
-            "--login-timeout-secs".into(),
-            options.login_timeout_secs.to_string(),
-            "--output-wait-secs".into(),
-            "5".into(),
-            "--code-wait-secs".into(),
-            "5".into(),
-            "--device-wait-secs".into(),
-            "1".into(),
-            "--restart-delay-ms".into(),
-            "0".into(),
+        let shown = |path: PathBuf| path.display().to_string();
+        let flags = [
+            ("--api-key-file", shown(dir.path("setup-provider.key"))),
+            ("--listen", "127.0.0.1:0".into()),
+            ("--state-dir", shown(dir.path("state"))),
+            ("--claude", shown(f.join("claude"))),
+            ("--codex", shown(f.join("codex"))),
+            ("--openclaw", shown(f.join("openclaw"))),
+            ("--openclaw-config", shown(dir.path("openclaw.json"))),
+            ("--restart-gateway", shown(f.join("restart-gateway"))),
+            (
+                "--login-timeout-secs",
+                options.login_timeout_secs.to_string(),
+            ),
+            ("--output-wait-secs", "5".into()),
+            ("--code-wait-secs", "5".into()),
+            ("--device-wait-secs", "1".into()),
+            ("--restart-delay-ms", "0".into()),
         ];
+        let mut args: Vec<String> = flags
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_string(), value])
+            .collect();
         if let Some(p) = options.provider {
             args.extend(["--provider".into(), p.into()]);
         }
         args.extend(options.extra_args);
-        let mut env = vec![
-            (
-                "OPENCLAW_FIXTURE_LOG".to_string(),
-                dir.path("openclaw.log").display().to_string(),
-            ),
-            (
-                "GATEWAY_FIXTURE_LOG".to_string(),
-                dir.path("gateway.log").display().to_string(),
-            ),
-            (
-                "CODEX_FIXTURE_DIR".to_string(),
-                dir.path("codex").display().to_string(),
-            ),
-            (
-                "CLAUDE_FIXTURE_PIDS".to_string(),
-                dir.path("claude.pids").display().to_string(),
-            ),
-        ];
+        // Where each fixture program writes what it saw, inside the test's folder.
+        let mut env: Vec<(String, String)> = [
+            ("OPENCLAW_FIXTURE_LOG", "openclaw.log"),
+            ("GATEWAY_FIXTURE_LOG", "gateway.log"),
+            ("CODEX_FIXTURE_DIR", "codex"),
+            ("CLAUDE_FIXTURE_PIDS", "claude.pids"),
+        ]
+        .into_iter()
+        .map(|(name, file)| (name.to_string(), shown(dir.path(file))))
+        .collect();
         env.extend(options.env);
         let mut provider = Self {
             dir,
@@ -313,6 +300,24 @@ pub struct Chat<'a> {
 }
 
 impl<'a> Chat<'a> {
+    /// Pastes another provider's `key`: the reply refuses it, names `names`, and
+    /// never echoes it.
+    pub fn paste_wrong_key(&mut self, key: &str, names: &str) {
+        let wrong = self.say(key);
+        assert!(wrong.contains(names) && !wrong.contains(key), "{wrong}");
+    }
+
+    /// Pastes `key`: the reply says `connected`, and the key went to OpenClaw's
+    /// `models auth paste-api-key` for `openclaw_provider`, on stdin.
+    pub fn paste_key(&mut self, key: &str, connected: &str, openclaw_provider: &str) {
+        let saved = self.say(key);
+        assert!(saved.contains(connected), "{saved}");
+        assert_eq!(
+            self.provider.openclaw_log(),
+            format!("argv=models auth paste-api-key --provider {openclaw_provider} stdin={key}\n")
+        );
+    }
+
     pub fn new(provider: &'a Provider) -> Self {
         Self {
             provider,
