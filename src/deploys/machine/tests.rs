@@ -85,8 +85,9 @@ fn instance(status: &str, created: &str) -> Instance {
     }))
 }
 
-fn guest(pairs: &[(&str, &str)]) -> GuestAttributes {
-    GuestAttributes::from_pairs(pairs)
+/// The VM's report, as its guest attributes come back.
+fn reported(pairs: &[(&str, &str)]) -> Outcome {
+    Outcome::GuestAttributes(Ok(GuestAttributes::from_pairs(pairs)))
 }
 
 fn google_error(status: u16, reason: &str) -> GoogleFailure {
@@ -95,6 +96,13 @@ fn google_error(status: u16, reason: &str) -> GoogleFailure {
         status,
         body: serde_json::to_vec(&body).unwrap(),
     })
+}
+
+/// The message of the failure `outcome` brings a record in `phase` to at `now`.
+fn failure(phase: Phase, outcome: Outcome, now: u64) -> String {
+    let mut r = record(phase);
+    step(&mut r, outcome, now);
+    failed_message(&r).to_string()
 }
 
 fn failed_message(record: &DeployRecord) -> &str {
@@ -257,14 +265,14 @@ fn booting_records_when_the_vm_runs_and_its_address() {
 fn guest_attributes_drive_configuring_starting_and_done() {
     let mut r = record(Phase::Booting);
     r.running_since = Some(T0);
-    step(&mut r, Outcome::GuestAttributes(Ok(guest(&[]))), T0 + 5);
+    step(&mut r, reported(&[]), T0 + 5);
     assert_eq!(r.phase, Phase::Booting, "no report yet");
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("recipient", crate::testing::VM_RECIPIENT.trim()),
-        ]))),
+        ]),
         T0 + 10,
     );
     assert_eq!(
@@ -274,29 +282,18 @@ fn guest_attributes_drive_configuring_starting_and_done() {
         }
     );
     assert_eq!(r.phase.label(), "Waiting for the Telegram token");
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "configuring")]))),
-        T0 + 15,
-    );
+    step(&mut r, reported(&[("setup", "configuring")]), T0 + 15);
     assert_eq!(
         r.phase,
         Phase::Configuring {
             waiting_for_secret: false
         }
     );
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + 20,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + 20);
     assert_eq!(r.phase, Phase::Starting);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
-            ("setup", "ready"),
-            ("health", "ok 1764000025"),
-        ]))),
+        reported(&[("setup", "ready"), ("health", "ok 1764000025")]),
         T0 + 25,
     );
     assert_eq!(r.phase, Phase::Done);
@@ -310,7 +307,7 @@ fn a_failed_setup_ends_with_its_reason_and_the_logs() {
     r.running_since = Some(T0);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "failed:openclaw config invalid")]))),
+        reported(&[("setup", "failed:openclaw config invalid")]),
         T0 + 60,
     );
     assert!(failed_message(&r).contains("openclaw config invalid"));
@@ -324,21 +321,13 @@ fn not_ready_within_the_deadline_is_an_error_with_logs() {
         waiting_for_secret: false,
     });
     r.running_since = Some(T0);
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + timeout,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + timeout);
     assert_eq!(
         r.phase,
         Phase::Starting,
         "exactly at the deadline is still in time"
     );
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + timeout + 1,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + timeout + 1);
     assert!(
         failed_message(&r).contains("not ready 5 minutes after"),
         "{}",
@@ -348,11 +337,7 @@ fn not_ready_within_the_deadline_is_an_error_with_logs() {
     // Ready at the last moment wins over the deadline.
     let mut r = record(Phase::Starting);
     r.running_since = Some(T0);
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "ready")]))),
-        T0 + timeout + 30,
-    );
+    step(&mut r, reported(&[("setup", "ready")]), T0 + timeout + 30);
     assert_eq!(r.phase, Phase::Done);
 }
 
@@ -497,17 +482,16 @@ fn compute_disabled_is_enabled_without_holding_the_request() {
 
 #[test]
 fn an_enable_operation_that_fails_ends_the_deploy() {
-    let mut r = record(Phase::Enabling {
-        step: EnableStep::Operation("operations/x".into()),
-    });
-    step(
-        &mut r,
+    let message = failure(
+        Phase::Enabling {
+            step: EnableStep::Operation("operations/x".into()),
+        },
         Outcome::EnableOperation(Ok(from(
             json!({"name": "operations/x", "done": true, "error": {"code": 9, "message": "Billing must be enabled for activation of service."}}),
         ))),
         T0 + 30,
     );
-    assert!(failed_message(&r).contains("Billing must be enabled"));
+    assert!(message.contains("Billing must be enabled"));
 }
 
 #[test]
@@ -575,31 +559,28 @@ fn transient_failures_leave_the_record_alone() {
 
 #[test]
 fn an_expired_token_asks_to_sign_in_again() {
-    let mut r = record(Phase::Starting);
-    step(
-        &mut r,
+    let message = failure(
+        Phase::Starting,
         Outcome::GuestAttributes(Err(google_error(401, "authError"))),
         T0 + 9,
     );
-    assert!(failed_message(&r).contains("Sign in again"));
+    assert!(message.contains("Sign in again"));
 }
 
 #[test]
 fn a_vm_that_stops_or_vanishes_while_booting_fails() {
-    let mut r = record(Phase::Booting);
-    step(
-        &mut r,
+    let stopped = failure(
+        Phase::Booting,
         Outcome::Instance(Ok(instance("TERMINATED", "2026-11-24T08:00:00Z"))),
         T0 + 9,
     );
-    assert!(failed_message(&r).contains("stopped before it was ready"));
-    let mut r = record(Phase::Booting);
-    step(
-        &mut r,
+    assert!(stopped.contains("stopped before it was ready"));
+    let vanished = failure(
+        Phase::Booting,
         Outcome::Instance(Err(google_error(404, "notFound"))),
         T0 + 9,
     );
-    assert!(failed_message(&r).contains("deleted"));
+    assert!(vanished.contains("deleted"));
 }
 
 #[test]
@@ -611,10 +592,10 @@ fn a_secret_the_vm_could_not_read_is_shown() {
     r.secret_version = Some(1_764_000_000_500);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("secret-error", "1764000000500 not encrypted to this VM"),
-        ]))),
+        ]),
         T0 + 9,
     );
     assert!(r
@@ -626,10 +607,10 @@ fn a_secret_the_vm_could_not_read_is_shown() {
     r.secret_version = Some(1_764_000_009_000);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("secret-error", "1764000000500 not encrypted to this VM"),
-        ]))),
+        ]),
         T0 + 10,
     );
     assert_eq!(r.secret_error, None);

@@ -7,7 +7,7 @@ mod deploy_support;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use claw_free_it::{wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
+use claw_free_it::{query_param, wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
 use serde_json::json;
 use serde_json::Value;
 use std::time::Duration;
@@ -64,14 +64,7 @@ fn a_signed_in_person_installs_the_app_and_proves_the_installation_theirs() {
     let stack = github_stack();
     let client = stack.client().signed_in();
     let setup = install(&client);
-    let installation = setup
-        .split("installation_id=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let installation = query_param(&setup, "installation_id").to_string();
     let done = authorize(&client, &setup);
     assert_eq!(
         done,
@@ -98,13 +91,7 @@ fn another_installation_id_in_the_setup_redirect_is_not_the_persons() {
     // Someone else's installation: the id a setup URL can be edited to.
     stack.admin("github/sign-in", json!({"login": "mallory"}));
     let theirs = install(&stack.client().signed_in());
-    let their_id = theirs
-        .split("installation_id=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let their_id = query_param(&theirs, "installation_id");
     stack.admin("github/sign-in", json!({"login": "ada-lovelace"}));
     let (before, after) = setup.split_once("installation_id=").unwrap();
     let rest = after.split_once('&').map(|(_, r)| r).unwrap_or("");
