@@ -43,6 +43,14 @@ fn key(vm: &str) -> String {
     format!("claw-demo/us-central1-a/{vm}")
 }
 
+/// A deploy of claw-demo whose VM, once the first poll has inserted it, reports `setup`.
+fn reporting(h: &TestApp, setup: &str) -> (String, String) {
+    let (id, vm) = start(h, "claw-demo");
+    poll(h, &id);
+    h.set_guest(&key(&vm), &[("setup", setup)]);
+    (id, vm)
+}
+
 #[test]
 fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
     let h = TestApp::new();
@@ -138,9 +146,7 @@ fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
 #[test]
 fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failures() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    let (id, _) = reporting(&h, "starting");
     assert_eq!(poll(&h, &id)["status"], "starting");
     let writes = h.p.kv_writes.get();
     let body = poll(&h, &id);
@@ -557,9 +563,7 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
 #[test]
 fn not_ready_in_time_is_an_error_with_the_logs() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    let (id, vm) = reporting(&h, "starting");
     h.p.advance_secs(300);
     assert_eq!(poll(&h, &id)["status"], "starting");
     h.p.advance_secs(1);
@@ -1040,9 +1044,7 @@ fn polls_cost_one_kv_read_and_a_fresh_tag_costs_nothing() {
 #[test]
 fn a_finished_deploy_takes_no_more_secrets_so_its_answer_stays_final() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    let (id, _) = reporting(&h, "ready");
     assert_eq!(poll(&h, &id)["status"], "done");
     let (status, body) = h.call(
         Method::Post,
