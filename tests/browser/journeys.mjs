@@ -57,6 +57,18 @@ export async function deploy(page) {
   return response.json();
 }
 
+/**
+ * From the landing page to a deploy started: signed in (no screenshots), the
+ * setup step filled; resolves to the Worker's answer {deploymentId, vmName}.
+ */
+export async function signInAndDeploy(browser, site, { projectId = 'claw-demo', botName, token }) {
+  const { page } = browser;
+  await page.goto(site);
+  await signIn(browser, { shots: false });
+  await fillSetup(page, { projectId, botName, token });
+  return deploy(page);
+}
+
 /** The last deploy status the page polled, read from its own API answer. */
 export async function nextDeployStatus(page, deploymentId) {
   const response = await page.waitForResponse((r) =>
