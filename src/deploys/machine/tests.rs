@@ -98,13 +98,6 @@ fn google_error(status: u16, reason: &str) -> GoogleFailure {
     })
 }
 
-/// The message of the failure `outcome` brings a record in `phase` to at `now`.
-fn failure(phase: Phase, outcome: Outcome, now: u64) -> String {
-    let mut r = record(phase);
-    step(&mut r, outcome, now);
-    failed_message(&r).to_string()
-}
-
 fn failed_message(record: &DeployRecord) -> &str {
     match &record.phase {
         Phase::Failed { message, .. } => message,
@@ -481,20 +474,6 @@ fn compute_disabled_is_enabled_without_holding_the_request() {
 }
 
 #[test]
-fn an_enable_operation_that_fails_ends_the_deploy() {
-    let message = failure(
-        Phase::Enabling {
-            step: EnableStep::Operation("operations/x".into()),
-        },
-        Outcome::EnableOperation(Ok(from(
-            json!({"name": "operations/x", "done": true, "error": {"code": 9, "message": "Billing must be enabled for activation of service."}}),
-        ))),
-        T0 + 30,
-    );
-    assert!(message.contains("Billing must be enabled"));
-}
-
-#[test]
 fn an_operation_that_ends_in_error_is_explained() {
     let mut r = record(Phase::Creating {
         operation: "op".into(),
@@ -558,29 +537,44 @@ fn transient_failures_leave_the_record_alone() {
 }
 
 #[test]
-fn an_expired_token_asks_to_sign_in_again() {
-    let message = failure(
-        Phase::Starting,
-        Outcome::GuestAttributes(Err(google_error(401, "authError"))),
-        T0 + 9,
-    );
-    assert!(message.contains("Sign in again"));
-}
-
-#[test]
-fn a_vm_that_stops_or_vanishes_while_booting_fails() {
-    let stopped = failure(
-        Phase::Booting,
-        Outcome::Instance(Ok(instance("TERMINATED", "2026-11-24T08:00:00Z"))),
-        T0 + 9,
-    );
-    assert!(stopped.contains("stopped before it was ready"));
-    let vanished = failure(
-        Phase::Booting,
-        Outcome::Instance(Err(google_error(404, "notFound"))),
-        T0 + 9,
-    );
-    assert!(vanished.contains("deleted"));
+fn a_failure_ends_the_deploy_with_its_reason() {
+    for (phase, outcome, now, reason) in [
+        // An enable operation that fails.
+        (
+            Phase::Enabling {
+                step: EnableStep::Operation("operations/x".into()),
+            },
+            Outcome::EnableOperation(Ok(from(
+                json!({"name": "operations/x", "done": true, "error": {"code": 9, "message": "Billing must be enabled for activation of service."}}),
+            ))),
+            T0 + 30,
+            "Billing must be enabled",
+        ),
+        // An expired token asks to sign in again.
+        (
+            Phase::Starting,
+            Outcome::GuestAttributes(Err(google_error(401, "authError"))),
+            T0 + 9,
+            "Sign in again",
+        ),
+        // A VM that stops or vanishes while booting.
+        (
+            Phase::Booting,
+            Outcome::Instance(Ok(instance("TERMINATED", "2026-11-24T08:00:00Z"))),
+            T0 + 9,
+            "stopped before it was ready",
+        ),
+        (
+            Phase::Booting,
+            Outcome::Instance(Err(google_error(404, "notFound"))),
+            T0 + 9,
+            "deleted",
+        ),
+    ] {
+        let mut r = record(phase);
+        step(&mut r, outcome, now);
+        assert!(failed_message(&r).contains(reason), "{reason}: {r:?}");
+    }
 }
 
 #[test]
