@@ -734,18 +734,24 @@ fn poll_as_page(h: &TestApp, id: &str, etag: Option<&str>) -> (u16, Value, Optio
     )
 }
 
-#[test]
-fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
-    let h = TestApp::new();
-    h.google.borrow_mut().telegram_bots.insert(
-        TELEGRAM.into(),
-        ("Ada's Helper".into(), "ada_helper_bot".into()),
-    );
-    let (status, body) = h.call(
+/// The original page's start, as it sends it: a project, a region and a Telegram token
+/// (of a bot `(name, username)` the fake Telegram knows), nothing else.
+fn original_start(h: &TestApp, bot: (&str, &str)) -> (u16, Value) {
+    h.google
+        .borrow_mut()
+        .telegram_bots
+        .insert(TELEGRAM.into(), (bot.0.into(), bot.1.into()));
+    h.call(
         Method::Post,
         "/api/deploy/start",
         Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    )
+}
+
+#[test]
+fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
+    let h = TestApp::new();
+    let (status, body) = original_start(&h, ("Ada's Helper", "ada_helper_bot"));
     assert_eq!(status, 200, "{body}");
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
@@ -840,16 +846,8 @@ fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its
 #[test]
 fn a_journey_writes_each_record_once_per_request_and_only_facts() {
     let h = TestApp::new();
-    h.google
-        .borrow_mut()
-        .telegram_bots
-        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
     let writes = h.p.kv_writes.get();
-    let (status, body) = h.call(
-        Method::Post,
-        "/api/deploy/start",
-        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    let (status, body) = original_start(&h, ("Ada", "ada_bot"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         h.p.kv_writes.get() - writes,
@@ -889,15 +887,7 @@ fn a_journey_writes_each_record_once_per_request_and_only_facts() {
 #[test]
 fn two_tabs_that_overwrite_each_other_still_converge_on_the_facts() {
     let h = TestApp::new();
-    h.google
-        .borrow_mut()
-        .telegram_bots
-        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
-    let (_, body) = h.call(
-        Method::Post,
-        "/api/deploy/start",
-        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    let (_, body) = original_start(&h, ("Ada", "ada_bot"));
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
     poll(&h, &id);
