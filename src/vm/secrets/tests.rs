@@ -69,6 +69,13 @@ impl Default for FakeVm {
     }
 }
 
+/// The platform of the default [`FakeVm`] with `change` made to it.
+fn fake_vm(change: impl FnOnce(&mut FakeVm)) -> TestPlatform {
+    let mut vm = FakeVm::default();
+    change(&mut vm);
+    vm.platform()
+}
+
 impl FakeVm {
     fn platform(self) -> TestPlatform {
         let Self {
@@ -183,11 +190,7 @@ fn writes_only_ciphertext_that_the_vm_key_opens() {
 
 #[test]
 fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
-    let p = FakeVm {
-        conflicts: 2,
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| vm.conflicts = 2);
     deliver_token(&p).unwrap();
     let log = p.call_log();
     let gets = log
@@ -199,11 +202,7 @@ fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
     assert_eq!(gets, 3, "each retry reads the metadata again: {log:#?}");
     assert_eq!(sets[2]["fingerprint"], "fp-2");
 
-    let p = FakeVm {
-        conflicts: 3,
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| vm.conflicts = 3);
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert_eq!(written_metadata(&p).len(), MAX_ATTEMPTS);
@@ -211,28 +210,16 @@ fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
 
 #[test]
 fn refuses_before_the_key_exists_and_for_other_vms() {
-    let p = FakeVm {
-        published: None,
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| vm.published = None);
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert!(err.message().contains("encryption key"));
     assert!(written_metadata(&p).is_empty());
 
-    let p = FakeVm {
-        status: "TERMINATED",
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| vm.status = "TERMINATED");
     assert_eq!(deliver_token(&p).unwrap_err().status(), 409);
 
-    let p = FakeVm {
-        managed: false,
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| vm.managed = false);
     assert_eq!(deliver_token(&p).unwrap_err().status(), 404);
     assert!(written_metadata(&p).is_empty());
 }
@@ -291,12 +278,10 @@ fn the_first_delivery_pins_the_key_and_later_ones_use_only_it() {
 
 #[test]
 fn a_vm_that_publishes_another_key_gets_nothing() {
-    let p = FakeVm {
-        published: Some(INTRUDER),
-        pinned: Some(VM_RECIPIENT.trim()),
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| {
+        vm.published = Some(INTRUDER);
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert_eq!(err.message(), Distrust::Changed.message());
@@ -305,12 +290,10 @@ fn a_vm_that_publishes_another_key_gets_nothing() {
         "nothing encrypted to the intruder"
     );
     // Published nothing (guest attributes lost at a restart): the pinned key serves.
-    let p = FakeVm {
-        published: None,
-        pinned: Some(VM_RECIPIENT.trim()),
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| {
+        vm.published = None;
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     deliver_token(&p).unwrap();
     let written = &written_metadata(&p)[0];
     assert_eq!(
@@ -337,24 +320,20 @@ fn only_ssh_ed25519_keys_are_accepted() {
     ] {
         assert_eq!(VmRecipient::parse(bad), None, "{bad}");
     }
-    let p = FakeVm {
-        published: Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| {
+        vm.published = Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")
+    });
     assert_eq!(deliver_token(&p).unwrap_err().status(), 409);
     assert!(written_metadata(&p).is_empty());
 }
 
 #[test]
 fn rekey_trusts_the_key_published_now() {
-    let p = FakeVm {
-        conflicts: 1,
-        published: Some(INTRUDER),
-        pinned: Some(VM_RECIPIENT.trim()),
-        ..FakeVm::default()
-    }
-    .platform();
+    let p = fake_vm(|vm| {
+        vm.conflicts = 1;
+        vm.published = Some(INTRUDER);
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     let config = development_config();
     let app = App::new(&p, &config);
     let trusted = run(rekey(
