@@ -8,13 +8,13 @@
 //! so the Worker offers it only when the VM names one, and never while a rollout runs.
 
 use crate::app::App;
-use crate::bots;
+use crate::bots::api::Caller;
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::limits;
 use crate::ports::Platform;
-use crate::sessions::{self, Session};
+use crate::sessions::Session;
 use crate::vm::secrets;
 use claw_free_protocol::rollout::{
     RolloutReport, RolloutState, SystemRef, GUEST_PREVIOUS, GUEST_ROLLOUT, GUEST_SYSTEM,
@@ -87,12 +87,9 @@ fn previous(attributes: &GuestAttributes) -> Option<SystemRef> {
 /// pointed back at; it reports the outcome in `openclaw/rollout`.
 pub async fn rollback_route<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
-    path: (&str, &str, &str),
+    caller: &Caller,
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = bots::service::target(&session, path)?;
-    let system = rollback(app, &session, &target).await?;
+    let system = rollback(app, &caller.session, &caller.target).await?;
     Ok(Response::json(
         200,
         &json!({ "ok": true, "rev": system.rev.as_str() }),
