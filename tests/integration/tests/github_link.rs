@@ -123,6 +123,11 @@ fn file(repo: &Value, path: &str) -> String {
     let b64 = repo["files"][path]
         .as_str()
         .unwrap_or_else(|| panic!("no {path} in {repo}"));
+    base64_text(b64)
+}
+
+/// The text the simulated GitHub keeps as base64 (a file's content, an opened secret).
+fn base64_text(b64: &str) -> String {
     String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
 }
 
@@ -234,14 +239,11 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     );
 
     // The signing key, opened by the simulated GitHub: its public half is the config's.
-    let secret = STANDARD
-        .decode(
-            repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
-    let secret = String::from_utf8(secret).unwrap();
+    let secret = base64_text(
+        repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
+            .as_str()
+            .unwrap(),
+    );
     let (name, key) = secret.split_once(':').unwrap();
     assert_eq!(name, "claw-cache-claw-demo-1");
     let key = STANDARD.decode(key).unwrap();
