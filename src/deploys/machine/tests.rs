@@ -6,6 +6,8 @@ use crate::types::{BotName, ProjectId, Provider, Region};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_764_000_000;
+/// When the VM of these tests was created, as Compute writes it.
+const CREATED: &str = "2026-11-24T08:00:00.000-08:00";
 
 fn record(phase: Phase) -> DeployRecord {
     let bot_name = BotName::parse("My Bot").unwrap();
@@ -83,6 +85,11 @@ fn instance(status: &str, created: &str) -> Instance {
             {"key": "BOT_NAME", "value": "My Bot"}
         ]}
     }))
+}
+
+/// The instance as a poll sees it.
+fn seen(status: &str, created: &str) -> Outcome {
+    Outcome::Instance(Ok(instance(status, created)))
 }
 
 /// The VM's report, as its guest attributes come back.
@@ -180,18 +187,10 @@ fn an_accepted_insert_is_watched_through_its_instance_and_its_operation_only_whe
     );
     let before = r.clone();
     for status in ["PROVISIONING", "STAGING"] {
-        step(
-            &mut r,
-            Outcome::Instance(Ok(instance(status, "2026-11-24T08:00:00.000-08:00"))),
-            T0 + 5,
-        );
+        step(&mut r, seen(status, CREATED), T0 + 5);
         assert_eq!(r, before, "{status}: nothing to keep until it runs");
     }
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 10,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 10);
     assert_eq!(r.phase, Phase::Booting);
     assert_eq!(
         (r.running_since, r.ip.as_deref()),
@@ -232,24 +231,12 @@ fn an_accepted_insert_is_watched_through_its_instance_and_its_operation_only_whe
 fn booting_records_when_the_vm_runs_and_its_address() {
     let mut r = record(Phase::Booting);
     let before = r.clone();
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("STAGING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 20,
-    );
+    step(&mut r, seen("STAGING", CREATED), T0 + 20);
     assert_eq!(r, before, "staging: nothing worth a write yet");
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 30,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 30);
     assert_eq!(r.running_since, Some(T0 + 30));
     assert_eq!(r.ip.as_deref(), Some("34.1.2.3"));
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 40,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 40);
     assert_eq!(r.running_since, Some(T0 + 30), "the first sighting counts");
     assert_eq!(r.phase, Phase::Booting);
 }
@@ -560,7 +547,7 @@ fn a_failure_ends_the_deploy_with_its_reason() {
         // A VM that stops or vanishes while booting.
         (
             Phase::Booting,
-            Outcome::Instance(Ok(instance("TERMINATED", "2026-11-24T08:00:00Z"))),
+            seen("TERMINATED", "2026-11-24T08:00:00Z"),
             T0 + 9,
             "stopped before it was ready",
         ),

@@ -157,20 +157,15 @@ fn writes_only_ciphertext_that_the_vm_key_opens() {
     assert_eq!(written.len(), 1);
     let body = &written[0];
     assert_eq!(body["fingerprint"], "fp-0");
-    let item = |key: &str| {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["key"] == key)
-            .map(|i| i["value"].as_str().unwrap().to_string())
-    };
-    let armored = item("openclaw-secret-telegram-token").unwrap();
+    let armored = item(body, "openclaw-secret-telegram-token").unwrap();
     assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     assert_eq!(decrypt(&armored), TOKEN);
-    assert_eq!(item("openclaw-secret-version"), Some(version.to_string()));
     assert_eq!(
-        item("BOT_NAME").as_deref(),
+        item(body, "openclaw-secret-version"),
+        Some(version.to_string())
+    );
+    assert_eq!(
+        item(body, "BOT_NAME").as_deref(),
         Some("My Bot"),
         "other items are kept"
     );
