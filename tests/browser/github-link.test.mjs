@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, unlabelledControls, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, signIn, signInAndDeploy, telegramToken } from './journeys.mjs';
+import { FAST_GOOGLE, closeAll, signIn, signInAndDeploy, telegramToken } from './journeys.mjs';
 import { startStack } from './stack.mjs';
 
 const TOKEN = telegramToken(7000000006, 'h');
@@ -30,10 +30,7 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'github-link', viewport: DESKTOP });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 test('a failed authorization comes back as the page\'s own sentence, never the URL\'s text', async () => {
   // A browser of its own, signed in, with no bot yet: the redirect lands on the list all the same.

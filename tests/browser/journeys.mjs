@@ -24,6 +24,12 @@ export async function startFastStack(extraArgs = [], config = {}) {
   return stack;
 }
 
+/** A test file's teardown: its browser closed, then its stack stopped (either may never have started). */
+export async function closeAll(browser, stack) {
+  await browser?.close();
+  await stack?.stop();
+}
+
 /** From the choices step, through the consent page ("Allow"), to the setup step. */
 export async function signIn(browser, { provider = 'kimi', shots = true } = {}) {
   const { page } = browser;

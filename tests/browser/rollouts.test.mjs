@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { signInAndDeploy, startFastStack, telegramToken } from './journeys.mjs';
+import { closeAll, signInAndDeploy, startFastStack, telegramToken } from './journeys.mjs';
 
 const TOKEN = telegramToken(7000000005, 'g');
 const PREVIOUS_PATH = '/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-nixos-system-bot-25.11';
@@ -22,10 +22,7 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'rollouts', viewport: DESKTOP });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 /** Writes `openclaw/<key>` as the VM's agent does. */
 async function report(vm, key, value) {
