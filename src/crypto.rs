@@ -177,22 +177,21 @@ pub fn age_encrypt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::SeededRandom;
-
-    fn key() -> SealingKey {
-        SealingKey::from_base64(crate::config::DEVELOPMENT_SESSION_KEY).unwrap()
-    }
+    use crate::testing::{development_key, SeededRandom};
 
     #[test]
     fn sealed_values_open_only_in_their_context() {
         let random = SeededRandom::new(1);
-        let sealed = seal(&key(), &random, "session:alice", "ya29.token").unwrap();
+        let sealed = seal(&development_key(), &random, "session:alice", "ya29.token").unwrap();
         assert!(!sealed.0.contains("ya29"));
         assert_eq!(
-            open(&key(), "session:alice", &sealed).unwrap(),
+            open(&development_key(), "session:alice", &sealed).unwrap(),
             "ya29.token"
         );
-        assert_eq!(open(&key(), "session:mallory", &sealed), Err(OpenError));
+        assert_eq!(
+            open(&development_key(), "session:mallory", &sealed),
+            Err(OpenError)
+        );
         let other_key = SealingKey::from_base64(&STANDARD.encode([7u8; 32])).unwrap();
         assert_eq!(open(&other_key, "session:alice", &sealed), Err(OpenError));
     }
@@ -200,21 +199,27 @@ mod tests {
     #[test]
     fn tampered_values_are_refused() {
         let random = SeededRandom::new(2);
-        let sealed = seal(&key(), &random, "ctx", "secret").unwrap();
+        let sealed = seal(&development_key(), &random, "ctx", "secret").unwrap();
         let mut bytes = sealed.0.clone().into_bytes();
         let last = bytes.len() - 2;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = Sealed(String::from_utf8(bytes).unwrap());
-        assert_eq!(open(&key(), "ctx", &tampered), Err(OpenError));
-        assert_eq!(open(&key(), "ctx", &Sealed("v1.".into())), Err(OpenError));
-        assert_eq!(open(&key(), "ctx", &Sealed("plain".into())), Err(OpenError));
+        assert_eq!(open(&development_key(), "ctx", &tampered), Err(OpenError));
+        assert_eq!(
+            open(&development_key(), "ctx", &Sealed("v1.".into())),
+            Err(OpenError)
+        );
+        assert_eq!(
+            open(&development_key(), "ctx", &Sealed("plain".into())),
+            Err(OpenError)
+        );
     }
 
     #[test]
     fn nonces_differ_between_seals() {
         let random = SeededRandom::new(3);
-        let a = seal(&key(), &random, "c", "same").unwrap();
-        let b = seal(&key(), &random, "c", "same").unwrap();
+        let a = seal(&development_key(), &random, "c", "same").unwrap();
+        let b = seal(&development_key(), &random, "c", "same").unwrap();
         assert_ne!(a, b);
     }
 

@@ -8,13 +8,13 @@
 //! so the Worker offers it only when the VM names one, and never while a rollout runs.
 
 use crate::app::App;
-use crate::bots;
+use crate::bots::api::Caller;
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes, InstanceRef};
-use crate::http::{Request, Response};
+use crate::http::Response;
 use crate::limits;
 use crate::ports::Platform;
-use crate::sessions::{self, Session};
+use crate::sessions::Session;
 use crate::vm::secrets;
 use claw_free_protocol::rollout::{
     RolloutReport, RolloutState, SystemRef, GUEST_PREVIOUS, GUEST_ROLLOUT, GUEST_SYSTEM,
@@ -87,12 +87,9 @@ fn previous(attributes: &GuestAttributes) -> Option<SystemRef> {
 /// pointed back at; it reports the outcome in `openclaw/rollout`.
 pub async fn rollback_route<P: Platform>(
     app: &App<'_, P>,
-    request: &Request,
-    path: (&str, &str, &str),
+    caller: &Caller,
 ) -> Result<Response, ApiError> {
-    let session = sessions::require(app, request).await?;
-    let target = bots::service::target(&session, path)?;
-    let system = rollback(app, &session, &target).await?;
+    let system = rollback(app, &caller.session, &caller.target).await?;
     Ok(Response::json(
         200,
         &json!({ "ok": true, "rev": system.rev.as_str() }),
@@ -276,8 +273,7 @@ mod route_tests {
 
         linked_bot(&h, "3333333 done", true);
         h.google.borrow_mut().vms.get_mut(KEY).unwrap().status = "TERMINATED".into();
-        let (status, _) = h.call(Method::Post, ROLLBACK, None);
-        assert_eq!(status, 409);
+        assert_eq!(h.status(Method::Post, ROLLBACK), 409);
         assert_eq!(system_item(&h), None, "nothing was written");
     }
 
@@ -285,38 +281,21 @@ mod route_tests {
     fn roll_back_checks_the_owner_and_refuses_cross_site_requests() {
         let h = Harness::new();
         linked_bot(&h, "2222222 done", true);
-        let (status, _) = h.call(
-            Method::Post,
-            "/api/bots/someone-else/us-central1-a/my-bot-010203/rollback",
-            None,
-        );
-        assert_eq!(status, 404);
+        let elsewhere = "/api/bots/someone-else/us-central1-a/my-bot-010203/rollback";
+        assert_eq!(h.status(Method::Post, elsewhere), 404);
         let mut foreign = FakeVm::bot("RUNNING");
         foreign.labels.clear();
         h.google
             .borrow_mut()
             .vms
             .insert("claw-demo/us-central1-a/web-server".into(), foreign);
-        let (status, _) = h.call(
-            Method::Post,
-            "/api/bots/claw-demo/us-central1-a/web-server/rollback",
-            None,
-        );
-        assert_eq!(status, 404);
-        let cross_site = {
-            let mut r = h.request(Method::Post, ROLLBACK, Some(&h.cookie), None);
-            for (k, v) in r.headers.iter_mut() {
-                if k == "origin" {
-                    *v = "https://evil.example".into();
-                }
-            }
-            h.send(r)
-        };
+        let foreign = "/api/bots/claw-demo/us-central1-a/web-server/rollback";
+        assert_eq!(h.status(Method::Post, foreign), 404);
+        let cross_site = h.from_origin(Method::Post, ROLLBACK, Some("https://evil.example"));
         assert_eq!(cross_site.status, 403);
         let signed_out = h.send(h.request(Method::Post, ROLLBACK, None, None));
         assert_eq!(signed_out.status, 401);
-        let (status, _) = h.call(Method::Get, ROLLBACK, None);
-        assert_eq!(status, 405);
+        assert_eq!(h.status(Method::Get, ROLLBACK), 405);
         assert_eq!(system_item(&h), None);
     }
 }

@@ -10,7 +10,8 @@ use crate::http::{Method, Request, Response};
 use crate::ports::Platform;
 use crate::{auth, bots, deploys, github, health, rollouts, telegram};
 
-/// A bot's address in a path: `<project>/<zone>/<vm>`, checked by its handlers.
+/// A bot's address in a path: `<project>/<zone>/<vm>`, checked against the caller's
+/// projects ([`bots::api::Caller`]) before a bot route's handler runs.
 pub type BotPath<'a> = (&'a str, &'a str, &'a str);
 
 /// A path the API answers.
@@ -122,6 +123,7 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     };
     use Method::*;
     use Route::*;
+    let caller = |path| bots::api::Caller::resolve(app, request, path);
     match (route, request.method) {
         (Health, Get | Head) => Ok(health::health(app)),
         (SignIn, Get) => auth::start(app, request).await,
@@ -136,12 +138,12 @@ pub async fn route<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         (Deploy(id), Get) => deploys::api::status(app, request, id).await,
         (DeploySecret(id), Post) => deploys::api::deliver_secret(app, request, id).await,
         (DeployLogs(id), Get) => deploys::api::logs(app, request, id).await,
-        (Bot(bot), Get) => bots::api::get(app, request, bot).await,
-        (Bot(bot), Delete) => bots::api::delete(app, request, bot).await,
-        (BotSecret(bot), Post) => bots::api::rotate_secret(app, request, bot).await,
-        (BotRekey(bot), Post) => bots::api::rekey(app, request, bot).await,
-        (BotLogs(bot), Get) => bots::api::logs(app, request, bot).await,
-        (BotRollback(bot), Post) => rollouts::rollback_route(app, request, bot).await,
+        (Bot(bot), Get) => bots::api::get(app, &caller(bot).await?).await,
+        (Bot(bot), Delete) => bots::api::delete(app, &caller(bot).await?).await,
+        (BotSecret(bot), Post) => bots::api::rotate_secret(app, &caller(bot).await?, request).await,
+        (BotRekey(bot), Post) => bots::api::rekey(app, &caller(bot).await?).await,
+        (BotLogs(bot), Get) => bots::api::logs(app, &caller(bot).await?).await,
+        (BotRollback(bot), Post) => rollouts::rollback_route(app, &caller(bot).await?).await,
         (BotGitHubLink(bot), Get) => github::link_start::start(app, request, bot).await,
         (BotGitHubLinkStatus(bot), Get) => github::link::flow::status(app, request, bot).await,
         (BotGitHubLinkStatus(bot), Post) => github::link::flow::resume(app, request, bot).await,

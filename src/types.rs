@@ -24,6 +24,21 @@ impl Invalid {
     }
 }
 
+/// `value`, kept as a `T` by `wrap` when it `passed` its check; otherwise the
+/// `reason` a person reads.
+fn kept_if<T>(
+    passed: bool,
+    value: &str,
+    wrap: fn(String) -> T,
+    reason: &str,
+) -> Result<T, Invalid> {
+    if passed {
+        Ok(wrap(value.to_string()))
+    } else {
+        Err(Invalid::new(reason))
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         ApiError::BadRequest(invalid.0)
@@ -125,13 +140,12 @@ impl ProjectDisplayName {
             && value
                 .chars()
                 .all(|c| c.is_alphanumeric() || " -'\"!".contains(c));
-        if ok {
-            Ok(Self(value.to_string()))
-        } else {
-            Err(Invalid::new(
-                "A project name is 4 to 30 letters, digits, spaces, hyphens, quotes or exclamation marks.",
-            ))
-        }
+        kept_if(
+            ok,
+            value,
+            Self,
+            "A project name is 4 to 30 letters, digits, spaces, hyphens, quotes or exclamation marks.",
+        )
     }
 
     pub fn as_str(&self) -> &str {
@@ -216,11 +230,13 @@ pub struct Zone(String);
 
 impl Zone {
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        if Region::ALL.iter().any(|r| r.zones().contains(&value)) {
-            Ok(Self(value.to_string()))
-        } else {
-            Err(Invalid::new("That is not a zone claw.free deploys to."))
-        }
+        let known = Region::ALL.iter().any(|r| r.zones().contains(&value));
+        kept_if(
+            known,
+            value,
+            Self,
+            "That is not a zone claw.free deploys to.",
+        )
     }
 }
 
@@ -335,11 +351,12 @@ pub struct VmName(String);
 impl VmName {
     /// Parses a VM name from a URL (the bot routes): any valid GCE name.
     pub fn parse(value: &str) -> Result<Self, Invalid> {
-        if is_valid_resource_name(value) {
-            Ok(Self(value.to_string()))
-        } else {
-            Err(Invalid::new("That is not a valid VM name."))
-        }
+        kept_if(
+            is_valid_resource_name(value),
+            value,
+            Self,
+            "That is not a valid VM name.",
+        )
     }
 }
 
@@ -360,13 +377,12 @@ impl TelegramToken {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         });
-        if ok {
-            Ok(Self(value.to_string()))
-        } else {
-            Err(Invalid::new(
-                "That does not look like a Telegram bot token. @BotFather gives one like 123456789:AAH...; paste it whole.",
-            ))
-        }
+        kept_if(
+            ok,
+            value,
+            Self,
+            "That does not look like a Telegram bot token. @BotFather gives one like 123456789:AAH...; paste it whole.",
+        )
     }
 
     /// The token itself: only for the Telegram URL and the age plaintext.

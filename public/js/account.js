@@ -2,7 +2,7 @@
 // signing out. The picture is shown only from https or data URLs, the ones the
 // Content-Security-Policy allows; otherwise the person's initials stand in.
 
-import { byId, hide, show } from './dom.js';
+import { byId, hasProtocol, hide, show } from './dom.js';
 
 export function showAccount(session) {
   byId('account-name').textContent = session.userName || session.userEmail || 'Signed in';
@@ -22,7 +22,7 @@ export function hideAccount() {
 function showPicture(url, name) {
   const picture = byId('account-picture');
   const initials = byId('account-initials');
-  if (isAllowedImageUrl(url)) {
+  if (hasProtocol(url, ['https:', 'data:'])) {
     picture.src = url;
     picture.referrerPolicy = 'no-referrer';
     show(picture);
@@ -31,16 +31,6 @@ function showPicture(url, name) {
     hide(picture);
     initials.textContent = initialsOf(name);
     show(initials);
-  }
-}
-
-function isAllowedImageUrl(url) {
-  if (typeof url !== 'string' || !url) return false;
-  try {
-    const { protocol } = new URL(url, window.location.href);
-    return protocol === 'https:' || protocol === 'data:';
-  } catch {
-    return false;
   }
 }
 

@@ -9,6 +9,19 @@ export function byId(id) {
   return element;
 }
 
+/**
+ * Whether `url` (a string, relative to the page) uses one of `protocols`
+ * (`['https:', 'data:']`): what a link or an image may point at.
+ */
+export function hasProtocol(url, protocols) {
+  if (typeof url !== 'string' || !url) return false;
+  try {
+    return protocols.includes(new URL(url, window.location.href).protocol);
+  } catch {
+    return false;
+  }
+}
+
 export function show(element) {
   element.hidden = false;
 }

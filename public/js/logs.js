@@ -1,7 +1,7 @@
 // logs.js: fetching a VM's serial output and showing it in a <pre>, with the
 // link to Google's serial console. Used by the progress step and the bot list.
 
-import { setVisible } from './dom.js';
+import { hasProtocol, setVisible } from './dom.js';
 
 /**
  * Loads logs with `fetchLogs()` into `output` (a <pre>); `status` gets the
@@ -25,17 +25,7 @@ export async function showLogs({ fetchLogs, output, status, consoleLink, fallbac
 
 /** Shows a link only for http(s) URLs, so a bad value can never become a script link. */
 export function setSafeLink(link, url) {
-  const safe = isWebUrl(url);
+  const safe = hasProtocol(url, ['https:', 'http:']);
   if (safe) link.href = url;
   setVisible(link, safe);
-}
-
-function isWebUrl(url) {
-  if (typeof url !== 'string' || !url) return false;
-  try {
-    const { protocol } = new URL(url, window.location.href);
-    return protocol === 'https:' || protocol === 'http:';
-  } catch {
-    return false;
-  }
 }

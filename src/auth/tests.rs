@@ -95,19 +95,40 @@ fn begin(app: &App<'_, TestPlatform>) -> (String, Vec<String>) {
     (state, cookies(&response))
 }
 
+/// A sign-in begun in a fresh browser, and Google's `answer` to it (`code=..` or
+/// `error=..`) brought back to the callback.
+fn answered(app: &App<'_, TestPlatform>, answer: &str) -> Response {
+    let (state, state_cookie) = begin(app);
+    callback(app, answer, &state, &state_cookie)
+}
+
 /// A whole sign-in through the callback; the cookies it sets.
 fn sign_in(app: &App<'_, TestPlatform>) -> Vec<String> {
-    let (state, state_cookie) = begin(app);
-    let signed_in = callback(app, "code=good-code", &state, &state_cookie);
-    cookies(&signed_in)
+    cookies(&answered(app, "code=good-code"))
+}
+
+/// Whether `response` sets a session cookie.
+fn sets_session(response: &Response) -> bool {
+    cookies(response)
+        .iter()
+        .any(|c| c.starts_with("__Host-session="))
+}
+
+/// `POST /api/auth/logout` from the site with these cookies.
+fn logout(app: &App<'_, TestPlatform>, session_cookie: &[String]) -> Response {
+    let mut logout = get("/api/auth/logout", session_cookie);
+    logout.method = Method::Post;
+    logout
+        .headers
+        .push(("origin".into(), app.config.site_origin.clone()));
+    run(app.handle(logout))
 }
 
 #[test]
 fn a_full_sign_in_stores_a_sealed_session() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
-    let (state, state_cookie) = begin(&app);
-    let response = callback(&app, "code=good-code", &state, &state_cookie);
+    let response = answered(&app, "code=good-code");
     assert_eq!(response.status, 302);
     assert_eq!(
         response.header("location"),
@@ -161,9 +182,7 @@ fn a_state_is_single_use_and_bound_to_its_browser() {
     let crossed = run(app.handle(get(&callback, &other_cookie)));
     assert_eq!(crossed.header("location"), Some("/?authError=expired"));
     let ok = run(app.handle(get(&callback, &state_cookie)));
-    assert!(cookies(&ok)
-        .iter()
-        .any(|c| c.starts_with("__Host-session=")));
+    assert!(sets_session(&ok));
     let forged = run(app.handle(get(
         "/api/auth/callback/google?code=good-code&state=forged",
         &["__Host-signin=forged".into()],
@@ -179,12 +198,9 @@ fn a_state_is_single_use_and_bound_to_its_browser() {
 fn an_expired_state_or_a_refused_code_gives_no_session() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
-    let (state, state_cookie) = begin(&app);
-    let bad_code = callback(&app, "code=stolen", &state, &state_cookie);
+    let bad_code = answered(&app, "code=stolen");
     assert_eq!(bad_code.header("location"), Some("/?authError=refused"));
-    assert!(!cookies(&bad_code)
-        .iter()
-        .any(|c| c.starts_with("__Host-session=")));
+    assert!(!sets_session(&bad_code));
     let (state, state_cookie) = begin(&app);
     p.advance_secs(SIGNIN_TTL + 1);
     let late = callback(&app, "code=good-code", &state, &state_cookie);
@@ -195,8 +211,7 @@ fn an_expired_state_or_a_refused_code_gives_no_session() {
 fn denied_consent_returns_a_readable_message() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
-    let (state, state_cookie) = begin(&app);
-    let denied = callback(&app, "error=access_denied", &state, &state_cookie);
+    let denied = answered(&app, "error=access_denied");
     assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
     assert!(
         p.call_log().iter().all(|c| !c.contains("/token")),
@@ -209,12 +224,7 @@ fn logout_revokes_and_the_old_cookie_is_refused() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
     let session_cookie = sign_in(&app);
-    let mut logout = get("/api/auth/logout", &session_cookie);
-    logout.method = Method::Post;
-    logout
-        .headers
-        .push(("origin".into(), config.site_origin.clone()));
-    let response = run(app.handle(logout));
+    let response = logout(&app, &session_cookie);
     assert_eq!(response.status, 200);
     assert!(response
         .headers
@@ -264,12 +274,9 @@ fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
 fn sign_in_failures_redirect_with_a_code_never_text() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
-    let (state, state_cookie) = begin(&app);
-    let odd = callback(
+    let odd = answered(
         &app,
         "error=%3Cscript%3Ebad&error_description=Click+evil.test",
-        &state,
-        &state_cookie,
     );
     assert_eq!(odd.header("location"), Some("/?authError=failed"));
     for error in [
@@ -296,20 +303,14 @@ fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
     // Forged callbacks, and made-up codes with a real sign-in cookie, write nothing.
     for _ in 0..5 {
         run(app.handle(get("/api/auth/callback/google?code=x&state=forged", &[])));
-        let (state, cookie) = begin(&app);
-        let refused = callback(&app, "code=made-up", &state, &cookie);
+        let refused = answered(&app, "code=made-up");
         assert_eq!(refused.header("location"), Some("/?authError=refused"));
     }
     assert_eq!(p.kv_writes.get(), 0);
     for _ in 0..2 {
-        let (state, cookie) = begin(&app);
-        let ok = callback(&app, "code=good-code", &state, &cookie);
-        assert!(cookies(&ok)
-            .iter()
-            .any(|c| c.starts_with("__Host-session=")));
+        assert!(sets_session(&answered(&app, "code=good-code")));
     }
-    let (state, cookie) = begin(&app);
-    let limited = callback(&app, "code=good-code", &state, &cookie);
+    let limited = answered(&app, "code=good-code");
     assert_eq!(limited.header("location"), Some("/?authError=limited"));
     assert_eq!(
         p.call_log()
@@ -333,12 +334,7 @@ fn logout_reports_an_unconfirmed_revocation_and_clears_the_deploy_binding() {
             reply(404, json!({}))
         }
     });
-    let mut logout = get("/api/auth/logout", &session_cookie);
-    logout.method = Method::Post;
-    logout
-        .headers
-        .push(("origin".into(), config.site_origin.clone()));
-    let response = run(app.handle(logout));
+    let response = logout(&app, &session_cookie);
     assert_eq!(response.status, 200);
     assert_eq!(response.json_body()["revoked"], false);
     let cleared: Vec<&str> = response

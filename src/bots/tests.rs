@@ -113,41 +113,27 @@ fn deleting_needs_a_stopped_bot_in_ones_own_project() {
     let mut foreign = FakeVm::bot("STOPPED");
     foreign.labels.clear();
     add(&h, "claw-demo/us-central1-a/web-server", foreign);
-    let (status, _) = h.call(
-        Method::Delete,
-        "/api/bots/claw-demo/us-central1-a/web-server",
-        None,
+    assert_eq!(
+        h.status(
+            Method::Delete,
+            "/api/bots/claw-demo/us-central1-a/web-server"
+        ),
+        404
     );
-    assert_eq!(status, 404);
     assert!(h
         .google
         .borrow()
         .vms
         .contains_key("claw-demo/us-central1-a/web-server"));
     // Nor anything outside the session's projects, nor a bad path.
-    let (status, _) = h.call(
-        Method::Delete,
-        "/api/bots/someone-else/us-central1-a/my-bot-010203",
-        None,
-    );
-    assert_eq!(status, 404);
-    let (status, _) = h.call(
-        Method::Delete,
-        "/api/bots/claw-demo/europe-west1-b/my-bot-010203",
-        None,
-    );
-    assert_eq!(status, 400);
-    let (status, _) = h.call(
-        Method::Delete,
-        "/api/bots/claw-demo/us-central1-a/Bad_Name",
-        None,
-    );
-    assert_eq!(status, 400);
-    let no_origin = {
-        let mut r = h.request(Method::Delete, BOT, Some(&h.cookie), None);
-        r.headers.retain(|(k, _)| k != "origin");
-        h.send(r)
-    };
+    for (path, status) in [
+        ("/api/bots/someone-else/us-central1-a/my-bot-010203", 404),
+        ("/api/bots/claw-demo/europe-west1-b/my-bot-010203", 400),
+        ("/api/bots/claw-demo/us-central1-a/Bad_Name", 400),
+    ] {
+        assert_eq!(h.status(Method::Delete, path), status, "{path}");
+    }
+    let no_origin = h.from_origin(Method::Delete, BOT, None);
     assert_eq!(no_origin.status, 403);
 }
 
@@ -213,8 +199,7 @@ fn logs_and_limits_on_bot_actions() {
         .as_str()
         .unwrap()
         .contains("instances/my-bot-010203/console"));
-    let (status, _) = h.call(Method::Get, &format!("{BOT}/logs"), None);
-    assert_eq!(status, 200);
+    assert_eq!(h.status(Method::Get, &format!("{BOT}/logs")), 200);
     let response = h.send(h.request(Method::Get, &format!("{BOT}/logs"), Some(&h.cookie), None));
     assert_eq!(response.status, 429);
     assert!(response.header("retry-after").is_some());

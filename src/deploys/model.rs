@@ -54,36 +54,30 @@ pub enum Phase {
 impl Phase {
     /// The `status` the page knows (docs/CONTRACTS.md section 1).
     pub fn status(&self) -> &'static str {
-        match self {
-            Self::Enabling { .. } => "enabling",
-            Self::Inserting
-            | Self::CheckingName
-            | Self::Creating { .. }
-            | Self::CheckingOperation { .. } => "creating",
-            Self::Booting => "booting",
-            Self::Configuring { .. } => "configuring",
-            Self::Starting => "starting",
-            Self::Done => "done",
-            Self::Failed { .. } => "error",
-        }
+        self.shown().0
     }
 
     /// The step as a person reads it.
     pub fn label(&self) -> &'static str {
+        self.shown().1
+    }
+
+    /// What the page shows of this phase, side by side: its status and its step.
+    fn shown(&self) -> (&'static str, &'static str) {
         match self {
-            Self::Enabling { .. } => "Turning on the Compute Engine API",
+            Self::Enabling { .. } => ("enabling", "Turning on the Compute Engine API"),
             Self::Inserting
             | Self::CheckingName
             | Self::Creating { .. }
-            | Self::CheckingOperation { .. } => "Creating the VM",
-            Self::Booting => "Booting the VM",
+            | Self::CheckingOperation { .. } => ("creating", "Creating the VM"),
+            Self::Booting => ("booting", "Booting the VM"),
             Self::Configuring {
                 waiting_for_secret: true,
-            } => "Waiting for the Telegram token",
-            Self::Configuring { .. } => "Receiving the Telegram token",
-            Self::Starting => "Starting OpenClaw",
-            Self::Done => "Ready",
-            Self::Failed { .. } => "The deploy stopped",
+            } => ("configuring", "Waiting for the Telegram token"),
+            Self::Configuring { .. } => ("configuring", "Receiving the Telegram token"),
+            Self::Starting => ("starting", "Starting OpenClaw"),
+            Self::Done => ("done", "Ready"),
+            Self::Failed { .. } => ("error", "The deploy stopped"),
         }
     }
 

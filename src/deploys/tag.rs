@@ -61,16 +61,13 @@ pub fn still_fresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key() -> SealingKey {
-        SealingKey::from_base64(crate::config::DEVELOPMENT_SESSION_KEY).unwrap()
-    }
+    use crate::testing::development_key;
 
     #[test]
     fn a_tag_holds_for_its_deploy_and_cookie_until_its_time() {
-        let tag = issue(&key(), "d1", 5_000, "cookie-a");
+        let tag = issue(&development_key(), "d1", 5_000, "cookie-a");
         let fresh = |header: &str, id: &str, creds: &[&str], now: u64| {
-            still_fresh(&key(), header, id, creds, now)
+            still_fresh(&development_key(), header, id, creds, now)
         };
         assert!(fresh(&tag, "d1", &["cookie-a"], 4_999));
         assert!(fresh(

@@ -100,6 +100,27 @@ impl TestApp {
         (response.status, response.json_body())
     }
 
+    /// Sends a bodiless request as the signed-in person; returns only the status.
+    pub fn status(&self, method: Method, path: &str) -> u16 {
+        self.call(method, path, None).0
+    }
+
+    /// Sends a bodiless request as the signed-in person from `origin` (`None`: with no
+    /// `Origin` header at all), as another site's page or a script would.
+    pub fn from_origin(
+        &self,
+        method: Method,
+        path: &str,
+        origin: Option<&str>,
+    ) -> crate::http::Response {
+        let mut request = self.request(method, path, Some(&self.cookie), None);
+        request.headers.retain(|(k, _)| k != "origin");
+        if let Some(origin) = origin {
+            request.headers.push(("origin".into(), origin.into()));
+        }
+        self.send(request)
+    }
+
     /// Google calls made so far.
     pub fn google_calls(&self) -> usize {
         self.p.calls.borrow().len()

@@ -13,6 +13,11 @@ pub use crate::config::tests::development_config;
 pub use app::TestApp;
 pub use platform::*;
 
+/// The key a development Worker seals with (`SESSION_KEY` in `.dev.vars`).
+pub fn development_key() -> crate::crypto::SealingKey {
+    crate::crypto::SealingKey::from_base64(crate::config::DEVELOPMENT_SESSION_KEY).unwrap()
+}
+
 /// The public half of `tests/fixtures/vm_host_ed25519_key`: a VM's age recipient.
 pub const VM_RECIPIENT: &str = include_str!("../../tests/fixtures/vm_host_ed25519_key.pub");
 /// The private half: what the VM decrypts with.

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import {
   PHONE, assertPageWasClean, focusedId, openBrowser, unlabelledControls, waitForView,
 } from './browser.mjs';
-import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
+import { closeAll, deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
 
 const FIRST_TOKEN = telegramToken(7000000001, 'f');
 const ROTATED_TOKEN = telegramToken(7000000001, 'r');
@@ -29,10 +29,7 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'deploy-journey', viewport: PHONE, timezoneId: 'Europe/Paris' });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 test('a person deploys a bot, rotates its token and deletes it once stopped', async () => {
   const { page, watch } = browser;

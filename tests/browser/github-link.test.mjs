@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, unlabelledControls, waitForView } from './browser.mjs';
-import { FAST_GOOGLE, deploy, fillSetup, signIn, telegramToken } from './journeys.mjs';
+import { FAST_GOOGLE, closeAll, signIn, signInAndDeploy, telegramToken } from './journeys.mjs';
 import { startStack } from './stack.mjs';
 
 const TOKEN = telegramToken(7000000006, 'h');
@@ -30,10 +30,7 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'github-link', viewport: DESKTOP });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 test('a failed authorization comes back as the page\'s own sentence, never the URL\'s text', async () => {
   // A browser of its own, signed in, with no bot yet: the redirect lands on the list all the same.
@@ -47,10 +44,7 @@ test('a failed authorization comes back as the page\'s own sentence, never the U
 
 test("a bot is linked to a new repository from the list, through Google's refusal and Try again", async () => {
   const { page, watch, shot } = browser;
-  await page.goto(stack.site);
-  await signIn(browser, { shots: false });
-  await fillSetup(page, { projectId: 'claw-demo', botName: 'Repo bot', token: TOKEN });
-  await deploy(page);
+  await signInAndDeploy(browser, stack.site, { botName: 'Repo bot', token: TOKEN });
   await waitForView(page, 'done', 120_000);
   await page.getByRole('button', { name: 'See your bots' }).click();
   await waitForView(page, 'bots');

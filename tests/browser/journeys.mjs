@@ -24,6 +24,12 @@ export async function startFastStack(extraArgs = [], config = {}) {
   return stack;
 }
 
+/** A test file's teardown: its browser closed, then its stack stopped (either may never have started). */
+export async function closeAll(browser, stack) {
+  await browser?.close();
+  await stack?.stop();
+}
+
 /** From the choices step, through the consent page ("Allow"), to the setup step. */
 export async function signIn(browser, { provider = 'kimi', shots = true } = {}) {
   const { page } = browser;
@@ -55,6 +61,18 @@ export async function deploy(page) {
   assert.equal(response.status(), 200, `deploy start answered ${response.status()}: ${await response.text()}`);
   await waitForView(page, 'progress');
   return response.json();
+}
+
+/**
+ * From the landing page to a deploy started: signed in (no screenshots), the
+ * setup step filled; resolves to the Worker's answer {deploymentId, vmName}.
+ */
+export async function signInAndDeploy(browser, site, { projectId = 'claw-demo', botName, token }) {
+  const { page } = browser;
+  await page.goto(site);
+  await signIn(browser, { shots: false });
+  await fillSetup(page, { projectId, botName, token });
+  return deploy(page);
 }
 
 /** The last deploy status the page polled, read from its own API answer. */

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
+import { closeAll, signInAndDeploy, startFastStack, telegramToken } from './journeys.mjs';
 
 const READY_TIMEOUT_SECS = 20;
 const TOKEN = telegramToken(7000000003, 'n');
@@ -20,17 +20,11 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'readiness-timeout', viewport: DESKTOP });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 test('a bot that never becomes healthy stops at the readiness limit with its logs', async () => {
   const { page, watch, shot } = browser;
-  await page.goto(stack.site);
-  await signIn(browser, { shots: false });
-  await fillSetup(page, { projectId: 'claw-demo', botName: 'Never ready', token: TOKEN });
-  const { vmName } = await deploy(page);
+  const { vmName } = await signInAndDeploy(browser, stack.site, { botName: 'Never ready', token: TOKEN });
 
   // While the VM runs, the limit counts down.
   await page.locator('#progress-limit', { hasText: /left$/ }).waitFor({ timeout: 60_000 });

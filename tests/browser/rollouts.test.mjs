@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DESKTOP, assertPageWasClean, openBrowser, waitForView } from './browser.mjs';
-import { deploy, fillSetup, signIn, startFastStack, telegramToken } from './journeys.mjs';
+import { closeAll, signInAndDeploy, startFastStack, telegramToken } from './journeys.mjs';
 
 const TOKEN = telegramToken(7000000005, 'g');
 const PREVIOUS_PATH = '/nix/store/0c8ylyd3r4hc1cq8iv3b3ywqbnnv5hb6-nixos-system-bot-25.11';
@@ -22,10 +22,7 @@ before(async () => {
   browser = await openBrowser({ site: stack.site, testName: 'rollouts', viewport: DESKTOP });
 });
 
-after(async () => {
-  await browser?.close();
-  await stack?.stop();
-});
+after(() => closeAll(browser, stack));
 
 /** Writes `openclaw/<key>` as the VM's agent does. */
 async function report(vm, key, value) {
@@ -37,10 +34,7 @@ async function report(vm, key, value) {
 
 test('a linked bot shows its rollouts and is rolled back from the list', async () => {
   const { page, watch, shot } = browser;
-  await page.goto(stack.site);
-  await signIn(browser, { shots: false });
-  await fillSetup(page, { projectId: 'claw-demo', botName: 'Linked bot', token: TOKEN });
-  await deploy(page);
+  await signInAndDeploy(browser, stack.site, { botName: 'Linked bot', token: TOKEN });
   await waitForView(page, 'done', 120_000);
   const [vm] = (await stack.admin.vms()).vms;
 

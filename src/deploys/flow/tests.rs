@@ -43,6 +43,14 @@ fn key(vm: &str) -> String {
     format!("claw-demo/us-central1-a/{vm}")
 }
 
+/// A deploy of claw-demo whose VM, once the first poll has inserted it, reports `setup`.
+fn reporting(h: &TestApp, setup: &str) -> (String, String) {
+    let (id, vm) = start(h, "claw-demo");
+    poll(h, &id);
+    h.set_guest(&key(&vm), &[("setup", setup)]);
+    (id, vm)
+}
+
 #[test]
 fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
     let h = TestApp::new();
@@ -138,9 +146,7 @@ fn a_deploy_goes_to_done_and_stores_no_plaintext_token() {
 #[test]
 fn polls_write_kv_only_when_something_changed_and_keep_state_on_transient_failures() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    let (id, _) = reporting(&h, "starting");
     assert_eq!(poll(&h, &id)["status"], "starting");
     let writes = h.p.kv_writes.get();
     let body = poll(&h, &id);
@@ -557,9 +563,7 @@ fn only_the_owner_sees_a_deploy_even_after_the_session_expired() {
 #[test]
 fn not_ready_in_time_is_an_error_with_the_logs() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "starting")]);
+    let (id, vm) = reporting(&h, "starting");
     h.p.advance_secs(300);
     assert_eq!(poll(&h, &id)["status"], "starting");
     h.p.advance_secs(1);
@@ -730,18 +734,24 @@ fn poll_as_page(h: &TestApp, id: &str, etag: Option<&str>) -> (u16, Value, Optio
     )
 }
 
-#[test]
-fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
-    let h = TestApp::new();
-    h.google.borrow_mut().telegram_bots.insert(
-        TELEGRAM.into(),
-        ("Ada's Helper".into(), "ada_helper_bot".into()),
-    );
-    let (status, body) = h.call(
+/// The original page's start, as it sends it: a project, a region and a Telegram token
+/// (of a bot `(name, username)` the fake Telegram knows), nothing else.
+fn original_start(h: &TestApp, bot: (&str, &str)) -> (u16, Value) {
+    h.google
+        .borrow_mut()
+        .telegram_bots
+        .insert(TELEGRAM.into(), (bot.0.into(), bot.1.into()));
+    h.call(
         Method::Post,
         "/api/deploy/start",
         Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    )
+}
+
+#[test]
+fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its_token() {
+    let h = TestApp::new();
+    let (status, body) = original_start(&h, ("Ada's Helper", "ada_helper_bot"));
     assert_eq!(status, 200, "{body}");
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
@@ -836,16 +846,8 @@ fn the_original_pages_start_defaults_provider_and_name_and_the_poll_delivers_its
 #[test]
 fn a_journey_writes_each_record_once_per_request_and_only_facts() {
     let h = TestApp::new();
-    h.google
-        .borrow_mut()
-        .telegram_bots
-        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
     let writes = h.p.kv_writes.get();
-    let (status, body) = h.call(
-        Method::Post,
-        "/api/deploy/start",
-        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    let (status, body) = original_start(&h, ("Ada", "ada_bot"));
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         h.p.kv_writes.get() - writes,
@@ -885,15 +887,7 @@ fn a_journey_writes_each_record_once_per_request_and_only_facts() {
 #[test]
 fn two_tabs_that_overwrite_each_other_still_converge_on_the_facts() {
     let h = TestApp::new();
-    h.google
-        .borrow_mut()
-        .telegram_bots
-        .insert(TELEGRAM.into(), ("Ada".into(), "ada_bot".into()));
-    let (_, body) = h.call(
-        Method::Post,
-        "/api/deploy/start",
-        Some(json!({"projectId": "claw-demo", "telegramToken": TELEGRAM, "region": "us-central1"})),
-    );
+    let (_, body) = original_start(&h, ("Ada", "ada_bot"));
     let id = body["deploymentId"].as_str().unwrap().to_string();
     let vm = body["vmName"].as_str().unwrap().to_string();
     poll(&h, &id);
@@ -1040,9 +1034,7 @@ fn polls_cost_one_kv_read_and_a_fresh_tag_costs_nothing() {
 #[test]
 fn a_finished_deploy_takes_no_more_secrets_so_its_answer_stays_final() {
     let h = TestApp::new();
-    let (id, vm) = start(&h, "claw-demo");
-    poll(&h, &id);
-    h.set_guest(&key(&vm), &[("setup", "ready")]);
+    let (id, _) = reporting(&h, "ready");
     assert_eq!(poll(&h, &id)["status"], "done");
     let (status, body) = h.call(
         Method::Post,

@@ -6,6 +6,8 @@ use crate::types::{BotName, ProjectId, Provider, Region};
 use serde_json::{json, Value};
 
 const T0: u64 = 1_764_000_000;
+/// When the VM of these tests was created, as Compute writes it.
+const CREATED: &str = "2026-11-24T08:00:00.000-08:00";
 
 fn record(phase: Phase) -> DeployRecord {
     let bot_name = BotName::parse("My Bot").unwrap();
@@ -85,8 +87,14 @@ fn instance(status: &str, created: &str) -> Instance {
     }))
 }
 
-fn guest(pairs: &[(&str, &str)]) -> GuestAttributes {
-    GuestAttributes::from_pairs(pairs)
+/// The instance as a poll sees it.
+fn seen(status: &str, created: &str) -> Outcome {
+    Outcome::Instance(Ok(instance(status, created)))
+}
+
+/// The VM's report, as its guest attributes come back.
+fn reported(pairs: &[(&str, &str)]) -> Outcome {
+    Outcome::GuestAttributes(Ok(GuestAttributes::from_pairs(pairs)))
 }
 
 fn google_error(status: u16, reason: &str) -> GoogleFailure {
@@ -179,18 +187,10 @@ fn an_accepted_insert_is_watched_through_its_instance_and_its_operation_only_whe
     );
     let before = r.clone();
     for status in ["PROVISIONING", "STAGING"] {
-        step(
-            &mut r,
-            Outcome::Instance(Ok(instance(status, "2026-11-24T08:00:00.000-08:00"))),
-            T0 + 5,
-        );
+        step(&mut r, seen(status, CREATED), T0 + 5);
         assert_eq!(r, before, "{status}: nothing to keep until it runs");
     }
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 10,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 10);
     assert_eq!(r.phase, Phase::Booting);
     assert_eq!(
         (r.running_since, r.ip.as_deref()),
@@ -231,24 +231,12 @@ fn an_accepted_insert_is_watched_through_its_instance_and_its_operation_only_whe
 fn booting_records_when_the_vm_runs_and_its_address() {
     let mut r = record(Phase::Booting);
     let before = r.clone();
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("STAGING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 20,
-    );
+    step(&mut r, seen("STAGING", CREATED), T0 + 20);
     assert_eq!(r, before, "staging: nothing worth a write yet");
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 30,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 30);
     assert_eq!(r.running_since, Some(T0 + 30));
     assert_eq!(r.ip.as_deref(), Some("34.1.2.3"));
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("RUNNING", "2026-11-24T08:00:00.000-08:00"))),
-        T0 + 40,
-    );
+    step(&mut r, seen("RUNNING", CREATED), T0 + 40);
     assert_eq!(r.running_since, Some(T0 + 30), "the first sighting counts");
     assert_eq!(r.phase, Phase::Booting);
 }
@@ -257,14 +245,14 @@ fn booting_records_when_the_vm_runs_and_its_address() {
 fn guest_attributes_drive_configuring_starting_and_done() {
     let mut r = record(Phase::Booting);
     r.running_since = Some(T0);
-    step(&mut r, Outcome::GuestAttributes(Ok(guest(&[]))), T0 + 5);
+    step(&mut r, reported(&[]), T0 + 5);
     assert_eq!(r.phase, Phase::Booting, "no report yet");
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("recipient", crate::testing::VM_RECIPIENT.trim()),
-        ]))),
+        ]),
         T0 + 10,
     );
     assert_eq!(
@@ -274,29 +262,18 @@ fn guest_attributes_drive_configuring_starting_and_done() {
         }
     );
     assert_eq!(r.phase.label(), "Waiting for the Telegram token");
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "configuring")]))),
-        T0 + 15,
-    );
+    step(&mut r, reported(&[("setup", "configuring")]), T0 + 15);
     assert_eq!(
         r.phase,
         Phase::Configuring {
             waiting_for_secret: false
         }
     );
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + 20,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + 20);
     assert_eq!(r.phase, Phase::Starting);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
-            ("setup", "ready"),
-            ("health", "ok 1764000025"),
-        ]))),
+        reported(&[("setup", "ready"), ("health", "ok 1764000025")]),
         T0 + 25,
     );
     assert_eq!(r.phase, Phase::Done);
@@ -310,7 +287,7 @@ fn a_failed_setup_ends_with_its_reason_and_the_logs() {
     r.running_since = Some(T0);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "failed:openclaw config invalid")]))),
+        reported(&[("setup", "failed:openclaw config invalid")]),
         T0 + 60,
     );
     assert!(failed_message(&r).contains("openclaw config invalid"));
@@ -324,21 +301,13 @@ fn not_ready_within_the_deadline_is_an_error_with_logs() {
         waiting_for_secret: false,
     });
     r.running_since = Some(T0);
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + timeout,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + timeout);
     assert_eq!(
         r.phase,
         Phase::Starting,
         "exactly at the deadline is still in time"
     );
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "starting")]))),
-        T0 + timeout + 1,
-    );
+    step(&mut r, reported(&[("setup", "starting")]), T0 + timeout + 1);
     assert!(
         failed_message(&r).contains("not ready 5 minutes after"),
         "{}",
@@ -348,11 +317,7 @@ fn not_ready_within_the_deadline_is_an_error_with_logs() {
     // Ready at the last moment wins over the deadline.
     let mut r = record(Phase::Starting);
     r.running_since = Some(T0);
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[("setup", "ready")]))),
-        T0 + timeout + 30,
-    );
+    step(&mut r, reported(&[("setup", "ready")]), T0 + timeout + 30);
     assert_eq!(r.phase, Phase::Done);
 }
 
@@ -496,21 +461,6 @@ fn compute_disabled_is_enabled_without_holding_the_request() {
 }
 
 #[test]
-fn an_enable_operation_that_fails_ends_the_deploy() {
-    let mut r = record(Phase::Enabling {
-        step: EnableStep::Operation("operations/x".into()),
-    });
-    step(
-        &mut r,
-        Outcome::EnableOperation(Ok(from(
-            json!({"name": "operations/x", "done": true, "error": {"code": 9, "message": "Billing must be enabled for activation of service."}}),
-        ))),
-        T0 + 30,
-    );
-    assert!(failed_message(&r).contains("Billing must be enabled"));
-}
-
-#[test]
 fn an_operation_that_ends_in_error_is_explained() {
     let mut r = record(Phase::Creating {
         operation: "op".into(),
@@ -574,32 +524,44 @@ fn transient_failures_leave_the_record_alone() {
 }
 
 #[test]
-fn an_expired_token_asks_to_sign_in_again() {
-    let mut r = record(Phase::Starting);
-    step(
-        &mut r,
-        Outcome::GuestAttributes(Err(google_error(401, "authError"))),
-        T0 + 9,
-    );
-    assert!(failed_message(&r).contains("Sign in again"));
-}
-
-#[test]
-fn a_vm_that_stops_or_vanishes_while_booting_fails() {
-    let mut r = record(Phase::Booting);
-    step(
-        &mut r,
-        Outcome::Instance(Ok(instance("TERMINATED", "2026-11-24T08:00:00Z"))),
-        T0 + 9,
-    );
-    assert!(failed_message(&r).contains("stopped before it was ready"));
-    let mut r = record(Phase::Booting);
-    step(
-        &mut r,
-        Outcome::Instance(Err(google_error(404, "notFound"))),
-        T0 + 9,
-    );
-    assert!(failed_message(&r).contains("deleted"));
+fn a_failure_ends_the_deploy_with_its_reason() {
+    for (phase, outcome, now, reason) in [
+        // An enable operation that fails.
+        (
+            Phase::Enabling {
+                step: EnableStep::Operation("operations/x".into()),
+            },
+            Outcome::EnableOperation(Ok(from(
+                json!({"name": "operations/x", "done": true, "error": {"code": 9, "message": "Billing must be enabled for activation of service."}}),
+            ))),
+            T0 + 30,
+            "Billing must be enabled",
+        ),
+        // An expired token asks to sign in again.
+        (
+            Phase::Starting,
+            Outcome::GuestAttributes(Err(google_error(401, "authError"))),
+            T0 + 9,
+            "Sign in again",
+        ),
+        // A VM that stops or vanishes while booting.
+        (
+            Phase::Booting,
+            seen("TERMINATED", "2026-11-24T08:00:00Z"),
+            T0 + 9,
+            "stopped before it was ready",
+        ),
+        (
+            Phase::Booting,
+            Outcome::Instance(Err(google_error(404, "notFound"))),
+            T0 + 9,
+            "deleted",
+        ),
+    ] {
+        let mut r = record(phase);
+        step(&mut r, outcome, now);
+        assert!(failed_message(&r).contains(reason), "{reason}: {r:?}");
+    }
 }
 
 #[test]
@@ -611,10 +573,10 @@ fn a_secret_the_vm_could_not_read_is_shown() {
     r.secret_version = Some(1_764_000_000_500);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("secret-error", "1764000000500 not encrypted to this VM"),
-        ]))),
+        ]),
         T0 + 9,
     );
     assert!(r
@@ -626,10 +588,10 @@ fn a_secret_the_vm_could_not_read_is_shown() {
     r.secret_version = Some(1_764_000_009_000);
     step(
         &mut r,
-        Outcome::GuestAttributes(Ok(guest(&[
+        reported(&[
             ("setup", "waiting-secret"),
             ("secret-error", "1764000000500 not encrypted to this VM"),
-        ]))),
+        ]),
         T0 + 10,
     );
     assert_eq!(r.secret_error, None);

@@ -38,69 +38,93 @@ fn decrypt(armored: &str) -> String {
     String::from_utf8(crate::testing::decrypt_on_vm(armored)).unwrap()
 }
 
-/// A VM whose fingerprint moves `conflicts` times under the writer.
-fn platform(conflicts: u32, status: &'static str, managed: bool, recipient: bool) -> TestPlatform {
-    vm_platform(
-        conflicts,
-        status,
-        managed,
-        recipient.then_some(VM_RECIPIENT.trim()),
-        None,
-    )
-}
-
 /// An intruder's key: valid ssh-ed25519, not the VM's host key.
 const INTRUDER: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO+yDhWyLYWHxnXKOAA+D9jUeZ7aXiBhSEnsoj3XLr/b mallory";
 
-/// A running bot that publishes `published` and has `pinned` in its metadata.
-/// Its metadata follows what is written, as GCE's does.
-fn vm_platform(
+/// The bot VM a test meets: a running bot of claw.free's that publishes the VM's key
+/// and has none pinned, unless a test says otherwise. Its metadata follows what is
+/// written, as GCE's does.
+struct FakeVm {
+    /// How many times its fingerprint moves under the writer.
     conflicts: u32,
     status: &'static str,
+    /// Whether it carries claw.free's labels.
     managed: bool,
+    /// The key it publishes in its guest attributes.
     published: Option<&'static str>,
+    /// The key pinned in its metadata.
     pinned: Option<&'static str>,
-) -> TestPlatform {
-    let p = TestPlatform::new();
-    let left = Rc::new(Cell::new(conflicts));
-    let generation = Rc::new(Cell::new(0u32));
-    let written: Rc<std::cell::RefCell<Option<Value>>> = Rc::default();
-    p.respond(move |req| {
-        if is(req, Method::Get, "getGuestAttributes") {
-            let mut items =
-                vec![json!({"namespace": "openclaw", "key": "setup", "value": "waiting-secret"})];
-            if let Some(key) = published {
-                items.push(json!({"namespace": "openclaw", "key": "recipient", "value": key}));
-            }
-            reply(200, json!({"queryPath": "openclaw/", "queryValue": {"items": items}}))
-        } else if is(req, Method::Post, "/setMetadata") {
-            let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
-            let current = format!("fp-{}", generation.get());
-            if left.get() > 0 || body["fingerprint"] != current.as_str() {
-                left.set(left.get().saturating_sub(1));
-                generation.set(generation.get() + 1);
-                return reply(412, json!({"error": {"code": 412, "message": "Supplied fingerprint does not match current metadata fingerprint.", "errors": [{"reason": "conditionNotMet", "message": "x"}]}}));
-            }
-            generation.set(generation.get() + 1);
-            *written.borrow_mut() = Some(body["items"].clone());
-            reply(200, json!({"name": "operation-set", "status": "RUNNING"}))
-        } else if is(req, Method::Get, "/instances/my-bot-010203") {
-            let mut body = vm(&format!("fp-{}", generation.get()), status, managed);
-            if let Some(items) = written.borrow().clone() {
-                body["metadata"]["items"] = items;
-            } else if let Some(key) = pinned {
-                body["metadata"]["items"]
-                    .as_array_mut()
-                    .unwrap()
-                    .push(json!({"key": "openclaw-recipient", "value": key}));
-            }
-            reply(200, body)
-        } else {
-            reply(404, json!({"error": {"code": 404, "message": "no"}}))
+}
+
+impl Default for FakeVm {
+    fn default() -> Self {
+        Self {
+            conflicts: 0,
+            status: "RUNNING",
+            managed: true,
+            published: Some(VM_RECIPIENT.trim()),
+            pinned: None,
         }
-    });
-    p
+    }
+}
+
+/// The platform of the default [`FakeVm`] with `change` made to it.
+fn fake_vm(change: impl FnOnce(&mut FakeVm)) -> TestPlatform {
+    let mut vm = FakeVm::default();
+    change(&mut vm);
+    vm.platform()
+}
+
+impl FakeVm {
+    fn platform(self) -> TestPlatform {
+        let Self {
+            conflicts,
+            status,
+            managed,
+            published,
+            pinned,
+        } = self;
+        let p = TestPlatform::new();
+        let left = Rc::new(Cell::new(conflicts));
+        let generation = Rc::new(Cell::new(0u32));
+        let written: Rc<std::cell::RefCell<Option<Value>>> = Rc::default();
+        p.respond(move |req| {
+            if is(req, Method::Get, "getGuestAttributes") {
+                let mut items =
+                    vec![json!({"namespace": "openclaw", "key": "setup", "value": "waiting-secret"})];
+                if let Some(key) = published {
+                    items.push(json!({"namespace": "openclaw", "key": "recipient", "value": key}));
+                }
+                reply(200, json!({"queryPath": "openclaw/", "queryValue": {"items": items}}))
+            } else if is(req, Method::Post, "/setMetadata") {
+                let body: Value = serde_json::from_slice(req.body.as_deref().unwrap()).unwrap();
+                let current = format!("fp-{}", generation.get());
+                if left.get() > 0 || body["fingerprint"] != current.as_str() {
+                    left.set(left.get().saturating_sub(1));
+                    generation.set(generation.get() + 1);
+                    return reply(412, json!({"error": {"code": 412, "message": "Supplied fingerprint does not match current metadata fingerprint.", "errors": [{"reason": "conditionNotMet", "message": "x"}]}}));
+                }
+                generation.set(generation.get() + 1);
+                *written.borrow_mut() = Some(body["items"].clone());
+                reply(200, json!({"name": "operation-set", "status": "RUNNING"}))
+            } else if is(req, Method::Get, "/instances/my-bot-010203") {
+                let mut body = vm(&format!("fp-{}", generation.get()), status, managed);
+                if let Some(items) = written.borrow().clone() {
+                    body["metadata"]["items"] = items;
+                } else if let Some(key) = pinned {
+                    body["metadata"]["items"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!({"key": "openclaw-recipient", "value": key}));
+                }
+                reply(200, body)
+            } else {
+                reply(404, json!({"error": {"code": 404, "message": "no"}}))
+            }
+        });
+        p
+    }
 }
 
 fn deliver_token(p: &TestPlatform) -> Result<u64, ApiError> {
@@ -126,27 +150,22 @@ fn written_metadata(p: &TestPlatform) -> Vec<Value> {
 
 #[test]
 fn writes_only_ciphertext_that_the_vm_key_opens() {
-    let p = platform(0, "RUNNING", true, true);
+    let p = FakeVm::default().platform();
     let version = deliver_token(&p).unwrap();
     assert_eq!(version, p.now_ms.get());
     let written = written_metadata(&p);
     assert_eq!(written.len(), 1);
     let body = &written[0];
     assert_eq!(body["fingerprint"], "fp-0");
-    let item = |key: &str| {
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["key"] == key)
-            .map(|i| i["value"].as_str().unwrap().to_string())
-    };
-    let armored = item("openclaw-secret-telegram-token").unwrap();
+    let armored = item(body, "openclaw-secret-telegram-token").unwrap();
     assert!(armored.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
     assert_eq!(decrypt(&armored), TOKEN);
-    assert_eq!(item("openclaw-secret-version"), Some(version.to_string()));
     assert_eq!(
-        item("BOT_NAME").as_deref(),
+        item(body, "openclaw-secret-version"),
+        Some(version.to_string())
+    );
+    assert_eq!(
+        item(body, "BOT_NAME").as_deref(),
         Some("My Bot"),
         "other items are kept"
     );
@@ -166,7 +185,7 @@ fn writes_only_ciphertext_that_the_vm_key_opens() {
 
 #[test]
 fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
-    let p = platform(2, "RUNNING", true, true);
+    let p = fake_vm(|vm| vm.conflicts = 2);
     deliver_token(&p).unwrap();
     let log = p.call_log();
     let gets = log
@@ -178,7 +197,7 @@ fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
     assert_eq!(gets, 3, "each retry reads the metadata again: {log:#?}");
     assert_eq!(sets[2]["fingerprint"], "fp-2");
 
-    let p = platform(3, "RUNNING", true, true);
+    let p = fake_vm(|vm| vm.conflicts = 3);
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert_eq!(written_metadata(&p).len(), MAX_ATTEMPTS);
@@ -186,16 +205,16 @@ fn retries_on_a_moved_fingerprint_with_a_fresh_read() {
 
 #[test]
 fn refuses_before_the_key_exists_and_for_other_vms() {
-    let p = platform(0, "RUNNING", true, false);
+    let p = fake_vm(|vm| vm.published = None);
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert!(err.message().contains("encryption key"));
     assert!(written_metadata(&p).is_empty());
 
-    let p = platform(0, "TERMINATED", true, true);
+    let p = fake_vm(|vm| vm.status = "TERMINATED");
     assert_eq!(deliver_token(&p).unwrap_err().status(), 409);
 
-    let p = platform(0, "RUNNING", false, true);
+    let p = fake_vm(|vm| vm.managed = false);
     assert_eq!(deliver_token(&p).unwrap_err().status(), 404);
     assert!(written_metadata(&p).is_empty());
 }
@@ -225,7 +244,7 @@ fn item(body: &Value, key: &str) -> Option<String> {
 
 #[test]
 fn the_first_delivery_pins_the_key_and_later_ones_use_only_it() {
-    let p = vm_platform(0, "RUNNING", true, Some(VM_RECIPIENT.trim()), None);
+    let p = FakeVm::default().platform();
     deliver_token(&p).unwrap();
     let first = &written_metadata(&p)[0];
     let pinned = item(first, "openclaw-recipient").expect("pinned with the first secret");
@@ -254,13 +273,10 @@ fn the_first_delivery_pins_the_key_and_later_ones_use_only_it() {
 
 #[test]
 fn a_vm_that_publishes_another_key_gets_nothing() {
-    let p = vm_platform(
-        0,
-        "RUNNING",
-        true,
-        Some(INTRUDER),
-        Some(VM_RECIPIENT.trim()),
-    );
+    let p = fake_vm(|vm| {
+        vm.published = Some(INTRUDER);
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     let err = deliver_token(&p).unwrap_err();
     assert_eq!(err.status(), 409);
     assert_eq!(err.message(), Distrust::Changed.message());
@@ -269,7 +285,10 @@ fn a_vm_that_publishes_another_key_gets_nothing() {
         "nothing encrypted to the intruder"
     );
     // Published nothing (guest attributes lost at a restart): the pinned key serves.
-    let p = vm_platform(0, "RUNNING", true, None, Some(VM_RECIPIENT.trim()));
+    let p = fake_vm(|vm| {
+        vm.published = None;
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     deliver_token(&p).unwrap();
     let written = &written_metadata(&p)[0];
     assert_eq!(
@@ -296,26 +315,20 @@ fn only_ssh_ed25519_keys_are_accepted() {
     ] {
         assert_eq!(VmRecipient::parse(bad), None, "{bad}");
     }
-    let p = vm_platform(
-        0,
-        "RUNNING",
-        true,
-        Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
-        None,
-    );
+    let p = fake_vm(|vm| {
+        vm.published = Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p")
+    });
     assert_eq!(deliver_token(&p).unwrap_err().status(), 409);
     assert!(written_metadata(&p).is_empty());
 }
 
 #[test]
 fn rekey_trusts_the_key_published_now() {
-    let p = vm_platform(
-        1,
-        "RUNNING",
-        true,
-        Some(INTRUDER),
-        Some(VM_RECIPIENT.trim()),
-    );
+    let p = fake_vm(|vm| {
+        vm.conflicts = 1;
+        vm.published = Some(INTRUDER);
+        vm.pinned = Some(VM_RECIPIENT.trim());
+    });
     let config = development_config();
     let app = App::new(&p, &config);
     let trusted = run(rekey(

@@ -736,6 +736,17 @@ impl Client {
 /// A Telegram token shaped like @BotFather's.
 pub const TELEGRAM_TOKEN: &str = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0";
 
+/// The value of the query parameter `name` in `url` (up to the next `&`), such as the
+/// `state` of a consent URL; panics when it is absent.
+pub fn query_param<'a>(url: &'a str, name: &str) -> &'a str {
+    url.split(&format!("{name}="))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {name} in {url}"))
+        .split('&')
+        .next()
+        .unwrap()
+}
+
 /// Default JSON for a bot start.
 pub fn start_body(project: &str, bot: &str) -> Value {
     json!({"projectId": project, "region": "us-central1", "provider": "kimi", "botName": bot})

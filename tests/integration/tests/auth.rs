@@ -1,6 +1,6 @@
 //! Sign-in, sessions and Telegram detection through wrangler dev and the simulator.
 
-use claw_free_it::{Client, Stack, StackOptions, TELEGRAM_TOKEN};
+use claw_free_it::{query_param, Client, Stack, StackOptions, TELEGRAM_TOKEN};
 use serde_json::json;
 
 #[test]
@@ -79,14 +79,7 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     // Deny on the consent page: Google redirects with error=access_denied.
     let start = client.get("/api/auth/google?provider=kimi");
     let consent = start.header("location").unwrap().to_string();
-    let state = consent
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let state = query_param(&consent, "state").to_string();
     let denied = client.get(&format!(
         "/api/auth/callback/google?error=access_denied&state={state}"
     ));
@@ -127,13 +120,7 @@ fn denied_consent_forged_and_reused_states_give_no_session() {
     assert_eq!(replay.header("location"), Some("/?authError=refused"));
     assert!(replay_client.cookie("__Host-session").is_none());
     // The state alone, as a cookie, is not a sign-in.
-    let state = callback
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let state = query_param(&callback, "state");
     let bare = stack.client();
     bare.set_cookie("__Host-signin", state);
     let refused = bare.get(&callback);

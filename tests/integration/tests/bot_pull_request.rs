@@ -8,7 +8,7 @@
 //! Refused: a VM the repository does not name, a change to `.github/workflows/`, and
 //! a direct write to the protected `main` with the token the VM was given.
 
-use claw_free_it::{Client, Stack, StackOptions};
+use claw_free_it::{Client, Reply, Stack, StackOptions};
 use serde_json::{json, Value};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixListener;
@@ -269,29 +269,38 @@ fn the_named_vm_proposes_a_change_and_others_are_refused() {
     assert_eq!(counters.get("github.pulls.create").copied(), Some(1));
 }
 
+/// The VM's identity token for `audience`, from the simulated metadata server.
+fn identity_token(stack: &Stack, audience: &str) -> String {
+    Client::new(&stack.sim)
+        .send(
+            "GET",
+            &format!(
+                "/_vm/{PROJECT}/{ZONE}/{VM}/computeMetadata/v1/instance/service-accounts/default/identity?audience={audience}&format=full"
+            ),
+            None,
+            &[("Metadata-Flavor", "Google")],
+        )
+        .text
+}
+
+/// The Worker's answer to a VM asking, with `identity`, for a token to `OWNER/repo`.
+fn github_token(stack: &Stack, identity: &str, repo: &str) -> Reply {
+    stack.client().send(
+        "POST",
+        "/api/vm/github-token",
+        Some(json!({"repository": format!("{OWNER}/{repo}")})),
+        &[("Authorization", &format!("Bearer {identity}"))],
+    )
+}
+
 #[test]
 fn the_vms_token_cannot_push_to_main_nor_reach_another_repository() {
     let stack = stack();
     let id = vm(&stack, VM);
     repository(&stack, &id);
     // The token as the Worker answers it, asked for the way the agent does.
-    let identity = Client::new(&stack.sim)
-        .send(
-            "GET",
-            &format!(
-                "/_vm/{PROJECT}/{ZONE}/{VM}/computeMetadata/v1/instance/service-accounts/default/identity?audience={}&format=full",
-                stack.site
-            ),
-            None,
-            &[("Metadata-Flavor", "Google")],
-        )
-        .text;
-    let granted = stack.client().send(
-        "POST",
-        "/api/vm/github-token",
-        Some(json!({"repository": format!("{OWNER}/{REPO}")})),
-        &[("Authorization", &format!("Bearer {identity}"))],
-    );
+    let identity = identity_token(&stack, &stack.site);
+    let granted = github_token(&stack, &identity, REPO);
     assert_eq!(granted.status, 200, "{}", granted.text);
     let token = granted.json["token"].as_str().unwrap().to_string();
     let github = Client::new(&stack.sim);
@@ -309,30 +318,11 @@ fn the_vms_token_cannot_push_to_main_nor_reach_another_repository() {
     );
     // The identity token is for this site only: sent to claw.free by way of another
     // audience, it is refused.
-    let elsewhere = Client::new(&stack.sim)
-        .send(
-            "GET",
-            &format!(
-                "/_vm/{PROJECT}/{ZONE}/{VM}/computeMetadata/v1/instance/service-accounts/default/identity?audience=https://evil.test&format=full"
-            ),
-            None,
-            &[("Metadata-Flavor", "Google")],
-        )
-        .text;
-    let refused = stack.client().send(
-        "POST",
-        "/api/vm/github-token",
-        Some(json!({"repository": format!("{OWNER}/{REPO}")})),
-        &[("Authorization", &format!("Bearer {elsewhere}"))],
-    );
+    let elsewhere = identity_token(&stack, "https://evil.test");
+    let refused = github_token(&stack, &elsewhere, REPO);
     assert_eq!(refused.status, 401, "{}", refused.text);
     // A repository the App is not installed on.
     stack.admin("github/repos", json!({"name": "elsewhere"}));
-    let missing = stack.client().send(
-        "POST",
-        "/api/vm/github-token",
-        Some(json!({"repository": format!("{OWNER}/elsewhere")})),
-        &[("Authorization", &format!("Bearer {identity}"))],
-    );
+    let missing = github_token(&stack, &identity, "elsewhere");
     assert_eq!(missing.status, 404, "{}", missing.text);
 }

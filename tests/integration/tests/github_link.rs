@@ -7,7 +7,7 @@ mod deploy_support;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use claw_free_it::{wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
+use claw_free_it::{query_param, wait_for, Client, Stack, StackOptions, TELEGRAM_TOKEN};
 use serde_json::json;
 use serde_json::Value;
 use std::time::Duration;
@@ -64,14 +64,7 @@ fn a_signed_in_person_installs_the_app_and_proves_the_installation_theirs() {
     let stack = github_stack();
     let client = stack.client().signed_in();
     let setup = install(&client);
-    let installation = setup
-        .split("installation_id=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let installation = query_param(&setup, "installation_id").to_string();
     let done = authorize(&client, &setup);
     assert_eq!(
         done,
@@ -98,13 +91,7 @@ fn another_installation_id_in_the_setup_redirect_is_not_the_persons() {
     // Someone else's installation: the id a setup URL can be edited to.
     stack.admin("github/sign-in", json!({"login": "mallory"}));
     let theirs = install(&stack.client().signed_in());
-    let their_id = theirs
-        .split("installation_id=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap();
+    let their_id = query_param(&theirs, "installation_id");
     stack.admin("github/sign-in", json!({"login": "ada-lovelace"}));
     let (before, after) = setup.split_once("installation_id=").unwrap();
     let rest = after.split_once('&').map(|(_, r)| r).unwrap_or("");
@@ -136,6 +123,11 @@ fn file(repo: &Value, path: &str) -> String {
     let b64 = repo["files"][path]
         .as_str()
         .unwrap_or_else(|| panic!("no {path} in {repo}"));
+    base64_text(b64)
+}
+
+/// The text the simulated GitHub keeps as base64 (a file's content, an opened secret).
+fn base64_text(b64: &str) -> String {
     String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
 }
 
@@ -247,14 +239,11 @@ fn a_linked_bot_has_its_repository_ci_identity_cache_and_vm_account_set_up() {
     );
 
     // The signing key, opened by the simulated GitHub: its public half is the config's.
-    let secret = STANDARD
-        .decode(
-            repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
-    let secret = String::from_utf8(secret).unwrap();
+    let secret = base64_text(
+        repo["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
+            .as_str()
+            .unwrap(),
+    );
     let (name, key) = secret.split_once(':').unwrap();
     assert_eq!(name, "claw-cache-claw-demo-1");
     let key = STANDARD.decode(key).unwrap();

@@ -3,30 +3,73 @@
 //! the Worker's own plan ([`claw_free::github::plan::Target`]), so a test meets the
 //! grants linking really makes.
 //!
-//! Each suite has its own HTTP client; it passes it in as a [`Google`].
+//! Each suite's simulator handle is a [`Google`] by naming its base URL.
 
 use claw_free::github::plan::{
     Resource, Target, CI_ACCOUNT_ID, POOL_ID, PROVIDER_ID, SERVICES, VM_ACCOUNT_ID,
 };
 use serde_json::{json, Value};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// The plan the helpers here derive everything from.
 pub use claw_free::github::plan;
 
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 
-/// One HTTP call to the simulator: its status and JSON body (`null` when not JSON).
+/// The simulator as the helpers here reach it: its base URL, and one HTTP call to it
+/// (its status and JSON body, `null` when not JSON; any status is an answer).
 pub trait Google {
+    /// The simulator's base URL (`http://127.0.0.1:PORT`).
+    fn base(&self) -> String;
+
     fn call(
         &self,
         method: &str,
         path: &str,
         token: Option<&str>,
         body: Option<Value>,
-    ) -> (u16, Value);
+    ) -> (u16, Value) {
+        static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
+        let agent = AGENT.get_or_init(|| {
+            ureq::Agent::new_with_config(
+                ureq::Agent::config_builder()
+                    .proxy(None)
+                    .http_status_as_error(false)
+                    .timeout_global(Some(Duration::from_secs(10)))
+                    .build(),
+            )
+        });
+        let url = format!("{}{path}", self.base());
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match method {
+            "GET" => with_auth(agent.get(&url), &auth).call(),
+            _ => {
+                let request = if method == "PUT" {
+                    agent.put(&url)
+                } else {
+                    agent.post(&url)
+                };
+                with_auth(request, &auth)
+                    .header("Content-Type", "application/json")
+                    .send(body.unwrap_or(Value::Null).to_string())
+            }
+        };
+        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
 
-    /// The simulator's base URL (`http://127.0.0.1:PORT`).
-    fn base(&self) -> String;
+fn with_auth<B>(
+    request: ureq::RequestBuilder<B>,
+    auth: &Option<String>,
+) -> ureq::RequestBuilder<B> {
+    match auth {
+        Some(a) => request.header("Authorization", a),
+        None => request,
+    }
 }
 
 fn ok(what: &str, (status, body): (u16, Value)) -> Value {

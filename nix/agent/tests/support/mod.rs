@@ -565,51 +565,8 @@ pub fn bot_metadata() -> Value {
     })
 }
 
-/// The simulator's Google APIs for the keyless helpers: any status is an answer.
+/// The simulator's Google APIs for the keyless helpers.
 impl Google for Sim {
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        static AGENT: OnceLock<ureq::Agent> = OnceLock::new();
-        let agent = AGENT.get_or_init(|| {
-            ureq::Agent::new_with_config(
-                ureq::Agent::config_builder()
-                    .proxy(None)
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(10)))
-                    .build(),
-            )
-        });
-        let url = format!("{}{path}", self.base);
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let response = if method == "GET" {
-            let mut r = agent.get(&url);
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.call()
-        } else {
-            let mut r = if method == "PUT" {
-                agent.put(&url)
-            } else {
-                agent.post(&url)
-            };
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.header("Content-Type", "application/json")
-                .send(body.unwrap_or(Value::Null).to_string())
-        };
-        let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = response.status().as_u16();
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
     fn base(&self) -> String {
         self.base.clone()
     }

@@ -408,20 +408,6 @@ pub fn wait_op(sim: &TestSim, path: &str, token: &str) -> Value {
 }
 
 impl claw_free_testkit::keyless::Google for TestSim {
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let r = self.send(method, path, token, body);
-        (
-            r.status,
-            serde_json::from_str(&r.body).unwrap_or(Value::Null),
-        )
-    }
-
     fn base(&self) -> String {
         self.url.clone()
     }
