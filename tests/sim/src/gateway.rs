@@ -15,10 +15,13 @@ use crate::state::{VmKey, World};
 use crate::Sim;
 use claw_free_protocol::metadata::SecretName;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// The programs a VM's app is made of.
 #[derive(Debug, Clone)]
@@ -36,14 +39,36 @@ pub struct App {
     gateway: Option<(Child, u16)>,
 }
 
-/// Kills a process and its process group (the gateway's helpers), and reaps it.
-fn kill(child: &mut Child) {
+/// How long systemd lets a stopping unit finish before it kills what is left: its
+/// default `TimeoutStopSec`, which the image's units keep.
+const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Sends `signal` to a process's whole group (the gateway's helpers too).
+fn signal_group(child: &Child, signal: libc::c_int) {
     // SAFETY: plain signal delivery to a process group we created.
     unsafe {
-        libc::kill(-(child.id() as i32), libc::SIGKILL);
+        libc::kill(-(child.id() as i32), signal);
     }
+}
+
+/// Kills a process and its process group, and reaps it.
+fn kill(child: &mut Child) {
+    signal_group(child, libc::SIGKILL);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Stops a unit's processes as `systemctl stop` does: SIGTERM to the whole group, then,
+/// once the main process has exited or `STOP_TIMEOUT` has passed, SIGKILL to what is
+/// left. A gateway killed outright can leave its state database's maintenance lease
+/// held, and the next gateway then refuses to start; a stopped one releases it.
+fn stop(child: &mut Child) {
+    signal_group(child, libc::SIGTERM);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    kill(child);
 }
 
 impl Drop for App {
@@ -143,16 +168,31 @@ pub fn place(
 }
 
 impl Sim {
-    fn apps(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<VmKey, App>> {
+    fn apps(&self) -> MutexGuard<'_, HashMap<VmKey, Arc<Mutex<App>>>> {
         self.apps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The VM's app, made empty on first use. Its own lock serializes that VM's
+    /// restarts, as systemd runs one job at a time per unit, and leaves other VMs be.
+    fn app(&self, key: &VmKey) -> Arc<Mutex<App>> {
+        self.apps().entry(key.clone()).or_default().clone()
     }
 
     /// Whether the VM's real gateway runs and listens; `None` when the simulator runs
     /// no real gateways.
     pub fn real_gateway_healthy(&self, key: &VmKey) -> Option<bool> {
         self.opts.app.as_ref()?;
-        let mut apps = self.apps();
-        let Some((child, port)) = apps.get_mut(key).and_then(|a| a.gateway.as_mut()) else {
+        let app = self.apps().get(key).cloned();
+        let Some(app) = app else {
+            return Some(false);
+        };
+        // A restart in progress holds the app: the gateway is stopping or starting.
+        let mut app = match app.try_lock() {
+            Ok(app) => app,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Some(false),
+        };
+        let Some((child, port)) = app.gateway.as_mut() else {
             return Some(false);
         };
         if !matches!(child.try_wait(), Ok(None)) {
@@ -160,7 +200,7 @@ impl Sim {
         }
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
         Some(
-            std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(1))
+            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))
                 .is_ok(),
         )
     }
@@ -193,8 +233,8 @@ impl Sim {
             self.base_url, key.project, key.zone, key.instance
         );
         let restart = format!("curl -fsS -X POST {base}/app/restart");
-        let mut apps = self.apps();
-        let app = apps.entry(key.clone()).or_default();
+        let app = self.app(key);
+        let mut app = app.lock().unwrap_or_else(|e| e.into_inner());
         let setup_alive = app
             .setup_model
             .as_mut()
@@ -214,10 +254,6 @@ impl Sim {
                 .arg("--openclaw")
                 .arg(&programs.openclaw)
                 .args(["--restart-gateway", &restart])
-                // systemd stops the gateway with SIGTERM and lets it finish what it is
-                // sending; this stand-in kills it, so the Setup model's last answer
-                // needs time to leave first, with room for a loaded machine.
-                .args(["--restart-delay-ms", "10000"])
                 .args(["--nvidia-base-url", &format!("{}/nvidia/v1", self.base_url)])
                 .stdout(Stdio::piped())
                 .stderr(log);
@@ -239,8 +275,7 @@ impl Sim {
             .map(|(_, u)| u.clone())
             .unwrap_or_default();
         if let Some((mut old, _)) = app.gateway.take() {
-            // The gateway drains for minutes on SIGTERM; systemd would wait, we need not.
-            kill(&mut old);
+            stop(&mut old);
         }
         let written: Value = std::fs::read(&agent_config_path)
             .ok()

@@ -95,7 +95,7 @@ pub struct Sim {
     /// Woken when Telegram updates arrive.
     pub telegram_changed: Notify,
     runners: Mutex<HashMap<VmKey, vm::Runner>>,
-    apps: Mutex<HashMap<VmKey, gateway::App>>,
+    apps: Mutex<HashMap<VmKey, std::sync::Arc<Mutex<gateway::App>>>>,
 }
 
 impl Sim {
