@@ -6,8 +6,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
-
 #[test]
 fn insert_moves_through_operation_and_instance_states() {
     let sim = sim_with(|o| {
@@ -29,7 +27,7 @@ fn insert_moves_through_operation_and_instance_states() {
         .unwrap()
         .ends_with(&op_path[1..].replace("compute/v1/", "")));
 
-    let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+    let vm = sim.instance_get(&token, "bot-one", "").json();
     assert_eq!(vm["status"], "PROVISIONING");
     assert!(
         vm["networkInterfaces"][0]["accessConfigs"][0]
@@ -54,7 +52,7 @@ fn insert_moves_through_operation_and_instance_states() {
 
     let mut states = Vec::new();
     let vm = sim.wait_for(10, || {
-        let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+        let vm = sim.instance_get(&token, "bot-one", "").json();
         let status = vm["status"].as_str().unwrap().to_string();
         if states.last() != Some(&status) {
             states.push(status.clone());
@@ -163,10 +161,7 @@ fn insert_checks_the_body_like_google() {
         again.json()["error"]["errors"][0]["reason"],
         "alreadyExists"
     );
-    assert_eq!(
-        sim.get(&format!("{ZONE}/instances/missing"), &token).status,
-        404
-    );
+    assert_eq!(sim.instance_get(&token, "missing", "").status, 404);
 }
 
 #[test]
@@ -186,10 +181,7 @@ fn zone_exhausted_and_quota_are_reported_in_the_operation() {
         );
         assert_eq!(done["error"]["errors"][0]["code"], code);
         assert!(done["httpErrorStatusCode"].as_u64().unwrap() >= 400);
-        assert_eq!(
-            sim.get(&format!("{ZONE}/instances/{name}"), &token).status,
-            404
-        );
+        assert_eq!(sim.instance_get(&token, &name, "").status, 404);
     }
     // The fault was used up: the next insert works.
     let op = sim
@@ -272,7 +264,7 @@ fn set_metadata_checks_the_fingerprint() {
     );
     assert_eq!(op.status, 200, "{}", op.body);
     assert_eq!(op.json()["operationType"], "setMetadata");
-    let after = sim.get(&format!("{ZONE}/instances/meta-vm"), &token).json();
+    let after = sim.instance_get(&token, "meta-vm", "").json();
     assert_ne!(after["metadata"]["fingerprint"], fingerprint.as_str());
     assert_eq!(after["metadata"]["items"].as_array().unwrap().len(), 5);
     // The old fingerprint is now stale too.
@@ -309,9 +301,10 @@ fn guest_attributes_written_on_the_vm_are_read_through_the_api() {
         json!({ "namespace": "openclaw", "key": "setup", "value": "waiting-secret" })
     );
     let one = sim
-        .get(
-            &format!("{ZONE}/instances/guest-vm/getGuestAttributes?variableKey=openclaw/setup"),
+        .instance_get(
             &token,
+            "guest-vm",
+            "/getGuestAttributes?variableKey=openclaw/setup",
         )
         .json();
     assert_eq!(one["variableValue"], "waiting-secret");
@@ -334,10 +327,7 @@ fn serial_output_has_the_boot_log_and_pages_with_start() {
     sim.insert_vm(&token, "serial-vm");
     let out = sim.wait_for(5, || {
         let out = sim
-            .get(
-                &format!("{ZONE}/instances/serial-vm/serialPort?port=1"),
-                &token,
-            )
+            .instance_get(&token, "serial-vm", "/serialPort?port=1")
             .json();
         out["contents"]
             .as_str()
@@ -361,11 +351,8 @@ fn serial_output_has_the_boot_log_and_pages_with_start() {
     assert_eq!(tail["start"], next);
     assert!(tail["contents"].as_str().unwrap().len() < out["contents"].as_str().unwrap().len());
     assert_eq!(
-        sim.get(
-            &format!("{ZONE}/instances/serial-vm/serialPort?port=9"),
-            &token
-        )
-        .status,
+        sim.instance_get(&token, "serial-vm", "/serialPort?port=9")
+            .status,
         400
     );
 }
@@ -379,7 +366,7 @@ fn stop_then_delete() {
         .post(&format!("{ZONE}/instances/doomed/stop"), &token, json!({}))
         .json();
     assert_eq!(
-        sim.get(&format!("{ZONE}/instances/doomed"), &token).json()["status"],
+        sim.instance_get(&token, "doomed", "").json()["status"],
         "STOPPING"
     );
     wait_op(
@@ -387,7 +374,7 @@ fn stop_then_delete() {
         &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
         &token,
     );
-    let stopped = sim.get(&format!("{ZONE}/instances/doomed"), &token).json();
+    let stopped = sim.instance_get(&token, "doomed", "").json();
     assert_eq!(stopped["status"], "TERMINATED");
     assert!(
         stopped["networkInterfaces"][0]["accessConfigs"][0]
@@ -409,18 +396,10 @@ fn stop_then_delete() {
         &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
         &token,
     );
+    assert_eq!(sim.instance_get(&token, "doomed", "").status, 404);
     assert_eq!(
-        sim.get(&format!("{ZONE}/instances/doomed"), &token).status,
-        404
-    );
-    assert_eq!(
-        sim.send(
-            "DELETE",
-            &format!("{ZONE}/instances/doomed"),
-            Some(&token),
-            None
-        )
-        .status,
+        sim.delete(&format!("{ZONE}/instances/doomed"), &token)
+            .status,
         404
     );
 }
@@ -449,9 +428,9 @@ fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
 fn standard_parameters_are_accepted_and_unknown_ones_refused() {
     let sim = sim();
     let token = sim.token();
-    let ok = sim.send("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"), None, None);
+    let ok = sim.anonymous("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"));
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let bad = sim.get(&format!("{ZONE}/instances/x?colour=blue"), &token);
+    let bad = sim.instance_get(&token, "x", "?colour=blue");
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"]["message"]
         .as_str()

@@ -56,11 +56,7 @@ fn pool_and_provider(sim: &TestSim, token: &str) {
         provider_body(Some(condition)),
     );
     assert_eq!(op.status, 200, "{}", op.body);
-    wait_op(
-        sim,
-        &format!("/v1/{}", op.json()["name"].as_str().unwrap()),
-        token,
-    );
+    wait_op(sim, &format!("/v1/{}", op.text("name")), token);
 }
 
 #[test]
@@ -169,7 +165,7 @@ fn service_accounts_and_policies_with_etags() {
         json!({ "accountId": "claw-free-ci", "serviceAccount": { "displayName": "claw.free CI" } }),
     );
     assert_eq!(ci.status, 200, "{}", ci.body);
-    let ci = ci.json()["email"].as_str().unwrap().to_string();
+    let ci = ci.text("email");
     assert_eq!(ci, "claw-free-ci@claw-demo.iam.gserviceaccount.com");
     let dup = sim.post(ACCOUNTS, &token, json!({ "accountId": "claw-free-ci" }));
     assert_eq!(dup.status, 409);
@@ -281,10 +277,7 @@ fn service_accounts_and_policies_with_etags() {
 #[test]
 fn another_persons_project_is_denied() {
     let sim = sim();
-    sim.admin(
-        "projects",
-        json!({ "projectId": "bobs-project", "ownerEmail": "bob@example.com" }),
-    );
+    sim.add_project("bobs-project", "bob@example.com");
     let token = sim.token();
     let r = sim.post("/v3/projects/bobs-project:getIamPolicy", &token, json!({}));
     assert_eq!(r.status, 403, "{}", r.body);

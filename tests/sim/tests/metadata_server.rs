@@ -21,11 +21,9 @@ fn with_vm() -> TestSim {
 #[test]
 fn requires_the_flavor_header_and_answers_with_it() {
     let sim = with_vm();
-    let bare = sim.send(
+    let bare = sim.anonymous(
         "GET",
         &format!("/_vm/{VM}/computeMetadata/v1/instance/attributes/BOT_NAME"),
-        None,
-        None,
     );
     assert_eq!(bare.status, 403);
     let ok = sim.metadata(VM, "instance/attributes/BOT_NAME");
