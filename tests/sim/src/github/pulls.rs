@@ -12,7 +12,7 @@
 //! it points at; `main`'s commit is derived from the repository's commit count.
 
 use super::app::render_installation;
-use super::repos::{decode_content, full_name, write_status};
+use super::repos::{decode_content, file_fields, full_name, write_status};
 use super::state::{blob_sha, File, Repo};
 use super::{
     body, caller, not_found, reply, repo_for, required, writable_repo, Caller, GhError, GhResult,
@@ -214,19 +214,10 @@ pub fn get_on_branch(repo: &Repo, full: &str, path: &str, branch: &str) -> GhRes
         .get(branch)
         .ok_or_else(|| GhError::new(404, format!("No commit found for the ref {branch}")))?;
     let file = branch.files.get(path).ok_or_else(not_found)?;
-    Ok(reply(
-        StatusCode::OK,
-        &json!({
-            "type": "file",
-            "name": path.rsplit('/').next().unwrap_or(path),
-            "path": path,
-            "sha": file.sha,
-            "size": file.content.len(),
-            "url": format!("{API}/repos/{full}/contents/{path}"),
-            "encoding": "base64",
-            "content": STANDARD.encode(&file.content),
-        }),
-    ))
+    let mut body = file_fields(full, path, &file.sha, file.content.len(), "");
+    body["encoding"] = json!("base64");
+    body["content"] = json!(STANDARD.encode(&file.content));
+    Ok(reply(StatusCode::OK, &body))
 }
 
 /// `PUT /repos/{o}/{r}/contents/{path}` with `branch` other than `main`: one commit on
@@ -263,14 +254,7 @@ pub fn put_on_branch(
     Ok(reply(
         status,
         &json!({
-            "content": {
-                "type": "file",
-                "name": path.rsplit('/').next().unwrap_or(path),
-                "path": path,
-                "sha": blob,
-                "size": size,
-                "url": format!("{API}/repos/{full}/contents/{path}?ref={branch}"),
-            },
+            "content": file_fields(full, path, &blob, size, &format!("?ref={branch}")),
             "commit": { "sha": head.commit, "message": message },
         }),
     ))

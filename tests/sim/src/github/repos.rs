@@ -187,16 +187,24 @@ pub(super) fn write_status(
     }
 }
 
-fn render_content(full: &str, path: &str, sha: &str, size: usize) -> Value {
+/// What every contents answer says of a file: its name, path, blob sha, size and API
+/// `url` (with `query` after it, e.g. `?ref=` for a branch).
+pub(super) fn file_fields(full: &str, path: &str, sha: &str, size: usize, query: &str) -> Value {
     json!({
         "type": "file",
         "name": path.rsplit('/').next().unwrap_or(path),
         "path": path,
         "sha": sha,
         "size": size,
-        "url": format!("{API}/repos/{full}/contents/{path}"),
-        "html_url": format!("https://github.com/{full}/blob/main/{path}"),
+        "url": format!("{API}/repos/{full}/contents/{path}{query}"),
     })
+}
+
+/// A file on `main`, with its page on github.com.
+fn render_content(full: &str, path: &str, sha: &str, size: usize) -> Value {
+    let mut file = file_fields(full, path, sha, size, "");
+    file["html_url"] = json!(format!("https://github.com/{full}/blob/main/{path}"));
+    file
 }
 
 /// `owner/name`, as GitHub spells a repository in its URLs.
