@@ -87,8 +87,7 @@ fn insert_error(sim: &TestSim, token: &str, body: Value) -> Value {
 
 #[test]
 fn insert_checks_the_body_like_google() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let mut bad_name = vm_body("Bad_Name");
     let e = insert_error(&sim, &token, bad_name.take());
     assert!(e["error"]["message"]
@@ -166,19 +165,14 @@ fn insert_checks_the_body_like_google() {
 
 #[test]
 fn zone_exhausted_and_quota_are_reported_in_the_operation() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     for code in ["ZONE_RESOURCE_POOL_EXHAUSTED", "QUOTA_EXCEEDED"] {
         sim.admin("faults", json!({ "endpoint": "compute.instances.insert", "operationError": { "code": code }, "times": 1 }));
         let name = format!("vm-{}", code.to_lowercase().replace('_', "-"));
         let op = sim
             .post(&format!("{ZONE}/instances"), &token, vm_body(&name))
             .json();
-        let done = wait_op(
-            &sim,
-            &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-            &token,
-        );
+        let done = wait_zone_op(&sim, &op, &token);
         assert_eq!(done["error"]["errors"][0]["code"], code);
         assert!(done["httpErrorStatusCode"].as_u64().unwrap() >= 400);
         assert_eq!(sim.instance_get(&token, &name, "").status, 404);
@@ -187,18 +181,13 @@ fn zone_exhausted_and_quota_are_reported_in_the_operation() {
     let op = sim
         .post(&format!("{ZONE}/instances"), &token, vm_body("fine-now"))
         .json();
-    let done = wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
+    let done = wait_zone_op(&sim, &op, &token);
     assert!(done.get("error").is_none());
 }
 
 #[test]
 fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.post(&format!("{ZONE}/instances"), &token, vm_body("bot-a"));
     let mut other = vm_body("web-server");
     other["labels"] = json!({ "team": "web" });
@@ -218,12 +207,7 @@ fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
         list["items"]["zones/us-east1-b"]["warning"]["code"],
         "NO_RESULTS_ON_PAGE"
     );
-    let all = sim
-        .get(
-            "/compute/v1/projects/claw-demo/aggregated/instances",
-            &token,
-        )
-        .json();
+    let all = sim.instance_list(&token, "claw-demo", "").json();
     assert_eq!(
         all["items"]["zones/us-central1-a"]["instances"]
             .as_array()
@@ -231,17 +215,13 @@ fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
             .len(),
         2
     );
-    let bad = sim.get(
-        "/compute/v1/projects/claw-demo/aggregated/instances?filter=labels.a%3D1%20OR%20b%3D2",
-        &token,
-    );
+    let bad = sim.instance_list(&token, "claw-demo", "?filter=labels.a%3D1%20OR%20b%3D2");
     assert_eq!(bad.status, 400);
 }
 
 #[test]
 fn set_metadata_checks_the_fingerprint() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let vm = sim.insert_vm(&token, "meta-vm");
     let fingerprint = vm["metadata"]["fingerprint"].as_str().unwrap().to_string();
     let mut items = vm["metadata"]["items"].as_array().unwrap().clone();
@@ -322,8 +302,7 @@ fn guest_attributes_written_on_the_vm_are_read_through_the_api() {
 
 #[test]
 fn serial_output_has_the_boot_log_and_pages_with_start() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "serial-vm");
     let out = sim.wait_for(5, || {
         let out = sim
@@ -359,8 +338,7 @@ fn serial_output_has_the_boot_log_and_pages_with_start() {
 
 #[test]
 fn stop_then_delete() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "doomed");
     let op = sim
         .post(&format!("{ZONE}/instances/doomed/stop"), &token, json!({}))
@@ -369,11 +347,7 @@ fn stop_then_delete() {
         sim.instance_get(&token, "doomed", "").json()["status"],
         "STOPPING"
     );
-    wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
+    wait_zone_op(&sim, &op, &token);
     let stopped = sim.instance_get(&token, "doomed", "").json();
     assert_eq!(stopped["status"], "TERMINATED");
     assert!(
@@ -383,19 +357,10 @@ fn stop_then_delete() {
         "the ephemeral IP is released"
     );
     let op = sim
-        .send(
-            "DELETE",
-            &format!("{ZONE}/instances/doomed"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("{ZONE}/instances/doomed"), &token)
         .json();
     assert_eq!(op["operationType"], "delete");
-    wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
+    wait_zone_op(&sim, &op, &token);
     assert_eq!(sim.instance_get(&token, "doomed", "").status, 404);
     assert_eq!(
         sim.delete(&format!("{ZONE}/instances/doomed"), &token)
@@ -406,8 +371,7 @@ fn stop_then_delete() {
 
 #[test]
 fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let path = format!("{ZONE}/instances?requestId=0b8f6d3e-2c1a-4e7b-9a55-6f1d2e3c4b5a");
     let first = sim.post(&path, &token, vm_body("retried"));
     let second = sim.post(&path, &token, vm_body("retried"));
@@ -426,8 +390,7 @@ fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
 
 #[test]
 fn standard_parameters_are_accepted_and_unknown_ones_refused() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let ok = sim.anonymous("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"));
     assert_eq!(ok.status, 200, "{}", ok.body);
     let bad = sim.instance_get(&token, "x", "?colour=blue");
@@ -440,8 +403,7 @@ fn standard_parameters_are_accepted_and_unknown_ones_refused() {
 
 #[test]
 fn aggregated_list_pages_with_max_results() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     for name in ["page-a", "page-b", "page-c"] {
         assert_eq!(
             sim.post(&format!("{ZONE}/instances"), &token, vm_body(name))

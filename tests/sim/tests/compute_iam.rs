@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{enable_iam_in_demo, sim, TestSim, ZONE};
+use common::{enable_iam_in_demo, signed_in, TestSim, ZONE};
 use serde_json::{json, Value};
 
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
@@ -15,8 +15,7 @@ const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 /// A service account of claw-demo, created through IAM; its email.
 /// A simulator whose signed-in owner has the IAM API on in `claw-demo`.
 fn demo_with_iam() -> (TestSim, String) {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     enable_iam_in_demo(&sim, &owner);
     (sim, owner)
 }
@@ -187,10 +186,7 @@ fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
     assert_eq!(sim.instance_get(&ci_token, "bot", "").status, 200);
     let other = sim.instance_get(&ci_token, "other", "");
     assert_eq!(other.status, 403, "{}", other.body);
-    let list = sim.get(
-        "/compute/v1/projects/claw-demo/aggregated/instances",
-        &ci_token,
-    );
+    let list = sim.instance_list(&ci_token, "claw-demo", "");
     assert_eq!(list.status, 403, "{}", list.body);
 
     // Setting the metadata of a VM that runs as an account needs actAs on it too.

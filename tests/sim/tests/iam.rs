@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{enable_iam_in_demo, sim, wait_op, TestSim};
+use common::{enable_iam_in_demo, signed_in, sim, wait_op, TestSim};
 use serde_json::{json, Value};
 
 const POOLS: &str = "/v1/projects/claw-demo/locations/global/workloadIdentityPools";
@@ -61,8 +61,7 @@ fn pool_and_provider(sim: &TestSim, token: &str) {
 
 #[test]
 fn iam_is_off_until_enabled_and_answers_service_disabled() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let r = sim.post(
         &format!("{POOLS}?workloadIdentityPoolId=claw-free"),
         &token,
@@ -80,8 +79,7 @@ fn iam_is_off_until_enabled_and_answers_service_disabled() {
 
 #[test]
 fn a_github_provider_is_restricted_to_one_repository_and_main() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     enable_iam(&sim, &token);
     let bad_id = sim.post(
         &format!("{POOLS}?workloadIdentityPoolId=gcp-pool"),
@@ -153,8 +151,7 @@ fn a_github_provider_is_restricted_to_one_repository_and_main() {
 
 #[test]
 fn service_accounts_and_policies_with_etags() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     enable_iam(&sim, &token);
     pool_and_provider(&sim, &token);
     let n = sim.claw_demo_number();

@@ -14,7 +14,7 @@ use claw_free::github::plan::{Resource, Target};
 use claw_free_testkit::keyless::{
     audience, change_policy, ci_token, exchange, id_token, link, target, without_role,
 };
-use common::{sim, vm_body, Resp, TestSim, ZONE};
+use common::{signed_in, vm_body, Resp, TestSim, ZONE};
 use serde_json::{json, Value};
 
 const OWNER: &str = "ada-lovelace";
@@ -80,8 +80,7 @@ fn message(r: &Resp) -> String {
 
 #[test]
 fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let mine = repository(&sim, "my-bot");
     let other = repository(&sim, "other-bot");
     // The bot's VM, running as the VM's account, then everything linking makes.
@@ -116,7 +115,7 @@ fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
         report.body
     );
     // ... and nothing else in the project.
-    let elsewhere = sim.get("/compute/v1/projects/claw-demo/aggregated/instances", &ci);
+    let elsewhere = sim.instance_list(&ci, "claw-demo", "");
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
 
     // Another branch, or another repository (its own id), is refused by the condition.

@@ -122,8 +122,7 @@ fn wait_for_change_wakes_on_set_metadata_and_times_out_otherwise() {
 
 #[test]
 fn set_metadata_through_compute_wakes_the_vm() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let vm = sim.insert_vm(&token, "woken");
     let path = "claw-demo/us-central1-a/woken";
     let etag = sim

@@ -107,8 +107,7 @@ fn bad_clients_and_requests_are_refused() {
 
 #[test]
 fn expired_and_revoked_tokens_get_401() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     assert_eq!(sim.get("/v3/projects:search", &token).status, 200);
     sim.admin("tokens/expire", json!({ "email": "ada@example.com" }));
     let expired = sim.get("/v3/projects:search", &token);

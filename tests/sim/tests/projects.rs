@@ -28,8 +28,7 @@ fn search_lists_only_the_callers_active_projects() {
 
 #[test]
 fn create_returns_an_operation_and_a_taken_id_is_409() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let op = sim.post(
         "/v3/projects",
         &token,
@@ -78,8 +77,7 @@ fn create_returns_an_operation_and_a_taken_id_is_409() {
 
 #[test]
 fn compute_is_service_disabled_until_enabled() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let list = "/compute/v1/projects/claw-fresh/aggregated/instances";
     let refused = sim.get(list, &token);
     assert_eq!(refused.status, 403);
@@ -139,16 +137,10 @@ fn another_users_project_is_forbidden() {
     let sim = sim();
     sim.add_project("bobs-project", "bob@example.com");
     let token = sim.token();
-    let r = sim.get(
-        "/compute/v1/projects/bobs-project/aggregated/instances",
-        &token,
-    );
+    let r = sim.instance_list(&token, "bobs-project", "");
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"]["status"], "PERMISSION_DENIED");
-    let r = sim.get(
-        "/compute/v1/projects/nobody-has-it/aggregated/instances",
-        &token,
-    );
+    let r = sim.instance_list(&token, "nobody-has-it", "");
     assert_eq!(r.status, 404);
 }
 

@@ -36,8 +36,7 @@ fn message(r: &Resp) -> String {
 
 #[test]
 fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let bucket = "claw-cache-demo";
     let made = insert_bucket(
         &sim,
@@ -278,8 +277,7 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
 /// the object.
 #[test]
 fn a_large_object_arrives_through_a_resumable_upload() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let bucket = "claw-cache-big";
     let made = insert_bucket(
         &sim,

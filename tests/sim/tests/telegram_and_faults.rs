@@ -70,8 +70,7 @@ fn telegram_get_me_and_updates_like_telegram() {
 
 #[test]
 fn faults_hit_the_named_endpoint_the_given_number_of_times() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.admin(
         "faults",
         json!({ "endpoint": "crm.projects.search", "status": 503, "times": 2 }),
@@ -128,14 +127,10 @@ fn faults_hit_the_named_endpoint_the_given_number_of_times() {
 
 #[test]
 fn counters_count_each_endpoint_and_reset_clears_them() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.get("/v3/projects:search", &token);
     sim.get("/v3/projects:search", &token);
-    sim.get(
-        "/compute/v1/projects/claw-demo/aggregated/instances",
-        &token,
-    );
+    sim.instance_list(&token, "claw-demo", "");
     let counters = sim.admin_get("counters");
     assert_eq!(counters["oauth.authorize"], 1);
     assert_eq!(counters["oauth.token"], 1);

@@ -42,8 +42,7 @@ fn deliver_secret(sim: &TestSim, token: &str, vm: &str, version: &str) {
 
 #[test]
 fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "standin-vm");
     let attrs = sim.wait_for(5, || {
         guest(&sim, &token, "standin-vm").filter(|a| a["setup"] == "waiting-secret")
@@ -85,8 +84,7 @@ fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
 
 #[test]
 fn a_never_healthy_app_keeps_the_stand_in_starting() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "sick-vm");
     sim.admin("vm-faults", json!({ "project": "claw-demo", "zone": "us-central1-a", "instance": "sick-vm", "neverHealthy": true }));
     sim.wait_for(5, || {

@@ -56,6 +56,13 @@ pub fn sim() -> TestSim {
     sim_with(|_| {})
 }
 
+/// A simulator and an access token of its signed-in user, with the usual scopes.
+pub fn signed_in() -> (TestSim, String) {
+    let sim = sim();
+    let token = sim.token();
+    (sim, token)
+}
+
 pub fn sim_with(change: impl FnOnce(&mut Options)) -> TestSim {
     let dir = temp_dir();
     let mut opts = Options::new(dir.clone());
@@ -182,6 +189,14 @@ impl TestSim {
     /// `GET` on the VM `name` in [`ZONE`], with `rest` (an action, a query) after it.
     pub fn instance_get(&self, token: &str, name: &str, rest: &str) -> Resp {
         self.get(&format!("{ZONE}/instances/{name}{rest}"), token)
+    }
+
+    /// `instances.aggregatedList` in `project`, with `query` (`?filter=...`) after it.
+    pub fn instance_list(&self, token: &str, project: &str, query: &str) -> Resp {
+        self.get(
+            &format!("/compute/v1/projects/{project}/aggregated/instances{query}"),
+            token,
+        )
     }
 
     pub fn post(&self, path: &str, token: &str, body: Value) -> Resp {
@@ -434,6 +449,13 @@ pub fn base64_bytes(value: &Value) -> Vec<u8> {
     STANDARD
         .decode(text)
         .unwrap_or_else(|e| panic!("not Base64 ({e}): {text}"))
+}
+
+/// Waits for the Compute operation `op` (as an insert, stop or delete answered it) in
+/// [`ZONE`] to finish and returns it.
+pub fn wait_zone_op(sim: &TestSim, op: &Value, token: &str) -> Value {
+    let name = op["name"].as_str().expect("an operation has a name");
+    wait_op(sim, &format!("{ZONE}/operations/{name}"), token)
 }
 
 /// Enables the IAM API in `claw-demo` (off in a new project) and waits until it is.
