@@ -6,6 +6,11 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
+/// A VM's external IP, as its first network interface's access config shows it.
+fn nat_ip(vm: &Value) -> Option<&Value> {
+    vm["networkInterfaces"][0]["accessConfigs"][0].get("natIP")
+}
+
 #[test]
 fn insert_moves_through_operation_and_instance_states() {
     let sim = sim_with(|o| {
@@ -29,12 +34,7 @@ fn insert_moves_through_operation_and_instance_states() {
 
     let vm = sim.instance_get(&token, "bot-one", "").json();
     assert_eq!(vm["status"], "PROVISIONING");
-    assert!(
-        vm["networkInterfaces"][0]["accessConfigs"][0]
-            .get("natIP")
-            .is_none(),
-        "no IP before it runs"
-    );
+    assert!(nat_ip(&vm).is_none(), "no IP before it runs");
 
     let mut seen = Vec::new();
     let done = sim.wait_for(10, || {
@@ -65,8 +65,8 @@ fn insert_moves_through_operation_and_instance_states() {
         .as_str()
         .unwrap()
         .ends_with("/zones/us-central1-a/machineTypes/e2-micro"));
-    assert!(vm["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
-        .as_str()
+    assert!(nat_ip(&vm)
+        .and_then(Value::as_str)
         .unwrap()
         .starts_with("34."));
     assert_eq!(vm["labels"]["claw-free"], "bot");
@@ -350,12 +350,7 @@ fn stop_then_delete() {
     wait_zone_op(&sim, &op, &token);
     let stopped = sim.instance_get(&token, "doomed", "").json();
     assert_eq!(stopped["status"], "TERMINATED");
-    assert!(
-        stopped["networkInterfaces"][0]["accessConfigs"][0]
-            .get("natIP")
-            .is_none(),
-        "the ephemeral IP is released"
-    );
+    assert!(nat_ip(&stopped).is_none(), "the ephemeral IP is released");
     let op = sim
         .delete(&format!("{ZONE}/instances/doomed"), &token)
         .json();
