@@ -246,27 +246,23 @@ fn config(sim: &Sim, req: &Req) -> Result<Response, Refusal> {
     }
     let mut world = sim.world();
     let c = &mut world.config;
-    if let Some(v) = change.auto_approve {
-        c.auto_approve = v;
+    // Each setting the change names replaces the current one; the rest stay.
+    macro_rules! apply {
+        ($($field:ident),*) => {
+            $(if let Some(v) = change.$field {
+                c.$field = v;
+            })*
+        };
     }
-    if let Some(v) = change.token_ttl_secs {
-        c.token_ttl_secs = v;
-    }
-    if let Some(v) = change.operation_step_ms {
-        c.operation_step_ms = v;
-    }
-    if let Some(v) = change.boot_step_ms {
-        c.boot_step_ms = v;
-    }
-    if let Some(v) = change.agent_boot_delay_ms {
-        c.agent_boot_delay_ms = v;
-    }
-    if let Some(v) = change.billing_for_new_projects {
-        c.billing_for_new_projects = v;
-    }
-    if let Some(v) = change.apps_never_healthy {
-        c.apps_never_healthy = v;
-    }
+    apply!(
+        auto_approve,
+        token_ttl_secs,
+        operation_step_ms,
+        boot_step_ms,
+        agent_boot_delay_ms,
+        billing_for_new_projects,
+        apps_never_healthy
+    );
     Ok(ok_json(&world.config))
 }
 

@@ -72,14 +72,10 @@ fn invalid_query(query: &str) -> GoogleError {
 /// `GET /v3/projects:search`.
 pub fn search(sim: &Sim, req: &Req) -> ApiResult {
     let query = SearchQuery::parse(req.param("query").unwrap_or(""))?;
-    let page_size: usize = match req.param("pageSize") {
-        None => 500,
-        Some(v) => v
-            .parse()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::new(400, "badRequest", "Invalid page_size."))?,
-    };
+    let page_size: usize = req
+        .number_param("pageSize", 1..=1000)
+        .map_err(|_| ApiError::new(400, "badRequest", "Invalid page_size."))?
+        .unwrap_or(500);
     let offset: usize = match req.param("pageToken") {
         None | Some("") => 0,
         Some(v) => v

@@ -10,17 +10,34 @@
 
 use axum::http::Method;
 
+use crate::state::VmKey;
 use crate::telegram;
+
+/// The instance a Compute or metadata-server route names, by its path's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstancePath<'a> {
+    pub project: &'a str,
+    pub zone: &'a str,
+    pub instance: &'a str,
+}
+
+impl InstancePath<'_> {
+    /// The key the world holds the instance under.
+    pub fn key(&self) -> VmKey {
+        VmKey::new(self.project, self.zone, self.instance)
+    }
+}
 
 macro_rules! endpoints {
     ($(
         $(#[$doc:meta])*
-        $variant:ident $({ $($field:ident),* $(,)? })? => $name:literal, $params:expr;
+        $variant:ident $({ $($field:ident),* $(,)? })? $(($path:ident))?
+            => $name:literal, $params:expr;
     )*) => {
         /// A route of Google's, GitHub's or Telegram's APIs that the simulator counts.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Endpoint<'a> {
-            $($(#[$doc])* $variant $({ $($field: &'a str),* })?,)*
+            $($(#[$doc])* $variant $({ $($field: &'a str),* })? $(($path<'a>))?,)*
             /// `/bot{token}/{method}`: every Bot API method, served or not.
             Telegram { token: &'a str, method: &'a str },
         }
@@ -66,21 +83,21 @@ endpoints! {
     ServicesEnable { project, service } => "serviceusage.services.enable", NO_PARAMS;
     ServiceusageOperationsGet { operation } => "serviceusage.operations.get", NO_PARAMS;
     InstancesInsert { project, zone } => "compute.instances.insert", REQUEST_ID;
-    InstancesGet { project, zone, instance } => "compute.instances.get", NO_PARAMS;
-    InstancesDelete { project, zone, instance } => "compute.instances.delete", REQUEST_ID;
-    InstancesSetMetadata { project, zone, instance } => "compute.instances.setMetadata", REQUEST_ID;
-    InstancesGetGuestAttributes { project, zone, instance } =>
+    InstancesGet(InstancePath) => "compute.instances.get", NO_PARAMS;
+    InstancesDelete(InstancePath) => "compute.instances.delete", REQUEST_ID;
+    InstancesSetMetadata(InstancePath) => "compute.instances.setMetadata", REQUEST_ID;
+    InstancesGetGuestAttributes(InstancePath) =>
         "compute.instances.getGuestAttributes", Some(&["queryPath", "variableKey"]);
-    InstancesGetSerialPortOutput { project, zone, instance } =>
+    InstancesGetSerialPortOutput(InstancePath) =>
         "compute.instances.getSerialPortOutput", Some(&["port", "start"]);
-    InstancesStop { project, zone, instance } =>
+    InstancesStop(InstancePath) =>
         "compute.instances.stop", Some(&["requestId", "discardLocalSsd"]);
-    InstancesStart { project, zone, instance } => "compute.instances.start", REQUEST_ID;
-    InstancesSetServiceAccount { project, zone, instance } =>
+    InstancesStart(InstancePath) => "compute.instances.start", REQUEST_ID;
+    InstancesSetServiceAccount(InstancePath) =>
         "compute.instances.setServiceAccount", REQUEST_ID;
-    InstancesGetIamPolicy { project, zone, instance } =>
+    InstancesGetIamPolicy(InstancePath) =>
         "compute.instances.getIamPolicy", Some(&["optionsRequestedPolicyVersion"]);
-    InstancesSetIamPolicy { project, zone, instance } => "compute.instances.setIamPolicy", NO_PARAMS;
+    InstancesSetIamPolicy(InstancePath) => "compute.instances.setIamPolicy", NO_PARAMS;
     ZoneOperationsGet { project, zone, operation } => "compute.zoneOperations.get", NO_PARAMS;
     InstancesAggregatedList { project } => "compute.instances.aggregatedList", Some(&[
         "filter",
@@ -92,9 +109,9 @@ endpoints! {
         "serviceProjectNumber",
     ]);
     /// A VM's metadata server (`/_vm/{p}/{z}/{i}/computeMetadata/v1/...`), read.
-    MetadataGet { project, zone, instance } => "metadata.get", None;
+    MetadataGet(InstancePath) => "metadata.get", None;
     /// A VM's metadata server, a guest attribute written.
-    MetadataGuestAttributesPut { project, zone, instance } => "metadata.guestAttributes.put", None;
+    MetadataGuestAttributesPut(InstancePath) => "metadata.guestAttributes.put", None;
     StorageBucketsInsert => "storage.buckets.insert", None;
     StorageBucketsGet { bucket } => "storage.buckets.get", None;
     StorageBucketsGetIamPolicy { bucket } => "storage.buckets.getIamPolicy", None;
@@ -192,64 +209,24 @@ impl<'a> Endpoint<'a> {
             ["compute", "v1", "projects", project, "zones", zone, "instances"] if post => {
                 Self::InstancesInsert { project, zone }
             }
-            ["compute", "v1", "projects", project, "zones", zone, "instances", instance] if get => {
-                Self::InstancesGet {
-                    project,
-                    zone,
-                    instance,
-                }
-            }
-            ["compute", "v1", "projects", project, "zones", zone, "instances", instance]
-                if delete =>
+            ["compute", "v1", "projects", project, "zones", zone, "instances", instance, ref action @ ..] =>
             {
-                Self::InstancesDelete {
+                let at = InstancePath {
                     project,
                     zone,
                     instance,
-                }
-            }
-            ["compute", "v1", "projects", project, "zones", zone, "instances", instance, action] => {
-                match action {
-                    "setMetadata" if post => Self::InstancesSetMetadata {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "getGuestAttributes" if get => Self::InstancesGetGuestAttributes {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "serialPort" if get => Self::InstancesGetSerialPortOutput {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "stop" if post => Self::InstancesStop {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "start" if post => Self::InstancesStart {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "setServiceAccount" if post => Self::InstancesSetServiceAccount {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "getIamPolicy" if get => Self::InstancesGetIamPolicy {
-                        project,
-                        zone,
-                        instance,
-                    },
-                    "setIamPolicy" if post => Self::InstancesSetIamPolicy {
-                        project,
-                        zone,
-                        instance,
-                    },
+                };
+                match *action {
+                    [] if get => Self::InstancesGet(at),
+                    [] if delete => Self::InstancesDelete(at),
+                    ["setMetadata"] if post => Self::InstancesSetMetadata(at),
+                    ["getGuestAttributes"] if get => Self::InstancesGetGuestAttributes(at),
+                    ["serialPort"] if get => Self::InstancesGetSerialPortOutput(at),
+                    ["stop"] if post => Self::InstancesStop(at),
+                    ["start"] if post => Self::InstancesStart(at),
+                    ["setServiceAccount"] if post => Self::InstancesSetServiceAccount(at),
+                    ["getIamPolicy"] if get => Self::InstancesGetIamPolicy(at),
+                    ["setIamPolicy"] if post => Self::InstancesSetIamPolicy(at),
                     _ => return None,
                 }
             }
@@ -269,18 +246,16 @@ impl<'a> Endpoint<'a> {
                 token: &bot["bot".len()..],
                 method,
             },
-            ["_vm", project, zone, instance, "computeMetadata", "v1", ..] if put => {
-                Self::MetadataGuestAttributesPut {
+            ["_vm", project, zone, instance, "computeMetadata", "v1", ..] if get || put => {
+                let at = InstancePath {
                     project,
                     zone,
                     instance,
-                }
-            }
-            ["_vm", project, zone, instance, "computeMetadata", "v1", ..] if get => {
-                Self::MetadataGet {
-                    project,
-                    zone,
-                    instance,
+                };
+                if put {
+                    Self::MetadataGuestAttributesPut(at)
+                } else {
+                    Self::MetadataGet(at)
                 }
             }
             ["storage", "v1", "b"] if post => Self::StorageBucketsInsert,
@@ -477,11 +452,11 @@ mod tests {
                 Method::POST,
                 "/compute/v1/projects/p/zones/z/instances/i/stop"
             ),
-            Some(Endpoint::InstancesStop {
+            Some(Endpoint::InstancesStop(InstancePath {
                 project: "p",
                 zone: "z",
                 instance: "i"
-            })
+            }))
         );
         assert_eq!(
             parse(

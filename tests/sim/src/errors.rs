@@ -98,6 +98,12 @@ pub enum TokenProblem {
     InsufficientScope,
 }
 
+/// Google's message for a token it cannot use, expired or of an unknown kind.
+const INVALID_CREDENTIALS: &str =
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, \
+     login cookie or other valid authentication credential. \
+     See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+
 /// Google's 401 (or 403 for a token without the needed scope) on a Cloud API.
 pub fn unauthenticated(problem: TokenProblem, service: &str) -> GoogleError {
     let (code, legacy, reason, message) = match problem {
@@ -113,17 +119,13 @@ pub fn unauthenticated(problem: TokenProblem, service: &str) -> GoogleError {
             401,
             "authError",
             "ACCESS_TOKEN_EXPIRED",
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, \
-             login cookie or other valid authentication credential. \
-             See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            INVALID_CREDENTIALS,
         ),
         TokenProblem::Unknown => (
             401,
             "authError",
             "ACCESS_TOKEN_TYPE_UNSUPPORTED",
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, \
-             login cookie or other valid authentication credential. \
-             See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+            INVALID_CREDENTIALS,
         ),
         TokenProblem::InsufficientScope => (
             403,

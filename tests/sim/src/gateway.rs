@@ -87,10 +87,9 @@ fn openclaw_state(root: &Path) -> PathBuf {
     root.join("var/lib/openclaw")
 }
 
-/// A process of the app: its own process group, killed if the simulator dies (see
-/// `spawn`).
-fn app_command(program: &Path, home: &Path, config: &Path) -> Command {
-    let mut command = Command::new(program);
+/// What every `openclaw` command of one bot shares: only this environment, with its
+/// home, state and configuration, offline and never updating itself.
+pub fn openclaw_env<'c>(command: &'c mut Command, home: &Path, config: &Path) -> &'c mut Command {
     command
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -100,6 +99,13 @@ fn app_command(program: &Path, home: &Path, config: &Path) -> Command {
         .env("OPENCLAW_CONFIG_PATH", config)
         .env("OPENCLAW_NO_AUTO_UPDATE", "1")
         .env("OPENCLAW_OFFLINE", "1")
+}
+
+/// A process of the app: its own process group, killed if the simulator dies (see
+/// `spawn`).
+fn app_command(program: &Path, home: &Path, config: &Path) -> Command {
+    let mut command = Command::new(program);
+    openclaw_env(&mut command, home, config)
         .stdin(Stdio::null())
         .process_group(0);
     // SAFETY: prctl is async-signal-safe.

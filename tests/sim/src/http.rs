@@ -48,6 +48,26 @@ impl Req {
             .map(|(_, v)| v.as_str())
     }
 
+    /// A query parameter that must be a number in `range`: `Ok(None)` when it is
+    /// absent, `Err` with the text it had when that is not such a number (each API
+    /// words that refusal its own way).
+    pub fn number_param<T>(
+        &self,
+        name: &str,
+        range: impl std::ops::RangeBounds<T>,
+    ) -> Result<Option<T>, &str>
+    where
+        T: std::str::FromStr + PartialOrd,
+    {
+        let Some(text) = self.param(name) else {
+            return Ok(None);
+        };
+        match text.parse() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(text),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }

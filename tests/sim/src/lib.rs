@@ -340,20 +340,10 @@ async fn handle(State(sim): State<Arc<Sim>>, request: Request) -> Response {
             )
         }
         ["_vm", p, z, i, "app", "health"] => {
-            let key = VmKey {
-                project: p.to_string(),
-                zone: z.to_string(),
-                instance: i.to_string(),
-            };
-            return vm::app_health(&sim, &req, &key);
+            return vm::app_health(&sim, &req, &VmKey::new(p, z, i));
         }
         ["_vm", p, z, i, "app", "restart"] if req.method == Method::POST => {
-            let key = VmKey {
-                project: p.to_string(),
-                zone: z.to_string(),
-                instance: i.to_string(),
-            };
-            return gateway::restart(&sim, key).await;
+            return gateway::restart(&sim, VmKey::new(p, z, i)).await;
         }
         ["o", "oauth2", "v2", "auth", "consent"] if req.method == Method::POST => {
             return oauth::consent(&sim, &req)
@@ -395,11 +385,6 @@ async fn dispatch(
     effect: Option<FaultEffect>,
 ) -> Response {
     use Endpoint as E;
-    let vm = |project: &str, zone: &str, instance: &str| VmKey {
-        project: project.to_string(),
-        zone: zone.to_string(),
-        instance: instance.to_string(),
-    };
     let result: ApiResult = match endpoint {
         E::OauthAuthorize => return oauth::authorize(sim, req),
         E::OauthToken => return oauth::token(sim, req),
@@ -415,56 +400,16 @@ async fn dispatch(
             serviceusage::get_operation(sim, req, operation)
         }
         E::InstancesInsert { project, zone } => compute::insert(sim, req, project, zone, effect),
-        E::InstancesGet {
-            project,
-            zone,
-            instance,
-        } => compute::get(sim, req, project, zone, instance),
-        E::InstancesDelete {
-            project,
-            zone,
-            instance,
-        } => compute::delete(sim, req, project, zone, instance),
-        E::InstancesSetMetadata {
-            project,
-            zone,
-            instance,
-        } => compute::set_metadata(sim, req, project, zone, instance),
-        E::InstancesGetGuestAttributes {
-            project,
-            zone,
-            instance,
-        } => compute::get_guest_attributes(sim, req, project, zone, instance),
-        E::InstancesGetSerialPortOutput {
-            project,
-            zone,
-            instance,
-        } => compute::serial_port(sim, req, project, zone, instance),
-        E::InstancesStop {
-            project,
-            zone,
-            instance,
-        } => compute::stop(sim, req, project, zone, instance),
-        E::InstancesStart {
-            project,
-            zone,
-            instance,
-        } => compute::start(sim, req, project, zone, instance),
-        E::InstancesSetServiceAccount {
-            project,
-            zone,
-            instance,
-        } => compute::set_service_account(sim, req, project, zone, instance),
-        E::InstancesGetIamPolicy {
-            project,
-            zone,
-            instance,
-        } => compute::iam_policy(sim, req, project, zone, instance, false),
-        E::InstancesSetIamPolicy {
-            project,
-            zone,
-            instance,
-        } => compute::iam_policy(sim, req, project, zone, instance, true),
+        E::InstancesGet(at) => compute::get(sim, req, at),
+        E::InstancesDelete(at) => compute::delete(sim, req, at),
+        E::InstancesSetMetadata(at) => compute::set_metadata(sim, req, at),
+        E::InstancesGetGuestAttributes(at) => compute::get_guest_attributes(sim, req, at),
+        E::InstancesGetSerialPortOutput(at) => compute::serial_port(sim, req, at),
+        E::InstancesStop(at) => compute::stop(sim, req, at),
+        E::InstancesStart(at) => compute::start(sim, req, at),
+        E::InstancesSetServiceAccount(at) => compute::set_service_account(sim, req, at),
+        E::InstancesGetIamPolicy(at) => compute::iam_policy(sim, req, at, false),
+        E::InstancesSetIamPolicy(at) => compute::iam_policy(sim, req, at, true),
         E::ZoneOperationsGet {
             project,
             zone,
@@ -472,21 +417,14 @@ async fn dispatch(
         } => compute::zone_operation(sim, req, project, zone, operation),
         E::InstancesAggregatedList { project } => compute::aggregated_list(sim, req, project),
         E::Telegram { token, method } => return telegram::handle(sim, req, token, method).await,
-        E::MetadataGet {
-            project,
-            zone,
-            instance,
-        }
-        | E::MetadataGuestAttributesPut {
-            project,
-            zone,
-            instance,
-        } => {
-            let base = format!("/_vm/{project}/{zone}/{instance}/computeMetadata/v1");
+        E::MetadataGet(at) | E::MetadataGuestAttributesPut(at) => {
+            let base = format!(
+                "/_vm/{}/{}/{}/computeMetadata/v1",
+                at.project, at.zone, at.instance
+            );
             // The path below `computeMetadata/v1/`, which the metadata server walks.
             let rest: Vec<String> = req.segments.iter().skip(6).cloned().collect();
-            return metadata_server::handle(sim, req, vm(project, zone, instance), &rest, &base)
-                .await;
+            return metadata_server::handle(sim, req, at.key(), &rest, &base).await;
         }
         E::StorageBucketsInsert => storage::insert_bucket(&mut sim.world(), req),
         E::StorageBucketsGet { bucket } => storage::get_bucket(&sim.world(), req, bucket),

@@ -163,26 +163,11 @@ fn render(node: &Value, view: &View, dir_request: bool) -> (String, &'static str
     }
     if container {
         let names: Vec<String> = match node {
-            Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| {
-                    if v.is_object() || v.is_array() {
-                        format!("{k}/")
-                    } else {
-                        k.clone()
-                    }
-                })
-                .collect(),
+            Value::Object(map) => map.iter().map(|(k, v)| entry(k.clone(), v)).collect(),
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| {
-                    if v.is_object() || v.is_array() {
-                        format!("{i}/")
-                    } else {
-                        i.to_string()
-                    }
-                })
+                .map(|(i, v)| entry(i.to_string(), v))
                 .collect(),
             _ => Vec::new(),
         };
@@ -199,6 +184,15 @@ fn render(node: &Value, view: &View, dir_request: bool) -> (String, &'static str
         (node.to_string(), json_type)
     } else {
         (text, text_type)
+    }
+}
+
+/// A directory listing's line for the child `name`: a trailing `/` marks a directory.
+fn entry(name: String, child: &Value) -> String {
+    if child.is_object() || child.is_array() {
+        format!("{name}/")
+    } else {
+        name
     }
 }
 
@@ -282,26 +276,15 @@ pub async fn handle(
     }
     let dir_request = rest.last().is_some_and(|s| s.is_empty());
     let path: Vec<String> = rest.iter().filter(|s| !s.is_empty()).cloned().collect();
-    if let ["instance", "service-accounts", alias, "token"] = path
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        if req.method == Method::GET {
+    let parts: Vec<&str> = path.iter().map(String::as_str).collect();
+    match parts.as_slice() {
+        ["instance", "service-accounts", alias, "token"] if req.method == Method::GET => {
             return match crate::service_accounts::metadata_token(&mut sim.world(), &key, alias) {
                 Some(token) => crate::http::ok_json(&token),
                 None => not_found_page(),
             };
         }
-    }
-    if let ["instance", "service-accounts", alias, "identity"] = path
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        if req.method == Method::GET {
+        ["instance", "service-accounts", alias, "identity"] if req.method == Method::GET => {
             let world = sim.world();
             let Some(inst) = world.instances.get(&key) else {
                 return not_found_page();
@@ -316,6 +299,7 @@ pub async fn handle(
                 }
             };
         }
+        _ => {}
     }
     if req.method == Method::PUT {
         return put_guest_attribute(sim, req, &key, &path);

@@ -192,6 +192,16 @@ pub struct VmKey {
     pub instance: String,
 }
 
+impl VmKey {
+    pub fn new(project: &str, zone: &str, instance: &str) -> Self {
+        Self {
+            project: project.to_string(),
+            zone: zone.to_string(),
+            instance: instance.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for VmKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

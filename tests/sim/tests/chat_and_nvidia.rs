@@ -10,7 +10,7 @@ const KEY: &str = "nvapi-SimulatedKey0123456789abcdefXYZ";
 #[test]
 fn the_chat_page_is_served_from_here_alone_and_uses_the_routes_it_names() {
     let sim = sim();
-    let page = sim.send("GET", "/_chat", None, None);
+    let page = sim.anonymous("GET", "/_chat");
     assert_eq!(page.status, 200);
     for route in ["telegram/bots", "telegram/messages", "telegram/sent"] {
         assert!(page.body.contains(route), "the page does not use {route}");

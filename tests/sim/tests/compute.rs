@@ -6,7 +6,10 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
+/// A VM's external IP, as its first network interface's access config shows it.
+fn nat_ip(vm: &Value) -> Option<&Value> {
+    vm["networkInterfaces"][0]["accessConfigs"][0].get("natIP")
+}
 
 #[test]
 fn insert_moves_through_operation_and_instance_states() {
@@ -29,14 +32,9 @@ fn insert_moves_through_operation_and_instance_states() {
         .unwrap()
         .ends_with(&op_path[1..].replace("compute/v1/", "")));
 
-    let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+    let vm = sim.instance_get(&token, "bot-one", "").json();
     assert_eq!(vm["status"], "PROVISIONING");
-    assert!(
-        vm["networkInterfaces"][0]["accessConfigs"][0]
-            .get("natIP")
-            .is_none(),
-        "no IP before it runs"
-    );
+    assert!(nat_ip(&vm).is_none(), "no IP before it runs");
 
     let mut seen = Vec::new();
     let done = sim.wait_for(10, || {
@@ -54,7 +52,7 @@ fn insert_moves_through_operation_and_instance_states() {
 
     let mut states = Vec::new();
     let vm = sim.wait_for(10, || {
-        let vm = sim.get(&format!("{ZONE}/instances/bot-one"), &token).json();
+        let vm = sim.instance_get(&token, "bot-one", "").json();
         let status = vm["status"].as_str().unwrap().to_string();
         if states.last() != Some(&status) {
             states.push(status.clone());
@@ -67,8 +65,8 @@ fn insert_moves_through_operation_and_instance_states() {
         .as_str()
         .unwrap()
         .ends_with("/zones/us-central1-a/machineTypes/e2-micro"));
-    assert!(vm["networkInterfaces"][0]["accessConfigs"][0]["natIP"]
-        .as_str()
+    assert!(nat_ip(&vm)
+        .and_then(Value::as_str)
         .unwrap()
         .starts_with("34."));
     assert_eq!(vm["labels"]["claw-free"], "bot");
@@ -79,31 +77,24 @@ fn insert_moves_through_operation_and_instance_states() {
     assert_eq!(vm["metadata"]["items"][1]["value"], "My bot");
 }
 
-fn insert_error(sim: &TestSim, token: &str, body: Value) -> Value {
+/// An insert Google refuses as `INVALID_ARGUMENT`, and the message it gives.
+fn insert_error(sim: &TestSim, token: &str, body: Value) -> String {
     let r = sim.post(&format!("{ZONE}/instances"), token, body);
     assert_eq!(r.status, 400, "{}", r.body);
     let error = r.json();
     assert_eq!(error["error"]["status"], "INVALID_ARGUMENT");
-    error
+    error["error"]["message"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn insert_checks_the_body_like_google() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let mut bad_name = vm_body("Bad_Name");
-    let e = insert_error(&sim, &token, bad_name.take());
-    assert!(e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("resource.name"));
+    assert!(insert_error(&sim, &token, bad_name.take()).contains("resource.name"));
 
     let mut body = vm_body("ok-name");
     body["machineType"] = json!("e2-micro");
-    assert!(insert_error(&sim, &token, body)["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("machineType"));
+    assert!(insert_error(&sim, &token, body).contains("machineType"));
     let mut body = vm_body("ok-name");
     body["machineType"] = json!("zones/us-east1-b/machineTypes/e2-micro");
     insert_error(&sim, &token, body);
@@ -116,10 +107,7 @@ fn insert_checks_the_body_like_google() {
         .as_object_mut()
         .unwrap()
         .remove("sourceImage");
-    assert!(insert_error(&sim, &token, body)["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("sourceImage"));
+    assert!(insert_error(&sim, &token, body).contains("sourceImage"));
     let mut body = vm_body("ok-name");
     body["disks"][0]["initializeParams"]["sourceImage"] = json!("debian-12");
     insert_error(&sim, &token, body);
@@ -138,10 +126,7 @@ fn insert_checks_the_body_like_google() {
     );
     let mut body = vm_body("ok-name");
     body["favouriteColour"] = json!("blue");
-    assert!(insert_error(&sim, &token, body)["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Unknown name"));
+    assert!(insert_error(&sim, &token, body).contains("Unknown name"));
     let malformed = sim
         .request("POST", &format!("{ZONE}/instances"))
         .set("Authorization", &format!("Bearer {token}"))
@@ -163,50 +148,34 @@ fn insert_checks_the_body_like_google() {
         again.json()["error"]["errors"][0]["reason"],
         "alreadyExists"
     );
-    assert_eq!(
-        sim.get(&format!("{ZONE}/instances/missing"), &token).status,
-        404
-    );
+    assert_eq!(sim.instance_get(&token, "missing", "").status, 404);
 }
 
 #[test]
 fn zone_exhausted_and_quota_are_reported_in_the_operation() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     for code in ["ZONE_RESOURCE_POOL_EXHAUSTED", "QUOTA_EXCEEDED"] {
         sim.admin("faults", json!({ "endpoint": "compute.instances.insert", "operationError": { "code": code }, "times": 1 }));
         let name = format!("vm-{}", code.to_lowercase().replace('_', "-"));
         let op = sim
             .post(&format!("{ZONE}/instances"), &token, vm_body(&name))
             .json();
-        let done = wait_op(
-            &sim,
-            &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-            &token,
-        );
+        let done = wait_zone_op(&sim, &op, &token);
         assert_eq!(done["error"]["errors"][0]["code"], code);
         assert!(done["httpErrorStatusCode"].as_u64().unwrap() >= 400);
-        assert_eq!(
-            sim.get(&format!("{ZONE}/instances/{name}"), &token).status,
-            404
-        );
+        assert_eq!(sim.instance_get(&token, &name, "").status, 404);
     }
     // The fault was used up: the next insert works.
     let op = sim
         .post(&format!("{ZONE}/instances"), &token, vm_body("fine-now"))
         .json();
-    let done = wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
+    let done = wait_zone_op(&sim, &op, &token);
     assert!(done.get("error").is_none());
 }
 
 #[test]
 fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.post(&format!("{ZONE}/instances"), &token, vm_body("bot-a"));
     let mut other = vm_body("web-server");
     other["labels"] = json!({ "team": "web" });
@@ -226,12 +195,7 @@ fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
         list["items"]["zones/us-east1-b"]["warning"]["code"],
         "NO_RESULTS_ON_PAGE"
     );
-    let all = sim
-        .get(
-            "/compute/v1/projects/claw-demo/aggregated/instances",
-            &token,
-        )
-        .json();
+    let all = sim.instance_list(&token, "claw-demo", "").json();
     assert_eq!(
         all["items"]["zones/us-central1-a"]["instances"]
             .as_array()
@@ -239,17 +203,13 @@ fn aggregated_list_filters_by_label_and_warns_for_empty_zones() {
             .len(),
         2
     );
-    let bad = sim.get(
-        "/compute/v1/projects/claw-demo/aggregated/instances?filter=labels.a%3D1%20OR%20b%3D2",
-        &token,
-    );
+    let bad = sim.instance_list(&token, "claw-demo", "?filter=labels.a%3D1%20OR%20b%3D2");
     assert_eq!(bad.status, 400);
 }
 
 #[test]
 fn set_metadata_checks_the_fingerprint() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let vm = sim.insert_vm(&token, "meta-vm");
     let fingerprint = vm["metadata"]["fingerprint"].as_str().unwrap().to_string();
     let mut items = vm["metadata"]["items"].as_array().unwrap().clone();
@@ -272,7 +232,7 @@ fn set_metadata_checks_the_fingerprint() {
     );
     assert_eq!(op.status, 200, "{}", op.body);
     assert_eq!(op.json()["operationType"], "setMetadata");
-    let after = sim.get(&format!("{ZONE}/instances/meta-vm"), &token).json();
+    let after = sim.instance_get(&token, "meta-vm", "").json();
     assert_ne!(after["metadata"]["fingerprint"], fingerprint.as_str());
     assert_eq!(after["metadata"]["items"].as_array().unwrap().len(), 5);
     // The old fingerprint is now stale too.
@@ -309,9 +269,10 @@ fn guest_attributes_written_on_the_vm_are_read_through_the_api() {
         json!({ "namespace": "openclaw", "key": "setup", "value": "waiting-secret" })
     );
     let one = sim
-        .get(
-            &format!("{ZONE}/instances/guest-vm/getGuestAttributes?variableKey=openclaw/setup"),
+        .instance_get(
             &token,
+            "guest-vm",
+            "/getGuestAttributes?variableKey=openclaw/setup",
         )
         .json();
     assert_eq!(one["variableValue"], "waiting-secret");
@@ -329,15 +290,11 @@ fn guest_attributes_written_on_the_vm_are_read_through_the_api() {
 
 #[test]
 fn serial_output_has_the_boot_log_and_pages_with_start() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "serial-vm");
     let out = sim.wait_for(5, || {
         let out = sim
-            .get(
-                &format!("{ZONE}/instances/serial-vm/serialPort?port=1"),
-                &token,
-            )
+            .instance_get(&token, "serial-vm", "/serialPort?port=1")
             .json();
         out["contents"]
             .as_str()
@@ -361,74 +318,43 @@ fn serial_output_has_the_boot_log_and_pages_with_start() {
     assert_eq!(tail["start"], next);
     assert!(tail["contents"].as_str().unwrap().len() < out["contents"].as_str().unwrap().len());
     assert_eq!(
-        sim.get(
-            &format!("{ZONE}/instances/serial-vm/serialPort?port=9"),
-            &token
-        )
-        .status,
+        sim.instance_get(&token, "serial-vm", "/serialPort?port=9")
+            .status,
         400
     );
 }
 
 #[test]
 fn stop_then_delete() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "doomed");
     let op = sim
         .post(&format!("{ZONE}/instances/doomed/stop"), &token, json!({}))
         .json();
     assert_eq!(
-        sim.get(&format!("{ZONE}/instances/doomed"), &token).json()["status"],
+        sim.instance_get(&token, "doomed", "").json()["status"],
         "STOPPING"
     );
-    wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
-    let stopped = sim.get(&format!("{ZONE}/instances/doomed"), &token).json();
+    wait_zone_op(&sim, &op, &token);
+    let stopped = sim.instance_get(&token, "doomed", "").json();
     assert_eq!(stopped["status"], "TERMINATED");
-    assert!(
-        stopped["networkInterfaces"][0]["accessConfigs"][0]
-            .get("natIP")
-            .is_none(),
-        "the ephemeral IP is released"
-    );
+    assert!(nat_ip(&stopped).is_none(), "the ephemeral IP is released");
     let op = sim
-        .send(
-            "DELETE",
-            &format!("{ZONE}/instances/doomed"),
-            Some(&token),
-            None,
-        )
+        .delete(&format!("{ZONE}/instances/doomed"), &token)
         .json();
     assert_eq!(op["operationType"], "delete");
-    wait_op(
-        &sim,
-        &format!("{ZONE}/operations/{}", op["name"].as_str().unwrap()),
-        &token,
-    );
+    wait_zone_op(&sim, &op, &token);
+    assert_eq!(sim.instance_get(&token, "doomed", "").status, 404);
     assert_eq!(
-        sim.get(&format!("{ZONE}/instances/doomed"), &token).status,
-        404
-    );
-    assert_eq!(
-        sim.send(
-            "DELETE",
-            &format!("{ZONE}/instances/doomed"),
-            Some(&token),
-            None
-        )
-        .status,
+        sim.delete(&format!("{ZONE}/instances/doomed"), &token)
+            .status,
         404
     );
 }
 
 #[test]
 fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let path = format!("{ZONE}/instances?requestId=0b8f6d3e-2c1a-4e7b-9a55-6f1d2e3c4b5a");
     let first = sim.post(&path, &token, vm_body("retried"));
     let second = sim.post(&path, &token, vm_body("retried"));
@@ -447,11 +373,10 @@ fn a_retried_insert_with_the_same_request_id_gets_the_same_operation() {
 
 #[test]
 fn standard_parameters_are_accepted_and_unknown_ones_refused() {
-    let sim = sim();
-    let token = sim.token();
-    let ok = sim.send("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"), None, None);
+    let (sim, token) = signed_in();
+    let ok = sim.anonymous("GET", &format!("/compute/v1/projects/claw-demo/aggregated/instances?prettyPrint=false&access_token={token}"));
     assert_eq!(ok.status, 200, "{}", ok.body);
-    let bad = sim.get(&format!("{ZONE}/instances/x?colour=blue"), &token);
+    let bad = sim.instance_get(&token, "x", "?colour=blue");
     assert_eq!(bad.status, 400);
     assert!(bad.json()["error"]["message"]
         .as_str()
@@ -461,8 +386,7 @@ fn standard_parameters_are_accepted_and_unknown_ones_refused() {
 
 #[test]
 fn aggregated_list_pages_with_max_results() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     for name in ["page-a", "page-b", "page-c"] {
         assert_eq!(
             sim.post(&format!("{ZONE}/instances"), &token, vm_body(name))

@@ -6,14 +6,20 @@
 
 mod common;
 
-use common::{enable_iam_in_demo, sim, TestSim};
+use common::{enable_iam_in_demo, signed_in, TestSim, ZONE};
 use serde_json::{json, Value};
 
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 const CLOUD: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// A service account of claw-demo, created through IAM; its email.
+/// A simulator whose signed-in owner has the IAM API on in `claw-demo`.
+fn demo_with_iam() -> (TestSim, String) {
+    let (sim, owner) = signed_in();
+    enable_iam_in_demo(&sim, &owner);
+    (sim, owner)
+}
+
 fn account(sim: &TestSim, token: &str, id: &str) -> String {
     let r = sim.post(
         "/v1/projects/claw-demo/serviceAccounts",
@@ -21,7 +27,7 @@ fn account(sim: &TestSim, token: &str, id: &str) -> String {
         json!({ "accountId": id }),
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["email"].as_str().unwrap().to_string()
+    r.text("email")
 }
 
 /// A token for a service account (as an exchange would give one).
@@ -37,7 +43,7 @@ fn account_token(sim: &TestSim, email: &str) -> String {
 }
 
 fn status(sim: &TestSim, token: &str, name: &str) -> Value {
-    sim.get(&format!("{ZONE}/instances/{name}"), token).json()["status"].clone()
+    sim.instance_get(token, name, "").json()["status"].clone()
 }
 
 fn stop(sim: &TestSim, token: &str, name: &str) {
@@ -50,9 +56,7 @@ fn stop(sim: &TestSim, token: &str, name: &str) {
 
 #[test]
 fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follows() {
-    let sim = sim();
-    let owner = sim.token();
-    enable_iam_in_demo(&sim, &owner);
+    let (sim, owner) = demo_with_iam();
     let email = account(&sim, &owner, "bot-vm-account");
     sim.insert_vm(&owner, "bot");
     let path = format!("{ZONE}/instances/bot/setServiceAccount");
@@ -84,7 +88,7 @@ fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follow
     let op = sim.post(&path, &owner, ask);
     assert_eq!(op.status, 200, "{}", op.body);
     assert_eq!(op.json()["operationType"], "setServiceAccount");
-    let vm = sim.get(&format!("{ZONE}/instances/bot"), &owner).json();
+    let vm = sim.instance_get(&owner, "bot", "").json();
     assert_eq!(
         vm["serviceAccounts"],
         json!([{ "email": email, "scopes": [READ_ONLY] }])
@@ -103,8 +107,8 @@ fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follow
     assert_eq!(named.body, email);
     let token = sim.metadata(vm_path, "instance/service-accounts/default/token");
     assert_eq!(token.status, 200, "{}", token.body);
-    let token = token.json()["access_token"].as_str().unwrap().to_string();
-    let compute = sim.get(&format!("{ZONE}/instances/bot"), &token);
+    let token = token.text("access_token");
+    let compute = sim.instance_get(&token, "bot", "");
     assert_eq!(compute.status, 403, "{}", compute.body);
     assert!(
         compute.body.contains("ACCESS_TOKEN_SCOPE_INSUFFICIENT"),
@@ -116,15 +120,13 @@ fn a_stopped_instance_changes_its_service_account_and_the_metadata_server_follow
     stop(&sim, &owner, "bot");
     let r = sim.post(&path, &owner, json!({ "email": "", "scopes": [] }));
     assert_eq!(r.status, 200, "{}", r.body);
-    let vm = sim.get(&format!("{ZONE}/instances/bot"), &owner).json();
+    let vm = sim.instance_get(&owner, "bot", "").json();
     assert!(vm.get("serviceAccounts").is_none(), "{vm}");
 }
 
 #[test]
 fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
-    let sim = sim();
-    let owner = sim.token();
-    enable_iam_in_demo(&sim, &owner);
+    let (sim, owner) = demo_with_iam();
     let ci = account(&sim, &owner, "bot-ci-account");
     let vm_account = account(&sim, &owner, "bot-vm-account");
     sim.insert_vm(&owner, "bot");
@@ -139,7 +141,7 @@ fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
     let ci_token = account_token(&sim, &ci);
 
     // Without a grant, CI may not even read the instance: Compute's 403.
-    let denied = sim.get(&format!("{ZONE}/instances/bot"), &ci_token);
+    let denied = sim.instance_get(&ci_token, "bot", "");
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(
         denied.json()["error"]["message"],
@@ -172,7 +174,7 @@ fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
         grant("ACAB", "roles/compute.instanceAdmin.v1"),
     );
     assert_eq!(set.status, 200, "{}", set.body);
-    let etag = set.json()["etag"].as_str().unwrap().to_string();
+    let etag = set.text("etag");
     assert_ne!(etag, "ACAB");
     let stale = sim.post(&set_path, &owner, grant("ACAB", "roles/compute.viewer"));
     assert_eq!(stale.status, 409, "{}", stale.body);
@@ -181,20 +183,14 @@ fn an_instance_policy_lets_a_service_account_act_on_that_instance_alone() {
     assert_eq!(sim.get(&policy_path, &ci_token).status, 200);
 
     // Now CI reads that instance and its guest attributes, and no other instance.
-    assert_eq!(
-        sim.get(&format!("{ZONE}/instances/bot"), &ci_token).status,
-        200
-    );
-    let other = sim.get(&format!("{ZONE}/instances/other"), &ci_token);
+    assert_eq!(sim.instance_get(&ci_token, "bot", "").status, 200);
+    let other = sim.instance_get(&ci_token, "other", "");
     assert_eq!(other.status, 403, "{}", other.body);
-    let list = sim.get(
-        "/compute/v1/projects/claw-demo/aggregated/instances",
-        &ci_token,
-    );
+    let list = sim.instance_list(&ci_token, "claw-demo", "");
     assert_eq!(list.status, 403, "{}", list.body);
 
     // Setting the metadata of a VM that runs as an account needs actAs on it too.
-    let vm = sim.get(&format!("{ZONE}/instances/bot"), &ci_token).json();
+    let vm = sim.instance_get(&ci_token, "bot", "").json();
     let body = json!({
         "fingerprint": vm["metadata"]["fingerprint"],
         "items": [{ "key": "openclaw-system", "value": "{}" }],

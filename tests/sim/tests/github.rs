@@ -7,7 +7,7 @@ mod common;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::{query_param, sim, Resp, TestSim};
+use common::{assert_refused, base64_bytes, query_param, sim, Resp, TestSim};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer};
@@ -93,11 +93,9 @@ fn gh(sim: &TestSim, method: &str, path: &str, token: &str, body: Option<Value>)
 
 /// The installation page, answered: the installation id from the setup redirect.
 fn install(sim: &TestSim, state: &str) -> (u64, String) {
-    let r = sim.send(
+    let r = sim.anonymous(
         "GET",
         &format!("/apps/claw-free-test/installations/new?state={state}"),
-        None,
-        None,
     );
     assert_eq!(r.status, 302, "{}", r.body);
     let location = r.location.unwrap();
@@ -113,15 +111,10 @@ fn install(sim: &TestSim, state: &str) -> (u64, String) {
 fn user_token(sim: &TestSim, app: &App) -> String {
     let verifier = format!("v{}", claw_free_sim::clock::random_token(40));
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    let r = sim.send(
-        "GET",
-        &format!(
+    let r = sim.anonymous("GET", &format!(
             "/login/oauth/authorize?client_id={}&redirect_uri={CALLBACK_URL}&state=st&code_challenge={challenge}&code_challenge_method=S256",
             app.client_id
-        ),
-        None,
-        None,
-    );
+        ));
     assert_eq!(r.status, 302, "{}", r.body);
     let location = r.location.unwrap();
     assert_eq!(query_param(&location, "state").as_deref(), Some("st"));
@@ -227,8 +220,7 @@ fn installation_redirects_to_setup_and_the_user_token_proves_whose_it_is() {
     let list = gh(&sim, "GET", "/user/installations", &mallory, None).json();
     assert_eq!(list["installations"][0]["id"], theirs);
     let other = gh(&sim, "GET", "/user/installations", "ghu_nope", None);
-    assert_eq!(other.status, 401);
-    assert_eq!(other.json()["message"], "Bad credentials");
+    assert_refused(&other, 401, "Bad credentials");
 
     // A wrong verifier gets GitHub's 200-with-error answer.
     let r = sim
@@ -274,8 +266,7 @@ fn installation_tokens_are_narrowed_to_one_repository_and_expire() {
         200
     );
     let hidden = gh(&sim, "GET", "/repos/ada-lovelace/diary", &token, None);
-    assert_eq!(hidden.status, 404);
-    assert_eq!(hidden.json()["message"], "Not Found");
+    assert_refused(&hidden, 404, "Not Found");
     // Only the permissions asked for: no environments.
     let env = gh(
         &sim,
@@ -284,11 +275,7 @@ fn installation_tokens_are_narrowed_to_one_repository_and_expire() {
         &token,
         Some(json!({})),
     );
-    assert_eq!(env.status, 403);
-    assert_eq!(
-        env.json()["message"],
-        "Resource not accessible by integration"
-    );
+    assert_refused(&env, 403, "Resource not accessible by integration");
 
     // More than the App has, or a repository outside the installation: 422.
     let r = gh(
@@ -298,10 +285,10 @@ fn installation_tokens_are_narrowed_to_one_repository_and_expire() {
         &app.jwt(),
         Some(json!({ "permissions": { "workflows": "write" } })),
     );
-    assert_eq!(r.status, 422);
-    assert_eq!(
-        r.json()["message"],
-        "The permissions requested are not granted to this installation."
+    assert_refused(
+        &r,
+        422,
+        "The permissions requested are not granted to this installation.",
     );
     let r = gh(
         &sim,
@@ -327,8 +314,7 @@ fn installation_tokens_are_narrowed_to_one_repository_and_expire() {
 
     sim.admin("github/tokens/expire", json!({}));
     let r = gh(&sim, "GET", "/repos/ada-lovelace/bot", &token, None);
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["message"], "Bad credentials");
+    assert_refused(&r, 401, "Bad credentials");
 }
 
 #[test]
@@ -374,7 +360,7 @@ fn a_repository_from_the_template_gets_files_an_environment_a_sealed_secret_and_
         Some(json!({ "repository_ids": [repo["id"]] })),
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let token = r.json()["token"].as_str().unwrap().to_string();
+    let token = r.text("token");
 
     // Contents: create, update only with the current sha, never a workflow.
     let file = "/repos/ada-lovelace/my-bot/contents/secrets/recipients.txt";
@@ -435,11 +421,7 @@ fn a_repository_from_the_template_gets_files_an_environment_a_sealed_secret_and_
         None,
     )
     .json();
-    let public: [u8; 32] = STANDARD
-        .decode(key["key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let public: [u8; 32] = base64_bytes(&key["key"]).try_into().unwrap();
     let sealed = crypto_box::PublicKey::from(public)
         .seal(&mut rand_core::OsRng, b"nix-signing-key-secret")
         .unwrap();
@@ -473,11 +455,7 @@ fn a_repository_from_the_template_gets_files_an_environment_a_sealed_secret_and_
     let v = json!({ "name": "GCP_PROJECT", "value": "claw-demo" });
     assert_eq!(gh(&sim, "POST", vars, &token, Some(v.clone())).status, 201);
     let dup = gh(&sim, "POST", vars, &token, Some(v));
-    assert_eq!(dup.status, 409);
-    assert_eq!(
-        dup.json()["message"],
-        "Already exists - Variable already exists"
-    );
+    assert_refused(&dup, 409, "Already exists - Variable already exists");
     assert_eq!(
         gh(
             &sim,
@@ -503,19 +481,11 @@ fn a_repository_from_the_template_gets_files_an_environment_a_sealed_secret_and_
     assert_eq!(bad.status, 422);
 
     let admin = sim.admin_get("github/repos/ada-lovelace/my-bot");
-    let opened = STANDARD
-        .decode(
-            admin["environments"]["rollout"]["secrets"]["NIX_SIGNING_KEY"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+    let opened = base64_bytes(&admin["environments"]["rollout"]["secrets"]["NIX_SIGNING_KEY"]);
     assert_eq!(opened, b"nix-signing-key-secret");
     assert_eq!(admin["variables"]["GCP_PROJECT"], "claw-fresh");
     assert_eq!(
-        STANDARD
-            .decode(admin["files"]["secrets/recipients.txt"].as_str().unwrap())
-            .unwrap(),
+        base64_bytes(&admin["files"]["secrets/recipients.txt"]),
         b"y"
     );
     assert!(sim.counter("github.environments.secret") >= 4);
@@ -603,10 +573,7 @@ fn only_a_users_token_makes_a_repository_in_a_users_account_and_main_is_protecte
     });
     let free = gh(&sim, "PUT", path, &token, Some(rules.clone()));
     assert_eq!(free.status, 403, "{}", free.body);
-    assert!(free.json()["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("Upgrade to GitHub Pro"));
+    assert!(free.text("message").starts_with("Upgrade to GitHub Pro"));
     sim.admin(
         "github/plan",
         json!({ "login": "ada-lovelace", "plan": "pro" }),

@@ -8,14 +8,14 @@
 mod common;
 mod worker_ports;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use claw_free::github::app_jwt::{app_jwt, AppKey};
 use claw_free::github::client::{is_users_installation, GitHub, RepoName};
 use claw_free::github::nix_key::NixKeyPair;
 use claw_free::github::plan::{CONFIG_FILE, ENVIRONMENT, SIGNING_KEY_SECRET};
 use claw_free::github::sealed_box::seal;
-use common::{query_param, sim, TestSim};
+use common::{base64_bytes, query_param, sim, TestSim};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use serde_json::json;
@@ -27,12 +27,7 @@ const CALLBACK: &str = "http://127.0.0.1:9/api/github/callback";
 
 /// The browser's side of the App's user authorization: the code GitHub sends back.
 fn authorize(sim: &TestSim, client_id: &str, challenge: &str) -> String {
-    let r = sim.send(
-        "GET",
-        &format!("/login/oauth/authorize?client_id={client_id}&redirect_uri={CALLBACK}&state=s&code_challenge={challenge}&code_challenge_method=S256"),
-        None,
-        None,
-    );
+    let r = sim.anonymous("GET", &format!("/login/oauth/authorize?client_id={client_id}&redirect_uri={CALLBACK}&state=s&code_challenge={challenge}&code_challenge_method=S256"));
     query_param(r.location.as_deref().unwrap(), "code").unwrap()
 }
 
@@ -61,12 +56,7 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
         app["clientId"].as_str().unwrap().to_string(),
         app["clientSecret"].as_str().unwrap().to_string(),
     );
-    let setup = sim.send(
-        "GET",
-        "/apps/claw-free/installations/new?state=x",
-        None,
-        None,
-    );
+    let setup = sim.anonymous("GET", "/apps/claw-free/installations/new?state=x");
     let installation: u64 = query_param(setup.location.as_deref().unwrap(), "installation_id")
         .unwrap()
         .parse()
@@ -163,20 +153,13 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
     }
 
     let written = sim.admin_get("github/repos/ada-lovelace/my-bot");
-    let opened = STANDARD
-        .decode(
-            written["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]
-                .as_str()
-                .unwrap(),
-        )
-        .unwrap();
+    let opened =
+        base64_bytes(&written["environments"]["deploy"]["secrets"]["CLAW_CACHE_SIGNING_KEY"]);
     assert_eq!(opened, nix_key.expose_secret().as_bytes());
     for (variable, value) in target.variables() {
         assert_eq!(written["variables"][variable], value.as_str(), "{variable}");
     }
-    let config = STANDARD
-        .decode(written["files"][CONFIG_FILE].as_str().unwrap())
-        .unwrap();
+    let config = base64_bytes(&written["files"][CONFIG_FILE]);
     assert_eq!(
         String::from_utf8(config).unwrap(),
         target.config_file(nix_key.public(), "8412345678901234567")

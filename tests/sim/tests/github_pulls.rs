@@ -8,7 +8,7 @@ mod common;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use common::{sim, TestSim};
+use common::{assert_refused, sim, TestSim};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -51,12 +51,7 @@ fn setup(sim: &TestSim) -> u64 {
     );
     sim.admin("github/repos", json!({"name": "my-bot", "private": true}));
     sim.admin("github/install-choice", json!({"repositories": ["my-bot"]}));
-    let r = sim.send(
-        "GET",
-        "/apps/claw-free-test/installations/new?state=x",
-        None,
-        None,
-    );
+    let r = sim.anonymous("GET", "/apps/claw-free-test/installations/new?state=x");
     assert_eq!(r.status, 302);
     for (path, text) in [
         ("bot.nix", "{ }\n"),
@@ -84,7 +79,7 @@ fn token(sim: &TestSim, app: u64, permissions: Value) -> String {
         json!({"repositories": ["my-bot"], "permissions": permissions}),
     );
     assert_eq!(minted.status, 201, "{}", minted.body);
-    minted.json()["token"].as_str().unwrap().to_string()
+    minted.text("token")
 }
 
 fn put(
@@ -135,8 +130,7 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
     };
     assert_eq!(branch("claw-free/x", &base).status, 201);
     let again = branch("claw-free/x", &base);
-    assert_eq!(again.status, 422);
-    assert_eq!(again.json()["message"], "Reference already exists");
+    assert_refused(&again, 422, "Reference already exists");
     assert_eq!(
         branch("other", "0000").json()["message"],
         "Object does not exist"
@@ -172,7 +166,7 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
         422
     );
     let current = sim.get(&format!("{repo}/contents/bot.nix?ref=claw-free/x"), &writer);
-    let sha = current.json()["sha"].as_str().unwrap().to_string();
+    let sha = current.text("sha");
     let written = put(
         &sim,
         &writer,
@@ -222,14 +216,7 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
 
     // A branch can be deleted, once; main cannot.
     assert_eq!(branch("claw-free/y", &base).status, 201);
-    let delete = |name: &str| {
-        sim.send(
-            "DELETE",
-            &format!("{repo}/git/refs/heads/{name}"),
-            Some(&writer),
-            None,
-        )
-    };
+    let delete = |name: &str| sim.delete(&format!("{repo}/git/refs/heads/{name}"), &writer);
     assert_eq!(delete("claw-free/y").status, 204);
     assert_eq!(
         delete("claw-free/y").json()["message"],
@@ -251,10 +238,10 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
         json!({"branch": "main"}),
     );
     let refused = put(&sim, &writer, "new2.txt", "main", "x", None);
-    assert_eq!(refused.status, 409);
-    assert_eq!(
-        refused.json()["message"],
-        "Changes must be made through a pull request."
+    assert_refused(
+        &refused,
+        409,
+        "Changes must be made through a pull request.",
     );
 }
 
@@ -295,7 +282,7 @@ fn the_metadata_server_signs_identity_tokens_as_google() {
     );
     assert!(claims["google"]["compute_engine"]["instance_id"].is_string());
     // Verifies with the key Google publishes, in the JWK set.
-    let keys = sim.send("GET", "/oauth2/v3/certs", None, None).json();
+    let keys = sim.anonymous("GET", "/oauth2/v3/certs").json();
     let key = &keys["keys"][0];
     let number = |k: &str| {
         rsa::BigUint::from_bytes_be(&URL_SAFE_NO_PAD.decode(key[k].as_str().unwrap()).unwrap())

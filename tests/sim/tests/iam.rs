@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{enable_iam_in_demo, sim, wait_op, TestSim};
+use common::{enable_iam_in_demo, signed_in, sim, wait_op, TestSim};
 use serde_json::{json, Value};
 
 const POOLS: &str = "/v1/projects/claw-demo/locations/global/workloadIdentityPools";
@@ -56,17 +56,12 @@ fn pool_and_provider(sim: &TestSim, token: &str) {
         provider_body(Some(condition)),
     );
     assert_eq!(op.status, 200, "{}", op.body);
-    wait_op(
-        sim,
-        &format!("/v1/{}", op.json()["name"].as_str().unwrap()),
-        token,
-    );
+    wait_op(sim, &format!("/v1/{}", op.text("name")), token);
 }
 
 #[test]
 fn iam_is_off_until_enabled_and_answers_service_disabled() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let r = sim.post(
         &format!("{POOLS}?workloadIdentityPoolId=claw-free"),
         &token,
@@ -84,8 +79,7 @@ fn iam_is_off_until_enabled_and_answers_service_disabled() {
 
 #[test]
 fn a_github_provider_is_restricted_to_one_repository_and_main() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     enable_iam(&sim, &token);
     let bad_id = sim.post(
         &format!("{POOLS}?workloadIdentityPoolId=gcp-pool"),
@@ -157,8 +151,7 @@ fn a_github_provider_is_restricted_to_one_repository_and_main() {
 
 #[test]
 fn service_accounts_and_policies_with_etags() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     enable_iam(&sim, &token);
     pool_and_provider(&sim, &token);
     let n = sim.claw_demo_number();
@@ -169,7 +162,7 @@ fn service_accounts_and_policies_with_etags() {
         json!({ "accountId": "claw-free-ci", "serviceAccount": { "displayName": "claw.free CI" } }),
     );
     assert_eq!(ci.status, 200, "{}", ci.body);
-    let ci = ci.json()["email"].as_str().unwrap().to_string();
+    let ci = ci.text("email");
     assert_eq!(ci, "claw-free-ci@claw-demo.iam.gserviceaccount.com");
     let dup = sim.post(ACCOUNTS, &token, json!({ "accountId": "claw-free-ci" }));
     assert_eq!(dup.status, 409);
@@ -281,10 +274,7 @@ fn service_accounts_and_policies_with_etags() {
 #[test]
 fn another_persons_project_is_denied() {
     let sim = sim();
-    sim.admin(
-        "projects",
-        json!({ "projectId": "bobs-project", "ownerEmail": "bob@example.com" }),
-    );
+    sim.add_project("bobs-project", "bob@example.com");
     let token = sim.token();
     let r = sim.post("/v3/projects/bobs-project:getIamPolicy", &token, json!({}));
     assert_eq!(r.status, 403, "{}", r.body);

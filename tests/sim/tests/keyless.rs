@@ -14,11 +14,10 @@ use claw_free::github::plan::{Resource, Target};
 use claw_free_testkit::keyless::{
     audience, change_policy, ci_token, exchange, id_token, link, target, without_role,
 };
-use common::{sim, vm_body, Resp, TestSim};
+use common::{signed_in, vm_body, Resp, TestSim, ZONE};
 use serde_json::{json, Value};
 
 const OWNER: &str = "ada-lovelace";
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const READ_ONLY: &str = "https://www.googleapis.com/auth/devstorage.read_only";
 
 /// A simulated repository of the signed-in account.
@@ -59,7 +58,7 @@ fn upload(sim: &TestSim, target: &Target, token: &str) -> Resp {
 }
 
 fn set_metadata(sim: &TestSim, token: &str) -> Resp {
-    let vm = ok(sim.get(&format!("{ZONE}/instances/bot"), token));
+    let vm = ok(sim.instance_get(token, "bot", ""));
     sim.post(
         &format!("{ZONE}/instances/bot/setMetadata"),
         token,
@@ -81,8 +80,7 @@ fn message(r: &Resp) -> String {
 
 #[test]
 fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let mine = repository(&sim, "my-bot");
     let other = repository(&sim, "other-bot");
     // The bot's VM, running as the VM's account, then everything linking makes.
@@ -93,17 +91,12 @@ fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
     link(&sim, &owner, &target);
 
     // The issuer publishes its keys, as GitHub's does.
-    let discovery = ok(sim.send(
-        "GET",
-        "/_actions/.well-known/openid-configuration",
-        None,
-        None,
-    ));
+    let discovery = ok(sim.anonymous("GET", "/_actions/.well-known/openid-configuration"));
     assert_eq!(
         discovery["issuer"],
         "https://token.actions.githubusercontent.com"
     );
-    let jwks = ok(sim.send("GET", "/_actions/.well-known/jwks", None, None));
+    let jwks = ok(sim.anonymous("GET", "/_actions/.well-known/jwks"));
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
 
     // main of the linked repository: CI writes the cache and names a system on the VM.
@@ -111,9 +104,10 @@ fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
     assert_eq!(upload(&sim, &target, &ci).status, 200);
     let op = ok(set_metadata(&sim, &ci));
     assert_eq!(op["user"], target.ci_account().as_str());
-    let report = sim.get(
-        &format!("{ZONE}/instances/bot/getGuestAttributes?variableKey=openclaw/rollout"),
+    let report = sim.instance_get(
         &ci,
+        "bot",
+        "/getGuestAttributes?variableKey=openclaw/rollout",
     );
     assert_eq!(
         report.status, 404,
@@ -121,7 +115,7 @@ fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
         report.body
     );
     // ... and nothing else in the project.
-    let elsewhere = sim.get("/compute/v1/projects/claw-demo/aggregated/instances", &ci);
+    let elsewhere = sim.instance_list(&ci, "claw-demo", "");
     assert_eq!(elsewhere.status, 403, "{}", elsewhere.body);
 
     // Another branch, or another repository (its own id), is refused by the condition.
@@ -186,7 +180,7 @@ fn only_the_linked_repositorys_main_branch_gets_ci_its_access() {
     change_policy(&sim, &owner, &target, &Resource::Instance, |p| {
         without_role(p, "roles/compute.instanceAdmin.v1")
     });
-    let denied = sim.get(&format!("{ZONE}/instances/bot"), &ci);
+    let denied = sim.instance_get(&ci, "bot", "");
     assert_eq!(denied.status, 403, "{}", denied.body);
     assert_eq!(
         message(&denied),

@@ -21,11 +21,9 @@ fn with_vm() -> TestSim {
 #[test]
 fn requires_the_flavor_header_and_answers_with_it() {
     let sim = with_vm();
-    let bare = sim.send(
+    let bare = sim.anonymous(
         "GET",
         &format!("/_vm/{VM}/computeMetadata/v1/instance/attributes/BOT_NAME"),
-        None,
-        None,
     );
     assert_eq!(bare.status, 403);
     let ok = sim.metadata(VM, "instance/attributes/BOT_NAME");
@@ -124,8 +122,7 @@ fn wait_for_change_wakes_on_set_metadata_and_times_out_otherwise() {
 
 #[test]
 fn set_metadata_through_compute_wakes_the_vm() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let vm = sim.insert_vm(&token, "woken");
     let path = "claw-demo/us-central1-a/woken";
     let etag = sim

@@ -8,10 +8,7 @@ use serde_json::json;
 fn search_lists_only_the_callers_active_projects() {
     let sim = sim();
     sim.admin("projects", json!({ "projectId": "old-project", "name": "Old", "ownerEmail": "ada@example.com", "state": "DELETE_REQUESTED" }));
-    sim.admin(
-        "projects",
-        json!({ "projectId": "someone-else", "ownerEmail": "bob@example.com" }),
-    );
+    sim.add_project("someone-else", "bob@example.com");
     let token = sim.token();
     let found = sim.get("/v3/projects:search", &token).json();
     let ids = fields(&found["projects"], "projectId");
@@ -31,8 +28,7 @@ fn search_lists_only_the_callers_active_projects() {
 
 #[test]
 fn create_returns_an_operation_and_a_taken_id_is_409() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let op = sim.post(
         "/v3/projects",
         &token,
@@ -52,32 +48,36 @@ fn create_returns_an_operation_and_a_taken_id_is_409() {
     let ids = sim.get("/v3/projects:search", &token).body;
     assert!(ids.contains("my-new-bot"));
 
-    let taken = sim.post(
-        "/v3/projects",
-        &token,
-        json!({ "projectId": "claw-demo", "displayName": "Again" }),
-    );
-    assert_eq!(taken.status, 409);
-    assert_eq!(taken.json()["error"]["status"], "ALREADY_EXISTS");
-    let invalid = sim.post(
-        "/v3/projects",
-        &token,
-        json!({ "projectId": "Bad_ID", "displayName": "Bad one" }),
-    );
-    assert_eq!(invalid.status, 400);
-    assert_eq!(invalid.json()["error"]["status"], "INVALID_ARGUMENT");
-    let unknown_field = sim.post(
-        "/v3/projects",
-        &token,
-        json!({ "projectId": "fine-id-1", "colour": "red" }),
-    );
-    assert_eq!(unknown_field.status, 400);
+    // A taken id, an invalid one, an unknown field: each refused in Google's terms.
+    let refusals = [
+        (
+            json!({ "projectId": "claw-demo", "displayName": "Again" }),
+            409,
+            Some("ALREADY_EXISTS"),
+        ),
+        (
+            json!({ "projectId": "Bad_ID", "displayName": "Bad one" }),
+            400,
+            Some("INVALID_ARGUMENT"),
+        ),
+        (
+            json!({ "projectId": "fine-id-1", "colour": "red" }),
+            400,
+            None,
+        ),
+    ];
+    for (body, code, status) in refusals {
+        let refused = sim.post("/v3/projects", &token, body.clone());
+        assert_eq!(refused.status, code, "{body}");
+        if let Some(status) = status {
+            assert_eq!(refused.json()["error"]["status"], status, "{body}");
+        }
+    }
 }
 
 #[test]
 fn compute_is_service_disabled_until_enabled() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     let list = "/compute/v1/projects/claw-fresh/aggregated/instances";
     let refused = sim.get(list, &token);
     assert_eq!(refused.status, 403);
@@ -101,7 +101,7 @@ fn compute_is_service_disabled_until_enabled() {
         json!({}),
     );
     assert_eq!(op.status, 200, "{}", op.body);
-    let name = op.json()["name"].as_str().unwrap().to_string();
+    let name = op.text("name");
     assert!(op.json().get("done").is_none());
     let done = wait_op(&sim, &format!("/v1/{name}"), &token);
     assert_eq!(done["response"]["service"]["state"], "ENABLED");
@@ -135,21 +135,12 @@ fn enabling_compute_without_billing_fails_like_google() {
 #[test]
 fn another_users_project_is_forbidden() {
     let sim = sim();
-    sim.admin(
-        "projects",
-        json!({ "projectId": "bobs-project", "ownerEmail": "bob@example.com" }),
-    );
+    sim.add_project("bobs-project", "bob@example.com");
     let token = sim.token();
-    let r = sim.get(
-        "/compute/v1/projects/bobs-project/aggregated/instances",
-        &token,
-    );
+    let r = sim.instance_list(&token, "bobs-project", "");
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["error"]["status"], "PERMISSION_DENIED");
-    let r = sim.get(
-        "/compute/v1/projects/nobody-has-it/aggregated/instances",
-        &token,
-    );
+    let r = sim.instance_list(&token, "nobody-has-it", "");
     assert_eq!(r.status, 404);
 }
 

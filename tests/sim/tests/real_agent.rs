@@ -7,7 +7,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
 /// The real VM agent, built on demand beside this test.
@@ -16,9 +15,10 @@ fn agent_binary() -> PathBuf {
 }
 
 fn guest(sim: &TestSim, token: &str) -> Value {
-    let r = sim.get(
-        &format!("{ZONE}/instances/agent-bot/getGuestAttributes?queryPath=openclaw/"),
+    let r = sim.instance_get(
         token,
+        "agent-bot",
+        "/getGuestAttributes?queryPath=openclaw/",
     );
     let mut map = serde_json::Map::new();
     if r.status == 200 {
@@ -50,10 +50,8 @@ fn the_real_agent_takes_a_vm_from_first_boot_to_ready() {
         json!({ "key": "openclaw-secret-telegram-token", "value": age_encrypt(recipient, TOKEN.as_bytes()) }),
     );
     items.push(json!({ "key": "openclaw-secret-version", "value": "1" }));
-    let fingerprint = sim
-        .get(&format!("{ZONE}/instances/agent-bot"), &token)
-        .json()["metadata"]["fingerprint"]
-        .clone();
+    let fingerprint =
+        sim.instance_get(&token, "agent-bot", "").json()["metadata"]["fingerprint"].clone();
     let r = sim.post(
         &format!("{ZONE}/instances/agent-bot/setMetadata"),
         &token,
@@ -76,9 +74,7 @@ fn the_real_agent_takes_a_vm_from_first_boot_to_ready() {
         std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
         0o600
     );
-    let serial = sim
-        .get(&format!("{ZONE}/instances/agent-bot/serialPort"), &token)
-        .json();
+    let serial = sim.instance_get(&token, "agent-bot", "/serialPort").json();
     let console = serial["contents"].as_str().unwrap();
     assert!(
         console.contains("clawfree-agent["),

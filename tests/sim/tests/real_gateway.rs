@@ -32,17 +32,10 @@ impl Drop for Gateway {
     }
 }
 
-/// What every `openclaw` command of one bot shares: its home, state and configuration.
+/// A bot's `openclaw` environment, as the simulator's VMs run it, with its
+/// configuration in its home.
 fn openclaw_env(command: &mut Command, home: &std::path::Path) {
-    command
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .env("HOME", home)
-        .env("TMPDIR", home)
-        .env("OPENCLAW_STATE_DIR", home.join("state"))
-        .env("OPENCLAW_CONFIG_PATH", home.join("openclaw.json"))
-        .env("OPENCLAW_NO_AUTO_UPDATE", "1")
-        .env("OPENCLAW_OFFLINE", "1");
+    claw_free_sim::gateway::openclaw_env(command, home, &home.join("openclaw.json"));
 }
 
 /// A folder for one bot's gateway, with its Telegram token.

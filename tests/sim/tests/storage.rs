@@ -25,17 +25,21 @@ fn upload(sim: &TestSim, token: &str, bucket: &str, name: &str, data: &[u8]) -> 
     )
 }
 
+/// `buckets.insert` in `claw-demo`.
+fn insert_bucket(sim: &TestSim, token: &str, bucket: Value) -> Resp {
+    sim.post("/storage/v1/b?project=claw-demo", token, bucket)
+}
+
 fn message(r: &Resp) -> String {
     r.json()["error"]["message"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let bucket = "claw-cache-demo";
-    let made = sim.post(
-        "/storage/v1/b?project=claw-demo",
+    let made = insert_bucket(
+        &sim,
         &owner,
         json!({
             "name": bucket,
@@ -55,18 +59,10 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
         true
     );
     assert_eq!(b["iamConfiguration"]["publicAccessPrevention"], "enforced");
-    let again = sim.post(
-        "/storage/v1/b?project=claw-demo",
-        &owner,
-        json!({"name": bucket}),
-    );
+    let again = insert_bucket(&sim, &owner, json!({"name": bucket}));
     assert_eq!(again.status, 409);
     assert!(message(&again).contains("you already own it"));
-    let bad = sim.post(
-        "/storage/v1/b?project=claw-demo",
-        &owner,
-        json!({"name": "Bad Name"}),
-    );
+    let bad = insert_bucket(&sim, &owner, json!({"name": "Bad Name"}));
     assert_eq!(bad.status, 400, "{}", bad.body);
 
     // The VM runs as its service account, with a read-only scope.
@@ -188,11 +184,9 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
 
     // Anyone else: no token, a stranger's token, another bucket.
     assert_eq!(
-        sim.send(
+        sim.anonymous(
             "GET",
-            &format!("/storage/v1/b/{bucket}/o/abc.narinfo?alt=media"),
-            None,
-            None
+            &format!("/storage/v1/b/{bucket}/o/abc.narinfo?alt=media")
         )
         .status,
         401
@@ -283,11 +277,10 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
 /// the object.
 #[test]
 fn a_large_object_arrives_through_a_resumable_upload() {
-    let sim = sim();
-    let owner = sim.token();
+    let (sim, owner) = signed_in();
     let bucket = "claw-cache-big";
-    let made = sim.post(
-        "/storage/v1/b?project=claw-demo",
+    let made = insert_bucket(
+        &sim,
         &owner,
         json!({"name": bucket, "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": true}}}),
     );

@@ -7,13 +7,8 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
-
 fn guest(sim: &TestSim, token: &str, vm: &str) -> Option<Value> {
-    let r = sim.get(
-        &format!("{ZONE}/instances/{vm}/getGuestAttributes?queryPath=openclaw/"),
-        token,
-    );
+    let r = sim.instance_get(token, vm, "/getGuestAttributes?queryPath=openclaw/");
     (r.status == 200).then(|| {
         let mut map = serde_json::Map::new();
         for item in r.json()["queryValue"]["items"].as_array().unwrap() {
@@ -27,7 +22,7 @@ fn guest(sim: &TestSim, token: &str, vm: &str) -> Option<Value> {
 }
 
 fn deliver_secret(sim: &TestSim, token: &str, vm: &str, version: &str) {
-    let current = sim.get(&format!("{ZONE}/instances/{vm}"), token).json();
+    let current = sim.instance_get(token, vm, "").json();
     let mut items: Vec<Value> = current["metadata"]["items"]
         .as_array()
         .unwrap()
@@ -47,8 +42,7 @@ fn deliver_secret(sim: &TestSim, token: &str, vm: &str, version: &str) {
 
 #[test]
 fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "standin-vm");
     let attrs = sim.wait_for(5, || {
         guest(&sim, &token, "standin-vm").filter(|a| a["setup"] == "waiting-secret")
@@ -62,12 +56,7 @@ fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
     let public =
         std::fs::read_to_string(format!("{root}/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
     assert!(public.starts_with(recipient));
-    let health = sim.send(
-        "GET",
-        "/_vm/claw-demo/us-central1-a/standin-vm/app/health",
-        None,
-        None,
-    );
+    let health = sim.anonymous("GET", "/_vm/claw-demo/us-central1-a/standin-vm/app/health");
     assert_eq!(health.status, 503, "no token yet");
 
     deliver_secret(&sim, &token, "standin-vm", "1");
@@ -82,13 +71,8 @@ fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
         claw_free_protocol::guest::Health::Ok { .. }
     ));
     assert_eq!(
-        sim.send(
-            "GET",
-            "/_vm/claw-demo/us-central1-a/standin-vm/app/health",
-            None,
-            None
-        )
-        .status,
+        sim.anonymous("GET", "/_vm/claw-demo/us-central1-a/standin-vm/app/health")
+            .status,
         200
     );
 
@@ -100,8 +84,7 @@ fn the_stand_in_publishes_its_key_waits_for_a_secret_then_gets_ready() {
 
 #[test]
 fn a_never_healthy_app_keeps_the_stand_in_starting() {
-    let sim = sim();
-    let token = sim.token();
+    let (sim, token) = signed_in();
     sim.insert_vm(&token, "sick-vm");
     sim.admin("vm-faults", json!({ "project": "claw-demo", "zone": "us-central1-a", "instance": "sick-vm", "neverHealthy": true }));
     sim.wait_for(5, || {
@@ -126,9 +109,7 @@ fn a_vm_without_guest_attributes_enabled_cannot_publish() {
         200
     );
     sim.wait_for(5, || {
-        let out = sim
-            .get(&format!("{ZONE}/instances/quiet-vm/serialPort"), &token)
-            .json();
+        let out = sim.instance_get(&token, "quiet-vm", "/serialPort").json();
         out["contents"]
             .as_str()
             .unwrap()
@@ -136,9 +117,10 @@ fn a_vm_without_guest_attributes_enabled_cannot_publish() {
             .then_some(())
     });
     assert_eq!(
-        sim.get(
-            &format!("{ZONE}/instances/quiet-vm/getGuestAttributes?queryPath=openclaw/"),
-            &token
+        sim.instance_get(
+            &token,
+            "quiet-vm",
+            "/getGuestAttributes?queryPath=openclaw/"
         )
         .status,
         404
@@ -172,10 +154,7 @@ fn with_an_agent_each_vm_runs_it_until_the_vm_stops() {
     sim.insert_vm(&token, "real-agent-vm");
     let serial = sim.wait_for(5, || {
         let out = sim
-            .get(
-                &format!("{ZONE}/instances/real-agent-vm/serialPort"),
-                &token,
-            )
+            .instance_get(&token, "real-agent-vm", "/serialPort")
             .json();
         let text = out["contents"].as_str().unwrap().to_string();
         text.contains("agent args:").then_some(text)
@@ -208,11 +187,8 @@ fn with_an_agent_each_vm_runs_it_until_the_vm_stops() {
         json!({}),
     );
     sim.wait_for(5, || (!alive(pid)).then_some(()));
-    let terminated = || {
-        sim.get(&format!("{ZONE}/instances/real-agent-vm"), &token)
-            .json()["status"]
-            == "TERMINATED"
-    };
+    let terminated =
+        || sim.instance_get(&token, "real-agent-vm", "").json()["status"] == "TERMINATED";
     sim.wait_for(5, || terminated().then_some(()));
     assert_eq!(sim.admin_get("vms")["vms"][0]["agentRunning"], false);
 

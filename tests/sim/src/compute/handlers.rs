@@ -37,7 +37,7 @@ pub fn insert(
     }
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let new = parse_insert(project, zone, &body)?;
-    let k = key(project, zone, &new.name);
+    let k = VmKey::new(project, zone, &new.name);
     if world.instances.contains_key(&k) {
         return Err(errors::already_exists(&k.to_string()));
     }
@@ -135,21 +135,14 @@ pub(super) fn parse_request_id(value: &str) -> Result<String, GoogleError> {
 }
 
 /// `GET .../instances/{i}`.
-pub fn get(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, world, _) = instance_call(sim, req, project, zone, instance, "compute.instances.get")?;
+pub fn get(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, world, _) = instance_call(sim, req, at, "compute.instances.get")?;
     Ok(ok_json(&render_instance(instance_ref(&world, &k)?)))
 }
 
 /// `DELETE .../instances/{i}`.
-pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, mut world, user) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.delete",
-    )?;
+pub fn delete(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, mut world, user) = instance_call(sim, req, at, "compute.instances.delete")?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(&mut world, &k)?;
@@ -181,9 +174,8 @@ pub fn delete(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -
 }
 
 /// `POST .../instances/{i}/stop`.
-pub fn stop(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, mut world, user) =
-        instance_call(sim, req, project, zone, instance, "compute.instances.stop")?;
+pub fn stop(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, mut world, user) = instance_call(sim, req, at, "compute.instances.stop")?;
     let (id, done_after) = begin_stop(&mut world, &k)?;
     let op = start_operation(
         &mut world,
@@ -238,9 +230,8 @@ pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleE
 }
 
 /// `POST .../instances/{i}/start`.
-pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, mut world, user) =
-        instance_call(sim, req, project, zone, instance, "compute.instances.start")?;
+pub fn start(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, mut world, user) = instance_call(sim, req, at, "compute.instances.start")?;
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(&mut world, &k)?;
@@ -278,15 +269,8 @@ pub fn start(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) ->
 }
 
 /// `POST .../instances/{i}/setMetadata`: replaces all items; the fingerprint must match.
-pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, mut world, user) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.setMetadata",
-    )?;
+pub fn set_metadata(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, mut world, user) = instance_call(sim, req, at, "compute.instances.setMetadata")?;
     let body: Value = serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let items = parse_metadata(&body)?;
     if let Some((account, _)) = crate::service_accounts::attached(instance_ref(&world, &k)?) {
@@ -315,25 +299,13 @@ pub fn set_metadata(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &
 }
 
 /// `GET .../instances/{i}/getGuestAttributes?queryPath=ns/` (or `variableKey=ns/key`).
-pub fn get_guest_attributes(
-    sim: &Sim,
-    req: &Req,
-    project: &str,
-    zone: &str,
-    instance: &str,
-) -> ApiResult {
-    let (k, world, _) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.getGuestAttributes",
-    )?;
+pub fn get_guest_attributes(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, world, _) = instance_call(sim, req, at, "compute.instances.getGuestAttributes")?;
     let inst = instance_ref(&world, &k)?;
     let self_link = format!(
-        "{}/instances/{instance}/getGuestAttributes",
-        zone_link(project, zone)
+        "{}/instances/{}/getGuestAttributes",
+        zone_link(at.project, at.zone),
+        at.instance
     );
     if let Some(variable) = req.param("variableKey") {
         let (ns, attr) = variable.split_once('/').ok_or_else(|| {
@@ -371,6 +343,18 @@ pub fn get_guest_attributes(
     })))
 }
 
+/// A numeric query parameter from `low` to `high`, refused in Compute's words.
+fn ranged_param<T>(req: &Req, name: &str, low: T, high: T) -> Result<Option<T>, GoogleError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    req.number_param(name, &low..=&high).map_err(|text| {
+        invalid(format!(
+            "Invalid value for field '{name}': '{text}'. Must be from {low} to {high}."
+        ))
+    })
+}
+
 pub(super) fn guest_attribute_not_found(path: &str) -> GoogleError {
     ApiError::new(
         404,
@@ -381,33 +365,13 @@ pub(super) fn guest_attribute_not_found(path: &str) -> GoogleError {
 }
 
 /// `GET .../instances/{i}/serialPort?port=1&start=N`.
-pub fn serial_port(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &str) -> ApiResult {
-    let (k, world, _) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.getSerialPortOutput",
-    )?;
-    let port: u8 = match req.param("port") {
-        None => 1,
-        Some(p) => p
-            .parse()
-            .ok()
-            .filter(|n| (1..=4).contains(n))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "Invalid value for field 'port': '{p}'. Must be from 1 to 4."
-                ))
-            })?,
-    };
-    let start: i64 = match req.param("start") {
-        None => 0,
-        Some(s) => s
-            .parse()
-            .map_err(|_| invalid(format!("Invalid value for field 'start': '{s}'.")))?,
-    };
+pub fn serial_port(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, world, _) = instance_call(sim, req, at, "compute.instances.getSerialPortOutput")?;
+    let port: u8 = ranged_param(req, "port", 1, 4)?.unwrap_or(1);
+    let start: i64 = req
+        .number_param("start", ..)
+        .map_err(|s| invalid(format!("Invalid value for field 'start': '{s}'.")))?
+        .unwrap_or(0);
     let inst = instance_ref(&world, &k)?;
     let log = &inst.serial;
     let (contents, from) = if port != 1 {
@@ -429,7 +393,11 @@ pub fn serial_port(sim: &Sim, req: &Req, project: &str, zone: &str, instance: &s
         "contents": contents,
         "start": from.to_string(),
         "next": next.to_string(),
-        "selfLink": format!("{}/instances/{instance}/serialPort", zone_link(project, zone)),
+        "selfLink": format!(
+            "{}/instances/{}/serialPort",
+            zone_link(at.project, at.zone),
+            at.instance
+        ),
     })))
 }
 
@@ -450,18 +418,7 @@ pub fn aggregated_list(sim: &Sim, req: &Req, project: &str) -> ApiResult {
             invalid(format!("Invalid value for field 'filter': '{text}'. {why}"))
         })?),
     };
-    let max_results: usize = match req.param("maxResults") {
-        None => 500,
-        Some(m) => m
-            .parse()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| {
-                invalid(format!(
-                    "Invalid value for field 'maxResults': '{m}'. Must be from 1 to 500."
-                ))
-            })?,
-    };
+    let max_results: usize = ranged_param(req, "maxResults", 1, 500)?.unwrap_or(500);
     let offset: usize = match req.param("pageToken") {
         None | Some("") => 0,
         Some(t) => t

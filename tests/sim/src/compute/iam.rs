@@ -96,20 +96,13 @@ struct SetPolicyRequest {
 
 /// `GET .../instances/{i}/getIamPolicy`, or with `set` `POST .../setIamPolicy`, which
 /// replaces the policy and refuses a stale etag.
-pub fn iam_policy(
-    sim: &Sim,
-    req: &Req,
-    project: &str,
-    zone: &str,
-    instance: &str,
-    set: bool,
-) -> ApiResult {
+pub fn iam_policy(sim: &Sim, req: &Req, at: InstancePath, set: bool) -> ApiResult {
     let permission = if set {
         "compute.instances.setIamPolicy"
     } else {
         "compute.instances.getIamPolicy"
     };
-    let (k, mut world, _) = instance_call(sim, req, project, zone, instance, permission)?;
+    let (k, mut world, _) = instance_call(sim, req, at, permission)?;
     let current = instance_ref(&world, &k)?.iam_policy.clone();
     if !set {
         return Ok(ok_json(&current));
@@ -135,21 +128,8 @@ struct SetServiceAccountRequest {
 /// `POST .../instances/{i}/setServiceAccount`: the account (and scopes) a stopped
 /// instance runs as; an empty email and no scopes remove it. The caller must be able to
 /// act as the new account.
-pub fn set_service_account(
-    sim: &Sim,
-    req: &Req,
-    project: &str,
-    zone: &str,
-    instance: &str,
-) -> ApiResult {
-    let (k, mut world, who) = instance_call(
-        sim,
-        req,
-        project,
-        zone,
-        instance,
-        "compute.instances.setServiceAccount",
-    )?;
+pub fn set_service_account(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
+    let (k, mut world, who) = instance_call(sim, req, at, "compute.instances.setServiceAccount")?;
     let asked: SetServiceAccountRequest =
         serde_json::from_slice(&req.body).map_err(|e| bad_json(format!("{e}")))?;
     let status = instance_ref(&world, &k)?.status;
@@ -158,7 +138,8 @@ pub fn set_service_account(
             400,
             "resourceNotReady",
             format!(
-                "The instance '{instance}' must be stopped to change its service account (it is {}).",
+                "The instance '{}' must be stopped to change its service account (it is {}).",
+                at.instance,
                 status.as_str()
             ),
         )
@@ -167,7 +148,7 @@ pub fn set_service_account(
     let email = if asked.email == "default" {
         let number = world
             .projects
-            .get(project)
+            .get(at.project)
             .map(|p| p.number.clone())
             .unwrap_or_default();
         format!("{number}-compute@developer.gserviceaccount.com")

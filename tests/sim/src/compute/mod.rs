@@ -4,6 +4,7 @@
 //! and how instances move through their states over time.
 
 use crate::clock::{now_ms, random_digits, random_token, rfc3339_pacific};
+use crate::endpoint::InstancePath;
 use crate::errors::{
     self, bad_json, invalid, not_found, permission_denied, ApiResult, GoogleError,
 };
@@ -163,14 +164,19 @@ pub(super) fn access(
 pub(super) fn instance_call<'s>(
     sim: &'s Sim,
     req: &Req,
-    project: &str,
-    zone: &str,
-    instance: &str,
+    at: InstancePath,
     permission: &str,
 ) -> Result<(VmKey, std::sync::MutexGuard<'s, World>, Principal), GoogleError> {
-    let k = key(project, zone, instance);
+    let k = at.key();
     let world = sim.world();
-    let who = access(&world, req, project, permission, &k.to_string(), Some(&k))?;
+    let who = access(
+        &world,
+        req,
+        at.project,
+        permission,
+        &k.to_string(),
+        Some(&k),
+    )?;
     Ok((k, world, who))
 }
 
@@ -255,12 +261,4 @@ pub(super) fn answer_change(
 
 pub(super) fn random_hex_id() -> String {
     crate::clock::random_hex(4)
-}
-
-pub(super) fn key(project: &str, zone: &str, instance: &str) -> VmKey {
-    VmKey {
-        project: project.to_string(),
-        zone: zone.to_string(),
-        instance: instance.to_string(),
-    }
 }

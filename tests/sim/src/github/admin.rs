@@ -6,6 +6,7 @@
 //! owner, and protect a branch.
 
 use super::app::{register, NewApp};
+use super::state::{GitHub, Repo};
 use crate::http::{json, ok_json, Req};
 use crate::Sim;
 use axum::http::{Method, StatusCode};
@@ -131,22 +132,17 @@ pub fn handle(sim: &Sim, req: &Req, path: &[&str]) -> Response {
         (&Method::POST, ["repos", owner, name, "files"]) => {
             parse::<RepoFile>(req).and_then(|f| put_repo_file(sim, owner, name, f))
         }
-        (&Method::POST, ["repos", owner, name, "protect"]) => parse::<Protect>(req).and_then(|p| {
-            let mut world = sim.world();
-            let gh = &mut world.github;
-            let id = gh
-                .repo_by_name(owner, name)
-                .map(|r| r.id)
-                .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
-            if let Some(repo) = gh.repo_mut(id) {
+        (&Method::POST, ["repos", owner, name, "protect"]) => {
+            parse::<Protect>(req).and_then(|p| {
+                let mut world = sim.world();
                 // As a `PUT .../protection` that requires a pull request renders it.
-                repo.protection.insert(
-                    p.branch,
-                    j!({"required_pull_request_reviews": {"required_approving_review_count": 0}}),
-                );
-            }
-            Ok(ok_json(&j!({ "ok": true })))
-        }),
+                repo_named(&mut world.github, owner, name)?.protection.insert(
+                p.branch,
+                j!({"required_pull_request_reviews": {"required_approving_review_count": 0}}),
+            );
+                Ok(ok_json(&j!({ "ok": true })))
+            })
+        }
         _ => Err((
             StatusCode::NOT_FOUND,
             format!(
@@ -173,6 +169,13 @@ struct Protect {
     branch: String,
 }
 
+/// The repository `owner/name` an admin call changes, or its 404.
+fn repo_named<'g>(gh: &'g mut GitHub, owner: &str, name: &str) -> Result<&'g mut Repo, Refusal> {
+    let id = gh.repo_by_name(owner, name).map(|r| r.id);
+    id.and_then(|id| gh.repo_mut(id))
+        .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))
+}
+
 fn put_repo_file(sim: &Sim, owner: &str, name: &str, file: RepoFile) -> Result<Response, Refusal> {
     let content = STANDARD.decode(&file.content).map_err(|_| {
         (
@@ -181,14 +184,7 @@ fn put_repo_file(sim: &Sim, owner: &str, name: &str, file: RepoFile) -> Result<R
         )
     })?;
     let mut world = sim.world();
-    let gh = &mut world.github;
-    let id = gh
-        .repo_by_name(owner, name)
-        .map(|r| r.id)
-        .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
-    let repo = gh
-        .repo_mut(id)
-        .ok_or((StatusCode::NOT_FOUND, "no such repository".to_string()))?;
+    let repo = repo_named(&mut world.github, owner, name)?;
     let sha = super::state::put_file(repo, &file.path, content);
     Ok(ok_json(&j!({ "sha": sha })))
 }

@@ -40,19 +40,19 @@ pub fn verify_jwt(gh: &GitHub, jwt: &str) -> Result<u64, GhError> {
     let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(undecodable());
     };
-    let header: Value = URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(undecodable)?;
+    // A header or claims segment: Base64url of a JSON object.
+    let segment = |part: &str| -> Result<Value, GhError> {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(undecodable)
+    };
+    let header = segment(h)?;
     if header["alg"] != "RS256" {
         return Err(undecodable());
     }
-    let claims: Value = URL_SAFE_NO_PAD
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(undecodable)?;
+    let claims = segment(p)?;
     let app = match &claims["iss"] {
         Value::Number(n) => n.as_u64().and_then(|id| gh.app(id)),
         Value::String(s) => gh

@@ -4,7 +4,7 @@
 //! `administration` permission, and a private repository of an account without GitHub
 //! Pro cannot have protected branches.
 
-use super::{body, caller, not_found, reply, repo_for, GhError, GhResult};
+use super::{body, caller, not_found, reply, repo_for, required, GhError, GhResult};
 use crate::http::Req;
 use crate::Sim;
 use axum::http::StatusCode;
@@ -21,7 +21,7 @@ const REQUIRED: [&str; 4] = [
 pub fn protect(sim: &Sim, req: &Req, owner: &str, name: &str, branch: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
+    let who = required(gh, req)?;
     let repo = repo_for(gh, Some(&who), owner, name, "administration", "write")?;
     let id = repo.id;
     let pro = gh.account(repo.owner).is_some_and(|a| a.pro);

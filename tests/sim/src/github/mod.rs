@@ -138,6 +138,19 @@ pub fn required(gh: &GitHub, req: &Req) -> Result<Caller, GhError> {
     caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))
 }
 
+/// The id of the repository `owner/name` that a signed-in caller may write with
+/// `permission`.
+pub fn writable_repo(
+    gh: &GitHub,
+    req: &Req,
+    owner: &str,
+    name: &str,
+    permission: &str,
+) -> Result<u64, GhError> {
+    let who = required(gh, req)?;
+    Ok(repo_for(gh, Some(&who), owner, name, permission, "write")?.id)
+}
+
 /// `write` satisfies `read`; `admin` satisfies both.
 fn level_ok(granted: &str, needed: &str) -> bool {
     let rank = |l: &str| match l {

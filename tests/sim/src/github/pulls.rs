@@ -11,9 +11,12 @@
 //! Commits are modelled by their ids only: a branch holds its files and the commit
 //! it points at; `main`'s commit is derived from the repository's commit count.
 
-use super::app::{decode_b64, render_installation};
-use super::state::{blob_sha, File, GitHub, Repo};
-use super::{body, caller, not_found, reply, repo_for, required, Caller, GhError, GhResult};
+use super::app::render_installation;
+use super::repos::{decode_content, file_fields, full_name, write_status};
+use super::state::{blob_sha, File, Repo};
+use super::{
+    body, caller, not_found, reply, repo_for, required, writable_repo, Caller, GhError, GhResult,
+};
 use crate::http::Req;
 use crate::Sim;
 use axum::http::StatusCode;
@@ -51,14 +54,6 @@ pub struct Pull {
 /// `main`'s current commit id.
 pub fn main_commit(repo: &Repo) -> String {
     blob_sha(format!("{}:{}", repo.id, repo.commits).as_bytes())
-}
-
-fn full_name(gh: &GitHub, repo: &Repo) -> String {
-    let login = gh
-        .account(repo.owner)
-        .map(|a| a.login.clone())
-        .unwrap_or_default();
-    format!("{login}/{}", repo.name)
 }
 
 /// The commit a branch points at, `None` when there is no such branch.
@@ -142,8 +137,7 @@ fn valid_branch(name: &str) -> bool {
 pub fn create_ref(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = required(gh, req)?;
-    let id = repo_for(gh, Some(&who), owner, name, "contents", "write")?.id;
+    let id = writable_repo(gh, req, owner, name, "contents")?;
     let asked: NewRef = body(req)?;
     let branch = asked
         .reference
@@ -189,8 +183,7 @@ pub fn create_ref(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
 pub fn delete_ref(sim: &Sim, req: &Req, owner: &str, name: &str, branch: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = required(gh, req)?;
-    let id = repo_for(gh, Some(&who), owner, name, "contents", "write")?.id;
+    let id = writable_repo(gh, req, owner, name, "contents")?;
     let repo = gh.repo_mut(id).ok_or_else(not_found)?;
     if branch == MAIN {
         return Err(GhError::new(422, "Cannot delete the default branch"));
@@ -221,19 +214,10 @@ pub fn get_on_branch(repo: &Repo, full: &str, path: &str, branch: &str) -> GhRes
         .get(branch)
         .ok_or_else(|| GhError::new(404, format!("No commit found for the ref {branch}")))?;
     let file = branch.files.get(path).ok_or_else(not_found)?;
-    Ok(reply(
-        StatusCode::OK,
-        &json!({
-            "type": "file",
-            "name": path.rsplit('/').next().unwrap_or(path),
-            "path": path,
-            "sha": file.sha,
-            "size": file.content.len(),
-            "url": format!("{API}/repos/{full}/contents/{path}"),
-            "encoding": "base64",
-            "content": STANDARD.encode(&file.content),
-        }),
-    ))
+    let mut body = file_fields(full, path, &file.sha, file.content.len(), "");
+    body["encoding"] = json!("base64");
+    body["content"] = json!(STANDARD.encode(&file.content));
+    Ok(reply(StatusCode::OK, &body))
 }
 
 /// `PUT /repos/{o}/{r}/contents/{path}` with `branch` other than `main`: one commit on
@@ -248,26 +232,14 @@ pub fn put_on_branch(
     sha: Option<&str>,
     message: &str,
 ) -> GhResult {
-    let content =
-        decode_b64(content_b64).ok_or_else(|| GhError::new(422, "content is not valid Base64"))?;
+    let content = decode_content(content_b64)?;
     let repo_id = repo.id;
     let head = repo
         .branches
         .get_mut(branch)
         .ok_or_else(|| GhError::new(404, format!("Branch {branch} not found")))?;
-    let existing = head.files.get(path).map(|f| f.sha.clone());
-    match (&existing, sha) {
-        (Some(_), None) => {
-            return Err(GhError::new(
-                422,
-                "Invalid request.\n\n\"sha\" wasn't supplied.",
-            ))
-        }
-        (Some(current), Some(given)) if current != given => {
-            return Err(GhError::new(409, format!("{path} does not match {given}")))
-        }
-        _ => {}
-    }
+    let existing = head.files.get(path).map(|f| f.sha.as_str());
+    let status = write_status(existing, sha, path)?;
     let blob = blob_sha(&content);
     let size = content.len();
     head.files.insert(
@@ -279,22 +251,10 @@ pub fn put_on_branch(
     );
     head.ahead += 1;
     head.commit = blob_sha(format!("{repo_id}:{branch}:{}:{blob}", head.ahead).as_bytes());
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
     Ok(reply(
         status,
         &json!({
-            "content": {
-                "type": "file",
-                "name": path.rsplit('/').next().unwrap_or(path),
-                "path": path,
-                "sha": blob,
-                "size": size,
-                "url": format!("{API}/repos/{full}/contents/{path}?ref={branch}"),
-            },
+            "content": file_fields(full, path, &blob, size, &format!("?ref={branch}")),
             "commit": { "sha": head.commit, "message": message },
         }),
     ))
@@ -343,8 +303,7 @@ fn render_pull(full: &str, pull: &Pull) -> Value {
 pub fn create_pull(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = required(gh, req)?;
-    let id = repo_for(gh, Some(&who), owner, name, "pull_requests", "write")?.id;
+    let id = writable_repo(gh, req, owner, name, "pull_requests")?;
     let asked: NewPull = body(req)?;
     let _ = (asked.draft, asked.maintainer_can_modify);
     let invalid = |field: &str| GhError::validation("PullRequest", field, "invalid", None);

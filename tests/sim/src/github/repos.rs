@@ -6,7 +6,10 @@
 
 use super::app::{decode_b64, render_account, rfc3339_seconds};
 use super::state::{put_file, Environment, GitHub, Grant, Repo, Secret, Selection, Variable};
-use super::{body, caller, no_content, not_found, reply, repo_for, Caller, GhError, GhResult};
+use super::{
+    body, caller, no_content, not_found, reply, repo_for, required, writable_repo, Caller, GhError,
+    GhResult,
+};
 use crate::clock::now_ms;
 use crate::http::Req;
 use crate::Sim;
@@ -78,7 +81,7 @@ struct Generate {
 pub fn generate(sim: &Sim, req: &Req, t_owner: &str, t_name: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
+    let who = required(gh, req)?;
     let template = repo_for(gh, Some(&who), t_owner, t_name, "contents", "read")?.clone();
     let asked: Generate = body(req)?;
     let _ = asked.include_all_branches;
@@ -159,19 +162,53 @@ fn content_permission(path: &str) -> &'static str {
     }
 }
 
-fn render_content(full: &str, path: &str, sha: &str, size: usize) -> Value {
+/// A contents write's file, Base64 in its body.
+pub(super) fn decode_content(b64: &str) -> Result<Vec<u8>, GhError> {
+    decode_b64(b64).ok_or_else(|| GhError::new(422, "content is not valid Base64"))
+}
+
+/// GitHub's optimistic lock on a contents write: replacing a file takes its current
+/// blob sha. The answer's status: 201 for a new file, 200 for a replaced one.
+pub(super) fn write_status(
+    existing: Option<&str>,
+    given: Option<&str>,
+    path: &str,
+) -> Result<StatusCode, GhError> {
+    match (existing, given) {
+        (None, _) => Ok(StatusCode::CREATED),
+        (Some(_), None) => Err(GhError::new(
+            422,
+            "Invalid request.\n\n\"sha\" wasn't supplied.",
+        )),
+        (Some(current), Some(given)) if current != given => {
+            Err(GhError::new(409, format!("{path} does not match {given}")))
+        }
+        (Some(_), Some(_)) => Ok(StatusCode::OK),
+    }
+}
+
+/// What every contents answer says of a file: its name, path, blob sha, size and API
+/// `url` (with `query` after it, e.g. `?ref=` for a branch).
+pub(super) fn file_fields(full: &str, path: &str, sha: &str, size: usize, query: &str) -> Value {
     json!({
         "type": "file",
         "name": path.rsplit('/').next().unwrap_or(path),
         "path": path,
         "sha": sha,
         "size": size,
-        "url": format!("{API}/repos/{full}/contents/{path}"),
-        "html_url": format!("https://github.com/{full}/blob/main/{path}"),
+        "url": format!("{API}/repos/{full}/contents/{path}{query}"),
     })
 }
 
-fn full_name(gh: &GitHub, repo: &Repo) -> String {
+/// A file on `main`, with its page on github.com.
+fn render_content(full: &str, path: &str, sha: &str, size: usize) -> Value {
+    let mut file = file_fields(full, path, sha, size, "");
+    file["html_url"] = json!(format!("https://github.com/{full}/blob/main/{path}"));
+    file
+}
+
+/// `owner/name`, as GitHub spells a repository in its URLs.
+pub(super) fn full_name(gh: &GitHub, repo: &Repo) -> String {
     let login = gh
         .account(repo.owner)
         .map(|a| a.login.clone())
@@ -215,16 +252,7 @@ struct PutContents {
 pub fn put_contents(sim: &Sim, req: &Req, owner: &str, name: &str, path: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
-    let id = repo_for(
-        gh,
-        Some(&who),
-        owner,
-        name,
-        content_permission(path),
-        "write",
-    )?
-    .id;
+    let id = writable_repo(gh, req, owner, name, content_permission(path))?;
     let asked: PutContents = body(req)?;
     let _ = (&asked.committer, &asked.author);
     if asked.message.trim().is_empty() {
@@ -254,31 +282,14 @@ pub fn put_contents(sim: &Sim, req: &Req, owner: &str, name: &str, path: &str) -
     {
         return Err(super::pulls::protected_refusal());
     }
-    let content = decode_b64(&asked.content)
-        .ok_or_else(|| GhError::new(422, "content is not valid Base64"))?;
+    let content = decode_content(&asked.content)?;
     let repo = gh.repo_mut(id).ok_or_else(not_found)?;
-    let existing = repo.files.get(path).map(|f| f.sha.clone());
-    match (&existing, &asked.sha) {
-        (Some(_), None) => {
-            return Err(GhError::new(
-                422,
-                "Invalid request.\n\n\"sha\" wasn't supplied.",
-            ))
-        }
-        (Some(current), Some(given)) if current != given => {
-            return Err(GhError::new(409, format!("{path} does not match {given}")))
-        }
-        _ => {}
-    }
+    let existing = repo.files.get(path).map(|f| f.sha.as_str());
+    let status = write_status(existing, asked.sha.as_deref(), path)?;
     let size = content.len();
     let sha = put_file(repo, path, content);
     let commit = super::state::blob_sha(format!("{}:{}", repo.id, repo.commits).as_bytes());
     let full = full_name(gh, gh.repo(id).ok_or_else(not_found)?);
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
     Ok(reply(
         status,
         &json!({
@@ -310,8 +321,7 @@ fn render_environment(full: &str, env: &Environment) -> Value {
 pub fn put_environment(sim: &Sim, req: &Req, owner: &str, name: &str, env: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
-    let id = repo_for(gh, Some(&who), owner, name, "administration", "write")?.id;
+    let id = writable_repo(gh, req, owner, name, "administration")?;
     if !req.body.is_empty() {
         let _: serde_json::Map<String, Value> = body(req)?;
     }
@@ -356,7 +366,7 @@ fn environment_repo(
 pub fn public_key(sim: &Sim, req: &Req, owner: &str, name: &str, env: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
+    let who = required(gh, req)?;
     let id = environment_repo(gh, Some(&who), owner, name, env, "read")?;
     let key = gh.sealing_key(id);
     Ok(reply(
@@ -396,7 +406,7 @@ pub fn put_secret(
 ) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
+    let who = required(gh, req)?;
     let id = environment_repo(gh, Some(&who), owner, name, env, "write")?;
     let asked: PutSecret = body(req)?;
     if !valid_secret_name(secret) {
@@ -439,8 +449,7 @@ struct NewVariable {
 pub fn create_variable(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
-    let id = repo_for(gh, Some(&who), owner, name, "actions_variables", "write")?.id;
+    let id = writable_repo(gh, req, owner, name, "actions_variables")?;
     let asked: NewVariable = body(req)?;
     if !valid_secret_name(&asked.name) {
         return Err(GhError::validation("Variable", "name", "invalid", None));
@@ -478,7 +487,7 @@ struct ChangedVariable {
 pub fn variable(sim: &Sim, req: &Req, owner: &str, name: &str, var: &str) -> GhResult {
     let mut world = sim.world();
     let gh = &mut world.github;
-    let who = caller(gh, req)?.ok_or_else(|| GhError::new(401, "Requires authentication"))?;
+    let who = required(gh, req)?;
     let patch = req.method == axum::http::Method::PATCH;
     let level = if patch { "write" } else { "read" };
     let id = repo_for(gh, Some(&who), owner, name, "actions_variables", level)?.id;

@@ -96,13 +96,7 @@ pub fn generate_access_token(sim: &Sim, req: &Req, email: &str) -> ApiResult {
         .get(&account.project_id)
         .cloned()
         .ok_or_else(denied)?;
-    let enabled = world
-        .iam
-        .enabled_at(&project.project_id, IAM_CREDENTIALS)
-        .is_some_and(|at| at <= now_ms());
-    if !enabled {
-        return Err(ApiError::service_disabled(&project.number, IAM_CREDENTIALS).into());
-    }
+    super::require_enabled(&world, &project, IAM_CREDENTIALS)?;
     if !asker.named_in(&account.policy) && !asker.named_in(&world.iam.project_policy(&project)) {
         return Err(denied());
     }

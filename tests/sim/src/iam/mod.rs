@@ -132,6 +132,20 @@ pub fn owned_project(
         })
 }
 
+/// Google's 403 `SERVICE_DISABLED` unless the IAM-family `service` (IAM, STS, IAM
+/// Credentials) is enabled in `project` by now.
+pub fn require_enabled(world: &World, project: &Project, service: &str) -> Result<(), GoogleError> {
+    let enabled = world
+        .iam
+        .enabled_at(&project.project_id, service)
+        .is_some_and(|at| at <= now_ms());
+    if enabled {
+        Ok(())
+    } else {
+        Err(ApiError::service_disabled(&project.number, service).into())
+    }
+}
+
 /// The caller and its project, once the service is enabled there.
 pub fn caller_and_project(
     world: &World,
@@ -142,13 +156,7 @@ pub fn caller_and_project(
 ) -> Result<(User, Project), GoogleError> {
     let user = authenticate(world, req, service, &[SCOPE_CLOUD_PLATFORM])?;
     let project = owned_project(world, project, &user, permission, service)?;
-    let enabled = world
-        .iam
-        .enabled_at(&project.project_id, service)
-        .is_some_and(|at| at <= now_ms());
-    if !enabled {
-        return Err(ApiError::service_disabled(&project.number, service).into());
-    }
+    require_enabled(world, &project, service)?;
     Ok((user, project))
 }
 

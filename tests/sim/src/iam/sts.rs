@@ -18,7 +18,6 @@ use crate::http::{ok_json, Req};
 use crate::Sim;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use claw_free_protocol::google::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -187,15 +186,7 @@ fn exchange(sim: &Sim, x: &Exchange) -> Result<Value, Refusal> {
         .find(|p| p.number == *number)
         .cloned()
         .ok_or_else(invalid_target)?;
-    let enabled = world
-        .iam
-        .enabled_at(&project.project_id, STS)
-        .is_some_and(|at| at <= now_ms());
-    if !enabled {
-        return Err(Refusal::Google(
-            ApiError::service_disabled(&project.number, STS).into(),
-        ));
-    }
+    super::require_enabled(&world, &project, STS).map_err(Refusal::Google)?;
     let pool_on = world
         .iam
         .pools

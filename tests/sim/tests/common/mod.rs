@@ -2,7 +2,7 @@
 //! HTTP client, and a signed-in access token.
 #![allow(dead_code)]
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use claw_free_sim::{Background, Options};
 use serde_json::{json, Value};
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub const CLIENT_ID: &str = "claw-free-local";
 pub const CLIENT_SECRET: &str = "local-secret";
 pub const REDIRECT: &str = "http://127.0.0.1:9/api/auth/callback/google";
+/// The zone the tests' VMs live in, as Compute's URLs name it.
+pub const ZONE: &str = "/compute/v1/projects/claw-demo/zones/us-central1-a";
 pub const SCOPES: &str = "openid email profile https://www.googleapis.com/auth/cloud-platform";
 
 pub struct TestSim {
@@ -54,6 +56,13 @@ pub fn sim() -> TestSim {
     sim_with(|_| {})
 }
 
+/// A simulator and an access token of its signed-in user, with the usual scopes.
+pub fn signed_in() -> (TestSim, String) {
+    let sim = sim();
+    let token = sim.token();
+    (sim, token)
+}
+
 pub fn sim_with(change: impl FnOnce(&mut Options)) -> TestSim {
     let dir = temp_dir();
     let mut opts = Options::new(dir.clone());
@@ -91,6 +100,20 @@ impl Resp {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+
+    /// The string field `name` of the JSON body.
+    pub fn text(&self, name: &str) -> String {
+        match &self.json()[name] {
+            Value::String(text) => text.clone(),
+            other => panic!("{name} is not a string but {other}: {}", self.body),
+        }
+    }
+}
+
+/// GitHub's refusal: its status and the `message` it words it with.
+pub fn assert_refused(r: &Resp, status: u16, message: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.json()["message"], message);
 }
 
 fn into_resp(result: Result<ureq::Response, ureq::Error>) -> Resp {
@@ -150,8 +173,30 @@ impl TestSim {
         into_resp(req.send_bytes(body))
     }
 
+    /// A request with neither a token nor a body.
+    pub fn anonymous(&self, method: &str, path: &str) -> Resp {
+        self.send(method, path, None, None)
+    }
+
+    pub fn delete(&self, path: &str, token: &str) -> Resp {
+        self.send("DELETE", path, Some(token), None)
+    }
+
     pub fn get(&self, path: &str, token: &str) -> Resp {
         self.send("GET", path, Some(token), None)
+    }
+
+    /// `GET` on the VM `name` in [`ZONE`], with `rest` (an action, a query) after it.
+    pub fn instance_get(&self, token: &str, name: &str, rest: &str) -> Resp {
+        self.get(&format!("{ZONE}/instances/{name}{rest}"), token)
+    }
+
+    /// `instances.aggregatedList` in `project`, with `query` (`?filter=...`) after it.
+    pub fn instance_list(&self, token: &str, project: &str, query: &str) -> Resp {
+        self.get(
+            &format!("/compute/v1/projects/{project}/aggregated/instances{query}"),
+            token,
+        )
     }
 
     pub fn post(&self, path: &str, token: &str, body: Value) -> Resp {
@@ -166,6 +211,14 @@ impl TestSim {
         let r = self.send("POST", &format!("/_admin/{path}"), None, Some(body));
         assert_eq!(r.status, 200, "admin {path}: {}", r.body);
         r
+    }
+
+    /// A project `owner_email` owns, which the signed-in test user does not.
+    pub fn add_project(&self, id: &str, owner_email: &str) {
+        self.admin(
+            "projects",
+            json!({ "projectId": id, "ownerEmail": owner_email }),
+        );
     }
 
     pub fn admin_get(&self, path: &str) -> Value {
@@ -385,6 +438,24 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
         .into_iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v)
+}
+
+/// The bytes a Base64 string in a body or an admin view holds (GitHub's file contents,
+/// the simulator's record of a sealed secret once opened).
+pub fn base64_bytes(value: &Value) -> Vec<u8> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    STANDARD
+        .decode(text)
+        .unwrap_or_else(|e| panic!("not Base64 ({e}): {text}"))
+}
+
+/// Waits for the Compute operation `op` (as an insert, stop or delete answered it) in
+/// [`ZONE`] to finish and returns it.
+pub fn wait_zone_op(sim: &TestSim, op: &Value, token: &str) -> Value {
+    let name = op["name"].as_str().expect("an operation has a name");
+    wait_op(sim, &format!("{ZONE}/operations/{name}"), token)
 }
 
 /// Enables the IAM API in `claw-demo` (off in a new project) and waits until it is.
