@@ -205,10 +205,7 @@ impl Sim {
             return Some(false);
         }
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
-        Some(
-            std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1))
-                .is_ok(),
-        )
+        Some(std::net::TcpStream::connect_timeout(&address, Duration::from_secs(1)).is_ok())
     }
 
     /// Stops the VM's app (the VM stops or is deleted).

@@ -1,0 +1,83 @@
+//! A simulated VM's app restart is `systemctl restart openclaw-gateway` on the image:
+//! the old gateway gets SIGTERM and has finished before the new one starts. A gateway
+//! killed outright can leave OpenClaw's state database leased, and the next one then
+//! refuses to start.
+
+mod common;
+use claw_free_sim::gateway::AppPrograms;
+use claw_free_testkit::wait_for;
+use common::*;
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Stands in for `openclaw`: on SIGTERM it takes a moment to finish its work, as the
+/// gateway does, and each step is written down in `$HOME/lifecycle`.
+const GATEWAY: &str = r#"#!/bin/sh
+trap 'sleep 1; echo "finished $$" >> "$HOME/lifecycle"; exit 0' TERM
+echo "started $$" >> "$HOME/lifecycle"
+while :; do sleep 0.1; done
+"#;
+
+/// Stands in for `clawfree-provider`: it says where it listens, then waits.
+const SETUP_MODEL: &str = "#!/bin/sh\necho 'listening on http://127.0.0.1:9'\nexec sleep 600\n";
+
+#[test]
+fn a_restart_lets_the_old_gateway_finish_before_the_new_one_starts() {
+    let programs = TempDir(temp_dir());
+    let app = AppPrograms {
+        openclaw: script(&programs.0, "openclaw", GATEWAY),
+        setup_model: script(&programs.0, "clawfree-provider", SETUP_MODEL),
+    };
+    let sim = sim_with(|o| o.app = Some(app));
+    let state = sim
+        .dir
+        .join("vms/claw-demo/us-central1-a/bot/var/lib/openclaw");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("openclaw.json"), "{}").unwrap();
+    let lifecycle = state.join("gateway/lifecycle");
+    let lines = || {
+        std::fs::read_to_string(&lifecycle)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let restart = || {
+        let reply = sim.post(
+            "/_vm/claw-demo/us-central1-a/bot/app/restart",
+            "",
+            json!({}),
+        );
+        assert_eq!(reply.status, 200, "restart: {}", reply.body);
+    };
+
+    restart();
+    let first = wait_for("the first gateway", Duration::from_secs(20), || {
+        lines().first().cloned()
+    });
+    restart();
+    let after = lines();
+    let pid = first.strip_prefix("started ").expect("a start line");
+    assert_eq!(
+        after.get(1).map(String::as_str),
+        Some(format!("finished {pid}").as_str()),
+        "the old gateway was not let finish before the restart answered: {after:?}"
+    );
+    let second = wait_for("the new gateway", Duration::from_secs(20), || {
+        lines().get(2).cloned()
+    });
+    assert!(
+        second.starts_with("started ") && second != first,
+        "no new gateway after the old one finished: {:?}",
+        lines()
+    );
+}
