@@ -163,10 +163,8 @@ fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
     let provider = Provider::start(
         "timeout",
         Options {
-            provider: Some("claude"),
             login_timeout_secs: 1,
-            env: vec![("CLAUDE_FIXTURE_MODE".into(), "hang".into())],
-            ..Default::default()
+            ..Options::with_env("claude", "CLAUDE_FIXTURE_MODE", "hang")
         },
     );
     let mut chat = Chat::new(&provider);
@@ -192,11 +190,7 @@ fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
 fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
     let provider = Provider::start(
         "nolink",
-        Options {
-            provider: Some("claude"),
-            env: vec![("CLAUDE_FIXTURE_MODE".into(), "nolink".into())],
-            ..Default::default()
-        },
+        Options::with_env("claude", "CLAUDE_FIXTURE_MODE", "nolink"),
     );
     let mut chat = Chat::new(&provider);
     chat.say("hi");
@@ -212,11 +206,7 @@ fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
 fn a_credential_openclaw_refuses_is_reported_without_the_key() {
     let provider = Provider::start(
         "refused",
-        Options {
-            provider: Some("kimi"),
-            env: vec![("OPENCLAW_FIXTURE_FAIL".into(), "1".into())],
-            ..Default::default()
-        },
+        Options::with_env("kimi", "OPENCLAW_FIXTURE_FAIL", "1"),
     );
     let mut chat = Chat::new(&provider);
     assert!(chat.say("hi").contains("nvapi-"));

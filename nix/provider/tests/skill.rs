@@ -124,6 +124,15 @@ impl<'a> Vm<'a> {
     fn log(&self) -> String {
         fs::read_to_string(self.root.join("log")).unwrap_or_default()
     }
+
+    /// Asserts that `command` was run on the VM, showing what was run when not.
+    fn assert_ran(&self, command: &str) {
+        let log = self.log();
+        assert!(
+            log.contains(command),
+            "{command:?} was not run; the VM ran:\n{log}"
+        );
+    }
 }
 
 #[test]
@@ -144,9 +153,7 @@ fn status_reports_services_memory_disk_generation_update_and_health() {
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
-    assert!(vm
-        .log()
-        .contains("systemctl is-active openclaw-gateway.service"));
+    vm.assert_ran("systemctl is-active openclaw-gateway.service");
 }
 
 #[test]
@@ -158,13 +165,8 @@ fn update_switches_to_the_pushed_system_once() {
     assert!(out.contains("Switched to"), "{out}");
     let c = vm.root.join("store/c").display().to_string();
     let profile = vm.root.join("profiles/system").display().to_string();
-    assert!(
-        vm.log()
-            .contains(&format!("nix-env --profile {profile} --set {c}")),
-        "{}",
-        vm.log()
-    );
-    assert!(vm.log().contains("switch-to-configuration switch"));
+    vm.assert_ran(&format!("nix-env --profile {profile} --set {c}"));
+    vm.assert_ran("switch-to-configuration switch");
 
     // Once the pushed system runs, there is nothing to do.
     fs::remove_file(vm.root.join("current-system")).unwrap();
@@ -184,9 +186,7 @@ fn update_can_run_through_a_root_unit() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("clawfree-update.service"), "{out}");
-    assert!(vm
-        .log()
-        .contains("systemctl start --no-block clawfree-update.service"));
+    vm.assert_ran("systemctl start --no-block clawfree-update.service");
     assert!(
         !vm.log().contains("nix-env"),
         "the unit, not this command, switches"
@@ -204,7 +204,7 @@ fn update_can_run_through_a_root_unit() {
         &[],
     );
     assert!(ok && out.contains("Switched to"), "{out}{err}");
-    assert!(vm.log().contains("switch-to-configuration switch"));
+    vm.assert_ran("switch-to-configuration switch");
 }
 
 #[test]
@@ -214,9 +214,7 @@ fn logs_and_restart_accept_only_known_services() {
     let (ok, out, err) = vm.clawfree(&["logs", "gateway", "--lines", "5"], "", &[]);
     assert!(ok, "{err}");
     assert!(out.contains("gateway listening"), "{out}");
-    assert!(vm
-        .log()
-        .contains("journalctl --unit openclaw-gateway.service --lines 5 --no-pager"));
+    vm.assert_ran("journalctl --unit openclaw-gateway.service --lines 5 --no-pager");
 
     let (ok, _, err) = vm.clawfree(&["logs", "sshd; rm -rf /"], "", &[]);
     assert!(!ok && err.contains("unknown service"), "{err}");
@@ -225,14 +223,10 @@ fn logs_and_restart_accept_only_known_services() {
 
     let (ok, out, _) = vm.clawfree(&["restart"], "", &[]);
     assert!(ok && out.contains("openclaw-gateway.service"));
-    assert!(vm
-        .log()
-        .contains("systemctl restart --no-block openclaw-gateway.service"));
+    vm.assert_ran("systemctl restart --no-block openclaw-gateway.service");
     let (ok, _, _) = vm.clawfree(&["restart", "clawfree-provider"], "", &[]);
     assert!(ok);
-    assert!(vm
-        .log()
-        .contains("systemctl restart --no-block clawfree-provider.service"));
+    vm.assert_ran("systemctl restart --no-block clawfree-provider.service");
 }
 
 #[test]
@@ -252,9 +246,7 @@ fn secret_set_hands_stdin_to_the_agent_and_never_prints_it() {
         value
     );
     assert!(!out.contains(value) && !err.contains(value) && !vm.log().contains(value));
-    assert!(vm
-        .log()
-        .contains("clawfree-agent set-secret telegram-token"));
+    vm.assert_ran("clawfree-agent set-secret telegram-token");
 
     let (ok, out, err) = vm.clawfree(
         &["secret", "set", "telegram-token"],
@@ -310,12 +302,8 @@ fn switch_llm_turns_the_setup_model_back_on_and_restarts_the_conversation() {
         config["models"]["providers"]["claw-free"]["baseUrl"],
         format!("{}/v1", provider.address)
     );
-    assert!(vm
-        .log()
-        .contains("systemctl restart clawfree-provider.service"));
-    assert!(vm
-        .log()
-        .contains("systemctl restart --no-block openclaw-gateway.service"));
+    vm.assert_ran("systemctl restart clawfree-provider.service");
+    vm.assert_ran("systemctl restart --no-block openclaw-gateway.service");
 
     // The provider (not `clawfree`) reset its stage and its Setup model's address is
     // where it really listens.

@@ -86,6 +86,18 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
+impl Options {
+    /// Runs `provider`'s setup with `name=value` in the environment (how a test picks
+    /// a fixture CLI's behaviour).
+    pub fn with_env(provider: &'static str, name: &str, value: &str) -> Self {
+        Self {
+            provider: Some(provider),
+            env: vec![(name.into(), value.into())],
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
