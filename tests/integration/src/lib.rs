@@ -387,6 +387,14 @@ impl Stack {
         Client::new(&self.site)
     }
 
+    /// A stack with the default options and a client signed in to it: where most
+    /// journeys begin.
+    pub fn signed_in() -> (Stack, Client) {
+        let stack = Stack::start(StackOptions::default());
+        let client = stack.client().signed_in();
+        (stack, client)
+    }
+
     /// `POST` to the simulator's admin API.
     pub fn admin(&self, path: &str, body: Value) -> Value {
         let reply =

@@ -159,8 +159,7 @@ fn starting_a_sign_in_writes_nothing_and_completed_sign_ins_are_limited() {
 
 #[test]
 fn telegram_user_detection_needs_the_sessions_code() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let bot = |updates: serde_json::Value| {
         stack.admin(
             "telegram/bots",
@@ -218,8 +217,7 @@ fn telegram_user_detection_needs_the_sessions_code() {
 
 #[test]
 fn creating_a_project_checks_the_id_first_and_adds_it_to_the_session() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let bad = client.post(
         "/api/deploy/create-project",
         json!({"projectId": "Bad_Id", "displayName": "My bots"}),

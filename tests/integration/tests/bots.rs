@@ -107,8 +107,7 @@ fn the_list_spans_projects_and_one_failing_project_does_not_hide_the_others() {
 
 #[test]
 fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (id, vm) = started(&client, "claw-demo", "Delete Bot");
     let followed = follow_tokenless(&stack, &client, &id, &["configuring"]);
     let zone = followed.last["zone"].as_str().unwrap().to_string();
@@ -175,8 +174,7 @@ fn only_a_stopped_bot_is_deleted_and_never_another_vm() {
 
 #[test]
 fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (vm, followed, path) = deployed_bot(&stack, &client, "Rotate Bot");
     let first_version = followed.secret_version.unwrap();
 
@@ -233,8 +231,7 @@ fn a_rotated_token_is_confirmed_by_the_bots_secret_version() {
 
 #[test]
 fn a_key_written_on_the_vm_gets_no_token_until_the_owner_trusts_it() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (vm, _, path) = deployed_bot(&stack, &client, "Pinned Bot");
     // The first token pinned the key the real agent published.
     let before = sim_vm(&stack, "claw-demo", &vm);

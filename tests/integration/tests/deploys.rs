@@ -22,8 +22,7 @@ fn fail_inserts(stack: &Stack, code: &str, times: u32) {
 
 #[test]
 fn a_deploy_reaches_done_with_its_first_secret_and_no_plaintext_anywhere() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (id, vm, followed) = deploy_to_done(&stack, &client, "claw-demo", "My Bot");
     assert!(vm.starts_with("my-bot-") && vm.len() == 13, "{vm}");
     assert_eq!(
@@ -101,8 +100,7 @@ fn a_deploy_reaches_done_with_its_first_secret_and_no_plaintext_anywhere() {
 
 #[test]
 fn compute_is_enabled_first_when_the_api_is_off() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (id, _) = started(&client, "claw-fresh", "Fresh Bot");
     let followed = follow_to_done(&stack, &client, &id, Duration::from_secs(90));
     assert_eq!(followed.last["status"], "done", "{}", followed.last);
@@ -212,8 +210,7 @@ fn another_users_deployment_is_not_found() {
 
 #[test]
 fn the_same_idempotency_key_twice_creates_one_vm() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let first = start(&client, "claw-demo", "Twice Bot", Some("attempt-7f1c"));
     let second = start(&client, "claw-demo", "Twice Bot", Some("attempt-7f1c"));
     assert_eq!(
@@ -255,8 +252,7 @@ fn deploys_past_the_limit_are_refused_with_retry_after() {
 
 #[test]
 fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let (id, _) = started(&client, "claw-demo", "Orphan Bot");
     // The session cookie is gone (expired or deleted); the deploy's own cookie stays.
     let viewer = client.cookie("__Host-deploy").expect("the deploy cookie");
@@ -278,8 +274,7 @@ fn polling_goes_on_without_the_session_and_an_expired_token_says_sign_in() {
 
 #[test]
 fn bad_start_requests_name_the_field() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     for (body, field) in [
         (
             json!({"projectId": "claw-demo", "region": "mars-east1", "provider": "kimi", "botName": "My Bot"}),

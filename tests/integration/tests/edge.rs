@@ -47,8 +47,7 @@ fn raw_request(stack: &Stack, method: &str, path: &str, cookie: &str) -> String 
 
 #[test]
 fn an_unknown_method_is_405_and_signs_nobody_out() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (stack, client) = Stack::signed_in();
     let cookie = client.cookie_header();
     for method in ["PROPFIND", "PURGE"] {
         let head = raw_request(&stack, method, "/api/auth/logout", &cookie);

@@ -57,8 +57,7 @@ fn the_worker_serves_health_the_page_and_json_errors_with_security_headers() {
 
 #[test]
 fn bad_input_gets_a_clear_4xx_and_never_a_500() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client().signed_in();
+    let (_stack, client) = Stack::signed_in();
     let routes = [
         "/api/deploy/start",
         "/api/deploy/create-project",
@@ -113,8 +112,7 @@ fn bad_input_gets_a_clear_4xx_and_never_a_500() {
 
 #[test]
 fn state_changing_requests_from_another_site_are_refused() {
-    let stack = Stack::start(StackOptions::default());
-    let mut client = stack.client().signed_in();
+    let (stack, mut client) = Stack::signed_in();
     client.origin = Some("https://evil.example".into());
     let reply = client.post(
         "/api/deploy/start",
