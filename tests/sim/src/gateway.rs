@@ -16,11 +16,12 @@ use crate::Sim;
 use claw_free_protocol::metadata::SecretName;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 /// The programs a VM's app is made of.
@@ -37,11 +38,20 @@ pub struct AppPrograms {
 pub struct App {
     setup_model: Option<(Child, String)>,
     gateway: Option<(Child, u16)>,
+    /// Which start of the gateway runs now: a supervisor follows one start only.
+    starts: u64,
 }
 
 /// How long systemd lets a stopping unit finish before it kills what is left: its
 /// default `TimeoutStopSec`, which the image's units keep.
 const STOP_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The gateway unit's `Restart=on-failure` policy, as `mkCappedService` in
+/// `nix/lib/default.nix` renders it: a failed gateway starts again after `RestartSec`,
+/// at most `StartLimitBurst` times in `StartLimitIntervalSec`.
+const RESTART_SEC: Duration = Duration::from_secs(5);
+const START_LIMIT_BURST: usize = 5;
+const START_LIMIT_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Sends `signal` to a process's whole group (the gateway's helpers too).
 fn signal_group(child: &Child, signal: libc::c_int) {
@@ -219,8 +229,9 @@ impl Sim {
     }
 
     /// `POST /_vm/{p}/{z}/{i}/app/restart`: what `systemctl restart openclaw-gateway`
-    /// is on the VM. Starts the Setup model if it does not run, then the gateway anew.
-    pub fn restart_app(&self, key: &VmKey) -> Result<(), String> {
+    /// is on the VM. Starts the Setup model if it does not run, then the gateway anew,
+    /// supervised as its unit is.
+    pub fn restart_app(self: &Arc<Self>, key: &VmKey) -> Result<(), String> {
         let programs = self
             .opts
             .app
@@ -272,14 +283,26 @@ impl Sim {
             };
             app.setup_model = Some((child, url));
         }
+        if let Some((mut old, _)) = app.gateway.take() {
+            stop(&mut old);
+        }
+        self.start_gateway(key, &mut app, Log::Anew)?;
+        supervise(Arc::downgrade(self), key.clone(), app.starts);
+        Ok(())
+    }
+
+    /// Starts the VM's gateway from the configuration the agent wrote.
+    fn start_gateway(&self, key: &VmKey, app: &mut App, log: Log) -> Result<(), String> {
+        let programs = self.opts.app.as_ref().ok_or("no real gateways")?;
+        let root = World::vm_root(&self.opts.state_dir, key);
+        let state = openclaw_state(&root);
+        let agent_config_path = state.join("openclaw.json");
+        let home = state.join("gateway");
         let setup_url = app
             .setup_model
             .as_ref()
             .map(|(_, u)| u.clone())
             .unwrap_or_default();
-        if let Some((mut old, _)) = app.gateway.take() {
-            stop(&mut old);
-        }
         let written: Value = std::fs::read(&agent_config_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -295,8 +318,13 @@ impl Sim {
             serde_json::to_vec_pretty(&placed).unwrap_or_default(),
         )
         .map_err(|e| e.to_string())?;
-        let log =
-            std::fs::File::create(root.join("openclaw-gateway.log")).map_err(|e| e.to_string())?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(matches!(log, Log::Appended))
+            .truncate(matches!(log, Log::Anew))
+            .open(root.join("openclaw-gateway.log"))
+            .map_err(|e| e.to_string())?;
         let mut command = app_command(&programs.openclaw, &home, &runtime);
         command
             .args(["gateway", "--port", &port.to_string()])
@@ -304,7 +332,76 @@ impl Sim {
             .stderr(log);
         let child = spawn(command).map_err(|e| format!("cannot start the gateway: {e}"))?;
         app.gateway = Some((child, port));
+        app.starts += 1;
         Ok(())
+    }
+}
+
+/// Whether a gateway's start begins its log anew (a restart asked for) or goes on with
+/// it (systemd starting a failed gateway again, whose reason stays readable).
+enum Log {
+    Anew,
+    Appended,
+}
+
+/// Follows one start of a VM's gateway as systemd follows its unit: when the gateway
+/// exits with an error (OpenClaw refuses to start while another process holds its
+/// state database's maintenance lease, for one), it is started again after
+/// `RESTART_SEC`, until the start limit. A clean exit, a restart asked for, or the VM's
+/// app going away ends the supervision.
+fn supervise(weak: Weak<Sim>, key: VmKey, start: u64) {
+    std::thread::spawn(move || {
+        let mut start = start;
+        let mut started = VecDeque::from([Instant::now()]);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            match follow(&weak, &key, start) {
+                Followed::Running => continue,
+                Followed::Ended => return,
+                Followed::Failed => {}
+            }
+            started.retain(|at| at.elapsed() < START_LIMIT_INTERVAL);
+            if started.len() >= START_LIMIT_BURST {
+                return;
+            }
+            std::thread::sleep(RESTART_SEC);
+            let Some(sim) = weak.upgrade() else { return };
+            let Some(app) = sim.apps().get(&key).cloned() else {
+                return;
+            };
+            let mut app = app.lock().unwrap_or_else(|e| e.into_inner());
+            if app.starts != start || sim.start_gateway(&key, &mut app, Log::Appended).is_err() {
+                return;
+            }
+            start = app.starts;
+            started.push_back(Instant::now());
+        }
+    });
+}
+
+enum Followed {
+    Running,
+    Failed,
+    /// It exited cleanly, was restarted or stopped on request, or its VM is gone.
+    Ended,
+}
+
+/// Where one start of a VM's gateway is now. The locks are held only for the look.
+fn follow(weak: &Weak<Sim>, key: &VmKey, start: u64) -> Followed {
+    let Some(sim) = weak.upgrade() else {
+        return Followed::Ended;
+    };
+    let Some(app) = sim.apps().get(key).cloned() else {
+        return Followed::Ended;
+    };
+    let mut app = app.lock().unwrap_or_else(|e| e.into_inner());
+    if app.starts != start {
+        return Followed::Ended;
+    }
+    match app.gateway.as_mut().map(|(child, _)| child.try_wait()) {
+        Some(Ok(None)) => Followed::Running,
+        Some(Ok(Some(status))) if !status.success() => Followed::Failed,
+        _ => Followed::Ended,
     }
 }
 

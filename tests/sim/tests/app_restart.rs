@@ -81,3 +81,45 @@ fn a_restart_lets_the_old_gateway_finish_before_the_new_one_starts() {
         lines()
     );
 }
+
+/// Stands in for an `openclaw` that refuses its first start, as OpenClaw does while
+/// another process holds its state database's maintenance lease (exit status 78).
+const GATEWAY_REFUSING_ONCE: &str = r#"#!/bin/sh
+if [ ! -e "$HOME/refused" ]; then
+  touch "$HOME/refused"
+  echo "maintenance lease is held; refusing to report the gateway ready"
+  exit 78
+fi
+echo "started $$" >> "$HOME/lifecycle"
+while :; do sleep 0.1; done
+"#;
+
+#[test]
+fn a_gateway_that_fails_to_start_is_started_again_as_its_unit_restarts_on_failure() {
+    let programs = TempDir(temp_dir());
+    let app = AppPrograms {
+        openclaw: script(&programs.0, "openclaw", GATEWAY_REFUSING_ONCE),
+        setup_model: script(&programs.0, "clawfree-provider", SETUP_MODEL),
+    };
+    let sim = sim_with(|o| o.app = Some(app));
+    let vm = sim.dir.join("vms/claw-demo/us-central1-a/bot");
+    let state = vm.join("var/lib/openclaw");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("openclaw.json"), "{}").unwrap();
+    let reply = sim.post(
+        "/_vm/claw-demo/us-central1-a/bot/app/restart",
+        "",
+        json!({}),
+    );
+    assert_eq!(reply.status, 200, "restart: {}", reply.body);
+
+    let lifecycle = state.join("gateway/lifecycle");
+    wait_for("the gateway started again", Duration::from_secs(30), || {
+        std::fs::read_to_string(&lifecycle).ok()
+    });
+    let log = std::fs::read_to_string(vm.join("openclaw-gateway.log")).unwrap();
+    assert!(
+        log.contains("refusing to report the gateway ready"),
+        "the failed start's reason is not in the log: {log:?}"
+    );
+}
