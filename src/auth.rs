@@ -181,10 +181,15 @@ async fn finish_sign_in<P: Platform>(
     if !grant.has_cloud_scope {
         return Err(SignInError::Scope);
     }
-    let user = oauth::userinfo(app.platform, app.config, &grant.access_token)
+    let google = app.google(&grant.access_token);
+    let user = google
+        .oauth()
+        .userinfo()
         .await
         .map_err(|_| SignInError::Google)?;
-    let projects = crm::active_projects(app.platform, app.config, &grant.access_token)
+    let projects = google
+        .crm()
+        .active_projects()
         .await
         .map_err(|_| SignInError::Google)?;
     let secret = sessions::create(
@@ -208,7 +213,7 @@ async fn end_session<P: Platform>(
 ) -> Result<Option<bool>, ApiError> {
     match sessions::require(app, request).await {
         Ok(session) => {
-            let revoked = oauth::revoke(app.platform, app.config, &session.token).await;
+            let revoked = app.google(&session.token).oauth().revoke().await;
             sessions::destroy(app, &session).await?;
             Ok(Some(revoked))
         }
@@ -335,19 +340,18 @@ pub async fn create_project<P: Platform>(
         other => other.into_api_error(app.config, Some(project_id.as_str())),
     }
     };
-    let mut operation = crm::create_project(
-        app.platform,
-        app.config,
-        &session.token,
-        &project_id,
-        &display_name,
-    )
-    .await
-    .map_err(to_api)?;
+    let google = app.google(&session.token);
+    let mut operation = google
+        .crm()
+        .create_project(&project_id, &display_name)
+        .await
+        .map_err(to_api)?;
     let mut polls = 0;
     while !operation.done && polls < PROJECT_POLLS {
         app.platform.sleep_ms(PROJECT_POLL_MS).await;
-        operation = crm::get_operation(app.platform, app.config, &session.token, &operation.name)
+        operation = google
+            .crm()
+            .get_operation(&operation.name)
             .await
             .map_err(to_api)?;
         polls += 1;
