@@ -2,6 +2,7 @@
 //! zone operations, its guest attributes (how the VM talks back), its metadata (how
 //! encrypted secrets reach it) and its serial output (how a person sees why it failed).
 
+use super::iam::set_iam_policy;
 use super::{Google, GoogleFailure};
 use crate::config::Config;
 use crate::http::{encode, OutboundRequest};
@@ -315,13 +316,7 @@ struct ScopedList {
 }
 
 /// Compute Engine's calls, with the caller's token: `google.compute()`.
-pub struct Compute<'a, H>(Google<'a, H>);
-
-impl<'a, H: HttpClient> Google<'a, H> {
-    pub fn compute(self) -> Compute<'a, H> {
-        Compute(self)
-    }
-}
+pub struct Compute<'a, H>(pub(super) Google<'a, H>);
 
 impl<H: HttpClient> Compute<'_, H> {
     fn url(&self, instance: &InstanceRef) -> String {
@@ -423,12 +418,7 @@ impl<H: HttpClient> Compute<'_, H> {
                         "{base}/getIamPolicy?optionsRequestedPolicyVersion=1"
                     ))
                 },
-                |policy| {
-                    OutboundRequest::post_json(
-                        format!("{base}/setIamPolicy"),
-                        &json!({ "policy": policy }),
-                    )
-                },
+                |policy| set_iam_policy(format!("{base}/setIamPolicy"), policy),
                 role,
                 member,
             )

@@ -40,13 +40,7 @@ pub const MAX_PROJECTS: usize = 200;
 pub use super::longrunning::Operation;
 
 /// Resource Manager's calls, with the caller's token: `google.crm()`.
-pub struct Crm<'a, H>(Google<'a, H>);
-
-impl<'a, H: HttpClient> Google<'a, H> {
-    pub fn crm(self) -> Crm<'a, H> {
-        Crm(self)
-    }
-}
+pub struct Crm<'a, H>(pub(super) Google<'a, H>);
 
 impl<H: HttpClient> Crm<'_, H> {
     fn api(&self) -> &str {

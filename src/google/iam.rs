@@ -188,6 +188,11 @@ fn add_member(policy: &mut Value, role: &str, member: &str) -> Result<bool, Goog
     Ok(true)
 }
 
+/// `setIamPolicy` as IAM, Resource Manager and Compute take it: `{policy}`, POSTed.
+pub(super) fn set_iam_policy(url: String, policy: &Value) -> OutboundRequest {
+    OutboundRequest::post_json(url, &json!({ "policy": policy }))
+}
+
 impl<H: HttpClient> Bearer<'_, H> {
     /// Read-modify-write of the policy of `resource` (a URL without the method), in the
     /// dialect of IAM and Resource Manager (`:getIamPolicy` and `:setIamPolicy`, both
@@ -195,12 +200,7 @@ impl<H: HttpClient> Bearer<'_, H> {
     async fn grant(&self, resource: &str, role: &str, member: &str) -> Result<(), GoogleFailure> {
         self.grant_with(
             || OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({})),
-            |policy| {
-                OutboundRequest::post_json(
-                    format!("{resource}:setIamPolicy"),
-                    &json!({ "policy": policy }),
-                )
-            },
+            |policy| set_iam_policy(format!("{resource}:setIamPolicy"), policy),
             role,
             member,
         )

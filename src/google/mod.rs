@@ -343,8 +343,8 @@ impl<'a, H: HttpClient> Bearer<'a, H> {
 }
 
 /// A caller's way to the Google APIs of [`Config`]'s endpoints, with one person's
-/// access token. Each API's module owns its URLs and adds its calls:
-/// `google.compute().get(&instance)`, `google.crm().active_projects()`, ...
+/// access token: `google.compute().get(&instance)`, `google.crm().active_projects()`,
+/// ... Each API's module owns its URLs and its calls.
 pub struct Google<'a, H> {
     bearer: Bearer<'a, H>,
     config: &'a Config,
@@ -369,6 +369,22 @@ impl<'a, H: HttpClient> Google<'a, H> {
     /// The same token, for the APIs whose endpoints are not in [`Config`] (linking's).
     pub fn bearer(&self) -> Bearer<'a, H> {
         self.bearer
+    }
+
+    pub fn compute(self) -> compute::Compute<'a, H> {
+        compute::Compute(self)
+    }
+
+    pub fn crm(self) -> crm::Crm<'a, H> {
+        crm::Crm(self)
+    }
+
+    pub fn serviceusage(self) -> serviceusage::ServiceUsage<'a, H> {
+        serviceusage::ServiceUsage(self)
+    }
+
+    pub fn oauth(self) -> oauth::OAuth<'a, H> {
+        oauth::OAuth(self)
     }
 }
 

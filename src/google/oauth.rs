@@ -143,13 +143,7 @@ pub struct GoogleUser {
 }
 
 /// The calls made with the person's own token: `google.oauth()`.
-pub struct OAuth<'a, H>(Google<'a, H>);
-
-impl<'a, H: HttpClient> Google<'a, H> {
-    pub fn oauth(self) -> OAuth<'a, H> {
-        OAuth(self)
-    }
-}
+pub struct OAuth<'a, H>(pub(super) Google<'a, H>);
 
 impl<H: HttpClient> OAuth<'_, H> {
     /// The person's OpenID profile.

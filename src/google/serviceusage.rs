@@ -20,13 +20,7 @@ fn service_url(config: &Config, project: &ProjectId) -> String {
 }
 
 /// Service Usage's calls, with the caller's token: `google.serviceusage()`.
-pub struct ServiceUsage<'a, H>(Google<'a, H>);
-
-impl<'a, H: HttpClient> Google<'a, H> {
-    pub fn serviceusage(self) -> ServiceUsage<'a, H> {
-        ServiceUsage(self)
-    }
-}
+pub struct ServiceUsage<'a, H>(pub(super) Google<'a, H>);
 
 impl<H: HttpClient> ServiceUsage<'_, H> {
     fn api(&self) -> &str {
