@@ -8,7 +8,7 @@ use super::model::{LinkRecord, Outcome, Step};
 use crate::app::App;
 use crate::error::{Action, ApiError};
 use crate::github::app_jwt;
-use crate::github::client::{GitHub, GitHubFailure, InstallationToken, RepoName};
+use crate::github::client::{self, GitHub, GitHubFailure, InstallationToken, RepoName};
 use crate::github::config::GitHubMode;
 use crate::github::nix_key::NixKeyPair;
 use crate::github::plan::{self, Resource, Target};
@@ -187,6 +187,11 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         Ok(Repo { token, name })
     }
 
+    /// The calls about the repository, with `repo`'s token.
+    fn on<'r>(&'r self, repo: &'r Repo) -> client::Repo<'r, P> {
+        self.github_api().repo(self.http(), &repo.token, &repo.name)
+    }
+
     /// The bot's VM, as Google has it now.
     async fn vm(&self, instance: &InstanceRef) -> Result<compute::Instance, Stop> {
         secrets::bot_instance(self.ctx.app, self.ctx.token, instance)
@@ -243,12 +248,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
 
     async fn repository(&mut self) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
-        let found = self
-            .github_api()
-            .repo(self.http(), &repo.token, &repo.name)
-            .get()
-            .await
-            .map_err(|f| self.github(f))?;
+        let found = self.on(&repo).get().await.map_err(|f| self.github(f))?;
         if found.id != self.record.repository.id {
             return Err(failed(
                 format!("{} is not the repository linking started with (it was deleted and made again). Link the bot again.", self.record.repository.full_name),
@@ -447,9 +447,8 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     }
 
     async fn signing_key(&mut self, t: &Target) -> Result<Outcome, Stop> {
-        let Repo { token, name } = self.repo().await?;
-        let (http, env) = (self.http(), plan::ENVIRONMENT);
-        let gh = self.github_api().repo(http, &token, &name);
+        let repo = self.repo().await?;
+        let (gh, http, env) = (self.on(&repo), self.http(), plan::ENVIRONMENT);
         let github = |f| self.github(f);
         gh.ensure_environment(env).await.map_err(github)?;
         let key = gh.environment_key(env).await.map_err(github)?;
@@ -468,8 +467,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     async fn variables(&mut self, t: &Target) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
         for (name, value) in t.variables() {
-            self.github_api()
-                .repo(self.http(), &repo.token, &repo.name)
+            self.on(&repo)
                 .set_variable(name, &value)
                 .await
                 .map_err(|f| self.github(f))?;
@@ -508,8 +506,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             ),
         ] {
             let content = content.as_bytes();
-            self.github_api()
-                .repo(self.http(), &repo.token, &repo.name)
+            self.on(&repo)
                 .put_file(path, message, content)
                 .await
                 .map_err(|f| self.github(f))?;
@@ -520,8 +517,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     async fn protection(&mut self) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
         let protected = self
-            .github_api()
-            .repo(self.http(), &repo.token, &repo.name)
+            .on(&repo)
             .require_pull_requests(plan::MAIN_BRANCH)
             .await;
         self.record.main_unprotected = match protected {
