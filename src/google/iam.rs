@@ -38,24 +38,29 @@ fn created(result: Result<Operation, GoogleFailure>) -> Result<Created, GoogleFa
     }
 }
 
-/// IAM's calls (and its neighbours') at [`IamApis`], with the caller's token:
-/// `bearer.iam(apis)`.
+/// IAM's calls (and its neighbours') at [`IamApis`] about one project, with the
+/// caller's token: `bearer.iam(apis, project)`.
 pub struct Iam<'a, H> {
     bearer: Bearer<'a, H>,
     apis: IamApis,
+    project: &'a str,
 }
 
 impl<'a, H: HttpClient> Bearer<'a, H> {
-    pub fn iam(self, apis: IamApis) -> Iam<'a, H> {
-        Iam { bearer: self, apis }
+    pub fn iam(self, apis: IamApis, project: &'a str) -> Iam<'a, H> {
+        Iam {
+            bearer: self,
+            apis,
+            project,
+        }
     }
 }
 
 impl<H: HttpClient> Iam<'_, H> {
     /// Service Usage `services.enable` for one service.
-    pub async fn enable(&self, project: &str, service: &str) -> Result<Operation, GoogleFailure> {
+    pub async fn enable(&self, service: &str) -> Result<Operation, GoogleFailure> {
         self.bearer
-            .enable(&self.apis.serviceusage, project, service)
+            .enable(&self.apis.serviceusage, self.project, service)
             .await
     }
 
@@ -66,34 +71,29 @@ impl<H: HttpClient> Iam<'_, H> {
             .await
     }
 
-    fn pools(&self, project: &str) -> String {
+    fn pools(&self) -> String {
         format!(
             "{}/v1/projects/{}/locations/global/workloadIdentityPools",
             self.apis.iam,
-            encode(project)
+            encode(self.project)
         )
     }
 
-    pub async fn create_pool(&self, project: &str, pool: &str) -> Result<Created, GoogleFailure> {
-        let url = format!(
-            "{}?workloadIdentityPoolId={}",
-            self.pools(project),
-            encode(pool)
-        );
+    pub async fn create_pool(&self, pool: &str) -> Result<Created, GoogleFailure> {
+        let url = format!("{}?workloadIdentityPoolId={}", self.pools(), encode(pool));
         let body = json!({ "displayName": "claw.free", "description": "GitHub Actions of claw.free bots" });
         created(self.bearer.post_json(url, &body).await)
     }
 
     pub async fn create_provider(
         &self,
-        project: &str,
         pool: &str,
         provider: &str,
         body: &Value,
     ) -> Result<Created, GoogleFailure> {
         let url = format!(
             "{}/{}/providers?workloadIdentityPoolProviderId={}",
-            self.pools(project),
+            self.pools(),
             encode(pool),
             encode(provider)
         );
@@ -110,14 +110,13 @@ impl<H: HttpClient> Iam<'_, H> {
     /// Creates service account `account_id`; `Ok(false)` when it existed.
     pub async fn create_service_account(
         &self,
-        project: &str,
         account_id: &str,
         display_name: &str,
     ) -> Result<bool, GoogleFailure> {
         let url = format!(
             "{}/v1/projects/{}/serviceAccounts",
             self.apis.iam,
-            encode(project)
+            encode(self.project)
         );
         let body =
             json!({ "accountId": account_id, "serviceAccount": { "displayName": display_name } });
@@ -131,7 +130,6 @@ impl<H: HttpClient> Iam<'_, H> {
     /// Grants `role` to `member` on service account `email`.
     pub async fn grant_on_service_account(
         &self,
-        project: &str,
         email: &str,
         role: &str,
         member: &str,
@@ -139,20 +137,15 @@ impl<H: HttpClient> Iam<'_, H> {
         let resource = format!(
             "{}/v1/projects/{}/serviceAccounts/{}",
             self.apis.iam,
-            encode(project),
+            encode(self.project),
             encode(email)
         );
         self.bearer.grant(&resource, role, member).await
     }
 
     /// Grants `role` to `member` on the project (Resource Manager v3).
-    pub async fn grant_on_project(
-        &self,
-        project: &str,
-        role: &str,
-        member: &str,
-    ) -> Result<(), GoogleFailure> {
-        let resource = format!("{}/v3/projects/{}", self.apis.crm, encode(project));
+    pub async fn grant_on_project(&self, role: &str, member: &str) -> Result<(), GoogleFailure> {
+        let resource = format!("{}/v3/projects/{}", self.apis.crm, encode(self.project));
         self.bearer.grant(&resource, role, member).await
     }
 }

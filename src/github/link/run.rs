@@ -75,7 +75,8 @@ impl<P: Platform> Run<'_, '_, '_, P> {
 
     fn iam(&self) -> Iam<'_, P> {
         let apis = self.ctx.mode.iam_apis(self.ctx.app.config);
-        self.google_api().bearer().iam(apis)
+        let project = self.record.project.as_str();
+        self.google_api().bearer().iam(apis, project)
     }
 
     fn instance(&self) -> InstanceRef {
@@ -231,7 +232,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             },
         };
         match step {
-            Step::Accounts => self.accounts(&t).await,
+            Step::Accounts => self.accounts().await,
             Step::Bucket => self.bucket(&t).await,
             Step::Grants => self.grants(&t).await,
             Step::VmAccount => self.vm_account(&t).await,
@@ -290,7 +291,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         let mut pending = Vec::new();
         if self.record.waiting.is_empty() {
             for service in plan::SERVICES {
-                let op = iam.enable(self.record.project.as_str(), service);
+                let op = iam.enable(service);
                 let op = op.await.map_err(|f| self.google(f))?;
                 pending.extend(self.followed(op)?);
             }
@@ -318,15 +319,14 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         let op = if let Some(name) = self.record.waiting.first() {
             iam.operation(name).await
         } else {
-            let project = self.record.project.as_str();
             let created = if self.record.step == Step::Pool {
-                iam.create_pool(project, plan::POOL_ID).await
+                iam.create_pool(plan::POOL_ID).await
             } else {
                 let body = target(self.record)
                     .map(|t| t.provider_body())
                     .ok_or_else(|| failed("The project's number is not known yet.", None))?;
                 let (pool, provider) = (plan::POOL_ID, plan::PROVIDER_ID);
-                iam.create_provider(project, pool, provider, &body).await
+                iam.create_provider(pool, provider, &body).await
             };
             match created {
                 Ok(Created::Existed) => return Ok(Outcome::Done),
@@ -345,13 +345,13 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         })
     }
 
-    async fn accounts(&mut self, t: &Target) -> Result<Outcome, Stop> {
+    async fn accounts(&mut self) -> Result<Outcome, Stop> {
         let iam = self.iam();
         for (id, name) in [
             (plan::CI_ACCOUNT_ID, "claw.free CI (GitHub Actions)"),
             (plan::VM_ACCOUNT_ID, "claw.free bot VM (reads the cache)"),
         ] {
-            iam.create_service_account(&t.project_id, id, name)
+            iam.create_service_account(id, name)
                 .await
                 .map_err(|f| self.google(f))?;
         }
@@ -391,8 +391,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             let (role, member) = (grant.role, &grant.member);
             let result = match &grant.resource {
                 Resource::ServiceAccount(email) => {
-                    iam.grant_on_service_account(&t.project_id, email, role, member)
-                        .await
+                    iam.grant_on_service_account(email, role, member).await
                 }
                 Resource::Bucket(name) => storage.grant_on_bucket(name, role, member).await,
                 Resource::Instance => {

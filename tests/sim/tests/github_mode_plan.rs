@@ -33,29 +33,27 @@ fn wait(sim: &TestSim, apis: &Iam<Native>, name: &str, service_usage: bool) {
 }
 
 fn link(sim: &TestSim, apis: &Iam<Native>, target: &Target) {
-    let project = target.project_id.as_str();
     for service in SERVICES {
-        let op = block_on(apis.enable(project, service)).unwrap();
+        let op = block_on(apis.enable(service)).unwrap();
         if !op.done {
             wait(sim, apis, &op.name, true);
         }
     }
-    if let Created::Started(op) = block_on(apis.create_pool(project, POOL_ID)).unwrap() {
+    if let Created::Started(op) = block_on(apis.create_pool(POOL_ID)).unwrap() {
         wait(sim, apis, &op.name, false);
     }
     let body = target.provider_body();
     if let Created::Started(op) =
-        block_on(apis.create_provider(project, POOL_ID, PROVIDER_ID, &body)).unwrap()
+        block_on(apis.create_provider(POOL_ID, PROVIDER_ID, &body)).unwrap()
     {
         wait(sim, apis, &op.name, false);
     }
     for id in [CI_ACCOUNT_ID, VM_ACCOUNT_ID] {
-        block_on(apis.create_service_account(project, id, "claw.free")).unwrap();
+        block_on(apis.create_service_account(id, "claw.free")).unwrap();
     }
     for grant in target.grants() {
         if let Resource::ServiceAccount(email) = &grant.resource {
-            block_on(apis.grant_on_service_account(project, email, grant.role, &grant.member))
-                .unwrap();
+            block_on(apis.grant_on_service_account(email, grant.role, &grant.member)).unwrap();
         }
     }
 }
@@ -65,12 +63,15 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     let sim = sim();
     let token = AccessToken::new(sim.token());
     let http = Native::new();
-    let apis = Bearer::new(&http, &token).iam(IamApis {
-        iam: sim.url.clone(),
-        crm: sim.url.clone(),
-        serviceusage: sim.url.clone(),
-    });
     let target = sim.claw_demo_target(987654, "ada-lovelace/my-bot");
+    let apis = Bearer::new(&http, &token).iam(
+        IamApis {
+            iam: sim.url.clone(),
+            crm: sim.url.clone(),
+            serviceusage: sim.url.clone(),
+        },
+        &target.project_id,
+    );
     assert!(target.names_are_valid());
     link(&sim, &apis, &target);
     let first = sim.admin_get("iam/projects/claw-demo");
@@ -86,7 +87,7 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     }
     // A grant on the project keeps its owner (read-modify-write, not overwrite).
     let ci = format!("serviceAccount:{}", target.ci_account());
-    block_on(apis.grant_on_project("claw-demo", "roles/compute.viewer", &ci)).unwrap();
+    block_on(apis.grant_on_project("roles/compute.viewer", &ci)).unwrap();
     let policy = &sim.admin_get("iam/projects/claw-demo")["policy"];
     assert_eq!(policy["bindings"][0]["members"][0], "user:ada@example.com");
     assert_eq!(policy["bindings"][1]["members"][0], ci.as_str());
