@@ -57,11 +57,10 @@ impl SealedFlow {
         state: &impl Serialize,
         refused: &str,
     ) -> Result<Response, ApiError> {
-        let plain =
-            serde_json::to_string(state).map_err(|_| ApiError::Unavailable(refused.into()))?;
-        let sealed = crypto::seal(&app.config.sealing_key, app.platform, self.context, &plain)?;
-        Ok(Response::redirect(url)
-            .with_header("set-cookie", set(self.name, sealed.as_str(), SIGNIN_TTL)))
+        match serde_json::to_string(state) {
+            Ok(plain) => self.redirect_sealing(app, url, &plain),
+            Err(_) => Err(ApiError::Unavailable(refused.into())),
+        }
     }
 
     /// The state this browser carries, if its cookie opens and the state's
@@ -72,13 +71,29 @@ impl SealedFlow {
         request: &Request,
         created_at: impl Fn(&T) -> u64,
     ) -> Option<T> {
-        let sealed = request.cookie(self.name)?;
-        let key = &app.config.sealing_key;
-        let plain = crypto::open(key, self.context, &Sealed::from_text(&sealed)).ok()?;
-        let state: T = serde_json::from_str(&plain).ok()?;
+        let state: T = serde_json::from_str(&self.open(app, request)?).ok()?;
         let created = created_at(&state);
         let fresh = created + SIGNIN_TTL >= app.now() && created <= app.now();
         fresh.then_some(state)
+    }
+
+    // The halves that do not depend on the state's type, once in the bundle.
+
+    fn redirect_sealing<P: Platform>(
+        &self,
+        app: &App<'_, P>,
+        url: &str,
+        plain: &str,
+    ) -> Result<Response, ApiError> {
+        let sealed = crypto::seal(&app.config.sealing_key, app.platform, self.context, plain)?;
+        Ok(Response::redirect(url)
+            .with_header("set-cookie", set(self.name, sealed.as_str(), SIGNIN_TTL)))
+    }
+
+    fn open<P: Platform>(&self, app: &App<'_, P>, request: &Request) -> Option<String> {
+        let sealed = request.cookie(self.name)?;
+        let key = &app.config.sealing_key;
+        crypto::open(key, self.context, &Sealed::from_text(&sealed)).ok()
     }
 }
 
