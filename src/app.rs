@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::google::{AccessToken, Google};
 use crate::http::{Method, Request, Response};
 use crate::ports::Platform;
 use crate::{router, security};
@@ -21,6 +22,11 @@ impl<'a, P: Platform> App<'a, P> {
     /// Unix seconds.
     pub fn now(&self) -> u64 {
         self.platform.now_secs()
+    }
+
+    /// The Google APIs, called with one person's access token.
+    pub fn google<'t>(&'t self, token: &'t AccessToken) -> Google<'t, P> {
+        Google::new(self.platform, self.config, token)
     }
 
     /// Handles one API request. Never fails: every error is a JSON `{error}` response,

@@ -10,8 +10,8 @@
 //! (never text: the page maps codes to its own sentences) and no session.
 
 use crate::app::App;
-use crate::cookies;
-use crate::crypto::{self, Sealed};
+use crate::cookies::{self, SealedFlow};
+use crate::crypto;
 use crate::error::ApiError;
 use crate::google::{crm, oauth, GoogleFailure};
 use crate::http::{Request, Response};
@@ -19,13 +19,16 @@ use crate::limits::{self, Scope};
 use crate::ports::Platform;
 use crate::security::json_body;
 use crate::sessions::{self, Session};
-use crate::store::{SESSION_TTL, SIGNIN_TTL};
+use crate::store::SESSION_TTL;
 use crate::types::{Choices, ProjectDisplayName, ProjectId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// The sealing context of the sign-in cookie.
-const SIGN_IN_CONTEXT: &str = "signin";
+/// The sign-in's cookie, sealed under context `signin`.
+const SIGN_IN_FLOW: SealedFlow = SealedFlow {
+    name: cookies::SIGN_IN,
+    context: "signin",
+};
 
 /// `?access=` of a sign-in that also allows linking a GitHub repository.
 pub const LINK_ACCESS: &str = "github";
@@ -95,20 +98,9 @@ pub async fn start<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         choices,
         created_at: app.now(),
     };
-    let plain = serde_json::to_string(&pending)
-        .map_err(|_| ApiError::Unavailable("The sign-in could not start.".into()))?;
-    let sealed = crypto::seal(
-        &app.config.sealing_key,
-        app.platform,
-        SIGN_IN_CONTEXT,
-        &plain,
-    )?;
     let link = param("access").as_deref() == Some(LINK_ACCESS);
     let url = oauth::consent_url(app.config, &pending.state, &challenge, link);
-    Ok(Response::redirect(&url).with_header(
-        "set-cookie",
-        cookies::set(cookies::SIGN_IN, sealed.as_str(), SIGNIN_TTL),
-    ))
+    SIGN_IN_FLOW.redirect(app, &url, &pending, "The sign-in could not start.")
 }
 
 /// `GET /api/auth/callback/google?code&state` (or `?error=access_denied&state`).
@@ -128,16 +120,7 @@ pub async fn callback<P: Platform>(
 
 /// The pending sign-in this browser started, if its cookie opens and is fresh.
 fn pending_sign_in<P: Platform>(app: &App<'_, P>, request: &Request) -> Option<PendingSignIn> {
-    let sealed = request.cookie(cookies::SIGN_IN)?;
-    let plain = crypto::open(
-        &app.config.sealing_key,
-        SIGN_IN_CONTEXT,
-        &Sealed::from_text(&sealed),
-    )
-    .ok()?;
-    let pending: PendingSignIn = serde_json::from_str(&plain).ok()?;
-    let fresh = pending.created_at + SIGNIN_TTL >= app.now() && pending.created_at <= app.now();
-    fresh.then_some(pending)
+    SIGN_IN_FLOW.read(app, request, |pending: &PendingSignIn| pending.created_at)
 }
 
 /// Checks the state, exchanges the code, and stores the session.
@@ -181,10 +164,15 @@ async fn finish_sign_in<P: Platform>(
     if !grant.has_cloud_scope {
         return Err(SignInError::Scope);
     }
-    let user = oauth::userinfo(app.platform, app.config, &grant.access_token)
+    let google = app.google(&grant.access_token);
+    let user = google
+        .oauth()
+        .userinfo()
         .await
         .map_err(|_| SignInError::Google)?;
-    let projects = crm::active_projects(app.platform, app.config, &grant.access_token)
+    let projects = google
+        .crm()
+        .active_projects()
         .await
         .map_err(|_| SignInError::Google)?;
     let secret = sessions::create(
@@ -208,7 +196,7 @@ async fn end_session<P: Platform>(
 ) -> Result<Option<bool>, ApiError> {
     match sessions::require(app, request).await {
         Ok(session) => {
-            let revoked = oauth::revoke(app.platform, app.config, &session.token).await;
+            let revoked = app.google(&session.token).oauth().revoke().await;
             sessions::destroy(app, &session).await?;
             Ok(Some(revoked))
         }
@@ -335,19 +323,18 @@ pub async fn create_project<P: Platform>(
         other => other.into_api_error(app.config, Some(project_id.as_str())),
     }
     };
-    let mut operation = crm::create_project(
-        app.platform,
-        app.config,
-        &session.token,
-        &project_id,
-        &display_name,
-    )
-    .await
-    .map_err(to_api)?;
+    let google = app.google(&session.token);
+    let mut operation = google
+        .crm()
+        .create_project(&project_id, &display_name)
+        .await
+        .map_err(to_api)?;
     let mut polls = 0;
     while !operation.done && polls < PROJECT_POLLS {
         app.platform.sleep_ms(PROJECT_POLL_MS).await;
-        operation = crm::get_operation(app.platform, app.config, &session.token, &operation.name)
+        operation = google
+            .crm()
+            .get_operation(&operation.name)
             .await
             .map_err(to_api)?;
         polls += 1;

@@ -10,7 +10,7 @@
 use crate::app::App;
 use crate::bots::api::Caller;
 use crate::error::ApiError;
-use crate::google::compute::{self, GuestAttributes, InstanceRef};
+use crate::google::compute::{GuestAttributes, InstanceRef};
 use crate::http::Response;
 use crate::limits;
 use crate::ports::Platform;
@@ -110,7 +110,10 @@ pub async fn rollback<P: Platform>(
             "The VM is not running. Start it, wait a minute for it to boot, then roll back.".into(),
         ));
     }
-    let attributes = compute::guest_attributes(app.platform, app.config, &session.token, target)
+    let attributes = app
+        .google(&session.token)
+        .compute()
+        .guest_attributes(target)
         .await
         .map_err(|failure| failure.into_api_error(app.config, Some(target.project.as_str())))?;
     let current = view(&attributes);

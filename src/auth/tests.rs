@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::tests::development_config;
 use crate::http::Method;
+use crate::store::SIGNIN_TTL;
 use crate::testing::{is, reply, run, TestPlatform};
 
 const TOKEN: &str = "ya29.sim-access-token-for-ada";

@@ -5,7 +5,7 @@
 use super::model::{self, Bot, BotList, ProjectError, Report};
 use crate::app::App;
 use crate::error::ApiError;
-use crate::google::compute::{self, Instance, InstanceRef};
+use crate::google::compute::{Instance, InstanceRef};
 use crate::google::GoogleFailure;
 use crate::limits;
 use crate::ports::Platform;
@@ -29,7 +29,7 @@ pub async fn list<P: Platform>(app: &App<'_, P>, session: &Session) -> Result<Bo
     let listed = join_all(
         projects
             .iter()
-            .map(|project| compute::list_bots(app.platform, app.config, &session.token, project)),
+            .map(|project| app.google(&session.token).compute().list_bots(project)),
     )
     .await;
     let mut found: Vec<(String, Instance)> = Vec::new();
@@ -87,7 +87,12 @@ async fn report<P: Platform>(
     let Ok(target) = instance_ref(project, instance.zone_name(), &instance.name) else {
         return Report::Unreadable;
     };
-    match compute::guest_attributes(app.platform, app.config, &session.token, &target).await {
+    match app
+        .google(&session.token)
+        .compute()
+        .guest_attributes(&target)
+        .await
+    {
         Ok(attributes) => Report::Read(attributes),
         Err(_) => Report::Unreadable,
     }
@@ -157,7 +162,9 @@ pub async fn delete<P: Platform>(
             instance.status.to_lowercase()
         )));
     }
-    compute::delete(app.platform, app.config, &session.token, target)
+    app.google(&session.token)
+        .compute()
+        .delete(target)
         .await
         .map_err(|failure| failure.into_api_error(app.config, Some(target.project.as_str())))?;
     Ok(())

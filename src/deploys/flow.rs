@@ -16,7 +16,7 @@ use crate::app::App;
 use crate::crypto::{self, Sealed};
 use crate::error::ApiError;
 use crate::google::compute::{self, GuestAttributes};
-use crate::google::{serviceusage, AccessToken, GoogleFailure};
+use crate::google::{AccessToken, GoogleFailure};
 use crate::limits;
 use crate::ports::{Platform, Random};
 use crate::sessions::{self, Session};
@@ -253,14 +253,14 @@ async fn perform<P: Platform>(
     token: &AccessToken,
     call: &Call,
 ) -> Outcome {
-    let (http, config) = (app.platform, app.config);
+    let (config, google) = (app.config, app.google(token));
     let instance = record.instance();
     match call {
-        Call::Enable => Outcome::Enable(
-            serviceusage::enable_compute(http, config, token, &record.project).await,
-        ),
+        Call::Enable => {
+            Outcome::Enable(google.serviceusage().enable_compute(&record.project).await)
+        }
         Call::EnableOperation(name) => {
-            Outcome::EnableOperation(serviceusage::get_operation(http, config, token, name).await)
+            Outcome::EnableOperation(google.serviceusage().get_operation(name).await)
         }
         Call::Insert => {
             let body = compute::instance_body(
@@ -270,18 +270,19 @@ async fn perform<P: Platform>(
                 record.provider,
                 record.telegram_owner,
             );
-            Outcome::Insert(compute::insert(http, config, token, &instance, &body).await)
+            Outcome::Insert(google.compute().insert(&instance, &body).await)
         }
-        Call::InspectName => {
-            Outcome::InspectName(compute::get(http, config, token, &instance).await)
-        }
+        Call::InspectName => Outcome::InspectName(google.compute().get(&instance).await),
         Call::ZoneOperation(name) => Outcome::ZoneOperation(
-            compute::get_operation(http, config, token, &record.project, &record.zone, name).await,
+            google
+                .compute()
+                .get_operation(&record.project, &record.zone, name)
+                .await,
         ),
-        Call::Instance => Outcome::Instance(compute::get(http, config, token, &instance).await),
-        Call::GuestAttributes => Outcome::GuestAttributes(
-            compute::guest_attributes(http, config, token, &instance).await,
-        ),
+        Call::Instance => Outcome::Instance(google.compute().get(&instance).await),
+        Call::GuestAttributes => {
+            Outcome::GuestAttributes(google.compute().guest_attributes(&instance).await)
+        }
     }
 }
 

@@ -12,17 +12,16 @@
 use super::client::{is_users_installation, GitHubFailure, Repository, UserToken};
 use super::config::GitHubMode;
 use super::link::{self, model::RepoRef};
-use super::link_start::{PendingLink, LINK_CONTEXT};
+use super::link_start::{PendingLink, LINK_FLOW};
 use crate::app::App;
 use crate::cookies;
-use crate::crypto::{self, Sealed};
+use crate::crypto;
 use crate::error::ApiError;
 use crate::google::compute::InstanceRef;
 use crate::http::{query_string, Request, Response};
 use crate::ports::Platform;
 use crate::sessions;
 use crate::sessions::Session;
-use crate::store::SIGNIN_TTL;
 
 /// Why linking stopped before the link itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,19 +69,11 @@ async fn pending<P: Platform>(
     request: &Request,
 ) -> Result<(PendingLink, Session), LinkAuthError> {
     let state = request.query_param("state").unwrap_or_default();
-    let sealed = request
-        .cookie(cookies::GITHUB_LINK)
+    let pending = LINK_FLOW
+        .read(app, request, |pending: &PendingLink| pending.created_at)
         .ok_or(LinkAuthError::Expired)?;
-    let plain = crypto::open(
-        &app.config.sealing_key,
-        LINK_CONTEXT,
-        &Sealed::from_text(&sealed),
-    )
-    .map_err(|_| LinkAuthError::Expired)?;
-    let pending: PendingLink = serde_json::from_str(&plain).map_err(|_| LinkAuthError::Expired)?;
-    let fresh = pending.created_at + SIGNIN_TTL >= app.now() && pending.created_at <= app.now();
     let matches = !state.is_empty() && crypto::constant_time_eq(&pending.state, &state);
-    if !(fresh && matches) {
+    if !matches {
         return Err(LinkAuthError::Expired);
     }
     let session = sessions::require(app, request)
@@ -115,9 +106,6 @@ pub async fn setup<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         return Ok(failed(LinkAuthError::Refused));
     };
     pending.installation = Some(installation);
-    let plain = serde_json::to_string(&pending)
-        .map_err(|_| ApiError::Unavailable("The link could not go on.".into()))?;
-    let sealed = crypto::seal(&app.config.sealing_key, app.platform, LINK_CONTEXT, &plain)?;
     let challenge = crypto::pkce_challenge(&pending.verifier);
     let query = query_string(&[
         ("client_id", &mode.client_id),
@@ -127,10 +115,7 @@ pub async fn setup<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
         ("code_challenge_method", "S256"),
     ]);
     let url = format!("{}/login/oauth/authorize?{query}", mode.github.web);
-    Ok(Response::redirect(&url).with_header(
-        "set-cookie",
-        cookies::set(cookies::GITHUB_LINK, sealed.as_str(), SIGNIN_TTL),
-    ))
+    LINK_FLOW.redirect(app, &url, &pending, "The link could not go on.")
 }
 
 /// `GET /api/github/callback?code&state` (or `?error=access_denied&state`): exchanges the

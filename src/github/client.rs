@@ -151,22 +151,6 @@ impl GitHub {
         format!("{}/repos/{}", self.api, repo.path())
     }
 
-    /// A file's URL in the repository (each part of its path encoded).
-    fn contents_url(&self, repo: &RepoName, path: &str) -> String {
-        let path: Vec<String> = path.split('/').map(encode).collect();
-        format!("{}/contents/{}", self.repo_url(repo), path.join("/"))
-    }
-
-    fn environment_url(&self, repo: &RepoName, environment: &str) -> String {
-        let repo = self.repo_url(repo);
-        format!("{repo}/environments/{}", encode(environment))
-    }
-
-    fn protection_url(&self, repo: &RepoName, branch: &str) -> String {
-        let repo = self.repo_url(repo);
-        format!("{repo}/branches/{}/protection", encode(branch))
-    }
-
     /// Exchanges the App's user-authorization code (GitHub answers refusals with 200).
     pub async fn exchange_code(
         &self,
@@ -274,28 +258,6 @@ impl GitHub {
         Ok(InstallationToken(text(&answer, "token")?))
     }
 
-    /// A file's bytes on `branch`; `None` when it is not there.
-    pub async fn file(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        path: &str,
-        branch: &str,
-    ) -> Result<Option<Vec<u8>>, GitHubFailure> {
-        let url = format!("{}?ref={}", self.contents_url(repo, path), encode(branch));
-        let content = match send(http, request(Method::Get, url, token.expose(), None)).await {
-            Ok(response) => text(&response, "content")?,
-            Err(GitHubFailure::NotFound(_)) => return Ok(None),
-            Err(other) => return Err(other),
-        };
-        let base64: String = content.split_whitespace().collect();
-        STANDARD
-            .decode(base64)
-            .map(Some)
-            .map_err(|_| GitHubFailure::Unexpected("a file's content is not base64".into()))
-    }
-
     /// A new private repository of the user, from the template.
     pub async fn generate(
         &self,
@@ -311,90 +273,6 @@ impl GitHub {
             "description": "My OpenClaw bot's system (claw.free)",
         });
         parse(&send(http, request(Method::Post, url, user.expose(), Some(&body))).await?)
-    }
-
-    /// Creates or replaces one file on `main` as one commit.
-    pub async fn put_file(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        path: &str,
-        message: &str,
-        content: &[u8],
-    ) -> Result<(), GitHubFailure> {
-        let url = self.contents_url(repo, path);
-        let current = match send(
-            http,
-            request(Method::Get, url.clone(), token.expose(), None),
-        )
-        .await
-        {
-            Ok(response) => Some(text(&response, "sha")?),
-            Err(GitHubFailure::NotFound(_)) => None,
-            Err(other) => return Err(other),
-        };
-        let mut body = json!({ "message": message, "content": STANDARD.encode(content) });
-        if let Some(sha) = current {
-            body["sha"] = json!(sha);
-        }
-        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
-        Ok(())
-    }
-
-    pub async fn ensure_environment(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        environment: &str,
-    ) -> Result<(), GitHubFailure> {
-        let url = self.environment_url(repo, environment);
-        send(
-            http,
-            request(Method::Put, url, token.expose(), Some(&json!({}))),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The key the environment's secrets are sealed to.
-    pub async fn environment_key(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        environment: &str,
-    ) -> Result<RepoKey, GitHubFailure> {
-        let url = format!(
-            "{}/secrets/public-key",
-            self.environment_url(repo, environment)
-        );
-        let answer = send(http, request(Method::Get, url, token.expose(), None)).await?;
-        RepoKey::parse(&text(&answer, "key_id")?, &text(&answer, "key")?)
-            .map_err(GitHubFailure::Unexpected)
-    }
-
-    /// Stores a secret already sealed to `key` (see [`super::sealed_box::seal`]).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn put_environment_secret(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        environment: &str,
-        name: &str,
-        key: &RepoKey,
-        sealed: &str,
-    ) -> Result<(), GitHubFailure> {
-        let url = format!(
-            "{}/secrets/{}",
-            self.environment_url(repo, environment),
-            encode(name)
-        );
-        let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
-        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
-        Ok(())
     }
 
     /// The repositories of installation `id` the token's user can reach (first 100).
@@ -415,26 +293,130 @@ impl GitHub {
         let list: List = get(http, url, user.expose()).await?;
         Ok(list.repositories)
     }
+    /// Calls about `repo` with an installation `token` for it.
+    pub fn repo<'a, H>(
+        &'a self,
+        http: &'a H,
+        token: &'a InstallationToken,
+        repo: &'a RepoName,
+    ) -> Repo<'a, H> {
+        Repo {
+            url: self.repo_url(repo),
+            http,
+            token,
+        }
+    }
+}
 
-    /// A repository the installation token reaches.
-    pub async fn installed_repository(
+/// GitHub's calls about one repository, with an installation token for it.
+pub struct Repo<'a, H> {
+    /// `{api}/repos/{owner}/{name}`, under which every call about it is.
+    url: String,
+    http: &'a H,
+    token: &'a InstallationToken,
+}
+
+impl<H: HttpClient> Repo<'_, H> {
+    /// Sends `method url` with the token (and a JSON `body`), its failure classified.
+    async fn send(
         &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        full_name: &RepoName,
-    ) -> Result<Repository, GitHubFailure> {
-        get(http, self.repo_url(full_name), token.expose()).await
+        method: Method,
+        url: String,
+        body: Option<&Value>,
+    ) -> Result<OutboundResponse, GitHubFailure> {
+        send(self.http, request(method, url, self.token.expose(), body)).await
+    }
+
+    /// A file's URL in the repository (each part of its path encoded).
+    fn contents_url(&self, path: &str) -> String {
+        let path: Vec<String> = path.split('/').map(encode).collect();
+        format!("{}/contents/{}", self.url, path.join("/"))
+    }
+
+    fn environment_url(&self, environment: &str) -> String {
+        format!("{}/environments/{}", self.url, encode(environment))
+    }
+
+    fn protection_url(&self, branch: &str) -> String {
+        format!("{}/branches/{}/protection", self.url, encode(branch))
+    }
+
+    /// The repository, as the token reaches it.
+    pub async fn get(&self) -> Result<Repository, GitHubFailure> {
+        parse(&self.send(Method::Get, self.url.clone(), None).await?)
+    }
+
+    /// A file's bytes on `branch`; `None` when it is not there.
+    pub async fn file(&self, path: &str, branch: &str) -> Result<Option<Vec<u8>>, GitHubFailure> {
+        let url = format!("{}?ref={}", self.contents_url(path), encode(branch));
+        let content = match self.send(Method::Get, url, None).await {
+            Ok(response) => text(&response, "content")?,
+            Err(GitHubFailure::NotFound(_)) => return Ok(None),
+            Err(other) => return Err(other),
+        };
+        let base64: String = content.split_whitespace().collect();
+        STANDARD
+            .decode(base64)
+            .map(Some)
+            .map_err(|_| GitHubFailure::Unexpected("a file's content is not base64".into()))
+    }
+
+    /// Creates or replaces one file on `main` as one commit.
+    pub async fn put_file(
+        &self,
+        path: &str,
+        message: &str,
+        content: &[u8],
+    ) -> Result<(), GitHubFailure> {
+        let url = self.contents_url(path);
+        let current = match self.send(Method::Get, url.clone(), None).await {
+            Ok(response) => Some(text(&response, "sha")?),
+            Err(GitHubFailure::NotFound(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let mut body = json!({ "message": message, "content": STANDARD.encode(content) });
+        if let Some(sha) = current {
+            body["sha"] = json!(sha);
+        }
+        self.send(Method::Put, url, Some(&body)).await?;
+        Ok(())
+    }
+
+    pub async fn ensure_environment(&self, environment: &str) -> Result<(), GitHubFailure> {
+        let url = self.environment_url(environment);
+        self.send(Method::Put, url, Some(&json!({}))).await?;
+        Ok(())
+    }
+
+    /// The key the environment's secrets are sealed to.
+    pub async fn environment_key(&self, environment: &str) -> Result<RepoKey, GitHubFailure> {
+        let url = format!("{}/secrets/public-key", self.environment_url(environment));
+        let answer = self.send(Method::Get, url, None).await?;
+        RepoKey::parse(&text(&answer, "key_id")?, &text(&answer, "key")?)
+            .map_err(GitHubFailure::Unexpected)
+    }
+
+    /// Stores a secret already sealed to `key` (see [`super::sealed_box::seal`]).
+    pub async fn put_environment_secret(
+        &self,
+        environment: &str,
+        name: &str,
+        key: &RepoKey,
+        sealed: &str,
+    ) -> Result<(), GitHubFailure> {
+        let url = format!(
+            "{}/secrets/{}",
+            self.environment_url(environment),
+            encode(name)
+        );
+        let body = json!({ "encrypted_value": sealed, "key_id": key.key_id });
+        self.send(Method::Put, url, Some(&body)).await?;
+        Ok(())
     }
 
     /// Protects `branch` so that changes reach it only through a pull request.
-    pub async fn require_pull_requests(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        branch: &str,
-    ) -> Result<(), GitHubFailure> {
-        let url = self.protection_url(repo, branch);
+    pub async fn require_pull_requests(&self, branch: &str) -> Result<(), GitHubFailure> {
+        let url = self.protection_url(branch);
         let body = json!({
             "required_status_checks": null,
             "enforce_admins": true,
@@ -443,21 +425,17 @@ impl GitHub {
             "allow_force_pushes": false,
             "allow_deletions": false,
         });
-        send(http, request(Method::Put, url, token.expose(), Some(&body))).await?;
+        self.send(Method::Put, url, Some(&body)).await?;
         Ok(())
     }
 
     /// Whether `branch` changes only by pull request (its protection requires reviews);
     /// false for an unprotected branch.
-    pub async fn requires_pull_requests(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        branch: &str,
-    ) -> Result<bool, GitHubFailure> {
-        let url = self.protection_url(repo, branch);
-        match send(http, request(Method::Get, url, token.expose(), None)).await {
+    pub async fn requires_pull_requests(&self, branch: &str) -> Result<bool, GitHubFailure> {
+        match self
+            .send(Method::Get, self.protection_url(branch), None)
+            .await
+        {
             Ok(response) => {
                 let rules: Value = parse(&response)?;
                 Ok(rules.get("required_pull_request_reviews").is_some())
@@ -469,30 +447,14 @@ impl GitHub {
     }
 
     /// Sets an Actions variable, creating it or updating the one there.
-    pub async fn set_variable(
-        &self,
-        http: &impl HttpClient,
-        token: &InstallationToken,
-        repo: &RepoName,
-        name: &str,
-        value: &str,
-    ) -> Result<(), GitHubFailure> {
-        let base = format!("{}/actions/variables", self.repo_url(repo));
+    pub async fn set_variable(&self, name: &str, value: &str) -> Result<(), GitHubFailure> {
+        let base = format!("{}/actions/variables", self.url);
         let body = json!({ "name": name, "value": value });
-        match send(
-            http,
-            request(Method::Post, base.clone(), token.expose(), Some(&body)),
-        )
-        .await
-        {
+        match self.send(Method::Post, base.clone(), Some(&body)).await {
             Ok(_) => Ok(()),
             Err(GitHubFailure::Rejected(_)) => {
                 let url = format!("{base}/{}", encode(name));
-                send(
-                    http,
-                    request(Method::Patch, url, token.expose(), Some(&body)),
-                )
-                .await?;
+                self.send(Method::Patch, url, Some(&body)).await?;
                 Ok(())
             }
             Err(other) => Err(other),

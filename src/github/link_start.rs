@@ -7,17 +7,22 @@
 
 use crate::app::App;
 use crate::bots::service;
-use crate::cookies;
+use crate::cookies::{self, SealedFlow};
 use crate::crypto;
 use crate::error::ApiError;
 use crate::http::{Request, Response};
 use crate::ports::Platform;
 use crate::sessions;
-use crate::store::SIGNIN_TTL;
 use serde::{Deserialize, Serialize};
 
 /// The sealing context of the link cookie.
 pub(super) const LINK_CONTEXT: &str = "github-link";
+
+/// The link's cookie, from the start to the App's user authorization.
+pub(super) const LINK_FLOW: SealedFlow = SealedFlow {
+    name: cookies::GITHUB_LINK,
+    context: LINK_CONTEXT,
+};
 
 /// What the link cookie carries from the start to the App's user authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,17 +71,11 @@ pub async fn start<P: Platform>(
         created_at: app.now(),
         installation: None,
     };
-    let plain = serde_json::to_string(&pending)
-        .map_err(|_| ApiError::Unavailable("The link could not start.".into()))?;
-    let sealed = crypto::seal(&app.config.sealing_key, app.platform, LINK_CONTEXT, &plain)?;
     let url = format!(
         "{}/apps/{}/installations/new?state={}",
         mode.github.web, mode.slug, pending.state
     );
-    Ok(Response::redirect(&url).with_header(
-        "set-cookie",
-        cookies::set(cookies::GITHUB_LINK, sealed.as_str(), SIGNIN_TTL),
-    ))
+    LINK_FLOW.redirect(app, &url, &pending, "The link could not start.")
 }
 
 #[cfg(test)]

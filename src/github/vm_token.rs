@@ -142,10 +142,8 @@ pub async fn issue<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
             repo.owner, repo.name
         ))
     };
-    let config = match github
-        .file(app.platform, &reader, &repo, CONFIG_FILE, MAIN)
-        .await
-    {
+    let readable = github.repo(app.platform, &reader, &repo);
+    let config = match readable.file(CONFIG_FILE, MAIN).await {
         Ok(Some(bytes)) => String::from_utf8(bytes)
             .ok()
             .and_then(|text| RepoConfig::parse(&text).ok())
@@ -158,8 +156,8 @@ pub async fn issue<P: Platform>(app: &App<'_, P>, request: &Request) -> Result<R
     }
     // A token that can write contents could push to an unprotected main, which CI
     // deploys: the bot gets one only while main changes by pull request alone.
-    if !github
-        .requires_pull_requests(app.platform, &reader, &repo, MAIN)
+    if !readable
+        .requires_pull_requests(MAIN)
         .await
         .map_err(github_error)?
     {

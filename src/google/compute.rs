@@ -2,7 +2,8 @@
 //! zone operations, its guest attributes (how the VM talks back), its metadata (how
 //! encrypted secrets reach it) and its serial output (how a person sees why it failed).
 
-use super::{call, get_json, paged, post_json, AccessToken, GoogleFailure};
+use super::iam::set_iam_policy;
+use super::{Google, GoogleFailure};
 use crate::config::Config;
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
@@ -283,83 +284,6 @@ struct GuestAttributeItem {
     value: String,
 }
 
-pub async fn insert(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-    body: &Value,
-) -> Result<Operation, GoogleFailure> {
-    let zone = zone_url(config, &instance.project, &instance.zone);
-    post_json(http, token, format!("{zone}/instances"), body).await
-}
-
-pub async fn get(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<Instance, GoogleFailure> {
-    get_json(http, token, instance.url(config)).await
-}
-
-pub async fn delete(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<Operation, GoogleFailure> {
-    call(
-        http,
-        OutboundRequest::delete(instance.url(config)).bearer(token.expose()),
-    )
-    .await
-}
-
-pub async fn get_operation(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    project: &ProjectId,
-    zone: &Zone,
-    operation: &str,
-) -> Result<Operation, GoogleFailure> {
-    let url = format!(
-        "{}/operations/{}",
-        zone_url(config, project, zone),
-        encode(operation)
-    );
-    get_json(http, token, url).await
-}
-
-/// The `openclaw/` guest attributes; none yet (Google answers 404) is an empty set.
-pub async fn guest_attributes(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<GuestAttributes, GoogleFailure> {
-    let url = format!(
-        "{}/getGuestAttributes?queryPath={}",
-        instance.url(config),
-        encode(guest::QUERY_PATH)
-    );
-    match get_json::<GuestAttributesResponse>(http, token, url).await {
-        Ok(response) => Ok(GuestAttributes(
-            response
-                .query_value
-                .map(|q| q.items)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|item| item.namespace.is_empty() || item.namespace == guest::NAMESPACE)
-                .map(|item| (item.key, item.value))
-                .collect(),
-        )),
-        Err(GoogleFailure::NotFound(_)) => Ok(GuestAttributes::default()),
-        Err(other) => Err(other),
-    }
-}
-
 /// A change of a VM's power or account, each one of the instance's own methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change<'a> {
@@ -374,85 +298,8 @@ pub enum Change<'a> {
     },
 }
 
-/// Asks Google for `change` of the instance.
-pub async fn change(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-    change: Change<'_>,
-) -> Result<Operation, GoogleFailure> {
-    let (method, body) = match change {
-        Change::Stop => ("stop", json!({})),
-        Change::Start => ("start", json!({})),
-        Change::ServiceAccount { email, scopes } => (
-            "setServiceAccount",
-            json!({ "email": email, "scopes": scopes }),
-        ),
-    };
-    let url = format!("{}/{method}", instance.url(config));
-    post_json(http, token, url, &body).await
-}
-
-/// Grants `role` to `member` on this one instance (its own IAM policy).
-pub async fn grant_on_instance(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-    role: &str,
-    member: &str,
-) -> Result<(), GoogleFailure> {
-    let base = instance.url(config);
-    super::iam::grant_with(
-        http,
-        token,
-        || {
-            OutboundRequest::get(format!(
-                "{base}/getIamPolicy?optionsRequestedPolicyVersion=1"
-            ))
-        },
-        |policy| {
-            OutboundRequest::post_json(format!("{base}/setIamPolicy"), &json!({ "policy": policy }))
-        },
-        role,
-        member,
-    )
-    .await
-}
-
-/// Replaces the instance's metadata; Google refuses (412) when `fingerprint` is stale.
-pub async fn set_metadata(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-    metadata: &Metadata,
-) -> Result<Operation, GoogleFailure> {
-    let url = format!("{}/setMetadata", instance.url(config));
-    let body = serde_json::to_value(metadata).unwrap_or_default();
-    post_json(http, token, url, &body).await
-}
-
 /// The most serial output a response carries.
 pub const SERIAL_TAIL_BYTES: usize = 32 * 1024;
-
-/// The tail of serial port 1.
-pub async fn serial_tail(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    instance: &InstanceRef,
-) -> Result<String, GoogleFailure> {
-    let url = format!("{}/serialPort?port=1", instance.url(config));
-    let output: Value = get_json(http, token, url).await?;
-    let contents = output["contents"].as_str().unwrap_or_default();
-    let cut = contents.len().saturating_sub(SERIAL_TAIL_BYTES);
-    let start = (cut..=contents.len())
-        .find(|i| contents.is_char_boundary(*i))
-        .unwrap_or(contents.len());
-    Ok(contents[start..].to_string())
-}
 
 #[derive(Deserialize)]
 struct AggregatedList {
@@ -468,33 +315,165 @@ struct ScopedList {
     instances: Vec<Instance>,
 }
 
-/// Every claw.free bot in a project (by label), across zones.
-pub async fn list_bots(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-    project: &ProjectId,
-) -> Result<Vec<Instance>, GoogleFailure> {
-    let mut bots = Vec::new();
-    let url = format!(
-        "{}/compute/v1/projects/{}/aggregated/instances?filter={}&maxResults=100",
-        config.endpoints.compute_api,
-        encode(project.as_str()),
-        encode(&labels::managed_filter())
-    );
-    paged(http, token, &url, 5, |list: AggregatedList| {
-        bots.extend(
-            list.items
-                .into_values()
-                .flat_map(|scope| scope.instances)
-                .filter(|i| {
-                    i.labels.get(labels::MANAGED).map(String::as_str) == Some(labels::MANAGED_VALUE)
-                }),
+/// Compute Engine's calls, with the caller's token: `google.compute()`.
+pub struct Compute<'a, H>(pub(super) Google<'a, H>);
+
+impl<H: HttpClient> Compute<'_, H> {
+    fn url(&self, instance: &InstanceRef) -> String {
+        instance.url(self.0.config)
+    }
+
+    pub async fn insert(
+        self,
+        instance: &InstanceRef,
+        body: &Value,
+    ) -> Result<Operation, GoogleFailure> {
+        let zone = zone_url(self.0.config, &instance.project, &instance.zone);
+        self.0
+            .bearer
+            .post_json(format!("{zone}/instances"), body)
+            .await
+    }
+
+    pub async fn get(self, instance: &InstanceRef) -> Result<Instance, GoogleFailure> {
+        self.0.bearer.get_json(self.url(instance)).await
+    }
+
+    pub async fn delete(self, instance: &InstanceRef) -> Result<Operation, GoogleFailure> {
+        let request = OutboundRequest::delete(self.url(instance));
+        self.0.bearer.send(request).await
+    }
+
+    pub async fn get_operation(
+        self,
+        project: &ProjectId,
+        zone: &Zone,
+        operation: &str,
+    ) -> Result<Operation, GoogleFailure> {
+        let url = format!(
+            "{}/operations/{}",
+            zone_url(self.0.config, project, zone),
+            encode(operation)
         );
-        list.next_page_token
-    })
-    .await?;
-    Ok(bots)
+        self.0.bearer.get_json(url).await
+    }
+
+    /// The `openclaw/` guest attributes; none yet (Google answers 404) is an empty set.
+    pub async fn guest_attributes(
+        self,
+        instance: &InstanceRef,
+    ) -> Result<GuestAttributes, GoogleFailure> {
+        let url = format!(
+            "{}/getGuestAttributes?queryPath={}",
+            self.url(instance),
+            encode(guest::QUERY_PATH)
+        );
+        match self.0.bearer.get_json::<GuestAttributesResponse>(url).await {
+            Ok(response) => Ok(GuestAttributes(
+                response
+                    .query_value
+                    .map(|q| q.items)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|item| item.namespace.is_empty() || item.namespace == guest::NAMESPACE)
+                    .map(|item| (item.key, item.value))
+                    .collect(),
+            )),
+            Err(GoogleFailure::NotFound(_)) => Ok(GuestAttributes::default()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Asks Google for `change` of the instance.
+    pub async fn change(
+        self,
+        instance: &InstanceRef,
+        change: Change<'_>,
+    ) -> Result<Operation, GoogleFailure> {
+        let (method, body) = match change {
+            Change::Stop => ("stop", json!({})),
+            Change::Start => ("start", json!({})),
+            Change::ServiceAccount { email, scopes } => (
+                "setServiceAccount",
+                json!({ "email": email, "scopes": scopes }),
+            ),
+        };
+        let url = format!("{}/{method}", self.url(instance));
+        self.0.bearer.post_json(url, &body).await
+    }
+
+    /// Grants `role` to `member` on this one instance (its own IAM policy).
+    pub async fn grant_on_instance(
+        self,
+        instance: &InstanceRef,
+        role: &str,
+        member: &str,
+    ) -> Result<(), GoogleFailure> {
+        let base = self.url(instance);
+        self.0
+            .bearer
+            .grant_with(
+                || {
+                    OutboundRequest::get(format!(
+                        "{base}/getIamPolicy?optionsRequestedPolicyVersion=1"
+                    ))
+                },
+                |policy| set_iam_policy(format!("{base}/setIamPolicy"), policy),
+                role,
+                member,
+            )
+            .await
+    }
+
+    /// Replaces the instance's metadata; Google refuses (412) when `fingerprint` is stale.
+    pub async fn set_metadata(
+        self,
+        instance: &InstanceRef,
+        metadata: &Metadata,
+    ) -> Result<Operation, GoogleFailure> {
+        let url = format!("{}/setMetadata", self.url(instance));
+        let body = serde_json::to_value(metadata).unwrap_or_default();
+        self.0.bearer.post_json(url, &body).await
+    }
+
+    /// The tail of serial port 1.
+    pub async fn serial_tail(self, instance: &InstanceRef) -> Result<String, GoogleFailure> {
+        let url = format!("{}/serialPort?port=1", self.url(instance));
+        let output: Value = self.0.bearer.get_json(url).await?;
+        let contents = output["contents"].as_str().unwrap_or_default();
+        let cut = contents.len().saturating_sub(SERIAL_TAIL_BYTES);
+        let start = (cut..=contents.len())
+            .find(|i| contents.is_char_boundary(*i))
+            .unwrap_or(contents.len());
+        Ok(contents[start..].to_string())
+    }
+
+    /// Every claw.free bot in a project (by label), across zones.
+    pub async fn list_bots(self, project: &ProjectId) -> Result<Vec<Instance>, GoogleFailure> {
+        let mut bots = Vec::new();
+        let url = format!(
+            "{}/compute/v1/projects/{}/aggregated/instances?filter={}&maxResults=100",
+            self.0.config.endpoints.compute_api,
+            encode(project.as_str()),
+            encode(&labels::managed_filter())
+        );
+        self.0
+            .bearer
+            .paged(&url, 5, |list: AggregatedList| {
+                bots.extend(
+                    list.items
+                        .into_values()
+                        .flat_map(|scope| scope.instances)
+                        .filter(|i| {
+                            i.labels.get(labels::MANAGED).map(String::as_str)
+                                == Some(labels::MANAGED_VALUE)
+                        }),
+                );
+                list.next_page_token
+            })
+            .await?;
+        Ok(bots)
+    }
 }
 
 #[cfg(test)]

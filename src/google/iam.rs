@@ -6,7 +6,7 @@
 //! can run again after a failure midway.
 
 use super::longrunning::Operation;
-use super::{call, get_json, post_json, AccessToken, GoogleFailure};
+use super::{Bearer, GoogleFailure};
 use crate::http::{encode, OutboundRequest};
 use crate::ports::HttpClient;
 use serde_json::{json, Value};
@@ -38,99 +38,89 @@ fn created(result: Result<Operation, GoogleFailure>) -> Result<Created, GoogleFa
     }
 }
 
-impl IamApis {
+/// IAM's calls (and its neighbours') at [`IamApis`] about one project, with the
+/// caller's token: `bearer.iam(apis, project)`.
+pub struct Iam<'a, H> {
+    bearer: Bearer<'a, H>,
+    apis: IamApis,
+    project: &'a str,
+}
+
+impl<'a, H: HttpClient> Bearer<'a, H> {
+    pub fn iam(self, apis: IamApis, project: &'a str) -> Iam<'a, H> {
+        Iam {
+            bearer: self,
+            apis,
+            project,
+        }
+    }
+}
+
+impl<H: HttpClient> Iam<'_, H> {
     /// Service Usage `services.enable` for one service.
-    pub async fn enable(
-        &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
-        service: &str,
-    ) -> Result<Operation, GoogleFailure> {
-        super::serviceusage::enable(http, &self.serviceusage, token, project, service).await
+    pub async fn enable(&self, service: &str) -> Result<Operation, GoogleFailure> {
+        self.bearer
+            .enable(&self.apis.serviceusage, self.project, service)
+            .await
     }
 
     /// A Service Usage operation.
-    pub async fn enable_operation(
-        &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        name: &str,
-    ) -> Result<Operation, GoogleFailure> {
-        super::longrunning::get(http, &self.serviceusage, "v1", token, name).await
+    pub async fn enable_operation(&self, name: &str) -> Result<Operation, GoogleFailure> {
+        self.bearer
+            .operation(&self.apis.serviceusage, "v1", name)
+            .await
     }
 
-    fn pools(&self, project: &str) -> String {
+    fn pools(&self) -> String {
         format!(
             "{}/v1/projects/{}/locations/global/workloadIdentityPools",
-            self.iam,
-            encode(project)
+            self.apis.iam,
+            encode(self.project)
         )
     }
 
-    pub async fn create_pool(
-        &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
-        pool: &str,
-    ) -> Result<Created, GoogleFailure> {
-        let url = format!(
-            "{}?workloadIdentityPoolId={}",
-            self.pools(project),
-            encode(pool)
-        );
+    pub async fn create_pool(&self, pool: &str) -> Result<Created, GoogleFailure> {
+        let url = format!("{}?workloadIdentityPoolId={}", self.pools(), encode(pool));
         let body = json!({ "displayName": "claw.free", "description": "GitHub Actions of claw.free bots" });
-        created(post_json(http, token, url, &body).await)
+        created(self.bearer.post_json(url, &body).await)
     }
 
     pub async fn create_provider(
         &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
         pool: &str,
         provider: &str,
         body: &Value,
     ) -> Result<Created, GoogleFailure> {
         let url = format!(
             "{}/{}/providers?workloadIdentityPoolProviderId={}",
-            self.pools(project),
+            self.pools(),
             encode(pool),
             encode(provider)
         );
-        created(post_json(http, token, url, body).await)
+        created(self.bearer.post_json(url, body).await)
     }
 
     /// An IAM operation, by its full name (`projects/…/operations/…`).
-    pub async fn operation(
-        &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        name: &str,
-    ) -> Result<Operation, GoogleFailure> {
+    pub async fn operation(&self, name: &str) -> Result<Operation, GoogleFailure> {
         let path: Vec<String> = name.split('/').map(encode).collect();
-        let url = format!("{}/v1/{}", self.iam, path.join("/"));
-        get_json(http, token, url).await
+        let url = format!("{}/v1/{}", self.apis.iam, path.join("/"));
+        self.bearer.get_json(url).await
     }
 
     /// Creates service account `account_id`; `Ok(false)` when it existed.
     pub async fn create_service_account(
         &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
         account_id: &str,
         display_name: &str,
     ) -> Result<bool, GoogleFailure> {
         let url = format!(
             "{}/v1/projects/{}/serviceAccounts",
-            self.iam,
-            encode(project)
+            self.apis.iam,
+            encode(self.project)
         );
         let body =
             json!({ "accountId": account_id, "serviceAccount": { "displayName": display_name } });
-        match post_json::<Value>(http, token, url, &body).await {
+        match self.bearer.post_json::<Value>(url, &body).await {
             Ok(_) => Ok(true),
             Err(GoogleFailure::AlreadyExists) => Ok(false),
             Err(other) => Err(other),
@@ -140,43 +130,30 @@ impl IamApis {
     /// Grants `role` to `member` on service account `email`.
     pub async fn grant_on_service_account(
         &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
         email: &str,
         role: &str,
         member: &str,
     ) -> Result<(), GoogleFailure> {
         let resource = format!(
             "{}/v1/projects/{}/serviceAccounts/{}",
-            self.iam,
-            encode(project),
+            self.apis.iam,
+            encode(self.project),
             encode(email)
         );
-        grant(http, token, &resource, role, member).await
+        self.bearer.grant(&resource, role, member).await
     }
 
     /// Grants `role` to `member` on the project (Resource Manager v3).
-    pub async fn grant_on_project(
-        &self,
-        http: &impl HttpClient,
-        token: &AccessToken,
-        project: &str,
-        role: &str,
-        member: &str,
-    ) -> Result<(), GoogleFailure> {
-        let resource = format!("{}/v3/projects/{}", self.crm, encode(project));
-        grant(http, token, &resource, role, member).await
+    pub async fn grant_on_project(&self, role: &str, member: &str) -> Result<(), GoogleFailure> {
+        let resource = format!("{}/v3/projects/{}", self.apis.crm, encode(self.project));
+        self.bearer.grant(&resource, role, member).await
     }
 }
 
 /// Adds `member` to the unconditional binding of `role` in `policy`, Google's JSON as read
 /// (every other binding and field kept verbatim); `Ok(false)` when it was there.
 fn add_member(policy: &mut Value, role: &str, member: &str) -> Result<bool, GoogleFailure> {
-    let unreadable = || GoogleFailure::Other {
-        status: 502,
-        message: "Google sent an answer claw.free could not read.".into(),
-    };
+    let unreadable = GoogleFailure::unreadable;
     let bindings = policy
         .as_object_mut()
         .ok_or_else(unreadable)?
@@ -204,56 +181,50 @@ fn add_member(policy: &mut Value, role: &str, member: &str) -> Result<bool, Goog
     Ok(true)
 }
 
-/// Read-modify-write of the policy of `resource` (a URL without the method), in the
-/// dialect of IAM and Resource Manager (`:getIamPolicy` and `:setIamPolicy`, both POST).
-async fn grant(
-    http: &impl HttpClient,
-    token: &AccessToken,
-    resource: &str,
-    role: &str,
-    member: &str,
-) -> Result<(), GoogleFailure> {
-    grant_with(
-        http,
-        token,
-        || OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({})),
-        |policy| {
-            OutboundRequest::post_json(
-                format!("{resource}:setIamPolicy"),
-                &json!({ "policy": policy }),
-            )
-        },
-        role,
-        member,
-    )
-    .await
+/// `setIamPolicy` as IAM, Resource Manager and Compute take it: `{policy}`, POSTed.
+pub(super) fn set_iam_policy(url: String, policy: &Value) -> OutboundRequest {
+    OutboundRequest::post_json(url, &json!({ "policy": policy }))
 }
 
-/// Read-modify-write of a policy: `read` builds the request that reads it, `write` the
-/// one that writes it back (with the etag read, so a concurrent change is refused and
-/// read again: 409 in IAM's dialect, 412 in Storage's and Compute's).
-pub(crate) async fn grant_with(
-    http: &impl HttpClient,
-    token: &AccessToken,
-    read: impl Fn() -> OutboundRequest,
-    write: impl Fn(&Value) -> OutboundRequest,
-    role: &str,
-    member: &str,
-) -> Result<(), GoogleFailure> {
-    let mut attempt = 1;
-    loop {
-        let mut policy: Value = call(http, read().bearer(token.expose())).await?;
-        if !add_member(&mut policy, role, member)? {
-            return Ok(());
-        }
-        match call::<Value>(http, write(&policy).bearer(token.expose())).await {
-            Ok(_) => return Ok(()),
-            Err(GoogleFailure::AlreadyExists | GoogleFailure::FingerprintMismatch)
-                if attempt < POLICY_ATTEMPTS =>
-            {
-                attempt += 1
+impl<H: HttpClient> Bearer<'_, H> {
+    /// Read-modify-write of the policy of `resource` (a URL without the method), in the
+    /// dialect of IAM and Resource Manager (`:getIamPolicy` and `:setIamPolicy`, both
+    /// POST).
+    async fn grant(&self, resource: &str, role: &str, member: &str) -> Result<(), GoogleFailure> {
+        self.grant_with(
+            || OutboundRequest::post_json(format!("{resource}:getIamPolicy"), &json!({})),
+            |policy| set_iam_policy(format!("{resource}:setIamPolicy"), policy),
+            role,
+            member,
+        )
+        .await
+    }
+
+    /// Read-modify-write of a policy: `read` builds the request that reads it, `write`
+    /// the one that writes it back (with the etag read, so a concurrent change is
+    /// refused and read again: 409 in IAM's dialect, 412 in Storage's and Compute's).
+    pub(super) async fn grant_with(
+        &self,
+        read: impl Fn() -> OutboundRequest,
+        write: impl Fn(&Value) -> OutboundRequest,
+        role: &str,
+        member: &str,
+    ) -> Result<(), GoogleFailure> {
+        let mut attempt = 1;
+        loop {
+            let mut policy: Value = self.send(read()).await?;
+            if !add_member(&mut policy, role, member)? {
+                return Ok(());
             }
-            Err(other) => return Err(other),
+            match self.send::<Value>(write(&policy)).await {
+                Ok(_) => return Ok(()),
+                Err(GoogleFailure::AlreadyExists | GoogleFailure::FingerprintMismatch)
+                    if attempt < POLICY_ATTEMPTS =>
+                {
+                    attempt += 1
+                }
+                Err(other) => return Err(other),
+            }
         }
     }
 }

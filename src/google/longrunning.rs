@@ -2,7 +2,7 @@
 //! Manager and Service Usage return them: `{name, done, error?, response?}`.
 //! (Compute Engine has its own operation type, in [`super::compute`].)
 
-use super::{get_json, AccessToken, GoogleFailure};
+use super::{Bearer, GoogleFailure};
 use crate::http::encode;
 use crate::ports::HttpClient;
 use serde::Deserialize;
@@ -26,15 +26,16 @@ pub struct Status {
     pub message: String,
 }
 
-/// Reads operation `name` from `{api}/{version}/operations/{id}`.
-pub async fn get(
-    http: &impl HttpClient,
-    api: &str,
-    version: &str,
-    token: &AccessToken,
-    name: &str,
-) -> Result<Operation, GoogleFailure> {
-    let id = name.strip_prefix("operations/").unwrap_or(name);
-    let url = format!("{api}/{version}/operations/{}", encode(id));
-    get_json(http, token, url).await
+impl<H: HttpClient> Bearer<'_, H> {
+    /// Reads operation `name` from `{api}/{version}/operations/{id}`.
+    pub(super) async fn operation(
+        &self,
+        api: &str,
+        version: &str,
+        name: &str,
+    ) -> Result<Operation, GoogleFailure> {
+        let id = name.strip_prefix("operations/").unwrap_or(name);
+        let url = format!("{api}/{version}/operations/{}", encode(id));
+        self.get_json(url).await
+    }
 }

@@ -142,6 +142,14 @@ impl GoogleFailure {
         }
     }
 
+    /// An answer that is not what Google documents.
+    fn unreadable() -> Self {
+        Self::Other {
+            status: 502,
+            message: "Google sent an answer claw.free could not read.".into(),
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Transient(_))
     }
@@ -264,57 +272,120 @@ pub async fn call<T: DeserializeOwned>(
     } else {
         &response.body
     };
-    serde_json::from_slice(body).map_err(|_| GoogleFailure::Other {
-        status: 502,
-        message: "Google sent an answer claw.free could not read.".into(),
-    })
+    serde_json::from_slice(body).map_err(|_| GoogleFailure::unreadable())
 }
 
-/// Reads Google's paged list at `url` (which has a query already), page by page and at
-/// most `pages` pages: `take` keeps what a page holds and gives its `nextPageToken`, or
-/// none to end the list early.
-pub async fn paged<T: DeserializeOwned>(
-    http: &impl HttpClient,
-    token: &AccessToken,
-    url: &str,
-    pages: usize,
-    mut take: impl FnMut(T) -> Option<String>,
-) -> Result<(), GoogleFailure> {
-    let mut next: Option<String> = None;
-    for _ in 0..pages {
-        let page_url = match &next {
-            Some(page) => format!("{url}&pageToken={}", crate::http::encode(page)),
-            None => url.to_string(),
-        };
-        next = take(get_json(http, token, page_url).await?).filter(|t| !t.is_empty());
-        if next.is_none() {
-            break;
+/// A caller's way to Google with one person's access token: every request it sends
+/// carries the token as its bearer.
+pub struct Bearer<'a, H> {
+    http: &'a H,
+    token: &'a AccessToken,
+}
+
+// Derived `Clone` and `Copy` would ask the same of `H`; the handle holds references only.
+impl<H> Clone for Bearer<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for Bearer<'_, H> {}
+
+impl<'a, H: HttpClient> Bearer<'a, H> {
+    pub fn new(http: &'a H, token: &'a AccessToken) -> Self {
+        Self { http, token }
+    }
+
+    /// Sends `request` with the token, and parses the answer (see [`call`]).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: OutboundRequest,
+    ) -> Result<T, GoogleFailure> {
+        call(self.http, request.bearer(self.token.expose())).await
+    }
+
+    /// `GET url`.
+    async fn get_json<T: DeserializeOwned>(&self, url: String) -> Result<T, GoogleFailure> {
+        self.send(OutboundRequest::get(url)).await
+    }
+
+    /// `POST url` of a JSON `body`.
+    async fn post_json<T: DeserializeOwned>(
+        &self,
+        url: String,
+        body: &serde_json::Value,
+    ) -> Result<T, GoogleFailure> {
+        self.send(OutboundRequest::post_json(url, body)).await
+    }
+
+    /// Reads Google's paged list at `url` (which has a query already), page by page and
+    /// at most `pages` pages: `take` keeps what a page holds and gives its
+    /// `nextPageToken`, or none to end the list early.
+    async fn paged<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        pages: usize,
+        mut take: impl FnMut(T) -> Option<String>,
+    ) -> Result<(), GoogleFailure> {
+        let mut next: Option<String> = None;
+        for _ in 0..pages {
+            let page_url = match &next {
+                Some(page) => format!("{url}&pageToken={}", crate::http::encode(page)),
+                None => url.to_string(),
+            };
+            next = take(self.get_json(page_url).await?).filter(|t| !t.is_empty());
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A caller's way to the Google APIs of [`Config`]'s endpoints, with one person's
+/// access token: `google.compute().get(&instance)`, `google.crm().active_projects()`,
+/// ... Each API's module owns its URLs and its calls.
+pub struct Google<'a, H> {
+    bearer: Bearer<'a, H>,
+    config: &'a Config,
+}
+
+impl<H> Clone for Google<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for Google<'_, H> {}
+
+impl<'a, H: HttpClient> Google<'a, H> {
+    pub fn new(http: &'a H, config: &'a Config, token: &'a AccessToken) -> Self {
+        Self {
+            bearer: Bearer::new(http, token),
+            config,
         }
     }
-    Ok(())
-}
 
-/// `GET url` with the owner's token.
-pub async fn get_json<T: DeserializeOwned>(
-    http: &impl HttpClient,
-    token: &AccessToken,
-    url: String,
-) -> Result<T, GoogleFailure> {
-    call(http, OutboundRequest::get(url).bearer(token.expose())).await
-}
+    /// The same token, for the APIs whose endpoints are not in [`Config`] (linking's).
+    pub fn bearer(&self) -> Bearer<'a, H> {
+        self.bearer
+    }
 
-/// `POST url` of a JSON `body` with the owner's token.
-pub async fn post_json<T: DeserializeOwned>(
-    http: &impl HttpClient,
-    token: &AccessToken,
-    url: String,
-    body: &serde_json::Value,
-) -> Result<T, GoogleFailure> {
-    call(
-        http,
-        OutboundRequest::post_json(url, body).bearer(token.expose()),
-    )
-    .await
+    pub fn compute(self) -> compute::Compute<'a, H> {
+        compute::Compute(self)
+    }
+
+    pub fn crm(self) -> crm::Crm<'a, H> {
+        crm::Crm(self)
+    }
+
+    pub fn serviceusage(self) -> serviceusage::ServiceUsage<'a, H> {
+        serviceusage::ServiceUsage(self)
+    }
+
+    pub fn oauth(self) -> oauth::OAuth<'a, H> {
+        oauth::OAuth(self)
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the OpenID profile, and revocation. No offline access is ever requested, so Google
 //! never issues a refresh token and none is ever stored.
 
-use super::{call, AccessToken, GoogleFailure};
+use super::{call, AccessToken, Bearer, Google, GoogleFailure};
 use crate::config::Config;
 use crate::http::{query_string, OutboundRequest};
 use crate::ports::HttpClient;
@@ -142,49 +142,52 @@ pub struct GoogleUser {
     pub picture: String,
 }
 
-pub async fn userinfo(
-    http: &impl HttpClient,
-    config: &Config,
-    token: &AccessToken,
-) -> Result<GoogleUser, GoogleFailure> {
-    let mut user: GoogleUser = call(
-        http,
-        OutboundRequest::get(&config.endpoints.userinfo_url).bearer(token.expose()),
-    )
-    .await?;
-    if user.sub.is_empty() || user.sub.len() > 255 {
-        return Err(GoogleFailure::Invalid(
-            "Google returned no account id".into(),
-        ));
-    }
-    // Only an https picture (or the simulator's http one in development) is shown.
-    let allowed_picture = user.picture.starts_with("https://")
-        || (config.environment == crate::config::Environment::Development
-            && user.picture.starts_with("http://"));
-    if !allowed_picture {
-        user.picture.clear();
-    }
-    Ok(user)
-}
+/// The calls made with the person's own token: `google.oauth()`.
+pub struct OAuth<'a, H>(pub(super) Google<'a, H>);
 
-/// Revokes a token at sign-out. Returns whether the token is now unusable: Google
-/// answered 200, or 400 `invalid_token` (it had already expired or was revoked).
-/// Anything else (no answer, a 5xx) leaves the token alive until it expires.
-pub async fn revoke(http: &impl HttpClient, config: &Config, token: &AccessToken) -> bool {
-    let request =
-        OutboundRequest::post_form(&config.endpoints.revoke_url, &[("token", token.expose())]);
-    match http.send(request).await {
-        Ok(response) if response.is_success() => true,
-        Ok(response) if response.status == 400 => {
-            #[derive(Deserialize)]
-            struct Refusal {
-                #[serde(default)]
-                error: String,
-            }
-            serde_json::from_slice::<Refusal>(&response.body)
-                .is_ok_and(|r| r.error == "invalid_token")
+impl<H: HttpClient> OAuth<'_, H> {
+    /// The person's OpenID profile.
+    pub async fn userinfo(self) -> Result<GoogleUser, GoogleFailure> {
+        let config = self.0.config;
+        let request = OutboundRequest::get(&config.endpoints.userinfo_url);
+        let mut user: GoogleUser = self.0.bearer.send(request).await?;
+        if user.sub.is_empty() || user.sub.len() > 255 {
+            return Err(GoogleFailure::Invalid(
+                "Google returned no account id".into(),
+            ));
         }
-        _ => false,
+        // Only an https picture (or the simulator's http one in development) is shown.
+        let allowed_picture = user.picture.starts_with("https://")
+            || (config.environment == crate::config::Environment::Development
+                && user.picture.starts_with("http://"));
+        if !allowed_picture {
+            user.picture.clear();
+        }
+        Ok(user)
+    }
+
+    /// Revokes the token at sign-out. Returns whether the token is now unusable: Google
+    /// answered 200, or 400 `invalid_token` (it had already expired or was revoked).
+    /// Anything else (no answer, a 5xx) leaves the token alive until it expires.
+    pub async fn revoke(self) -> bool {
+        let Bearer { http, token } = self.0.bearer;
+        let request = OutboundRequest::post_form(
+            &self.0.config.endpoints.revoke_url,
+            &[("token", token.expose())],
+        );
+        match http.send(request).await {
+            Ok(response) if response.is_success() => true,
+            Ok(response) if response.status == 400 => {
+                #[derive(Deserialize)]
+                struct Refusal {
+                    #[serde(default)]
+                    error: String,
+                }
+                serde_json::from_slice::<Refusal>(&response.body)
+                    .is_ok_and(|r| r.error == "invalid_token")
+            }
+            _ => false,
+        }
     }
 }
 

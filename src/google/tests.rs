@@ -90,12 +90,8 @@ fn a_paged_list_is_read_page_by_page_until_its_last_page_or_its_limit() {
     let token = AccessToken::new("ya29.test".into());
     let read = |pages: usize, stop_after: usize| {
         let mut items = Vec::new();
-        run(paged(
-            &p,
-            &token,
-            "http://google/list?x=1",
-            pages,
-            |page: Value| {
+        run(
+            Bearer::new(&p, &token).paged("http://google/list?x=1", pages, |page: Value| {
                 items.extend(
                     page["items"]
                         .as_array()
@@ -107,8 +103,8 @@ fn a_paged_list_is_read_page_by_page_until_its_last_page_or_its_limit() {
                     .as_str()
                     .map(str::to_string)
                     .filter(|_| items.len() < stop_after)
-            },
-        ))
+            }),
+        )
         .unwrap();
         items
     };

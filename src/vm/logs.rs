@@ -2,7 +2,7 @@
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::google::compute::{self, InstanceRef};
+use crate::google::compute::InstanceRef;
 use crate::google::{AccessToken, GoogleFailure};
 use crate::ports::Platform;
 
@@ -20,7 +20,7 @@ pub async fn serial<P: Platform>(
     token: &AccessToken,
     instance: &InstanceRef,
 ) -> Result<Logs, ApiError> {
-    match compute::serial_tail(app.platform, app.config, token, instance).await {
+    match app.google(token).compute().serial_tail(instance).await {
         Ok(output) => Ok(Logs {
             output,
             console_url: instance.console_url(app.config),

@@ -14,9 +14,7 @@
 use crate::app::App;
 use crate::crypto;
 use crate::error::ApiError;
-use crate::google::compute::{
-    self, GuestAttributes, Instance, InstanceRef, Metadata, MetadataItem,
-};
+use crate::google::compute::{GuestAttributes, Instance, InstanceRef, Metadata, MetadataItem};
 use crate::google::{AccessToken, GoogleFailure};
 use crate::ports::Platform;
 use base64::engine::general_purpose::STANDARD;
@@ -151,7 +149,10 @@ pub async fn deliver<P: Platform>(
     name: &SecretName,
     plaintext: &str,
 ) -> Result<u64, ApiError> {
-    let attributes = compute::guest_attributes(app.platform, app.config, token, instance)
+    let attributes = app
+        .google(token)
+        .compute()
+        .guest_attributes(instance)
         .await
         .map_err(|failure| failure.into_api_error(app.config, Some(instance.project.as_str())))?;
     deliver_to(app, token, instance, &attributes, name, plaintext).await
@@ -228,7 +229,9 @@ pub async fn trusted_recipient<P: Platform>(
 ) -> Result<Option<VmRecipient>, ApiError> {
     let vm = bot_instance(app, token, instance).await?;
     let attributes = if vm.is_running() {
-        compute::guest_attributes(app.platform, app.config, token, instance)
+        app.google(token)
+            .compute()
+            .guest_attributes(instance)
             .await
             .map_err(|failure| {
                 failure.into_api_error(app.config, Some(instance.project.as_str()))
@@ -266,7 +269,10 @@ pub async fn rekey<P: Platform>(
             "The VM is not running, so it publishes no key. Start it, wait a minute, then try again.".into(),
         ));
     }
-    let attributes = compute::guest_attributes(app.platform, app.config, token, instance)
+    let attributes = app
+        .google(token)
+        .compute()
+        .guest_attributes(instance)
         .await
         .map_err(google)?;
     let key = attributes
@@ -296,7 +302,12 @@ pub(crate) async fn write_metadata<P: Platform>(
     let mut attempt = 1;
     loop {
         let updated = update(&vm.metadata)?;
-        match compute::set_metadata(app.platform, app.config, token, instance, &updated).await {
+        match app
+            .google(token)
+            .compute()
+            .set_metadata(instance, &updated)
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(GoogleFailure::FingerprintMismatch) if attempt < MAX_ATTEMPTS => {
                 attempt += 1;
@@ -320,7 +331,7 @@ pub async fn bot_instance<P: Platform>(
             "There is no claw.free bot with that name in this project and zone.".into(),
         )
     };
-    match compute::get(app.platform, app.config, token, instance).await {
+    match app.google(token).compute().get(instance).await {
         Ok(vm) if is_bot(&vm) => Ok(vm),
         Ok(_) | Err(GoogleFailure::NotFound(_)) => Err(not_a_bot()),
         Err(failure) => Err(failure.into_api_error(app.config, Some(instance.project.as_str()))),

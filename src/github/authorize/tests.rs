@@ -1,6 +1,7 @@
 use super::*;
 use crate::github::link_start::tests::{cookie_value, with_github_mode, LINK};
 use crate::http::{Method, OutboundRequest, OutboundResponse};
+use crate::store::SIGNIN_TTL;
 use crate::testing::reply;
 use crate::testing::TestApp;
 use serde_json::json;

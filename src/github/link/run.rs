@@ -8,20 +8,19 @@ use super::model::{LinkRecord, Outcome, Step};
 use crate::app::App;
 use crate::error::{Action, ApiError};
 use crate::github::app_jwt;
-use crate::github::client::{GitHub, GitHubFailure, InstallationToken, RepoName};
+use crate::github::client::{self, GitHub, GitHubFailure, InstallationToken, RepoName};
 use crate::github::config::GitHubMode;
 use crate::github::nix_key::NixKeyPair;
 use crate::github::plan::{self, Resource, Target};
 use crate::github::sealed_box;
 use crate::google::compute::{self, Change, InstanceRef};
-use crate::google::iam::{Created, IamApis};
+use crate::google::iam::{Created, Iam};
 use crate::google::longrunning::Operation;
-use crate::google::storage::{self, BucketReady};
-use crate::google::{get_json, AccessToken, GoogleFailure};
+use crate::google::storage::BucketReady;
+use crate::google::{AccessToken, Google, GoogleFailure};
 use crate::http::encode;
 use crate::ports::Platform;
 use crate::vm::secrets;
-use serde::Deserialize;
 
 /// What a step needs besides the record.
 pub struct Ctx<'a, 'b, P: Platform> {
@@ -70,8 +69,14 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         &self.ctx.mode.github
     }
 
-    fn iam(&self) -> IamApis {
-        self.ctx.mode.iam_apis(self.ctx.app.config)
+    fn google_api(&self) -> Google<'_, P> {
+        self.ctx.app.google(self.ctx.token)
+    }
+
+    fn iam(&self) -> Iam<'_, P> {
+        let apis = self.ctx.mode.iam_apis(self.ctx.app.config);
+        let project = self.record.project.as_str();
+        self.google_api().bearer().iam(apis, project)
     }
 
     fn instance(&self) -> InstanceRef {
@@ -183,6 +188,11 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         Ok(Repo { token, name })
     }
 
+    /// The calls about the repository, with `repo`'s token.
+    fn on<'r>(&'r self, repo: &'r Repo) -> client::Repo<'r, P> {
+        self.github_api().repo(self.http(), &repo.token, &repo.name)
+    }
+
     /// The bot's VM, as Google has it now.
     async fn vm(&self, instance: &InstanceRef) -> Result<compute::Instance, Stop> {
         secrets::bot_instance(self.ctx.app, self.ctx.token, instance)
@@ -222,7 +232,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             },
         };
         match step {
-            Step::Accounts => self.accounts(&t).await,
+            Step::Accounts => self.accounts().await,
             Step::Bucket => self.bucket(&t).await,
             Step::Grants => self.grants(&t).await,
             Step::VmAccount => self.vm_account(&t).await,
@@ -239,11 +249,7 @@ impl<P: Platform> Run<'_, '_, '_, P> {
 
     async fn repository(&mut self) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
-        let found = self
-            .github_api()
-            .installed_repository(self.http(), &repo.token, &repo.name)
-            .await
-            .map_err(|f| self.github(f))?;
+        let found = self.on(&repo).get().await.map_err(|f| self.github(f))?;
         if found.id != self.record.repository.id {
             return Err(failed(
                 format!("{} is not the repository linking started with (it was deleted and made again). Link the bot again.", self.record.repository.full_name),
@@ -254,20 +260,9 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     }
 
     async fn project(&mut self) -> Result<Outcome, Stop> {
-        #[derive(Deserialize)]
-        struct Project {
-            name: String,
-        }
-        let url = format!(
-            "{}/v3/projects/{}",
-            self.ctx.app.config.endpoints.crm_api,
-            encode(self.record.project.as_str())
-        );
-        let project: Project = get_json(self.http(), self.ctx.token, url)
-            .await
-            .map_err(|f| self.google(f))?;
-        let number = project
-            .name
+        let project = self.google_api().crm().project_name(&self.record.project);
+        let name = project.await.map_err(|f| self.google(f))?;
+        let number = name
             .strip_prefix("projects/")
             .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
             .ok_or_else(|| {
@@ -292,17 +287,17 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     }
 
     async fn apis(&mut self) -> Result<Outcome, Stop> {
-        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
+        let iam = self.iam();
         let mut pending = Vec::new();
         if self.record.waiting.is_empty() {
             for service in plan::SERVICES {
-                let op = iam.enable(http, token, self.record.project.as_str(), service);
+                let op = iam.enable(service);
                 let op = op.await.map_err(|f| self.google(f))?;
                 pending.extend(self.followed(op)?);
             }
         } else {
             for name in &self.record.waiting {
-                let op = iam.enable_operation(http, token, name);
+                let op = iam.enable_operation(name);
                 let op = op.await.map_err(|f| self.google(f))?;
                 // Enabling's operations keep their name while running.
                 pending.extend(self.followed(op)?.map(|_| name.clone()));
@@ -320,20 +315,18 @@ impl<P: Platform> Run<'_, '_, '_, P> {
 
     /// The pool, or the provider: created, or found; its operation followed.
     async fn identity(&mut self) -> Result<Outcome, Stop> {
-        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
+        let iam = self.iam();
         let op = if let Some(name) = self.record.waiting.first() {
-            iam.operation(http, token, name).await
+            iam.operation(name).await
         } else {
-            let project = self.record.project.as_str();
             let created = if self.record.step == Step::Pool {
-                iam.create_pool(http, token, project, plan::POOL_ID).await
+                iam.create_pool(plan::POOL_ID).await
             } else {
                 let body = target(self.record)
                     .map(|t| t.provider_body())
                     .ok_or_else(|| failed("The project's number is not known yet.", None))?;
                 let (pool, provider) = (plan::POOL_ID, plan::PROVIDER_ID);
-                iam.create_provider(http, token, project, pool, provider, &body)
-                    .await
+                iam.create_provider(pool, provider, &body).await
             };
             match created {
                 Ok(Created::Existed) => return Ok(Outcome::Done),
@@ -352,13 +345,13 @@ impl<P: Platform> Run<'_, '_, '_, P> {
         })
     }
 
-    async fn accounts(&mut self, t: &Target) -> Result<Outcome, Stop> {
+    async fn accounts(&mut self) -> Result<Outcome, Stop> {
         let iam = self.iam();
         for (id, name) in [
             (plan::CI_ACCOUNT_ID, "claw.free CI (GitHub Actions)"),
             (plan::VM_ACCOUNT_ID, "claw.free bot VM (reads the cache)"),
         ] {
-            iam.create_service_account(self.http(), self.ctx.token, &t.project_id, id, name)
+            iam.create_service_account(id, name)
                 .await
                 .map_err(|f| self.google(f))?;
         }
@@ -366,17 +359,19 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     }
 
     async fn bucket(&mut self, t: &Target) -> Result<Outcome, Stop> {
-        let ready = storage::create_bucket(
-            self.http(),
-            &self.ctx.mode.storage_api,
-            self.ctx.token,
-            &t.project_id,
-            &t.project_number,
-            &t.bucket(),
-            region(&t.zone),
-        )
-        .await
-        .map_err(|f| self.google(f))?;
+        let storage = self
+            .google_api()
+            .bearer()
+            .storage(&self.ctx.mode.storage_api);
+        let ready = storage
+            .create_bucket(
+                &t.project_id,
+                &t.project_number,
+                &t.bucket(),
+                region(&t.zone),
+            )
+            .await
+            .map_err(|f| self.google(f))?;
         match ready {
             BucketReady::Created | BucketReady::Existed => Ok(Outcome::Done),
             BucketReady::TakenElsewhere => Err(failed(
@@ -387,21 +382,24 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     }
 
     async fn grants(&mut self, t: &Target) -> Result<Outcome, Stop> {
-        let (iam, http, token) = (self.iam(), self.http(), self.ctx.token);
-        let (storage_api, config) = (&self.ctx.mode.storage_api, self.ctx.app.config);
+        let iam = self.iam();
+        let storage = self
+            .google_api()
+            .bearer()
+            .storage(&self.ctx.mode.storage_api);
         for grant in t.grants() {
             let (role, member) = (grant.role, &grant.member);
             let result = match &grant.resource {
                 Resource::ServiceAccount(email) => {
-                    iam.grant_on_service_account(http, token, &t.project_id, email, role, member)
-                        .await
+                    iam.grant_on_service_account(email, role, member).await
                 }
-                Resource::Bucket(name) => {
-                    storage::grant_on_bucket(http, storage_api, token, name, role, member).await
-                }
+                Resource::Bucket(name) => storage.grant_on_bucket(name, role, member).await,
                 Resource::Instance => {
                     let vm = self.instance();
-                    compute::grant_on_instance(http, config, token, &vm, role, member).await
+                    self.google_api()
+                        .compute()
+                        .grant_on_instance(&vm, role, member)
+                        .await
                 }
             };
             result.map_err(|f| self.google(f))?;
@@ -439,30 +437,26 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             (_, "STOPPING" | "SUSPENDING") => return Ok(wait(Some("stopping the VM"))),
             _ => return Ok(wait(Some("starting the VM again"))),
         };
-        let (http, config, token) = (self.http(), self.ctx.app.config, self.ctx.token);
-        compute::change(http, config, token, &target, change)
+        self.google_api()
+            .compute()
+            .change(&target, change)
             .await
             .map_err(|f| self.google(f))?;
         Ok(wait(Some(note)))
     }
 
     async fn signing_key(&mut self, t: &Target) -> Result<Outcome, Stop> {
-        let Repo { token, name } = self.repo().await?;
-        let (gh, http, env) = (self.github_api(), self.http(), plan::ENVIRONMENT);
+        let repo = self.repo().await?;
+        let (gh, http, env) = (self.on(&repo), self.http(), plan::ENVIRONMENT);
         let github = |f| self.github(f);
-        gh.ensure_environment(http, &token, &name, env)
-            .await
-            .map_err(github)?;
-        let key = gh
-            .environment_key(http, &token, &name, env)
-            .await
-            .map_err(github)?;
+        gh.ensure_environment(env).await.map_err(github)?;
+        let key = gh.environment_key(env).await.map_err(github)?;
         let pair =
             NixKeyPair::generate(http, &t.signing_key_name()).map_err(|_| Outcome::Transient)?;
         let sealed = sealed_box::seal(http, &key, pair.expose_secret().as_bytes())
             .map_err(|_| Outcome::Transient)?;
         let secret = plan::SIGNING_KEY_SECRET;
-        gh.put_environment_secret(http, &token, &name, env, secret, &key, &sealed)
+        gh.put_environment_secret(env, secret, &key, &sealed)
             .await
             .map_err(github)?;
         self.record.cache_public_key = Some(pair.public().to_string());
@@ -472,8 +466,8 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     async fn variables(&mut self, t: &Target) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
         for (name, value) in t.variables() {
-            self.github_api()
-                .set_variable(self.http(), &repo.token, &repo.name, name, &value)
+            self.on(&repo)
+                .set_variable(name, &value)
                 .await
                 .map_err(|f| self.github(f))?;
         }
@@ -511,8 +505,8 @@ impl<P: Platform> Run<'_, '_, '_, P> {
             ),
         ] {
             let content = content.as_bytes();
-            self.github_api()
-                .put_file(self.http(), &repo.token, &repo.name, path, message, content)
+            self.on(&repo)
+                .put_file(path, message, content)
                 .await
                 .map_err(|f| self.github(f))?;
         }
@@ -522,8 +516,8 @@ impl<P: Platform> Run<'_, '_, '_, P> {
     async fn protection(&mut self) -> Result<Outcome, Stop> {
         let repo = self.repo().await?;
         let protected = self
-            .github_api()
-            .require_pull_requests(self.http(), &repo.token, &repo.name, plan::MAIN_BRANCH)
+            .on(&repo)
+            .require_pull_requests(plan::MAIN_BRANCH)
             .await;
         self.record.main_unprotected = match protected {
             Ok(()) => false,

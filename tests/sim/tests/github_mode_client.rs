@@ -119,29 +119,19 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
 
     let target = sim.claw_demo_target(repo.id, &repo.full_name);
     let nix_key = NixKeyPair::generate(&native, &target.signing_key_name()).unwrap();
-    block_on(github.ensure_environment(&native, &token, &name, ENVIRONMENT)).unwrap();
-    let sealing = block_on(github.environment_key(&native, &token, &name, ENVIRONMENT)).unwrap();
+    let repository = github.repo(&native, &token, &name);
+    block_on(repository.ensure_environment(ENVIRONMENT)).unwrap();
+    let sealing = block_on(repository.environment_key(ENVIRONMENT)).unwrap();
     let sealed = seal(&native, &sealing, nix_key.expose_secret().as_bytes()).unwrap();
-    block_on(github.put_environment_secret(
-        &native,
-        &token,
-        &name,
-        ENVIRONMENT,
-        SIGNING_KEY_SECRET,
-        &sealing,
-        &sealed,
-    ))
-    .unwrap();
+    block_on(repository.put_environment_secret(ENVIRONMENT, SIGNING_KEY_SECRET, &sealing, &sealed))
+        .unwrap();
     // Variables twice: linking again updates them.
     for _ in 0..2 {
         for (variable, value) in target.variables() {
-            block_on(github.set_variable(&native, &token, &name, variable, &value)).unwrap();
+            block_on(repository.set_variable(variable, &value)).unwrap();
         }
         block_on(
-            github.put_file(
-                &native,
-                &token,
-                &name,
+            repository.put_file(
                 CONFIG_FILE,
                 "claw.free: the cache",
                 target
@@ -167,7 +157,11 @@ fn linking_writes_the_repository_with_the_workers_own_calls() {
     // The token reaches nothing else of the owner's.
     sim.admin("github/repos", json!({ "name": "diary", "private": true }));
     let other = RepoName::parse("ada-lovelace/diary").unwrap();
-    let hidden = block_on(github.put_file(&native, &token, &other, "x", "m", b"x"));
+    let hidden = block_on(
+        github
+            .repo(&native, &token, &other)
+            .put_file("x", "m", b"x"),
+    );
     assert!(
         matches!(
             hidden,

@@ -12,19 +12,19 @@ mod worker_ports;
 use claw_free::github::plan::{
     Resource, Target, CI_ACCOUNT_ID, POOL_ID, PROVIDER_ID, SERVICES, VM_ACCOUNT_ID,
 };
-use claw_free::google::iam::{Created, IamApis};
-use claw_free::google::AccessToken;
+use claw_free::google::iam::{Created, Iam, IamApis};
+use claw_free::google::{AccessToken, Bearer};
 use common::{sim, TestSim};
 use serde_json::json;
 use worker_ports::{block_on, Native};
 
 /// Follows an operation until it is done.
-fn wait(sim: &TestSim, apis: &IamApis, token: &AccessToken, name: &str, service_usage: bool) {
+fn wait(sim: &TestSim, apis: &Iam<Native>, name: &str, service_usage: bool) {
     sim.wait_for(10, || {
         let op = if service_usage {
-            block_on(apis.enable_operation(&Native::new(), token, name))
+            block_on(apis.enable_operation(name))
         } else {
-            block_on(apis.operation(&Native::new(), token, name))
+            block_on(apis.operation(name))
         }
         .unwrap();
         assert!(op.error.is_none(), "{name}: {:?}", op.error);
@@ -32,40 +32,28 @@ fn wait(sim: &TestSim, apis: &IamApis, token: &AccessToken, name: &str, service_
     });
 }
 
-fn link(sim: &TestSim, apis: &IamApis, token: &AccessToken, target: &Target) {
-    let http = Native::new();
-    let project = target.project_id.as_str();
+fn link(sim: &TestSim, apis: &Iam<Native>, target: &Target) {
     for service in SERVICES {
-        let op = block_on(apis.enable(&http, token, project, service)).unwrap();
+        let op = block_on(apis.enable(service)).unwrap();
         if !op.done {
-            wait(sim, apis, token, &op.name, true);
+            wait(sim, apis, &op.name, true);
         }
     }
-    if let Created::Started(op) =
-        block_on(apis.create_pool(&http, token, project, POOL_ID)).unwrap()
-    {
-        wait(sim, apis, token, &op.name, false);
+    if let Created::Started(op) = block_on(apis.create_pool(POOL_ID)).unwrap() {
+        wait(sim, apis, &op.name, false);
     }
     let body = target.provider_body();
     if let Created::Started(op) =
-        block_on(apis.create_provider(&http, token, project, POOL_ID, PROVIDER_ID, &body)).unwrap()
+        block_on(apis.create_provider(POOL_ID, PROVIDER_ID, &body)).unwrap()
     {
-        wait(sim, apis, token, &op.name, false);
+        wait(sim, apis, &op.name, false);
     }
     for id in [CI_ACCOUNT_ID, VM_ACCOUNT_ID] {
-        block_on(apis.create_service_account(&http, token, project, id, "claw.free")).unwrap();
+        block_on(apis.create_service_account(id, "claw.free")).unwrap();
     }
     for grant in target.grants() {
         if let Resource::ServiceAccount(email) = &grant.resource {
-            block_on(apis.grant_on_service_account(
-                &http,
-                token,
-                project,
-                email,
-                grant.role,
-                &grant.member,
-            ))
-            .unwrap();
+            block_on(apis.grant_on_service_account(email, grant.role, &grant.member)).unwrap();
         }
     }
 }
@@ -74,16 +62,20 @@ fn link(sim: &TestSim, apis: &IamApis, token: &AccessToken, target: &Target) {
 fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     let sim = sim();
     let token = AccessToken::new(sim.token());
-    let apis = IamApis {
-        iam: sim.url.clone(),
-        crm: sim.url.clone(),
-        serviceusage: sim.url.clone(),
-    };
+    let http = Native::new();
     let target = sim.claw_demo_target(987654, "ada-lovelace/my-bot");
+    let apis = Bearer::new(&http, &token).iam(
+        IamApis {
+            iam: sim.url.clone(),
+            crm: sim.url.clone(),
+            serviceusage: sim.url.clone(),
+        },
+        &target.project_id,
+    );
     assert!(target.names_are_valid());
-    link(&sim, &apis, &token, &target);
+    link(&sim, &apis, &target);
     let first = sim.admin_get("iam/projects/claw-demo");
-    link(&sim, &apis, &token, &target);
+    link(&sim, &apis, &target);
     let again = sim.admin_get("iam/projects/claw-demo");
     assert_eq!(first["serviceAccounts"].as_array().unwrap().len(), 2);
     for account in 0..2 {
@@ -95,14 +87,7 @@ fn the_plan_lets_only_the_repositorys_main_branch_act_as_ci() {
     }
     // A grant on the project keeps its owner (read-modify-write, not overwrite).
     let ci = format!("serviceAccount:{}", target.ci_account());
-    block_on(apis.grant_on_project(
-        &Native::new(),
-        &token,
-        "claw-demo",
-        "roles/compute.viewer",
-        &ci,
-    ))
-    .unwrap();
+    block_on(apis.grant_on_project("roles/compute.viewer", &ci)).unwrap();
     let policy = &sim.admin_get("iam/projects/claw-demo")["policy"];
     assert_eq!(policy["bindings"][0]["members"][0], "user:ada@example.com");
     assert_eq!(policy["bindings"][1]["members"][0], ci.as_str());
