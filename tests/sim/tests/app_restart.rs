@@ -19,6 +19,54 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     path
 }
 
+/// A simulator whose VM `bot` runs `gateway` as its `openclaw` and has the agent's
+/// configuration written: what a restart needs.
+struct Vm {
+    sim: TestSim,
+    _programs: TempDir,
+    /// The VM's root folder.
+    root: PathBuf,
+}
+
+impl Vm {
+    fn running(gateway: &str) -> Vm {
+        let programs = TempDir(temp_dir());
+        let app = AppPrograms {
+            openclaw: script(&programs.0, "openclaw", gateway),
+            setup_model: script(&programs.0, "clawfree-provider", SETUP_MODEL),
+        };
+        let sim = sim_with(|o| o.app = Some(app));
+        let root = sim.dir.join("vms/claw-demo/us-central1-a/bot");
+        let state = root.join("var/lib/openclaw");
+        std::fs::create_dir_all(&state).unwrap();
+        std::fs::write(state.join("openclaw.json"), "{}").unwrap();
+        Vm {
+            sim,
+            _programs: programs,
+            root,
+        }
+    }
+
+    /// `systemctl restart openclaw-gateway`, through the agent's restart command.
+    fn restart(&self) {
+        let reply = self.sim.post(
+            "/_vm/claw-demo/us-central1-a/bot/app/restart",
+            "",
+            json!({}),
+        );
+        assert_eq!(reply.status, 200, "restart: {}", reply.body);
+    }
+
+    /// What the gateway stand-ins wrote down, a line a step.
+    fn lifecycle(&self) -> Vec<String> {
+        std::fs::read_to_string(self.root.join("var/lib/openclaw/gateway/lifecycle"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
 /// Stands in for `openclaw`: on SIGTERM it takes a moment to finish its work, as the
 /// gateway does, and each step is written down in `$HOME/lifecycle`.
 const GATEWAY: &str = r#"#!/bin/sh
@@ -32,40 +80,13 @@ const SETUP_MODEL: &str = "#!/bin/sh\necho 'listening on http://127.0.0.1:9'\nex
 
 #[test]
 fn a_restart_lets_the_old_gateway_finish_before_the_new_one_starts() {
-    let programs = TempDir(temp_dir());
-    let app = AppPrograms {
-        openclaw: script(&programs.0, "openclaw", GATEWAY),
-        setup_model: script(&programs.0, "clawfree-provider", SETUP_MODEL),
-    };
-    let sim = sim_with(|o| o.app = Some(app));
-    let state = sim
-        .dir
-        .join("vms/claw-demo/us-central1-a/bot/var/lib/openclaw");
-    std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(state.join("openclaw.json"), "{}").unwrap();
-    let lifecycle = state.join("gateway/lifecycle");
-    let lines = || {
-        std::fs::read_to_string(&lifecycle)
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
-            .collect::<Vec<_>>()
-    };
-    let restart = || {
-        let reply = sim.post(
-            "/_vm/claw-demo/us-central1-a/bot/app/restart",
-            "",
-            json!({}),
-        );
-        assert_eq!(reply.status, 200, "restart: {}", reply.body);
-    };
-
-    restart();
+    let vm = Vm::running(GATEWAY);
+    vm.restart();
     let first = wait_for("the first gateway", Duration::from_secs(20), || {
-        lines().first().cloned()
+        vm.lifecycle().first().cloned()
     });
-    restart();
-    let after = lines();
+    vm.restart();
+    let after = vm.lifecycle();
     let pid = first.strip_prefix("started ").expect("a start line");
     assert_eq!(
         after.get(1).map(String::as_str),
@@ -73,12 +94,12 @@ fn a_restart_lets_the_old_gateway_finish_before_the_new_one_starts() {
         "the old gateway was not let finish before the restart answered: {after:?}"
     );
     let second = wait_for("the new gateway", Duration::from_secs(20), || {
-        lines().get(2).cloned()
+        vm.lifecycle().get(2).cloned()
     });
     assert!(
         second.starts_with("started ") && second != first,
         "no new gateway after the old one finished: {:?}",
-        lines()
+        vm.lifecycle()
     );
 }
 
@@ -96,28 +117,13 @@ while :; do sleep 0.1; done
 
 #[test]
 fn a_gateway_that_fails_to_start_is_started_again_as_its_unit_restarts_on_failure() {
-    let programs = TempDir(temp_dir());
-    let app = AppPrograms {
-        openclaw: script(&programs.0, "openclaw", GATEWAY_REFUSING_ONCE),
-        setup_model: script(&programs.0, "clawfree-provider", SETUP_MODEL),
-    };
-    let sim = sim_with(|o| o.app = Some(app));
-    let vm = sim.dir.join("vms/claw-demo/us-central1-a/bot");
-    let state = vm.join("var/lib/openclaw");
-    std::fs::create_dir_all(&state).unwrap();
-    std::fs::write(state.join("openclaw.json"), "{}").unwrap();
-    let reply = sim.post(
-        "/_vm/claw-demo/us-central1-a/bot/app/restart",
-        "",
-        json!({}),
-    );
-    assert_eq!(reply.status, 200, "restart: {}", reply.body);
+    let vm = Vm::running(GATEWAY_REFUSING_ONCE);
+    vm.restart();
 
-    let lifecycle = state.join("gateway/lifecycle");
     wait_for("the gateway started again", Duration::from_secs(30), || {
-        std::fs::read_to_string(&lifecycle).ok()
+        vm.lifecycle().first().cloned()
     });
-    let log = std::fs::read_to_string(vm.join("openclaw-gateway.log")).unwrap();
+    let log = std::fs::read_to_string(vm.root.join("openclaw-gateway.log")).unwrap();
     assert!(
         log.contains("refusing to report the gateway ready"),
         "the failed start's reason is not in the log: {log:?}"
