@@ -426,6 +426,41 @@ pub async fn restart(sim: &std::sync::Arc<Sim>, key: VmKey) -> axum::response::R
 mod tests {
     use super::*;
 
+    /// The stop timeout and restart policy above are the gateway unit's: its module sets
+    /// none of its own, so `mkCappedService`'s defaults and systemd's stop timeout hold.
+    #[test]
+    fn the_supervision_is_the_gateway_units() {
+        let lib = include_str!("../../../nix/lib/default.nix");
+        for default in [
+            "restart ? \"on-failure\"".to_string(),
+            format!("restartSec ? {}", RESTART_SEC.as_secs()),
+            format!("startLimitBurst ? {START_LIMIT_BURST}"),
+            format!("startLimitIntervalSec ? {}", START_LIMIT_INTERVAL.as_secs()),
+        ] {
+            assert!(
+                lib.contains(&default),
+                "nix/lib/default.nix has no {default:?}"
+            );
+        }
+        let gateway = include_str!("../../../nix/modules/gateway.nix");
+        for own in [
+            "restart =",
+            "restartSec",
+            "startLimit",
+            "TimeoutStopSec",
+            "TimeoutSec",
+        ] {
+            assert!(
+                !gateway.contains(own),
+                "the gateway's module sets {own} of its own"
+            );
+        }
+        assert!(
+            !lib.contains("TimeoutStopSec") && !lib.contains("TimeoutSec"),
+            "mkCappedService sets a stop timeout: STOP_TIMEOUT must follow it"
+        );
+    }
+
     #[test]
     fn placing_changes_only_what_differs_on_this_machine() {
         let written = json!({
