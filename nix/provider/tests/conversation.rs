@@ -9,14 +9,6 @@ use claw_free_testkit::alive;
 use common::*;
 use serde_json::json;
 
-fn claude_pids(provider: &Provider) -> Vec<i32> {
-    fs::read_to_string(provider.dir.path("claude.pids"))
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect()
-}
-
 fn gateway_restarted(provider: &Provider) -> bool {
     fs::read_to_string(provider.dir.path("gateway.log")).is_ok_and(|l| l.contains("restarted"))
 }
@@ -37,7 +29,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
         "the wrapped link is shown whole: {link}"
     );
     assert_eq!(provider.health()["stage"], "logging-in");
-    let pids = claude_pids(&provider);
+    let pids = provider.claude_pids();
 
     let done = chat.say("good-code");
     assert!(done.contains("Claude is connected"), "{done}");
@@ -45,9 +37,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
         provider.openclaw_log(),
         format!("argv=models auth paste-token --provider anthropic stdin={SETUP_TOKEN}\n")
     );
-    for pid in pids {
-        wait_until("the sign-in's processes to end", DEADLINE, || !alive(pid));
-    }
+    wait_until_gone("the sign-in's processes to end", pids);
 
     let finished = chat.say("no");
     assert!(
@@ -72,7 +62,7 @@ fn claude_subscription_sign_in_hands_the_token_to_openclaw_and_switches_over() {
     });
     assert_eq!(provider.health()["stage"], "finished");
     assert!(chat.say("are you there?").contains("Setup is complete"));
-    assert_nowhere(&provider, &chat, SETUP_TOKEN);
+    assert_nowhere(&provider, &chat, &[SETUP_TOKEN]);
 }
 
 #[test]
@@ -81,30 +71,23 @@ fn a_refused_code_falls_back_to_an_api_key() {
     let mut chat = Chat::new(&provider);
     chat.say("hello");
     chat.say("1");
-    let failed = chat.say("wrong-code");
-    assert!(
-        failed.contains("didn't work") && failed.contains("Invalid code"),
-        "{failed}"
-    );
+    let failed = chat.sign_in_fails("wrong-code", "Invalid code");
     assert!(
         failed.contains("API key"),
         "the fallback is offered: {failed}"
     );
-    assert_eq!(provider.health()["stage"], "choose-method");
 
     chat.say("2");
     chat.paste_wrong_key(NVIDIA_KEY, "NVIDIA");
     chat.paste_key(ANTHROPIC_KEY, "Claude is connected", "anthropic");
-    assert_nowhere(&provider, &chat, ANTHROPIC_KEY);
-    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+    assert_nowhere(&provider, &chat, &[ANTHROPIC_KEY, NVIDIA_KEY]);
 }
 
 #[test]
 fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
     let provider = Provider::start_for("codex", "openai");
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    let link = chat.say("1");
+    let link = chat.start_sign_in();
     assert!(
         link.contains("https://auth.openai.com/codex/device") && link.contains("FXT7-2QK9M"),
         "{link}"
@@ -139,23 +122,16 @@ fn codex_device_sign_in_is_noticed_when_it_completes_then_kimi_is_added() {
         config["models"]["providers"]["nvidia"]["baseUrl"],
         "https://integrate.api.nvidia.com/v1"
     );
-    assert_nowhere(&provider, &chat, NVIDIA_KEY);
-    assert_nowhere(&provider, &chat, OPENAI_KEY);
+    assert_nowhere(&provider, &chat, &[NVIDIA_KEY, OPENAI_KEY]);
 }
 
 #[test]
 fn a_denied_device_sign_in_is_reported() {
     let provider = Provider::start_for("codex-denied", "openai");
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    chat.say("1");
+    chat.start_sign_in();
     fs::write(provider.dir.path("codex/denied"), "").unwrap();
-    let failed = chat.say("done");
-    assert!(
-        failed.contains("didn't work") && failed.contains("access denied"),
-        "{failed}"
-    );
-    assert_eq!(provider.health()["stage"], "choose-method");
+    chat.sign_in_fails("done", "access denied");
 }
 
 #[test]
@@ -168,18 +144,13 @@ fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
         },
     );
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    assert!(chat.say("1").contains("https://claude.ai/"));
-    let pids = claude_pids(&provider);
+    assert!(chat.start_sign_in().contains("https://claude.ai/"));
+    let pids = provider.claude_pids();
     assert_eq!(pids.len(), 2);
     for pid in &pids {
         assert!(alive(*pid));
     }
-    for pid in pids {
-        wait_until("the timed-out sign-in to be killed", DEADLINE, || {
-            !alive(pid)
-        });
-    }
+    wait_until_gone("the timed-out sign-in to be killed", pids);
     assert!(provider.log().contains("timed out"), "{}", provider.log());
     let reply = chat.say("some-code");
     assert!(reply.contains("timed out"), "{reply}");
@@ -193,8 +164,7 @@ fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
         Options::with_env("claude", "CLAUDE_FIXTURE_MODE", "nolink"),
     );
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    let reply = chat.say("1");
+    let reply = chat.start_sign_in();
     assert!(
         reply.contains("couldn't start") && reply.contains("could not reach claude.ai"),
         "{reply}"
@@ -215,23 +185,18 @@ fn a_credential_openclaw_refuses_is_reported_without_the_key() {
         reply.contains("couldn't store") && reply.contains("credential rejected"),
         "{reply}"
     );
-    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+    assert_nowhere(&provider, &chat, &[NVIDIA_KEY]);
 }
 
 #[test]
 fn shutting_down_kills_a_running_sign_in() {
     let mut provider = Provider::start_for("shutdown", "claude");
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    chat.say("1");
-    let pids = claude_pids(&provider);
+    chat.start_sign_in();
+    let pids = provider.claude_pids();
     drop(chat);
     provider.stop();
-    for pid in pids {
-        wait_until("the sign-in to die with the provider", DEADLINE, || {
-            !alive(pid)
-        });
-    }
+    wait_until_gone("the sign-in to die with the provider", pids);
 }
 
 #[test]

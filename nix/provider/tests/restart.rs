@@ -2,7 +2,6 @@
 
 mod common;
 
-use claw_free_testkit::alive;
 use common::*;
 
 #[test]
@@ -17,27 +16,20 @@ fn a_restart_while_waiting_for_the_key_resumes_there() {
     let mut chat = Chat::new(&provider);
     let saved = chat.say(NVIDIA_KEY);
     assert!(saved.contains("Kimi (via NVIDIA) is connected"), "{saved}");
-    assert_nowhere(&provider, &chat, NVIDIA_KEY);
+    assert_nowhere(&provider, &chat, &[NVIDIA_KEY]);
 }
 
 #[test]
 fn a_restart_during_a_sign_in_starts_a_fresh_one_and_kills_the_old() {
     let mut provider = Provider::start_for("restart-login", "claude");
     let mut chat = Chat::new(&provider);
-    chat.say("hi");
-    assert!(chat.say("1").contains("https://claude.ai/"));
-    let old: Vec<i32> = std::fs::read_to_string(provider.dir.path("claude.pids"))
-        .unwrap()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
+    assert!(chat.start_sign_in().contains("https://claude.ai/"));
+    let old = provider.claude_pids();
 
     let messages = chat.messages.clone();
     drop(chat);
     provider.restart();
-    for pid in old {
-        wait_until("the old sign-in to be gone", DEADLINE, || !alive(pid));
-    }
+    wait_until_gone("the old sign-in to be gone", old);
     assert_eq!(provider.health()["stage"], "logging-in");
     let mut chat = Chat {
         provider: &provider,
@@ -50,5 +42,5 @@ fn a_restart_during_a_sign_in_starts_a_fresh_one_and_kills_the_old() {
     );
     let done = chat.say("good-code");
     assert!(done.contains("Claude is connected"), "{done}");
-    assert_nowhere(&provider, &chat, SETUP_TOKEN);
+    assert_nowhere(&provider, &chat, &[SETUP_TOKEN]);
 }

@@ -5,14 +5,15 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+mod http;
+pub use http::request_with;
 
 /// How long a test waits for an event before failing: a deadline, not an expectation,
 /// so generous enough for a loaded machine.
@@ -245,6 +246,16 @@ impl Provider {
     pub fn health(&self) -> Value {
         request(&self.address, "GET", "/health", None).1
     }
+
+    /// The processes of the stand-in `claude` sign-ins started so far (the stand-in
+    /// writes its own and its child's pid).
+    pub fn claude_pids(&self) -> Vec<i32> {
+        fs::read_to_string(self.dir.path("claude.pids"))
+            .unwrap()
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect()
+    }
 }
 
 impl Drop for Provider {
@@ -264,6 +275,13 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Waits until every process in `pids` has ended, failing the test naming `what`.
+pub fn wait_until_gone(what: &str, pids: impl IntoIterator<Item = i32>) {
+    for pid in pids {
+        wait_until(what, DEADLINE, || !claw_free_testkit::alive(pid));
+    }
+}
+
 /// One HTTP/1.1 request; returns the status and the body as JSON (or a string).
 pub fn request(address: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
     let (status, raw) = request_raw(address, method, path, body);
@@ -275,34 +293,6 @@ pub fn request_raw(address: &str, method: &str, path: &str, body: Option<&str>) 
     let host = address.strip_prefix("http://").unwrap();
     let headers = format!("Host: {host}\r\nAuthorization: Bearer {SETUP_KEY}\r\n");
     request_with(address, method, path, body, &headers)
-}
-
-/// A request with exactly the `Host`/`Authorization` lines in `headers` (each ending
-/// in CRLF), for the tests of who may call.
-pub fn request_with(
-    address: &str,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &str,
-) -> (u16, String) {
-    let host = address.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\n{headers}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
 }
 
 /// A chat like OpenClaw holds it: the whole transcript goes with every request.
@@ -328,6 +318,25 @@ impl<'a> Chat<'a> {
             self.provider.openclaw_log(),
             format!("argv=models auth paste-api-key --provider {openclaw_provider} stdin={key}\n")
         );
+    }
+
+    /// Greets the Setup model and picks the first way to connect, signing in with the
+    /// subscription; returns the answer (the sign-in link, or why there is none).
+    pub fn start_sign_in(&mut self) -> String {
+        self.say("hi");
+        self.say("1")
+    }
+
+    /// Says `text` to a sign-in that fails: the answer says it didn't work and why
+    /// (`why`), and the conversation is back at choosing how to connect.
+    pub fn sign_in_fails(&mut self, text: &str, why: &str) -> String {
+        let failed = self.say(text);
+        assert!(
+            failed.contains("didn't work") && failed.contains(why),
+            "{failed}"
+        );
+        assert_eq!(self.provider.health()["stage"], "choose-method");
+        failed
     }
 
     pub fn new(provider: &'a Provider) -> Self {
@@ -360,7 +369,13 @@ impl<'a> Chat<'a> {
 
 /// Everything a test can read back that must never contain a secret: the provider's
 /// log, its state folder, and the answers it gave.
-pub fn assert_nowhere(provider: &Provider, chat: &Chat<'_>, secret: &str) {
+pub fn assert_nowhere(provider: &Provider, chat: &Chat<'_>, secrets: &[&str]) {
+    for secret in secrets {
+        assert_secret_nowhere(provider, chat, secret);
+    }
+}
+
+fn assert_secret_nowhere(provider: &Provider, chat: &Chat<'_>, secret: &str) {
     assert!(
         !provider.log().contains(secret),
         "the secret is in the provider's log"
