@@ -8,8 +8,6 @@
 //! target/release/examples/bench [PATH-TO-clawfree-provider] [REQUESTS]
 //! ```
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,24 +15,22 @@ use std::time::{Duration, Instant};
 use claw_free_provider::system::{parse_vm_rss, resident_kib};
 use serde_json::{json, Value};
 
+#[path = "../tests/common/http.rs"]
+mod http;
+
 /// The Setup model's key, as the VM agent makes it at first boot.
 const BENCH_KEY: &str = "bench-setup-provider-key-0123456789abcdef";
 
-fn post(host: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(host).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {BENCH_KEY}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    assert!(raw.starts_with("HTTP/1.1 200"), "unexpected answer: {raw}");
-    raw
+/// One chat completion, as OpenClaw sends it with the Setup model's key.
+fn post(host: &str, body: &str) {
+    let (status, answer) = http::request_with(
+        &format!("http://{host}"),
+        "POST",
+        "/v1/chat/completions",
+        Some(body),
+        &format!("Host: {host}\r\nAuthorization: Bearer {BENCH_KEY}\r\n"),
+    );
+    assert_eq!(status, 200, "unexpected answer: {answer}");
 }
 
 fn peak_kib(pid: u32) -> u64 {
