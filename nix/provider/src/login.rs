@@ -289,34 +289,35 @@ mod tests {
         );
     }
 
+    /// What Codex prints for a device sign-in: a link and a one-time code, coloured.
+    const CODEX_DEVICE: &str = "Welcome to Codex\n\nFollow these steps to sign in:\n1. Open this link\n   \u{1b}[94mhttps://auth.openai.com/codex/device\u{1b}[0m\n2. Enter this one-time code (expires in 15 minutes)\n   \u{1b}[94mQX7P-4KD2M\u{1b}[0m\n";
+
     #[test]
-    fn finds_the_device_link_and_code() {
-        let out = "Welcome to Codex\n\nFollow these steps to sign in:\n1. Open this link\n   \u{1b}[94mhttps://auth.openai.com/codex/device\u{1b}[0m\n2. Enter this one-time code (expires in 15 minutes)\n   \u{1b}[94mQX7P-4KD2M\u{1b}[0m\n";
+    fn finds_the_link_in_what_a_cli_prints() {
+        for (output, link) in [
+            (CODEX_DEVICE, Some("https://auth.openai.com/codex/device")),
+            // Claude's link, wrapped by the terminal, is joined.
+            (
+                "Browser didn't open? Use the url below to sign in:\n\nhttps://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9\n-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz\n\nPaste code here if prompted >",
+                Some("https://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz"),
+            ),
+            // Prose after a link is not joined to it.
+            (
+                "Visit https://example.com/a. Then come back.\nnext line",
+                Some("https://example.com/a"),
+            ),
+            ("no link here", None),
+        ] {
+            assert_eq!(find_url(output).as_deref(), link, "{output}");
+        }
+    }
+
+    #[test]
+    fn finds_the_device_code_and_not_words_like_it() {
         assert_eq!(
-            find_url(out).as_deref(),
-            Some("https://auth.openai.com/codex/device")
+            find_device_code(CODEX_DEVICE).as_deref(),
+            Some("QX7P-4KD2M")
         );
-        assert_eq!(find_device_code(out).as_deref(), Some("QX7P-4KD2M"));
-    }
-
-    #[test]
-    fn joins_a_wrapped_link() {
-        let out = "Browser didn't open? Use the url below to sign in:\n\nhttps://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9\n-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz\n\nPaste code here if prompted >";
-        assert_eq!(
-            find_url(out).as_deref(),
-            Some("https://claude.ai/oauth/authorize?code=true&client_id=9d1c250a-e61b-44d9-a3b2-8b4fd2f1c7e8&response_type=code&state=xyz")
-        );
-    }
-
-    #[test]
-    fn does_not_join_prose_after_a_link() {
-        let out = "Visit https://example.com/a. Then come back.\nnext line";
-        assert_eq!(find_url(out).as_deref(), Some("https://example.com/a"));
-        assert_eq!(find_url("no link here"), None);
-    }
-
-    #[test]
-    fn device_codes_are_not_confused_with_words() {
         assert_eq!(find_device_code("sign-in with ChatGPT on e2-micro"), None);
     }
 }
