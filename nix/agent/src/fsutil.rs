@@ -103,9 +103,22 @@ pub fn parent(path: &Path) -> io::Result<&Path> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent folder"))
 }
 
+/// The permission bits `path` has now, for the tests of what the agent writes.
+#[cfg(test)]
+pub fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(dir: &Path) -> Vec<std::ffi::OsString> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    }
 
     #[test]
     fn atomic_write_replaces_with_exact_mode_and_leaves_no_temporary() {
@@ -114,24 +127,14 @@ mod tests {
         ensure_dir(&private, PRIVATE_DIR).unwrap();
         fs::set_permissions(&private, Permissions::from_mode(0o755)).unwrap();
         ensure_dir(&private, PRIVATE_DIR).unwrap();
-        assert_eq!(
-            fs::metadata(&private).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
+        assert_eq!(mode(&private), 0o700);
 
         let file = private.join("f");
         write_atomic(&file, b"one", PRIVATE_FILE).unwrap();
         write_atomic(&file, b"two", PRIVATE_FILE).unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"two");
-        assert_eq!(
-            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
-        let names: Vec<_> = fs::read_dir(&private)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("f")]);
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(names(&private), vec![std::ffi::OsString::from("f")]);
     }
 
     #[test]
@@ -140,11 +143,10 @@ mod tests {
         fs::write(dir.path().join(".telegram-token.tmp-1"), b"half").unwrap();
         fs::write(dir.path().join("telegram-token"), b"whole").unwrap();
         remove_stale_temporaries(dir.path()).unwrap();
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("telegram-token")]);
+        assert_eq!(
+            names(dir.path()),
+            vec![std::ffi::OsString::from("telegram-token")]
+        );
         remove_stale_temporaries(&dir.path().join("missing")).unwrap();
     }
 

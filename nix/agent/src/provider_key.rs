@@ -54,7 +54,6 @@ fn read(path: &Path) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn made_once_root_only_and_kept() {
@@ -63,10 +62,7 @@ mod tests {
         let key = load_or_create(&path).unwrap();
         assert_eq!(key.len(), 64);
         assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(crate::fsutil::mode(&path), 0o600);
         assert_eq!(load_or_create(&path).unwrap(), key, "kept across runs");
         fs::write(&path, "").unwrap();
         let again = load_or_create(&path).unwrap();

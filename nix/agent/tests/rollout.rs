@@ -115,6 +115,16 @@ impl Vm {
         vm
     }
 
+    /// A VM booted on generation 1 whose agent has rolled out `good` successfully:
+    /// the last good system that a failed or interrupted rollout returns to.
+    fn after_a_good_rollout(test: &str, good: Gen, deadline_secs: u64) -> Self {
+        let mut vm = Self::boot(test, Gen(1, Behaviour::Good), deadline_secs);
+        vm.start_agent();
+        vm.publish_to_cache(good);
+        assert_eq!(outcome(&vm.ship(good, false)), RolloutState::Done);
+        vm
+    }
+
     fn at(&self, relative: &str) -> PathBuf {
         self.root.path().join(relative)
     }
@@ -308,16 +318,19 @@ fn a_healthy_rollout_becomes_the_boot_default_and_can_be_rolled_back() {
 
 #[test]
 fn a_failure_at_each_step_returns_to_the_last_good_system() {
-    let a = Gen(1, Behaviour::Good);
     let good = Gen(2, Behaviour::Good);
-    let mut vm = Vm::boot("rollout-failures", a, 3);
-    vm.start_agent();
-    vm.publish_to_cache(good);
-    assert_eq!(outcome(&vm.ship(good, false)), RolloutState::Done);
+    let vm = Vm::after_a_good_rollout("rollout-failures", good, 3);
     let last_good = || {
         assert_eq!(vm.active(), "gen-2");
         assert_eq!(vm.boot_default(), "gen-2");
         assert_eq!(vm.system().as_deref(), Some(good.rev().as_str()));
+    };
+    // Publishes and ships `generation`, which fails: returns why it was rolled back,
+    // once the last good system is back.
+    let rolls_back = |generation| {
+        let reason = vm.roll_back_reason(generation);
+        last_good();
+        reason
     };
 
     // Fetch: the path is not in the cache.
@@ -329,17 +342,14 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
     last_good();
 
     // Switch: activation fails halfway; the last good system is activated again.
-    let broken = Gen(4, Behaviour::SwitchFails);
-    let reason = vm.roll_back_reason(broken);
+    let reason = rolls_back(Gen(4, Behaviour::SwitchFails));
     assert!(
         reason.starts_with("activating the system failed (exit status 1)"),
         "{reason}"
     );
-    last_good();
 
     // Health: the new system leaves the gateway stopped.
-    let stops = Gen(5, Behaviour::StopsGateway);
-    let reason = vm.roll_back_reason(stops);
+    let reason = rolls_back(Gen(5, Behaviour::StopsGateway));
     assert!(
         reason.starts_with("not healthy within 3s")
             && reason.contains("openclaw-gateway.service is not active"),
@@ -349,38 +359,31 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
         vm.at("units").join(GATEWAY).exists(),
         "the old system restarted it"
     );
-    last_good();
 
     // Health: the gateway answers unhealthy.
-    let sick = Gen(6, Behaviour::Good);
     vm.app.set(Health::Status(503));
-    let reason = vm.roll_back_reason(sick);
+    let reason = rolls_back(Gen(6, Behaviour::Good));
     vm.app.set(Health::Status(200));
     assert!(
         reason.contains("the gateway's health check answered HTTP 503"),
         "{reason}"
     );
-    last_good();
 
     // Health: Telegram refuses the token the new system runs with.
-    let unknown = Gen(7, Behaviour::Good);
     fs::write(vm.root.secret("telegram-token"), UNKNOWN_TOKEN).unwrap();
-    let reason = vm.roll_back_reason(unknown);
+    let reason = rolls_back(Gen(7, Behaviour::Good));
     fs::write(vm.root.secret("telegram-token"), TOKEN).unwrap();
     assert!(
         reason.contains("Telegram getMe refused the bot's token (HTTP 401: Unauthorized)"),
         "{reason}"
     );
-    last_good();
 
     // Boot entry: healthy, but it cannot be made the boot default.
-    let unbootable = Gen(8, Behaviour::BootFails);
-    let reason = vm.roll_back_reason(unbootable);
+    let reason = rolls_back(Gen(8, Behaviour::BootFails));
     assert!(
         reason.starts_with("making the system the boot default failed (exit status 1)"),
         "{reason}"
     );
-    last_good();
 
     // The log says what happened and carries no token.
     let log = vm.root.log_text();
@@ -393,12 +396,8 @@ fn a_failure_at_each_step_returns_to_the_last_good_system() {
 
 #[test]
 fn an_agent_killed_midway_reverts_or_finishes_on_restart() {
-    let a = Gen(1, Behaviour::Good);
     let good = Gen(2, Behaviour::Good);
-    let mut vm = Vm::boot("rollout-killed", a, 60);
-    vm.start_agent();
-    vm.publish_to_cache(good);
-    assert_eq!(outcome(&vm.ship(good, false)), RolloutState::Done);
+    let mut vm = Vm::after_a_good_rollout("rollout-killed", good, 60);
 
     // Killed during the health gate (the gateway is not healthy yet): on restart the
     // agent reverts to the last good system instead of waiting on.
