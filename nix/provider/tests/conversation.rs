@@ -159,10 +159,7 @@ fn a_sign_in_past_its_timeout_is_killed_with_its_whole_group() {
 
 #[test]
 fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
-    let provider = Provider::start(
-        "nolink",
-        Options::with_env("claude", "CLAUDE_FIXTURE_MODE", "nolink"),
-    );
+    let provider = Provider::start_with_env("nolink", "claude", "CLAUDE_FIXTURE_MODE", "nolink");
     let mut chat = Chat::new(&provider);
     let reply = chat.start_sign_in();
     assert!(
@@ -174,10 +171,7 @@ fn a_cli_that_prints_no_link_is_reported_and_the_key_is_offered() {
 
 #[test]
 fn a_credential_openclaw_refuses_is_reported_without_the_key() {
-    let provider = Provider::start(
-        "refused",
-        Options::with_env("kimi", "OPENCLAW_FIXTURE_FAIL", "1"),
-    );
+    let provider = Provider::start_with_env("refused", "kimi", "OPENCLAW_FIXTURE_FAIL", "1");
     let mut chat = Chat::new(&provider);
     assert!(chat.say("hi").contains("nvapi-"));
     let reply = chat.say(NVIDIA_KEY);

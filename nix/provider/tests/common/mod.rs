@@ -122,6 +122,12 @@ impl Provider {
         )
     }
 
+    /// A provider that sets up `provider`, its fixture CLIs run with `variable=value`
+    /// (see [`Options::with_env`]).
+    pub fn start_with_env(name: &str, provider: &'static str, variable: &str, value: &str) -> Self {
+        Self::start(name, Options::with_env(provider, variable, value))
+    }
+
     pub fn start(name: &str, options: Options) -> Self {
         let dir = TempDir::new(name);
         fs::create_dir_all(dir.path("codex")).unwrap();
