@@ -171,15 +171,16 @@ mod tests {
 
     #[test]
     fn setup_states_round_trip() {
-        for state in [
-            SetupState::WaitingSecret,
-            SetupState::Configuring,
-            SetupState::Starting,
-            SetupState::Ready,
-            SetupState::Failed("disk full".into()),
-        ] {
-            assert_eq!(SetupState::parse(&state.to_string()), Some(state));
-        }
+        crate::assert_round_trips(
+            [
+                SetupState::WaitingSecret,
+                SetupState::Configuring,
+                SetupState::Starting,
+                SetupState::Ready,
+                SetupState::Failed("disk full".into()),
+            ],
+            SetupState::parse,
+        );
         assert_eq!(SetupState::parse("booting"), None);
     }
 
@@ -206,11 +207,13 @@ mod tests {
 
     #[test]
     fn secret_error_round_trips() {
-        let e = SecretError {
-            version: 7,
-            reason: "not encrypted to this VM".into(),
-        };
-        assert_eq!(SecretError::parse(&e.to_string()), Some(e));
+        crate::assert_round_trips(
+            [SecretError {
+                version: 7,
+                reason: "not encrypted to this VM".into(),
+            }],
+            SecretError::parse,
+        );
         assert_eq!(SecretError::parse("x y"), None);
     }
 }

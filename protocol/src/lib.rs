@@ -20,3 +20,15 @@ pub mod metadata;
 pub mod names;
 pub mod provider;
 pub mod rollout;
+
+/// Asserts that each of `values`, written out, reads back as itself: what every value
+/// here that one side writes and another parses must do.
+#[cfg(test)]
+fn assert_round_trips<T>(values: impl IntoIterator<Item = T>, parse: impl Fn(&str) -> Option<T>)
+where
+    T: std::fmt::Display + std::fmt::Debug + PartialEq,
+{
+    for value in values {
+        assert_eq!(parse(&value.to_string()), Some(value));
+    }
+}

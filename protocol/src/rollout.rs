@@ -386,20 +386,21 @@ mod tests {
 
     #[test]
     fn reports_round_trip() {
-        for state in [
+        let states = [
             RolloutState::Fetching,
             RolloutState::Switching,
             RolloutState::Checking,
             RolloutState::Done,
             RolloutState::RolledBack("openclaw-gateway.service is failed".into()),
             RolloutState::Refused("not on this VM".into()),
-        ] {
-            let report = RolloutReport {
+        ];
+        crate::assert_round_trips(
+            states.map(|state| RolloutReport {
                 rev: Some(Rev::parse("0123abc").unwrap()),
                 state,
-            };
-            assert_eq!(RolloutReport::parse(&report.to_string()), Some(report));
-        }
+            }),
+            RolloutReport::parse,
+        );
         let bad = RolloutReport::parse("- refused:not JSON").unwrap();
         assert_eq!(bad.rev, None);
         assert!(bad.state.is_final());
