@@ -14,6 +14,14 @@ fn claude() -> Context {
     }
 }
 
+/// A session where the user, offered Claude, picked its subscription sign-in.
+fn signing_in_to_claude() -> Session {
+    let mut s = Session::default();
+    user(&mut s, claude(), "hi");
+    user(&mut s, claude(), "1");
+    s
+}
+
 /// A session with `connected` done, asked whether to add another provider.
 fn adding_another(connected: Vec<Provider>) -> Session {
     Session {
@@ -135,9 +143,7 @@ fn device_login_waits_for_completion_and_repeats_the_code() {
 
 #[test]
 fn a_failed_login_offers_the_api_key_fallback() {
-    let mut s = Session::default();
-    user(&mut s, claude(), "hi");
-    user(&mut s, claude(), "1");
+    let mut s = signing_in_to_claude();
     let out = step(
         &mut s,
         claude(),
@@ -258,9 +264,7 @@ fn connecting_all_three_finishes_without_asking() {
 
 #[test]
 fn cancel_stops_the_login_and_goes_back() {
-    let mut s = Session::default();
-    user(&mut s, claude(), "hi");
-    user(&mut s, claude(), "1");
+    let mut s = signing_in_to_claude();
     let out = user(&mut s, claude(), "cancel");
     assert_eq!(out.action, Some(Action::CancelLogin));
     assert_eq!(
