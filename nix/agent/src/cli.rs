@@ -527,32 +527,29 @@ mod tests {
             (vec!["launch"], "unknown command"),
             (vec!["run", "--colour", "x"], "unknown flag"),
             (vec!["run", "--root"], "needs a value"),
-            (vec!["run", "--state-dir", "var/lib"], "absolute"),
-            (
-                vec!["run", "--gateway-credentials-dir", "creds"],
-                "absolute",
-            ),
-            (vec!["run", "--metadata-url", "https://x"], "http://"),
-            (vec!["run", "--health-failures", "0"], "at least 1"),
-            (vec!["run", "--health-interval-secs", "soon"], "at least 1"),
-            (
-                vec!["run", "--start-grace-secs", "-1"],
-                "whole number of seconds",
-            ),
             (vec!["set-secret"], "NAME"),
             (vec!["set-secret", "../etc/passwd"], "secret names"),
             (vec!["run", "health"], "unexpected argument"),
-            (vec!["run", "--rollouts", "yes"], "on or off"),
-            (
-                vec!["run", "--watched-units", "a.service,$(reboot)"],
-                "unit name",
-            ),
-            (vec!["run", "--telegram-api", "ftp://x"], "http"),
-            (vec!["run", "--telegram-api", "https://x/\"a"], "plain URL"),
-            (vec!["run", "--rollout-token-file", "t"], "absolute"),
         ] {
             let err = parse_strs(&args).unwrap_err();
             assert!(err.contains(expected), "{args:?}: {err}");
+        }
+        // A value each flag refuses, where it enters.
+        for (flag, value, expected) in [
+            ("--state-dir", "var/lib", "absolute"),
+            ("--gateway-credentials-dir", "creds", "absolute"),
+            ("--metadata-url", "https://x", "http://"),
+            ("--health-failures", "0", "at least 1"),
+            ("--health-interval-secs", "soon", "at least 1"),
+            ("--start-grace-secs", "-1", "whole number of seconds"),
+            ("--rollouts", "yes", "on or off"),
+            ("--watched-units", "a.service,$(reboot)", "unit name"),
+            ("--telegram-api", "ftp://x", "http"),
+            ("--telegram-api", "https://x/\"a", "plain URL"),
+            ("--rollout-token-file", "t", "absolute"),
+        ] {
+            let err = parse_strs(&["run", flag, value]).unwrap_err();
+            assert!(err.contains(expected), "{flag} {value}: {err}");
         }
         assert_eq!(parse_strs(&["--help"]).unwrap(), Invocation::Help);
     }
