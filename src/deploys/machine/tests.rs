@@ -354,6 +354,17 @@ fn zone_exhausted_moves_to_the_next_zone_then_gives_up() {
 
 #[test]
 fn a_taken_name_is_checked_then_replaced_or_adopted() {
+    // A deploy checking its name finds a claw.free bot of that name created at
+    // `created`, at `now`.
+    let finds_bot = |created: &str, now: u64| {
+        let mut r = record(Phase::CheckingName);
+        step(
+            &mut r,
+            Outcome::InspectName(Ok(instance("RUNNING", created))),
+            now,
+        );
+        r
+    };
     let mut r = record(Phase::Inserting);
     step(&mut r, insert_refused(409, "alreadyExists"), T0);
     assert_eq!(r.phase, Phase::CheckingName);
@@ -364,20 +375,10 @@ fn a_taken_name_is_checked_then_replaced_or_adopted() {
     assert_eq!(r.vm_name.as_str(), "my-bot-abcdef");
     assert_eq!(r.phase, Phase::Inserting);
     // An older bot of the same name that happened to draw the same suffix: not ours.
-    let mut r = record(Phase::CheckingName);
-    step(
-        &mut r,
-        Outcome::InspectName(Ok(instance("RUNNING", "2025-01-01T00:00:00Z"))),
-        T0 + 1,
-    );
+    let r = finds_bot("2025-01-01T00:00:00Z", T0 + 1);
     assert_eq!(r.vm_name.as_str(), "my-bot-abcdef");
     // Created by an earlier attempt of this very deploy: adopted.
-    let mut r = record(Phase::CheckingName);
-    step(
-        &mut r,
-        Outcome::InspectName(Ok(instance("RUNNING", "2025-11-24T08:00:05.000-08:00"))),
-        T0 + 30,
-    );
+    let r = finds_bot("2025-11-24T08:00:05.000-08:00", T0 + 30);
     assert_eq!(r.vm_name.as_str(), "my-bot-010203");
     assert_eq!(r.phase, Phase::Booting);
     assert_eq!(r.running_since, Some(T0 + 30));
