@@ -4,7 +4,8 @@
 //!
 //! The core is plain Rust, compiled and tested natively; it reaches the world only
 //! through [`ports`]. The wasm-only `edge` module binds those ports to Workers KV,
-//! `fetch`, `Date.now` and Web Crypto, and is the entry point.
+//! `fetch`, `Date.now` and Web Crypto, and is the entry point; off wasm32,
+//! `native_rs256` does Web Crypto's RS256 with the `rsa` crate.
 //!
 //! - request handling: [`app`] (entry), [`router`], [`security`], [`cookies`], [`error`], [`http`]
 //! - features: [`auth`] and [`sessions`] (sign-in), [`deploys`], [`bots`], [`rollouts`], [`vm`] (a VM's secrets and logs), [`telegram`], [`health`]
@@ -36,6 +37,8 @@ pub mod telegram;
 pub mod types;
 pub mod vm;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod native_rs256;
 #[cfg(test)]
 pub mod testing;
 

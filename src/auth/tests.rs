@@ -196,12 +196,9 @@ fn a_state_is_single_use_and_bound_to_its_browser() {
 }
 
 #[test]
-fn an_expired_state_or_a_refused_code_gives_no_session() {
+fn an_expired_state_gives_no_session() {
     let (p, config) = with_google();
     let app = App::new(&p, &config);
-    let bad_code = answered(&app, "code=stolen");
-    assert_eq!(bad_code.header("location"), Some("/?authError=refused"));
-    assert!(!sets_session(&bad_code));
     let (state, state_cookie) = begin(&app);
     p.advance_secs(SIGNIN_TTL + 1);
     let late = callback(&app, "code=good-code", &state, &state_cookie);
@@ -209,37 +206,70 @@ fn an_expired_state_or_a_refused_code_gives_no_session() {
 }
 
 #[test]
-fn denied_consent_returns_a_readable_message() {
-    let (p, config) = with_google();
-    let app = App::new(&p, &config);
-    let denied = answered(&app, "error=access_denied");
-    assert_eq!(denied.header("location"), Some("/?authError=cancelled"));
-    assert!(
-        p.call_log().iter().all(|c| !c.contains("/token")),
-        "no code exchange after a denial"
-    );
+fn googles_refusals_redirect_with_a_code_never_text_and_no_session() {
+    for (answer, code) in [
+        ("code=stolen", "refused"),
+        ("error=access_denied", "cancelled"),
+        // Whatever else the URL carries, the page gets a code, never its text.
+        (
+            "error=%3Cscript%3Ebad&error_description=Click+evil.test",
+            "failed",
+        ),
+    ] {
+        let (p, config) = with_google();
+        let app = App::new(&p, &config);
+        let response = answered(&app, answer);
+        let expected = format!("/?authError={code}");
+        assert_eq!(response.header("location"), Some(expected.as_str()));
+        assert!(!sets_session(&response), "{answer}");
+        if answer.starts_with("error=") {
+            assert!(
+                p.call_log().iter().all(|c| !c.contains("/token")),
+                "no code exchange after {answer}"
+            );
+        }
+    }
 }
 
 #[test]
-fn logout_revokes_and_the_old_cookie_is_refused() {
-    let (p, config) = with_google();
-    let app = App::new(&p, &config);
-    let session_cookie = sign_in(&app);
-    let response = logout(&app, &session_cookie);
-    assert_eq!(response.status, 200);
-    assert!(response
-        .headers
-        .iter()
-        .any(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0")));
-    assert!(p
-        .call_log()
-        .iter()
-        .any(|c| c.starts_with("POST") && c.contains("/revoke")));
-    assert_eq!(
-        run(app.handle(get("/api/deploy/session", &session_cookie))).status,
-        404
-    );
-    assert_eq!(run(app.handle(get("/api/deploy/session", &[]))).status, 401);
+fn logout_signs_out_here_and_says_whether_google_revoked_the_token() {
+    // Google's answer to the revocation, and whether the page is told it is revoked.
+    for (status, body, revoked) in [
+        (200, json!({}), true),
+        (503, json!({"error": "backend_error"}), false),
+    ] {
+        let (p, config) = with_google();
+        let app = App::new(&p, &config);
+        let session_cookie = sign_in(&app);
+        p.respond(move |req| {
+            if is(req, Method::Post, "/revoke") {
+                reply(status, body.clone())
+            } else {
+                reply(404, json!({}))
+            }
+        });
+        let response = logout(&app, &session_cookie);
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json_body()["revoked"], revoked);
+        assert!(p
+            .call_log()
+            .iter()
+            .any(|c| c.starts_with("POST") && c.contains("/revoke")));
+        let cleared: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert!(cleared.iter().any(|c| c.starts_with("__Host-session=;")));
+        assert!(cleared.iter().any(|c| c.starts_with("__Host-deploy=;")));
+        assert_eq!(
+            run(app.handle(get("/api/deploy/session", &session_cookie))).status,
+            404,
+            "signed out here even when Google did not confirm"
+        );
+        assert_eq!(run(app.handle(get("/api/deploy/session", &[]))).status, 401);
+    }
 }
 
 #[test]
@@ -272,14 +302,7 @@ fn starting_a_sign_in_writes_nothing_and_the_cookie_holds_no_plaintext() {
 }
 
 #[test]
-fn sign_in_failures_redirect_with_a_code_never_text() {
-    let (p, config) = with_google();
-    let app = App::new(&p, &config);
-    let odd = answered(
-        &app,
-        "error=%3Cscript%3Ebad&error_description=Click+evil.test",
-    );
-    assert_eq!(odd.header("location"), Some("/?authError=failed"));
+fn sign_in_error_codes_are_plain_words() {
     for error in [
         SignInError::Expired,
         SignInError::Cancelled,
@@ -320,35 +343,5 @@ fn completed_sign_ins_are_limited_per_network_and_refusals_are_not_counted() {
             .count(),
         2,
         "no session past the limit"
-    );
-}
-
-#[test]
-fn logout_reports_an_unconfirmed_revocation_and_clears_the_deploy_binding() {
-    let (p, config) = with_google();
-    let app = App::new(&p, &config);
-    let session_cookie = sign_in(&app);
-    p.respond(|req| {
-        if is(req, Method::Post, "/revoke") {
-            reply(503, json!({"error": "backend_error"}))
-        } else {
-            reply(404, json!({}))
-        }
-    });
-    let response = logout(&app, &session_cookie);
-    assert_eq!(response.status, 200);
-    assert_eq!(response.json_body()["revoked"], false);
-    let cleared: Vec<&str> = response
-        .headers
-        .iter()
-        .filter(|(k, v)| k == "set-cookie" && v.contains("Max-Age=0"))
-        .map(|(_, v)| v.as_str())
-        .collect();
-    assert!(cleared.iter().any(|c| c.starts_with("__Host-session=;")));
-    assert!(cleared.iter().any(|c| c.starts_with("__Host-deploy=;")));
-    assert_eq!(
-        run(app.handle(get("/api/deploy/session", &session_cookie))).status,
-        404,
-        "signed out here even when Google did not confirm"
     );
 }

@@ -6,7 +6,8 @@
 //! PRIVATE KEY`) or as PKCS#8; Web Crypto imports only PKCS#8, so a PKCS#1 key is
 //! wrapped here once, without parsing the key itself. The signature is made through
 //! the [`Rs256`] port, so that on Workers it can be Web Crypto's RSASSA-PKCS1-v1_5 and
-//! the Wasm carries no RSA code; the tests sign with the `rsa` crate.
+//! the Wasm carries no RSA code; natively it is the `rsa` crate's
+//! (`native_rs256`).
 
 use crate::ports::PortError;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -147,47 +148,14 @@ pub async fn app_jwt(
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::testing::TestPlatform;
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
-    use rsa::signature::{SignatureEncoding, Signer, Verifier};
+    use rsa::signature::Verifier;
     use sha2::Sha256;
 
     /// The GitHub App key the simulator's tests register (PKCS#1, as GitHub gives it).
     pub const FIXTURE_PEM: &str = include_str!("../../tests/fixtures/github_app_private_key.pem");
-
-    /// RS256 with the `rsa` crate, standing in for Web Crypto natively.
-    pub struct NativeRs256;
-
-    impl Rs256 for NativeRs256 {
-        async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError> {
-            let key = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8_der)
-                .map_err(|e| PortError(format!("key: {e}")))?;
-            let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
-            Ok(signer.sign(message).to_vec())
-        }
-
-        async fn verify(
-            &self,
-            n: &str,
-            e: &str,
-            message: &[u8],
-            signature: &[u8],
-        ) -> Result<bool, PortError> {
-            let number = |b64: &str| {
-                URL_SAFE_NO_PAD
-                    .decode(b64)
-                    .map(|b| rsa::BigUint::from_bytes_be(&b))
-                    .map_err(|_| PortError("key: not base64url".into()))
-            };
-            let key = rsa::RsaPublicKey::new(number(n)?, number(e)?)
-                .map_err(|e| PortError(format!("key: {e}")))?;
-            let verifier = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key);
-            let Ok(signature) = rsa::pkcs1v15::Signature::try_from(signature) else {
-                return Ok(false);
-            };
-            Ok(verifier.verify(message, &signature).is_ok())
-        }
-    }
 
     #[test]
     fn a_pkcs1_key_is_wrapped_into_the_same_pkcs8_key() {
@@ -212,7 +180,7 @@ pub mod tests {
     fn the_jwt_verifies_with_the_apps_public_key_and_lives_under_ten_minutes() {
         let key = AppKey::from_pem(FIXTURE_PEM).unwrap();
         let now = 1_764_000_000;
-        let jwt = crate::testing::run(app_jwt(&NativeRs256, &key, 123456, now)).unwrap();
+        let jwt = crate::testing::run(app_jwt(&TestPlatform::new(), &key, 123456, now)).unwrap();
         let (input, signature) = jwt.rsplit_once('.').unwrap();
         let public = rsa::RsaPrivateKey::from_pkcs1_pem(FIXTURE_PEM)
             .unwrap()

@@ -190,22 +190,4 @@ pub fn run<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// RS256 as Web Crypto does it on Workers, with the `rsa` crate.
-impl crate::ports::Rs256 for TestPlatform {
-    async fn sign(&self, pkcs8_der: &[u8], message: &[u8]) -> Result<Vec<u8>, PortError> {
-        crate::github::app_jwt::tests::NativeRs256
-            .sign(pkcs8_der, message)
-            .await
-    }
-
-    async fn verify(
-        &self,
-        n: &str,
-        e: &str,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, PortError> {
-        crate::github::app_jwt::tests::NativeRs256
-            .verify(n, e, message, signature)
-            .await
-    }
-}
+impl crate::native_rs256::NativeRs256 for TestPlatform {}

@@ -97,6 +97,11 @@ fn reported(pairs: &[(&str, &str)]) -> Outcome {
     Outcome::GuestAttributes(Ok(GuestAttributes::from_pairs(pairs)))
 }
 
+/// Compute refusing the insert with `status` and `reason`.
+fn insert_refused(status: u16, reason: &str) -> Outcome {
+    Outcome::Insert(Err(google_error(status, reason)))
+}
+
 fn google_error(status: u16, reason: &str) -> GoogleFailure {
     let body = claw_free_protocol::google::ApiError::new(status, reason, "it failed");
     GoogleFailure::from_response(&crate::http::OutboundResponse {
@@ -323,12 +328,9 @@ fn not_ready_within_the_deadline_is_an_error_with_logs() {
 
 #[test]
 fn zone_exhausted_moves_to_the_next_zone_then_gives_up() {
+    let exhausted = || insert_refused(503, "ZONE_RESOURCE_POOL_EXHAUSTED");
     let mut r = record(Phase::Inserting);
-    step(
-        &mut r,
-        Outcome::Insert(Err(google_error(503, "ZONE_RESOURCE_POOL_EXHAUSTED"))),
-        T0,
-    );
+    step(&mut r, exhausted(), T0);
     assert_eq!(r.zone.as_str(), "us-central1-b");
     assert_eq!(r.phase, Phase::Inserting);
     // Inside a finished operation too.
@@ -346,22 +348,25 @@ fn zone_exhausted_moves_to_the_next_zone_then_gives_up() {
     assert_eq!(r.zone.as_str(), "us-central1-c");
     assert_eq!(r.phase, Phase::Inserting);
     r.zone = crate::types::Zone::parse("us-central1-f").unwrap();
-    step(
-        &mut r,
-        Outcome::Insert(Err(google_error(503, "ZONE_RESOURCE_POOL_EXHAUSTED"))),
-        T0 + 10,
-    );
+    step(&mut r, exhausted(), T0 + 10);
     assert!(failed_message(&r).contains("no free e2-micro capacity"));
 }
 
 #[test]
 fn a_taken_name_is_checked_then_replaced_or_adopted() {
+    // A deploy checking its name finds a claw.free bot of that name created at
+    // `created`, at `now`.
+    let finds_bot = |created: &str, now: u64| {
+        let mut r = record(Phase::CheckingName);
+        step(
+            &mut r,
+            Outcome::InspectName(Ok(instance("RUNNING", created))),
+            now,
+        );
+        r
+    };
     let mut r = record(Phase::Inserting);
-    step(
-        &mut r,
-        Outcome::Insert(Err(google_error(409, "alreadyExists"))),
-        T0,
-    );
+    step(&mut r, insert_refused(409, "alreadyExists"), T0);
     assert_eq!(r.phase, Phase::CheckingName);
     // Someone else's VM (no claw.free label): a new suffix.
     let mut foreign = instance("RUNNING", "2020-01-01T00:00:00Z");
@@ -370,20 +375,10 @@ fn a_taken_name_is_checked_then_replaced_or_adopted() {
     assert_eq!(r.vm_name.as_str(), "my-bot-abcdef");
     assert_eq!(r.phase, Phase::Inserting);
     // An older bot of the same name that happened to draw the same suffix: not ours.
-    let mut r = record(Phase::CheckingName);
-    step(
-        &mut r,
-        Outcome::InspectName(Ok(instance("RUNNING", "2025-01-01T00:00:00Z"))),
-        T0 + 1,
-    );
+    let r = finds_bot("2025-01-01T00:00:00Z", T0 + 1);
     assert_eq!(r.vm_name.as_str(), "my-bot-abcdef");
     // Created by an earlier attempt of this very deploy: adopted.
-    let mut r = record(Phase::CheckingName);
-    step(
-        &mut r,
-        Outcome::InspectName(Ok(instance("RUNNING", "2025-11-24T08:00:05.000-08:00"))),
-        T0 + 30,
-    );
+    let r = finds_bot("2025-11-24T08:00:05.000-08:00", T0 + 30);
     assert_eq!(r.vm_name.as_str(), "my-bot-010203");
     assert_eq!(r.phase, Phase::Booting);
     assert_eq!(r.running_since, Some(T0 + 30));

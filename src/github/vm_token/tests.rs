@@ -138,6 +138,15 @@ fn vm_token(h: &TestApp, vm: (&str, &str, &str, &str)) -> String {
     token(SITE, h.p.now_secs(), vm)
 }
 
+/// The bot's VM asking for its token, of a GitHub that differs from [`setup`]'s by
+/// `change`: what GitHub holds then, and the answer.
+fn ask_when(change: impl FnOnce(&mut FakeGitHub)) -> (Rc<RefCell<FakeGitHub>>, u16, Value) {
+    let (h, fake) = setup();
+    change(&mut fake.borrow_mut());
+    let (status, body) = ask_as(&h, VM);
+    (fake, status, body)
+}
+
 fn repository_body() -> String {
     json!({"repository": REPO}).to_string()
 }
@@ -170,9 +179,7 @@ fn the_vm_the_repository_names_gets_a_narrow_token_and_nothing_is_stored() {
 
 #[test]
 fn no_write_token_while_main_takes_direct_pushes() {
-    let (h, fake) = setup();
-    fake.borrow_mut().protected = false;
-    let (status, body) = ask_as(&h, VM);
+    let (fake, status, body) = ask_when(|github| github.protected = false);
     assert_eq!(status, 403, "{body}");
     assert!(refusal(&body).contains("does not require pull requests"));
     assert!(only_read_tokens(&fake));
@@ -194,22 +201,18 @@ fn a_vm_the_repository_does_not_name_gets_no_write_token() {
     }
     // No claw-free.json, or one that does not parse, names no one.
     for config in [None, Some("{\"repository\": 1}".to_string())] {
-        let (h, fake) = setup();
-        fake.borrow_mut().config = config;
-        let (status, _) = ask_as(&h, VM);
+        let (_, status, _) = ask_when(|github| github.config = config);
         assert_eq!(status, 403);
     }
     // A config copied from another repository names that one, not this.
-    let (h, fake) = setup();
-    fake.borrow_mut().config = Some(config_naming(VM).replace(REPO, "ada-lovelace/other"));
-    assert_eq!(ask_as(&h, VM).0, 403);
+    let copied = config_naming(VM).replace(REPO, "ada-lovelace/other");
+    let (_, status, _) = ask_when(|github| github.config = Some(copied));
+    assert_eq!(status, 403);
 }
 
 #[test]
 fn no_installation_is_404() {
-    let (h, fake) = setup();
-    fake.borrow_mut().installed = false;
-    let (status, body) = ask_as(&h, VM);
+    let (fake, status, body) = ask_when(|github| github.installed = false);
     assert_eq!(status, 404, "{body}");
     assert!(fake.borrow().minted.is_empty());
 }
