@@ -53,16 +53,15 @@ let
   };
   inherit (image) config lib;
   svc = config.systemd.services;
-  sc = name: svc.${name}.serviceConfig;
-  rules = import ./image-rules.nix { inherit config lib; };
-  inherit (rules)
+  inherit (import ./expect.nix { inherit config lib; })
     check
+    contains
     expectEq
     expectHas
-    contains
     expectContains
-    expectKnownUnits
+    sc
     references
+    expectKnownUnits
     ;
   sockets = config.systemd.sockets;
 
@@ -223,7 +222,7 @@ in
     (expectEq "no NixOS warning (image): OpenClaw is the tested release" config.warnings [ ])
     (expectEq "every NixOS assertion holds (example bot)" (failedAssertions user.config) [ ])
   ]
-  ++ rules.checks
+  ++ import ./image-rules.nix { inherit config lib; }
   ++ rolloutChecks
   ++ cacheChecks
   ++ proposeChecks
