@@ -77,10 +77,8 @@ in
 {
   options.openclaw = {
     bootstrapProvider = {
-      enable = lib.mkOption {
-        type = lib.types.bool;
+      enable = lib.mkEnableOption "the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram" // {
         default = true;
-        description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
       };
       package = lib.mkPackageOption pkgs "claw-free-provider" {
         extraDescription = "It holds `clawfree-provider` and the `clawfree` skill command.";
