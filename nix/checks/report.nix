@@ -40,6 +40,10 @@ let
       }
     ];
   };
+  # The gateway on another port than its default: whatever probes it follows.
+  movedGateway = import ./evaluate.nix {
+    extraModules = extraModules ++ [ { openclaw.gateway.port = 18800; } ];
+  };
   # The bucket without the key Nix would check it with.
   githubCacheUnsigned = import ./evaluate.nix {
     extraModules = extraModules ++ [
@@ -247,6 +251,19 @@ in
     ] [ "oneshot" true ])
     (expectContains "the health reporter restarts the gateway" (sc "clawfree-health").ExecStart
       "systemctl restart openclaw-gateway.service"
+    )
+    (
+      let
+        moved = movedGateway.config;
+        healthArgs = execArgs moved.systemd.services.clawfree-health.serviceConfig.ExecStart;
+      in
+      expectEq "the agent and the clawfree command probe the gateway's health on its port" {
+        agent = flagValue healthArgs "--health-url";
+        provider = (builtins.fromJSON moved.environment.etc."clawfree/config.json".source.text).health_url or null;
+      } {
+        agent = "http://127.0.0.1:18800/health";
+        provider = "http://127.0.0.1:18800/health";
+      }
     )
     (expectEq "the provider listens on 127.0.0.1:3456 only" providerSettings.listen "127.0.0.1:3456")
     (expectContains "the provider reads the configuration file" (sc "clawfree-provider").ExecStart

@@ -34,7 +34,7 @@ let
     "--host-key"
     "/etc/ssh/ssh_host_ed25519_key"
     "--health-url"
-    "http://127.0.0.1:${toString cfg.gateway.port}/health"
+    cfg.internal.gatewayHealthUrl
     "--restart-cmd"
     "${config.systemd.package}/bin/systemctl restart openclaw-gateway.service"
     "--health-interval-secs"

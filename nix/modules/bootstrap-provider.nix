@@ -61,7 +61,7 @@ let
     services = units;
     gateway_service = "openclaw-gateway.service";
     provider_service = "clawfree-provider.service";
-    health_url = "http://127.0.0.1:${toString cfg.gateway.port}/health";
+    health_url = cfg.internal.gatewayHealthUrl;
     inherit systemctl;
     journalctl = "${config.systemd.package}/bin/journalctl";
     current_system = "/run/current-system";

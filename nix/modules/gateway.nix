@@ -3,7 +3,8 @@
 # Owns: the `openclaw` system user, the OpenClaw configuration rendered from
 # the options, the gateway's start script (which turns systemd credentials
 # into what OpenClaw reads), where those credentials are (OpenClaw's
-# Telegram `tokenFile` names the token's) and `openclaw-gateway.service`.
+# Telegram `tokenFile` names the token's), the URL of its `/health` endpoint
+# and `openclaw-gateway.service`.
 {
   config,
   lib,
@@ -26,6 +27,8 @@ let
   # Written (root-only: it holds the token) by the VM agent and the bootstrap
   # provider; the gateway gets a read-only copy as a credential at each start.
   mutableConfigPath = "${cfg.stateDir}/openclaw.json";
+  # What the VM agent's health reporter and `clawfree status` probe.
+  healthUrl = "http://127.0.0.1:${toString cfg.gateway.port}/health";
 
   # Each provider's facts, as the Rust crates know them (protocol/src/provider.rs
   # owns the table; a test there keeps this file equal to it).
@@ -232,6 +235,12 @@ in
         internal = true;
         description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
       };
+      gatewayHealthUrl = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        internal = true;
+        description = "The gateway's `/health` endpoint on {option}`openclaw.gateway.port`, which the VM agent and the bootstrap provider probe.";
+      };
     };
   };
 
@@ -257,6 +266,7 @@ in
     openclaw.internal = {
       inherit renderedSettings renderedConfig;
       gatewayCredentialsDirectory = credentialsDir;
+      gatewayHealthUrl = healthUrl;
       scripts.gateway-start = startScript;
     };
 
