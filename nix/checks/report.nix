@@ -332,6 +332,26 @@ in
       gateway_service = "openclaw-gateway.service";
     })
 
+    # The Setup conversation's logins (claude, codex, openclaw) and its edits of
+    # OpenClaw's configuration land where the gateway reads them.
+    (
+      let
+        gateway = sc "openclaw-gateway";
+        gatewayHome = "/var/lib/${gateway.StateDirectory}";
+        configCredential = builtins.filter (lib.hasPrefix "openclaw.json:") gateway.LoadCredential;
+        gatewayConfig = lib.removePrefix "openclaw.json:" (builtins.head (configCredential ++ [ "" ]));
+      in
+      expectEq "the provider works in the gateway's state folder and on the configuration it loads" {
+        inherit (svc.clawfree-provider.environment) HOME OPENCLAW_STATE_DIR OPENCLAW_CONFIG_PATH;
+        openclaw_config = providerSettings.openclaw_config or null;
+      } {
+        HOME = gatewayHome;
+        OPENCLAW_STATE_DIR = gatewayHome;
+        OPENCLAW_CONFIG_PATH = gatewayConfig;
+        openclaw_config = gatewayConfig;
+      }
+    )
+
     # The Telegram token: root-only on disk, read by the unprivileged gateway
     # through its systemd credential, which is where OpenClaw's configuration
     # (the agent's and the rendered one) points.

@@ -18,7 +18,6 @@ let
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   provider = cfg.bootstrapProvider.package;
-  gatewayStateDir = "${cfg.stateDir}/gateway";
   cli = name: lib.getExe' cfg.aiClis.wrapped.${name} name;
   systemctl = "${config.systemd.package}/bin/systemctl";
 
@@ -49,7 +48,7 @@ let
     agent_socket = cfg.internal.setSecretSocket;
     # `clawfree propose` (GitHub mode with a repository): root opens the pull request.
     propose_socket = cfg.internal.proposeSocket;
-    openclaw_config = "${cfg.stateDir}/openclaw.json";
+    openclaw_config = cfg.internal.mutableConfigPath;
     # The key every caller must present; the agent (state folder cfg.stateDir)
     # makes it at first boot and gives it to OpenClaw in its configuration.
     api_key_file = "${cfg.stateDir}/setup-provider.key";
@@ -166,9 +165,9 @@ in
         before = [ "openclaw-gateway.service" ];
         environment = {
           # The logins it drives land where the gateway will find them.
-          HOME = gatewayStateDir;
-          OPENCLAW_STATE_DIR = gatewayStateDir;
-          OPENCLAW_CONFIG_PATH = "${cfg.stateDir}/openclaw.json";
+          HOME = cfg.internal.gatewayStateDirectory;
+          OPENCLAW_STATE_DIR = cfg.internal.gatewayStateDirectory;
+          OPENCLAW_CONFIG_PATH = cfg.internal.mutableConfigPath;
           CLAWFREE_BASE_CONFIG = "${cfg.internal.renderedConfig}";
         };
         # Root: it hands keys to the agent's root-only secrets and restarts

@@ -3,8 +3,9 @@
 # Owns: the `openclaw` system user, the OpenClaw configuration rendered from
 # the options, the gateway's start script (which turns systemd credentials
 # into what OpenClaw reads), where those credentials are (OpenClaw's
-# Telegram `tokenFile` names the token's), the URL of its `/health` endpoint
-# and `openclaw-gateway.service`.
+# Telegram `tokenFile` names the token's), its state folder, where the
+# configuration the VM agent writes is, the URL of its `/health` endpoint and
+# `openclaw-gateway.service`.
 {
   config,
   lib,
@@ -235,6 +236,18 @@ in
         internal = true;
         description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
       };
+      gatewayStateDirectory = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        internal = true;
+        description = "The gateway's own state folder, its `HOME` and `OPENCLAW_STATE_DIR`: where OpenClaw and the AI CLIs keep their logins.";
+      };
+      mutableConfigPath = lib.mkOption {
+        type = lib.types.str;
+        readOnly = true;
+        internal = true;
+        description = "The root-only OpenClaw configuration the VM agent writes and the bootstrap provider edits; with {option}`openclaw.mutableConfig` the gateway reads a copy of it as a credential.";
+      };
       gatewayHealthUrl = lib.mkOption {
         type = lib.types.str;
         readOnly = true;
@@ -266,6 +279,8 @@ in
     openclaw.internal = {
       inherit renderedSettings renderedConfig;
       gatewayCredentialsDirectory = credentialsDir;
+      gatewayStateDirectory = gatewayStateDir;
+      inherit mutableConfigPath;
       gatewayHealthUrl = healthUrl;
       scripts.gateway-start = startScript;
     };
