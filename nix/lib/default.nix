@@ -21,7 +21,8 @@ rec {
   /**
     The options of a capped service's three memory knobs (`memoryHigh`,
     `memoryMax`, `oomScoreAdjust`), with the given defaults; `what` names
-    the service in their descriptions.
+    the service in their descriptions. Their values are mkCappedService's
+    `caps`.
   */
   mkCapsOptions =
     {
@@ -64,8 +65,9 @@ rec {
 
     Arguments:
     - description, execStart (a list of arguments)
-    - memoryHigh, memoryMax: systemd sizes such as "350M"
-    - oomScoreAdjust: -1000..1000; lower survives longer
+    - caps: `{ memoryHigh, memoryMax, oomScoreAdjust }`, the values of the
+      options mkCapsOptions declares (sizes such as "350M"; -1000..1000,
+      lower survives longer)
     - type (default "simple"); remainAfterExit (default: type is "oneshot")
     - after, requires, wants, before, wantedBy: unit names
     - environment: attrset of variables; path: packages on its PATH
@@ -78,9 +80,7 @@ rec {
     {
       description,
       execStart,
-      memoryHigh,
-      memoryMax,
-      oomScoreAdjust,
+      caps,
       type ? "simple",
       remainAfterExit ? type == "oneshot",
       after ? [ ],
@@ -117,9 +117,9 @@ rec {
         Type = type;
         ExecStart = execArgs execStart;
         MemoryAccounting = true;
-        MemoryHigh = memoryHigh;
-        MemoryMax = memoryMax;
-        OOMScoreAdjust = oomScoreAdjust;
+        MemoryHigh = caps.memoryHigh;
+        MemoryMax = caps.memoryMax;
+        OOMScoreAdjust = caps.oomScoreAdjust;
         Restart = restart;
         RestartSec = restartSec;
       }

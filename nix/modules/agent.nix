@@ -58,7 +58,7 @@ let
       "serve-set-secret"
     ]
     ++ commonFlags;
-    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    caps = cfg.agent.caps;
     # A request during first boot waits for setup's configuration.
     after = [ "clawfree-setup.service" ];
     # It writes the secrets and restarts the gateway (systemctl, over a Unix
@@ -93,7 +93,7 @@ let
       "--curl"
       (lib.getExe' pkgs.curl "curl")
     ];
-    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    caps = cfg.agent.caps;
     after = [ "network-online.target" ];
     # Root (the metadata guard lets only root ask for the identity token),
     # with no state and nothing written: only the network.
@@ -156,7 +156,7 @@ let
         subcommand
       ]
       ++ commonFlags;
-      inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.agent.caps;
       environment = lib.filterAttrs (_: v: v != null) {
         # Declarative flakes may fix what the metadata would otherwise say.
         LLM_PROVIDER = cfg.provider;
@@ -358,7 +358,7 @@ in
           ++ rolloutFlags;
           # It runs `switch-to-configuration boot` in its own cgroup, as
           # clawfree-update does.
-          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          caps = cfg.update.caps;
           after = [
             "clawfree-setup.service"
             "network-online.target"
@@ -410,7 +410,7 @@ in
         "--curl"
         (lib.getExe' pkgs.curl "curl")
       ];
-      inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.agent.caps;
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
       serviceConfig = clawLib.hardening // {

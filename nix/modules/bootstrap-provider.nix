@@ -122,7 +122,7 @@ in
             "update"
             "--in-place"
           ];
-          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          caps = cfg.update.caps;
           type = "oneshot";
           # Each start switches anew; a failed switch is reported, not retried.
           remainAfterExit = false;
@@ -159,7 +159,7 @@ in
           "--config"
           configFile
         ];
-        inherit (cfg.bootstrapProvider.caps) memoryHigh memoryMax oomScoreAdjust;
+        caps = cfg.bootstrapProvider.caps;
         after = [ "network-online.target" ];
         wants = [ "network-online.target" ];
         before = [ "openclaw-gateway.service" ];

@@ -296,7 +296,7 @@ in
     systemd.services.openclaw-gateway = clawLib.mkCappedService {
       description = "OpenClaw gateway";
       execStart = [ startScript ];
-      inherit (cfg.gateway.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.gateway.caps;
       # The skill it runs (`clawfree secret set`) reaches the agent through
       # the set-secret socket.
       after = [
