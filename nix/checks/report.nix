@@ -578,6 +578,20 @@ in
     )
 
     # Option defaults and types.
+    (
+      let
+        # What one module hands the others (proposeSocket is set only in GitHub
+        # mode with a repository; scripts is written by every module).
+        handed = removeAttrs image.options.openclaw.internal [
+          "proposeSocket"
+          "scripts"
+        ];
+        settable = builtins.attrNames (lib.filterAttrs (_: o: !(o.readOnly or false) || !(o.internal or false)) handed);
+      in
+      check "the values one module hands the others are internal and read-only" (
+        handed != { } && settable == [ ]
+      ) "internal options a user may set: ${builtins.toJSON settable}"
+    )
     (expectEq "default gateway port" config.openclaw.gateway.port 18789)
     (expectEq "default provider comes from metadata" config.openclaw.provider null)
     (expectEq "default token file is where the agent writes it" config.openclaw.telegramTokenFile

@@ -3,9 +3,10 @@
 # Owns: the one way a claw.free service is capped and restarted
 # (`mkCappedService`, and `mkCappedSocketService` for a root service an
 # unprivileged group reaches through a socket), how an argument vector
-# becomes a systemd `ExecStart=` line, and the text of the wrapper that makes
-# an interactive CLI the OOM killer's first choice. Takes nothing but `lib`, so the offline checks can
-# evaluate it against their stand-in.
+# becomes a systemd `ExecStart=` line, the kind of option through which one
+# module hands a value it owns to the others, and the text of the wrapper that
+# makes an interactive CLI the OOM killer's first choice. Takes nothing but
+# `lib`, so the offline checks can evaluate it against their stand-in.
 { lib }:
 let
   # systemd splits ExecStart= on whitespace, honours double quotes and expands
@@ -47,6 +48,19 @@ rec {
         default = oomScoreAdjust;
         description = "systemd `OOMScoreAdjust=` of ${what}: the lower, the later the kernel OOM killer picks it.";
       };
+    };
+
+  /**
+    An option through which the module that owns a value (a path, a URL, a
+    rendered file) hands it to the others: internal, and read-only, so the
+    owner's is its one definition.
+  */
+  mkReadOnlyOption =
+    type: description:
+    lib.mkOption {
+      inherit type description;
+      readOnly = true;
+      internal = true;
     };
 
   /**

@@ -204,12 +204,8 @@ in
     };
 
     internal = {
-      setSecretSocket = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
-      };
+      setSecretSocket = clawLib.mkReadOnlyOption lib.types.str
+        "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
       proposeSocket = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
         default = null;

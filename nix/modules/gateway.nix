@@ -218,42 +218,18 @@ in
     };
 
     internal = {
-      renderedSettings = lib.mkOption {
-        type = lib.types.attrsOf lib.types.anything;
-        readOnly = true;
-        internal = true;
-        description = "The OpenClaw configuration rendered from these options.";
-      };
-      renderedConfig = lib.mkOption {
-        type = lib.types.package;
-        readOnly = true;
-        internal = true;
-        description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
-      };
-      gatewayCredentialsDirectory = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
-      };
-      gatewayStateDirectory = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "The gateway's own state folder, its `HOME` and `OPENCLAW_STATE_DIR`: where OpenClaw and the AI CLIs keep their logins.";
-      };
-      mutableConfigPath = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "The root-only OpenClaw configuration the VM agent writes and the bootstrap provider edits; with {option}`openclaw.mutableConfig` the gateway reads a copy of it as a credential.";
-      };
-      gatewayHealthUrl = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "The gateway's `/health` endpoint on {option}`openclaw.gateway.port`, which the VM agent and the bootstrap provider probe.";
-      };
+      renderedSettings = clawLib.mkReadOnlyOption (lib.types.attrsOf lib.types.anything)
+        "The OpenClaw configuration rendered from these options.";
+      renderedConfig = clawLib.mkReadOnlyOption lib.types.package
+        "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      gatewayCredentialsDirectory = clawLib.mkReadOnlyOption lib.types.str
+        "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
+      gatewayStateDirectory = clawLib.mkReadOnlyOption lib.types.str
+        "The gateway's own state folder, its `HOME` and `OPENCLAW_STATE_DIR`: where OpenClaw and the AI CLIs keep their logins.";
+      mutableConfigPath = clawLib.mkReadOnlyOption lib.types.str
+        "The root-only OpenClaw configuration the VM agent writes and the bootstrap provider edits; with {option}`openclaw.mutableConfig` the gateway reads a copy of it as a credential.";
+      gatewayHealthUrl = clawLib.mkReadOnlyOption lib.types.str
+        "The gateway's `/health` endpoint on {option}`openclaw.gateway.port`, which the VM agent and the bootstrap provider probe.";
     };
   };
 
