@@ -4,26 +4,20 @@
 # limit, the sum of the hard caps, the V8 heap, the OOM order, and the unit
 # ordering, against units that exist.
 #
-# Owns: those rules, and the small check helpers report.nix shares.
+# Owns: those rules, as a list of checks (the helpers they are written with
+# are expect.nix's).
 { config, lib }:
 let
   svc = config.systemd.services;
-  sc = name: svc.${name}.serviceConfig;
-  check = name: ok: detail: { inherit name ok detail; };
-  expectEq =
-    name: actual: expected:
-    check name (actual == expected) "expected ${builtins.toJSON expected}, got ${builtins.toJSON actual}";
-  expectHas =
-    name: list: item:
-    check name (lib.elem item list) "expected ${builtins.toJSON item} in ${builtins.toJSON list}";
-  # Substring test without regular expressions (needles hold brackets).
-  contains =
-    needle: haystack:
-    builtins.stringLength (builtins.replaceStrings [ needle ] [ "" ] haystack)
-    != builtins.stringLength haystack;
-  expectContains =
-    name: haystack: needle:
-    check name (contains needle haystack) "expected ${builtins.toJSON needle} in ${builtins.toJSON haystack}";
+  inherit (import ./expect.nix { inherit config lib; })
+    check
+    expectEq
+    expectHas
+    expectContains
+    sc
+    references
+    expectKnownUnits
+    ;
 
   # Sizes like "400M" in MiB, to add caps up.
   mib =
@@ -70,32 +64,6 @@ let
     ];
   };
 
-  # Units NixOS and systemd always have, besides every service and socket
-  # configured.
-  builtinTargets = [
-    # Shipped by nixpkgs through systemd.packages on GCE, absent from the
-    # local image, where After= on it orders nothing.
-    "google-guest-agent.service"
-    "multi-user.target"
-    "network-online.target"
-    "network.target"
-    "sockets.target"
-  ];
-  knownUnits =
-    builtinTargets
-    ++ map (n: "${n}.service") (builtins.attrNames svc)
-    ++ map (n: "${n}.socket") (builtins.attrNames config.systemd.sockets);
-  references =
-    name:
-    let
-      s = svc.${name};
-    in
-    s.after ++ s.before ++ s.requires ++ s.wants ++ s.wantedBy ++ s.partOf ++ s.bindsTo;
-  unknownReferences = refs: builtins.filter (u: !(lib.elem u knownUnits)) refs;
-  expectKnownUnits =
-    name: refs: check "${name}: ordered only against units that exist" (unknownReferences refs == [ ])
-      "unknown: ${builtins.toJSON (unknownReferences refs)}";
-
   serviceChecks = builtins.concatMap (
     name:
     let
@@ -115,39 +83,27 @@ let
     ]
   ) ours;
 in
-{
-  inherit
-    check
-    expectEq
-    expectHas
-    contains
-    expectContains
-    expectKnownUnits
-    references
-    ;
-  checks =
-    serviceChecks
-    ++ [
-    # Memory: the hard caps leave room for the kernel, sshd, journald and
-    # Google's guest agent on a 1024 MiB VM.
-    (check "hard caps of all services leave at least 256 MiB of 1024" (
-      builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours <= 768
-    ) "sum of MemoryMax: ${toString (builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours)} MiB")
-    (expectContains "gateway: 256 MB V8 heap" svc.openclaw-gateway.environment.NODE_OPTIONS
-      "--max-old-space-size=256"
-    )
-    # OOM order: CLIs first, then agent, provider, and the gateway last.
-    (check "OOM order: CLIs > agent > provider > gateway" (
-      (sc "clawfree-health").OOMScoreAdjust > (sc "clawfree-provider").OOMScoreAdjust
-      && (sc "clawfree-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
-    ) "scores: ${builtins.toJSON (map (n: (sc n).OOMScoreAdjust) ours)}")
+serviceChecks
+++ [
+  # Memory: the hard caps leave room for the kernel, sshd, journald and
+  # Google's guest agent on a 1024 MiB VM.
+  (check "hard caps of all services leave at least 256 MiB of 1024" (
+    builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours <= 768
+  ) "sum of MemoryMax: ${toString (builtins.foldl' (sum: n: sum + mib (sc n).MemoryMax) 0 ours)} MiB")
+  (expectContains "gateway: 256 MB V8 heap" svc.openclaw-gateway.environment.NODE_OPTIONS
+    "--max-old-space-size=256"
+  )
+  # OOM order: CLIs first, then agent, provider, and the gateway last.
+  (check "OOM order: CLIs > agent > provider > gateway" (
+    (sc "clawfree-health").OOMScoreAdjust > (sc "clawfree-provider").OOMScoreAdjust
+    && (sc "clawfree-provider").OOMScoreAdjust > (sc "openclaw-gateway").OOMScoreAdjust
+  ) "scores: ${builtins.toJSON (map (n: (sc n).OOMScoreAdjust) ours)}")
 
-    # Ordering through real units.
-    (expectHas "setup runs before the gateway" svc.clawfree-setup.before "openclaw-gateway.service")
-    (expectHas "the gateway requires setup" svc.openclaw-gateway.requires "clawfree-setup.service")
-    (expectHas "the gateway starts after setup" svc.openclaw-gateway.after "clawfree-setup.service")
-    (expectHas "setup waits for the SSH host key" svc.clawfree-setup.after "sshd-keygen.service")
-    (expectHas "the watcher requires setup" svc.clawfree-watch-secrets.requires "clawfree-setup.service")
-    (expectHas "the health reporter requires setup" svc.clawfree-health.requires "clawfree-setup.service")
-    ];
-}
+  # Ordering through real units.
+  (expectHas "setup runs before the gateway" svc.clawfree-setup.before "openclaw-gateway.service")
+  (expectHas "the gateway requires setup" svc.openclaw-gateway.requires "clawfree-setup.service")
+  (expectHas "the gateway starts after setup" svc.openclaw-gateway.after "clawfree-setup.service")
+  (expectHas "setup waits for the SSH host key" svc.clawfree-setup.after "sshd-keygen.service")
+  (expectHas "the watcher requires setup" svc.clawfree-watch-secrets.requires "clawfree-setup.service")
+  (expectHas "the health reporter requires setup" svc.clawfree-health.requires "clawfree-setup.service")
+]

@@ -40,6 +40,10 @@ let
       }
     ];
   };
+  # The gateway on another port than its default: whatever probes it follows.
+  movedGateway = import ./evaluate.nix {
+    extraModules = extraModules ++ [ { openclaw.gateway.port = 18800; } ];
+  };
   # The bucket without the key Nix would check it with.
   githubCacheUnsigned = import ./evaluate.nix {
     extraModules = extraModules ++ [
@@ -53,16 +57,15 @@ let
   };
   inherit (image) config lib;
   svc = config.systemd.services;
-  sc = name: svc.${name}.serviceConfig;
-  rules = import ./image-rules.nix { inherit config lib; };
-  inherit (rules)
+  inherit (import ./expect.nix { inherit config lib; })
     check
+    contains
     expectEq
     expectHas
-    contains
     expectContains
-    expectKnownUnits
+    sc
     references
+    expectKnownUnits
     ;
   sockets = config.systemd.sockets;
 
@@ -223,7 +226,7 @@ in
     (expectEq "no NixOS warning (image): OpenClaw is the tested release" config.warnings [ ])
     (expectEq "every NixOS assertion holds (example bot)" (failedAssertions user.config) [ ])
   ]
-  ++ rules.checks
+  ++ import ./image-rules.nix { inherit config lib; }
   ++ rolloutChecks
   ++ cacheChecks
   ++ proposeChecks
@@ -248,6 +251,19 @@ in
     ] [ "oneshot" true ])
     (expectContains "the health reporter restarts the gateway" (sc "clawfree-health").ExecStart
       "systemctl restart openclaw-gateway.service"
+    )
+    (
+      let
+        moved = movedGateway.config;
+        healthArgs = execArgs moved.systemd.services.clawfree-health.serviceConfig.ExecStart;
+      in
+      expectEq "the agent and the clawfree command probe the gateway's health on its port" {
+        agent = flagValue healthArgs "--health-url";
+        provider = (builtins.fromJSON moved.environment.etc."clawfree/config.json".source.text).health_url or null;
+      } {
+        agent = "http://127.0.0.1:18800/health";
+        provider = "http://127.0.0.1:18800/health";
+      }
     )
     (expectEq "the provider listens on 127.0.0.1:3456 only" providerSettings.listen "127.0.0.1:3456")
     (expectContains "the provider reads the configuration file" (sc "clawfree-provider").ExecStart
@@ -315,6 +331,26 @@ in
       provider_service = "clawfree-provider.service";
       gateway_service = "openclaw-gateway.service";
     })
+
+    # The Setup conversation's logins (claude, codex, openclaw) and its edits of
+    # OpenClaw's configuration land where the gateway reads them.
+    (
+      let
+        gateway = sc "openclaw-gateway";
+        gatewayHome = "/var/lib/${gateway.StateDirectory}";
+        configCredential = builtins.filter (lib.hasPrefix "openclaw.json:") gateway.LoadCredential;
+        gatewayConfig = lib.removePrefix "openclaw.json:" (builtins.head (configCredential ++ [ "" ]));
+      in
+      expectEq "the provider works in the gateway's state folder and on the configuration it loads" {
+        inherit (svc.clawfree-provider.environment) HOME OPENCLAW_STATE_DIR OPENCLAW_CONFIG_PATH;
+        openclaw_config = providerSettings.openclaw_config or null;
+      } {
+        HOME = gatewayHome;
+        OPENCLAW_STATE_DIR = gatewayHome;
+        OPENCLAW_CONFIG_PATH = gatewayConfig;
+        openclaw_config = gatewayConfig;
+      }
+    )
 
     # The Telegram token: root-only on disk, read by the unprivileged gateway
     # through its systemd credential, which is where OpenClaw's configuration
@@ -542,6 +578,20 @@ in
     )
 
     # Option defaults and types.
+    (
+      let
+        # What one module hands the others (proposeSocket is set only in GitHub
+        # mode with a repository; scripts is written by every module).
+        handed = removeAttrs image.options.openclaw.internal [
+          "proposeSocket"
+          "scripts"
+        ];
+        settable = builtins.attrNames (lib.filterAttrs (_: o: !(o.readOnly or false) || !(o.internal or false)) handed);
+      in
+      check "the values one module hands the others are internal and read-only" (
+        handed != { } && settable == [ ]
+      ) "internal options a user may set: ${builtins.toJSON settable}"
+    )
     (expectEq "default gateway port" config.openclaw.gateway.port 18789)
     (expectEq "default provider comes from metadata" config.openclaw.provider null)
     (expectEq "default token file is where the agent writes it" config.openclaw.telegramTokenFile

@@ -3,9 +3,10 @@
 # Owns: the one way a claw.free service is capped and restarted
 # (`mkCappedService`, and `mkCappedSocketService` for a root service an
 # unprivileged group reaches through a socket), how an argument vector
-# becomes a systemd `ExecStart=` line, and the text of the wrapper that makes
-# an interactive CLI the OOM killer's first choice. Takes nothing but `lib`, so the offline checks can
-# evaluate it against their stand-in.
+# becomes a systemd `ExecStart=` line, the kind of option through which one
+# module hands a value it owns to the others, and the text of the wrapper that
+# makes an interactive CLI the OOM killer's first choice. Takes nothing but
+# `lib`, so the offline checks can evaluate it against their stand-in.
 { lib }:
 let
   # systemd splits ExecStart= on whitespace, honours double quotes and expands
@@ -21,7 +22,8 @@ rec {
   /**
     The options of a capped service's three memory knobs (`memoryHigh`,
     `memoryMax`, `oomScoreAdjust`), with the given defaults; `what` names
-    the service in their descriptions.
+    the service in their descriptions. Their values are mkCappedService's
+    `caps`.
   */
   mkCapsOptions =
     {
@@ -49,6 +51,19 @@ rec {
     };
 
   /**
+    An option through which the module that owns a value (a path, a URL, a
+    rendered file) hands it to the others: internal, and read-only, so the
+    owner's is its one definition.
+  */
+  mkReadOnlyOption =
+    type: description:
+    lib.mkOption {
+      inherit type description;
+      readOnly = true;
+      internal = true;
+    };
+
+  /**
     One systemd `ExecStart=` value from an argument list, every argument
     quoted, so a path or flag with a space or `%` in it survives.
   */
@@ -64,8 +79,9 @@ rec {
 
     Arguments:
     - description, execStart (a list of arguments)
-    - memoryHigh, memoryMax: systemd sizes such as "350M"
-    - oomScoreAdjust: -1000..1000; lower survives longer
+    - caps: `{ memoryHigh, memoryMax, oomScoreAdjust }`, the values of the
+      options mkCapsOptions declares (sizes such as "350M"; -1000..1000,
+      lower survives longer)
     - type (default "simple"); remainAfterExit (default: type is "oneshot")
     - after, requires, wants, before, wantedBy: unit names
     - environment: attrset of variables; path: packages on its PATH
@@ -78,9 +94,7 @@ rec {
     {
       description,
       execStart,
-      memoryHigh,
-      memoryMax,
-      oomScoreAdjust,
+      caps,
       type ? "simple",
       remainAfterExit ? type == "oneshot",
       after ? [ ],
@@ -117,9 +131,9 @@ rec {
         Type = type;
         ExecStart = execArgs execStart;
         MemoryAccounting = true;
-        MemoryHigh = memoryHigh;
-        MemoryMax = memoryMax;
-        OOMScoreAdjust = oomScoreAdjust;
+        MemoryHigh = caps.memoryHigh;
+        MemoryMax = caps.memoryMax;
+        OOMScoreAdjust = caps.oomScoreAdjust;
         Restart = restart;
         RestartSec = restartSec;
       }

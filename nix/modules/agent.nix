@@ -34,7 +34,7 @@ let
     "--host-key"
     "/etc/ssh/ssh_host_ed25519_key"
     "--health-url"
-    "http://127.0.0.1:${toString cfg.gateway.port}/health"
+    cfg.internal.gatewayHealthUrl
     "--restart-cmd"
     "${config.systemd.package}/bin/systemctl restart openclaw-gateway.service"
     "--health-interval-secs"
@@ -58,7 +58,7 @@ let
       "serve-set-secret"
     ]
     ++ commonFlags;
-    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    caps = cfg.agent.caps;
     # A request during first boot waits for setup's configuration.
     after = [ "clawfree-setup.service" ];
     # It writes the secrets and restarts the gateway (systemctl, over a Unix
@@ -93,7 +93,7 @@ let
       "--curl"
       (lib.getExe' pkgs.curl "curl")
     ];
-    inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+    caps = cfg.agent.caps;
     after = [ "network-online.target" ];
     # Root (the metadata guard lets only root ask for the identity token),
     # with no state and nothing written: only the network.
@@ -156,7 +156,7 @@ let
         subcommand
       ]
       ++ commonFlags;
-      inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.agent.caps;
       environment = lib.filterAttrs (_: v: v != null) {
         # Declarative flakes may fix what the metadata would otherwise say.
         LLM_PROVIDER = cfg.provider;
@@ -204,12 +204,8 @@ in
     };
 
     internal = {
-      setSecretSocket = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
-      };
+      setSecretSocket = clawLib.mkReadOnlyOption lib.types.str
+        "The socket of the agent's root `serve-set-secret` service, which `clawfree secret set` connects to.";
       proposeSocket = lib.mkOption {
         type = lib.types.nullOr lib.types.str;
         default = null;
@@ -358,7 +354,7 @@ in
           ++ rolloutFlags;
           # It runs `switch-to-configuration boot` in its own cgroup, as
           # clawfree-update does.
-          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          caps = cfg.update.caps;
           after = [
             "clawfree-setup.service"
             "network-online.target"
@@ -410,7 +406,7 @@ in
         "--curl"
         (lib.getExe' pkgs.curl "curl")
       ];
-      inherit (cfg.agent.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.agent.caps;
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
       serviceConfig = clawLib.hardening // {

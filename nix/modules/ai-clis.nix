@@ -16,10 +16,8 @@ in
 {
   options.openclaw = {
     aiClis = {
-      enable = lib.mkOption {
-        type = lib.types.bool;
+      enable = lib.mkEnableOption "the AI command-line tools baked into the system, each wrapped to be the OOM killer's first choice" // {
         default = true;
-        description = "Whether to bake the AI command-line tools into the system, each wrapped to be the OOM killer's first choice.";
       };
       packages = lib.mkOption {
         type = lib.types.attrsOf lib.types.package;

@@ -18,7 +18,6 @@ let
   cfg = config.openclaw;
   clawLib = import ../lib { inherit lib; };
   provider = cfg.bootstrapProvider.package;
-  gatewayStateDir = "${cfg.stateDir}/gateway";
   cli = name: lib.getExe' cfg.aiClis.wrapped.${name} name;
   systemctl = "${config.systemd.package}/bin/systemctl";
 
@@ -49,7 +48,7 @@ let
     agent_socket = cfg.internal.setSecretSocket;
     # `clawfree propose` (GitHub mode with a repository): root opens the pull request.
     propose_socket = cfg.internal.proposeSocket;
-    openclaw_config = "${cfg.stateDir}/openclaw.json";
+    openclaw_config = cfg.internal.mutableConfigPath;
     # The key every caller must present; the agent (state folder cfg.stateDir)
     # makes it at first boot and gives it to OpenClaw in its configuration.
     api_key_file = "${cfg.stateDir}/setup-provider.key";
@@ -61,7 +60,7 @@ let
     services = units;
     gateway_service = "openclaw-gateway.service";
     provider_service = "clawfree-provider.service";
-    health_url = "http://127.0.0.1:${toString cfg.gateway.port}/health";
+    health_url = cfg.internal.gatewayHealthUrl;
     inherit systemctl;
     journalctl = "${config.systemd.package}/bin/journalctl";
     current_system = "/run/current-system";
@@ -77,10 +76,8 @@ in
 {
   options.openclaw = {
     bootstrapProvider = {
-      enable = lib.mkOption {
-        type = lib.types.bool;
+      enable = lib.mkEnableOption "the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram" // {
         default = true;
-        description = "Whether to run the claw.free Setup model, the bootstrap provider that connects the user's real LLM from Telegram.";
       };
       package = lib.mkPackageOption pkgs "claw-free-provider" {
         extraDescription = "It holds `clawfree-provider` and the `clawfree` skill command.";
@@ -125,7 +122,7 @@ in
             "update"
             "--in-place"
           ];
-          inherit (cfg.update.caps) memoryHigh memoryMax oomScoreAdjust;
+          caps = cfg.update.caps;
           type = "oneshot";
           # Each start switches anew; a failed switch is reported, not retried.
           remainAfterExit = false;
@@ -162,15 +159,15 @@ in
           "--config"
           configFile
         ];
-        inherit (cfg.bootstrapProvider.caps) memoryHigh memoryMax oomScoreAdjust;
+        caps = cfg.bootstrapProvider.caps;
         after = [ "network-online.target" ];
         wants = [ "network-online.target" ];
         before = [ "openclaw-gateway.service" ];
         environment = {
           # The logins it drives land where the gateway will find them.
-          HOME = gatewayStateDir;
-          OPENCLAW_STATE_DIR = gatewayStateDir;
-          OPENCLAW_CONFIG_PATH = "${cfg.stateDir}/openclaw.json";
+          HOME = cfg.internal.gatewayStateDirectory;
+          OPENCLAW_STATE_DIR = cfg.internal.gatewayStateDirectory;
+          OPENCLAW_CONFIG_PATH = cfg.internal.mutableConfigPath;
           CLAWFREE_BASE_CONFIG = "${cfg.internal.renderedConfig}";
         };
         # Root: it hands keys to the agent's root-only secrets and restarts

@@ -3,7 +3,9 @@
 # Owns: the `openclaw` system user, the OpenClaw configuration rendered from
 # the options, the gateway's start script (which turns systemd credentials
 # into what OpenClaw reads), where those credentials are (OpenClaw's
-# Telegram `tokenFile` names the token's) and `openclaw-gateway.service`.
+# Telegram `tokenFile` names the token's), its state folder, where the
+# configuration the VM agent writes is, the URL of its `/health` endpoint and
+# `openclaw-gateway.service`.
 {
   config,
   lib,
@@ -26,6 +28,8 @@ let
   # Written (root-only: it holds the token) by the VM agent and the bootstrap
   # provider; the gateway gets a read-only copy as a credential at each start.
   mutableConfigPath = "${cfg.stateDir}/openclaw.json";
+  # What the VM agent's health reporter and `clawfree status` probe.
+  healthUrl = "http://127.0.0.1:${toString cfg.gateway.port}/health";
 
   # Each provider's facts, as the Rust crates know them (protocol/src/provider.rs
   # owns the table; a test there keeps this file equal to it).
@@ -214,24 +218,18 @@ in
     };
 
     internal = {
-      renderedSettings = lib.mkOption {
-        type = lib.types.attrsOf lib.types.anything;
-        readOnly = true;
-        internal = true;
-        description = "The OpenClaw configuration rendered from these options.";
-      };
-      renderedConfig = lib.mkOption {
-        type = lib.types.package;
-        readOnly = true;
-        internal = true;
-        description = "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
-      };
-      gatewayCredentialsDirectory = lib.mkOption {
-        type = lib.types.str;
-        readOnly = true;
-        internal = true;
-        description = "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
-      };
+      renderedSettings = clawLib.mkReadOnlyOption (lib.types.attrsOf lib.types.anything)
+        "The OpenClaw configuration rendered from these options.";
+      renderedConfig = clawLib.mkReadOnlyOption lib.types.package
+        "{option}`openclaw.internal.renderedSettings` as a JSON file in the store.";
+      gatewayCredentialsDirectory = clawLib.mkReadOnlyOption lib.types.str
+        "Where systemd puts the gateway's credentials (`$CREDENTIALS_DIRECTORY`); OpenClaw's `channels.telegram.tokenFile` points into it.";
+      gatewayStateDirectory = clawLib.mkReadOnlyOption lib.types.str
+        "The gateway's own state folder, its `HOME` and `OPENCLAW_STATE_DIR`: where OpenClaw and the AI CLIs keep their logins.";
+      mutableConfigPath = clawLib.mkReadOnlyOption lib.types.str
+        "The root-only OpenClaw configuration the VM agent writes and the bootstrap provider edits; with {option}`openclaw.mutableConfig` the gateway reads a copy of it as a credential.";
+      gatewayHealthUrl = clawLib.mkReadOnlyOption lib.types.str
+        "The gateway's `/health` endpoint on {option}`openclaw.gateway.port`, which the VM agent and the bootstrap provider probe.";
     };
   };
 
@@ -257,6 +255,9 @@ in
     openclaw.internal = {
       inherit renderedSettings renderedConfig;
       gatewayCredentialsDirectory = credentialsDir;
+      gatewayStateDirectory = gatewayStateDir;
+      inherit mutableConfigPath;
+      gatewayHealthUrl = healthUrl;
       scripts.gateway-start = startScript;
     };
 
@@ -271,7 +272,7 @@ in
     systemd.services.openclaw-gateway = clawLib.mkCappedService {
       description = "OpenClaw gateway";
       execStart = [ startScript ];
-      inherit (cfg.gateway.caps) memoryHigh memoryMax oomScoreAdjust;
+      caps = cfg.gateway.caps;
       # The skill it runs (`clawfree secret set`) reaches the agent through
       # the set-secret socket.
       after = [

@@ -10,10 +10,8 @@
   ...
 }:
 {
-  options.openclaw.toolbox.enable = lib.mkOption {
-    type = lib.types.bool;
+  options.openclaw.toolbox.enable = lib.mkEnableOption "the everyday tools the bot's own agent and its user expect on the VM" // {
     default = true;
-    description = "Whether to install the everyday tools the bot's own agent and its user expect on the VM.";
   };
 
   config = lib.mkIf (config.openclaw.enable && config.openclaw.toolbox.enable) {

@@ -154,11 +154,12 @@ let
   isDerivation = v: isAttrs v && (v.type or null) == "derivation";
   isStorePathLike = v: isPath v || (isString v && substring 0 1 v == "/") || (isAttrs v && v ? outPath);
 
+  # A type whose definitions merge only when they are all equal, as nixpkgs'
+  # scalar types do: its name and the test every value must pass.
+  scalar = name: check: mkType { inherit name check; };
+
   types = rec {
-    unspecified = mkType {
-      name = "unspecified";
-      check = _: true;
-    };
+    unspecified = scalar "unspecified" (_: true);
     anything = mkType {
       name = "anything";
       check = _: true;
@@ -170,55 +171,25 @@ let
       check = isAttrs;
       merge = mergeRecursive;
     };
-    bool = mkType {
-      name = "bool";
-      check = isBool;
-    };
-    str = mkType {
-      name = "str";
-      check = isString;
-    };
+    bool = scalar "bool" isBool;
+    str = scalar "str" isString;
     singleLineStr = str;
     lines = mkType {
       name = "lines";
       check = isString;
       merge = _loc: defs: concatStringsSep "\n" (map (d: d.value) defs);
     };
-    int = mkType {
-      name = "int";
-      check = isInt;
-    };
+    int = scalar "int" isInt;
     ints = {
       between =
-        lo: hi:
-        mkType {
-          name = "int between ${toString lo} and ${toString hi}";
-          check = v: isInt v && v >= lo && v <= hi;
-        };
-      positive = mkType {
-        name = "positive int";
-        check = v: isInt v && v > 0;
-      };
-      unsigned = mkType {
-        name = "unsigned int";
-        check = v: isInt v && v >= 0;
-      };
+        lo: hi: scalar "int between ${toString lo} and ${toString hi}" (v: isInt v && v >= lo && v <= hi);
+      positive = scalar "positive int" (v: isInt v && v > 0);
+      unsigned = scalar "unsigned int" (v: isInt v && v >= 0);
     };
     port = ints.between 0 65535;
-    path = mkType {
-      name = "absolute path";
-      check = isStorePathLike;
-    };
-    package = mkType {
-      name = "package";
-      check = v: isDerivation v || isStorePathLike v;
-    };
-    enum =
-      values:
-      mkType {
-        name = "one of ${toJSON values}";
-        check = v: elem v values;
-      };
+    path = scalar "absolute path" isStorePathLike;
+    package = scalar "package" (v: isDerivation v || isStorePathLike v);
+    enum = values: scalar "one of ${toJSON values}" (v: elem v values);
     nullOr =
       elemType:
       mkType {
@@ -253,11 +224,7 @@ let
         check = v: list.check v && v != [ ];
       };
     strMatching =
-      pattern:
-      mkType {
-        name = "string matching the pattern ${pattern}";
-        check = v: isString v && builtins.match pattern v != null;
-      };
+      pattern: scalar "string matching the pattern ${pattern}" (v: isString v && builtins.match pattern v != null);
     attrsOf =
       elemType:
       mkType {
