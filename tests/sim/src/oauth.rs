@@ -470,11 +470,11 @@ fn revoke_refresh(world: &mut World, refresh: &str) {
         .retain(|_, t| t.refresh_token.as_deref() != Some(refresh));
 }
 
-/// The user behind a bearer token and its scopes.
-fn lookup<'w>(
+/// The access token a request bears, if the simulator issued it and it has not expired.
+pub fn live_token<'w>(
     world: &'w World,
     token: Option<&str>,
-) -> Result<(&'w User, Vec<String>), TokenProblem> {
+) -> Result<&'w AccessToken, TokenProblem> {
     let token = token.ok_or(TokenProblem::Missing)?;
     let entry = world
         .access_tokens
@@ -483,6 +483,22 @@ fn lookup<'w>(
     if entry.expires_ms <= now_ms() {
         return Err(TokenProblem::Expired);
     }
+    Ok(entry)
+}
+
+/// Whether `granted` holds one of `wanted`, or cloud-platform (which covers them all).
+pub fn allows(granted: &[String], wanted: &[&str]) -> bool {
+    granted
+        .iter()
+        .any(|g| g == SCOPE_CLOUD_PLATFORM || wanted.contains(&g.as_str()))
+}
+
+/// The user behind a bearer token and its scopes.
+fn lookup<'w>(
+    world: &'w World,
+    token: Option<&str>,
+) -> Result<(&'w User, Vec<String>), TokenProblem> {
+    let entry = live_token(world, token)?;
     let user = world
         .user_by_sub(&entry.user_sub)
         .ok_or(TokenProblem::Unknown)?;
@@ -497,10 +513,7 @@ pub fn authenticate(
     scopes: &[&str],
 ) -> Result<User, GoogleError> {
     let (user, granted) = lookup(world, req.bearer()).map_err(|p| unauthenticated(p, service))?;
-    let allowed = granted
-        .iter()
-        .any(|g| g == SCOPE_CLOUD_PLATFORM || scopes.contains(&g.as_str()));
-    if !allowed {
+    if !allows(&granted, scopes) {
         return Err(unauthenticated(TokenProblem::InsufficientScope, service));
     }
     Ok(user.clone())

@@ -6,7 +6,7 @@
 use crate::clock::{now_ms, random_token};
 use crate::errors::{unauthenticated, GoogleError, TokenProblem};
 use crate::http::Req;
-use crate::oauth::SCOPE_CLOUD_PLATFORM;
+use crate::oauth::{allows, live_token};
 use crate::state::{AccessToken, Instance, World};
 use serde_json::{json, Value};
 
@@ -69,19 +69,8 @@ pub fn caller(
     scopes: &[&str],
 ) -> Result<Principal, GoogleError> {
     let refuse = |problem| unauthenticated(problem, service);
-    let token = req.bearer().ok_or_else(|| refuse(TokenProblem::Missing))?;
-    let entry = world
-        .access_tokens
-        .get(token)
-        .ok_or_else(|| refuse(TokenProblem::Unknown))?;
-    if entry.expires_ms <= now_ms() {
-        return Err(refuse(TokenProblem::Expired));
-    }
-    let allowed = entry
-        .scopes
-        .iter()
-        .any(|g| g == SCOPE_CLOUD_PLATFORM || scopes.contains(&g.as_str()));
-    if !allowed {
+    let entry = live_token(world, req.bearer()).map_err(refuse)?;
+    if !allows(&entry.scopes, scopes) {
         return Err(refuse(TokenProblem::InsufficientScope));
     }
     match entry.user_sub.strip_prefix(SERVICE_ACCOUNT) {
