@@ -120,9 +120,8 @@ fn compute_is_enabled_first_when_the_api_is_off() {
 
 #[test]
 fn an_operation_that_ends_in_error_is_explained() {
-    let stack = Stack::start(StackOptions::default());
+    let (stack, client) = Stack::signed_in();
     fail_inserts(&stack, "QUOTA_EXCEEDED", 1);
-    let client = stack.client().signed_in();
     let (id, _) = started(&client, "claw-demo", "Quota Bot");
     let followed = follow_tokenless(&stack, &client, &id, &[]);
     let last = followed.last;
@@ -138,9 +137,8 @@ fn an_operation_that_ends_in_error_is_explained() {
 
 #[test]
 fn an_exhausted_zone_moves_to_the_next_and_none_left_is_an_error() {
-    let stack = Stack::start(StackOptions::default());
+    let (stack, client) = Stack::signed_in();
     fail_inserts(&stack, "ZONE_RESOURCE_POOL_EXHAUSTED", 1);
-    let client = stack.client().signed_in();
     let (id, vm) = started(&client, "claw-demo", "Zone Bot");
     let followed = follow_tokenless(&stack, &client, &id, &["booting", "configuring"]);
     assert_eq!(followed.last["zone"], "us-central1-b", "{}", followed.last);
@@ -183,8 +181,7 @@ fn a_bot_not_ready_in_time_ends_with_its_logs() {
 
 #[test]
 fn another_users_deployment_is_not_found() {
-    let stack = Stack::start(StackOptions::default());
-    let alice = stack.client().signed_in();
+    let (stack, alice) = Stack::signed_in();
     let (id, _) = started(&alice, "claw-demo", "Alice Bot");
     stack.admin(
         "users",
