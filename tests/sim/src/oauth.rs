@@ -487,7 +487,7 @@ pub fn live_token<'w>(
 }
 
 /// Whether `granted` holds one of `wanted`, or cloud-platform (which covers them all).
-pub fn allows(granted: &[String], wanted: &[&str]) -> bool {
+fn allows(granted: &[String], wanted: &[&str]) -> bool {
     granted
         .iter()
         .any(|g| g == SCOPE_CLOUD_PLATFORM || wanted.contains(&g.as_str()))
@@ -505,18 +505,34 @@ fn lookup<'w>(
     Ok((user, entry.scopes.clone()))
 }
 
-/// The caller of a Cloud API: a valid, unexpired token with one of `scopes` (or cloud-platform).
+/// The caller of a Cloud API as `subject` knows it: a valid, unexpired token whose
+/// subject it knows, carrying one of `scopes` (or cloud-platform).
+pub fn bearer<T>(
+    world: &World,
+    req: &Req,
+    service: &str,
+    scopes: &[&str],
+    subject: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, GoogleError> {
+    let refuse = |problem| unauthenticated(problem, service);
+    let entry = live_token(world, req.bearer()).map_err(refuse)?;
+    let who = subject(&entry.user_sub).ok_or_else(|| refuse(TokenProblem::Unknown))?;
+    if !allows(&entry.scopes, scopes) {
+        return Err(refuse(TokenProblem::InsufficientScope));
+    }
+    Ok(who)
+}
+
+/// A person calling a Cloud API that only people call here (see [`bearer`]).
 pub fn authenticate(
     world: &World,
     req: &Req,
     service: &str,
     scopes: &[&str],
 ) -> Result<User, GoogleError> {
-    let (user, granted) = lookup(world, req.bearer()).map_err(|p| unauthenticated(p, service))?;
-    if !allows(&granted, scopes) {
-        return Err(unauthenticated(TokenProblem::InsufficientScope, service));
-    }
-    Ok(user.clone())
+    bearer(world, req, service, scopes, |sub| {
+        world.user_by_sub(sub).cloned()
+    })
 }
 
 /// Expires every token now, or only those of one user or service account.

@@ -4,9 +4,9 @@
 //! their subject an IAM member `serviceAccount:EMAIL`.
 
 use crate::clock::{now_ms, random_token};
-use crate::errors::{unauthenticated, GoogleError, TokenProblem};
+use crate::errors::GoogleError;
 use crate::http::Req;
-use crate::oauth::{allows, live_token};
+use crate::oauth::bearer;
 use crate::state::{AccessToken, Instance, World};
 use serde_json::{json, Value};
 
@@ -60,26 +60,21 @@ pub fn mint(world: &mut World, email: &str, scopes: Vec<String>) -> (String, u64
     (token, ttl)
 }
 
-/// The caller of a Cloud API: a valid, unexpired token carrying one of `scopes`
-/// (or cloud-platform).
+/// The person or service account calling a Cloud API (see [`bearer`]).
 pub fn caller(
     world: &World,
     req: &Req,
     service: &str,
     scopes: &[&str],
 ) -> Result<Principal, GoogleError> {
-    let refuse = |problem| unauthenticated(problem, service);
-    let entry = live_token(world, req.bearer()).map_err(refuse)?;
-    if !allows(&entry.scopes, scopes) {
-        return Err(refuse(TokenProblem::InsufficientScope));
-    }
-    match entry.user_sub.strip_prefix(SERVICE_ACCOUNT) {
-        Some(email) => Ok(Principal::ServiceAccount(email.to_string())),
-        None => world
-            .user_by_sub(&entry.user_sub)
-            .map(|u| Principal::User(u.email.clone()))
-            .ok_or_else(|| refuse(TokenProblem::Unknown)),
-    }
+    bearer(world, req, service, scopes, |sub| {
+        match sub.strip_prefix(SERVICE_ACCOUNT) {
+            Some(email) => Some(Principal::ServiceAccount(email.to_string())),
+            None => world
+                .user_by_sub(sub)
+                .map(|u| Principal::User(u.email.clone())),
+        }
+    })
 }
 
 /// The instance's service account (GCE allows one): its email and scopes.
