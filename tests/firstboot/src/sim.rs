@@ -2,7 +2,6 @@
 //! (the project, zone and instance its rendered `--metadata-url` names).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -76,23 +75,7 @@ impl Sim {
             });
         }
         let mut child = command.spawn().expect("start the simulator");
-        let stdout = child.stdout.take().expect("the simulator's stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim_end_matches('/').to_string());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the simulator did not print its address");
-            }
-        };
+        let base = claw_free_testkit::listening_address(&mut child, Duration::from_secs(60));
         let sim = Self {
             child,
             port,

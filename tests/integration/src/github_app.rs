@@ -16,19 +16,23 @@ pub const CLIENT_SECRET: &str = "local-github-secret";
 
 /// The Worker's `[vars]` for the App, with GitHub at the simulator `sim`.
 pub fn worker_vars(sim: &str) -> Vec<(String, String)> {
-    [
-        ("GITHUB_APP_ID", APP_ID.to_string()),
-        ("GITHUB_APP_SLUG", SLUG.into()),
-        ("GITHUB_APP_CLIENT_ID", CLIENT_ID.into()),
-        ("GITHUB_APP_CLIENT_SECRET", CLIENT_SECRET.into()),
-        ("GITHUB_APP_PRIVATE_KEY", PRIVATE_KEY_PEM.into()),
-        ("GITHUB_API", sim.into()),
-        ("GITHUB_WEB", sim.into()),
-        ("GOOGLE_CERTS_URL", format!("{sim}/oauth2/v3/certs")),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_string(), value))
-    .collect()
+    let app_id = APP_ID.to_string();
+    let fixed = [
+        ("GITHUB_APP_ID", app_id.as_str()),
+        ("GITHUB_APP_SLUG", SLUG),
+        ("GITHUB_APP_CLIENT_ID", CLIENT_ID),
+        ("GITHUB_APP_CLIENT_SECRET", CLIENT_SECRET),
+        ("GITHUB_APP_PRIVATE_KEY", PRIVATE_KEY_PEM),
+    ];
+    let urls = crate::at_sim(
+        sim,
+        &[
+            ("GITHUB_API", ""),
+            ("GITHUB_WEB", ""),
+            ("GOOGLE_CERTS_URL", "/oauth2/v3/certs"),
+        ],
+    );
+    crate::named(&fixed).chain(urls).collect()
 }
 
 /// The body of the simulator's `POST /_admin/github/apps` for the App of the Worker at `site`.

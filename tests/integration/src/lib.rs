@@ -180,33 +180,52 @@ pub struct Stack {
 
 /// The development configuration of the Worker, pointing every Google URL at `sim`.
 pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
-    let mut vars: BTreeMap<String, String> = [
-        ("ENVIRONMENT", "development".to_string()),
-        ("SITE_ORIGIN", site.to_string()),
-        ("GOOGLE_CLIENT_ID", "claw-free-local".into()),
-        ("GOOGLE_CLIENT_SECRET", "local-secret".into()),
+    let fixed = [
+        ("ENVIRONMENT", "development"),
+        ("SITE_ORIGIN", site),
+        ("GOOGLE_CLIENT_ID", "claw-free-local"),
+        ("GOOGLE_CLIENT_SECRET", "local-secret"),
         // The development key; the Worker refuses it in production.
         (
             "SESSION_KEY",
-            "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=".into(),
+            "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=",
         ),
-        ("GOOGLE_AUTH_URL", format!("{sim}/o/oauth2/v2/auth")),
-        ("GOOGLE_TOKEN_URL", format!("{sim}/token")),
-        ("GOOGLE_USERINFO_URL", format!("{sim}/v1/userinfo")),
-        ("GOOGLE_REVOKE_URL", format!("{sim}/revoke")),
-        ("CRM_API", sim.to_string()),
-        ("SERVICEUSAGE_API", sim.to_string()),
-        ("COMPUTE_API", sim.to_string()),
-        ("IAM_API", sim.to_string()),
-        ("STORAGE_API", sim.to_string()),
-        ("TELEGRAM_API", sim.to_string()),
-        ("CONSOLE_URL", format!("{sim}/console")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    vars.insert("IMAGE_PROJECT".into(), "claw-free-images".into());
-    vars
+        ("IMAGE_PROJECT", "claw-free-images"),
+    ];
+    let urls = at_sim(
+        sim,
+        &[
+            ("GOOGLE_AUTH_URL", "/o/oauth2/v2/auth"),
+            ("GOOGLE_TOKEN_URL", "/token"),
+            ("GOOGLE_USERINFO_URL", "/v1/userinfo"),
+            ("GOOGLE_REVOKE_URL", "/revoke"),
+            ("CRM_API", ""),
+            ("SERVICEUSAGE_API", ""),
+            ("COMPUTE_API", ""),
+            ("IAM_API", ""),
+            ("STORAGE_API", ""),
+            ("TELEGRAM_API", ""),
+            ("CONSOLE_URL", "/console"),
+        ],
+    );
+    named(&fixed).chain(urls).collect()
+}
+
+/// Worker variables from `(name, value)` pairs.
+fn named<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Iterator<Item = (String, String)> + 'a {
+    pairs
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+}
+
+/// Worker variables holding URLs of the simulator at `sim`, each `(name, path)`: the
+/// path its API has there, empty where the simulator's root serves the whole API.
+fn at_sim<'a>(
+    sim: &'a str,
+    urls: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = (String, String)> + 'a {
+    urls.iter()
+        .map(move |(name, path)| (name.to_string(), format!("{sim}{path}")))
 }
 
 fn toml_string(value: &str) -> String {
@@ -390,8 +409,14 @@ impl Stack {
     /// A stack with the default options and a client signed in to it: where most
     /// journeys begin.
     pub fn signed_in() -> (Stack, Client) {
+        let (stack, client) = Stack::signed_out();
+        (stack, client.signed_in())
+    }
+
+    /// A stack with the default options and a client that has not signed in yet.
+    pub fn signed_out() -> (Stack, Client) {
         let stack = Stack::start(StackOptions::default());
-        let client = stack.client().signed_in();
+        let client = stack.client();
         (stack, client)
     }
 

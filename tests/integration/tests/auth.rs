@@ -5,8 +5,7 @@ use serde_json::json;
 
 #[test]
 fn a_full_sign_in_then_logout() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client();
+    let (stack, client) = Stack::signed_out();
     let done = client.sign_in("provider=claude&channel=telegram&cloud=gcp&region=us-east1");
     assert_eq!(done.status, 302);
     assert_eq!(
@@ -72,9 +71,8 @@ fn a_full_sign_in_then_logout() {
 
 #[test]
 fn denied_consent_forged_and_reused_states_give_no_session() {
-    let stack = Stack::start(StackOptions::default());
+    let (stack, client) = Stack::signed_out();
     stack.admin("config", json!({"autoApprove": false}));
-    let client = stack.client();
 
     // Deny on the consent page: Google redirects with error=access_denied.
     let start = client.get("/api/auth/google?provider=kimi");

@@ -4,7 +4,7 @@
 
 mod deploy_support;
 
-use claw_free_it::{Stack, StackOptions, TELEGRAM_TOKEN};
+use claw_free_it::{Client, Stack, StackOptions, TELEGRAM_TOKEN};
 use deploy_support::*;
 use serde_json::json;
 use std::time::Duration;
@@ -18,6 +18,17 @@ fn fail_inserts(stack: &Stack, code: &str, times: u32) {
         "faults",
         json!({"endpoint": "compute.instances.insert", "operationError": {"code": code}, "times": times}),
     );
+}
+
+/// A signed-in person's deploy of `bot` in `claw-demo` whose first VM creation ends in
+/// the operation error `code`, followed without a token through `until`: the stack, the
+/// person, the VM's name and what the deploy said.
+fn deploy_failing_once(code: &str, bot: &str, until: &[&str]) -> (Stack, Client, String, Followed) {
+    let (stack, client) = Stack::signed_in();
+    fail_inserts(&stack, code, 1);
+    let (id, vm) = started(&client, "claw-demo", bot);
+    let followed = follow_tokenless(&stack, &client, &id, until);
+    (stack, client, vm, followed)
 }
 
 #[test]
@@ -120,11 +131,7 @@ fn compute_is_enabled_first_when_the_api_is_off() {
 
 #[test]
 fn an_operation_that_ends_in_error_is_explained() {
-    let stack = Stack::start(StackOptions::default());
-    fail_inserts(&stack, "QUOTA_EXCEEDED", 1);
-    let client = stack.client().signed_in();
-    let (id, _) = started(&client, "claw-demo", "Quota Bot");
-    let followed = follow_tokenless(&stack, &client, &id, &[]);
+    let (_stack, _client, _, followed) = deploy_failing_once("QUOTA_EXCEEDED", "Quota Bot", &[]);
     let last = followed.last;
     assert_failed_saying(&last, "quota");
     assert!(
@@ -138,11 +145,11 @@ fn an_operation_that_ends_in_error_is_explained() {
 
 #[test]
 fn an_exhausted_zone_moves_to_the_next_and_none_left_is_an_error() {
-    let stack = Stack::start(StackOptions::default());
-    fail_inserts(&stack, "ZONE_RESOURCE_POOL_EXHAUSTED", 1);
-    let client = stack.client().signed_in();
-    let (id, vm) = started(&client, "claw-demo", "Zone Bot");
-    let followed = follow_tokenless(&stack, &client, &id, &["booting", "configuring"]);
+    let (stack, client, vm, followed) = deploy_failing_once(
+        "ZONE_RESOURCE_POOL_EXHAUSTED",
+        "Zone Bot",
+        &["booting", "configuring"],
+    );
     assert_eq!(followed.last["zone"], "us-central1-b", "{}", followed.last);
     assert_eq!(sim_vm(&stack, "claw-demo", &vm)["zone"], "us-central1-b");
 
@@ -183,8 +190,7 @@ fn a_bot_not_ready_in_time_ends_with_its_logs() {
 
 #[test]
 fn another_users_deployment_is_not_found() {
-    let stack = Stack::start(StackOptions::default());
-    let alice = stack.client().signed_in();
+    let (stack, alice) = Stack::signed_in();
     let (id, _) = started(&alice, "claw-demo", "Alice Bot");
     stack.admin(
         "users",

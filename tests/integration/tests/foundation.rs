@@ -1,7 +1,7 @@
 //! The foundation through wrangler dev: health, the page, unknown routes, security
 //! headers, and refusal of bad input on every kind of route.
 
-use claw_free_it::{Stack, StackOptions};
+use claw_free_it::Stack;
 use serde_json::json;
 
 fn assert_security_headers(reply: &claw_free_it::Reply) {
@@ -21,8 +21,7 @@ fn assert_security_headers(reply: &claw_free_it::Reply) {
 
 #[test]
 fn the_worker_serves_health_the_page_and_json_errors_with_security_headers() {
-    let stack = Stack::start(StackOptions::default());
-    let client = stack.client();
+    let (_stack, client) = Stack::signed_out();
 
     let health = client.get("/api/health");
     assert_eq!(health.status, 200);

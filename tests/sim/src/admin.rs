@@ -7,8 +7,8 @@ use crate::compute::{begin_stop, ZONES};
 use crate::faults::{Fault, FaultRequest};
 use crate::http::{json, ok_json, Req};
 use crate::state::{
-    Instance, InstanceStatus, Metadata, ProjectSpec, ProjectState, SerialLog, TelegramBot,
-    TelegramUpdate, User, VmKey, World,
+    Instance, InstanceStatus, Metadata, ProjectSpec, ProjectState, TelegramBot, TelegramUpdate,
+    User, VmKey, World,
 };
 use crate::Sim;
 use axum::http::{Method, StatusCode};
@@ -440,42 +440,17 @@ fn create_vm(sim: &Arc<Sim>, req: &Req) -> Result<Response, Refusal> {
         }
         let (internal_ip, external_ip) = world.allocate_ips();
         let now = now_ms();
-        let mut serial = SerialLog::default();
-        crate::vm::bios_log(&mut serial, now);
         world.instances.insert(
             key.clone(),
             Instance {
-                key: key.clone(),
-                id: random_digits(19),
-                created_ms: now,
                 status: InstanceStatus::Running,
-                schedule: Vec::new(),
-                machine_type: "e2-micro".into(),
-                description: String::new(),
-                disks: Vec::new(),
-                network: "default".into(),
-                subnetwork: "default".into(),
-                has_external_ip: true,
-                network_tier: "PREMIUM".into(),
-                internal_ip,
                 external_ip: Some(external_ip),
-                labels: BTreeMap::new(),
-                label_fingerprint: crate::clock::random_token(8),
                 metadata: Metadata::new(items),
-                tags: j!({}),
                 service_accounts: v.service_accounts.unwrap_or(Value::Null),
-                scheduling: j!({}),
-                shielded_instance_config: j!({}),
-                guest_attributes: BTreeMap::new(),
-                guest_attribute_writes: Default::default(),
-                serial,
                 last_start_ms: Some(now),
-                last_stop_ms: None,
                 run_agent: v.run_agent.unwrap_or(false),
-                never_healthy: false,
                 boot_id: 1,
-                standin_secret_version: None,
-                iam_policy: crate::iam::policy::Policy::empty(),
+                ..Instance::created(key.clone(), random_digits(19), internal_ip, now)
             },
         );
         let id = world

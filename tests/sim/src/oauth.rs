@@ -470,11 +470,11 @@ fn revoke_refresh(world: &mut World, refresh: &str) {
         .retain(|_, t| t.refresh_token.as_deref() != Some(refresh));
 }
 
-/// The user behind a bearer token and its scopes.
-fn lookup<'w>(
+/// The access token a request bears, if the simulator issued it and it has not expired.
+pub fn live_token<'w>(
     world: &'w World,
     token: Option<&str>,
-) -> Result<(&'w User, Vec<String>), TokenProblem> {
+) -> Result<&'w AccessToken, TokenProblem> {
     let token = token.ok_or(TokenProblem::Missing)?;
     let entry = world
         .access_tokens
@@ -483,27 +483,56 @@ fn lookup<'w>(
     if entry.expires_ms <= now_ms() {
         return Err(TokenProblem::Expired);
     }
+    Ok(entry)
+}
+
+/// Whether `granted` holds one of `wanted`, or cloud-platform (which covers them all).
+fn allows(granted: &[String], wanted: &[&str]) -> bool {
+    granted
+        .iter()
+        .any(|g| g == SCOPE_CLOUD_PLATFORM || wanted.contains(&g.as_str()))
+}
+
+/// The user behind a bearer token and its scopes.
+fn lookup<'w>(
+    world: &'w World,
+    token: Option<&str>,
+) -> Result<(&'w User, Vec<String>), TokenProblem> {
+    let entry = live_token(world, token)?;
     let user = world
         .user_by_sub(&entry.user_sub)
         .ok_or(TokenProblem::Unknown)?;
     Ok((user, entry.scopes.clone()))
 }
 
-/// The caller of a Cloud API: a valid, unexpired token with one of `scopes` (or cloud-platform).
+/// The caller of a Cloud API as `subject` knows it: a valid, unexpired token whose
+/// subject it knows, carrying one of `scopes` (or cloud-platform).
+pub fn bearer<T>(
+    world: &World,
+    req: &Req,
+    service: &str,
+    scopes: &[&str],
+    subject: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, GoogleError> {
+    let refuse = |problem| unauthenticated(problem, service);
+    let entry = live_token(world, req.bearer()).map_err(refuse)?;
+    let who = subject(&entry.user_sub).ok_or_else(|| refuse(TokenProblem::Unknown))?;
+    if !allows(&entry.scopes, scopes) {
+        return Err(refuse(TokenProblem::InsufficientScope));
+    }
+    Ok(who)
+}
+
+/// A person calling a Cloud API that only people call here (see [`bearer`]).
 pub fn authenticate(
     world: &World,
     req: &Req,
     service: &str,
     scopes: &[&str],
 ) -> Result<User, GoogleError> {
-    let (user, granted) = lookup(world, req.bearer()).map_err(|p| unauthenticated(p, service))?;
-    let allowed = granted
-        .iter()
-        .any(|g| g == SCOPE_CLOUD_PLATFORM || scopes.contains(&g.as_str()));
-    if !allowed {
-        return Err(unauthenticated(TokenProblem::InsufficientScope, service));
-    }
-    Ok(user.clone())
+    bearer(world, req, service, scopes, |sub| {
+        world.user_by_sub(sub).cloned()
+    })
 }
 
 /// Expires every token now, or only those of one user or service account.

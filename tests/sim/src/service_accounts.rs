@@ -4,9 +4,9 @@
 //! their subject an IAM member `serviceAccount:EMAIL`.
 
 use crate::clock::{now_ms, random_token};
-use crate::errors::{unauthenticated, GoogleError, TokenProblem};
+use crate::errors::GoogleError;
 use crate::http::Req;
-use crate::oauth::SCOPE_CLOUD_PLATFORM;
+use crate::oauth::bearer;
 use crate::state::{AccessToken, Instance, World};
 use serde_json::{json, Value};
 
@@ -60,37 +60,21 @@ pub fn mint(world: &mut World, email: &str, scopes: Vec<String>) -> (String, u64
     (token, ttl)
 }
 
-/// The caller of a Cloud API: a valid, unexpired token carrying one of `scopes`
-/// (or cloud-platform).
+/// The person or service account calling a Cloud API (see [`bearer`]).
 pub fn caller(
     world: &World,
     req: &Req,
     service: &str,
     scopes: &[&str],
 ) -> Result<Principal, GoogleError> {
-    let refuse = |problem| unauthenticated(problem, service);
-    let token = req.bearer().ok_or_else(|| refuse(TokenProblem::Missing))?;
-    let entry = world
-        .access_tokens
-        .get(token)
-        .ok_or_else(|| refuse(TokenProblem::Unknown))?;
-    if entry.expires_ms <= now_ms() {
-        return Err(refuse(TokenProblem::Expired));
-    }
-    let allowed = entry
-        .scopes
-        .iter()
-        .any(|g| g == SCOPE_CLOUD_PLATFORM || scopes.contains(&g.as_str()));
-    if !allowed {
-        return Err(refuse(TokenProblem::InsufficientScope));
-    }
-    match entry.user_sub.strip_prefix(SERVICE_ACCOUNT) {
-        Some(email) => Ok(Principal::ServiceAccount(email.to_string())),
-        None => world
-            .user_by_sub(&entry.user_sub)
-            .map(|u| Principal::User(u.email.clone()))
-            .ok_or_else(|| refuse(TokenProblem::Unknown)),
-    }
+    bearer(world, req, service, scopes, |sub| {
+        match sub.strip_prefix(SERVICE_ACCOUNT) {
+            Some(email) => Some(Principal::ServiceAccount(email.to_string())),
+            None => world
+                .user_by_sub(sub)
+                .map(|u| Principal::User(u.email.clone())),
+        }
+    })
 }
 
 /// The instance's service account (GCE allows one): its email and scopes.

@@ -118,12 +118,37 @@ fn insert_checks_the_body_like_google() {
     let mut body = vm_body("ok-name");
     body["labels"] = json!({ "claw-free": "Not Valid" });
     insert_error(&sim, &token, body);
-    let mut body = vm_body("ok-name");
-    body["networkInterfaces"] = json!([{ "network": "global/networks/other" }]);
-    assert_eq!(
-        sim.post(&format!("{ZONE}/instances"), &token, body).status,
-        404
-    );
+    // A network or subnetwork the project does not have, and references that are not one.
+    for nic in [
+        json!({ "network": "global/networks/other" }),
+        json!({ "subnetwork": "regions/us-central1/subnetworks/other" }),
+    ] {
+        let mut body = vm_body("ok-name");
+        body["networkInterfaces"] = json!([nic]);
+        assert_eq!(
+            sim.post(&format!("{ZONE}/instances"), &token, body).status,
+            404
+        );
+    }
+    for (nic, why) in [
+        (
+            json!({ "network": "networks/default" }),
+            "'resource.networkInterfaces[0].network': 'networks/default'. Must be a URL to a network",
+        ),
+        (
+            json!({ "subnetwork": "regions/europe-west1/subnetworks/default" }),
+            "Subnetwork region 'europe-west1' does not match the instance region 'us-central1'.",
+        ),
+        (
+            json!({ "subnetwork": "subnetworks/default" }),
+            "'resource.networkInterfaces[0].subnetwork': 'subnetworks/default'. Must be a URL to a subnetwork",
+        ),
+    ] {
+        let mut body = vm_body("ok-name");
+        body["networkInterfaces"] = json!([nic]);
+        let message = insert_error(&sim, &token, body);
+        assert!(message.contains(why), "{message}");
+    }
     let mut body = vm_body("ok-name");
     body["favouriteColour"] = json!("blue");
     assert!(insert_error(&sim, &token, body).contains("Unknown name"));

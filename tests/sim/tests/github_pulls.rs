@@ -191,6 +191,29 @@ fn a_branch_a_commit_on_it_and_a_pull_request_with_githubs_rules() {
         "Resource not accessible by integration"
     );
 
+    // A blank title or commit message is a missing field.
+    let untitled = sim.post(
+        &format!("{repo}/pulls"),
+        &writer,
+        json!({"title": " ", "head": "claw-free/x", "base": "main"}),
+    );
+    assert_eq!(untitled.status, 422, "{}", untitled.body);
+    assert_eq!(
+        untitled.json()["errors"][0],
+        json!({"resource": "PullRequest", "field": "title", "code": "missing_field"})
+    );
+    let unexplained = sim.send(
+        "PUT",
+        &format!("{repo}/contents/notes.txt"),
+        Some(&writer),
+        Some(json!({"message": "", "content": STANDARD.encode("x"), "branch": "claw-free/x"})),
+    );
+    assert_eq!(unexplained.status, 422, "{}", unexplained.body);
+    assert_eq!(
+        unexplained.json()["errors"][0],
+        json!({"resource": "Commit", "field": "message", "code": "missing_field"})
+    );
+
     let opened = pull("claw-free/x");
     assert_eq!(opened.status, 201, "{}", opened.body);
     assert_eq!(

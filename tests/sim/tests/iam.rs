@@ -49,6 +49,9 @@ fn pool_and_provider(sim: &TestSim, token: &str) {
         .contains("/workloadIdentityPools/claw-free/operations/"));
     let done = wait_op(sim, &format!("/v1/{}", op["name"].as_str().unwrap()), token);
     assert_eq!(done["response"]["state"], "ACTIVE");
+    assert_eq!(done["response"]["displayName"], "claw.free");
+    assert_eq!(done["response"]["description"], "");
+    assert_eq!(done["response"]["disabled"], false);
     let condition = "assertion.repository_id == '42' && assertion.ref == 'refs/heads/main'";
     let op = sim.post(
         &format!("{POOLS}/claw-free/providers?workloadIdentityPoolProviderId=github"),
@@ -125,6 +128,15 @@ fn a_github_provider_is_restricted_to_one_repository_and_main() {
         got["name"],
         format!("projects/{n}/locations/global/workloadIdentityPools/claw-free/providers/github")
     );
+    assert_eq!(
+        (&got["displayName"], &got["state"], &got["disabled"]),
+        (&json!("GitHub"), &json!("ACTIVE"), &json!(false))
+    );
+    assert_eq!(
+        got["oidc"]["issuerUri"],
+        "https://token.actions.githubusercontent.com"
+    );
+    assert_eq!(got["attributeMapping"]["google.subject"], "assertion.sub");
 
     // What STS would decide: only the repository's main branch gets in.
     let check = |claims: Value| {

@@ -204,8 +204,6 @@ fn admin_vms_shows_metadata_guest_attributes_and_the_root_with_a_host_key() {
 /// the published recipient and decrypts with the private key, as agenix would.
 #[test]
 fn the_host_key_works_with_age() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let sim = with_vm();
     let root = sim.first_vm_root();
     let public =
@@ -216,23 +214,10 @@ fn the_host_key_works_with_age() {
         .collect::<Vec<_>>()
         .join(" ");
     let ciphertext = age_encrypt(&recipient, b"123:telegram-token");
-    let mut decrypt = Command::new("age")
-        .args([
-            "--decrypt",
-            "--identity",
-            &format!("{root}/etc/ssh/ssh_host_ed25519_key"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    decrypt
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ciphertext.as_bytes())
-        .unwrap();
-    let plaintext = decrypt.wait_with_output().unwrap();
-    assert!(plaintext.status.success());
-    assert_eq!(plaintext.stdout, b"123:telegram-token");
+    let identity = format!("{root}/etc/ssh/ssh_host_ed25519_key");
+    let plaintext = claw_free_testkit::age_cli(
+        ["--decrypt", "--identity", &identity],
+        ciphertext.as_bytes(),
+    );
+    assert_eq!(plaintext, b"123:telegram-token");
 }

@@ -30,28 +30,31 @@ fn insert_bucket(sim: &TestSim, token: &str, bucket: Value) -> Resp {
     sim.post("/storage/v1/b?project=claw-demo", token, bucket)
 }
 
+/// A signed-in owner who made `bucket` in `claw-demo`: the simulator, the owner's token
+/// and the bucket as Cloud Storage answered.
+fn with_bucket(bucket: Value) -> (TestSim, String, Value) {
+    let (sim, owner) = signed_in();
+    let made = insert_bucket(&sim, &owner, bucket);
+    assert_eq!(made.status, 200, "{}", made.body);
+    let made = made.json();
+    (sim, owner, made)
+}
+
 fn message(r: &Resp) -> String {
     r.json()["error"]["message"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
-    let (sim, owner) = signed_in();
     let bucket = "claw-cache-demo";
-    let made = insert_bucket(
-        &sim,
-        &owner,
-        json!({
-            "name": bucket,
-            "location": "us-central1",
-            "iamConfiguration": {
-                "uniformBucketLevelAccess": {"enabled": true},
-                "publicAccessPrevention": "enforced"
-            }
-        }),
-    );
-    assert_eq!(made.status, 200, "{}", made.body);
-    let b = made.json();
+    let (sim, owner, b) = with_bucket(json!({
+        "name": bucket,
+        "location": "us-central1",
+        "iamConfiguration": {
+            "uniformBucketLevelAccess": {"enabled": true},
+            "publicAccessPrevention": "enforced"
+        }
+    }));
     assert_eq!(b["kind"], "storage#bucket");
     assert_eq!(b["location"], "US-CENTRAL1");
     assert_eq!(
@@ -277,14 +280,10 @@ fn a_private_bucket_serves_ci_and_the_vm_and_nobody_else() {
 /// the object.
 #[test]
 fn a_large_object_arrives_through_a_resumable_upload() {
-    let (sim, owner) = signed_in();
     let bucket = "claw-cache-big";
-    let made = insert_bucket(
-        &sim,
-        &owner,
+    let (sim, owner, _) = with_bucket(
         json!({"name": bucket, "iamConfiguration": {"uniformBucketLevelAccess": {"enabled": true}}}),
     );
-    assert_eq!(made.status, 200, "{}", made.body);
     let data: Vec<u8> = (0..5 * 1024 * 1024 + 123u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();

@@ -6,8 +6,9 @@
 //!   never runs a stale build of another crate;
 //! - [`wait_for`]: polling for a condition with a deadline;
 //! - [`openclaw`]: the pinned OpenClaw release and its configuration validator;
-//! - [`alive`]: whether a process still runs, and [`first_stdout_line`]: what a
-//!   server it started says first;
+//! - [`alive`]: whether a process still runs, and [`first_stdout_line`] and
+//!   [`listening_address`]: what a server it started says first, where it listens;
+//! - [`age_cli`]: the `age` command-line tool encrypting or decrypting;
 //! - [`guest_attributes`]: a VM's guest attributes as the simulator's admin API shows
 //!   them, flattened to `namespace/key`;
 //! - [`netns`]: a test re-run in a network namespace with only loopback;
@@ -94,6 +95,55 @@ pub fn first_stdout_line(child: &mut std::process::Child) -> String {
         .read_line(&mut line)
         .expect("the child's first line");
     line.trim().to_string()
+}
+
+/// The address a server of this workspace says it listens on (`listening on ADDRESS`,
+/// without a trailing `/`), read from `child`'s stdout (which it must have piped, and
+/// which this takes). A thread keeps reading the rest, so the server never blocks on a
+/// full pipe. If nothing is said within `timeout`, the child is killed and the test fails.
+pub fn listening_address(child: &mut std::process::Child, timeout: Duration) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(url) = line.trim().strip_prefix("listening on ") {
+                let _ = tx.send(url.trim_end_matches('/').to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(address) => address,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server did not say where it listens within {timeout:?}");
+        }
+    }
+}
+
+/// What the `age` command-line tool (Debian package age) writes for `input` when run
+/// with `args` (`--encrypt --armor -r KEY`, `--decrypt -i FILE`, ...); the test fails
+/// if it refuses.
+pub fn age_cli<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    input: &[u8],
+) -> Vec<u8> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("age")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the age command-line tool (Debian package age) is installed");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "age failed");
+    output.stdout
 }
 
 /// Polls `check` every `every` until it returns `Some`; fails the test naming `what`
@@ -211,6 +261,69 @@ mod tests {
     #[should_panic(expected = "timed out")]
     fn fails_naming_what_never_happened() {
         wait_for::<()>("nothing", Duration::from_millis(50), || None);
+    }
+
+    fn sh(script: &str) -> std::process::Child {
+        Command::new("sh")
+            .args(["-c", script])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh")
+    }
+
+    #[test]
+    fn the_listening_address_is_found_among_other_lines() {
+        let mut child = sh("echo starting; echo 'listening on http://127.0.0.1:9/'; exec sleep 30");
+        let address = listening_address(&mut child, Duration::from_secs(30));
+        assert_eq!(address, "http://127.0.0.1:9");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn a_server_that_never_says_where_it_listens_is_killed() {
+        let mut child = sh("echo starting; exec sleep 30");
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            listening_address(&mut child, Duration::from_millis(200))
+        }));
+        assert!(failed.is_err());
+        use std::os::unix::process::ExitStatusExt;
+        let status = child.try_wait().unwrap().expect("the server was reaped");
+        const SIGKILL: i32 = 9;
+        assert_eq!(status.signal(), Some(SIGKILL), "killed, not left to finish");
+    }
+
+    #[test]
+    fn age_encrypts_and_decrypts_for_an_identity() {
+        let dir = std::env::temp_dir().join(format!("testkit-age-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let identity = dir.join("key.txt");
+        let made = Command::new("age-keygen")
+            .arg("-o")
+            .arg(&identity)
+            .output()
+            .expect("age-keygen (Debian package age)");
+        assert!(made.status.success());
+        let recipient = String::from_utf8(
+            Command::new("age-keygen")
+                .arg("-y")
+                .arg(&identity)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let armored = age_cli(["--encrypt", "--armor", "-r", recipient.trim()], b"secret");
+        assert!(armored.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+        let identity = identity.to_str().unwrap();
+        assert_eq!(age_cli(["--decrypt", "-i", identity], &armored), b"secret");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    #[should_panic(expected = "age failed")]
+    fn age_refusing_fails_the_test() {
+        age_cli(["--decrypt"], b"not a ciphertext");
     }
 
     #[test]

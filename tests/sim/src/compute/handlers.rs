@@ -56,15 +56,9 @@ pub fn insert(
     let boot = world.config.boot_step_ms;
     if failure.is_none() {
         let (internal_ip, _) = world.allocate_ips();
-        let mut serial = SerialLog::default();
-        crate::vm::bios_log(&mut serial, now);
         world.instances.insert(
             k.clone(),
             Instance {
-                key: k.clone(),
-                id: id.clone(),
-                created_ms: now,
-                status: InstanceStatus::Provisioning,
                 schedule: vec![
                     (now + boot, Transition::To(InstanceStatus::Staging)),
                     (now + 2 * boot, Transition::To(InstanceStatus::Running)),
@@ -76,25 +70,13 @@ pub fn insert(
                 subnetwork: new.nic.subnetwork,
                 has_external_ip: new.nic.external_tier.is_some(),
                 network_tier: new.nic.external_tier.unwrap_or_default(),
-                internal_ip,
-                external_ip: None,
                 labels: new.labels,
-                label_fingerprint: random_token(8),
                 metadata: Metadata::new(new.metadata),
                 tags: new.tags,
                 service_accounts: new.service_accounts,
                 scheduling: new.scheduling,
                 shielded_instance_config: new.shielded,
-                guest_attributes: BTreeMap::new(),
-                guest_attribute_writes: Default::default(),
-                serial,
-                last_start_ms: None,
-                last_stop_ms: None,
-                run_agent: true,
-                never_healthy: false,
-                boot_id: 0,
-                standin_secret_version: None,
-                iam_policy: crate::iam::policy::Policy::empty(),
+                ..Instance::created(k.clone(), id.clone(), internal_ip, now)
             },
         );
     }
@@ -146,7 +128,6 @@ pub fn delete(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(&mut world, &k)?;
-    let id = inst.id.clone();
     let gone_at = match inst.schedule.iter().find(|(_, t)| *t == Transition::Gone) {
         Some((at, _)) => *at,
         None => {
@@ -158,43 +139,33 @@ pub fn delete(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
             at
         }
     };
-    let op = start_operation(
-        &mut world,
+    answer_operation(
+        sim,
+        world,
         ComputeOpKind::Delete,
         &k,
-        &id,
         user.email(),
         gone_at.saturating_sub(now),
-        None,
-    );
-    drop(world);
-    sim.halt(&k);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    )
 }
 
 /// `POST .../instances/{i}/stop`.
 pub fn stop(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
     let (k, mut world, user) = instance_call(sim, req, at, "compute.instances.stop")?;
-    let (id, done_after) = begin_stop(&mut world, &k)?;
-    let op = start_operation(
-        &mut world,
+    let done_after = begin_stop(&mut world, &k)?;
+    answer_operation(
+        sim,
+        world,
         ComputeOpKind::Stop,
         &k,
-        &id,
         user.email(),
         done_after,
-        None,
-    );
-    drop(world);
-    sim.halt(&k);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    )
 }
 
 /// Moves an instance to STOPPING (a no-op if it is already stopping or stopped);
-/// returns its id and how long until it is TERMINATED.
-pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleError> {
+/// returns how long until it is TERMINATED.
+pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<u64, GoogleError> {
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(world, k)?;
@@ -206,16 +177,13 @@ pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleE
         )
         .into());
     }
-    let id = inst.id.clone();
     match inst.status {
-        InstanceStatus::Terminated => Ok((id, 0)),
-        InstanceStatus::Stopping => Ok((
-            id,
-            inst.schedule
-                .first()
-                .map(|(at, _)| at.saturating_sub(now))
-                .unwrap_or(0),
-        )),
+        InstanceStatus::Terminated => Ok(0),
+        InstanceStatus::Stopping => Ok(inst
+            .schedule
+            .first()
+            .map(|(at, _)| at.saturating_sub(now))
+            .unwrap_or(0)),
         _ => {
             inst.status = InstanceStatus::Stopping;
             inst.boot_id += 1;
@@ -224,7 +192,7 @@ pub fn begin_stop(world: &mut World, k: &VmKey) -> Result<(String, u64), GoogleE
                 "[{}] reboot: Power down",
                 crate::clock::syslog_time(now)
             ));
-            Ok((id, boot))
+            Ok(boot)
         }
     }
 }
@@ -235,7 +203,6 @@ pub fn start(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
     let now = now_ms();
     let boot = world.config.boot_step_ms;
     let inst = instance_mut(&mut world, &k)?;
-    let id = inst.id.clone();
     let done_after = match inst.status {
         InstanceStatus::Terminated => {
             inst.status = InstanceStatus::Staging;
@@ -254,18 +221,14 @@ pub fn start(sim: &Sim, req: &Req, at: InstancePath) -> ApiResult {
         }
         _ => 0,
     };
-    let op = start_operation(
-        &mut world,
+    answer_operation(
+        sim,
+        world,
         ComputeOpKind::Start,
         &k,
-        &id,
         user.email(),
         done_after,
-        None,
-    );
-    drop(world);
-    sim.changed.notify_waiters();
-    Ok(ok_json(&op))
+    )
 }
 
 /// `POST .../instances/{i}/setMetadata`: replaces all items; the fingerprint must match.

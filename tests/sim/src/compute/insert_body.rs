@@ -190,53 +190,73 @@ pub(super) fn parse_network(
     }
     let nic = &nics[0];
     Ok(NetworkInterface {
-        network: parse_network_ref(project, nic.get("network"))?,
-        subnetwork: parse_subnetwork_ref(project, zone, nic.get("subnetwork"))?,
+        network: network_ref(nic, "network", |r| parse_network_ref(project, r))?,
+        subnetwork: network_ref(nic, "subnetwork", |r| {
+            parse_subnetwork_ref(project, zone, r)
+        })?,
         external_tier: parse_access_configs(nic.get("accessConfigs"))?,
     })
 }
 
-/// `network`: the project's `default` network (the only one it has).
-pub(super) fn parse_network_ref(
-    project: &str,
-    value: Option<&Value>,
+/// A NIC's reference to a network resource, as given: the field it came from, its
+/// value, and the resource path it names (with the project, when it names one).
+struct NetworkRef<'v> {
+    field: String,
+    value: &'v Value,
+    project: Option<&'v str>,
+    path: &'v str,
+}
+
+impl NetworkRef<'_> {
+    fn in_project(&self, project: &str) -> bool {
+        self.project.is_none_or(|p| p == project)
+    }
+
+    fn invalid(&self, why: &str) -> GoogleError {
+        field_error(&self.field, self.value, why)
+    }
+}
+
+/// The NIC's `key` reference: absent or null, the `default` resource (a project has no
+/// other); otherwise a resource path, which `parse` resolves.
+fn network_ref(
+    nic: &Value,
+    key: &str,
+    parse: impl FnOnce(NetworkRef) -> Result<String, GoogleError>,
 ) -> Result<String, GoogleError> {
-    let Some(v) = value.filter(|v| !v.is_null()) else {
+    let Some(value) = nic.get(key).filter(|v| !v.is_null()) else {
         return Ok("default".into());
     };
-    let field = format!("{NIC}.network");
-    let (named_project, rest) = resource_path(as_str(v, &field)?);
-    match rest.strip_prefix("global/networks/") {
-        Some("default") if named_project.is_none_or(|p| p == project) => Ok("default".into()),
-        Some(name) if named_project.is_none_or(|p| p == project) => Err(not_found(&format!(
+    let field = format!("{NIC}.{key}");
+    let (project, path) = resource_path(as_str(value, &field)?);
+    parse(NetworkRef {
+        field,
+        value,
+        project,
+        path,
+    })
+}
+
+/// `network`: the project's `default` network (the only one it has).
+fn parse_network_ref(project: &str, r: NetworkRef) -> Result<String, GoogleError> {
+    match r.path.strip_prefix("global/networks/") {
+        Some("default") if r.in_project(project) => Ok("default".into()),
+        Some(name) if r.in_project(project) => Err(not_found(&format!(
             "projects/{project}/global/networks/{name}"
         ))),
-        _ => Err(field_error(
-            &field,
-            v,
-            "Must be a URL to a network, such as global/networks/default.",
-        )),
+        _ => Err(r.invalid("Must be a URL to a network, such as global/networks/default.")),
     }
 }
 
 /// `subnetwork`: the `default` subnetwork of the zone's region.
-pub(super) fn parse_subnetwork_ref(
-    project: &str,
-    zone: &str,
-    value: Option<&Value>,
-) -> Result<String, GoogleError> {
-    let Some(v) = value.filter(|v| !v.is_null()) else {
-        return Ok("default".into());
-    };
-    let field = format!("{NIC}.subnetwork");
-    let (_, rest) = resource_path(as_str(v, &field)?);
-    let parts: Vec<&str> = rest.split('/').collect();
+fn parse_subnetwork_ref(project: &str, zone: &str, r: NetworkRef) -> Result<String, GoogleError> {
+    let parts: Vec<&str> = r.path.split('/').collect();
     match parts.as_slice() {
         ["regions", region, "subnetworks", name] => {
             let own_region = region_of(zone);
             if *region != own_region {
                 let why = format!("Subnetwork region '{region}' does not match the instance region '{own_region}'.");
-                return Err(field_error(&field, v, &why));
+                return Err(r.invalid(&why));
             }
             if *name != "default" {
                 return Err(not_found(&format!(
@@ -245,9 +265,7 @@ pub(super) fn parse_subnetwork_ref(
             }
             Ok((*name).to_string())
         }
-        _ => Err(field_error(
-            &field,
-            v,
+        _ => Err(r.invalid(
             "Must be a URL to a subnetwork, such as regions/us-central1/subnetworks/default.",
         )),
     }

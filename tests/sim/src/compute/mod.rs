@@ -36,6 +36,50 @@ use insert_body::*;
 pub use lifecycle::{advance, Effect};
 pub use render::render_instance;
 
+impl Instance {
+    /// A VM made at `now`: provisioning, never booted, its firmware's first lines on the
+    /// serial port; an e2-micro on the project's default network with a premium-tier
+    /// external address, and no labels, metadata, service account, guest attributes or
+    /// policy yet. Its creator sets what it asked for.
+    pub fn created(key: VmKey, id: String, internal_ip: String, now: u64) -> Self {
+        let mut serial = SerialLog::default();
+        crate::vm::bios_log(&mut serial, now);
+        Self {
+            key,
+            id,
+            created_ms: now,
+            status: InstanceStatus::Provisioning,
+            schedule: Vec::new(),
+            machine_type: "e2-micro".into(),
+            description: String::new(),
+            disks: Vec::new(),
+            network: "default".into(),
+            subnetwork: "default".into(),
+            has_external_ip: true,
+            network_tier: "PREMIUM".into(),
+            internal_ip,
+            external_ip: None,
+            labels: BTreeMap::new(),
+            label_fingerprint: random_token(8),
+            metadata: Metadata::new(Vec::new()),
+            tags: json!({}),
+            service_accounts: Value::Null,
+            scheduling: json!({}),
+            shielded_instance_config: json!({}),
+            guest_attributes: BTreeMap::new(),
+            guest_attribute_writes: Default::default(),
+            serial,
+            last_start_ms: None,
+            last_stop_ms: None,
+            run_agent: true,
+            never_healthy: false,
+            boot_id: 0,
+            standin_secret_version: None,
+            iam_policy: crate::iam::policy::Policy::empty(),
+        }
+    }
+}
+
 pub(super) const SERVICE: &str = "compute.googleapis.com";
 pub const API_BASE: &str = "https://www.googleapis.com/compute/v1";
 
@@ -243,18 +287,34 @@ pub(super) fn start_operation(
     rendered
 }
 
-/// The answer to a change made at once on instance `k`: a finished operation, with
-/// whoever waits for a change woken once the world is released.
+/// The answer to a change made at once on instance `k`: a finished operation.
 pub(super) fn answer_change(
+    sim: &Sim,
+    world: std::sync::MutexGuard<'_, World>,
+    kind: ComputeOpKind,
+    k: &VmKey,
+    user: &str,
+) -> ApiResult {
+    answer_operation(sim, world, kind, k, user, 0)
+}
+
+/// The answer to a change on instance `k`: its operation, done after `done_after_ms`.
+/// Once the world is released, a VM going down (stopped or deleted) has its programs
+/// halted, and whoever waits for a change is woken.
+pub(super) fn answer_operation(
     sim: &Sim,
     mut world: std::sync::MutexGuard<'_, World>,
     kind: ComputeOpKind,
     k: &VmKey,
     user: &str,
+    done_after_ms: u64,
 ) -> ApiResult {
     let id = instance_ref(&world, k)?.id.clone();
-    let op = start_operation(&mut world, kind, k, &id, user, 0, None);
+    let op = start_operation(&mut world, kind, k, &id, user, done_after_ms, None);
     drop(world);
+    if matches!(kind, ComputeOpKind::Stop | ComputeOpKind::Delete) {
+        sim.halt(k);
+    }
     sim.changed.notify_waiters();
     Ok(ok_json(&op))
 }

@@ -59,6 +59,11 @@ impl GhError {
         e
     }
 
+    /// A required text field of `resource` left empty or blank.
+    pub fn missing_field(resource: &str, field: &str) -> Self {
+        Self::validation(resource, field, "missing_field", None)
+    }
+
     pub fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json(status, &self.body)

@@ -308,12 +308,7 @@ pub fn create_pull(sim: &Sim, req: &Req, owner: &str, name: &str) -> GhResult {
     let _ = (asked.draft, asked.maintainer_can_modify);
     let invalid = |field: &str| GhError::validation("PullRequest", field, "invalid", None);
     if asked.title.trim().is_empty() {
-        return Err(GhError::validation(
-            "PullRequest",
-            "title",
-            "missing_field",
-            None,
-        ));
+        return Err(GhError::missing_field("PullRequest", "title"));
     }
     let full = full_name(gh, gh.repo(id).ok_or_else(not_found)?);
     // `owner:branch` names a branch of this repository too.

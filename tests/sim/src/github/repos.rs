@@ -256,12 +256,7 @@ pub fn put_contents(sim: &Sim, req: &Req, owner: &str, name: &str, path: &str) -
     let asked: PutContents = body(req)?;
     let _ = (&asked.committer, &asked.author);
     if asked.message.trim().is_empty() {
-        return Err(GhError::validation(
-            "Commit",
-            "message",
-            "missing_field",
-            None,
-        ));
+        return Err(GhError::missing_field("Commit", "message"));
     }
     if let Some(branch) = asked.branch.as_deref().filter(|b| *b != "main") {
         let full = full_name(gh, gh.repo(id).ok_or_else(not_found)?);

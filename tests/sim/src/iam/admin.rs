@@ -8,6 +8,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json as j, Value};
+use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,12 +46,7 @@ fn dump(sim: &Sim, project: &str) -> Result<Value, (StatusCode, String)> {
         .get(project)
         .ok_or((StatusCode::NOT_FOUND, format!("no project {project}")))?;
     let iam = &world.iam;
-    let pools: Vec<&String> = iam
-        .pools
-        .keys()
-        .filter(|(id, _)| id == project)
-        .map(|(_, pool)| pool)
-        .collect();
+    let pools = names_in(&iam.pools, project);
     let providers: Vec<Value> = iam
         .providers
         .iter()
@@ -69,12 +65,7 @@ fn dump(sim: &Sim, project: &str) -> Result<Value, (StatusCode, String)> {
         .filter(|a| a.project_id == project)
         .map(|a| j!({ "email": a.email, "policy": a.policy }))
         .collect();
-    let enabled: Vec<&String> = iam
-        .enabled
-        .keys()
-        .filter(|(id, _)| id == project)
-        .map(|(_, s)| s)
-        .collect();
+    let enabled = names_in(&iam.enabled, project);
     Ok(j!({
         "number": p.number,
         "enabledServices": enabled,
@@ -83,6 +74,15 @@ fn dump(sim: &Sim, project: &str) -> Result<Value, (StatusCode, String)> {
         "serviceAccounts": accounts,
         "policy": iam.project_policy(p),
     }))
+}
+
+/// The names of `project`'s entries in a table keyed by project and name.
+fn names_in<'t, V>(table: &'t BTreeMap<(String, String), V>, project: &str) -> Vec<&'t String> {
+    table
+        .keys()
+        .filter(|(id, _)| id == project)
+        .map(|(_, name)| name)
+        .collect()
 }
 
 /// The mapping and condition of a provider applied to `claims`.

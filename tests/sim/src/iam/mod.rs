@@ -32,18 +32,38 @@ pub const CRM: &str = "cloudresourcemanager.googleapis.com";
 /// Service Usage tracks on the project itself).
 pub const OFF_BY_DEFAULT: &[&str] = &[IAM, IAM_CREDENTIALS, STS];
 
-#[derive(Debug, Clone)]
-pub struct Pool {
+/// What a pool and each of its providers have alike, as their creation asks for them:
+/// a name for people, a description, and whether it is disabled (then it exchanges no
+/// token).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct Described {
     pub display_name: String,
     pub description: String,
     pub disabled: bool,
 }
 
+impl Described {
+    /// The resource `name` as IAM shows it: these fields, and its state.
+    pub fn render(&self, name: String) -> serde_json::Value {
+        json!({
+            "name": name,
+            "displayName": self.display_name,
+            "description": self.description,
+            "state": "ACTIVE",
+            "disabled": self.disabled,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub about: Described,
+}
+
 #[derive(Debug, Clone)]
 pub struct Provider {
-    pub display_name: String,
-    pub description: String,
-    pub disabled: bool,
+    pub about: Described,
     pub attribute_mapping: BTreeMap<String, String>,
     pub attribute_condition: Option<String>,
     pub issuer_uri: String,

@@ -191,7 +191,7 @@ fn exchange(sim: &Sim, x: &Exchange) -> Result<Value, Refusal> {
         .iam
         .pools
         .get(&(project.project_id.clone(), pool.to_string()))
-        .is_some_and(|p| !p.disabled);
+        .is_some_and(|p| !p.about.disabled);
     let provider = world
         .iam
         .providers
@@ -200,7 +200,7 @@ fn exchange(sim: &Sim, x: &Exchange) -> Result<Value, Refusal> {
             pool.to_string(),
             provider_id.to_string(),
         ))
-        .filter(|p| pool_on && !p.disabled)
+        .filter(|p| pool_on && !p.about.disabled)
         .cloned()
         .ok_or_else(invalid_target)?;
     let claims = match actions_oidc::verify(&x.subject_token, now_ms() / 1000) {

@@ -3,7 +3,7 @@
 //! operation whose name lives under the resource, with Google's checks (id format, a
 //! `google.subject` mapping, an attribute condition for GitHub's issuer).
 
-use super::{body, caller_and_project, Pool, Provider, IAM};
+use super::{body, caller_and_project, Described, Pool, Provider, IAM};
 use crate::clock::{now_ms, random_hex};
 use crate::errors::{invalid, ApiResult, GoogleError};
 use crate::http::{ok_json, Req};
@@ -27,25 +27,15 @@ fn pool_name(project: &Project, pool: &str) -> String {
 }
 
 fn render_pool(project: &Project, id: &str, pool: &Pool) -> Value {
-    json!({
-        "name": pool_name(project, id),
-        "displayName": pool.display_name,
-        "description": pool.description,
-        "state": "ACTIVE",
-        "disabled": pool.disabled,
-    })
+    pool.about.render(pool_name(project, id))
 }
 
 fn render_provider(project: &Project, pool: &str, id: &str, p: &Provider) -> Value {
-    let mut body = json!({
-        "name": format!("{}/providers/{id}", pool_name(project, pool)),
-        "displayName": p.display_name,
-        "description": p.description,
-        "state": "ACTIVE",
-        "disabled": p.disabled,
-        "attributeMapping": p.attribute_mapping,
-        "oidc": { "issuerUri": p.issuer_uri },
-    });
+    let mut body = p
+        .about
+        .render(format!("{}/providers/{id}", pool_name(project, pool)));
+    body["attributeMapping"] = json!(p.attribute_mapping);
+    body["oidc"] = json!({ "issuerUri": p.issuer_uri });
     if !p.allowed_audiences.is_empty() {
         body["oidc"]["allowedAudiences"] = json!(p.allowed_audiences);
     }
@@ -98,17 +88,6 @@ fn operation(sim: &Sim, owner: &str, resource: &str, response: Value, kind: &str
     let rendered = crate::operations::render_lro(&op, now);
     world.lro.insert(op.name.clone(), op);
     rendered
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct NewPool {
-    #[serde(default)]
-    display_name: String,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    disabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -213,12 +192,7 @@ fn create_pool(sim: &Sim, req: &Req, owner: &str, project: &Project) -> ApiResul
         "workload identity pool",
         " The id must be 4 to 32 lowercase letters, digits or hyphens and must not start with \"gcp-\".",
     )?;
-    let asked: NewPool = body(req)?;
-    let pool = Pool {
-        display_name: asked.display_name,
-        description: asked.description,
-        disabled: asked.disabled,
-    };
+    let pool = Pool { about: body(req)? };
     let key = (project.project_id.clone(), id.clone());
     {
         let mut world = sim.world();
@@ -284,9 +258,11 @@ fn create_provider(sim: &Sim, req: &Req, owner: &str, project: &Project, pool: &
         ));
     }
     let provider = Provider {
-        display_name: asked.display_name,
-        description: asked.description,
-        disabled: asked.disabled,
+        about: Described {
+            display_name: asked.display_name,
+            description: asked.description,
+            disabled: asked.disabled,
+        },
         attribute_mapping: asked.attribute_mapping,
         attribute_condition: condition,
         issuer_uri: oidc.issuer_uri,

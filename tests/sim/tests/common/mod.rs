@@ -401,18 +401,11 @@ pub fn fields<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
 
 /// `plaintext` encrypted by the `age` command-line tool to `recipient`, armored.
 pub fn age_encrypt(recipient: &str, plaintext: &[u8]) -> String {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("age")
-        .args(["--encrypt", "--armor", "--recipient", recipient])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the age command-line tool (Debian package age) is installed");
-    child.stdin.take().unwrap().write_all(plaintext).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap()
+    let armored = claw_free_testkit::age_cli(
+        ["--encrypt", "--armor", "--recipient", recipient],
+        plaintext,
+    );
+    String::from_utf8(armored).expect("armored text")
 }
 
 /// The consent id the simulator's consent page posts back.
