@@ -6,8 +6,9 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -75,22 +76,7 @@ impl Sim {
             .stderr(Stdio::null())
             .spawn()
             .expect("start the simulator");
-        let stdout = child.stdout.take().expect("simulator stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.trim().strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim_end_matches('/').to_string());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(base) => base,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("the simulator did not print its address");
-            }
-        };
+        let base = claw_free_testkit::listening_address(&mut child, Duration::from_secs(30));
         Self {
             child,
             base,
@@ -508,18 +494,15 @@ pub fn encrypt_with_crate(recipient: &str, plaintext: &[u8]) -> String {
 /// Armored age ciphertext for the recipients in `recipients_file` (an SSH `.pub` works
 /// as it is), made by the `age` command-line tool: `age -R FILE -a`.
 pub fn encrypt_with_cli(recipients_file: &Path, plaintext: &[u8]) -> String {
-    let mut child = Command::new("age")
-        .arg("-R")
-        .arg(recipients_file)
-        .arg("-a")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the age CLI (Debian package age)");
-    child.stdin.take().unwrap().write_all(plaintext).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "age failed");
-    String::from_utf8(output.stdout).unwrap()
+    let armored = claw_free_testkit::age_cli(
+        [
+            OsStr::new("-R"),
+            recipients_file.as_os_str(),
+            OsStr::new("-a"),
+        ],
+        plaintext,
+    );
+    String::from_utf8(armored).unwrap()
 }
 
 /// A new bot VM in its own simulator, with the default metadata, an agent root, and an
