@@ -245,5 +245,7 @@ fn check_endpoint(name: &str, value: &str, environment: Environment) -> Result<(
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod development;
 #[cfg(test)]
 pub(crate) mod tests;

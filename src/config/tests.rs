@@ -1,33 +1,11 @@
 //! Configuration parsing, and the development configuration tests share.
 
 use super::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-pub fn development_vars(sim: &str) -> HashMap<String, String> {
-    let mut vars: HashMap<String, String> = [
-        ("ENVIRONMENT", "development"),
-        ("SITE_ORIGIN", "http://127.0.0.1:8787"),
-        ("GOOGLE_CLIENT_ID", "claw-free-local"),
-        ("GOOGLE_CLIENT_SECRET", "local-secret"),
-        ("SESSION_KEY", DEVELOPMENT_SESSION_KEY),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    for (name, path) in [
-        ("GOOGLE_AUTH_URL", "/o/oauth2/v2/auth"),
-        ("GOOGLE_TOKEN_URL", "/token"),
-        ("GOOGLE_USERINFO_URL", "/v1/userinfo"),
-        ("GOOGLE_REVOKE_URL", "/revoke"),
-        ("CRM_API", ""),
-        ("SERVICEUSAGE_API", ""),
-        ("COMPUTE_API", ""),
-        ("TELEGRAM_API", ""),
-        ("CONSOLE_URL", "/console"),
-    ] {
-        vars.insert(name.into(), format!("{sim}{path}"));
-    }
-    vars
+/// The development variables of the site the unit tests play, with the simulator at `sim`.
+pub fn development_vars(sim: &str) -> BTreeMap<String, String> {
+    development::vars("http://127.0.0.1:8787", sim)
 }
 
 pub fn development_config() -> Config {

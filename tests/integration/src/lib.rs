@@ -180,35 +180,7 @@ pub struct Stack {
 
 /// The development configuration of the Worker, pointing every Google URL at `sim`.
 pub fn development_vars(site: &str, sim: &str) -> BTreeMap<String, String> {
-    let fixed = [
-        ("ENVIRONMENT", "development"),
-        ("SITE_ORIGIN", site),
-        ("GOOGLE_CLIENT_ID", "claw-free-local"),
-        ("GOOGLE_CLIENT_SECRET", "local-secret"),
-        // The development key; the Worker refuses it in production.
-        (
-            "SESSION_KEY",
-            "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=",
-        ),
-        ("IMAGE_PROJECT", "claw-free-images"),
-    ];
-    let urls = at_sim(
-        sim,
-        &[
-            ("GOOGLE_AUTH_URL", "/o/oauth2/v2/auth"),
-            ("GOOGLE_TOKEN_URL", "/token"),
-            ("GOOGLE_USERINFO_URL", "/v1/userinfo"),
-            ("GOOGLE_REVOKE_URL", "/revoke"),
-            ("CRM_API", ""),
-            ("SERVICEUSAGE_API", ""),
-            ("COMPUTE_API", ""),
-            ("IAM_API", ""),
-            ("STORAGE_API", ""),
-            ("TELEGRAM_API", ""),
-            ("CONSOLE_URL", "/console"),
-        ],
-    );
-    named(&fixed).chain(urls).collect()
+    claw_free::config::development::vars(site, sim)
 }
 
 /// Worker variables from `(name, value)` pairs.
