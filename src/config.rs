@@ -97,7 +97,8 @@ pub struct Config {
     pub version: &'static str,
 }
 
-/// The key `wrangler.toml` ships for local development; refused in production.
+/// The session key of the development configuration (`development::vars`, the local
+/// stack's); refused in production, since anyone can read it here.
 pub const DEVELOPMENT_SESSION_KEY: &str = "Y2xhdy5mcmVlIGRldmVsb3BtZW50IGtleTsgbmV2ZXI=";
 
 impl Config {
